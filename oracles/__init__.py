@@ -1,0 +1,1 @@
+"""Independent references the fuzzers check the engine against (never imports engine internals it checks)."""
