@@ -1,0 +1,154 @@
+"""Exact semantics of ALU ops on Python scalars: what generated kernels compute.
+
+Integers wrap to their dtype's width (two's complement; the C backend compiles with -fwrapv).
+`index` is a 64-bit signed integer; the simplifier assumes index arithmetic never leaves that range,
+and bounds (`vmin`/`vmax`) fall back to the full int64 range where it could.
+IDIV truncates toward zero and MOD takes the sign of the dividend, as in C. Division by zero raises
+ZeroDivisionError (undefined in C; the caller decides). Floats are rounded to their dtype through numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from engine.dtype import DType
+from engine.uop import Ops
+
+
+def c_div(a: int, b: int) -> int:
+    """Integer division truncating toward zero (C's `/` on ints)."""
+    if b == 0:
+        raise ZeroDivisionError("integer division by zero")
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def c_mod(a: int, b: int) -> int:
+    """Remainder with the sign of the dividend (C's `%`): a == c_div(a, b)*b + c_mod(a, b)."""
+    return a - c_div(a, b) * b
+
+
+def wrap(dtype: DType, v: Any) -> Any:
+    """Bring a value into `dtype`: wrap ints, round floats, coerce bools."""
+    k = dtype.scalar.kind
+    if k == "b":
+        return bool(v)
+    if k in "iux":
+        v = int(v)
+        bits = dtype.scalar.bits
+        v &= (1 << bits) - 1
+        if k != "u" and v >= 1 << (bits - 1):
+            v -= 1 << bits
+        return v
+    if k == "f":
+        return float(np.array(v, dtype=np.float64).astype(dtype.scalar.np))
+    return v
+
+
+def _shr(a: int, b: int) -> int:
+    return a >> b
+
+
+def _fdiv(a: float, b: float) -> float:
+    if b == 0:
+        if a == 0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def _pow(a: Any, b: Any) -> Any:
+    try:
+        return math.pow(a, b)
+    except (OverflowError, ValueError):
+        return math.nan if a < 0 else math.inf
+
+
+def _log2(a: float) -> float:
+    if a < 0 or math.isnan(a):
+        return math.nan
+    return -math.inf if a == 0 else math.log2(a)
+
+
+def _sqrt(a: float) -> float:
+    return math.nan if a < 0 or math.isnan(a) else math.sqrt(a)
+
+
+def _exp2(a: float) -> float:
+    try:
+        return 2.0**a
+    except OverflowError:
+        return math.inf
+
+
+def _sin(a: float) -> float:
+    return math.nan if math.isinf(a) or math.isnan(a) else math.sin(a)
+
+
+def _recip(a: float) -> float:
+    return _fdiv(1.0, a)
+
+
+def _trunc(a: Any) -> Any:
+    return a if math.isinf(a) or math.isnan(a) else float(math.trunc(a))
+
+
+def _max(a: Any, b: Any) -> Any:
+    if isinstance(a, float) and (math.isnan(a) or math.isnan(b)):
+        return math.nan
+    return max(a, b)
+
+
+def _min(a: Any, b: Any) -> Any:
+    if isinstance(a, float) and (math.isnan(a) or math.isnan(b)):
+        return math.nan
+    return min(a, b)
+
+
+# op -> function on Python scalars (before wrapping to the result dtype)
+ALU_FUNCS: dict[Ops, Callable[..., Any]] = {
+    Ops.NEG: lambda a: (not a) if isinstance(a, bool) else -a,
+    Ops.RECIPROCAL: _recip,
+    Ops.SQRT: _sqrt,
+    Ops.EXP2: _exp2,
+    Ops.LOG2: _log2,
+    Ops.SIN: _sin,
+    Ops.TRUNC: _trunc,
+    Ops.ADD: lambda a, b: a + b,
+    Ops.SUB: lambda a, b: a - b,
+    Ops.MUL: lambda a, b: a * b,
+    Ops.IDIV: c_div,
+    Ops.MOD: c_mod,
+    Ops.FDIV: _fdiv,
+    Ops.MAX: _max,
+    Ops.MIN: _min,
+    Ops.POW: _pow,
+    Ops.CMPLT: lambda a, b: a < b,
+    Ops.CMPLE: lambda a, b: a <= b,
+    Ops.CMPNE: lambda a, b: a != b,
+    Ops.CMPEQ: lambda a, b: a == b,
+    Ops.AND: lambda a, b: a & b,
+    Ops.OR: lambda a, b: a | b,
+    Ops.XOR: lambda a, b: a ^ b,
+    Ops.SHL: lambda a, b: a << b,
+    Ops.SHR: _shr,
+    Ops.WHERE: lambda c, a, b: a if c else b,
+    Ops.MULACC: lambda a, b, c: a * b + c,
+}
+
+
+def exec_alu(op: Ops, dtype: DType, operands: tuple[Any, ...] | list[Any]) -> Any:
+    """The value of `op` on scalar operands, as the result `dtype` holds it."""
+    if op is Ops.CAST:
+        v = operands[0]
+        if dtype.scalar.kind in "iux" and isinstance(v, float):
+            if math.isnan(v) or math.isinf(v):
+                return dtype.scalar.min  # undefined in C; pick the value x86 gives for int conversions
+            v = math.trunc(v)
+        return wrap(dtype, v)
+    if op in (Ops.SHL, Ops.SHR) and not 0 <= operands[1] < dtype.scalar.bits:
+        raise ValueError(f"shift by {operands[1]} out of range for {dtype.name}")
+    return wrap(dtype, ALU_FUNCS[op](*operands))

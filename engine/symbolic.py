@@ -1,0 +1,441 @@
+"""The integer index algebra: rules that simplify index expressions, soundly.
+
+Semantics are C's (engine.alu): IDIV truncates toward zero, MOD takes the sign of the dividend, fixed-width
+ints wrap. A rule may only fire where it cannot change the value for any input inside the variables' bounds;
+folds that depend on signs (div/mod) check `vmin`/`vmax` first.
+
+Canonical forms (so that equal sums become the same UOp):
+  - sums: terms flattened through ADD/SUB/NEG and multiplication by constants, like terms combined, sorted by
+    `UOp.key`; positive terms first joined by ADD, negative terms then joined by SUB, the constant last;
+  - products: factors flattened, sorted, the constant last; `(x*a + b)*c` distributes to `x*(a*c) + b*c`.
+`simplify()` is idempotent and never increases `op_count()`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from engine.alu import c_div, exec_alu, wrap
+from engine.dtype import DType, dtypes
+from engine.rewrite import PatternMatcher, UPat, graph_rewrite, substitute
+from engine.uop import GroupOp, Ops, UOp
+
+INT_KINDS = "xiu"
+
+
+def _is_int(u: UOp) -> bool:
+    return u.dtype.kind in INT_KINDS and u.dtype.count == 1 and not u.dtype.ptr
+
+
+def _int_const(u: UOp) -> bool:
+    return u.op is Ops.CONST and u.dtype.kind in INT_KINDS
+
+
+# ---------------------------------------------------------------- sums and products
+def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
+    """Decompose an integer expression into {base: coefficient} and a constant: u == sum(k*base) + const."""
+    terms: dict[UOp, int] = {}
+    const = 0
+    stack = [(u, 1)]
+    while stack:
+        x, k = stack.pop()
+        op = x.op
+        if op is Ops.CONST:
+            const += k * x.arg
+        elif op is Ops.ADD:
+            stack.append((x.src[1], k))
+            stack.append((x.src[0], k))
+        elif op is Ops.SUB:
+            stack.append((x.src[1], -k))
+            stack.append((x.src[0], k))
+        elif op is Ops.NEG:
+            stack.append((x.src[0], -k))
+        elif op is Ops.MUL and x.src[1].op is Ops.CONST and x.src[0].op not in (Ops.ADD, Ops.SUB):
+            stack.append((x.src[0], k * x.src[1].arg))
+        else:
+            terms[x] = terms.get(x, 0) + k
+    return terms, const
+
+
+def _scaled(base: UOp, k: int) -> UOp:
+    if k == 1:
+        return base
+    if k == -1:
+        return UOp(Ops.NEG, base.dtype, (base,))
+    return UOp(Ops.MUL, base.dtype, (base, UOp.const(base.dtype, k)))
+
+
+def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
+    """The canonical UOp of sum(k*base) + const."""
+    const = wrap(dtype, const)
+    items = sorted(((b, wrap(dtype, k)) for b, k in terms.items()), key=lambda t: t[0].key)
+    items = [(b, k) for b, k in items if k != 0]
+    pos = [(b, k) for b, k in items if k > 0]
+    neg = [(b, -k) for b, k in items if k < 0]
+    acc: UOp | None = None
+    for b, k in pos:
+        t = _scaled(b, k)
+        acc = t if acc is None else UOp(Ops.ADD, dtype, (acc, t))
+    if acc is None and neg and const > 0:
+        acc, const = UOp.const(dtype, const), 0  # c - x is smaller than -x + c
+    for b, k in neg:
+        if acc is None:
+            acc = _scaled(b, -k)
+        else:
+            acc = UOp(Ops.SUB, dtype, (acc, _scaled(b, k)))
+    if acc is None:
+        return UOp.const(dtype, const)
+    return acc if const == 0 else UOp(Ops.ADD, dtype, (acc, UOp.const(dtype, const)))
+
+
+def _recombine_divmod(terms: dict[UOp, int]) -> bool:
+    """(x//c)*c*k + (x%c)*k -> x*k, valid for C semantics (x == (x//c)*c + x%c). Returns True if it changed."""
+    for m, k in list(terms.items()):
+        if m.op is not Ops.MOD or not _int_const(m.src[1]) or m not in terms:
+            continue
+        c = m.src[1].arg
+        d = UOp(Ops.IDIV, m.dtype, m.src)
+        if c != 0 and terms.get(d) == k * c:
+            del terms[m], terms[d]
+            sub, sub_const = terms_of(m.src[0])
+            for b, kb in sub.items():
+                terms[b] = terms.get(b, 0) + k * kb
+            terms[UOp.const(m.dtype, 1)] = terms.get(UOp.const(m.dtype, 1), 0) + k * sub_const
+            return True
+    return False
+
+
+def canonical_sum(x: UOp) -> UOp | None:
+    """Flatten, combine and sort an integer sum; None if already canonical."""
+    terms, const = terms_of(x)
+    while _recombine_divmod(terms):
+        pass
+    one = UOp.const(x.dtype, 1)
+    if one in terms:
+        const += terms.pop(one)
+    out = build_sum(x.dtype, terms, const)
+    return None if out is x else out
+
+
+def canonical_product(x: UOp) -> UOp | None:
+    """Flatten a product, fold its constants, sort its factors; None if already canonical."""
+    factors: list[UOp] = []
+    const = 1
+    stack = [x]
+    while stack:
+        f = stack.pop()
+        if f.op is Ops.MUL:
+            stack.extend(f.src)
+        elif f.op is Ops.CONST:
+            const *= f.arg
+        else:
+            factors.append(f)
+    const = wrap(x.dtype, const)
+    if const == 0:
+        return UOp.const(x.dtype, 0)
+    if len(factors) == 1 and factors[0].op in (Ops.ADD, Ops.SUB) and const != 1:
+        terms, c0 = terms_of(factors[0])
+        if len(terms) == 1:  # (x*a + b)*c -> x*(a*c) + b*c: never larger
+            return build_sum(x.dtype, {b: k * const for b, k in terms.items()}, c0 * const)
+    factors.sort(key=lambda f: f.key)
+    if not factors:
+        return UOp.const(x.dtype, const)
+    acc = factors[0]
+    for f in factors[1:]:
+        acc = UOp(Ops.MUL, x.dtype, (acc, f))
+    if const == -1:
+        acc = UOp(Ops.NEG, x.dtype, (acc,))
+    elif const != 1:
+        acc = UOp(Ops.MUL, x.dtype, (acc, UOp.const(x.dtype, const)))
+    return None if acc is x else acc
+
+
+# ---------------------------------------------------------------- div and mod
+def fold_div(x: UOp, c: int) -> UOp | None:
+    """x // c for a constant c != 0 where the bounds of x make it sound."""
+    dt = x.dtype
+    terms, const = terms_of(x)
+    if c < 0 and not all(k % c == 0 for k in terms.values()):
+        return None
+    if all(k % c == 0 for k in terms.values()) and const % c == 0:  # exact: (a*c + b*c)//c -> a + b
+        return build_sum(dt, {b: k // c for b, k in terms.items()}, const // c)
+    g = math.gcd(c, const, *terms.values())
+    if g > 1:  # (x*2 + 2)//4 -> (x + 1)//2: the same rational, so the same truncation
+        return UOp(Ops.IDIV, dt, (build_sum(dt, {b: k // g for b, k in terms.items()}, const // g),
+                                  UOp.const(dt, c // g)))
+    # split off the terms that are whole multiples of c: needs the numerator and the rest on one side of 0
+    quot = {b: k // c for b, k in terms.items() if k % c == 0}
+    if not quot:
+        return None
+    rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const)
+    if (x.vmin >= 0 and rest.vmin >= 0) or (x.vmax <= 0 and rest.vmax <= 0):
+        return UOp(Ops.ADD, dt, (build_sum(dt, quot, 0), UOp(Ops.IDIV, dt, (rest, UOp.const(dt, c)))))
+    return None
+
+
+def fold_mod(x: UOp, c: int) -> UOp | None:
+    """x % c for a constant c > 0 where the bounds of x make it sound."""
+    dt = x.dtype
+    if 0 <= x.vmin and x.vmax < c or -c < x.vmin and x.vmax <= 0:
+        return x
+    terms, const = terms_of(x)
+    if all(k % c == 0 for k in terms.values()) and const % c == 0:
+        return UOp.const(dt, 0)
+    if x.vmin >= 0:  # nonnegative: C's % is the math mod, so coefficients reduce mod c
+        rest = build_sum(dt, {b: k % c for b, k in terms.items()}, const % c)
+        if rest is not x and rest.vmin >= 0:
+            return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
+    elif x.vmax <= 0:  # nonpositive: drop whole multiples of c if the rest stays nonpositive
+        rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const if const % c else 0)
+        if rest is not x and rest.vmax <= 0:
+            return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
+    return None
+
+
+# ---------------------------------------------------------------- comparisons
+def fold_cmp_const(op: Ops, x: UOp, c: int, const_left: bool) -> UOp | None:
+    """x < c, c < x, x == c, x != c: move the sum's constant across, divide by the common factor."""
+    terms, k0 = terms_of(x)
+    if not terms:
+        return None
+    dt = x.dtype
+    base = build_sum(dt, terms, 0)
+    rhs = c - k0
+    if op in (Ops.CMPEQ, Ops.CMPNE):
+        g = math.gcd(*terms.values())
+        if g > 1:
+            if rhs % g != 0:  # g*y == rhs has no solution
+                return UOp.const(dtypes.bool, op is Ops.CMPNE)
+            base, rhs = build_sum(dt, {b: k // g for b, k in terms.items()}, 0), rhs // g
+        if base is x and rhs == c:
+            return None
+        return UOp(op, dtypes.bool, (base, UOp.const(dt, rhs)))
+    if dt.kind != "x":
+        return None  # moving constants in fixed-width ints can overflow; only index arithmetic
+    g = math.gcd(*terms.values())
+    if g > 1:
+        base = build_sum(dt, {b: k // g for b, k in terms.items()}, 0)
+        # g*y < rhs <=> y < ceil(rhs/g) ; rhs < g*y <=> floor(rhs/g) < y
+        rhs = -((-rhs) // g) if not const_left else rhs // g
+    if base is x and rhs == c:
+        return None
+    srcs = (UOp.const(dt, rhs), base) if const_left else (base, UOp.const(dt, rhs))
+    return UOp(Ops.CMPLT, dtypes.bool, srcs)
+
+
+def _div_lt(x: UOp, d: UOp, c: UOp) -> UOp | None:
+    """x//d < c with d > 0 -> x < c*d (c > 0) or x < (c-1)*d + 1 (c <= 0): truncation, exactly."""
+    if x.dtype.kind != "x" or d.arg <= 0:
+        return None
+    bound = c.arg * d.arg if c.arg > 0 else (c.arg - 1) * d.arg + 1
+    return UOp(Ops.CMPLT, dtypes.bool, (x, UOp.const(x.dtype, bound)))
+
+
+# ---------------------------------------------------------------- generic folds
+def _const_fold(x: UOp) -> UOp | None:
+    if not x.src or any(s.op is not Ops.CONST for s in x.src) or x.dtype.count != 1:
+        return None
+    try:
+        return UOp.const(x.dtype, exec_alu(x.op, x.dtype, tuple(s.arg for s in x.src)))
+    except (ZeroDivisionError, ValueError, OverflowError):
+        return None  # undefined in C: leave it for the kernel
+
+
+_BOUNDED_OPS = GroupOp.ALU | {Ops.CAST, Ops.DEFINE_VAR, Ops.RANGE, Ops.SPECIAL}
+
+
+def _bounds_fold(x: UOp) -> UOp | None:
+    if x.op not in _BOUNDED_OPS or x.dtype.count != 1 or x.dtype.kind not in "bxiu":
+        return None
+    lo, hi = x.vmin, x.vmax
+    return UOp.const(x.dtype, lo) if lo == hi else None
+
+
+def _not(x: UOp) -> UOp:
+    if x.op is Ops.CMPNE and x.src[1].op is Ops.CONST and x.src[1].arg is True:
+        return x.src[0]
+    return UOp(Ops.CMPNE, dtypes.bool, (x, UOp.const(dtypes.bool, True)))
+
+
+ints = tuple(d for d in (dtypes.index, dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64, dtypes.uint8,
+                         dtypes.uint16, dtypes.uint32, dtypes.uint64))
+x_, y_, c_ = UPat.var("x", ints), UPat.var("y", ints), UPat.cvar("c", ints)
+b_ = UPat.var("x", dtypes.bool)
+TRUE, FALSE = UPat.const(True, dtypes.bool), UPat.const(False, dtypes.bool)
+
+symbolic = PatternMatcher([
+    # all-constant ALU -> the constant, with C semantics
+    (UPat(GroupOp.ALU | {Ops.CAST}, name="x"), _const_fold, "const_fold"),
+    # an int/bool value whose bounds meet -> that constant
+    (UPat(None, dtype=ints + (dtypes.bool,), name="x"), _bounds_fold, "bounds_fold"),
+    # ---- identities
+    (x_ // UPat.const(1), lambda x: x, "div_by_1"),
+    (x_ // UPat.const(-1), lambda x: -x, "div_by_neg1"),
+    (x_ % UPat(Ops.CONST, arg_pred=lambda a: a in (1, -1)), lambda x: x.const_like(0), "mod_by_1"),
+    (UPat(Ops.IDIV, src=(x_, x_)), lambda x: x.const_like(1) if x.vmin > 0 or x.vmax < 0 else None, "div_self"),
+    (UPat(Ops.MOD, src=(x_, x_)), lambda x: x.const_like(0) if x.vmin > 0 or x.vmax < 0 else None, "mod_self"),
+    (UPat((Ops.MAX, Ops.MIN), src=(UPat.var("x"), UPat.var("x"))), lambda x: x, "minmax_self"),
+    (UPat(Ops.CAST, name="u", src=(UPat.var("x"),)), lambda u, x: x if u.dtype == x.dtype else None, "cast_same"),
+    # ---- canonical sums and products
+    (UPat((Ops.ADD, Ops.SUB, Ops.NEG), dtype=ints, name="x"), canonical_sum, "canonical_sum"),
+    (UPat(Ops.MUL, dtype=ints, name="x"), canonical_product, "canonical_product"),
+    (UPat(Ops.SHL, src=(x_, c_)), lambda x, c: x * (1 << c.arg) if 0 <= c.arg < x.dtype.bits else None, "shl_to_mul"),
+    (UPat(Ops.SHR, src=(x_, c_)),
+     lambda x, c: x // (1 << c.arg) if x.vmin >= 0 and 0 <= c.arg < x.dtype.bits else None, "shr_to_div"),
+    # ---- div and mod
+    (UPat(Ops.IDIV, src=(UPat(Ops.IDIV, src=(x_, UPat.cvar("a", ints))), UPat.cvar("b", ints))),
+     lambda x, a, b: x // (a.arg * b.arg) if a.arg > 0 and b.arg > 0 else None, "nested_div"),
+    (UPat(Ops.MOD, src=(UPat(Ops.MOD, src=(x_, UPat.cvar("m", ints))), UPat.cvar("a", ints))),
+     lambda x, m, a: x % a if a.arg > 0 and m.arg > 0 and m.arg % a.arg == 0 else None, "nested_mod"),
+    (x_ % UPat(Ops.CONST, dtype=ints, name="c", arg_pred=lambda a: a < 0), lambda x, c: x % (-c.arg), "mod_neg_divisor"),
+    (UPat(Ops.IDIV, src=(x_, c_)), lambda x, c: fold_div(x, c.arg) if c.arg != 0 else None, "fold_div"),
+    (UPat(Ops.MOD, src=(x_, c_)), lambda x, c: fold_mod(x, c.arg) if c.arg > 0 else None, "fold_mod"),
+    # ---- min and max decided by bounds
+    (UPat(Ops.MAX, src=[x_, y_]), lambda x, y: x if x.vmin >= y.vmax else None, "max_by_bounds"),
+    (UPat(Ops.MIN, src=[x_, y_]), lambda x, y: x if x.vmax <= y.vmin else None, "min_by_bounds"),
+    (UPat(Ops.MAX, src=(UPat(Ops.MAX, src=(x_, UPat.cvar("a"))), UPat.cvar("b"))),
+     lambda x, a, b: x.maximum(max(a.arg, b.arg)), "max_max_const"),
+    (UPat(Ops.MIN, src=(UPat(Ops.MIN, src=(x_, UPat.cvar("a"))), UPat.cvar("b"))),
+     lambda x, a, b: x.minimum(min(a.arg, b.arg)), "min_min_const"),
+    # ---- comparisons
+    (UPat(Ops.CMPLE, src=(x_, c_)), lambda x, c: x < (c.arg + 1) if x.dtype.kind == "x" else None, "le_to_lt"),
+    (UPat(Ops.CMPLE, src=(c_, x_)), lambda x, c: UOp(Ops.CMPLT, dtypes.bool, (c.const_like(c.arg - 1), x))
+     if x.dtype.kind == "x" else None, "le_to_lt_left"),
+    (UPat(Ops.CMPLT, src=(UPat(Ops.IDIV, src=(x_, UPat.cvar("d", ints))), c_)), _div_lt, "div_lt"),
+    (UPat(Ops.CMPLT, src=(x_, c_)), lambda x, c: fold_cmp_const(Ops.CMPLT, x, c.arg, False), "lt_const"),
+    (UPat(Ops.CMPLT, src=(c_, x_)), lambda x, c: fold_cmp_const(Ops.CMPLT, x, c.arg, True), "const_lt"),
+    (UPat((Ops.CMPEQ, Ops.CMPNE), name="u", src=(x_, c_)),
+     lambda u, x, c: fold_cmp_const(u.op, x, c.arg, False), "eq_const"),
+    (UPat(Ops.CMPLT, src=(x_, x_)), lambda x: UOp.const(dtypes.bool, False), "lt_self"),
+    (UPat(Ops.CMPNE, src=(x_, x_)), lambda x: UOp.const(dtypes.bool, False), "ne_self"),
+    (UPat(Ops.CMPEQ, src=(x_, x_)), lambda x: UOp.const(dtypes.bool, True), "eq_self"),
+    # ---- booleans
+    (UPat(Ops.AND, src=[b_, TRUE]), lambda x: x, "and_true"),
+    (UPat(Ops.AND, src=[b_, FALSE]), lambda x: UOp.const(dtypes.bool, False), "and_false"),
+    (UPat(Ops.OR, src=[b_, FALSE]), lambda x: x, "or_false"),
+    (UPat(Ops.OR, src=[b_, TRUE]), lambda x: UOp.const(dtypes.bool, True), "or_true"),
+    (UPat(Ops.XOR, src=[b_, FALSE]), lambda x: x, "xor_false"),
+    (UPat((Ops.AND, Ops.OR), src=(b_, b_)), lambda x: x, "andor_self"),
+    (UPat(Ops.CMPNE, src=(UPat(Ops.CMPNE, src=(b_, TRUE)), TRUE)), lambda x: x, "not_not"),
+    (UPat(Ops.CMPNE, src=[b_, FALSE]), lambda x: x, "ne_false"),
+    (UPat(Ops.CMPEQ, src=[b_, TRUE]), lambda x: x, "eq_true"),
+    (UPat(Ops.AND, src=[b_, UPat(Ops.CMPNE, src=(b_, TRUE))]), lambda x: UOp.const(dtypes.bool, False), "and_not"),
+    (UPat(Ops.OR, src=[b_, UPat(Ops.CMPNE, src=(b_, TRUE))]), lambda x: UOp.const(dtypes.bool, True), "or_not"),
+    # ---- where
+    (UPat(Ops.WHERE, src=(UPat.cvar("c", dtypes.bool), UPat.var("a"), UPat.var("b"))),
+     lambda c, a, b: a if c.arg else b, "where_const"),
+    (UPat(Ops.WHERE, src=(UPat.var(), UPat.var("a"), UPat.var("a"))), lambda a: a, "where_same"),
+    (UPat(Ops.WHERE, src=(UPat(Ops.CMPNE, src=(UPat.var("c"), TRUE)), UPat.var("a"), UPat.var("b"))),
+     lambda c, a, b: UOp(Ops.WHERE, a.dtype, (c, b, a)), "where_not"),
+    (UPat(Ops.WHERE, src=(UPat.var("c"), TRUE, FALSE)), lambda c: c, "where_true_false"),
+    (UPat(Ops.WHERE, src=(UPat.var("c"), FALSE, TRUE)), lambda c: _not(c), "where_false_true"),
+    (UPat(Ops.WHERE, src=(UPat.var("c"), UPat(Ops.WHERE, src=(UPat.var("c"), UPat.var("a"), UPat.var())),
+                          UPat.var("b"))), lambda c, a, b: UOp(Ops.WHERE, a.dtype, (c, a, b)), "where_where_then"),
+    (UPat(Ops.WHERE, src=(UPat.var("c"), UPat.var("a"), UPat(Ops.WHERE, src=(UPat.var("c"), UPat.var(),
+                                                                                UPat.var("b"))))),
+     lambda c, a, b: UOp(Ops.WHERE, a.dtype, (c, a, b)), "where_where_else"),
+    (UPat(Ops.WHERE, name="w", src=(UPat.var("c", dtypes.bool), UPat.var("a"), UPat.var("b"))),
+     lambda w, c, a, b: _where_given_valid(w, c, a, b), "where_given_valid"),
+])
+
+
+# ---------------------------------------------------------------- given a validity condition
+def _clauses(valid: UOp) -> list[UOp]:
+    out, stack = [], [valid]
+    while stack:
+        v = stack.pop()
+        if v.op is Ops.AND and v.dtype == dtypes.bool:
+            stack.extend(v.src)
+        else:
+            out.append(v)
+    return out
+
+
+def _clause_bounds(clause: UOp) -> tuple[UOp, int | None, int | None] | None:
+    """(X, lo, hi) if the clause says lo <= X <= hi for an integer X, else None."""
+    neg = clause.op is Ops.CMPNE and clause.src[1].op is Ops.CONST and clause.src[1].arg is True
+    c = clause.src[0] if neg else clause
+    if c.op not in (Ops.CMPLT, Ops.CMPLE, Ops.CMPEQ) or len(c.src) != 2:
+        return None
+    a, b = c.src
+    strict = c.op is Ops.CMPLT
+    if c.op is Ops.CMPEQ:
+        if neg:
+            return None
+        if _int_const(b) and _is_int(a) and a.op is not Ops.CONST:
+            return (a, b.arg, b.arg)
+        return None
+    if _int_const(b) and _is_int(a) and a.op is not Ops.CONST:  # a < b or a <= b
+        hi = b.arg - 1 if strict else b.arg
+        return (a, hi + 1, None) if neg else (a, None, hi)
+    if _int_const(a) and _is_int(b) and b.op is not Ops.CONST:  # a < b or a <= b with const a
+        lo = a.arg + 1 if strict else a.arg
+        return (b, None, lo - 1) if neg else (b, lo, None)
+    return None
+
+
+_gv_counter = itertools.count()
+
+
+def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
+    """Simplify `expr` where it is only used when `valid` holds (e.g. inside a padded region).
+
+    Each bounded term X of `valid` is replaced by a fresh variable with X's tighter range, the result is
+    simplified, and X put back: sound, since every value X takes under `valid` lies in that range.
+    """
+    ranges: dict[UOp, list[Any]] = {}
+    for clause in _clauses(valid):
+        cb = _clause_bounds(clause)
+        if cb is None:
+            continue
+        x, lo, hi = cb
+        r = ranges.setdefault(x, [x.vmin, x.vmax])
+        if lo is not None:
+            r[0] = max(r[0], lo)
+        if hi is not None:
+            r[1] = min(r[1], hi)
+    if not ranges:
+        return expr
+    if any(lo > hi for lo, hi in ranges.values()):
+        return expr  # valid never holds: any value will do, keep the expression
+    fresh = {x: UOp.variable(f"__valid{next(_gv_counter)}", lo, hi, x.dtype) for x, (lo, hi) in ranges.items()}
+    narrowed = substitute(expr, fresh)
+    if narrowed is expr:
+        return expr
+    out = substitute(simplify(narrowed), {v: x for x, v in fresh.items()})
+    return simplify(out)
+
+
+def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
+    """where(c, a, b): simplify `a` knowing c; fires only if that makes the graph strictly smaller."""
+    if c.op is Ops.CONST:
+        return None
+    a2 = simplify_given_valid(c, a)
+    if a2 is a:
+        return None
+    out = UOp(Ops.WHERE, w.dtype, (c, a2, b))
+    return out if out.op_count() < w.op_count() else None
+
+
+def simplify(u: UOp) -> UOp:
+    """The symbolic simplification of `u` (idempotent; never increases op_count)."""
+    return graph_rewrite(u, symbolic)
+
+
+def sym_infer(u: UOp, values: dict[str, int]) -> Any:
+    """Evaluate an expression with variables bound to `values` (C semantics)."""
+    env: dict[UOp, Any] = {}
+    for x in u.toposort:
+        if x.op is Ops.CONST:
+            env[x] = x.arg
+        elif x.op is Ops.DEFINE_VAR:
+            env[x] = values[x.arg[0]]
+        else:
+            env[x] = exec_alu(x.op, x.dtype, tuple(env[s] for s in x.src))
+    return env[u]
+
+
+__all__ = ["simplify", "simplify_given_valid", "symbolic", "terms_of", "build_sum", "fold_div", "fold_mod", "c_div",
+           "sym_infer"]

@@ -1,0 +1,600 @@
+"""The one IR of the engine: `UOp(op, dtype, src, arg)`, immutable and interned.
+
+Equal fields give the same object, so UOps compare and hash by identity. Python operators build ALU UOps;
+`//` and `%` build IDIV and MOD, which truncate toward zero like C (not like Python).
+Every integer-valued UOp has interval bounds `vmin`/`vmax` (sound: the value is always inside).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from enum import IntEnum, auto
+from typing import Any, Iterator
+
+from engine.dtype import DType, dtypes, promote
+
+
+class Ops(IntEnum):
+    """Every operation of the IR, grouped; later work adds code, not ops."""
+
+    # constants and variables
+    CONST = auto()  # arg: the value
+    VCONST = auto()  # arg: tuple of values (vector constant)
+    DEFINE_VAR = auto()  # arg: (name, lo, hi), inclusive bounds
+    BIND = auto()  # src: (DEFINE_VAR, value): a variable bound to a value at run time
+    # unary ALU
+    NEG = auto()
+    RECIPROCAL = auto()
+    SQRT = auto()
+    EXP2 = auto()
+    LOG2 = auto()
+    SIN = auto()
+    TRUNC = auto()
+    # binary ALU
+    ADD = auto()
+    SUB = auto()
+    MUL = auto()
+    IDIV = auto()  # integer division, truncating toward zero
+    MOD = auto()  # remainder with the sign of the dividend
+    FDIV = auto()  # float division
+    MAX = auto()
+    MIN = auto()
+    POW = auto()
+    CMPLT = auto()
+    CMPLE = auto()
+    CMPNE = auto()
+    CMPEQ = auto()
+    AND = auto()
+    OR = auto()
+    XOR = auto()
+    SHL = auto()
+    SHR = auto()  # arithmetic shift right for signed, logical for unsigned
+    # ternary ALU
+    WHERE = auto()
+    MULACC = auto()  # a*b+c
+    # casts
+    CAST = auto()
+    BITCAST = auto()
+    # movement ops (tensor level); arg: the new shape / order / padding / bounds / axes
+    RESHAPE = auto()
+    PERMUTE = auto()
+    EXPAND = auto()
+    PAD = auto()
+    SHRINK = auto()
+    FLIP = auto()
+    # reduce
+    REDUCE_AXIS = auto()  # tensor level; arg: (Ops.ADD|MUL|MAX, axes)
+    REDUCE = auto()  # kernel level; src: (value, *ranges), arg: Ops.ADD|MUL|MAX
+    # buffers and memory
+    DEVICE = auto()  # arg: device name
+    BUFFER = auto()  # src: (DEVICE,), arg: (id, size)
+    BUFFER_VIEW = auto()
+    COPY = auto()
+    CONTIGUOUS = auto()
+    ASSIGN = auto()
+    DEFINE_GLOBAL = auto()  # kernel parameter; arg: position
+    DEFINE_LOCAL = auto()  # shared memory; arg: name
+    DEFINE_REG = auto()  # register (accumulator); arg: id
+    INDEX = auto()  # src: (buffer, idx[, valid]) -> pointer
+    LOAD = auto()  # src: (pointer[, alt]) -> value
+    STORE = auto()  # src: (pointer, value)
+    # control flow and launch
+    RANGE = auto()  # src: (end,), arg: (axis id, kind); values 0..end-1
+    END = auto()  # src: (store or value, *ranges): closes ranges
+    IF = auto()
+    ENDIF = auto()
+    BARRIER = auto()
+    SPECIAL = auto()  # launch index; src: (size,), arg: name like "gidx0"
+    # vectors (upcast / unroll)
+    VECTORIZE = auto()
+    GEP = auto()  # arg: tuple of lane indices
+    UNROLL = auto()
+    CONTRACT = auto()
+    # graph structure
+    SINK = auto()
+    KERNEL = auto()
+    NOOP = auto()
+
+    def __repr__(self) -> str:
+        return f"Ops.{self.name}"
+
+    __str__ = __repr__
+
+
+class GroupOp:
+    """Sets of ops that rules and passes dispatch on."""
+
+    Unary = frozenset({Ops.NEG, Ops.RECIPROCAL, Ops.SQRT, Ops.EXP2, Ops.LOG2, Ops.SIN, Ops.TRUNC})
+    Binary = frozenset({Ops.ADD, Ops.SUB, Ops.MUL, Ops.IDIV, Ops.MOD, Ops.FDIV, Ops.MAX, Ops.MIN, Ops.POW,
+                        Ops.CMPLT, Ops.CMPLE, Ops.CMPNE, Ops.CMPEQ, Ops.AND, Ops.OR, Ops.XOR, Ops.SHL, Ops.SHR})
+    Ternary = frozenset({Ops.WHERE, Ops.MULACC})
+    ALU = Unary | Binary | Ternary
+    Comparison = frozenset({Ops.CMPLT, Ops.CMPLE, Ops.CMPNE, Ops.CMPEQ})
+    Commutative = frozenset({Ops.ADD, Ops.MUL, Ops.MAX, Ops.MIN, Ops.CMPNE, Ops.CMPEQ, Ops.AND, Ops.OR, Ops.XOR})
+    Movement = frozenset({Ops.RESHAPE, Ops.PERMUTE, Ops.EXPAND, Ops.PAD, Ops.SHRINK, Ops.FLIP})
+    Associative = frozenset({Ops.ADD, Ops.MUL, Ops.AND, Ops.OR, Ops.MAX, Ops.MIN})
+
+
+_SYMBOLS = {Ops.ADD: "+", Ops.SUB: "-", Ops.MUL: "*", Ops.IDIV: "//", Ops.MOD: "%", Ops.FDIV: "/", Ops.CMPLT: "<",
+            Ops.CMPLE: "<=", Ops.CMPNE: "!=", Ops.CMPEQ: "==", Ops.AND: "&", Ops.OR: "|", Ops.XOR: "^",
+            Ops.SHL: "<<", Ops.SHR: ">>"}
+
+
+class _Interned(type):
+    """Metaclass that returns the existing UOp for equal fields."""
+
+    def __init__(cls, name: str, bases: tuple, ns: dict) -> None:
+        super().__init__(name, bases, ns)
+        cls._cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    def __call__(cls, op: Ops, dtype: DType = dtypes.void, src: tuple[UOp, ...] = (), arg: Any = None) -> UOp:
+        key = (op, dtype, src, arg)
+        ret = cls._cache.get(key)
+        if ret is None:
+            ret = super().__call__(op, dtype, src, arg)
+            cls._cache[key] = ret
+        return ret
+
+
+def _check_int_operand(dtype: DType, value: Any) -> None:
+    if dtype.kind in "xiu" and isinstance(value, float):
+        raise TypeError(f"float value {value!r} in {dtype.name} arithmetic: index arithmetic is integer-only")
+
+
+class UOp(metaclass=_Interned):
+    """One node of the IR. Build with the constructors below or Python operators; never mutate."""
+
+    __slots__ = ("op", "dtype", "src", "arg", "__weakref__", "__dict__")
+
+    def __init__(self, op: Ops, dtype: DType = dtypes.void, src: tuple[UOp, ...] = (), arg: Any = None):
+        self.op, self.dtype, self.src, self.arg = op, dtype, src, arg
+
+    def __reduce__(self) -> tuple:  # pickling rebuilds through the interning constructor
+        return (UOp, (self.op, self.dtype, self.src, self.arg))
+
+    def replace(self, **kw: Any) -> UOp:
+        """The UOp with some fields changed."""
+        return UOp(kw.get("op", self.op), kw.get("dtype", self.dtype), kw.get("src", self.src), kw.get("arg", self.arg))
+
+    # ---------------------------------------------------------------- constructors
+    @staticmethod
+    def const(dtype: DType, value: Any) -> UOp:
+        """A constant of `dtype`; floats are rejected in integer/index dtypes."""
+        if dtype.kind == "b":
+            value = bool(value)
+        elif dtype.kind in "xiu":
+            _check_int_operand(dtype, value)
+            if not isinstance(value, (int, bool)):
+                value = int(value)
+            value = int(value)
+        elif dtype.kind == "f":
+            value = float(value)
+        return UOp(Ops.CONST, dtype, (), value)
+
+    @staticmethod
+    def variable(name: str, lo: int, hi: int, dtype: DType = dtypes.index) -> UOp:
+        """A named integer variable with inclusive bounds [lo, hi]."""
+        if isinstance(lo, float) or isinstance(hi, float):
+            raise TypeError(f"variable {name!r}: bounds must be integers, got {lo!r}, {hi!r}")
+        if lo > hi:
+            raise ValueError(f"variable {name!r}: empty range [{lo}, {hi}]")
+        return UOp(Ops.DEFINE_VAR, dtype, (), (name, int(lo), int(hi)))
+
+    @staticmethod
+    def range(end: UOp | int, axis: int, kind: str = "loop") -> UOp:
+        """A loop index taking values 0..end-1."""
+        end_u = end if isinstance(end, UOp) else UOp.const(dtypes.index, end)
+        return UOp(Ops.RANGE, dtypes.index, (end_u,), (axis, kind))
+
+    @staticmethod
+    def sink(*srcs: UOp) -> UOp:
+        return UOp(Ops.SINK, dtypes.void, tuple(srcs))
+
+    def const_like(self, value: Any) -> UOp:
+        """A constant with this UOp's dtype."""
+        return UOp.const(self.dtype, value)
+
+    def _operand(self, x: UOp | int | float | bool) -> UOp:
+        if isinstance(x, UOp):
+            return x
+        if self.dtype.kind in "xiu" and isinstance(x, float):
+            _check_int_operand(self.dtype, x)
+        return UOp.const(self.dtype.scalar, x)
+
+    def alu(self, op: Ops, *srcs: UOp | int | float | bool) -> UOp:
+        """An ALU UOp of `op` on self and `srcs`, with the result dtype of the op."""
+        operands = (self, *(self._operand(s) for s in srcs))
+        if op is Ops.WHERE:
+            dtype = operands[1].dtype
+            if operands[2].dtype != dtype:
+                dtype = promote(operands[1].dtype, operands[2].dtype)
+        elif op in GroupOp.Comparison:
+            dtype = dtypes.bool
+            if operands[0].dtype.kind != operands[1].dtype.kind:
+                promote(operands[0].dtype, operands[1].dtype)  # raises for float with index
+        else:
+            dtype = operands[0].dtype
+            for o in operands[1:]:
+                if o.dtype != dtype:
+                    dtype = promote(dtype, o.dtype)
+        return UOp(op, dtype, operands)
+
+    # ---------------------------------------------------------------- Python operators
+    def __add__(self, x: Any) -> UOp: return self.alu(Ops.ADD, x)
+    def __radd__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.ADD, self)
+    def __sub__(self, x: Any) -> UOp: return self.alu(Ops.SUB, x)
+    def __rsub__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.SUB, self)
+    def __mul__(self, x: Any) -> UOp: return self.alu(Ops.MUL, x)
+    def __rmul__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.MUL, self)
+    def __floordiv__(self, x: Any) -> UOp: return self.alu(Ops.IDIV, x)
+    def __rfloordiv__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.IDIV, self)
+    def __mod__(self, x: Any) -> UOp: return self.alu(Ops.MOD, x)
+    def __rmod__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.MOD, self)
+    def __neg__(self) -> UOp: return self.alu(Ops.NEG)
+    def __lt__(self, x: Any) -> UOp: return self.alu(Ops.CMPLT, x)  # type: ignore[override]
+    def __le__(self, x: Any) -> UOp: return self.alu(Ops.CMPLE, x)  # type: ignore[override]
+    def __gt__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.CMPLT, self)  # type: ignore[override]
+    def __ge__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.CMPLE, self)  # type: ignore[override]
+    def __and__(self, x: Any) -> UOp: return self.alu(Ops.AND, x)
+    def __rand__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.AND, self)
+    def __or__(self, x: Any) -> UOp: return self.alu(Ops.OR, x)
+    def __ror__(self, x: Any) -> UOp: return self._operand(x).alu(Ops.OR, self)
+    def __xor__(self, x: Any) -> UOp: return self.alu(Ops.XOR, x)
+    def __lshift__(self, x: Any) -> UOp: return self.alu(Ops.SHL, x)
+    def __rshift__(self, x: Any) -> UOp: return self.alu(Ops.SHR, x)
+
+    def __truediv__(self, x: Any) -> UOp:
+        if self.dtype.kind in "xiub":
+            raise TypeError(f"true division of {self.dtype.name}: use // (IDIV) for integers")
+        return self.alu(Ops.FDIV, x)
+
+    def __bool__(self) -> bool:
+        raise TypeError("a UOp has no truth value; compare with .eq()/.ne() or use `is`")
+
+    def eq(self, x: Any) -> UOp: return self.alu(Ops.CMPEQ, x)
+    def ne(self, x: Any) -> UOp: return self.alu(Ops.CMPNE, x)
+    def maximum(self, x: Any) -> UOp: return self.alu(Ops.MAX, x)
+    def minimum(self, x: Any) -> UOp: return self.alu(Ops.MIN, x)
+    def where(self, a: Any, b: Any) -> UOp:
+        a_u = a if isinstance(a, UOp) else (b._operand(a) if isinstance(b, UOp) else UOp.const(dtypes.index, a))
+        b_u = b if isinstance(b, UOp) else a_u._operand(b)
+        return UOp(Ops.WHERE, promote(a_u.dtype, b_u.dtype) if a_u.dtype != b_u.dtype else a_u.dtype,
+                   (self, a_u, b_u))
+    def logical_not(self) -> UOp: return self.alu(Ops.CMPNE, True)
+    def cast(self, dtype: DType) -> UOp: return self if self.dtype == dtype else UOp(Ops.CAST, dtype, (self,))
+
+    # ---------------------------------------------------------------- graph properties
+    @property
+    def toposort(self) -> dict[UOp, None]:
+        """Every UOp reachable from self, sources before users (iterative: no recursion limit)."""
+        if "_topo" in self.__dict__:
+            return self.__dict__["_topo"]
+        out: dict[UOp, None] = {}
+        stack: list[tuple[UOp, bool]] = [(self, False)]
+        while stack:
+            u, expanded = stack.pop()
+            if u in out:
+                continue
+            if expanded:
+                out[u] = None
+                continue
+            stack.append((u, True))
+            for s in reversed(u.src):
+                if s not in out:
+                    stack.append((s, False))
+        self.__dict__["_topo"] = out
+        return out
+
+    def op_count(self) -> int:
+        """Number of distinct UOps in the graph (what `simplify` must never increase)."""
+        return len(self.toposort)
+
+    def _fill(self, key: str, fn: Any) -> Any:
+        """Compute a per-node cached value children-first without recursion."""
+        d = self.__dict__
+        if key in d:
+            return d[key]
+        stack = [self]
+        while stack:
+            u = stack[-1]
+            if key in u.__dict__:
+                stack.pop()
+                continue
+            pending = [s for s in u.src if key not in s.__dict__]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            u.__dict__[key] = fn(u)
+        return d[key]
+
+    @property
+    def key(self) -> tuple:
+        """A structural sort key: a total order used to put sums and products in canonical form."""
+        return self._fill("_key", _struct_key)
+
+    @property
+    def vmin(self) -> Any:
+        """Lower bound of the value (ints and bools; -inf for floats)."""
+        return self._fill("_mm", _bounds)[0]
+
+    @property
+    def vmax(self) -> Any:
+        """Upper bound of the value (ints and bools; +inf for floats)."""
+        return self._fill("_mm", _bounds)[1]
+
+    @property
+    def variables(self) -> list[UOp]:
+        """DEFINE_VARs in the graph, sorted by name."""
+        return sorted((u for u in self.toposort if u.op is Ops.DEFINE_VAR), key=lambda u: u.arg)
+
+    def divides(self, c: int) -> UOp | None:
+        """self // c if c divides self exactly (for every value), else None."""
+        if c == 0:
+            return None
+        if c == 1:
+            return self
+        if self.op is Ops.CONST and isinstance(self.arg, int):
+            return self.const_like(self.arg // c) if self.arg % c == 0 else None
+        if self.op is Ops.ADD:
+            a, b = self.src[0].divides(c), self.src[1].divides(c)
+            return a + b if a is not None and b is not None else None
+        if self.op is Ops.SUB:
+            a, b = self.src[0].divides(c), self.src[1].divides(c)
+            return a - b if a is not None and b is not None else None
+        if self.op is Ops.MUL:
+            a = self.src[0].divides(c)
+            if a is not None:
+                return a * self.src[1]
+            b = self.src[1].divides(c)
+            return self.src[0] * b if b is not None else None
+        if self.op is Ops.NEG:
+            a = self.src[0].divides(c)
+            return -a if a is not None else None
+        return None
+
+    def const_factor(self) -> int:
+        """The largest integer known to divide self (1 if none)."""
+        if self.op is Ops.CONST and isinstance(self.arg, int) and not isinstance(self.arg, bool):
+            return abs(self.arg)
+        if self.op in (Ops.ADD, Ops.SUB):
+            return math.gcd(self.src[0].const_factor(), self.src[1].const_factor())
+        if self.op is Ops.MUL:
+            return self.src[0].const_factor() * self.src[1].const_factor() if self.dtype.kind == "x" else \
+                max(self.src[0].const_factor(), self.src[1].const_factor())
+        if self.op is Ops.NEG:
+            return self.src[0].const_factor()
+        return 1
+
+    def simplify(self) -> UOp:
+        """The symbolic simplification of this expression (engine.symbolic)."""
+        from engine.symbolic import simplify
+
+        return simplify(self)
+
+    # ---------------------------------------------------------------- printing
+    def __repr__(self) -> str:
+        if self.op is Ops.CONST:
+            return f"UOp.const({self.dtype!r}, {_pyrepr(self.arg)})"
+        if self.op is Ops.DEFINE_VAR:
+            return f"<var {self.arg[0]}[{self.arg[1]}, {self.arg[2]}]>"
+        return f"<UOp {self.op.name} {self.dtype!r} {self.render(max_len=200)}>"
+
+    def render(self, max_len: int | None = None) -> str:
+        """A readable infix rendering, e.g. `((x*4)+3)//4`."""
+        out: dict[UOp, str] = {}
+        for u in self.toposort:
+            out[u] = _render_one(u, [out[s] for s in u.src])
+        text = out[self]
+        return text if max_len is None or len(text) <= max_len else text[: max_len - 3] + "..."
+
+    def pyrender(self) -> str:
+        """A Python expression that rebuilds this UOp: `eval(u.pyrender(), PYRENDER_NAMES) is u`.
+
+        Shared subgraphs are bound once with `:=`, so the text grows linearly with the graph.
+        """
+        users: dict[UOp, int] = {}
+        for u in self.toposort:
+            for s in u.src:
+                users[s] = users.get(s, 0) + 1
+        names: dict[UOp, str] = {}
+        text: dict[UOp, str] = {}
+        bindings: list[str] = []
+        for u in self.toposort:
+            src = ", ".join(text[s] for s in u.src)
+            if u.op is Ops.CONST and not u.dtype.ptr and u.dtype.count == 1:
+                expr = f"UOp.const({u.dtype!r}, {_pyrepr(u.arg)})"
+            elif u.op is Ops.DEFINE_VAR and u.dtype == dtypes.index:
+                expr = f"UOp.variable({u.arg[0]!r}, {u.arg[1]}, {u.arg[2]})"
+            else:
+                expr = f"UOp({u.op!r}, {u.dtype!r}, ({src}{',' if len(u.src) == 1 else ''}), {_pyrepr(u.arg)})"
+            if users.get(u, 0) > 1 and u.op not in (Ops.CONST, Ops.DEFINE_VAR):
+                names[u] = f"u{len(names)}"
+                bindings.append(f"({names[u]} := {expr})")
+                text[u] = names[u]
+            else:
+                text[u] = expr
+        if not bindings:
+            return text[self]
+        return f"({', '.join(bindings)}, {text[self]})[-1]"
+
+
+def _pyrepr(x: Any) -> str:
+    """repr that evaluates back (floats inf/nan, Ops, DTypes, nested tuples)."""
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "float('nan')"
+        if math.isinf(x):
+            return "float('inf')" if x > 0 else "float('-inf')"
+        return repr(x)
+    if isinstance(x, tuple):
+        inner = ", ".join(_pyrepr(v) for v in x)
+        return f"({inner}{',' if len(x) == 1 else ''})"
+    return repr(x)
+
+
+PYRENDER_NAMES: dict[str, Any] = {"UOp": UOp, "Ops": Ops, "dtypes": dtypes}
+
+
+def _render_one(u: UOp, srcs: list[str]) -> str:
+    if u.op is Ops.CONST:
+        return str(u.arg)
+    if u.op is Ops.DEFINE_VAR:
+        return u.arg[0]
+    if u.op is Ops.RANGE:
+        return f"r{u.arg[0]}"
+    if u.op is Ops.SPECIAL:
+        return str(u.arg)
+    if u.op in _SYMBOLS and len(srcs) == 2:
+        if u.op is Ops.CMPNE and u.src[1].op is Ops.CONST and u.src[1].arg is True:
+            return f"!{srcs[0]}"
+        return f"({srcs[0]}{_SYMBOLS[u.op]}{srcs[1]})"
+    if u.op is Ops.NEG:
+        return f"(-{srcs[0]})"
+    if u.op is Ops.WHERE:
+        return f"({srcs[0]}?{srcs[1]}:{srcs[2]})"
+    if u.op in (Ops.MAX, Ops.MIN):
+        return f"{u.op.name.lower()}({srcs[0]}, {srcs[1]})"
+    if u.op is Ops.CAST:
+        return f"({u.dtype.name}){srcs[0]}"
+    args = ", ".join(srcs + ([repr(u.arg)] if u.arg is not None else []))
+    return f"{u.op.name}({args})"
+
+
+def _struct_key(u: UOp) -> tuple:
+    arg = u.arg
+    if isinstance(arg, bool):
+        arg_key: tuple = (0, int(arg))
+    elif isinstance(arg, (int, float)):
+        arg_key = (0, arg)
+    else:
+        arg_key = (1, repr(arg))
+    return (u.op.value, arg_key, u.dtype.name, tuple(s.__dict__["_key"] for s in u.src))
+
+
+# ---------------------------------------------------------------- interval bounds
+def _dtype_range(dt: DType) -> tuple[Any, Any]:
+    return (dt.min, dt.max)
+
+
+def _clamp(dt: DType, lo: Any, hi: Any) -> tuple[Any, Any]:
+    """Bounds that overflow the dtype could wrap: then only the dtype's range is sound."""
+    if dt.kind in "xiu" and (lo < dt.min or hi > dt.max):
+        return (dt.min, dt.max)
+    return (lo, hi)
+
+
+def _c_div(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def _bounds(u: UOp) -> tuple[Any, Any]:
+    """Sound interval [vmin, vmax] of an integer or bool UOp, from the bounds of its sources."""
+    dt = u.dtype
+    if dt.kind == "f" or dt.ptr or dt.count > 1 or dt.kind == "v":
+        return (-math.inf, math.inf)
+    op, src = u.op, u.src
+    if op is Ops.CONST:
+        return (u.arg, u.arg)
+    if op is Ops.DEFINE_VAR:
+        return (u.arg[1], u.arg[2])
+    if op in (Ops.RANGE, Ops.SPECIAL):
+        return (0, max(src[0].__dict__["_mm"][1] - 1, 0))
+    if op is Ops.BIND:
+        return src[0].__dict__["_mm"]
+    mm = [s.__dict__["_mm"] for s in src]
+    if dt.kind == "b":
+        return _bool_bounds(u, mm)
+    if op is Ops.ADD:
+        return _clamp(dt, mm[0][0] + mm[1][0], mm[0][1] + mm[1][1])
+    if op is Ops.SUB:
+        return _clamp(dt, mm[0][0] - mm[1][1], mm[0][1] - mm[1][0])
+    if op is Ops.NEG:
+        return _clamp(dt, -mm[0][1], -mm[0][0])
+    if op is Ops.MUL:
+        corners = [a * b for a in mm[0] for b in mm[1]]
+        return _clamp(dt, min(corners), max(corners))
+    if op is Ops.MAX:
+        return (max(mm[0][0], mm[1][0]), max(mm[0][1], mm[1][1]))
+    if op is Ops.MIN:
+        return (min(mm[0][0], mm[1][0]), min(mm[0][1], mm[1][1]))
+    if op is Ops.WHERE:
+        c, a, b = mm
+        if c[0] == c[1]:
+            return a if c[0] else b
+        return (min(a[0], b[0]), max(a[1], b[1]))
+    if op is Ops.IDIV:
+        (alo, ahi), (blo, bhi) = mm
+        if blo > 0 or bhi < 0:  # divisor never 0: truncating division is monotone on each corner
+            corners = [_c_div(a, b) for a in (alo, ahi) for b in (blo, bhi)]
+            return _clamp(dt, min(corners), max(corners))
+        m = max(abs(alo), abs(ahi))  # |a // b| <= |a| for |b| >= 1
+        return _clamp(dt, -m, m)
+    if op is Ops.MOD:
+        (alo, ahi), (blo, bhi) = mm
+        m = max(abs(blo), abs(bhi)) - 1  # |a % b| < |b|, sign of the dividend
+        if m < 0:
+            return _dtype_range(dt)
+        if blo == bhi and alo >= 0 and alo // blo == ahi // blo and blo > 0:
+            return (alo % blo, ahi % blo)  # one period: the remainder grows with the dividend
+        lo = 0 if alo >= 0 else max(alo, -m)
+        hi = 0 if ahi <= 0 else min(ahi, m)
+        return (lo, hi)
+    if op is Ops.CAST:
+        s = src[0].dtype
+        lo, hi = mm[0]
+        if s.kind == "f":
+            return _dtype_range(dt)
+        return (int(lo), int(hi)) if dt.min <= lo and hi <= dt.max else _dtype_range(dt)
+    if op is Ops.AND and mm[0][0] >= 0 and mm[1][0] >= 0:
+        return (0, min(mm[0][1], mm[1][1]))
+    if op in (Ops.SHL, Ops.SHR) and src[1].op is Ops.CONST and 0 <= src[1].arg < dt.bits:
+        k = 1 << src[1].arg
+        lo, hi = mm[0]
+        return _clamp(dt, lo * k, hi * k) if op is Ops.SHL else (lo // k, hi // k)
+    return _dtype_range(dt)
+
+
+def _bool_bounds(u: UOp, mm: list[tuple[Any, Any]]) -> tuple[bool, bool]:
+    op = u.op
+    if op is Ops.CMPLT:
+        (alo, ahi), (blo, bhi) = mm
+        if ahi < blo:
+            return (True, True)
+        if alo >= bhi:
+            return (False, False)
+    elif op is Ops.CMPLE:
+        (alo, ahi), (blo, bhi) = mm
+        if ahi <= blo:
+            return (True, True)
+        if alo > bhi:
+            return (False, False)
+    elif op in (Ops.CMPNE, Ops.CMPEQ):
+        (alo, ahi), (blo, bhi) = mm
+        if alo == ahi == blo == bhi:
+            return (op is Ops.CMPEQ, op is Ops.CMPEQ)
+        if ahi < blo or bhi < alo:
+            return (op is Ops.CMPNE, op is Ops.CMPNE)
+    elif op is Ops.AND:
+        return (bool(mm[0][0] and mm[1][0]), bool(mm[0][1] and mm[1][1]))
+    elif op is Ops.OR:
+        return (bool(mm[0][0] or mm[1][0]), bool(mm[0][1] or mm[1][1]))
+    elif op is Ops.WHERE:
+        c, a, b = mm
+        if c[0] == c[1]:
+            return a if c[0] else b
+        return (bool(min(a[0], b[0])), bool(max(a[1], b[1])))
+    elif op is Ops.CAST:
+        lo, hi = mm[0]
+        if lo > 0 or hi < 0:
+            return (True, True)
+        if lo == hi == 0:
+            return (False, False)
+    return (False, True)
+
+
+def iter_graph(root: UOp) -> Iterator[UOp]:
+    """Every UOp of the graph, sources first."""
+    return iter(root.toposort)

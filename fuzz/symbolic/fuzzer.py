@@ -1,0 +1,191 @@
+"""The symbolic fuzzer: random index expressions, simplified by the engine, checked by Z3 with C semantics.
+
+Checks, each with its own signature:
+  mismatch:not-equal:<rule>    Z3 finds values where simplified != original; <rule> is the first rewrite
+                               step that is wrong on its own (found by replaying the simplification)
+  mismatch:bounds:<op>         a vmin/vmax interval that the value leaves; <op> of the smallest such node
+  mismatch:not-idempotent      simplify(simplify(e)) is not simplify(e)
+  mismatch:grows               simplify(e) has more UOps than e
+  timeout:z3                   Z3 could not decide within its time limit (counted, never dropped)
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Iterable
+
+from engine.rewrite import RuleStats, trace_rewrites, track_rules
+from engine.symbolic import simplify
+from engine.uop import UOp
+from fuzz.base import Fuzzer
+from fuzz.case import Verdict
+from fuzz.symbolic.expr import subexpressions, to_expr, to_uop
+from fuzz.symbolic.generate import GenOptions, gen_case
+from fuzz.symbolic.reduce import case_size, reductions
+from oracles.c_int import check_bounds, check_node, expr_size
+from oracles.z3_ref import Z3Checker
+
+REPRO = '''#!/usr/bin/env python3
+"""uopfuzz symbolic finding: {signature}. Exits 1 while the engine still gets it wrong."""
+import sys
+
+from engine.symbolic import simplify, sym_infer
+from engine.uop import PYRENDER_NAMES
+
+expr = eval({src!r}, dict(PYRENDER_NAMES))
+simplified = simplify(expr)
+print("original:  ", expr.render())
+print("simplified:", simplified.render())
+problems = []
+if simplify(simplified) is not simplified:
+    problems.append("simplify is not idempotent")
+if simplified.op_count() > expr.op_count():
+    problems.append(f"simplify grew the expression: {{expr.op_count()}} -> {{simplified.op_count()}} UOps")
+env = {env!r}
+if env:
+    try:
+        want = sym_infer(expr, env)
+    except ZeroDivisionError:
+        want = None
+    if want is not None:
+        try:
+            got = sym_infer(simplified, env)
+        except ZeroDivisionError:
+            got = "division by zero"
+        if got != want:
+            problems.append(f"at {{env}}: original = {{want}}, simplified = {{got}}")
+        for node in expr.toposort:
+            if node.dtype.kind in "xb":
+                try:
+                    v = sym_infer(node, env)
+                except ZeroDivisionError:
+                    continue
+                if not node.vmin <= v <= node.vmax:
+                    problems.append(f"at {{env}}: {{node.render()}} = {{v}} outside [{{node.vmin}}, {{node.vmax}}]")
+for p in problems:
+    print("FAIL:", p)
+sys.exit(1 if problems else 0)
+'''
+
+
+class SymbolicFuzzer(Fuzzer):
+    """Symbolic index expressions vs. Z3 (C semantics): equality, bounds, idempotence, no growth."""
+
+    name = "symbolic"
+
+    def __init__(self, options: GenOptions | None = None, z3_timeout_ms: int = 2000):
+        self.options = options or GenOptions()
+        self._z3: Z3Checker | None = None
+        self._z3_timeout_ms = z3_timeout_ms
+
+    @property
+    def z3(self) -> Z3Checker:
+        """One solver per process, reused for every check."""
+        if self._z3 is None:
+            self._z3 = Z3Checker(self._z3_timeout_ms)
+        return self._z3
+
+    def generate(self, rng: random.Random) -> dict[str, Any]:
+        return gen_case(rng, self.options)
+
+    def validate(self, case: Any) -> None:
+        super().validate(case)
+        if set(case) - {"vars", "expr"} or "vars" not in case or "expr" not in case:
+            raise ValueError(f"a symbolic case has keys 'vars' and 'expr', got {sorted(case)}")
+        bounds = check_bounds(case["vars"])
+        for name, (lo, hi) in bounds.items():
+            if lo > hi:
+                raise ValueError(f"variable {name!r} has an empty range [{lo}, {hi}]")
+        for node in subexpressions(case["expr"]):
+            check_node(node)
+
+    def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        return reductions(case)
+
+    def size(self, case: dict[str, Any]) -> int:
+        return case_size(case)
+
+    def coverage(self) -> dict[str, int]:
+        return RuleStats.take()
+
+    def check(self, case: dict[str, Any]) -> Verdict:
+        self.validate(case)
+        bounds, expr = case["vars"], case["expr"]
+        original = to_uop(expr, bounds)
+        with track_rules():
+            simplified = simplify(original)
+            again = simplify(simplified)
+        details: dict[str, Any] = {"original": original.render(), "simplified": simplified.render(),
+                                   "uops": [original.op_count(), simplified.op_count()],
+                                   "nodes": expr_size(expr)}
+        if simplified.op_count() > original.op_count():
+            return Verdict("mismatch", "mismatch:grows", details)
+        if again is not simplified:
+            return Verdict("mismatch", "mismatch:not-idempotent", {**details, "again": again.render()})
+        sexpr = to_expr(simplified)
+        claims = self._bound_claims(expr, bounds) + [(sexpr, _num(simplified.vmin), _num(simplified.vmax))]
+        res = self.z3.prove_all(bounds, expr, sexpr, claims)
+        if res.status == "proven":
+            return Verdict("pass", "", {})
+        if res.status == "unknown":
+            return Verdict("timeout", "timeout:z3", {**details, "reason": res.reason})
+        return self._classify(bounds, expr, original, simplified, sexpr, details)
+
+    # ------------------------------------------------------------ helpers
+    def _bound_claims(self, expr: list, bounds: dict) -> list[tuple[list, int, int]]:
+        nodes = subexpressions(expr)
+        uops = [to_uop(n, bounds) for n in nodes]
+        return [(n, _num(u.vmin), _num(u.vmax)) for n, u in zip(nodes, uops)]
+
+    def _classify(self, bounds: dict, expr: list, original: UOp, simplified: UOp, sexpr: list,
+                  details: dict[str, Any]) -> Verdict:
+        eq = self.z3.prove_equal(bounds, expr, sexpr)
+        if eq.status == "counterexample":
+            rule = self._culprit_rule(bounds, original)
+            return Verdict("mismatch", f"mismatch:not-equal:{rule}",
+                           {**details, "counterexample": eq.counterexample, "reason": eq.reason, "rule": rule})
+        # the smallest node (children first) whose interval is unsound
+        for node in reversed(subexpressions(expr)):
+            u = to_uop(node, bounds)
+            r = self.z3.prove_in_bounds(bounds, node, _num(u.vmin), _num(u.vmax))
+            if r.status == "counterexample":
+                return Verdict("mismatch", f"mismatch:bounds:{u.op.name}",
+                               {**details, "counterexample": r.counterexample, "node": u.render(),
+                                "interval": [_num(u.vmin), _num(u.vmax)], "reason": r.reason})
+        r = self.z3.prove_in_bounds(bounds, sexpr, _num(simplified.vmin), _num(simplified.vmax))
+        if r.status == "counterexample":
+            return Verdict("mismatch", f"mismatch:bounds:{simplified.op.name}",
+                           {**details, "counterexample": r.counterexample, "node": simplified.render(),
+                            "interval": [_num(simplified.vmin), _num(simplified.vmax)], "reason": r.reason})
+        return Verdict("timeout", "timeout:z3", {**details, "reason": "combined query failed, parts undecided"})
+
+    def _culprit_rule(self, bounds: dict, original: UOp) -> str:
+        """Replay the simplification and name the first rewrite step that is wrong on its own."""
+        with trace_rewrites() as steps:
+            simplify(original)
+        for rule, before, after in steps:
+            try:
+                r = self.z3.prove_equal(bounds, to_expr(before), to_expr(after))
+            except ValueError:
+                continue  # a step on variables the case does not bound (e.g. given-valid renaming)
+            if r.status == "counterexample":
+                return rule
+        return "unattributed"
+
+    def reproducer(self, case: dict[str, Any], signature: str = "") -> str:
+        original = to_uop(case["expr"], case["vars"])
+        env: dict[str, int] = {}
+        try:
+            v = self.check(case)
+            env = v.details.get("counterexample") or {}
+        except Exception:  # the reproducer still shows the expression
+            pass
+        return REPRO.format(signature=signature or "failure", src=original.pyrender(), env=env)
+
+
+def _num(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float):
+        return None  # unbounded
+    return v

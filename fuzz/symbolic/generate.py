@@ -1,0 +1,98 @@
+"""Random symbolic index expressions: the shapes index arithmetic takes in real kernels, and the corners."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+Expr = list[Any]
+
+
+@dataclass
+class GenOptions:
+    """Knobs of the generator; the defaults cover tinygrad's fuzz_symbolic (depth 6, 3 variables) and more."""
+
+    depth: int = 6
+    max_vars: int = 3
+    max_const: int = 64
+    negative_bounds: float = 0.35  # chance a variable's range reaches below zero
+    symbolic_divisor: float = 0.15  # chance a div/mod divides by a variable (with a range excluding 0)
+    bool_ops: float = 0.25  # chance a node is a comparison / where / and-or
+
+
+VAR_NAMES = ["x", "y", "z", "w", "u", "v"]
+_INT_OPS = ["ADD", "ADD", "SUB", "MUL", "MUL", "IDIV", "IDIV", "MOD", "MOD", "MAX", "MIN", "NEG"]
+
+
+def _const(rng: random.Random, opts: GenOptions) -> int:
+    r = rng.random()
+    if r < 0.15:
+        return 0
+    if r < 0.3:
+        return rng.choice([1, -1, 2, 4, 8, 16])
+    v = rng.randint(1, opts.max_const)
+    return -v if rng.random() < 0.2 else v
+
+
+def _divisor(rng: random.Random, opts: GenOptions, divisor_vars: list[str]) -> Expr:
+    if divisor_vars and rng.random() < opts.symbolic_divisor:
+        return ["var", rng.choice(divisor_vars)]
+    d = rng.choice([2, 3, 4, 4, 5, 6, 7, 8, 8, 16, 32, rng.randint(1, opts.max_const)])
+    return ["const", -d if rng.random() < 0.08 else d]
+
+
+def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, divisor_vars: list[str]) -> Expr:
+    """A random int-valued expression of at most `depth` levels."""
+    if depth <= 0 or rng.random() < 0.12:
+        return ["var", rng.choice(names)] if rng.random() < 0.75 else ["const", _const(rng, opts)]
+    if rng.random() < opts.bool_ops * 0.5:
+        cond = gen_bool(rng, depth - 1, names, opts, divisor_vars)
+        return ["WHERE", cond, gen_int(rng, depth - 1, names, opts, divisor_vars),
+                gen_int(rng, depth - 1, names, opts, divisor_vars)]
+    op = rng.choice(_INT_OPS)
+    a = gen_int(rng, depth - 1, names, opts, divisor_vars)
+    if op == "NEG":
+        return ["NEG", a]
+    if op in ("IDIV", "MOD"):
+        return [op, a, _divisor(rng, opts, divisor_vars)]
+    if op == "MUL" and rng.random() < 0.8:
+        return ["MUL", a, ["const", _const(rng, opts)]] if rng.random() < 0.8 else ["MUL", ["const", _const(rng, opts)], a]
+    b = gen_int(rng, depth - 1, names, opts, divisor_vars) if rng.random() < 0.7 else ["const", _const(rng, opts)]
+    return [op, a, b]
+
+
+def gen_bool(rng: random.Random, depth: int, names: list[str], opts: GenOptions, divisor_vars: list[str]) -> Expr:
+    """A random bool-valued expression: comparisons joined by and/or/not."""
+    r = rng.random()
+    if depth > 1 and r < 0.25:
+        return [rng.choice(["AND", "OR"]), gen_bool(rng, depth - 1, names, opts, divisor_vars),
+                gen_bool(rng, depth - 1, names, opts, divisor_vars)]
+    if depth > 1 and r < 0.3:
+        return ["NOT", gen_bool(rng, depth - 1, names, opts, divisor_vars)]
+    a = gen_int(rng, max(depth - 1, 0), names, opts, divisor_vars)
+    b = ["const", _const(rng, opts)] if rng.random() < 0.7 else gen_int(rng, max(depth - 2, 0), names, opts,
+                                                                         divisor_vars)
+    return [rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPNE", "CMPEQ"]), a, b]
+
+
+def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, Any]:
+    """A symbolic case: variable bounds and an expression over them."""
+    opts = opts or GenOptions()
+    n = rng.randint(1, opts.max_vars)
+    names = [VAR_NAMES[i] if i < len(VAR_NAMES) else f"v{i}" for i in range(n)]
+    bounds: dict[str, list[int]] = {}
+    for nm in names:
+        if rng.random() < opts.negative_bounds:
+            lo = -rng.randint(1, 40)
+            hi = rng.randint(lo, 40)
+        else:
+            lo = rng.choice([0, 0, 0, 1, rng.randint(0, 20)])
+            hi = lo + rng.choice([0, 1, 3, 7, 15, 31, rng.randint(0, 100), rng.randint(0, 1000)])
+        bounds[nm] = [lo, hi]
+    divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0]
+    if rng.random() < opts.bool_ops * 0.4:
+        expr = gen_bool(rng, opts.depth, names, opts, divisor_vars)
+    else:
+        expr = gen_int(rng, opts.depth, names, opts, divisor_vars)
+    return {"vars": bounds, "expr": expr}

@@ -1,0 +1,174 @@
+"""Pure-Python reference for symbolic index expressions in the plain JSON format, with C integer semantics.
+
+An expression is a nested list: ``["var", name]``, ``["const", int | bool]`` or ``[OP, arg, ...]``.
+Integers are unbounded; IDIV truncates toward zero and MOD takes the sign of the dividend (C).
+Where an int is expected a bool is accepted as 0/1 (as in C); where a bool is expected only a bool is.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+Expr = list[Any]
+Value = int | bool
+
+INT_BINARY = ("ADD", "SUB", "MUL", "IDIV", "MOD", "MAX", "MIN")
+COMPARISONS = ("CMPLT", "CMPLE", "CMPNE", "CMPEQ")
+BOOL_BINARY = ("AND", "OR", "XOR")
+SHIFTS = ("SHL", "SHR")
+# op -> number of operands; operand types are checked by the evaluators
+ARITY: dict[str, int] = {
+    **{op: 2 for op in INT_BINARY + COMPARISONS + BOOL_BINARY + SHIFTS},
+    "NEG": 1,
+    "NOT": 1,
+    "CAST_BOOL": 1,
+    "CAST_INT": 1,
+    "WHERE": 3,
+}
+
+
+def c_div(a: int, b: int) -> int:
+    """C integer division: truncates toward zero; raises ZeroDivisionError when b == 0."""
+    if b == 0:
+        raise ZeroDivisionError(f"IDIV by zero ({a} / 0)")
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def c_mod(a: int, b: int) -> int:
+    """C remainder: sign of the dividend, a == c_div(a, b) * b + c_mod(a, b); raises on b == 0."""
+    if b == 0:
+        raise ZeroDivisionError(f"MOD by zero ({a} % 0)")
+    return a - b * c_div(a, b)
+
+
+def check_node(expr: Any) -> tuple[str, list[Any]]:
+    """Split a node into (op, operands); raise ValueError naming the op for a malformed node or wrong arity."""
+    if not isinstance(expr, (list, tuple)) or not expr or not isinstance(expr[0], str):
+        raise ValueError(f"malformed expression node {expr!r}: expected [OP, arg, ...]")
+    op, args = expr[0], list(expr[1:])
+    if op == "var":
+        if len(args) != 1 or not isinstance(args[0], str):
+            raise ValueError(f"var: expected ['var', name], got {expr!r}")
+    elif op == "const":
+        if len(args) != 1 or not isinstance(args[0], (int, bool)):
+            raise ValueError(f"const: expected ['const', int | bool], got {expr!r}")
+    elif op not in ARITY:
+        raise ValueError(f"unknown op {op!r} in {expr!r}")
+    elif len(args) != ARITY[op]:
+        raise ValueError(f"{op}: expected {ARITY[op]} operand(s), got {len(args)}")
+    return op, args
+
+
+def shift_amount(op: str, arg: Any) -> int:
+    """The shift of SHL/SHR, which must be a ['const', k] node with int k >= 0."""
+    if not (isinstance(arg, (list, tuple)) and len(arg) == 2 and arg[0] == "const"):
+        raise ValueError(f"{op}: shift must be a constant node, got {arg!r}")
+    k = arg[1]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"{op}: shift must be a non-negative int constant, got {k!r}")
+    return k
+
+
+def _as_bool(op: str, v: Value) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"{op}: expected a bool operand, got int {v!r}")
+    return v
+
+
+def evaluate(expr: Expr, env: Mapping[str, int]) -> Value:
+    """Evaluate an expression at one point; ZeroDivisionError where a reached divisor is 0."""
+    op, args = check_node(expr)
+    if op == "var":
+        if args[0] not in env:
+            raise ValueError(f"var: unbound variable {args[0]!r}")
+        return int(env[args[0]])
+    if op == "const":
+        return args[0]
+    if op == "WHERE":
+        # only the taken branch is evaluated: a division in the other one does not matter
+        cond = _as_bool(op, evaluate(args[0], env))
+        a = evaluate(args[1] if cond else args[2], env)
+        other_is_bool = is_bool_expr(args[2] if cond else args[1])
+        return a if isinstance(a, bool) and other_is_bool else int(a)
+    if op in SHIFTS:
+        x, k = int(evaluate(args[0], env)), shift_amount(op, args[1])
+        return x * 2**k if op == "SHL" else x >> k  # Python's >> is floor division by 2**k
+    vals = [evaluate(a, env) for a in args]
+    if op in BOOL_BINARY or op == "NOT":
+        bs = [_as_bool(op, v) for v in vals]
+        if op == "NOT":
+            return not bs[0]
+        return {"AND": bs[0] and bs[1], "OR": bs[0] or bs[1], "XOR": bs[0] != bs[1]}[op]
+    if op == "CAST_INT":
+        return int(vals[0])
+    if op == "CAST_BOOL":
+        return vals[0] != 0
+    ints = [int(v) for v in vals]  # bools promote to 0/1 like C
+    if op == "NEG":
+        return -ints[0]
+    a, b = ints
+    if op == "ADD":
+        return a + b
+    if op == "SUB":
+        return a - b
+    if op == "MUL":
+        return a * b
+    if op == "IDIV":
+        return c_div(a, b)
+    if op == "MOD":
+        return c_mod(a, b)
+    if op == "MAX":
+        return max(a, b)
+    if op == "MIN":
+        return min(a, b)
+    return {"CMPLT": a < b, "CMPLE": a <= b, "CMPNE": a != b, "CMPEQ": a == b}[op]
+
+
+def is_bool_expr(expr: Expr) -> bool:
+    """Whether the expression's static type is bool (a WHERE with one int branch is int)."""
+    op, args = check_node(expr)
+    if op == "const":
+        return isinstance(args[0], bool)
+    if op == "WHERE":
+        return is_bool_expr(args[1]) and is_bool_expr(args[2])
+    return op in COMPARISONS or op in BOOL_BINARY or op in ("NOT", "CAST_BOOL")
+
+
+def check_bounds(bounds: Mapping[str, Sequence[int]]) -> dict[str, tuple[int, int]]:
+    """Validate a bounds dict {name: [lo, hi]} (inclusive ints); raise ValueError naming the variable."""
+    out: dict[str, tuple[int, int]] = {}
+    for name, b in bounds.items():
+        if len(b) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in b):
+            raise ValueError(f"bounds of {name!r}: expected [lo, hi] ints, got {b!r}")
+        out[name] = (b[0], b[1])
+    return out
+
+
+def iter_domain(bounds: Mapping[str, Sequence[int]]) -> Iterator[dict[str, int]]:
+    """Yield every env of a bounds dict (nothing if some range is empty; one {} for no variables)."""
+    checked = check_bounds(bounds)
+    names = sorted(checked)
+    ranges = [range(checked[n][0], checked[n][1] + 1) for n in names]
+    for values in itertools.product(*ranges):
+        yield dict(zip(names, values))
+
+
+def expr_size(expr: Expr) -> int:
+    """Number of nodes (vars and consts count one each)."""
+    op, args = check_node(expr)
+    if op in ("var", "const"):
+        return 1
+    return 1 + sum(expr_size(a) for a in args)
+
+
+def variables(expr: Expr) -> set[str]:
+    """Names of the variables an expression mentions."""
+    op, args = check_node(expr)
+    if op == "var":
+        return {args[0]}
+    if op == "const":
+        return set()
+    return set().union(*(variables(a) for a in args))
