@@ -78,7 +78,7 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     for b, k in pos:
         t = _scaled(b, k)
         acc = t if acc is None else UOp(Ops.ADD, dtype, (acc, t))
-    if acc is None and neg and const > 0:
+    if acc is None and neg and const != 0:
         acc, const = UOp.const(dtype, const), 0  # c - x is smaller than -x + c
     for b, k in neg:
         if acc is None:
@@ -420,8 +420,12 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
 
 
 def simplify(u: UOp) -> UOp:
-    """The symbolic simplification of `u` (idempotent; never increases op_count)."""
-    return graph_rewrite(u, symbolic)
+    """The symbolic simplification of `u` (idempotent; never increases op_count).
+
+    Canonical sums can undo sharing ((x+y)+(x+y) is 2 ops, x*2+y*2 is 3): then the input is kept as it was.
+    """
+    out = graph_rewrite(u, symbolic)
+    return out if out.op_count() <= u.op_count() else u
 
 
 def sym_infer(u: UOp, values: dict[str, int]) -> Any:

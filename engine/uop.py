@@ -121,6 +121,9 @@ _SYMBOLS = {Ops.ADD: "+", Ops.SUB: "-", Ops.MUL: "*", Ops.IDIV: "//", Ops.MOD: "
             Ops.SHL: "<<", Ops.SHR: ">>"}
 
 
+_LEAVES = frozenset({Ops.CONST, Ops.VCONST, Ops.DEFINE_VAR})
+
+
 class _Interned(type):
     """Metaclass that returns the existing UOp for equal fields."""
 
@@ -287,8 +290,11 @@ class UOp(metaclass=_Interned):
         return out
 
     def op_count(self) -> int:
-        """Number of distinct UOps in the graph (what `simplify` must never increase)."""
-        return len(self.toposort)
+        """Number of distinct operations in the graph, leaves (constants, variables) not counted.
+
+        This is what `simplify` must never increase.
+        """
+        return sum(1 for u in self.toposort if u.op not in _LEAVES)
 
     def _fill(self, key: str, fn: Any) -> Any:
         """Compute a per-node cached value children-first without recursion."""

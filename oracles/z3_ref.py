@@ -153,6 +153,115 @@ def _to_z3(expr: Expr, zvars: Mapping[str, z3.ArithRef],
     return {"ADD": a + b, "SUB": a - b, "MUL": a * b}[op], defined
 
 
+def _sym(name: str) -> str:
+    return "|" + name.replace("|", "_").replace("\\", "_") + "|"
+
+
+def _lit(v: int) -> str:
+    return str(v) if v >= 0 else f"(- {-v})"
+
+
+class _SmtText:
+    """SMT-LIB text of expressions, one define-fun per node, with the same C semantics as `to_z3`."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.memo: dict[int, tuple[str, str, bool]] = {}
+
+    def _define(self, sort: str, body: str) -> str:
+        name = f"t{len(self.lines)}"
+        self.lines.append(f"(define-fun {name} () {sort} {body})")
+        return name
+
+    @staticmethod
+    def as_int(t: str, is_bool: bool) -> str:
+        return f"(ite {t} 1 0)" if is_bool else t
+
+    def _and(self, *ds: str) -> str:
+        parts = [d for d in ds if d != "true"]
+        if not parts:
+            return "true"
+        return parts[0] if len(parts) == 1 else self._define("Bool", f"(and {' '.join(parts)})")
+
+    def _cdiv(self, a: str, b: str, bconst: int | None) -> str:
+        if bconst is not None and bconst != 0:
+            n = abs(bconst)
+            pos = f"(ite (>= {a} 0) (div {a} {n}) (- (div (- {a}) {n})))"
+            return self._define("Int", pos if bconst > 0 else f"(- {pos})")
+        q = f"(div (abs {a}) (abs {b}))"
+        return self._define("Int", f"(ite (= (>= {a} 0) (>= {b} 0)) {q} (- {q}))")
+
+    def node(self, expr: Expr) -> tuple[str, str, bool]:
+        """(term, defined, is_bool) of an expression node."""
+        key = id(expr)
+        if key in self.memo:
+            return self.memo[key]
+        op, args = check_node(expr)
+        if op == "var":
+            out = (_sym(args[0]), "true", False)
+        elif op == "const":
+            v = args[0]
+            out = (("true" if v else "false"), "true", True) if isinstance(v, bool) else (_lit(v), "true", False)
+        else:
+            out = self._op(op, args)
+        self.memo[key] = out
+        return out
+
+    def _op(self, op: str, args: list) -> tuple[str, str, bool]:
+        if op in SHIFTS:
+            x, xd, xb = self.node(args[0])
+            k = shift_amount(op, args[1])
+            xi = self.as_int(x, xb)
+            body = f"(* {xi} {2**k})" if op == "SHL" else f"(div {xi} {2**k})"
+            return self._define("Int", body), xd, False
+        subs = [self.node(a) for a in args]
+        defined = self._and(*(d for _, d, _ in subs))
+        if op == "WHERE":
+            (c, cd, cb), (a, ad, ab), (b, bd, bb) = subs
+            _to_bool_text(op, cb)
+            both_bool = ab and bb
+            if not both_bool:
+                a, b = self.as_int(a, ab), self.as_int(b, bb)
+            branch_def = ad if ad == bd else f"(ite {c} {ad} {bd})"
+            d = self._and(cd, self._define("Bool", branch_def) if branch_def not in ("true",) else "true")
+            return self._define("Bool" if both_bool else "Int", f"(ite {c} {a} {b})"), d, both_bool
+        if op in BOOL_BINARY or op == "NOT":
+            for _, _, isb in subs:
+                _to_bool_text(op, isb)
+            if op == "NOT":
+                return self._define("Bool", f"(not {subs[0][0]})"), defined, True
+            return self._define("Bool", f"({op.lower()} {subs[0][0]} {subs[1][0]})"), defined, True
+        if op == "CAST_INT":
+            return self.as_int(subs[0][0], subs[0][2]), defined, False
+        if op == "CAST_BOOL":
+            t, _, isb = subs[0]
+            return (t if isb else self._define("Bool", f"(not (= {t} 0))")), defined, True
+        ints = [self.as_int(t, isb) for t, _, isb in subs]
+        if op == "NEG":
+            return self._define("Int", f"(- {ints[0]})"), defined, False
+        a, b = ints
+        if op in COMPARISONS:
+            body = {"CMPLT": f"(< {a} {b})", "CMPLE": f"(<= {a} {b})", "CMPNE": f"(not (= {a} {b}))",
+                    "CMPEQ": f"(= {a} {b})"}[op]
+            return self._define("Bool", body), defined, True
+        if op in ("IDIV", "MOD"):
+            bnode = args[1]
+            bconst = bnode[1] if bnode[0] == "const" and not isinstance(bnode[1], bool) else None
+            q = self._cdiv(a, b, bconst)
+            d = defined if bconst not in (None, 0) else self._and(defined, self._define("Bool", f"(not (= {b} 0))"))
+            if op == "IDIV":
+                return q, d, False
+            return self._define("Int", f"(- {a} (* {b} {q}))"), d, False
+        body = {"ADD": f"(+ {a} {b})", "SUB": f"(- {a} {b})", "MUL": f"(* {a} {b})",
+                "MAX": f"(ite (>= {a} {b}) {a} {b})", "MIN": f"(ite (<= {a} {b}) {a} {b})"}[op]
+        return self._define("Int", body), defined, False
+
+
+def _to_bool_text(op: str, is_bool: bool) -> None:
+    if not is_bool:
+        raise ValueError(f"{op}: expected a bool operand, got an int term")
+
+
 def _same_tree(a: object, b: object) -> bool:
     """Structural equality that tells True from 1 (Python's == does not)."""
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
@@ -274,27 +383,51 @@ class Z3Checker:
                   ranges: Sequence[tuple[Expr, int | None, int | None]] = ()) -> ProofResult:
         """One query for the common case: `simplified` equals `original` and every (subexpr, lo, hi) holds.
 
-        `ranges` name nodes of `original` or `simplified` (by identity). On a counterexample, call
-        prove_equal / prove_in_bounds to learn which claim failed.
+        Built as SMT-LIB text (one parse instead of thousands of Python API calls). On a counterexample,
+        call prove_equal / prove_in_bounds to learn which claim failed.
         """
         checked = check_bounds(bounds)
         zvars = self._zvars(checked)
-        memo: dict[int, tuple[z3.ExprRef, z3.BoolRef]] = {}
-        o, od = to_z3(original, zvars, memo)
-        bad: list[z3.BoolRef] = []
+        smt = _SmtText()
+        o, od, ob = smt.node(original)
+        bad: list[str] = []
         if not _same_tree(original, simplified):
-            s, sd = to_z3(simplified, zvars, memo)
-            differ = (o != s) if z3.is_bool(o) and z3.is_bool(s) else _to_int(o) != _to_int(s)
-            bad.append(z3.And(od, z3.Or(z3.Not(sd), differ)))
+            s, sd, sb = smt.node(simplified)
+            differ = f"(not (= {o} {s}))" if ob and sb else f"(not (= {smt.as_int(o, ob)} {smt.as_int(s, sb)}))"
+            bad.append(f"(and {od} (or (not {sd}) {differ}))")
         for node, lo, hi in ranges:
-            e, ed = to_z3(node, zvars, memo)
-            e = _to_int(e)
-            outside = ([e < lo] if lo is not None else []) + ([e > hi] if hi is not None else [])
+            e, ed, eb = smt.node(node)
+            e = smt.as_int(e, eb)
+            outside = ([f"(< {e} {_lit(lo)})"] if lo is not None else []) + \
+                ([f"(> {e} {_lit(hi)})"] if hi is not None else [])
             if outside:
-                bad.append(z3.And(ed, z3.Or(*outside)))
+                bad.append(f"(and {ed} (or {' '.join(outside)}))")
         if not bad:
             return ProofResult("proven", None, "nothing to prove")
-        return self._find(checked, zvars, z3.Or(*bad))
+        decls = [f"(assert (and (>= {_sym(n)} {_lit(lo)}) (<= {_sym(n)} {_lit(hi)})))" for n, (lo, hi) in checked.items()]
+        script = "\n".join(decls + smt.lines + [f"(assert (or false {' '.join(bad)}))"])
+        return self._find_text(checked, zvars, script)
+
+    def _find_text(self, bounds: dict[str, tuple[int, int]], zvars: dict[str, z3.ArithRef], script: str) -> ProofResult:
+        """`_find` for a claim given as an SMT-LIB script."""
+        self.queries += 1
+        self.solver.push()
+        try:
+            self.solver.add(z3.parse_smt2_string(script, decls={_sym(n)[1:-1]: v for n, v in zvars.items()}))
+            res = self.solver.check()
+            if res == z3.unsat:
+                return ProofResult("proven", None, "no in-bounds counterexample")
+            if res == z3.sat:
+                model = self.solver.model()
+                cex = {}
+                for name, (lo, _) in bounds.items():
+                    val = model.eval(zvars[name], model_completion=True)
+                    cex[name] = val.as_long() if z3.is_int_value(val) else lo
+                return ProofResult("counterexample", cex, "")
+            self.timeouts += 1
+            return ProofResult("unknown", None, f"z3: {self.solver.reason_unknown()}")
+        finally:
+            self.solver.pop()
 
     def prove_implies(self, bounds: Bounds, a: Expr, b: Expr) -> ProofResult:
         """Prove that wherever bool `a` is defined and true in bounds, bool `b` is defined and true."""

@@ -17,6 +17,11 @@ _NAMES = {v: k for k, v in _BINARY.items()}
 
 def to_uop(expr: Expr, bounds: dict[str, list[int]]) -> UOp:
     """Build the engine UOp of a JSON expression (no simplification happens on construction)."""
+    return to_uop_nodes(expr, bounds)[id(expr)]
+
+
+def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
+    """The UOp of every node of a JSON expression, keyed by id(node)."""
     done: dict[int, UOp] = {}
     stack: list[tuple[Any, bool]] = [(expr, False)]
     while stack:
@@ -55,7 +60,7 @@ def to_uop(expr: Expr, bounds: dict[str, list[int]]) -> UOp:
             done[id(node)] = srcs[0].cast(dtypes.index)
         else:
             raise ValueError(f"unknown op {op!r} in symbolic expression")
-    return done[id(expr)]
+    return done
 
 
 def to_expr(u: UOp) -> Expr:

@@ -19,11 +19,12 @@ from engine.symbolic import simplify
 from engine.uop import UOp
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
-from fuzz.symbolic.expr import subexpressions, to_expr, to_uop
+from fuzz.symbolic.expr import subexpressions, to_expr, to_uop, to_uop_nodes
 from fuzz.symbolic.generate import GenOptions, gen_case
 from fuzz.symbolic.reduce import case_size, reductions
 from oracles.c_int import check_bounds, check_node, expr_size
-from oracles.z3_ref import Z3Checker
+from oracles.exhaustive import Overflow, check_all, domain_size
+from oracles.z3_ref import ProofResult, Z3Checker
 
 REPRO = '''#!/usr/bin/env python3
 """uopfuzz symbolic finding: {signature}. Exits 1 while the engine still gets it wrong."""
@@ -73,8 +74,11 @@ class SymbolicFuzzer(Fuzzer):
 
     name = "symbolic"
 
-    def __init__(self, options: GenOptions | None = None, z3_timeout_ms: int = 2000):
+    def __init__(self, options: GenOptions | None = None, z3_timeout_ms: int = 2000,
+                 exhaustive_limit: int = 4096):
         self.options = options or GenOptions()
+        # domains of at most this many points are verified by evaluating every point (a proof, and cheaper)
+        self.exhaustive_limit = exhaustive_limit
         self._z3: Z3Checker | None = None
         self._z3_timeout_ms = z3_timeout_ms
 
@@ -124,7 +128,7 @@ class SymbolicFuzzer(Fuzzer):
             return Verdict("mismatch", "mismatch:not-idempotent", {**details, "again": again.render()})
         sexpr = to_expr(simplified)
         claims = self._bound_claims(expr, bounds) + [(sexpr, _num(simplified.vmin), _num(simplified.vmax))]
-        res = self.z3.prove_all(bounds, expr, sexpr, claims)
+        res = self._prove(bounds, expr, sexpr, claims)
         if res.status == "proven":
             return Verdict("pass", "", {})
         if res.status == "unknown":
@@ -132,10 +136,26 @@ class SymbolicFuzzer(Fuzzer):
         return self._classify(bounds, expr, original, simplified, sexpr, details)
 
     # ------------------------------------------------------------ helpers
+    def _prove(self, bounds: dict, expr: list, sexpr: list, claims: list) -> ProofResult:
+        """Every point for small domains, Z3 otherwise; Z3's unknowns get the exhaustive check if it fits."""
+        size = domain_size(bounds)
+        if size <= self.exhaustive_limit:
+            try:
+                return check_all(bounds, expr, sexpr, claims)
+            except Overflow:
+                pass
+        res = self.z3.prove_all(bounds, expr, sexpr, claims)
+        if res.status == "unknown" and size <= 1 << 22:
+            try:
+                return check_all(bounds, expr, sexpr, claims)
+            except Overflow:
+                pass
+        return res
+
     def _bound_claims(self, expr: list, bounds: dict) -> list[tuple[list, int, int]]:
-        nodes = subexpressions(expr)
-        uops = [to_uop(n, bounds) for n in nodes]
-        return [(n, _num(u.vmin), _num(u.vmax)) for n, u in zip(nodes, uops)]
+        uops = to_uop_nodes(expr, bounds)
+        return [(n, _num(uops[id(n)].vmin), _num(uops[id(n)].vmax)) for n in subexpressions(expr)
+                if n[0] not in ("var", "const")]
 
     def _classify(self, bounds: dict, expr: list, original: UOp, simplified: UOp, sexpr: list,
                   details: dict[str, Any]) -> Verdict:
@@ -145,8 +165,9 @@ class SymbolicFuzzer(Fuzzer):
             return Verdict("mismatch", f"mismatch:not-equal:{rule}",
                            {**details, "counterexample": eq.counterexample, "reason": eq.reason, "rule": rule})
         # the smallest node (children first) whose interval is unsound
+        uops = to_uop_nodes(expr, bounds)
         for node in reversed(subexpressions(expr)):
-            u = to_uop(node, bounds)
+            u = uops[id(node)]
             r = self.z3.prove_in_bounds(bounds, node, _num(u.vmin), _num(u.vmax))
             if r.status == "counterexample":
                 return Verdict("mismatch", f"mismatch:bounds:{u.op.name}",

@@ -1,0 +1,393 @@
+"""Campaigns: generate and check cases in isolated workers, then confirm, deduplicate, minimize, save, report."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fuzz.base import Fuzzer
+from fuzz.case import STATUSES, Verdict, case_hash
+from fuzz.corpus import entry_path, known_signatures, make_entry, save_entry
+from fuzz.minimize import minimize
+from fuzz.registry import fuzzer_spec, load_fuzzer
+from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Batch, BatchDone, CaseFailure, WorkerPool, run_isolated
+
+BATCH_SECONDS = 0.2  # target wall time of one batch: long enough to amortize IPC, short enough to stop on time
+MIN_BATCH, MAX_BATCH, FIRST_BATCH = 1, 4096, 16
+MAX_CONFIRM_ATTEMPTS = 3  # per signature: after that, more flaky reports of it are only counted
+MAX_FAILURE_LOG = 1000  # non-pass verdicts listed in the summary, lowest case indices first (all are counted)
+
+
+@dataclass
+class Finding:
+    """One confirmed failure signature of a campaign."""
+
+    fuzzer: str
+    signature: str
+    status: str
+    case_index: int
+    new: bool
+    corpus_path: str
+    size_before: int
+    size_after: int
+    duplicates: int = 0
+    minimize: dict[str, Any] | None = None
+
+
+@dataclass
+class CampaignResult:
+    """Everything a campaign measured and found; `to_dict` is the report's summary.json."""
+
+    campaign_id: str
+    fuzzers: list[str]
+    seed: int
+    budget: dict[str, Any]
+    workers: int
+    cases: int = 0
+    elapsed: float = 0.0
+    fuzz_seconds: float = 0.0
+    triage_seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    per_fuzzer: dict[str, dict[str, int]] = field(default_factory=dict)
+    flaky: int = 0
+    duplicates: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # every non-pass verdict, in case order
+    generator_errors: list[dict[str, Any]] = field(default_factory=list)
+    coverage: dict[str, int] = field(default_factory=dict)
+    worker_respawns: int = 0
+    interrupted: bool = False
+    corpus_dir: str = ""
+    report_dir: str = ""
+
+    @property
+    def new_findings(self) -> list[Finding]:
+        """Confirmed findings whose signature was not in the corpus before this campaign."""
+        return [f for f in self.findings if f.new]
+
+    @property
+    def exit_code(self) -> int:
+        """1 if the campaign found new confirmed failures, else 0."""
+        return 1 if self.new_findings else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON summary of the campaign."""
+        data = asdict(self)
+        data["cases_per_s"] = round(self.cases / self.fuzz_seconds, 1) if self.fuzz_seconds > 0 else 0.0
+        data["timeouts"] = self.counts.get("timeout", 0)
+        data["crashes"] = self.counts.get("crash", 0)
+        data["new_findings"] = len(self.new_findings)
+        data["known_findings"] = len(self.findings) - len(self.new_findings)
+        data["rules_hit"] = sum(1 for hits in self.coverage.values() if hits > 0)
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def campaign_id(fuzzers: list[str], seed: int, report_dir: str | os.PathLike[str]) -> str:
+    """A readable, unique id: UTC time, fuzzers, seed (plus a counter if that directory exists)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{'+'.join(fuzzers)}-seed{seed}"
+    name, n = base, 1
+    while (Path(report_dir) / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+class _Scheduler:
+    """Hands out batches round-robin among fuzzers; a case budget is split evenly up front, so it is exact."""
+
+    def __init__(self, fuzzers: list[str], cases: int | None) -> None:
+        self.fuzzers = fuzzers
+        self.next_index = dict.fromkeys(fuzzers, 0)
+        self.limit: dict[str, float] = dict.fromkeys(fuzzers, float("inf"))
+        if cases is not None:
+            for k, name in enumerate(fuzzers):
+                self.limit[name] = cases // len(fuzzers) + (1 if k < cases % len(fuzzers) else 0)
+        self.batch_size = dict.fromkeys(fuzzers, FIRST_BATCH)
+        self.retries: deque[Batch] = deque()  # rests of batches whose worker died
+        self._turn = 0
+
+    def next_batch(self) -> Batch | None:
+        if self.retries:
+            return self.retries.popleft()
+        for _ in range(len(self.fuzzers)):
+            name = self.fuzzers[self._turn % len(self.fuzzers)]
+            self._turn += 1
+            start = self.next_index[name]
+            stop = int(min(start + self.batch_size[name], self.limit[name]))
+            if stop > start:
+                self.next_index[name] = stop
+                return Batch(name, start, stop)
+        return None
+
+    def exhausted(self) -> bool:
+        return not self.retries and all(self.next_index[f] >= self.limit[f] for f in self.fuzzers)
+
+    def adapt(self, done: BatchDone) -> None:
+        """Size the next batches of this fuzzer to take about BATCH_SECONDS."""
+        ran = sum(done.counts.values())
+        if done.rest is None and ran > 0 and done.seconds > 0:
+            rate = ran / done.seconds
+            self.batch_size[done.batch.fuzzer] = max(MIN_BATCH, min(MAX_BATCH, int(rate * BATCH_SECONDS)))
+
+    def frontier(self, name: str, in_flight: list[Batch]) -> int:
+        """Lowest case index of this fuzzer that may still be unchecked."""
+        starts = [b.start for b in in_flight if b.fuzzer == name] + [b.start for b in self.retries if b.fuzzer == name]
+        return min([self.next_index[name], *starts])
+
+
+class _Progress:
+    """A live status line on stderr (rich), only when asked for and stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.live = None
+        self.last = 0.0
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(console=Console(stderr=True), auto_refresh=False, transient=True)
+            self.live.start()
+
+    def update(self, result: CampaignResult, seconds: float, stage: str = "") -> None:
+        if self.live is None or time.monotonic() - self.last < 0.25:
+            return
+        self.last = time.monotonic()
+        rate = result.cases / seconds if seconds > 0 else 0.0
+        line = (
+            f"[bold]fuzz[/] {'+'.join(result.fuzzers)}  {result.cases} cases  {rate:,.0f}/s  "
+            f"findings {len(result.findings)}  crashes {result.counts['crash']}  "
+            f"timeouts {result.counts['timeout']}  {seconds:,.0f}s {stage}"
+        )
+        self.live.update(line, refresh=True)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+class _Triage:
+    """Turns non-pass verdicts into findings: confirm, deduplicate, minimize, save as soon as done."""
+
+    def __init__(
+        self,
+        result: CampaignResult,
+        fuzzers: dict[str, Fuzzer],
+        corpus_dir: Path,
+        seed: int,
+        timeout_s: float,
+        memory_mb: int | None,
+        minimize_seconds: float,
+    ) -> None:
+        self.result, self.fuzzers, self.corpus_dir, self.seed = result, fuzzers, corpus_dir, seed
+        self.timeout_s, self.memory_mb, self.minimize_seconds = timeout_s, memory_mb, minimize_seconds
+        self.known = {name: known_signatures(corpus_dir, name) for name in fuzzers}
+        self.by_key: dict[tuple[str, str], Finding] = {}
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.generator_signatures: set[str] = set()
+
+    def handle(self, failure: CaseFailure) -> None:
+        verdict, name = failure.verdict, failure.fuzzer
+        if failure.case is None:  # generate() raised: a harness bug, reported but not a finding
+            if verdict.signature not in self.generator_signatures:
+                self.generator_signatures.add(verdict.signature)
+                self.result.generator_errors.append(
+                    {"fuzzer": name, "case_index": failure.index, "verdict": verdict.to_dict()}
+                )
+            return
+        key = (name, verdict.signature)
+        if key in self.by_key:
+            self.by_key[key].duplicates += 1
+            self.result.duplicates += 1
+            return
+        if self.attempts[key] >= MAX_CONFIRM_ATTEMPTS:
+            self.result.flaky += 1
+            return
+        self.attempts[key] += 1
+        confirmed = run_isolated(name, failure.case, self.timeout_s, self.memory_mb)
+        if confirmed.signature != verdict.signature:
+            self.result.flaky += 1
+            return
+        fuzzer = self.fuzzers[name]
+        case, size_before = failure.case, fuzzer.size(failure.case)
+        new = verdict.signature not in self.known[name]
+        stats = None
+        if new and self.minimize_seconds > 0:
+            case, stats = minimize(
+                name,
+                case,
+                verdict.signature,
+                time_budget_s=self.minimize_seconds,
+                timeout_s=self.timeout_s,
+                memory_mb=self.memory_mb,
+            )
+            if stats["verdict"] is not None:
+                confirmed = Verdict.from_dict(stats["verdict"])
+        size_after = fuzzer.size(case)
+        if new:
+            entry = make_entry(
+                name,
+                case,
+                confirmed,
+                seed=self.seed,
+                case_index=failure.index,
+                size_before=size_before,
+                size_after=size_after,
+                reproducer=fuzzer.reproducer(case, confirmed.signature),
+            )
+            path = save_entry(self.corpus_dir, entry)
+            self.known[name].add(verdict.signature)
+        else:
+            path = entry_path(self.corpus_dir, name, verdict.signature)
+        finding = Finding(
+            name,
+            verdict.signature,
+            verdict.status,
+            failure.index,
+            new,
+            str(path),
+            size_before,
+            size_after,
+            minimize=stats,
+        )
+        self.by_key[key] = finding
+        self.result.findings.append(finding)
+        self.result.per_fuzzer[name]["findings"] += 1
+
+
+def run_campaign(
+    fuzzers: list[str],
+    seconds: float | None = None,
+    cases: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    corpus_dir: str | os.PathLike[str] = "corpus",
+    report_dir: str | os.PathLike[str] | None = "reports",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int | None = DEFAULT_MEMORY_MB,
+    minimize_seconds: float = 30.0,
+    progress: bool = False,
+) -> CampaignResult:
+    """Run a seeded campaign of the named fuzzers for `seconds` and/or `cases` (whichever ends first)."""
+    if not fuzzers:
+        raise ValueError("run_campaign needs at least one fuzzer")
+    if seconds is None and cases is None:
+        raise ValueError("run_campaign needs a budget: seconds, cases, or both")
+    if len(set(fuzzers)) != len(fuzzers):
+        raise ValueError(f"fuzzer listed twice: {fuzzers}")
+    specs = {name: fuzzer_spec(name) for name in fuzzers}
+    instances = {name: load_fuzzer(spec, name) for name, spec in specs.items()}
+    corpus = Path(corpus_dir)
+    reports = Path(report_dir) if report_dir is not None else None
+    result = CampaignResult(
+        campaign_id(fuzzers, seed, reports or "."),
+        list(fuzzers),
+        seed,
+        {"seconds": seconds, "cases": cases},
+        workers,
+        corpus_dir=str(corpus),
+    )
+    result.per_fuzzer = {name: {"cases": 0, **dict.fromkeys(STATUSES, 0), "findings": 0} for name in fuzzers}
+    triage = _Triage(result, instances, corpus, seed, timeout_s, memory_mb, minimize_seconds)
+    scheduler = _Scheduler(list(fuzzers), cases)
+    pending: list[CaseFailure] = []
+    coverage: Counter[str] = Counter()
+    display = _Progress(progress)
+    t0 = time.monotonic()
+    deadline = t0 + seconds if seconds is not None else float("inf")
+    try:
+        with WorkerPool(specs, seed, workers, timeout_s, memory_mb) as pool:
+            while True:
+                out_of_time = time.monotonic() >= deadline
+                if not out_of_time:
+                    for slot in pool.idle_slots():
+                        batch = scheduler.next_batch()
+                        if batch is None:
+                            break
+                        pool.submit(slot, batch)
+                if not pool.busy() and (out_of_time or scheduler.exhausted()):
+                    break
+                for event in pool.poll(0.05):
+                    if isinstance(event, CaseFailure):
+                        pending.append(event)
+                        result.failures.append(_failure_record(event))
+                        if len(result.failures) > 2 * MAX_FAILURE_LOG:  # keep the lowest case indices
+                            _trim_failures(result.failures, fuzzers)
+                    else:
+                        _count_batch(result, event, coverage)
+                        scheduler.adapt(event)
+                        if event.rest is not None:
+                            scheduler.retries.appendleft(event.rest)
+                # Triage in case order per fuzzer, so "keep the first" does not depend on worker timing.
+                frontier = {name: scheduler.frontier(name, pool.in_flight()) for name in fuzzers}
+                ready = sorted((f for f in pending if f.index < frontier[f.fuzzer]), key=_case_order(fuzzers))
+                if ready:
+                    pending = [f for f in pending if f.index >= frontier[f.fuzzer]]
+                    triage_t0 = time.monotonic()
+                    for failure in ready:
+                        triage.handle(failure)
+                        display.update(result, time.monotonic() - t0, "(triage)")
+                    result.triage_seconds += time.monotonic() - triage_t0
+                display.update(result, time.monotonic() - t0)
+            result.worker_respawns = pool.respawns
+        result.fuzz_seconds = time.monotonic() - t0 - result.triage_seconds
+        triage_t0 = time.monotonic()
+        for failure in sorted(pending, key=_case_order(fuzzers)):
+            triage.handle(failure)
+            display.update(result, time.monotonic() - t0, "(triage)")
+        result.triage_seconds += time.monotonic() - triage_t0
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.fuzz_seconds = result.fuzz_seconds or time.monotonic() - t0 - result.triage_seconds
+    finally:
+        display.stop()
+    _trim_failures(result.failures, fuzzers)
+    result.findings.sort(key=lambda f: (fuzzers.index(f.fuzzer), f.case_index))
+    result.coverage = dict(sorted(coverage.items()))
+    result.elapsed = round(time.monotonic() - t0, 3)
+    result.fuzz_seconds = round(result.fuzz_seconds, 3)
+    result.triage_seconds = round(result.triage_seconds, 3)
+    if reports is not None:
+        from fuzz.report import write_report
+
+        result.report_dir = str(reports / result.campaign_id)
+        write_report(result.to_dict(), result.report_dir)
+    return result
+
+
+def _failure_record(failure: CaseFailure) -> dict[str, Any]:
+    verdict = failure.verdict
+    return {
+        "fuzzer": failure.fuzzer,
+        "case_index": failure.index,
+        "status": verdict.status,
+        "signature": verdict.signature,
+        "case_hash": case_hash(failure.case),
+    }
+
+
+def _trim_failures(failures: list[dict[str, Any]], fuzzers: list[str]) -> None:
+    failures.sort(key=lambda f: (fuzzers.index(f["fuzzer"]), f["case_index"]))
+    del failures[MAX_FAILURE_LOG:]
+
+
+def _case_order(fuzzers: list[str]) -> Any:
+    return lambda f: (fuzzers.index(f.fuzzer), f.index)
+
+
+def _count_batch(result: CampaignResult, done: BatchDone, coverage: Counter[str]) -> None:
+    ran = sum(done.counts.values())
+    result.cases += ran
+    stats = result.per_fuzzer[done.batch.fuzzer]
+    stats["cases"] += ran
+    for status, n in done.counts.items():
+        result.counts[status] += n
+        stats[status] += n
+    coverage.update(done.coverage)

@@ -1,0 +1,63 @@
+"""Cases and verdicts: plain JSON data, canonical and hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("pass", "mismatch", "crash", "timeout", "invalid")
+
+
+@dataclass
+class Verdict:
+    """The outcome of checking one case: status, a signature used to deduplicate, and JSON details."""
+
+    status: str
+    signature: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"Verdict status {self.status!r} is not one of {', '.join(STATUSES)}")
+        if self.status != "pass" and not self.signature:
+            self.signature = self.status
+
+    @property
+    def failed(self) -> bool:
+        """True for a real failure (mismatch, crash, timeout); pass and invalid are not failures."""
+        return self.status in ("mismatch", "crash", "timeout")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the verdict as a JSON-serializable dict."""
+        return {"status": self.status, "signature": self.signature, "details": jsonable(self.details)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """Build a verdict from the dict written by `to_dict`; raises ValueError if it is malformed."""
+        if not isinstance(data, dict):
+            raise ValueError(f"verdict must be a JSON object, got {type(data).__name__}")
+        status, signature, details = data.get("status"), data.get("signature", ""), data.get("details", {})
+        if not isinstance(status, str) or not isinstance(signature, str) or not isinstance(details, dict):
+            raise ValueError("verdict needs a string 'status', a string 'signature' and an object 'details'")
+        return cls(status, signature, details)
+
+
+def jsonable(obj: Any) -> Any:
+    """Return obj unchanged if it is JSON-serializable, else a copy with unknown objects turned into repr()."""
+    try:
+        json.dumps(obj, allow_nan=True)
+        return obj
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(obj, default=repr))
+
+
+def canonical_json(obj: Any) -> str:
+    """Serialize obj as canonical JSON: sorted keys, compact separators."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def case_hash(case: Any) -> str:
+    """Return the first 16 hex digits of the sha256 of the case's canonical JSON."""
+    return hashlib.sha256(canonical_json(case).encode()).hexdigest()[:16]

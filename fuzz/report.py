@@ -1,0 +1,149 @@
+"""Campaign reports: reports/<campaign-id>/summary.json, junit.xml for CI, and a readable terminal summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fuzz.atomic import atomic_write_text
+from fuzz.case import STATUSES
+from fuzz.errors import BadInputError
+
+TOP_RULES = 15
+
+
+class ReportError(BadInputError):
+    """A report directory without a readable summary.json."""
+
+
+def write_report(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
+    """Write summary.json and junit.xml into out_dir; return out_dir."""
+    out = Path(out_dir)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "junit.xml", junit_xml(summary))
+    return out
+
+
+def load_summary(report_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load reports/<id>/summary.json (or the file itself); raise ReportError naming the file if unreadable."""
+    path = Path(report_dir)
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such report summary") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path}: cannot read report summary ({e})") from None
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: corrupt report summary, not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(summary, dict) or "counts" not in summary or "findings" not in summary:
+        raise ReportError(f"{path}: not a campaign summary (no 'counts' or 'findings')")
+    return summary
+
+
+def junit_xml(summary: dict[str, Any]) -> str:
+    """One testcase per finding (new findings fail); a passing 'campaign' testcase when there are none."""
+    findings = summary.get("findings", [])
+    new = [f for f in findings if f.get("new")]
+    suite = ET.Element(
+        "testsuite",
+        name=f"fuzz.{summary.get('campaign_id', 'campaign')}",
+        tests=str(max(1, len(findings))),
+        failures=str(len(new)),
+        errors="0",
+        time=f"{summary.get('elapsed', 0.0):.3f}",
+    )
+    for f in findings:
+        case = ET.SubElement(suite, "testcase", classname=f"fuzz.{f['fuzzer']}", name=f["signature"])
+        text = (
+            f"{f['status']} {f['signature']}\ncorpus entry: {f['corpus_path']}\n"
+            f"size {f['size_before']} -> {f['size_after']}, {f.get('duplicates', 0)} duplicates"
+        )
+        if f.get("new"):
+            failure = ET.SubElement(case, "failure", message=f"new {f['status']}: {f['signature']}", type=f["status"])
+            failure.text = text
+        else:
+            ET.SubElement(case, "system-out").text = "known failure, already in the corpus\n" + text
+    if not findings:
+        ET.SubElement(suite, "testcase", classname="fuzz", name="campaign")
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def report_console() -> Console:
+    """A console for stdout; wide enough that CI logs (not a terminal) keep paths and signatures whole."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def render_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    """Print a campaign summary as rich tables."""
+    console = console or report_console()
+    budget = summary.get("budget", {})
+    budget_text = ", ".join(f"{v} {k}" for k, v in budget.items() if v is not None) or "?"
+    overview = Table(title=f"fuzz campaign {summary.get('campaign_id', '')}", show_header=False)
+    overview.add_column(style="bold")
+    overview.add_column(overflow="fold")
+    rows = [
+        ("fuzzers", ", ".join(summary.get("fuzzers", []))),
+        ("seed", str(summary.get("seed"))),
+        ("budget", budget_text),
+        ("workers", str(summary.get("workers"))),
+        ("cases", f"{summary.get('cases', 0):,} ({summary.get('cases_per_s', 0):,.0f}/s)"),
+        ("elapsed", f"{summary.get('elapsed', 0):.1f} s (triage {summary.get('triage_seconds', 0):.1f} s)"),
+        ("verdicts", "  ".join(f"{s} {summary['counts'].get(s, 0):,}" for s in STATUSES)),
+        (
+            "findings",
+            f"{summary.get('new_findings', 0)} new, {summary.get('known_findings', 0)} known, "
+            f"{summary.get('duplicates', 0)} duplicates, {summary.get('flaky', 0)} flaky",
+        ),
+        ("rules hit", str(summary.get("rules_hit", 0))),
+    ]
+    if summary.get("interrupted"):
+        rows.append(("interrupted", "yes"))
+    if summary.get("report_dir"):
+        rows.append(("report", summary["report_dir"]))
+    for row in rows:
+        overview.add_row(*row)
+    console.print(overview)
+    if summary["findings"]:
+        table = Table(title="findings")
+        for column in ("fuzzer", "status", "signature", "new", "size", "dups", "corpus entry"):
+            table.add_column(column, overflow="fold")
+        for f in summary["findings"]:
+            table.add_row(
+                f["fuzzer"],
+                f["status"],
+                f["signature"],
+                "[red]new[/]" if f["new"] else "known",
+                f"{f['size_before']} -> {f['size_after']}",
+                str(f.get("duplicates", 0)),
+                f["corpus_path"],
+            )
+        console.print(table)
+    for error in summary.get("generator_errors", []):
+        console.print(
+            f"[red]generator error[/] in {error['fuzzer']} case {error['case_index']}: {error['verdict']['signature']}"
+        )
+    coverage = summary.get("coverage", {})
+    if coverage:
+        table = Table(title=f"rule coverage ({len(coverage)} rules)")
+        table.add_column("rule")
+        table.add_column("hits", justify="right")
+        for rule, hits in sorted(coverage.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_RULES]:
+            table.add_row(rule, f"{hits:,}")
+        console.print(table)
+
+
+def print_report(report_dir: str | os.PathLike[str], console: Console | None = None) -> dict[str, Any]:
+    """Re-print a saved report; return its summary."""
+    summary = load_summary(report_dir)
+    render_summary(summary, console)
+    return summary

@@ -1,0 +1,491 @@
+"""Isolated execution: checks run in worker processes, so a segfault, hang or memory blow-up kills only a worker."""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from fuzz.base import Fuzzer
+from fuzz.case import STATUSES, Verdict
+from fuzz.registry import fuzzer_spec, load_fuzzer
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MEMORY_MB = 4096
+MAX_STARTUP_FAILURES = 3  # consecutive worker deaths outside any case before the pool gives up
+
+STATUS_SLOT = {status: k for k, status in enumerate(STATUSES)}
+
+
+def _context() -> Any:
+    """Fork where available: workers start in milliseconds and inherit the parent's imports."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def case_rng(seed: int | str, index: int) -> random.Random:
+    """Return the random generator for case `index` of a campaign: same seed and index, same case."""
+    return random.Random(f"{seed}:{index}")
+
+
+def generate_case(fuzzer: Fuzzer, seed: int | str, index: int) -> dict[str, Any]:
+    """Generate case `index` of the campaign with this seed."""
+    return fuzzer.generate(case_rng(seed, index))
+
+
+def exception_verdict(exc: BaseException, prefix: str = "exception") -> Verdict:
+    """Turn an exception into a crash verdict whose signature names the type and the innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].name}" if frames else "unknown"
+    details = {
+        "exception": f"{type(exc).__name__}: {exc}"[:2000],
+        "traceback": "".join(traceback.format_exception(exc))[-20000:],
+    }
+    return Verdict("crash", f"{prefix}:{type(exc).__name__}:{where}", details)
+
+
+def check_case(fuzzer: Fuzzer, case: dict[str, Any]) -> Verdict:
+    """Run fuzzer.check(case); an exception escaping the check becomes a crash verdict."""
+    try:
+        verdict = fuzzer.check(case)
+        if not isinstance(verdict, Verdict):
+            raise TypeError(f"{fuzzer.name}.check returned {type(verdict).__name__}, not a Verdict")
+        return verdict
+    except BaseException as e:  # SystemExit, MemoryError and RecursionError are findings too
+        return exception_verdict(e)
+
+
+def exitcode_signature(exitcode: int | None) -> str:
+    """Return the crash signature of a worker that died with this exit code (crash:SIGSEGV, crash:exit3)."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"crash:{signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"crash:signal{-exitcode}"
+    return f"crash:exit{exitcode}"
+
+
+def timeout_verdict(timeout_s: float, stack: str = "") -> Verdict:
+    """The verdict of a case that ran past its time limit (stack: where it was when stopped)."""
+    details: dict[str, Any] = {"timeout_s": timeout_s}
+    if stack:
+        details["stack"] = stack
+    return Verdict("timeout", "timeout", details)
+
+
+def crash_verdict(exitcode: int | None, stack: str = "") -> Verdict:
+    """The verdict of a case whose worker died (stack: the Python stack faulthandler wrote, if any)."""
+    details: dict[str, Any] = {"exitcode": exitcode}
+    if stack:
+        details["stack"] = stack
+    return Verdict("crash", exitcode_signature(exitcode), details)
+
+
+def _read_stack(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(20000).strip()
+    except OSError:
+        return ""
+
+
+def _stop_hung(proc: Any) -> None:
+    """Ask a hung worker for its stack (SIGUSR1), then kill it."""
+    try:
+        os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(0.05)
+    except OSError:
+        pass
+    proc.kill()
+    proc.join()
+
+
+def _set_up_worker(memory_mb: int | None, stack_path: str) -> None:
+    """Apply the memory limit, no core dumps, no Ctrl-C (the parent handles it), die with the parent.
+
+    Python stacks of a fatal signal, or of SIGUSR1 (sent before killing a hung case), go to stack_path.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stack_file = open(stack_path, "w")  # stays open for the worker's life: faulthandler writes to its fd
+    faulthandler.enable(stack_file)
+    faulthandler.register(signal.SIGUSR1, stack_file)
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if memory_mb:
+            limit = int(memory_mb) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):
+        pass
+    try:  # PR_SET_PDEATHSIG: a SIGKILLed campaign must not leave orphan workers behind
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One case in a fresh process (confirm, minimize, repro)
+
+
+def _isolated_main(
+    conn: Connection, spec: str, name: str, case: dict[str, Any], memory_mb: int | None, stack_path: str
+) -> None:
+    _set_up_worker(memory_mb, stack_path)
+    try:
+        verdict = check_case(load_fuzzer(spec, name), case)
+    except BaseException as e:
+        verdict = exception_verdict(e, "load")
+    conn.send(verdict.to_dict())
+    conn.close()
+
+
+def run_isolated(
+    fuzzer_name: str,
+    case: dict[str, Any],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int | None = DEFAULT_MEMORY_MB,
+) -> Verdict:
+    """Check one case in a fresh worker process; a death becomes a crash verdict, a hang a timeout verdict."""
+    spec = fuzzer_spec(fuzzer_name)
+    ctx = _context()
+    recv_end, send_end = ctx.Pipe(duplex=False)
+    stack_fd, stack_path = tempfile.mkstemp(prefix="fuzz-stack-", suffix=".txt")
+    os.close(stack_fd)
+    proc = ctx.Process(
+        target=_isolated_main, args=(send_end, spec, fuzzer_name, case, memory_mb, stack_path), daemon=True
+    )
+    proc.start()
+    send_end.close()
+    try:
+        if not recv_end.poll(timeout_s):
+            _stop_hung(proc)
+            return timeout_verdict(timeout_s, _read_stack(stack_path))
+        try:
+            return Verdict.from_dict(recv_end.recv())
+        except EOFError:
+            proc.join()
+            return crash_verdict(proc.exitcode, _read_stack(stack_path))
+    finally:
+        os.unlink(stack_path)
+        recv_end.close()
+        if proc.is_alive():
+            proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A pool of long-lived workers running batches of case indices
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Cases start..stop-1 of one fuzzer."""
+
+    fuzzer: str
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class CaseFailure:
+    """A non-pass, non-invalid verdict reported by the pool (case is None if generate() itself failed)."""
+
+    fuzzer: str
+    index: int
+    case: dict[str, Any] | None
+    verdict: Verdict
+
+
+@dataclass
+class BatchDone:
+    """A batch has ended; `rest` holds the cases it did not reach because its worker died."""
+
+    batch: Batch
+    counts: dict[str, int]
+    coverage: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    rest: Batch | None = None
+
+
+def _worker_main(
+    conn: Connection,
+    slot: int,
+    index: Any,
+    started: Any,
+    counts: Any,
+    specs: dict[str, str],
+    seed: int | str,
+    memory_mb: int | None,
+    stack_path: str,
+) -> None:
+    """Worker loop: receive a batch, run its cases, publish progress in shared memory, report failures."""
+    _set_up_worker(memory_mb, stack_path)
+    fuzzers: dict[str, Fuzzer] = {}
+    base = slot * len(STATUSES)
+    parent = os.getppid()
+    while True:
+        while not conn.poll(1.0):
+            if os.getppid() != parent:
+                return
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        name, start, stop = message
+        if name not in fuzzers:
+            fuzzers[name] = load_fuzzer(specs[name], name)
+        fuzzer = fuzzers[name]
+        for k in range(len(STATUSES)):
+            counts[base + k] = 0
+        t0 = time.perf_counter()
+        for i in range(start, stop):
+            started[slot] = time.monotonic()  # written before the index, so the parent never sees a stale time
+            index[slot] = i
+            case: dict[str, Any] | None
+            try:
+                case = fuzzer.generate(case_rng(seed, i))
+            except BaseException as e:
+                case, verdict = None, exception_verdict(e, "generate")
+            else:
+                verdict = check_case(fuzzer, case)
+            counts[base + STATUS_SLOT[verdict.status]] += 1
+            if verdict.status not in ("pass", "invalid"):
+                conn.send(("failure", name, i, case, verdict.to_dict()))
+        index[slot] = -1
+        try:
+            coverage = dict(fuzzer.coverage())
+        except Exception:
+            coverage = {}
+        conn.send(("done", coverage, time.perf_counter() - t0))
+
+
+class WorkerPool:
+    """Long-lived worker processes; the parent watches each one's current case to catch deaths and hangs."""
+
+    def __init__(
+        self,
+        specs: dict[str, str],
+        seed: int | str,
+        workers: int = 1,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        memory_mb: int | None = DEFAULT_MEMORY_MB,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.specs, self.seed, self.size = dict(specs), seed, workers
+        self.timeout_s, self.memory_mb = timeout_s, memory_mb
+        self._ctx = _context()
+        self._index = self._ctx.RawArray("q", [-1] * workers)
+        self._started = self._ctx.RawArray("d", workers)
+        self._counts = self._ctx.RawArray("q", workers * len(STATUSES))
+        self._procs: list[Any] = [None] * workers
+        self._conns: list[Connection | None] = [None] * workers
+        self._batches: list[Batch | None] = [None] * workers
+        self._batch_t0 = [0.0] * workers
+        self._fuzzers: dict[str, Fuzzer] = {}  # parent-side instances, to regenerate a case that killed a worker
+        self._startup_failures = 0
+        self._stack_dir = tempfile.mkdtemp(prefix="fuzz-stacks-")
+        self.respawns = 0
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def idle_slots(self) -> list[int]:
+        """Slots with no batch in flight."""
+        return [s for s in range(self.size) if self._batches[s] is None]
+
+    def in_flight(self) -> list[Batch]:
+        """Batches currently running."""
+        return [b for b in self._batches if b is not None]
+
+    def busy(self) -> bool:
+        """True while any batch is in flight."""
+        return any(b is not None for b in self._batches)
+
+    def submit(self, slot: int, batch: Batch) -> None:
+        """Start a batch on an idle slot, spawning its worker if needed."""
+        assert self._batches[slot] is None, f"worker slot {slot} is busy"
+        if self._procs[slot] is not None and not self._procs[slot].is_alive():
+            self._procs[slot].join()
+            self._discard(slot)  # died between batches
+        if self._procs[slot] is None:
+            self._spawn(slot)
+        conn = self._conns[slot]
+        assert conn is not None
+        self._batches[slot], self._batch_t0[slot] = batch, time.perf_counter()
+        try:
+            conn.send((batch.fuzzer, batch.start, batch.stop))
+        except OSError:  # it died just now: start a fresh one
+            self._procs[slot].join()
+            self._discard(slot)
+            self._spawn(slot)
+            conn = self._conns[slot]
+            assert conn is not None
+            conn.send((batch.fuzzer, batch.start, batch.stop))
+
+    def poll(self, wait_s: float = 0.05) -> list[CaseFailure | BatchDone]:
+        """Wait up to wait_s for worker messages, deaths and timeouts; return what happened."""
+        events: list[CaseFailure | BatchDone] = []
+        busy = [s for s in range(self.size) if self._batches[s] is not None]
+        handles: list[Any] = [self._conns[s] for s in busy] + [self._procs[s].sentinel for s in busy]
+        ready = set(wait(handles, timeout=wait_s)) if handles else set()
+        for s in busy:
+            if self._conns[s] in ready or self._procs[s].sentinel in ready:
+                self._drain(s, events)
+        self._kill_hung(events)
+        return events
+
+    def close(self) -> None:
+        """Stop all workers (politely, then by force)."""
+        for s in range(self.size):
+            conn, proc = self._conns[s], self._procs[s]
+            if proc is None:
+                continue
+            try:
+                if self._batches[s] is None and conn is not None:
+                    conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 1.0
+        for s in range(self.size):
+            proc = self._procs[s]
+            if proc is None:
+                continue
+            if self._batches[s] is None:
+                proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
+            self._discard(s)
+        self._batches = [None] * self.size
+        shutil.rmtree(self._stack_dir, ignore_errors=True)
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _spawn(self, slot: int) -> None:
+        parent_end, child_end = self._ctx.Pipe()
+        self._index[slot] = -1
+        proc = self._ctx.Process(
+            target=_worker_main,
+            daemon=True,
+            name=f"fuzz-worker-{slot}",
+            args=(
+                child_end,
+                slot,
+                self._index,
+                self._started,
+                self._counts,
+                self.specs,
+                self.seed,
+                self.memory_mb,
+                self._stack_path(slot),
+            ),
+        )
+        proc.start()
+        child_end.close()
+        self._procs[slot], self._conns[slot] = proc, parent_end
+
+    def _stack_path(self, slot: int) -> str:
+        return os.path.join(self._stack_dir, f"worker-{slot}.txt")
+
+    def _discard(self, slot: int) -> None:
+        conn = self._conns[slot]
+        if conn is not None:
+            conn.close()
+        self._procs[slot], self._conns[slot] = None, None
+
+    def _batch_counts(self, slot: int) -> dict[str, int]:
+        base = slot * len(STATUSES)
+        return {status: int(self._counts[base + k]) for k, status in enumerate(STATUSES)}
+
+    def _drain(self, slot: int, events: list[CaseFailure | BatchDone], hung_index: int | None = None) -> None:
+        """Read every pending message of a worker; on EOF the worker has died."""
+        conn = self._conns[slot]
+        assert conn is not None
+        try:
+            while self._batches[slot] is not None and conn.poll():
+                message = conn.recv()
+                if message[0] == "failure":
+                    _, name, i, case, verdict = message
+                    events.append(CaseFailure(name, i, case, Verdict.from_dict(verdict)))
+                else:
+                    _, coverage, seconds = message
+                    batch = self._batches[slot]
+                    assert batch is not None
+                    events.append(BatchDone(batch, self._batch_counts(slot), coverage, seconds))
+                    self._batches[slot] = None
+                    self._startup_failures = 0
+        except (EOFError, OSError):
+            self._lost_worker(slot, events, hung_index)
+
+    def _kill_hung(self, events: list[CaseFailure | BatchDone]) -> None:
+        now = time.monotonic()
+        for s in range(self.size):
+            if self._batches[s] is None or self._procs[s] is None:
+                continue
+            i = self._index[s]
+            if i < 0 or now - self._started[s] <= self.timeout_s or self._index[s] != i:
+                continue
+            _stop_hung(self._procs[s])
+            self._drain(s, events, hung_index=i)  # failures it sent before hanging, then EOF
+            if self._batches[s] is not None:
+                self._lost_worker(s, events, i)
+
+    def _lost_worker(self, slot: int, events: list[CaseFailure | BatchDone], hung_index: int | None) -> None:
+        """A worker died (or was killed for hanging): record its current case and hand back the rest."""
+        proc, batch = self._procs[slot], self._batches[slot]
+        proc.join()
+        exitcode = proc.exitcode
+        self._discard(slot)
+        self.respawns += 1
+        self._batches[slot] = None
+        if batch is None:
+            return
+        counts = self._batch_counts(slot)
+        current = hung_index if hung_index is not None else int(self._index[slot])
+        if current < 0:  # died outside any case: while loading the fuzzer, or after its last case
+            done = sum(counts.values())
+            self._startup_failures += 1
+            if done < len(batch) and self._startup_failures >= MAX_STARTUP_FAILURES:
+                raise RuntimeError(
+                    f"fuzz worker for {batch.fuzzer!r} keeps dying before running a case "
+                    f"({exitcode_signature(exitcode)})"
+                )
+            rest = Batch(batch.fuzzer, batch.start + done, batch.stop) if done < len(batch) else None
+            events.append(BatchDone(batch, counts, {}, time.perf_counter() - self._batch_t0[slot], rest))
+            return
+        stack = _read_stack(self._stack_path(slot))
+        verdict = timeout_verdict(self.timeout_s, stack) if hung_index is not None else crash_verdict(exitcode, stack)
+        counts[verdict.status] += 1
+        events.append(CaseFailure(batch.fuzzer, current, self._regenerate(batch.fuzzer, current), verdict))
+        rest = Batch(batch.fuzzer, current + 1, batch.stop) if current + 1 < batch.stop else None
+        events.append(BatchDone(batch, counts, {}, time.perf_counter() - self._batch_t0[slot], rest))
+
+    def _regenerate(self, name: str, index: int) -> dict[str, Any] | None:
+        """Generate in the parent the case a dead worker was on (generation is deterministic)."""
+        try:
+            if name not in self._fuzzers:
+                self._fuzzers[name] = load_fuzzer(self.specs[name], name)
+            return generate_case(self._fuzzers[name], self.seed, index)
+        except Exception:
+            return None

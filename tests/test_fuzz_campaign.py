@@ -1,0 +1,163 @@
+"""Campaigns: determinism, the planted bug end to end, crashes and hangs in isolated workers, reports."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from toy_fuzzer import ToyFuzzer
+
+from fuzz.campaign import run_campaign
+from fuzz.corpus import list_entries, load_entry
+from fuzz.registry import register
+from fuzz.worker import check_case, generate_case, run_isolated
+
+register("toy", "toy_fuzzer:ToyFuzzer")
+register("segv-toy", "toy_fuzzer:SegvToyFuzzer")
+register("crashy-toy", "toy_fuzzer:CrashyToyFuzzer")
+
+
+def test_case_generation_depends_only_on_seed_and_index():
+    a, b = ToyFuzzer(), ToyFuzzer()
+    assert [generate_case(a, 7, i) for i in range(50)] == [generate_case(b, 7, i) for i in reversed(range(50))][::-1]
+    assert [generate_case(a, 7, i) for i in range(50)] != [generate_case(a, 8, i) for i in range(50)]
+
+
+def test_same_seed_gives_same_cases_and_verdicts_with_one_or_two_workers(tmp_path):
+    one, two = [
+        run_campaign(
+            ["segv-toy", "toy"],
+            cases=400,
+            seed=5,
+            workers=n,
+            corpus_dir=tmp_path / str(n),
+            report_dir=None,
+            minimize_seconds=0,
+        )
+        for n in (1, 2)
+    ]
+    assert one.cases == two.cases == 400
+    assert one.counts == two.counts
+    assert one.per_fuzzer == two.per_fuzzer
+    assert one.failures == two.failures
+    assert {f.signature for f in one.findings} == {f.signature for f in two.findings}
+    assert [(f.fuzzer, f.signature, f.case_index) for f in one.findings] == [
+        (f.fuzzer, f.signature, f.case_index) for f in two.findings
+    ]
+    assert one.counts["crash"] > 0 and one.counts["invalid"] > 0
+
+
+def test_campaign_finds_confirms_minimizes_and_saves_planted_bug(tmp_path):
+    result = run_campaign(
+        ["toy"],
+        cases=300,
+        seed=1,
+        workers=2,
+        corpus_dir=tmp_path / "corpus",
+        report_dir=tmp_path / "reports",
+        minimize_seconds=20,
+    )
+    assert result.exit_code == 1
+    [finding] = result.findings
+    assert (finding.status, finding.signature, finding.new) == ("mismatch", "mismatch:has13", True)
+    assert finding.duplicates == result.counts["mismatch"] - 1
+    assert finding.size_after == 14 < finding.size_before
+    entry = load_entry(finding.corpus_path)
+    assert entry["case"] == {"xs": [13]}
+    assert entry["signature"] == "mismatch:has13" and entry["verdict"]["status"] == "mismatch"
+    assert entry["seed"] == 1 and entry["case_index"] == finding.case_index
+    assert (entry["size_before"], entry["size_after"]) == (finding.size_before, 14)
+    assert "mismatch:has13" in entry["reproducer"] and entry["created"].endswith("+00:00")
+
+
+def test_second_campaign_reports_saved_bug_as_known(tmp_path):
+    corpus = tmp_path / "corpus"
+    first = run_campaign(["toy"], cases=200, seed=1, corpus_dir=corpus, report_dir=None, minimize_seconds=5)
+    second = run_campaign(["toy"], cases=200, seed=2, corpus_dir=corpus, report_dir=None, minimize_seconds=5)
+    assert first.exit_code == 1 and second.exit_code == 0
+    [known] = second.findings
+    assert not known.new and known.corpus_path == first.findings[0].corpus_path
+    assert len(list_entries(corpus)) == 1
+
+
+def test_segfault_and_hang_are_recorded_as_crash_and_timeout_and_campaign_finishes(tmp_path):
+    result = run_campaign(
+        ["crashy-toy"],
+        cases=150,
+        seed=3,
+        workers=2,
+        corpus_dir=tmp_path / "corpus",
+        report_dir=tmp_path / "reports",
+        timeout_s=0.3,
+        minimize_seconds=2,
+    )
+    assert result.cases == 150
+    assert result.counts["timeout"] >= 1 and result.counts["crash"] >= 1
+    signatures = {f.signature: f for f in result.findings}
+    assert {"crash:SIGSEGV", "timeout", "exception:ZeroDivisionError:toy_fuzzer.py:check"} <= set(signatures)
+    assert signatures["crash:SIGSEGV"].status == "crash" and signatures["timeout"].status == "timeout"
+    assert load_entry(signatures["crash:SIGSEGV"].corpus_path)["case"] == {"xs": [], "segv": True}
+    assert result.worker_respawns >= result.counts["timeout"]
+
+
+def test_exception_in_check_becomes_crash_naming_type_and_innermost_frame():
+    verdict = check_case(ToyFuzzer(), {"xs": [], "boom": True})
+    assert verdict.status == "crash"
+    assert verdict.signature == "exception:ZeroDivisionError:toy_fuzzer.py:check"
+    assert "Traceback" in verdict.details["traceback"]
+
+
+def test_isolated_check_survives_segfault_hang_and_memory_blowup():
+    assert run_isolated("toy", {"xs": [13]}).signature == "mismatch:has13"
+    assert run_isolated("toy", {"xs": [], "segv": True}).signature == "crash:SIGSEGV"
+    assert run_isolated("toy", {"xs": [], "hang": True}, timeout_s=0.3).status == "timeout"
+    blowup = run_isolated("toy", {"xs": [], "blowup": 16384}, memory_mb=2048)
+    assert blowup.status == "crash" and "MemoryError" in blowup.signature
+
+
+def test_seconds_budget_stops_the_campaign(tmp_path):
+    result = run_campaign(["toy"], seconds=0.5, seed=0, corpus_dir=tmp_path, report_dir=None, minimize_seconds=0)
+    assert result.cases > 100
+    assert result.elapsed < 5
+
+
+def test_case_budget_is_split_between_fuzzers_round_robin(tmp_path):
+    result = run_campaign(
+        ["toy", "segv-toy"], cases=101, seed=0, corpus_dir=tmp_path, report_dir=None, minimize_seconds=0
+    )
+    assert result.per_fuzzer["toy"]["cases"] == 51 and result.per_fuzzer["segv-toy"]["cases"] == 50
+
+
+def test_summary_json_and_junit_have_the_report_fields(tmp_path):
+    result = run_campaign(
+        ["toy"], cases=200, seed=1, corpus_dir=tmp_path / "corpus", report_dir=tmp_path / "r", minimize_seconds=5
+    )
+    summary = json.loads((tmp_path / "r" / result.campaign_id / "summary.json").read_text())
+    for key in (
+        "fuzzers",
+        "seed",
+        "budget",
+        "cases",
+        "cases_per_s",
+        "elapsed",
+        "counts",
+        "timeouts",
+        "flaky",
+        "findings",
+        "per_fuzzer",
+        "coverage",
+        "rules_hit",
+    ):
+        assert key in summary, key
+    assert summary["budget"] == {"seconds": None, "cases": 200}
+    assert set(summary["counts"]) == {"pass", "mismatch", "crash", "timeout", "invalid"}
+    assert summary["coverage"]["checked"] == 200 and summary["rules_hit"] == 2
+    [finding] = summary["findings"]
+    assert {"signature", "status", "new", "corpus_path", "size_before", "size_after"} <= set(finding)
+    suite = ET.parse(tmp_path / "r" / result.campaign_id / "junit.xml").getroot()
+    assert suite.get("failures") == "1"
+    assert suite.find("testcase/failure") is not None
+
+
+def test_run_campaign_rejects_missing_budget(tmp_path):
+    with pytest.raises(ValueError, match="budget"):
+        run_campaign(["toy"], corpus_dir=tmp_path, report_dir=None)

@@ -1,0 +1,247 @@
+"""Rule families of engine/symbolic.py, with the cases where a fold must NOT happen."""
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.dtype import dtypes
+from engine.symbolic import simplify, simplify_given_valid, sym_infer
+from engine.uop import Ops, UOp
+from oracles.c_int import evaluate, iter_domain
+
+
+def var(name, lo, hi):
+    return UOp.variable(name, lo, hi)
+
+
+def same_values(a: UOp, b: UOp, bounds: dict) -> bool:
+    for env in iter_domain(bounds):
+        try:
+            want = sym_infer(a, env)
+        except ZeroDivisionError:
+            continue
+        if sym_infer(b, env) != want:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- constant folding
+def test_constant_folding_uses_c_truncation():
+    c = lambda v: UOp.const(dtypes.index, v)
+    assert simplify(c(-7) // c(2)).arg == -3
+    assert simplify(c(-7) % c(2)).arg == -1
+    assert simplify(c(7) % c(-2)).arg == 1
+    assert simplify(c(7) // c(0)).op is Ops.IDIV  # undefined: left for the kernel
+
+
+def test_constant_folding_wraps_fixed_width_ints():
+    c = lambda v: UOp.const(dtypes.int8, v)
+    assert simplify(c(100) + c(100)).arg == -56
+    assert simplify(UOp.const(dtypes.uint8, 3) - UOp.const(dtypes.uint8, 5)).arg == 254
+
+
+# ---------------------------------------------------------------- canonical sums
+def test_equal_sums_become_the_same_uop():
+    x, y = var("x", 0, 10), var("y", 0, 10)
+    assert simplify(x + 3 + y) is simplify(y + (x + 3)) is simplify((y + 1) + (x + 2))
+
+
+def test_like_terms_combine():
+    x, y = var("x", 0, 10), var("y", -5, 5)
+    assert simplify(x * 2 + y + x * 3 - y) is simplify(x * 5)
+    assert simplify(x - x).arg == 0
+    assert simplify((x * 2) * 3) is x * 6
+
+
+def test_identities():
+    x = var("x", -5, 5)
+    assert simplify(x + 0) is x and simplify(x * 1) is x and simplify(x // 1) is x
+    assert simplify(x * 0).arg == 0 and simplify(x % 1).arg == 0
+    assert simplify(x.maximum(x)) is x
+    assert simplify(-(-x)) is x
+
+
+# ---------------------------------------------------------------- div and mod
+def test_div_folds_when_numerator_is_nonnegative():
+    x = var("x", 0, 10)
+    assert simplify((x * 4 + 3) // 4) is x
+    assert simplify((x * 4 + 3) % 4).arg == 3
+
+
+def test_div_and_mod_do_not_fold_for_negative_numerators():
+    x = var("x", -5, 5)
+    assert simplify((x * 4 + 3) // 4) is not x
+    assert simplify((x * 4 + 3) % 4).op is not Ops.CONST
+    assert same_values((x * 4 + 3) // 4, simplify((x * 4 + 3) // 4), {"x": (-5, 5)})
+
+
+def test_exact_division_folds_for_any_sign():
+    x, y = var("x", -5, 5), var("y", -3, 3)
+    assert simplify((x * 6 + y * 3) // 3) is simplify(x * 2 + y)
+    assert simplify((x * 6 + y * 3) % 3).arg == 0
+
+
+def test_split_keeps_the_remainder_division():
+    x, y = var("x", 0, 10), var("y", 0, 10)
+    e = simplify((x * 4 + y) // 4)
+    assert e is simplify(x + y // 4)
+    assert same_values((x * 4 + y) // 4, e, {"x": (0, 10), "y": (0, 10)})
+
+
+def test_mod_in_range_is_identity_and_negative_divisor_is_positive():
+    x, z = var("x", 0, 3), var("z", -3, 0)
+    assert simplify(x % 4) is x and simplify(z % 4) is z
+    assert simplify(x % 5) is x
+    w = var("w", -20, 20)
+    assert simplify(w % -4) is w % 4
+
+
+def test_nested_div_and_mod():
+    x = var("x", -50, 50)
+    assert simplify(x // 3 // 4) is x // 12
+    assert simplify(x % 12 % 4) is x % 4
+    assert simplify(x % 12 % 5) is not x % 5  # 5 does not divide 12
+
+
+def test_div_mod_recombine():
+    x = var("x", -20, 20)
+    assert simplify(x // 4 * 4 + x % 4) is x
+
+
+def test_div_by_symbolic_divisor_bounds():
+    x, y = var("x", 0, 20), var("y", 2, 5)
+    e = x // y
+    assert (e.vmin, e.vmax) == (0, 10)
+    assert simplify(y // y).arg == 1
+    z = var("z", -1, 1)
+    assert simplify(z // z).op is Ops.IDIV  # z can be 0: not 1
+
+
+# ---------------------------------------------------------------- min, max, comparisons, where
+def test_min_max_decided_by_bounds():
+    x = var("x", 0, 10)
+    assert simplify(x.maximum(-1)) is x and simplify(x.minimum(10)) is x
+    assert simplify(x.maximum(5)).op is Ops.MAX
+
+
+def test_comparisons():
+    x, y = var("x", 0, 10), var("y", -5, 5)
+    assert simplify(x < 11).arg is True and simplify(x < 0).arg is False
+    assert simplify(x + 3 < 5) is (x < 2)
+    assert simplify(x * 4 < 10) is (x < 3)
+    assert simplify(x // 4 < 2) is (x < 8)
+    assert same_values(y // 4 < 0, simplify(y // 4 < 0), {"y": (-5, 5)})
+    assert simplify((x * 2).eq(3)).arg is False
+    assert simplify(x < x).arg is False
+
+
+def test_where_folding():
+    x = var("x", 0, 10)
+    c = x < 5
+    assert simplify(c.where(x, x)) is x
+    assert simplify(UOp.const(dtypes.bool, True).where(x, x + 1)) is x
+    assert simplify(c.logical_not().where(x, x + 1)) is c.where(x + 1, x)
+    assert simplify(c.where(c.where(x, 3), 4)) is c.where(x, 4)
+
+
+# ---------------------------------------------------------------- given a validity condition
+def test_simplify_given_valid_drops_clamps_inside_the_valid_region():
+    x = var("x", -2, 12)  # a padded conv's input index
+    valid = (x >= 0) & (x < 10)
+    clamped = x.maximum(0).minimum(9)
+    assert simplify_given_valid(valid, clamped) is x
+    assert simplify_given_valid(valid, x // 10) .arg == 0
+    assert simplify(clamped) is not x  # without the condition the clamp stays
+
+
+def test_where_uses_its_condition():
+    x = var("x", -2, 12)
+    e = ((x >= 0) & (x < 10)).where(x.maximum(0) % 10, -1)
+    s = simplify(e)
+    assert s.op_count() < e.op_count()
+    assert same_values(e, s, {"x": (-2, 12)})
+
+
+# ---------------------------------------------------------------- factoring
+def test_divides_and_const_factor():
+    x, y = var("x", 0, 10), var("y", 0, 10)
+    e = x * 6 + y * 4
+    assert e.divides(2) is x * 3 + y * 2
+    assert e.divides(4) is None
+    assert e.const_factor() == 2
+    assert simplify((x * 6 + y * 4) < 7) is simplify((x * 3 + y * 2) < 4)
+
+
+# ---------------------------------------------------------------- properties
+def _ints(names):
+    leaves = st.one_of(st.sampled_from(names).map(lambda n: ("var", n)), st.integers(-9, 9).map(lambda v: ("c", v)))
+
+    def ext(children):
+        binop = st.tuples(st.sampled_from(["+", "-", "*", "max", "min"]), children, children)
+        divop = st.tuples(st.sampled_from(["//", "%"]), children, st.sampled_from([1, 2, 3, 4, 6, 8, -3]))
+        where = st.tuples(st.just("where"), st.tuples(children, st.integers(-9, 9)), children, children)
+        return st.one_of(binop, divop, where)
+
+    return st.recursive(leaves, ext, max_leaves=12)
+
+
+def _build(t, vs):
+    tag = t[0]
+    if tag == "var":
+        return vs[t[1]]
+    if tag == "c":
+        return UOp.const(dtypes.index, t[1])
+    if tag == "where":
+        return (_build(t[1][0], vs) < t[1][1]).where(_build(t[2], vs), _build(t[3], vs))
+    a = _build(t[1], vs)
+    if tag in ("//", "%"):
+        return a // t[2] if tag == "//" else a % t[2]
+    b = _build(t[2], vs)
+    return {"+": a + b, "-": a - b, "*": a * b, "max": a.maximum(b), "min": a.minimum(b)}[tag]
+
+
+@settings(max_examples=int(__import__("os").environ.get("SYM_EXAMPLES", "300")), deadline=None)
+@given(tree=_ints(["x", "y"]), xb=st.tuples(st.integers(-6, 6), st.integers(0, 8)),
+       yb=st.tuples(st.integers(-6, 6), st.integers(0, 8)))
+def test_simplify_is_sound_idempotent_and_never_grows(tree, xb, yb):
+    bounds = {"x": (xb[0], xb[0] + xb[1]), "y": (yb[0], yb[0] + yb[1])}
+    vs = {n: UOp.variable(n, *b) for n, b in bounds.items()}
+    e = _build(tree, vs)
+    s = simplify(e)
+    assert simplify(s) is s
+    assert s.op_count() <= e.op_count()
+    from fuzz.symbolic.expr import to_expr
+
+    oe, se = to_expr(e), to_expr(s)
+    for env in iter_domain(bounds):  # exhaustive, with the independent C-semantics evaluator
+        try:
+            want = evaluate(oe, env)
+        except ZeroDivisionError:
+            continue
+        assert evaluate(se, env) == want, (e.render(), s.render(), env)
+        assert e.vmin <= want <= e.vmax
+
+
+def test_fixed_width_bounds_respect_wrapping():
+    x = UOp.variable("x", 0, 100, dtypes.int8)
+    e = (x * 2 + 1) // 2  # x*2 can wrap in int8: must not fold to x
+    assert simplify(e) is not x
+    for v in range(0, 101):
+        env = {"x": v}
+        assert sym_infer(e, env) == sym_infer(simplify(e), env)
+
+
+def test_small_expressions_exhaustively():
+    # every (op, const) pair over a zero-crossing variable
+    x = var("x", -9, 9)
+    for (c1, c2) in itertools.product([-4, -3, -1, 1, 2, 3, 4, 8], [-5, 0, 3, 7]):
+        for e in [(x * c1 + c2) // 4, (x * c1 + c2) % 4, (x + c2) // c1, (x + c2) % c1, (x * c1 + c2) < 3]:
+            assert same_values(e, simplify(e), {"x": (-9, 9)}), e.render()
+
+
+@pytest.mark.parametrize("bad", [lambda x: x + 0.5, lambda x: x * 2.0, lambda x: UOp.const(dtypes.index, 1.5)])
+def test_float_in_index_rejected(bad):
+    with pytest.raises(TypeError, match="integer-only"):
+        bad(var("x", 0, 3))
