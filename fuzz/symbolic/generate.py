@@ -35,9 +35,25 @@ def _const(rng: random.Random, opts: GenOptions) -> int:
     return -v if rng.random() < 0.2 else v
 
 
-def _divisor(rng: random.Random, opts: GenOptions, divisor_vars: list[str]) -> Expr:
+def _multipliers(expr: Expr) -> list[int]:
+    """Constants that multiply something in expr: index math divides by these (e.g. (x*4+y)//4)."""
+    out, stack = [], [expr]
+    while stack:
+        n = stack.pop()
+        if n[0] == "MUL":
+            out += [abs(a[1]) for a in n[1:] if a[0] == "const" and not isinstance(a[1], bool) and abs(a[1]) > 1]
+        if n[0] not in ("var", "const"):
+            stack.extend(n[1:])
+    return out
+
+
+def _divisor(rng: random.Random, opts: GenOptions, divisor_vars: list[str], numerator: Expr) -> Expr:
     if divisor_vars and rng.random() < opts.symbolic_divisor:
         return ["var", rng.choice(divisor_vars)]
+    mults = _multipliers(numerator)
+    if mults and rng.random() < 0.5:  # divide by a multiplier or one of its factors
+        m = rng.choice(mults)
+        return ["const", rng.choice([d for d in range(2, m + 1) if m % d == 0])]
     d = rng.choice([2, 3, 4, 4, 5, 6, 7, 8, 8, 16, 32, rng.randint(1, opts.max_const)])
     return ["const", -d if rng.random() < 0.08 else d]
 
@@ -55,9 +71,15 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
     if op == "NEG":
         return ["NEG", a]
     if op in ("IDIV", "MOD"):
-        return [op, a, _divisor(rng, opts, divisor_vars)]
+        if rng.random() < 0.35:  # the shape of real index math: (a*(c*m) + b) // c
+            c = rng.choice([2, 3, 4, 4, 8, 16, rng.randint(2, opts.max_const)])
+            b = gen_int(rng, depth - 2, names, opts, divisor_vars)
+            scaled = ["MUL", a, ["const", c * rng.choice([1, 1, 2, 3, -1])]]
+            return [op, ["ADD", scaled, b] if rng.random() < 0.7 else ["ADD", b, scaled], ["const", c]]
+        return [op, a, _divisor(rng, opts, divisor_vars, a)]
     if op == "MUL" and rng.random() < 0.8:
-        return ["MUL", a, ["const", _const(rng, opts)]] if rng.random() < 0.8 else ["MUL", ["const", _const(rng, opts)], a]
+        k = ["const", _const(rng, opts)]
+        return ["MUL", a, k] if rng.random() < 0.8 else ["MUL", k, a]
     b = gen_int(rng, depth - 1, names, opts, divisor_vars) if rng.random() < 0.7 else ["const", _const(rng, opts)]
     return [op, a, b]
 

@@ -1,0 +1,131 @@
+"""Fuzzer throughput on one core: verified cases per second, in-process (no workers), with a time split.
+
+Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N]
+
+Runs `SymbolicFuzzer.generate` + `check` in a loop three ways: the default (exhaustive numpy proof for
+domains of at most 4096 points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and reports which share of
+the default run the exhaustive oracle proved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import fuzz.symbolic.fuzzer as fuzzer_mod  # noqa: E402
+from fuzz.symbolic.fuzzer import SymbolicFuzzer  # noqa: E402
+from fuzz.symbolic.generate import GenOptions  # noqa: E402
+
+TINYGRAD_PER_S = 108.0  # tinygrad's fuzz_symbolic on a comparable machine (the brief's reference)
+TARGET_PER_S = 1000.0
+
+
+class _Clock:
+    """Accumulates the time spent inside wrapped functions."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def wrap(self, name: str, fn: Any) -> Any:
+        def timed(*args: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                self.total[name] = self.total.get(name, 0.0) + time.perf_counter() - t0
+                self.calls[name] = self.calls.get(name, 0) + 1
+        return timed
+
+
+def run(seconds: float, seed: int, exhaustive_limit: int) -> dict[str, Any]:
+    """Generate and check cases for `seconds`; counts, verdicts and the time split."""
+    fz = SymbolicFuzzer(GenOptions(depth=6, max_vars=3), exhaustive_limit=exhaustive_limit)
+    clock = _Clock()
+    orig_simplify, orig_check_all = fuzzer_mod.simplify, fuzzer_mod.check_all
+    fuzzer_mod.simplify = clock.wrap("simplify", orig_simplify)
+    fuzzer_mod.check_all = clock.wrap("exhaustive", orig_check_all)
+    fz.z3.prove_all = clock.wrap("z3", fz.z3.prove_all)  # type: ignore[method-assign]
+    rng = random.Random(seed)
+    verdicts: dict[str, int] = {}
+    n = 0
+    t_gen = t_check = t_exh_cases = 0.0
+    n_exh_cases = n_exh_calls = n_z3_calls = 0
+    try:
+        fz.check(fz.generate(random.Random(-1)))  # warm-up: Z3 context, numpy, imports
+        clock.total.clear()
+        clock.calls.clear()
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            case = fz.generate(rng)
+            t1 = time.perf_counter()
+            v = fz.check(case)
+            t2 = time.perf_counter()
+            if clock.calls.get("exhaustive", 0) > n_exh_calls and clock.calls.get("z3", 0) == n_z3_calls:
+                t_exh_cases += t2 - t0
+                n_exh_cases += 1
+            n_exh_calls, n_z3_calls = clock.calls.get("exhaustive", 0), clock.calls.get("z3", 0)
+            t_gen += t1 - t0
+            t_check += t2 - t1
+            verdicts[v.status] = verdicts.get(v.status, 0) + 1
+            n += 1
+        wall = time.perf_counter() - start
+    finally:
+        fuzzer_mod.simplify, fuzzer_mod.check_all = orig_simplify, orig_check_all
+    return {"n": n, "wall": wall, "gen": t_gen, "check": t_check, "clock": clock, "verdicts": verdicts,
+            "exh_cases": n_exh_cases, "exh_time": t_exh_cases}
+
+
+def _row(label: str, r: dict[str, Any]) -> str:
+    c = r["clock"].total
+    simp = c.get("simplify", 0.0)
+    verify = c.get("exhaustive", 0.0) + c.get("z3", 0.0)
+    other = r["check"] - simp - verify
+    w = r["wall"]
+    return (f"{label:<22} {r['n']:>7} {r['n'] / w:>9.1f} {100 * r['gen'] / w:>6.1f}% {100 * simp / w:>7.1f}% "
+            f"{100 * verify / w:>7.1f}% {100 * other / w:>6.1f}%")
+
+
+def bench_symbolic(seconds: float, seed: int) -> None:
+    """Print the table for the symbolic fuzzer."""
+    default = run(seconds, seed, 4096)
+    z3_only = run(seconds, seed, 0)
+    print(f"symbolic fuzzer, depth 6, 3 variables, one core, {seconds:g} s per row, seed {seed}")
+    print(f"{'mode':<22} {'cases':>7} {'cases/s':>9} {'gen':>7} {'simplify':>8} {'verify':>8} {'other':>7}")
+    print(_row("default (exh<=4096)", default))
+    print(_row("Z3 only", z3_only))
+    calls = default["clock"].calls
+    exh, z3n = calls.get("exhaustive", 0), calls.get("z3", 0)
+    n = default["n"]
+    print()
+    print(f"default run: {exh} of {n} cases ({100 * exh / max(n, 1):.0f}%) went to the exhaustive oracle, "
+          f"{z3n} ({100 * z3n / max(n, 1):.0f}%) to Z3")
+    tot = default["clock"].total
+    if exh:
+        print(f"  exhaustive proof: {1e3 * tot['exhaustive'] / exh:.2f} ms/case; "
+              f"Z3 proof: {1e3 * tot.get('z3', 0) / max(z3n, 1):.2f} ms/case")
+    if default["exh_cases"]:
+        print(f"  cases proven by the exhaustive oracle alone: {default['exh_cases'] / default['exh_time']:.1f}/s "
+              f"(generate + check time of those cases only)")
+    print(f"  verdicts: {default['verdicts']}; Z3-only verdicts: {z3_only['verdicts']}")
+    print(f"reference: tinygrad fuzz_symbolic ~{TINYGRAD_PER_S:g}/s; target {TARGET_PER_S:g}/s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("fuzzer", choices=["symbolic"])
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds per mode")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    bench_symbolic(args.seconds, args.seed)
+
+
+if __name__ == "__main__":
+    main()

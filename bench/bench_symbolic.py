@@ -1,0 +1,195 @@
+"""Speed of the symbolic engine: microseconds per `simplify()` and `graph_rewrite` UOps per second.
+
+Usage: python bench/bench_symbolic.py [--count N] [--seed S] [--skip-graph]
+
+Every expression is built fresh and simplified once (UOps are interned and cache their bounds, so timing a
+second simplify of the same object would time a cache). Each expression is dropped before the next is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import statistics
+import sys
+import time
+from typing import Callable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from engine.dtype import dtypes  # noqa: E402
+from engine.rewrite import PatternMatcher, UPat, graph_rewrite  # noqa: E402
+from engine.symbolic import simplify, symbolic  # noqa: E402
+from engine.uop import Ops, UOp  # noqa: E402
+
+DEPTH = 6
+# tinygrad 0.14 on a comparable machine, microseconds per simplify (the brief's reference)
+TINYGRAD_US = {"simple": 35.0, "complex": 352.0, "div-heavy": 48.0}
+
+
+def _variables(rng: random.Random, n: int, negative: float = 0.0) -> list[UOp]:
+    out = []
+    for i in range(n):
+        hi = rng.choice([1, 3, 7, 9, 15, 16, 31, 64, 100, 255, 1000])
+        lo = -rng.randint(1, 40) if rng.random() < negative else 0
+        out.append(UOp.variable("xyzw"[i], lo, hi))
+    return out
+
+
+def gen_simple(rng: random.Random, depth: int, vs: list[UOp]) -> UOp:
+    """+, - and * by constants over the variables."""
+    if depth <= 0:
+        return rng.choice(vs) if rng.random() < 0.8 else UOp.const(dtypes.index, rng.randint(-8, 16))
+    a = gen_simple(rng, depth - 1, vs)
+    r = rng.random()
+    if r < 0.3:
+        return a * rng.choice([-3, -2, -1, 2, 3, 4, 5, 8, 16])
+    if r < 0.5:
+        return a + rng.randint(-16, 16)
+    b = gen_simple(rng, rng.randint(0, depth - 1), vs)
+    return a + b if r < 0.8 else a - b
+
+
+def gen_complex(rng: random.Random, depth: int, vs: list[UOp]) -> UOp:
+    """Every integer op: + - * // % max min, comparisons and where."""
+    if depth <= 0:
+        return rng.choice(vs) if rng.random() < 0.8 else UOp.const(dtypes.index, rng.randint(-8, 16))
+    a = gen_complex(rng, depth - 1, vs)
+    r = rng.random()
+    if r < 0.12:
+        return a + rng.randint(-8, 8)
+    if r < 0.24:
+        return a * rng.randint(-4, 4)
+    if r < 0.36:
+        return a // rng.randint(1, 9)
+    if r < 0.48:
+        return a % rng.randint(1, 9)
+    if r < 0.54:
+        return a.maximum(rng.randint(-10, 10)) if rng.random() < 0.5 else a.minimum(rng.randint(-10, 10))
+    b = gen_complex(rng, rng.randint(0, depth - 1), vs)
+    if r < 0.74:
+        return a + b
+    if r < 0.80:
+        return a - b
+    if r < 0.84:
+        return a * b
+    if r < 0.88:
+        return a.maximum(b) if rng.random() < 0.5 else a.minimum(b)
+    cmp = rng.choice([a < b, a <= rng.randint(-5, 20), a.ne(b), a.eq(rng.randint(0, 9)), b < a])
+    return cmp.where(a, b)
+
+
+def gen_div(rng: random.Random, depth: int, vs: list[UOp]) -> UOp:
+    """Nested // and % by constants over sums of scaled variables."""
+    if depth <= 0:
+        acc = UOp.const(dtypes.index, rng.randint(0, 12))
+        for v in rng.sample(vs, rng.randint(1, len(vs))):
+            acc = v * rng.choice([1, 2, 3, 4, 6, 8, 12, 16, 32]) + acc
+        return acc
+    a = gen_div(rng, depth - 1, vs)
+    r = rng.random()
+    if r < 0.35:
+        return a // rng.choice([2, 3, 4, 5, 6, 8, 12, 16, 32])
+    if r < 0.7:
+        return a % rng.choice([2, 3, 4, 5, 6, 8, 12, 16, 32])
+    if r < 0.85:
+        return a * rng.choice([2, 3, 4, 8]) + rng.choice(vs)
+    return a + gen_div(rng, 0, vs)
+
+
+FAMILIES: dict[str, Callable[[random.Random, int, list[UOp]], UOp]] = {
+    "simple": gen_simple, "complex": gen_complex, "div-heavy": gen_div}
+
+
+def bench_simplify(name: str, count: int, seed: int) -> dict:
+    """Time the first simplify of `count` different expressions of one family."""
+    gen = FAMILIES[name]
+    rng = random.Random(seed)
+    times, sizes, seen = [], [], set()
+    negative = 0.3 if name == "complex" else 0.0
+    while len(times) < count:
+        vs = _variables(rng, rng.randint(2, 3), negative)
+        e = gen(rng, DEPTH, vs)
+        t0 = time.perf_counter_ns()
+        simplify(e)
+        dt = (time.perf_counter_ns() - t0) / 1e3
+        text = (e.render(), tuple(v.arg for v in vs))  # after timing: render caches the toposort
+        if text not in seen:  # only different expressions count
+            seen.add(text)
+            sizes.append(e.op_count())
+            times.append(dt)
+        del e, vs
+    return {"family": name, "n": count, "ops": statistics.mean(sizes), "mean_us": statistics.mean(times),
+            "median_us": statistics.median(times), "p90_us": sorted(times)[int(0.9 * len(times))]}
+
+
+def index_dag(n_nodes: int, seed: int) -> UOp:
+    """A sink of many small index expressions over shared ranges: roughly `n_nodes` UOps."""
+    rng = random.Random(seed)
+    ranges = [UOp.range(rng.choice([3, 4, 8, 16, 32, 64]), i) for i in range(8)]
+    outs: list[UOp] = []
+    count = 0
+    while count < n_nodes:
+        r0, r1, r2 = rng.sample(ranges, 3)
+        s0, s1 = rng.randint(1, 4096), rng.randint(1, 64)
+        idx = r0 * s0 + r1 * s1 + r2 + rng.randint(0, 7)
+        e = (idx // rng.choice([2, 4, 8, 16, 3])) % rng.randint(2, 5000) + (idx % rng.choice([4, 8, 16]))
+        outs.append(e)
+        count += 14
+    return UOp.sink(*outs)
+
+
+def bench_graph(n_nodes: int, chain: int, seed: int) -> list[dict]:
+    """graph_rewrite throughput: the symbolic matcher on an index DAG, a tiny matcher on a deep NEG chain."""
+    rows = []
+    root = index_dag(n_nodes, seed)
+    n = len(root.toposort)
+    t0 = time.perf_counter()
+    graph_rewrite(root, symbolic)
+    dt = time.perf_counter() - t0
+    rows.append({"case": f"index DAG ({n} UOps), symbolic", "uops": n, "s": dt, "uops_per_s": n / dt})
+    del root
+    gc.collect()
+
+    x = UOp.variable("x", 0, 100)
+    u = x
+    for _ in range(chain):
+        u = UOp(Ops.NEG, dtypes.index, (u,))
+    neg_neg = PatternMatcher([(UPat(Ops.NEG, src=(UPat(Ops.NEG, src=(UPat.var("x"),)),)), lambda x: x, "neg_neg")])
+    t0 = time.perf_counter()
+    out = graph_rewrite(u, neg_neg)
+    dt = time.perf_counter() - t0
+    assert out is (x if chain % 2 == 0 else -x)
+    rows.append({"case": f"NEG chain ({chain} deep), 1 rule", "uops": chain + 1, "s": dt,
+                 "uops_per_s": (chain + 1) / dt})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=500, help="expressions per family")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dag-nodes", type=int, default=200_000)
+    ap.add_argument("--chain", type=int, default=1_000_000)
+    ap.add_argument("--skip-graph", action="store_true")
+    args = ap.parse_args()
+    print(f"simplify(), depth {DEPTH}, {args.count} different expressions per family, seed {args.seed}")
+    print(f"{'family':<10} {'ops/expr':>9} {'mean us':>9} {'median us':>10} {'p90 us':>9} {'tinygrad us':>12} "
+          f"{'target us':>10}")
+    for name in FAMILIES:
+        r = bench_simplify(name, args.count, args.seed)
+        ref = TINYGRAD_US[name]
+        print(f"{name:<10} {r['ops']:>9.1f} {r['mean_us']:>9.1f} {r['median_us']:>10.1f} {r['p90_us']:>9.1f} "
+              f"{ref:>12.0f} {ref / 3:>10.0f}")
+    if args.skip_graph:
+        return
+    print()
+    print(f"{'graph_rewrite':<40} {'UOps':>9} {'seconds':>9} {'UOps/s':>11}")
+    for r in bench_graph(args.dag_nodes, args.chain, args.seed):
+        print(f"{r['case']:<40} {r['uops']:>9} {r['s']:>9.2f} {r['uops_per_s']:>11,.0f}")
+
+
+if __name__ == "__main__":
+    main()
