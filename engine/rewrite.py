@@ -27,7 +27,8 @@ class UPat:
     allow_any_len: sources may be longer than `src`. pred: a predicate on the whole UOp.
     """
 
-    __slots__ = ("ops", "dtypes", "src", "commutative", "arg", "arg_pred", "name", "allow_any_len", "pred")
+    __slots__ = ("ops", "dtypes", "src", "commutative", "arg", "arg_pred", "name", "allow_any_len", "pred",
+                 "_opmask", "_dtype_ok")
 
     def __init__(self, op: Ops | Sequence[Ops] | frozenset | None = None, dtype: DType | Sequence[DType] | None = None,
                  src: UPat | Sequence[UPat] | None = None, arg: Any = None, name: str | None = None,
@@ -38,6 +39,21 @@ class UPat:
         self.commutative = isinstance(src, list)
         self.src: tuple[UPat, ...] | None = (src,) if isinstance(src, UPat) else (None if src is None else tuple(src))
         self.arg, self.arg_pred, self.name, self.allow_any_len, self.pred = arg, arg_pred, name, allow_any_len, pred
+        # ops as a table indexed by op (cheaper than hashing the enum); dtype verdicts by id of UOp dtypes,
+        # which are canonical objects that live forever (engine.uop.canonical_dtype)
+        self._opmask = None if self.ops is None else tuple(o in self.ops for o in range(max(Ops) + 1))
+        self._dtype_ok: dict[int, bool] = {}
+
+    def dtype_ok(self, dt: DType) -> bool:
+        """Whether the dtype filter admits `dt` (itself or its scalar type)."""
+        return self.dtypes is None or dt in self.dtypes or dt.scalar in self.dtypes
+
+    def names(self) -> set[str]:
+        """Every capture name in the pattern."""
+        out = {self.name} if self.name is not None else set()
+        for p in self.src or ():
+            out |= p.names()
+        return out
 
     # ------------------------------------------------------------ shorthands
     @staticmethod
@@ -74,36 +90,62 @@ class UPat:
     # ------------------------------------------------------------ matching
     def match(self, u: UOp, store: dict[str, UOp]) -> list[dict[str, UOp]]:
         """All capture dicts under which `u` matches (several when commutative sources match both ways)."""
-        if self.ops is not None and u.op not in self.ops:
-            return []
-        if self.dtypes is not None and u.dtype not in self.dtypes and u.dtype.scalar not in self.dtypes:
-            return []
+        return list(self._match(u, store))
+
+    def _match(self, u: UOp, store: dict[str, UOp]) -> Sequence[dict[str, UOp]]:
+        """`match` without the copy: the fast-reject path allocates nothing."""
+        if self._opmask is not None and not self._opmask[u.op]:
+            return ()
+        if self.dtypes is not None:
+            ok = self._dtype_ok.get(id(u.dtype))
+            if ok is None:
+                ok = self._dtype_ok[id(u.dtype)] = self.dtype_ok(u.dtype)
+            if not ok:
+                return ()
         if self.arg is not None and u.arg != self.arg:
-            return []
+            return ()
         if self.arg_pred is not None and not self.arg_pred(u.arg):
-            return []
+            return ()
         if self.pred is not None and not self.pred(u):
-            return []
+            return ()
+        if self.src is not None:  # cheap structural rejects before any capture dict is copied
+            n = len(self.src)
+            if len(u.src) < n or (len(u.src) != n and not self.allow_any_len):
+                return ()
+            srcs = u.src if len(u.src) == n else u.src[:n]
+            if not self.commutative:
+                for p, s in zip(self.src, srcs):
+                    if p._opmask is not None and not p._opmask[s.op]:
+                        return ()
         if self.name is not None:
             prev = store.get(self.name)
             if prev is not None and prev is not u:
-                return []
+                return ()
             store = {**store, self.name: u}
         if self.src is None:
-            return [store]
-        n = len(self.src)
-        if len(u.src) < n or (len(u.src) != n and not self.allow_any_len):
-            return []
-        orders = itertools.permutations(u.src[:n]) if self.commutative else (u.src[:n],)
+            return (store,)
+        if not self.commutative:
+            return self._match_srcs(srcs, store)
+        if n == 2:
+            orders: Any = (srcs, (srcs[1], srcs[0]))
+        else:
+            orders = itertools.permutations(srcs)
         out: list[dict[str, UOp]] = []
-        for srcs in orders:
-            stores = [store]
-            for p, s in zip(self.src, srcs):
-                stores = [m for st in stores for m in p.match(s, st)]
-                if not stores:
-                    break
-            out.extend(stores)
+        for order in orders:
+            if all(p._opmask is None or p._opmask[s.op] for p, s in zip(self.src, order)):
+                out.extend(self._match_srcs(order, store))
         return out
+
+    def _match_srcs(self, srcs: Sequence[UOp], store: dict[str, UOp]) -> Sequence[dict[str, UOp]]:
+        stores: Sequence[dict[str, UOp]] = (store,)
+        for p, s in zip(self.src, srcs):  # type: ignore[arg-type]
+            if len(stores) == 1:
+                stores = p._match(s, stores[0])
+            else:
+                stores = [m for st in stores for m in p._match(s, st)]
+            if not stores:
+                return ()
+        return stores
 
 
 _COMMUTATIVE = frozenset({Ops.ADD, Ops.MUL, Ops.MAX, Ops.MIN, Ops.CMPNE, Ops.CMPEQ, Ops.AND, Ops.OR, Ops.XOR})
@@ -159,13 +201,15 @@ def _rule_name(fn: Callable, label: str | None) -> str:
 class Rule:
     """One compiled rule: pattern, rewrite function, stable name."""
 
-    __slots__ = ("pat", "fn", "name", "wants_ctx", "params")
+    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all")
 
     def __init__(self, pat: UPat, fn: Callable, name: str):
         self.pat, self.fn, self.name = pat, fn, name
         params = inspect.signature(fn).parameters
         self.wants_ctx = "ctx" in params
         self.params = frozenset(params)
+        # every capture is a parameter: the capture dict can be passed as it is
+        self.pass_all = not self.wants_ctx and pat.names() <= self.params
 
 
 class PatternMatcher:
@@ -192,6 +236,8 @@ class PatternMatcher:
         for op in list(self.by_op):
             self.by_op[op] = sorted(self.by_op[op] + self.any_op, key=self.rules.index)
         self._fallback = self.any_op
+        # per op (list index) and id of a canonical dtype: the rules whose top-level dtype filter admits it
+        self._candidates: list[dict[int, list[Rule]]] = [{} for _ in range(max(Ops) + 1)]
 
     def __add__(self, other: PatternMatcher) -> PatternMatcher:
         out = PatternMatcher([])
@@ -205,12 +251,19 @@ class PatternMatcher:
 
     def rewrite(self, u: UOp, ctx: Any = None) -> UOp | None:
         """The first rule that matches `u` and returns a UOp; None if no rule does."""
-        for rule in self.by_op.get(u.op, self._fallback):
-            for captures in rule.pat.match(u, {}):
-                kw = {k: v for k, v in captures.items() if k in rule.params}
-                if rule.wants_ctx:
-                    kw["ctx"] = ctx
-                ret = rule.fn(**kw)
+        by_dtype = self._candidates[u.op]
+        rules = by_dtype.get(id(u.dtype))
+        if rules is None:
+            rules = by_dtype[id(u.dtype)] = [r for r in self.by_op.get(u.op, self._fallback) if r.pat.dtype_ok(u.dtype)]
+        for rule in rules:
+            for captures in rule.pat._match(u, {}):
+                if rule.pass_all:
+                    ret = rule.fn(**captures)
+                else:
+                    kw = {k: v for k, v in captures.items() if k in rule.params}
+                    if rule.wants_ctx:
+                        kw["ctx"] = ctx
+                    ret = rule.fn(**kw)
                 if ret is not None and ret is not u:
                     if RuleStats.enabled:
                         RuleStats.hits[rule.name] += 1
@@ -229,36 +282,40 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
     done: dict[UOp, UOp] = {}
     # stack entries: (node, stage, target) -- stage 0: visit, 1: rebuild from sources, 2: take target's result
     stack: list[tuple[UOp, int, UOp | None]] = [(root, 0, None)]
-    rewrite = pm.rewrite
+    push, pop, rewrite = stack.append, stack.pop, pm.rewrite
     while stack:
-        n, stage, target = stack.pop()
+        n, stage, target = pop()
         if n in done:
             continue
         if stage == 0:
             if bottom_up:
                 r = rewrite(n, ctx)
                 if r is not None:
-                    stack.append((n, 2, r))
-                    stack.append((r, 0, None))
+                    push((n, 2, r))
+                    push((r, 0, None))
                     continue
-            stack.append((n, 1, None))
-            for s in reversed(n.src):
-                if s not in done:
-                    stack.append((s, 0, None))
-        elif stage == 1:
-            new_src = tuple(done[s] for s in n.src)
-            nn = n if new_src == n.src else UOp(n.op, n.dtype, new_src, n.arg)
+            pending = [s for s in reversed(n.src) if s not in done]
+            if pending:
+                push((n, 1, None))
+                for s in pending:
+                    push((s, 0, None))
+                continue
+            stage = 1  # every source is done: rebuild now instead of a round trip through the stack
+        if stage == 1:
+            src = n.src
+            new_src = tuple([done[s] for s in src])
+            nn = n if new_src == src else UOp(n.op, n.dtype, new_src, n.arg)
             if nn is not n and bottom_up:
-                stack.append((n, 2, nn))  # the rebuilt node may match new rules: visit it again
-                stack.append((nn, 0, None))
+                push((n, 2, nn))  # the rebuilt node may match new rules: visit it again
+                push((nn, 0, None))
                 continue
             r = rewrite(nn, ctx)
             if r is None:
                 done[n] = nn
                 done[nn] = nn
             else:
-                stack.append((n, 2, r))
-                stack.append((r, 0, None))
+                push((n, 2, r))
+                push((r, 0, None))
         else:
             assert target is not None
             done[n] = done[target]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from typing import Any
 
 from engine.alu import c_div, exec_alu, wrap
@@ -34,6 +35,19 @@ def _int_const(u: UOp) -> bool:
 
 
 # ---------------------------------------------------------------- sums and products
+# enum members as module globals for the hot paths below: `Ops.X` goes through EnumType.__getattr__ on 3.11
+_CONST, _ADD, _SUB, _NEG, _MUL = Ops.CONST, Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL
+_INDEX = dtypes.index
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _wrap(dtype: DType, v: Any) -> Any:
+    """`wrap`, with a fast path for index values that are already in range."""
+    if dtype is _INDEX and type(v) is int and _I64_MIN <= v <= _I64_MAX:
+        return v
+    return wrap(dtype, v)
+
+
 def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
     """Decompose an integer expression into {base: coefficient} and a constant: u == sum(k*base) + const."""
     terms: dict[UOp, int] = {}
@@ -42,17 +56,17 @@ def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
     while stack:
         x, k = stack.pop()
         op = x.op
-        if op is Ops.CONST:
+        if op is _CONST:
             const += k * x.arg
-        elif op is Ops.ADD:
+        elif op is _ADD:
             stack.append((x.src[1], k))
             stack.append((x.src[0], k))
-        elif op is Ops.SUB:
+        elif op is _SUB:
             stack.append((x.src[1], -k))
             stack.append((x.src[0], k))
-        elif op is Ops.NEG:
+        elif op is _NEG:
             stack.append((x.src[0], -k))
-        elif op is Ops.MUL and x.src[1].op is Ops.CONST and x.src[0].op not in (Ops.ADD, Ops.SUB):
+        elif op is _MUL and x.src[1].op is _CONST and x.src[0].op is not _ADD and x.src[0].op is not _SUB:
             stack.append((x.src[0], k * x.src[1].arg))
         else:
             terms[x] = terms.get(x, 0) + k
@@ -63,31 +77,39 @@ def _scaled(base: UOp, k: int) -> UOp:
     if k == 1:
         return base
     if k == -1:
-        return UOp(Ops.NEG, base.dtype, (base,))
-    return UOp(Ops.MUL, base.dtype, (base, UOp.const(base.dtype, k)))
+        return UOp(_NEG, base.dtype, (base,))
+    return UOp(_MUL, base.dtype, (base, UOp.const(base.dtype, k)))
+
+
+_uop_key = operator.attrgetter("key")
+
+
+def _term_key(t: tuple[UOp, int]) -> tuple:
+    return t[0].key
 
 
 def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     """The canonical UOp of sum(k*base) + const."""
-    const = wrap(dtype, const)
-    items = sorted(((b, wrap(dtype, k)) for b, k in terms.items()), key=lambda t: t[0].key)
-    items = [(b, k) for b, k in items if k != 0]
-    pos = [(b, k) for b, k in items if k > 0]
-    neg = [(b, -k) for b, k in items if k < 0]
+    const = _wrap(dtype, const)
+    items = sorted(((b, _wrap(dtype, k)) for b, k in terms.items()), key=_term_key)
     acc: UOp | None = None
-    for b, k in pos:
-        t = _scaled(b, k)
-        acc = t if acc is None else UOp(Ops.ADD, dtype, (acc, t))
+    neg = []
+    for b, k in items:
+        if k > 0:
+            t = _scaled(b, k)
+            acc = t if acc is None else UOp(_ADD, dtype, (acc, t))
+        elif k < 0:
+            neg.append((b, -k))
     if acc is None and neg and const != 0:
         acc, const = UOp.const(dtype, const), 0  # c - x is smaller than -x + c
     for b, k in neg:
         if acc is None:
             acc = _scaled(b, -k)
         else:
-            acc = UOp(Ops.SUB, dtype, (acc, _scaled(b, k)))
+            acc = UOp(_SUB, dtype, (acc, _scaled(b, k)))
     if acc is None:
         return UOp.const(dtype, const)
-    return acc if const == 0 else UOp(Ops.ADD, dtype, (acc, UOp.const(dtype, const)))
+    return acc if const == 0 else UOp(_ADD, dtype, (acc, UOp.const(dtype, const)))
 
 
 def _recombine_divmod(terms: dict[UOp, int]) -> bool:
@@ -139,7 +161,7 @@ def canonical_product(x: UOp) -> UOp | None:
         terms, c0 = terms_of(factors[0])
         if len(terms) == 1:  # (x*a + b)*c -> x*(a*c) + b*c: never larger
             return build_sum(x.dtype, {b: k * const for b, k in terms.items()}, c0 * const)
-    factors.sort(key=lambda f: f.key)
+    factors.sort(key=_uop_key)
     if not factors:
         return UOp.const(x.dtype, const)
     acc = factors[0]
@@ -235,7 +257,7 @@ def _div_lt(x: UOp, d: UOp, c: UOp) -> UOp | None:
 
 # ---------------------------------------------------------------- generic folds
 def _const_fold(x: UOp) -> UOp | None:
-    if not x.src or any(s.op is not Ops.CONST for s in x.src) or x.dtype.count != 1:
+    if not x.src or any(s.op is not _CONST for s in x.src) or x.dtype.count != 1:
         return None
     try:
         return UOp.const(x.dtype, exec_alu(x.op, x.dtype, tuple(s.arg for s in x.src)))
@@ -249,7 +271,7 @@ _BOUNDED_OPS = GroupOp.ALU | {Ops.CAST, Ops.DEFINE_VAR, Ops.RANGE, Ops.SPECIAL}
 def _bounds_fold(x: UOp) -> UOp | None:
     if x.op not in _BOUNDED_OPS or x.dtype.count != 1 or x.dtype.kind not in "bxiu":
         return None
-    lo, hi = x.vmin, x.vmax
+    lo, hi = x.bounds
     return UOp.const(x.dtype, lo) if lo == hi else None
 
 

@@ -122,22 +122,63 @@ _SYMBOLS = {Ops.ADD: "+", Ops.SUB: "-", Ops.MUL: "*", Ops.IDIV: "//", Ops.MOD: "
 
 
 _LEAVES = frozenset({Ops.CONST, Ops.VCONST, Ops.DEFINE_VAR})
+# enum members as module globals for hot paths: `Ops.X` goes through EnumType.__getattr__ on Python 3.11
+_CONST, _DEFINE_VAR, _RANGE, _SPECIAL, _BIND = Ops.CONST, Ops.DEFINE_VAR, Ops.RANGE, Ops.SPECIAL, Ops.BIND
+_ADD, _SUB, _NEG, _MUL, _MAX, _MIN, _WHERE = Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL, Ops.MAX, Ops.MIN, Ops.WHERE
+_IDIV, _MOD, _CAST, _AND, _SHL, _SHR = Ops.IDIV, Ops.MOD, Ops.CAST, Ops.AND, Ops.SHL, Ops.SHR
+_CMPLT, _CMPLE, _CMPNE, _CMPEQ, _OR = Ops.CMPLT, Ops.CMPLE, Ops.CMPNE, Ops.CMPEQ, Ops.OR
+_INDEX = dtypes.index
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+# one DType object per dtype value: UOps hold these, so a dtype can be keyed by id() and compared with `is`
+_DTYPES: dict[DType, DType] = {d: d for d in vars(dtypes).values() if isinstance(d, DType)}
+_DTYPE_IDS: set[int] = {id(d) for d in _DTYPES}  # stable: _DTYPES keeps these objects alive
+
+
+def canonical_dtype(dt: DType) -> DType:
+    """The one object UOps use for dtypes equal to `dt`."""
+    if id(dt) in _DTYPE_IDS:
+        return dt
+    c = _DTYPES.get(dt)
+    if c is None:
+        c = _DTYPES[dt] = dt
+        _DTYPE_IDS.add(id(dt))
+    return c
 
 
 class _Interned(type):
-    """Metaclass that returns the existing UOp for equal fields."""
+    """Metaclass that returns the existing UOp for equal fields.
+
+    One dict per op maps (id of the canonical dtype, src, arg) to a weak reference; a dead reference removes
+    its own entry. Cheaper than a WeakValueDictionary keyed by the dataclass-hashed dtype.
+    """
 
     def __init__(cls, name: str, bases: tuple, ns: dict) -> None:
         super().__init__(name, bases, ns)
-        cls._cache: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        cls._tables: list[dict[tuple, weakref.KeyedRef]] = [{} for _ in range(max(Ops) + 1)]
+        cls._removers = [_remover(t) for t in cls._tables]
 
     def __call__(cls, op: Ops, dtype: DType = dtypes.void, src: tuple[UOp, ...] = (), arg: Any = None) -> UOp:
-        key = (op, dtype, src, arg)
-        ret = cls._cache.get(key)
-        if ret is None:
-            ret = super().__call__(op, dtype, src, arg)
-            cls._cache[key] = ret
+        if id(dtype) not in _DTYPE_IDS:
+            dtype = canonical_dtype(dtype)
+        key = (id(dtype), src, arg)
+        table = cls._tables[op]
+        ref = table.get(key)
+        if ref is not None:
+            ret = ref()
+            if ret is not None:
+                return ret
+        ret = super().__call__(op, dtype, src, arg)
+        table[key] = weakref.KeyedRef(ret, cls._removers[op], key)
         return ret
+
+
+def _remover(table: dict[tuple, weakref.KeyedRef]) -> Any:
+    def remove(ref: weakref.KeyedRef) -> None:
+        if table.get(ref.key) is ref:  # a newer UOp may already hold the key
+            del table[ref.key]
+    return remove
 
 
 def _check_int_operand(dtype: DType, value: Any) -> None:
@@ -164,6 +205,8 @@ class UOp(metaclass=_Interned):
     @staticmethod
     def const(dtype: DType, value: Any) -> UOp:
         """A constant of `dtype`; floats are rejected in integer/index dtypes."""
+        if dtype is _INDEX and type(value) is int:  # the common case, already normalized
+            return UOp(_CONST, dtype, (), value)
         if dtype.kind == "b":
             value = bool(value)
         elif dtype.kind in "xiu":
@@ -301,6 +344,12 @@ class UOp(metaclass=_Interned):
         d = self.__dict__
         if key in d:
             return d[key]
+        for s in self.src:
+            if key not in s.__dict__:
+                break
+        else:  # sources done (the common case inside a rewrite): no stack
+            v = d[key] = fn(self)
+            return v
         stack = [self]
         while stack:
             u = stack[-1]
@@ -318,17 +367,26 @@ class UOp(metaclass=_Interned):
     @property
     def key(self) -> tuple:
         """A structural sort key: a total order used to put sums and products in canonical form."""
-        return self._fill("_key", _struct_key)
+        k = self.__dict__.get("_key")
+        return k if k is not None else self._fill("_key", _struct_key)
+
+    @property
+    def bounds(self) -> tuple[Any, Any]:
+        """(vmin, vmax) in one lookup."""
+        mm = self.__dict__.get("_mm")
+        return mm if mm is not None else self._fill("_mm", _bounds)
 
     @property
     def vmin(self) -> Any:
         """Lower bound of the value (ints and bools; -inf for floats)."""
-        return self._fill("_mm", _bounds)[0]
+        mm = self.__dict__.get("_mm")
+        return (mm if mm is not None else self._fill("_mm", _bounds))[0]
 
     @property
     def vmax(self) -> Any:
         """Upper bound of the value (ints and bools; +inf for floats)."""
-        return self._fill("_mm", _bounds)[1]
+        mm = self.__dict__.get("_mm")
+        return (mm if mm is not None else self._fill("_mm", _bounds))[1]
 
     @property
     def variables(self) -> list[UOp]:
@@ -486,6 +544,8 @@ def _dtype_range(dt: DType) -> tuple[Any, Any]:
 
 def _clamp(dt: DType, lo: Any, hi: Any) -> tuple[Any, Any]:
     """Bounds that overflow the dtype could wrap: then only the dtype's range is sound."""
+    if dt is _INDEX:  # the common case, without DType.min/max properties
+        return (_I64_MIN, _I64_MAX) if lo < _I64_MIN or hi > _I64_MAX else (lo, hi)
     if dt.kind in "xiu" and (lo < dt.min or hi > dt.max):
         return (dt.min, dt.max)
     return (lo, hi)
@@ -499,46 +559,46 @@ def _c_div(a: int, b: int) -> int:
 def _bounds(u: UOp) -> tuple[Any, Any]:
     """Sound interval [vmin, vmax] of an integer or bool UOp, from the bounds of its sources."""
     dt = u.dtype
-    if dt.kind == "f" or dt.ptr or dt.count > 1 or dt.kind == "v":
+    if dt is not _INDEX and (dt.kind == "f" or dt.ptr or dt.count > 1 or dt.kind == "v"):
         return (-math.inf, math.inf)
     op, src = u.op, u.src
-    if op is Ops.CONST:
+    if op is _CONST:
         return (u.arg, u.arg)
-    if op is Ops.DEFINE_VAR:
+    if op is _DEFINE_VAR:
         return (u.arg[1], u.arg[2])
-    if op in (Ops.RANGE, Ops.SPECIAL):
+    if op in (_RANGE, _SPECIAL):
         return (0, max(src[0].__dict__["_mm"][1] - 1, 0))
-    if op is Ops.BIND:
+    if op is _BIND:
         return src[0].__dict__["_mm"]
     mm = [s.__dict__["_mm"] for s in src]
     if dt.kind == "b":
         return _bool_bounds(u, mm)
-    if op is Ops.ADD:
+    if op is _ADD:
         return _clamp(dt, mm[0][0] + mm[1][0], mm[0][1] + mm[1][1])
-    if op is Ops.SUB:
+    if op is _SUB:
         return _clamp(dt, mm[0][0] - mm[1][1], mm[0][1] - mm[1][0])
-    if op is Ops.NEG:
+    if op is _NEG:
         return _clamp(dt, -mm[0][1], -mm[0][0])
-    if op is Ops.MUL:
+    if op is _MUL:
         corners = [a * b for a in mm[0] for b in mm[1]]
         return _clamp(dt, min(corners), max(corners))
-    if op is Ops.MAX:
+    if op is _MAX:
         return (max(mm[0][0], mm[1][0]), max(mm[0][1], mm[1][1]))
-    if op is Ops.MIN:
+    if op is _MIN:
         return (min(mm[0][0], mm[1][0]), min(mm[0][1], mm[1][1]))
-    if op is Ops.WHERE:
+    if op is _WHERE:
         c, a, b = mm
         if c[0] == c[1]:
             return a if c[0] else b
         return (min(a[0], b[0]), max(a[1], b[1]))
-    if op is Ops.IDIV:
+    if op is _IDIV:
         (alo, ahi), (blo, bhi) = mm
         if blo > 0 or bhi < 0:  # divisor never 0: truncating division is monotone on each corner
             corners = [_c_div(a, b) for a in (alo, ahi) for b in (blo, bhi)]
             return _clamp(dt, min(corners), max(corners))
         m = max(abs(alo), abs(ahi))  # |a // b| <= |a| for |b| >= 1
         return _clamp(dt, -m, m)
-    if op is Ops.MOD:
+    if op is _MOD:
         (alo, ahi), (blo, bhi) = mm
         m = max(abs(blo), abs(bhi)) - 1  # |a % b| < |b|, sign of the dividend
         if m < 0:
@@ -548,51 +608,51 @@ def _bounds(u: UOp) -> tuple[Any, Any]:
         lo = 0 if alo >= 0 else max(alo, -m)
         hi = 0 if ahi <= 0 else min(ahi, m)
         return (lo, hi)
-    if op is Ops.CAST:
+    if op is _CAST:
         s = src[0].dtype
         lo, hi = mm[0]
         if s.kind == "f":
             return _dtype_range(dt)
         return (int(lo), int(hi)) if dt.min <= lo and hi <= dt.max else _dtype_range(dt)
-    if op is Ops.AND and mm[0][0] >= 0 and mm[1][0] >= 0:
+    if op is _AND and mm[0][0] >= 0 and mm[1][0] >= 0:
         return (0, min(mm[0][1], mm[1][1]))
-    if op in (Ops.SHL, Ops.SHR) and src[1].op is Ops.CONST and 0 <= src[1].arg < dt.bits:
+    if op in (_SHL, _SHR) and src[1].op is _CONST and 0 <= src[1].arg < dt.bits:
         k = 1 << src[1].arg
         lo, hi = mm[0]
-        return _clamp(dt, lo * k, hi * k) if op is Ops.SHL else (lo // k, hi // k)
+        return _clamp(dt, lo * k, hi * k) if op is _SHL else (lo // k, hi // k)
     return _dtype_range(dt)
 
 
 def _bool_bounds(u: UOp, mm: list[tuple[Any, Any]]) -> tuple[bool, bool]:
     op = u.op
-    if op is Ops.CMPLT:
+    if op is _CMPLT:
         (alo, ahi), (blo, bhi) = mm
         if ahi < blo:
             return (True, True)
         if alo >= bhi:
             return (False, False)
-    elif op is Ops.CMPLE:
+    elif op is _CMPLE:
         (alo, ahi), (blo, bhi) = mm
         if ahi <= blo:
             return (True, True)
         if alo > bhi:
             return (False, False)
-    elif op in (Ops.CMPNE, Ops.CMPEQ):
+    elif op in (_CMPNE, _CMPEQ):
         (alo, ahi), (blo, bhi) = mm
         if alo == ahi == blo == bhi:
-            return (op is Ops.CMPEQ, op is Ops.CMPEQ)
+            return (op is _CMPEQ, op is _CMPEQ)
         if ahi < blo or bhi < alo:
-            return (op is Ops.CMPNE, op is Ops.CMPNE)
-    elif op is Ops.AND:
+            return (op is _CMPNE, op is _CMPNE)
+    elif op is _AND:
         return (bool(mm[0][0] and mm[1][0]), bool(mm[0][1] and mm[1][1]))
-    elif op is Ops.OR:
+    elif op is _OR:
         return (bool(mm[0][0] or mm[1][0]), bool(mm[0][1] or mm[1][1]))
-    elif op is Ops.WHERE:
+    elif op is _WHERE:
         c, a, b = mm
         if c[0] == c[1]:
             return a if c[0] else b
         return (bool(min(a[0], b[0])), bool(max(a[1], b[1])))
-    elif op is Ops.CAST:
+    elif op is _CAST:
         lo, hi = mm[0]
         if lo > 0 or hi < 0:
             return (True, True)

@@ -15,7 +15,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.dtype import DType, dtypes
@@ -152,7 +152,9 @@ class Instantiator:
         if r < 0.45:
             return UOp.const(dtypes.index, self.int_value())
         x = self.var() if rng.random() < 0.6 else self.free_int(depth - 1)
-        shape = rng.choice(["mul_add", "mul", "div", "mod", "max", "min", "add_var", "sub_var"])
+        shape = rng.choice(["mul_add", "mul", "div", "mod", "max", "min", "add_var", "sub_var", "sum", "sum"])
+        if shape == "sum":  # x*k + y*m + c: the shape div/mod folds split
+            return x * self.int_value() + self.var() * self.int_value() + self.int_value()
         if shape == "mul_add":
             return x * self.int_value() + self.int_value()
         if shape == "mul":
@@ -334,6 +336,15 @@ def _value(expr: list, env: dict[str, int]) -> Any:
         return "undefined (division by zero)"
 
 
+def _better_example(current: dict[str, Any] | None, instance: UOp, out: UOp) -> dict[str, Any]:
+    """Keep the most telling proven firing: one over variables if there is one, then the shortest."""
+    text = f"{instance.render()}  ->  {out.render()}"
+    has_variables = bool(instance.variables)
+    if current is not None and (not current["has_variables"], len(current["text"])) <= (not has_variables, len(text)):
+        return current
+    return {"text": text, "instance": instance.render(), "rewrite": out.render(), "has_variables": has_variables}
+
+
 def _single(rule: Rule) -> PatternMatcher:
     return PatternMatcher([(rule.pat, rule.fn, rule.name)])
 
@@ -365,9 +376,7 @@ def prove_rule(rule: Rule, tries: int, seed: int, checker: Z3Checker) -> RuleRep
             seen[(instance, out)] = status
         if status == "proven":
             report.proven += 1
-            text = f"{instance.render()}  ->  {out.render()}"
-            if report.example is None or len(text) < len(report.example["text"]):
-                report.example = {"text": text, "instance": instance.render(), "rewrite": out.render()}
+            report.example = _better_example(report.example, instance, out)
         elif status == "unknown":
             report.unknown += 1
         else:
@@ -376,7 +385,7 @@ def prove_rule(rule: Rule, tries: int, seed: int, checker: Z3Checker) -> RuleRep
 
 
 def _prove(report: RuleReport, instance: UOp, out: UOp, checker: Z3Checker) -> str:
-    """Prove one firing; record the first counterexample in the report. Returns the proof status."""
+    """Prove one firing; keep the smallest counterexample in the report. Returns the proof status."""
     try:
         bounds = _bounds_of(instance, out)
         original, rewritten = to_expr(instance), to_expr(out)
@@ -385,7 +394,8 @@ def _prove(report: RuleReport, instance: UOp, out: UOp, checker: Z3Checker) -> s
             report.error = f"cannot check {instance.render()} -> {out.render()}: {e}"
         return "unknown"
     result = checker.prove_equal(bounds, original, rewritten)
-    if result.status == "counterexample" and report.counterexample is None:
+    size = len(instance.render()) + len(out.render())
+    if result.status == "counterexample" and (report.counterexample is None or size < report.counterexample["size"]):
         env = result.counterexample or {}
         report.counterexample = {
             "instance": instance.render(),
@@ -396,12 +406,14 @@ def _prove(report: RuleReport, instance: UOp, out: UOp, checker: Z3Checker) -> s
             "rewrite_value": _value(rewritten, env),
             "original_expr": original,
             "rewrite_expr": rewritten,
+            "size": size,
         }
     return result.status
 
 
-def prove_rules(matcher: PatternMatcher, tries: int, seed: int, rule: str | None = None,
-                timeout_ms: int = 1000) -> list[RuleReport]:
+def prove_rules(
+    matcher: PatternMatcher, tries: int, seed: int, rule: str | None = None, timeout_ms: int = 1000
+) -> list[RuleReport]:
     """Instantiate and prove every rule of `matcher` (or only the one named `rule`)."""
     rules = [r for r in matcher.rules if rule is None or r.name == rule]
     if rule is not None and not rules:
@@ -426,7 +438,10 @@ def load_matcher(spec: str) -> PatternMatcher:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
@@ -434,14 +449,21 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The arguments of `fuzz prove-rules`."""
-    parser = argparse.ArgumentParser(prog="fuzz prove-rules", description=__doc__.splitlines()[0])
-    parser.add_argument("--matcher", default="engine.symbolic:symbolic", metavar="MODULE:ATTR",
-                        help="the PatternMatcher to check (default engine.symbolic:symbolic)")
+    parser = argparse.ArgumentParser(
+        prog="fuzz prove-rules", description="Instantiate every rewrite rule's pattern at random; prove each firing."
+    )
+    parser.add_argument(
+        "--matcher",
+        default="engine.symbolic:symbolic",
+        metavar="MODULE:ATTR",
+        help="the PatternMatcher to check (default engine.symbolic:symbolic)",
+    )
     parser.add_argument("--tries", type=_positive_int, default=200, metavar="N", help="instances per rule (200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--rule", metavar="NAME", help="check only the rule with this name")
-    parser.add_argument("--timeout-ms", type=_positive_int, default=1000, metavar="MS",
-                        help="Z3 time limit per proof (default 1000)")
+    parser.add_argument(
+        "--timeout-ms", type=_positive_int, default=1000, metavar="MS", help="Z3 time limit per proof (default 1000)"
+    )
     parser.add_argument("--json", action="store_true", help="print the reports as a JSON list")
     return parser
 
@@ -449,8 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _example_text(r: RuleReport) -> str:
     if r.counterexample is not None:
         cx = r.counterexample
-        return (f"{cx['instance']}  ->  {cx['rewrite']}  at {cx['values']}: "
-                f"{cx['original_value']!r} vs {cx['rewrite_value']!r}")
+        return (
+            f"{cx['instance']}  ->  {cx['rewrite']}  at {cx['values']}: "
+            f"{cx['original_value']!r} vs {cx['rewrite_value']!r}"
+        )
     if r.error is not None:
         return r.error
     return r.example["text"] if r.example else ""
@@ -462,19 +486,27 @@ def print_table(reports: list[RuleReport], seconds: float) -> None:
 
     from fuzz.report import report_console
 
-    colors = {"proven": "green", "counterexample": "bold red", "error": "red", "unknown": "yellow",
-              "never instantiated": "dim"}
+    colors = {
+        "proven": "green",
+        "counterexample": "bold red",
+        "error": "red",
+        "unknown": "yellow",
+        "never instantiated": "dim",
+    }
     table = Table(title="rewrite rules proven with Z3")
     for column in ("rule", "fired", "proven", "unknown", "status", "example"):
         table.add_column(column, overflow="fold")
     for r in reports:
-        table.add_row(r.rule, str(r.fired), str(r.proven), str(r.unknown),
-                      f"[{colors[r.status]}]{r.status}[/]", _example_text(r))
+        table.add_row(
+            r.rule, str(r.fired), str(r.proven), str(r.unknown), f"[{colors[r.status]}]{r.status}[/]", _example_text(r)
+        )
     console = report_console()
     console.print(table)
     counts = {s: sum(r.status == s for r in reports) for s in colors}
-    console.print(f"{len(reports)} rules: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-                  + f" ({seconds:.1f} s)", highlight=False)
+    console.print(
+        f"{len(reports)} rules: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({seconds:.1f} s)",
+        highlight=False,
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,145 @@
+"""A kernel between scheduling and linearizing: optimizations as explicit actions, then index simplification.
+
+Opts (composable, each checked):
+  Opt("UPCAST", k, n)  split output loop k (position in the loop order) into (outer, n), the inner of kind
+                       "upcast" placed innermost (the renderer vectorizes or unrolls it)
+  Opt("UNROLL", k, n)  split reduce range k (in order of axis id) into (outer, n), the inner of kind "unroll"
+  Opt("REORDER", 0, p) permute the output loops: new order = [order[i] for i in p]
+A kernel can be built with no opts, the default heuristic, or an explicit list; the results must agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.codegen.linearize import linearize
+from engine.codegen.program import Program
+from engine.dtype import dtypes
+from engine.rewrite import PatternMatcher, UPat, graph_rewrite
+from engine.spec import verify_kernel
+from engine.symbolic import simplify_given_valid, symbolic
+from engine.uop import Ops, UOp
+
+
+class OptError(ValueError):
+    """An optimization that does not apply to this kernel."""
+
+
+@dataclass(frozen=True)
+class Opt:
+    op: str
+    axis: int
+    amount: Any
+
+
+def _strip_index_valid(idx: UOp, buf: UOp, i: UOp, valid: UOp) -> UOp | None:
+    if valid.op is Ops.CONST and valid.arg is True:
+        return UOp(Ops.INDEX, idx.dtype, (buf, i))
+    simpler = simplify_given_valid(valid, i)
+    return UOp(Ops.INDEX, idx.dtype, (buf, simpler, valid)) if simpler is not i else None
+
+
+index_rules = PatternMatcher([
+    # an index under a validity condition simplifies knowing the condition holds; a true condition is dropped
+    (UPat(Ops.INDEX, name="idx", src=(UPat.var("buf"), UPat.var("i"), UPat.var("valid"))), _strip_index_valid,
+     "index_given_valid"),
+    # a load whose condition is always false reads nothing
+    (UPat(Ops.LOAD, src=(UPat(Ops.INDEX, src=(UPat.var(), UPat.var(), UPat.const(False))), UPat.var("alt"))),
+     lambda alt: alt, "load_never_valid"),
+])
+kernel_rules = symbolic + index_rules
+
+
+class Kernel:
+    """One scheduled kernel, its loop order and the opts applied so far."""
+
+    def __init__(self, ast: UOp, name: str = "kernel"):
+        self.ast, self.name = ast, name
+        ranges = [u for u in ast.toposort if u.op is Ops.RANGE]
+        reduce_ranges = {r for u in ast.toposort if u.op is Ops.REDUCE for r in u.src[1:]}
+        self.order: list[UOp] = sorted((r for r in ranges if r not in reduce_ranges), key=lambda r: r.arg)
+        self.applied: list[Opt] = []
+        self._next_axis = 1 + max((r.arg[0] for r in ranges), default=-1)
+
+    def reduce_ranges(self) -> list[UOp]:
+        return sorted({r for u in self.ast.toposort if u.op is Ops.REDUCE for r in u.src[1:]}, key=lambda r: r.arg)
+
+    def _split(self, r: UOp, n: int, outer_kind: str, inner_kind: str) -> tuple[UOp, UOp]:
+        end = r.src[0]
+        if end.op is not Ops.CONST or n <= 1 or end.arg % n:
+            raise OptError(f"{self.name}: cannot split a loop of {end.arg if end.op is Ops.CONST else '?'} by {n}")
+        outer = UOp.range(end.arg // n, r.arg[0], outer_kind)
+        inner = UOp.range(n, self._next_axis, inner_kind)
+        self._next_axis += 1
+        expr = outer * n + inner
+        done: dict[UOp, UOp] = {}
+        for u in self.ast.toposort:
+            if u is r:
+                done[u] = expr
+                continue
+            if u.op is Ops.REDUCE and r in u.src[1:]:
+                rs = []
+                for s in u.src[1:]:
+                    rs.extend((outer, inner) if s is r else (done[s],))
+                done[u] = UOp(Ops.REDUCE, u.dtype, (done[u.src[0]], *rs), u.arg)
+                continue
+            new_src = tuple(done[s] for s in u.src)
+            done[u] = u if new_src == u.src else UOp(u.op, u.dtype, new_src, u.arg)
+        self.ast = done[self.ast]
+        return outer, inner
+
+    def apply_opt(self, opt: Opt) -> Kernel:
+        """Apply one optimization (raises OptError if it does not fit)."""
+        if opt.op == "UPCAST":
+            if not 0 <= opt.axis < len(self.order):
+                raise OptError(f"{self.name}: no output loop {opt.axis}")
+            r = self.order[opt.axis]
+            outer, inner = self._split(r, opt.amount, "loop", "upcast")
+            self.order = [outer if x is r else x for x in self.order] + [inner]
+        elif opt.op == "UNROLL":
+            rr = self.reduce_ranges()
+            if not 0 <= opt.axis < len(rr):
+                raise OptError(f"{self.name}: no reduce loop {opt.axis}")
+            self._split(rr[opt.axis], opt.amount, "reduce", "unroll")
+        elif opt.op == "REORDER":
+            p = tuple(opt.amount)
+            if sorted(p) != list(range(len(self.order))):
+                raise OptError(f"{self.name}: {p} is not a permutation of {len(self.order)} loops")
+            self.order = [self.order[i] for i in p]
+        else:
+            raise OptError(f"unknown opt {opt.op!r}")
+        self.applied.append(opt)
+        return self
+
+    def to_program(self) -> Program:
+        """Simplify indices, check the kernel (engine.spec), and linearize it."""
+        ast = graph_rewrite(self.ast, kernel_rules)
+        order = [graph_rewrite(r, kernel_rules) for r in self.order]
+        order = [r for r in order if r.op is Ops.RANGE]
+        verify_kernel(ast, self.name)
+        return linearize(ast, self.name, order)
+
+
+def default_opts(k: Kernel) -> list[Opt]:
+    """The default heuristic: upcast the innermost output loop by 4 and unroll the first reduce by 4."""
+    opts: list[Opt] = []
+    if k.order:
+        end = k.order[-1].src[0]
+        if end.op is Ops.CONST and end.arg % 4 == 0 and end.arg >= 8:
+            opts.append(Opt("UPCAST", len(k.order) - 1, 4))
+    rr = k.reduce_ranges()
+    if rr and rr[0].src[0].op is Ops.CONST and rr[0].src[0].arg % 4 == 0 and rr[0].src[0].arg >= 8:
+        opts.append(Opt("UNROLL", 0, 4))
+    return opts
+
+
+def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Program:
+    """The program of a kernel AST: opts "default" (heuristic), None/[] (none), or an explicit list."""
+    k = Kernel(ast, name)
+    for o in (default_opts(k) if opts == "default" else (opts or [])):
+        k.apply_opt(o)
+    return k.to_program()
+
+
+__all__ = ["Kernel", "Opt", "OptError", "build_program", "default_opts", "kernel_rules", "dtypes"]

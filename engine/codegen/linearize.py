@@ -1,0 +1,140 @@
+"""Kernel AST -> linear program: loops nested by dependency, every value placed in the outermost loop it can be.
+
+Each UOp's "home" is the innermost loop among the RANGEs it depends on (a REDUCE does not depend on its own
+ranges). Loops nest as: output loops in the kernel's loop order, and inside the home of each REDUCE, that
+REDUCE's own ranges. A REDUCE becomes: a register, one initializing store, its loops, an accumulate step in the
+innermost one, and a read of the register after the loops. So a value is computed once per iteration of the
+loops it depends on, and an accumulator is initialized once per value it produces.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from engine.codegen.program import Program
+from engine.dtype import dtypes
+from engine.schedule import reduce_identity
+from engine.uop import Ops, UOp
+
+
+class LinearizeError(Exception):
+    """The kernel's loop structure cannot be linearized (a bug in scheduling or opts)."""
+
+
+def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Program:
+    """The program of a kernel AST (SINK of STOREs). `loop_order` lists the output RANGEs, outermost first."""
+    topo = list(ast.toposort)
+    all_ranges = [u for u in topo if u.op is Ops.RANGE]
+    reduce_of: dict[UOp, UOp] = {}
+    for u in topo:
+        if u.op is Ops.REDUCE:
+            for r in u.src[1:]:
+                reduce_of[r] = u
+    outputs = [r for r in all_ranges if r not in reduce_of]
+    order = loop_order if loop_order is not None else sorted(outputs, key=lambda r: r.arg)
+    if set(order) != set(outputs):
+        raise LinearizeError(f"{name}: loop order {order} does not match the output ranges {outputs}")
+
+    # deps: the RANGEs each UOp depends on
+    deps: dict[UOp, frozenset[UOp]] = {}
+    for u in topo:
+        if u.op is Ops.RANGE:
+            d = frozenset({u})
+        else:
+            d = frozenset().union(*(deps[s] for s in u.src)) if u.src else frozenset()
+            if u.op is Ops.REDUCE:
+                d = d - frozenset(u.src[1:])
+        deps[u] = d
+
+    # path: the loops enclosing each range, itself included
+    path: dict[UOp, tuple[UOp, ...]] = {}
+    for i, r in enumerate(order):
+        path[r] = tuple(order[: i + 1])
+
+    def home(u: UOp) -> tuple[UOp, ...]:
+        best: tuple[UOp, ...] = ()
+        for r in deps[u]:
+            p = range_path(r)
+            if len(p) > len(best):
+                best = p
+        for r in deps[u]:
+            if range_path(r) != best[: len(range_path(r))]:
+                raise LinearizeError(f"{name}: {u.op.name} depends on loops that do not nest")
+        return best
+
+    def range_path(r: UOp) -> tuple[UOp, ...]:
+        if r not in path:
+            red = reduce_of[r]
+            base = home(red)
+            rs = list(red.src[1:])
+            path[r] = base + tuple(rs[: rs.index(r) + 1])
+        return path[r]
+
+    homes = {u: home(u) for u in topo if u.op not in (Ops.SINK,)}
+    by_home: dict[tuple[UOp, ...], list[UOp]] = {}
+    for u in topo:
+        if u.op in (Ops.SINK, Ops.RANGE):
+            continue
+        by_home.setdefault(homes[u], []).append(u)
+
+    prog: list[UOp] = []
+    value: dict[UOp, UOp] = {}  # AST UOp -> the program UOp holding its value
+    reg_ids = itertools.count()
+    read_ids = itertools.count()
+    emitted: set[UOp] = set()
+
+    def put(u: UOp) -> UOp:
+        if u not in emitted:
+            emitted.add(u)
+            prog.append(u)
+        return u
+
+    def emit_node(u: UOp) -> None:
+        if u in value:
+            return
+        if u.op is Ops.REDUCE:
+            emit_reduce(u)
+            return
+        new = UOp(u.op, u.dtype, tuple(value[s] for s in u.src), u.arg)
+        value[u] = put(new)
+
+    def open_range(r: UOp) -> None:
+        end = value[r.src[0]] if r.src[0] in value else put(r.src[0])
+        value[r] = put(UOp(Ops.RANGE, r.dtype, (end,), r.arg))
+
+    def emit_scope(scope: tuple[UOp, ...]) -> None:
+        for u in by_home.get(scope, []):
+            emit_node(u)
+
+    def emit_reduce(red: UOp) -> None:
+        acc_dt = red.dtype
+        reg = put(UOp(Ops.DEFINE_REG, acc_dt.pointer(1), (), next(reg_ids)))
+        slot = put(UOp(Ops.INDEX, reg.dtype, (reg, put(UOp.const(dtypes.index, 0)))))
+        init = UOp.const(acc_dt, reduce_identity(red.arg, acc_dt))
+        put(init)
+        put(UOp(Ops.STORE, dtypes.void, (slot, init)))
+        base = homes[red]
+        rs = list(red.src[1:])
+        for k, r in enumerate(rs):
+            open_range(r)
+            emit_scope(base + tuple(rs[: k + 1]))
+        v = red.src[0]
+        if v not in value:
+            raise LinearizeError(f"{name}: reduce value was not placed inside its loops")
+        cur = put(UOp(Ops.LOAD, acc_dt, (slot,), next(read_ids)))
+        nxt = put(UOp(red.arg, acc_dt, (cur, value[v])))
+        put(UOp(Ops.STORE, dtypes.void, (slot, nxt)))
+        for r in reversed(rs):
+            put(UOp(Ops.END, dtypes.void, (value[r],)))
+        value[red] = put(UOp(Ops.LOAD, acc_dt, (slot,), next(read_ids)))
+
+    emit_scope(())
+    for i, r in enumerate(order):
+        open_range(r)
+        emit_scope(tuple(order[: i + 1]))
+    for r in reversed(order):
+        put(UOp(Ops.END, dtypes.void, (value[r],)))
+    for s in ast.src:
+        if s not in value:
+            raise LinearizeError(f"{name}: store {s.op.name} was not placed")
+    return Program(name, prog)

@@ -1,0 +1,66 @@
+"""The linear program: what code generation produces and every backend consumes.
+
+A `Program` is a kernel flattened to an ordered list of UOps. Every operand appears earlier in the list than
+its user, and each UOp appears once. The kinds of UOp in a program, and what they mean:
+
+  DEFINE_GLOBAL  dtype = scalar.pointer(size), arg = parameter position. A buffer passed to the kernel.
+  DEFINE_VAR     dtype = index, arg = (name, lo, hi). A symbolic size bound at launch (not used yet).
+  CONST          a scalar constant (arg).
+  RANGE          dtype = index, src = (end,), arg = (axis, kind). Opens a loop; its value is the counter,
+                 0 .. end-1. Everything up to the matching END runs once per value. kind is "loop", "reduce",
+                 "unroll" or "upcast" (the last two are loops the renderer may unroll or vectorize; the meaning
+                 is the same). Loops nest properly.
+  END            src = (range,). Closes that loop.
+  DEFINE_REG     dtype = scalar.pointer(1), arg = register id. A one-element private buffer (an accumulator).
+  INDEX          dtype = the buffer's pointer dtype, src = (buffer, idx) or (buffer, idx, valid). The address of
+                 element idx (an index-typed value) of a DEFINE_GLOBAL or DEFINE_REG. When `valid` (a bool) is
+                 false the address is never touched.
+  LOAD           src = (INDEX,) or (INDEX, alt). The element's value; with a false `valid`, `alt` (a CONST)
+                 instead, without reading memory. LOADs of registers carry a distinct `arg` so that each read
+                 is its own UOp (the value differs before and after a loop).
+  STORE          dtype void, src = (INDEX, value). Writes the element; no write when `valid` is false.
+  ALU ops, CAST, BITCAST
+                 Pure scalar values; semantics are engine.alu.exec_alu (C semantics, ints wrap, IDIV truncates).
+
+Index-typed values are 64-bit signed integers in every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.dtype import DType
+from engine.uop import Ops, UOp
+
+
+@dataclass
+class Program:
+    """A kernel as an ordered list of UOps, plus what the launcher needs."""
+
+    name: str
+    uops: list[UOp]
+    # per DEFINE_GLOBAL position: (scalar dtype, element count)
+    globals: list[tuple[DType, int]] = field(default_factory=list)
+    # which globals the kernel writes
+    outs: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.globals:
+            gl = sorted((u for u in self.uops if u.op is Ops.DEFINE_GLOBAL), key=lambda u: u.arg)
+            self.globals = [(u.dtype.scalar, u.dtype.size) for u in gl]
+        if not self.outs:
+            self.outs = sorted({u.src[0].src[0].arg for u in self.uops if u.op is Ops.STORE
+                                and u.src[0].src[0].op is Ops.DEFINE_GLOBAL})
+
+    def render_text(self) -> str:
+        """A readable listing, one UOp per line (for DEBUG output and error messages)."""
+        names = {u: f"v{i}" for i, u in enumerate(self.uops)}
+        lines, depth = [], 0
+        for u in self.uops:
+            if u.op is Ops.END:
+                depth -= 1
+            srcs = ", ".join(names.get(s, "?") for s in u.src)
+            lines.append(f"{'  ' * depth}{names[u]} = {u.op.name} {u.dtype!r} ({srcs}) {u.arg!r}")
+            if u.op is Ops.RANGE:
+                depth += 1
+        return "\n".join(lines)

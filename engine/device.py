@@ -1,0 +1,98 @@
+"""Devices: one small interface shared by every backend (allocator, compiler, program launch).
+
+A device renders a `Program` (engine/codegen/program.py) to source, compiles it (cached by source) and
+returns a runner that launches it on buffers. CPU-family devices (CPU, LLVM, PYTHON) keep buffers in host
+memory as flat numpy arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import Any, Callable
+
+import numpy as np
+
+from engine.codegen.program import Program
+from engine.dtype import DType
+
+
+class CompileError(Exception):
+    """A backend compiler rejected generated code; the message names the kernel and carries its source."""
+
+
+class Allocator:
+    """Host-memory buffers as flat numpy arrays."""
+
+    def alloc(self, dtype: DType, size: int) -> np.ndarray:
+        return np.zeros(size, dtype=dtype.np)
+
+    def copyin(self, buf: np.ndarray, data: np.ndarray) -> None:
+        buf[...] = data.reshape(-1).astype(buf.dtype, copy=False)
+
+    def copyout(self, buf: np.ndarray) -> np.ndarray:
+        return buf.copy()
+
+
+class Device(ABC):
+    """A backend: renderer + compiler + launcher over an allocator."""
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        self.allocator = Allocator()
+        self._compiled: dict[str, Any] = {}
+
+    @abstractmethod
+    def render(self, prg: Program) -> str:
+        """Source code of the program for this backend."""
+
+    @abstractmethod
+    def compile(self, src: str, name: str) -> Any:
+        """Compile source to a loadable object (called once per distinct source)."""
+
+    @abstractmethod
+    def launcher(self, compiled: Any, prg: Program) -> Callable[..., None]:
+        """A callable that runs the compiled program on flat numpy buffers (one per DEFINE_GLOBAL, in order)."""
+
+    def runner(self, prg: Program) -> Callable[..., None]:
+        """Render, compile (cached by source) and load a program."""
+        src = self.render(prg)
+        if src not in self._compiled:
+            self._compiled[src] = self.compile(src, prg.name)
+        return self.launcher(self._compiled[src], prg)
+
+
+_DEVICES: dict[str, Callable[[], Device]] = {}
+_INSTANCES: dict[str, Device] = {}
+
+
+def register_device(name: str, factory: Callable[[], Device]) -> None:
+    """Make a device available under `name` (upper case)."""
+    _DEVICES[name.upper()] = factory
+
+
+def get_device(name: str | None = None) -> Device:
+    """The device called `name`, or the default (`DEVICE=` in the environment, else CPU)."""
+    name = (name or os.environ.get("DEVICE") or "CPU").upper()
+    if name not in _INSTANCES:
+        _load_builtin()
+        if name not in _DEVICES:
+            raise ValueError(f"unknown device {name!r}; known: {', '.join(sorted(_DEVICES))}")
+        _INSTANCES[name] = _DEVICES[name]()
+    return _INSTANCES[name]
+
+
+def default_device() -> str:
+    """The name of the default device."""
+    return (os.environ.get("DEVICE") or "CPU").upper()
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    for mod in ("engine.runtime.cpu", "engine.runtime.llvm", "engine.runtime.python"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass  # an optional backend whose dependency is missing (e.g. llvmlite)

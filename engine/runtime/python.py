@@ -1,0 +1,311 @@
+"""The PYTHON device: interprets a linear `Program` UOp by UOp, bounds-checking every memory access.
+
+It is the executable definition of the UOps: values follow `engine.alu.exec_alu`, loops follow RANGE/END,
+and an INDEX whose `valid` is true (or absent) outside [0, size) raises IndexError naming the kernel,
+the buffer and the index. Correct before fast, but each UOp is precompiled to a closure so that loops of
+a few hundred thousand iterations take seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Callable
+
+import numpy as np
+
+from engine.alu import ALU_FUNCS, exec_alu, wrap
+from engine.codegen.program import Program
+from engine.device import Device, register_device
+from engine.dtype import DType
+from engine.uop import GroupOp, Ops, UOp
+
+# a step runs one UOp on the value list and returns the next program counter
+Step = Callable[[list], int]
+
+
+def _fast_wrap(dtype: DType) -> Callable[[Any], Any]:
+    """A function equal to `engine.alu.wrap(dtype, .)`, faster for the common dtypes."""
+    dt = dtype.scalar
+    if dt.kind == "b":
+        return bool
+    if dt.kind in "iux":
+        mask, bits, signed = (1 << dt.bits) - 1, dt.bits, dt.kind != "u"
+        half, full = 1 << (bits - 1), 1 << bits
+
+        def wrap_int(v: Any) -> int:
+            v = int(v) & mask
+            return v - full if signed and v >= half else v
+        return wrap_int
+    if dt.name == "float64":
+        return float
+    fmt = {"float32": "f", "float16": "e"}.get(dt.name)
+    if fmt is None:
+        return lambda v: wrap(dt, v)
+    pack, unpack = struct.Struct(fmt).pack, struct.Struct(fmt).unpack
+
+    def wrap_float(v: Any) -> float:
+        try:
+            return unpack(pack(v))[0]
+        except OverflowError:  # rounds to infinity: let numpy decide, as wrap does
+            return wrap(dt, v)
+    return wrap_float
+
+
+def _to_python(dtype: DType, value: Any) -> Any:
+    """A numpy scalar as the Python value the interpreter holds for `dtype`."""
+    if dtype.kind == "b":
+        return bool(value)
+    if dtype.kind in "iux":
+        return int(value)
+    return float(value)
+
+
+def _bitcast(src: DType, dst: DType, value: Any) -> Any:
+    """Reinterpret the bytes of a `src` value as `dst` (numpy view)."""
+    if src.itemsize != dst.itemsize:
+        raise ValueError(f"BITCAST from {src.name} to {dst.name}: sizes differ")
+    return _to_python(dst, np.array(value, dtype=src.np).view(dst.np)[()])
+
+
+class _Plan:
+    """A program precompiled to closures, plus what each launch needs to set up."""
+
+    def __init__(self, prg: Program) -> None:
+        self.prg = prg
+        self.pos = {u: i for i, u in enumerate(prg.uops)}
+        self.template: list[Any] = [None] * len(prg.uops)
+        self.globals: list[tuple[int, int]] = []  # (value slot, parameter position)
+        self.regs: list[tuple[int, Any]] = []  # (value slot, initial value)
+        self.vars: list[tuple[int, str, int, int]] = []  # (value slot, name, lo, hi)
+        self.stored: set[int] = set()  # parameter positions the kernel writes
+        self.ends = self._match_loops()
+        self.steps: list[Step] = [self._step(i, u) for i, u in enumerate(prg.uops)]
+
+    def _match_loops(self) -> dict[int, int]:
+        """RANGE position -> position of its END."""
+        ends, open_ranges = {}, []
+        for i, u in enumerate(self.prg.uops):
+            if u.op is Ops.RANGE:
+                open_ranges.append(i)
+            elif u.op is Ops.END:
+                rng = [s for s in u.src if s.op is Ops.RANGE]
+                if len(rng) != 1 or not open_ranges or self.pos.get(rng[0]) != open_ranges[-1]:
+                    raise ValueError(f"kernel {self.prg.name}: END at v{i} does not close the innermost RANGE")
+                ends[open_ranges.pop()] = i
+        if open_ranges:
+            raise ValueError(f"kernel {self.prg.name}: RANGE at v{open_ranges[-1]} has no END")
+        return ends
+
+    def _step(self, i: int, u: UOp) -> Step:
+        src = [self.pos[s] for s in u.src]
+        nxt = i + 1
+        if u.op is Ops.CONST:
+            self.template[i] = wrap(u.dtype, u.arg)
+            return lambda v: nxt
+        if u.op is Ops.DEFINE_GLOBAL:
+            self.globals.append((i, u.arg))
+            return lambda v: nxt
+        if u.op is Ops.DEFINE_REG:
+            self.regs.append((i, wrap(u.dtype.scalar, 0)))
+            return lambda v: nxt
+        if u.op is Ops.DEFINE_VAR:
+            self.vars.append((i, *u.arg))
+            return lambda v: nxt
+        if u.op is Ops.RANGE:
+            return self._range_step(i, src[0])
+        if u.op is Ops.END:
+            return self._end_step(i, self.pos[next(s for s in u.src if s.op is Ops.RANGE)])
+        if u.op is Ops.INDEX:
+            return self._index_step(i, u, src)
+        if u.op is Ops.LOAD:
+            return self._load_step(i, src)
+        if u.op is Ops.STORE:
+            buf = u.src[0].src[0]
+            if buf.op is Ops.DEFINE_GLOBAL:
+                self.stored.add(buf.arg)
+            p, x = src
+
+            def store(v: list) -> int:
+                ptr = v[p]
+                if ptr is not None:
+                    ptr[0][ptr[1]] = v[x]
+                return nxt
+            return store
+        if u.op in GroupOp.ALU or u.op in (Ops.CAST, Ops.BITCAST):
+            return self._alu_step(i, u, src)
+        raise NotImplementedError(f"kernel {self.prg.name}: PYTHON device cannot run {u.op} (v{i})")
+
+    def _range_step(self, i: int, e: int) -> Step:
+        after = self.ends[i] + 1
+
+        def rng(v: list) -> int:
+            if v[e] <= 0:
+                return after
+            v[i] = 0
+            return i + 1
+        return rng
+
+    def _end_step(self, i: int, r: int) -> Step:
+        e, body = self.pos[self.prg.uops[r].src[0]], r + 1
+
+        def end(v: list) -> int:
+            c = v[r] + 1
+            if c < v[e]:
+                v[r] = c
+                return body
+            return i + 1
+        return end
+
+    def _index_step(self, i: int, u: UOp, src: list[int]) -> Step:
+        buf, name = u.src[0], self.prg.name
+        where = f"buffer {buf.arg}" if buf.op is Ops.DEFINE_GLOBAL else f"register {buf.arg}"
+        declared = buf.dtype.size
+        b, x = src[0], src[1]
+
+        def check(v: list) -> int:
+            mem, idx = v[b], v[x]
+            size = declared if declared >= 0 else len(mem)
+            if not 0 <= idx < size:
+                raise IndexError(f"kernel {name}: {where} index {idx} out of bounds [0, {size}) at v{i}")
+            v[i] = (mem, idx)
+            return i + 1
+        if len(src) == 2:
+            return check
+        g = src[2]
+
+        def gated(v: list) -> int:
+            if not v[g]:
+                v[i] = None
+                return i + 1
+            return check(v)
+        return gated
+
+    def _load_step(self, i: int, src: list[int]) -> Step:
+        p = src[0]
+        if len(src) == 1:
+            def load(v: list) -> int:
+                ptr = v[p]
+                if ptr is None:
+                    raise ValueError(f"kernel {self.prg.name}: gated LOAD v{i} without an alt value")
+                v[i] = ptr[0][ptr[1]]
+                return i + 1
+            return load
+        a = src[1]
+
+        def load_alt(v: list) -> int:
+            ptr = v[p]
+            v[i] = v[a] if ptr is None else ptr[0][ptr[1]]
+            return i + 1
+        return load_alt
+
+    def _alu_step(self, i: int, u: UOp, src: list[int]) -> Step:
+        op, dtype, nxt = u.op, u.dtype, i + 1
+        if op is Ops.BITCAST:
+            s, sdt = src[0], u.src[0].dtype.scalar
+
+            def bitcast(v: list) -> int:
+                v[i] = _bitcast(sdt, dtype.scalar, v[s])
+                return nxt
+            return bitcast
+        if op in (Ops.CAST, Ops.SHL, Ops.SHR):  # casts and shift range checks live in exec_alu
+            def slow(v: list) -> int:
+                v[i] = exec_alu(op, dtype, [v[s] for s in src])
+                return nxt
+            return slow
+        fn, wr = ALU_FUNCS[op], _fast_wrap(dtype)
+        if len(src) == 1:
+            a = src[0]
+
+            def unary(v: list) -> int:
+                v[i] = wr(fn(v[a]))
+                return nxt
+            return unary
+        if len(src) == 2:
+            a, b = src
+
+            def binary(v: list) -> int:
+                v[i] = wr(fn(v[a], v[b]))
+                return nxt
+            return binary
+        a, b, c = src
+
+        def ternary(v: list) -> int:
+            v[i] = wr(fn(v[a], v[b], v[c]))
+            return nxt
+        return ternary
+
+    def run(self, bufs: tuple[np.ndarray, ...], var_vals: dict[str, int]) -> None:
+        """Interpret the program once on `bufs` (written back in place)."""
+        prg = self.prg
+        if len(bufs) != len(prg.globals):
+            raise ValueError(f"kernel {prg.name}: expected {len(prg.globals)} buffers, got {len(bufs)}")
+        lists: dict[int, list] = {}  # id(array) -> its values, shared when one array is passed twice
+        per_pos = []
+        for buf, (dt, _) in zip(bufs, prg.globals):
+            if id(buf) not in lists:
+                lists[id(buf)] = (buf.astype(np.float64) if dt.kind == "f" else buf).reshape(-1).tolist()
+            per_pos.append(lists[id(buf)])
+        v = list(self.template)
+        for slot, param in self.globals:
+            v[slot] = per_pos[param]
+        for slot, init in self.regs:
+            v[slot] = [init]
+        for slot, name, lo, hi in self.vars:
+            if name not in var_vals:
+                raise ValueError(f"kernel {prg.name}: no value for variable {name!r}")
+            if not lo <= var_vals[name] <= hi:
+                raise ValueError(f"kernel {prg.name}: {name}={var_vals[name]} outside [{lo}, {hi}]")
+            v[slot] = var_vals[name]
+        steps, pc, n = self.steps, 0, len(self.steps)
+        try:
+            while pc < n:
+                pc = steps[pc](v)
+        except (ArithmeticError, ValueError) as e:
+            e.add_note(f"in kernel {prg.name} at v{pc}: {prg.uops[pc].op}")
+            raise
+        finally:
+            for param in sorted(self.stored):
+                _write_back(bufs[param], per_pos[param])
+
+def _write_back(buf: np.ndarray, values: list) -> None:
+    """Copy interpreter values into a numpy buffer (values are exact in its dtype)."""
+    tmp = np.float64 if buf.dtype.kind == "f" or buf.dtype not in _NATIVE else buf.dtype
+    buf.reshape(-1)[...] = np.array(values, dtype=tmp).astype(buf.dtype)
+
+
+_NATIVE = {np.dtype(t) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")}
+
+
+class _Compiled:
+    """The compiled form of a PYTHON program: its source and, once launched, its plan."""
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+        self.plan: _Plan | None = None
+
+
+class PythonDevice(Device):
+    """Interprets linear programs in Python; the reference semantics of the UOps."""
+
+    name = "PYTHON"
+
+    def render(self, prg: Program) -> str:
+        """The program listing (equal listings are equal programs)."""
+        return f"kernel {prg.name}\n{prg.render_text()}"
+
+    def compile(self, src: str, name: str) -> _Compiled:
+        """Nothing to compile: the plan is built from the Program on first launch."""
+        return _Compiled(src)
+
+    def launcher(self, compiled: _Compiled, prg: Program) -> Callable[..., None]:
+        """A callable(*buffers, **variable values) that interprets the program."""
+        if compiled.plan is None:
+            compiled.plan = _Plan(prg)
+        plan = compiled.plan
+
+        def launch(*bufs: np.ndarray, **var_vals: int) -> None:
+            plan.run(bufs, var_vals)
+        return launch
+
+
+register_device("PYTHON", PythonDevice)

@@ -1,0 +1,128 @@
+"""Invariants every kernel must satisfy before code generation (on in tests and fuzzing).
+
+- dtypes: ALU sources agree with the result (comparisons give bool, WHERE takes a bool), INDEX uses the index
+  type, STOREs write the buffer's dtype, no float ever reaches index arithmetic;
+- loops: every RANGE has a constant end;
+- memory: every INDEX into a buffer is provably inside it, under its validity condition. Intervals decide first
+  (after simplifying the index given the condition); Z3 is asked only when intervals cannot decide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.dtype import dtypes
+from engine.uop import GroupOp, Ops, UOp
+
+
+class SpecError(Exception):
+    """A kernel breaks an invariant; the message names the kernel and the UOp."""
+
+
+def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, int] | None:
+    """A point where valid holds and idx leaves [0, size), or None if Z3 proves there is none."""
+    import z3
+
+    env: dict[UOp, Any] = {}
+    cons = []
+    for u in (valid.toposort if valid is not None else {}) | idx.toposort:
+        if u in env:
+            continue
+        s = [env.get(x) for x in u.src]
+        op = u.op
+        if op is Ops.CONST:
+            env[u] = z3.BoolVal(u.arg) if isinstance(u.arg, bool) else z3.IntVal(u.arg)
+        elif op in (Ops.RANGE, Ops.DEFINE_VAR, Ops.SPECIAL, Ops.LOAD, Ops.REDUCE) or s and any(x is None for x in s):
+            v = z3.Int(f"v{len(env)}") if u.dtype != dtypes.bool else z3.Bool(f"v{len(env)}")
+            if u.dtype != dtypes.bool and isinstance(u.vmin, int):
+                cons += [v >= u.vmin, v <= u.vmax]
+            env[u] = v
+        elif op is Ops.ADD:
+            env[u] = s[0] + s[1]
+        elif op is Ops.SUB:
+            env[u] = s[0] - s[1]
+        elif op is Ops.MUL:
+            env[u] = s[0] * s[1]
+        elif op is Ops.NEG:
+            env[u] = -s[0]
+        elif op in (Ops.IDIV, Ops.MOD):
+            a, b = s
+            q = z3.If(a >= 0, z3.If(b > 0, a / b, -(a / -b)), z3.If(b > 0, -((-a) / b), (-a) / -b))
+            env[u] = q if op is Ops.IDIV else a - b * q
+        elif op is Ops.MAX:
+            env[u] = z3.If(s[0] >= s[1], s[0], s[1])
+        elif op is Ops.MIN:
+            env[u] = z3.If(s[0] <= s[1], s[0], s[1])
+        elif op is Ops.CMPLT:
+            env[u] = s[0] < s[1]
+        elif op is Ops.CMPLE:
+            env[u] = s[0] <= s[1]
+        elif op is Ops.CMPEQ:
+            env[u] = s[0] == s[1]
+        elif op is Ops.CMPNE:
+            env[u] = s[0] != s[1]
+        elif op is Ops.AND and u.dtype == dtypes.bool:
+            env[u] = z3.And(s[0], s[1])
+        elif op is Ops.OR and u.dtype == dtypes.bool:
+            env[u] = z3.Or(s[0], s[1])
+        elif op is Ops.WHERE:
+            env[u] = z3.If(s[0], s[1], s[2])
+        else:
+            v = z3.Int(f"v{len(env)}") if u.dtype != dtypes.bool else z3.Bool(f"v{len(env)}")
+            if u.dtype != dtypes.bool and isinstance(u.vmin, int):
+                cons += [v >= u.vmin, v <= u.vmax]
+            env[u] = v
+    solver = z3.Solver()
+    solver.set("timeout", 5000)
+    solver.add(*cons)
+    if valid is not None:
+        solver.add(env[valid])
+    i = env[idx]
+    solver.add(z3.Or(i < 0, i >= size))
+    res = solver.check()
+    if res == z3.unsat:
+        return None
+    if res == z3.sat:
+        m = solver.model()
+        return {str(d): m[d].as_long() if hasattr(m[d], "as_long") else str(m[d]) for d in m.decls()}
+    return {"z3": "unknown"}
+
+
+def verify_kernel(ast: UOp, name: str) -> None:
+    """Raise SpecError if the kernel breaks an invariant."""
+    from engine.symbolic import simplify_given_valid
+
+    for u in ast.toposort:
+        op = u.op
+        if op is Ops.RANGE and u.src[0].op is not Ops.CONST:
+            raise SpecError(f"{name}: RANGE {u.arg} has a non-constant end")
+        if op in GroupOp.Comparison and u.dtype != dtypes.bool:
+            raise SpecError(f"{name}: comparison {op.name} must give bool, gives {u.dtype.name}")
+        if op is Ops.WHERE and u.src[0].dtype != dtypes.bool:
+            raise SpecError(f"{name}: WHERE condition is {u.src[0].dtype.name}, not bool")
+        if op in GroupOp.Binary and op not in GroupOp.Comparison and op not in (Ops.SHL, Ops.SHR):
+            if any(s.dtype.scalar != u.dtype.scalar for s in u.src):
+                raise SpecError(f"{name}: {op.name} mixes {[s.dtype.name for s in u.src]} into {u.dtype.name}")
+        if u.dtype == dtypes.index and any(s.dtype.is_float for s in u.src):
+            raise SpecError(f"{name}: float value in index arithmetic at {op.name}")
+        if op is Ops.STORE:
+            ptr = u.src[0]
+            if ptr.dtype.scalar != u.src[1].dtype.scalar:
+                raise SpecError(f"{name}: STORE of {u.src[1].dtype.name} into a {ptr.dtype.scalar.name} buffer")
+        if op is Ops.INDEX:
+            buf, idx = u.src[0], u.src[1]
+            valid = u.src[2] if len(u.src) > 2 else None
+            if idx.dtype != dtypes.index:
+                raise SpecError(f"{name}: INDEX with a {idx.dtype.name} index")
+            size = buf.dtype.size
+            if buf.op is not Ops.DEFINE_GLOBAL or size < 0:
+                continue
+            checked = simplify_given_valid(valid, idx) if valid is not None else idx
+            if 0 <= checked.vmin and checked.vmax < size:
+                continue
+            if valid is not None and valid.vmax is False:
+                continue
+            cex = _z3_in_bounds(idx, valid, size)
+            if cex is not None:
+                raise SpecError(f"{name}: index {idx.render(max_len=300)} of buffer {buf.arg} (size {size}) can leave "
+                                f"the buffer{'' if valid is None else ' under ' + valid.render(max_len=200)}: {cex}")

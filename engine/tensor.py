@@ -1,0 +1,445 @@
+"""The lazy Tensor: numpy semantics on top of tensor-level UOps, realized by the scheduler into fused kernels.
+
+Nothing runs until `realize()` / `numpy()`; movement ops are views (index arithmetic), never copies.
+Dtype promotion is numpy's (engine.dtype.promote) with NEP 50 weak Python scalars: `float32 tensor + 2.5` stays
+float32, `int32 tensor + 2.5` becomes float64.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any, Sequence
+
+import numpy as np
+
+from engine.buffer import Buffer
+from engine.device import default_device
+from engine.dtype import DType, dtypes, promote
+from engine.shape import Shape, check_movement, shape_of
+from engine.uop import Ops, UOp
+
+# tensor-level UOps that have been computed: uop -> the BUFFER view holding its value
+REALIZED: weakref.WeakKeyDictionary[UOp, UOp] = weakref.WeakKeyDictionary()
+
+
+def _buffer_uop(buf: Buffer, shape: Shape) -> UOp:
+    u = UOp(Ops.BUFFER, buf.dtype, (), buf)
+    return u if shape == (buf.size,) else UOp(Ops.RESHAPE, buf.dtype, (u,), tuple(shape))
+
+
+def _scalar_dtype(x: Any) -> DType:
+    if isinstance(x, bool):
+        return dtypes.bool
+    if isinstance(x, int):
+        return dtypes.int64
+    return dtypes.float64
+
+
+def _weak_dtype(t: DType, x: Any) -> DType:
+    """The result dtype of tensor dtype `t` with a Python scalar `x` (NEP 50: the scalar is weak)."""
+    if isinstance(x, bool):
+        return t
+    if isinstance(x, int):
+        return dtypes.int64 if t == dtypes.bool else t
+    return t if t.is_float else dtypes.float64
+
+
+class Tensor:
+    """A lazy n-dimensional array."""
+
+    __slots__ = ("uop", "device", "__weakref__")
+
+    def __init__(self, data: Any, dtype: DType | None = None, device: str | None = None):
+        self.device = (device or default_device()).upper()
+        if isinstance(data, UOp):
+            self.uop = data
+            return
+        if isinstance(data, Tensor):
+            self.uop = data.uop if dtype is None else data.cast(dtype).uop
+            return
+        arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype.np)
+        if arr.dtype == object:
+            raise TypeError(f"Tensor: cannot make a tensor of {type(data).__name__} data")
+        dt = dtypes.from_numpy(arr.dtype)
+        buf = Buffer(self.device, dt, max(arr.size, 0))
+        if arr.size:
+            buf.copyin(arr)
+        self.uop = _buffer_uop(buf, tuple(arr.shape))
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def shape(self) -> Shape:
+        return shape_of(self.uop)
+
+    @property
+    def dtype(self) -> DType:
+        return self.uop.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"<Tensor {self.shape} {self.dtype.name} on {self.device}>"
+
+    def _new(self, u: UOp) -> Tensor:
+        return Tensor(u, device=self.device)
+
+    # ------------------------------------------------------------------ realization
+    def realize(self) -> Tensor:
+        """Compute this tensor (and what it needs) now."""
+        from engine.realize import realize
+
+        realize([self])
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The value as a numpy array (realizes)."""
+        self.realize()
+        u = self.uop
+        base = u.src[0] if u.op is Ops.RESHAPE else u
+        if base.op is not Ops.BUFFER:
+            raise RuntimeError(f"realize left a {u.op.name} instead of a buffer")
+        return base.arg.numpy().reshape(self.shape)
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def item(self) -> Any:
+        if self.numel() != 1:
+            raise ValueError(f"item() of a tensor with {self.numel()} elements")
+        return self.numpy().reshape(()).item()
+
+    # ------------------------------------------------------------------ creation
+    @staticmethod
+    def full(shape: Sequence[int] | int, value: Any, dtype: DType | None = None, device: str | None = None) -> Tensor:
+        """A tensor filled with `value` (a broadcast constant, no memory until realized)."""
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        dt = dtype or _scalar_dtype(value)
+        c = UOp.const(dt, value)
+        u = UOp(Ops.RESHAPE, dt, (c,), (1,) * len(shape)) if shape else c
+        if shape and any(s != 1 for s in shape):
+            u = UOp(Ops.EXPAND, dt, (u,), shape)
+        return Tensor(u, device=device)
+
+    @staticmethod
+    def zeros(shape: Sequence[int] | int, dtype: DType = dtypes.float32, device: str | None = None) -> Tensor:
+        return Tensor.full(shape, 0, dtype, device)
+
+    @staticmethod
+    def ones(shape: Sequence[int] | int, dtype: DType = dtypes.float32, device: str | None = None) -> Tensor:
+        return Tensor.full(shape, 1, dtype, device)
+
+    def _const_like(self, value: Any, dtype: DType | None = None) -> Tensor:
+        return Tensor.full(self.shape, value, dtype or self.dtype, self.device)
+
+    # ------------------------------------------------------------------ elementwise
+    def _broadcast_pair(self, other: Any, reverse: bool = False) -> tuple[Tensor, Tensor]:
+        if isinstance(other, Tensor):
+            dt = promote(self.dtype, other.dtype)
+            a, b = self.cast(dt), other.cast(dt)
+            shape = _broadcast_shape(a.shape, b.shape)
+            a, b = a.broadcast_to(shape), b.broadcast_to(shape)
+        else:
+            dt = _weak_dtype(self.dtype, other)
+            a = self.cast(dt)
+            b = a._const_like(other, dt)
+        return (b, a) if reverse else (a, b)
+
+    def _binary(self, op: Ops, other: Any, reverse: bool = False, out_dtype: DType | None = None) -> Tensor:
+        a, b = self._broadcast_pair(other, reverse)
+        return self._new(UOp(op, out_dtype or a.dtype, (a.uop, b.uop)))
+
+    def _unary(self, op: Ops) -> Tensor:
+        return self._new(UOp(op, self.dtype, (self.uop,)))
+
+    def _float(self) -> Tensor:
+        """Self as a float tensor (ints and bools become the default float, as numpy's ufuncs do)."""
+        return self if self.dtype.is_float else self.cast(dtypes.float64 if self.dtype.itemsize > 2 or
+                                                          self.dtype.is_unsigned else _small_int_float(self.dtype))
+
+    def __add__(self, x: Any) -> Tensor: return self._binary(Ops.ADD, x)
+    def __radd__(self, x: Any) -> Tensor: return self._binary(Ops.ADD, x, True)
+    def __sub__(self, x: Any) -> Tensor: return self._binary(Ops.SUB, x)
+    def __rsub__(self, x: Any) -> Tensor: return self._binary(Ops.SUB, x, True)
+    def __mul__(self, x: Any) -> Tensor: return self._binary(Ops.MUL, x)
+    def __rmul__(self, x: Any) -> Tensor: return self._binary(Ops.MUL, x, True)
+    def __neg__(self) -> Tensor: return self._unary(Ops.NEG) if self.dtype != dtypes.bool else self.logical_not()
+
+    def __truediv__(self, x: Any) -> Tensor:
+        a, b = self._broadcast_pair(x)
+        a, b = a._float(), b._float()
+        dt = promote(a.dtype, b.dtype)
+        return self._new(UOp(Ops.FDIV, dt, (a.cast(dt).uop, b.cast(dt).uop)))
+
+    def __rtruediv__(self, x: Any) -> Tensor:
+        other, me = self._broadcast_pair(x, True)
+        return other.__truediv__(me)
+
+    def __floordiv__(self, x: Any) -> Tensor: return _floordiv(*self._broadcast_pair(x))
+    def __rfloordiv__(self, x: Any) -> Tensor: return _floordiv(*self._broadcast_pair(x, True))
+    def __mod__(self, x: Any) -> Tensor: return _pymod(*self._broadcast_pair(x))
+    def __rmod__(self, x: Any) -> Tensor: return _pymod(*self._broadcast_pair(x, True))
+    def __pow__(self, x: Any) -> Tensor: return _pow(*self._broadcast_pair(x))
+    def __rpow__(self, x: Any) -> Tensor: return _pow(*self._broadcast_pair(x, True))
+
+    def __lt__(self, x: Any) -> Tensor: return self._binary(Ops.CMPLT, x, out_dtype=dtypes.bool)
+    def __le__(self, x: Any) -> Tensor: return self._binary(Ops.CMPLE, x, out_dtype=dtypes.bool)
+    def __gt__(self, x: Any) -> Tensor: return self._binary(Ops.CMPLT, x, True, out_dtype=dtypes.bool)
+    def __ge__(self, x: Any) -> Tensor: return self._binary(Ops.CMPLE, x, True, out_dtype=dtypes.bool)
+    def __eq__(self, x: Any) -> Tensor: return self._binary(Ops.CMPEQ, x, out_dtype=dtypes.bool)  # type: ignore
+    def __ne__(self, x: Any) -> Tensor: return self._binary(Ops.CMPNE, x, out_dtype=dtypes.bool)  # type: ignore
+    __hash__ = object.__hash__
+
+    def __and__(self, x: Any) -> Tensor: return self._bitwise(Ops.AND, x)
+    def __or__(self, x: Any) -> Tensor: return self._bitwise(Ops.OR, x)
+    def __xor__(self, x: Any) -> Tensor: return self._bitwise(Ops.XOR, x)
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __lshift__(self, x: Any) -> Tensor: return self._bitwise(Ops.SHL, x)
+    def __rshift__(self, x: Any) -> Tensor: return self._bitwise(Ops.SHR, x)
+
+    def _bitwise(self, op: Ops, x: Any) -> Tensor:
+        a, b = self._broadcast_pair(x)
+        if a.dtype.is_float:
+            raise TypeError(f"{op.name.lower()}: bitwise ops need int or bool tensors, got {a.dtype.name}")
+        return self._new(UOp(op, a.dtype, (a.uop, b.uop)))
+
+    def __invert__(self) -> Tensor:
+        if self.dtype == dtypes.bool:
+            return self.logical_not()
+        return self ^ -1
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value of a Tensor is ambiguous; use .any() or .all()")
+
+    def logical_not(self) -> Tensor:
+        b = self.cast(dtypes.bool)
+        return self._new(UOp(Ops.CMPNE, dtypes.bool, (b.uop, b._const_like(True).uop)))
+
+    def logical_and(self, x: Any) -> Tensor: return self.cast(dtypes.bool) & _as_bool(x)
+    def logical_or(self, x: Any) -> Tensor: return self.cast(dtypes.bool) | _as_bool(x)
+    def logical_xor(self, x: Any) -> Tensor: return self.cast(dtypes.bool) ^ _as_bool(x)
+
+    def maximum(self, x: Any) -> Tensor: return self._binary(Ops.MAX, x)
+    def minimum(self, x: Any) -> Tensor: return self._binary(Ops.MIN, x)
+
+    def where(self, a: Any, b: Any) -> Tensor:
+        """Elementwise `a if self else b`, broadcasting all three."""
+        cond = self.cast(dtypes.bool)
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            dt = promote(a.dtype, b.dtype)
+        elif isinstance(a, Tensor):
+            dt = _weak_dtype(a.dtype, b)
+        elif isinstance(b, Tensor):
+            dt = _weak_dtype(b.dtype, a)
+        else:
+            dt = promote(_scalar_dtype(a), _scalar_dtype(b))
+        ta = a.cast(dt) if isinstance(a, Tensor) else Tensor.full((), a, dt, self.device)
+        tb = b.cast(dt) if isinstance(b, Tensor) else Tensor.full((), b, dt, self.device)
+        shape = _broadcast_shape(_broadcast_shape(cond.shape, ta.shape), tb.shape)
+        return self._new(UOp(Ops.WHERE, dt, (cond.broadcast_to(shape).uop, ta.broadcast_to(shape).uop,
+                                             tb.broadcast_to(shape).uop)))
+
+    def cast(self, dtype: DType) -> Tensor:
+        return self if dtype == self.dtype else self._new(UOp(Ops.CAST, dtype, (self.uop,)))
+
+    def bitcast(self, dtype: DType) -> Tensor:
+        if dtype.itemsize != self.dtype.itemsize:
+            raise ValueError(f"bitcast: {self.dtype.name} and {dtype.name} differ in size")
+        return self._new(UOp(Ops.BITCAST, dtype, (self.uop,)))
+
+    # ------------------------------------------------------------------ movement (views)
+    def _movement(self, op: Ops, arg: tuple) -> Tensor:
+        check_movement(op, self.shape, arg)
+        return self._new(UOp(op, self.dtype, (self.uop,), arg))
+
+    def reshape(self, *shape: Any) -> Tensor:
+        new = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+        if new.count(-1) > 1:
+            raise ValueError(f"reshape: more than one -1 in {new}")
+        if -1 in new:
+            known = math.prod(s for s in new if s != -1)
+            if known == 0 or self.numel() % known:
+                raise ValueError(f"reshape: cannot reshape {self.shape} to {new}")
+            new = tuple(self.numel() // known if s == -1 else s for s in new)
+        new = tuple(int(s) for s in new)
+        if new == self.shape:
+            return self
+        return self._movement(Ops.RESHAPE, new)
+
+    def permute(self, *order: Any) -> Tensor:
+        o = tuple(order[0]) if len(order) == 1 and isinstance(order[0], (tuple, list)) else tuple(order)
+        o = tuple(_axis(a, self.ndim) for a in o)
+        if o == tuple(range(self.ndim)):
+            return self
+        return self._movement(Ops.PERMUTE, o)
+
+    def expand(self, *shape: Any) -> Tensor:
+        new = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+        new = tuple(s if s != -1 else o for s, o in zip(new, self.shape))
+        if new == self.shape:
+            return self
+        return self._movement(Ops.EXPAND, new)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        """numpy's broadcast_to: prepend size-1 dims, then expand."""
+        shape = tuple(shape)
+        if len(shape) < self.ndim:
+            raise ValueError(f"broadcast_to: cannot broadcast {self.shape} to {shape}")
+        t = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
+        return t.expand(shape)
+
+    def pad(self, padding: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
+        """Pad each axis with (before, after) elements of `value` (negative amounts shrink)."""
+        padding = tuple((int(b), int(a)) for b, a in padding)
+        if len(padding) != self.ndim:
+            raise ValueError(f"pad: {len(padding)} (before, after) pairs for {self.ndim} axes")
+        shrink = tuple((max(-b, 0), s - max(-a, 0)) for (b, a), s in zip(padding, self.shape))
+        t = self.shrink(shrink) if any(b < 0 or a < 0 for b, a in padding) else self
+        pos = tuple((max(b, 0), max(a, 0)) for b, a in padding)
+        if all(p == (0, 0) for p in pos):
+            return t
+        out = t._movement(Ops.PAD, pos)
+        if value != 0:
+            mask = Tensor.ones(t.shape, dtypes.bool, self.device)._movement(Ops.PAD, pos)
+            out = mask.where(out, value)
+        return out
+
+    def shrink(self, bounds: Sequence[tuple[int, int] | None]) -> Tensor:
+        """Keep [start, end) of each axis (None keeps the whole axis)."""
+        b = tuple((0, s) if x is None else (int(x[0]), int(x[1])) for x, s in zip(bounds, self.shape))
+        if b == tuple((0, s) for s in self.shape):
+            return self
+        return self._movement(Ops.SHRINK, b)
+
+    def flip(self, axis: int | Sequence[int] | None = None) -> Tensor:
+        axes = tuple(range(self.ndim)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+        axes = tuple(sorted({_axis(a, self.ndim) for a in axes if self.shape[_axis(a, self.ndim)] > 1}))
+        return self._movement(Ops.FLIP, axes) if axes else self
+
+    def contiguous(self) -> Tensor:
+        """A copy in a fresh buffer (the one way to force a copy kernel)."""
+        return self._new(UOp(Ops.CONTIGUOUS, self.dtype, (self.uop,)))
+
+    # ------------------------------------------------------------------ reductions
+    def _reduce(self, op: Ops, axis: int | Sequence[int] | None, keepdim: bool) -> Tensor:
+        axes = _axes(axis, self.ndim)
+        if op is not Ops.ADD and any(self.shape[a] == 0 for a in axes):
+            raise ValueError(f"{op.name.lower()} reduction of an empty axis has no identity")
+        t = self
+        if axes and any(self.shape[a] != 1 for a in axes):
+            t = self._new(UOp(Ops.REDUCE_AXIS, self.dtype, (self.uop,), (op, axes)))
+        if keepdim:
+            return t
+        return t.reshape(tuple(s for i, s in enumerate(t.shape) if i not in axes))
+
+    def sum(self, axis: int | Sequence[int] | None = None, keepdim: bool = False,
+            dtype: DType | None = None) -> Tensor:
+        """Sum, accumulating in numpy's dtype (bools and small ints in int64, uints in uint64)."""
+        dt = dtype or _sum_dtype(self.dtype)
+        return self.cast(dt)._reduce(Ops.ADD, axis, keepdim)
+
+    def prod(self, axis: int | Sequence[int] | None = None, keepdim: bool = False,
+             dtype: DType | None = None) -> Tensor:
+        dt = dtype or _sum_dtype(self.dtype)
+        return self.cast(dt)._reduce(Ops.MUL, axis, keepdim)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        return self._reduce(Ops.MAX, axis, keepdim)
+
+    def min(self, axis: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        if self.dtype == dtypes.bool:
+            return self.logical_not().max(axis, keepdim).logical_not()
+        if self.dtype.is_unsigned:
+            return (self ^ -1).max(axis, keepdim) ^ -1  # ~max(~x) flips the order of unsigned ints
+        return (-self).max(axis, keepdim).__neg__()
+
+
+def _small_int_float(dt: DType) -> DType:
+    # numpy: int8/uint8/bool -> float16, int16 -> float32 (as in np.sqrt)
+    return dtypes.float16 if dt.itemsize == 1 else dtypes.float32
+
+
+def _sum_dtype(dt: DType) -> DType:
+    if dt == dtypes.bool or (dt.kind == "i" and dt.itemsize < 8):
+        return dtypes.int64
+    if dt.kind == "u" and dt.itemsize < 8:
+        return dtypes.uint64
+    return dt
+
+
+def _as_bool(x: Any) -> Any:
+    return x.cast(dtypes.bool) if isinstance(x, Tensor) else bool(x)
+
+
+def _axis(a: int, n: int) -> int:
+    if not -n <= a < max(n, 1):
+        raise ValueError(f"axis {a} out of range for {n} dims")
+    return a % n if n else 0
+
+
+def _axes(axis: int | Sequence[int] | None, n: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(n))
+    if isinstance(axis, int):
+        axis = (axis,)
+    out = tuple(sorted({_axis(a, n) for a in axis}))
+    if len(out) != len(tuple(axis)):
+        raise ValueError(f"repeated axis in {tuple(axis)}")
+    return out
+
+
+def _broadcast_shape(a: Shape, b: Shape) -> Shape:
+    n = max(len(a), len(b))
+    a2, b2 = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    out = []
+    for x, y in zip(a2, b2):
+        if x != y and x != 1 and y != 1:
+            raise ValueError(f"shapes {a} and {b} do not broadcast")
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def _floordiv(a: Tensor, b: Tensor) -> Tensor:
+    """numpy's floor division: floor toward -inf (from C's truncating IDIV for ints)."""
+    if a.dtype.is_float:
+        return (a / b)._unary(Ops.TRUNC)._floor_fix(a / b)
+    q = a._new(UOp(Ops.IDIV, a.dtype, (a.uop, b.uop)))
+    if a.dtype.is_unsigned:
+        return q
+    r = a._new(UOp(Ops.MOD, a.dtype, (a.uop, b.uop)))
+    adjust = (r != 0) & ((r < 0) ^ (b < 0))
+    return adjust.where(q - 1, q)
+
+
+def _pymod(a: Tensor, b: Tensor) -> Tensor:
+    """numpy's remainder: the sign of the divisor."""
+    if a.dtype.is_float:
+        return a - _floordiv(a, b) * b
+    r = a._new(UOp(Ops.MOD, a.dtype, (a.uop, b.uop)))
+    if a.dtype.is_unsigned:
+        return r
+    adjust = (r != 0) & ((r < 0) ^ (b < 0))
+    return adjust.where(r + b, r)
+
+
+def _pow(a: Tensor, b: Tensor) -> Tensor:
+    return a._new(UOp(Ops.POW, a.dtype, (a.uop, b.uop)))
+
+
+def _floor_fix(self: Tensor, x: Tensor) -> Tensor:
+    # trunc(x) - 1 where x is negative and not whole: floor
+    return (x < self).where(self - 1, self)
+
+
+Tensor._floor_fix = _floor_fix  # type: ignore[attr-defined]
