@@ -17,6 +17,10 @@ from engine.buffer import Buffer
 from engine.device import default_device
 from engine.dtype import DType, dtypes, promote
 from engine.shape import Shape, check_movement, shape_of
+from engine.tensor_ops.elementwise import ElementwiseMixin
+from engine.tensor_ops.movement import MovementMixin
+from engine.tensor_ops.nn import NNMixin
+from engine.tensor_ops.reduce import ReduceMixin
 from engine.uop import Ops, UOp
 
 # tensor-level UOps that have been computed: uop -> the BUFFER view holding its value
@@ -45,8 +49,8 @@ def _weak_dtype(t: DType, x: Any) -> DType:
     return t if t.is_float else dtypes.float64
 
 
-class Tensor:
-    """A lazy n-dimensional array."""
+class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
+    """A lazy n-dimensional array (core here; the API families in engine/tensor_ops/)."""
 
     __slots__ = ("uop", "device", "__weakref__")
 

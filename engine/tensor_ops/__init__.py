@@ -1,0 +1,1 @@
+"""The Tensor API beyond the core, one mixin per family (Tensor in engine/tensor.py inherits them all)."""
