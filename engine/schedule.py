@@ -189,6 +189,8 @@ class _Lowerer:
             raise _NeedsRealize(u)
         ranges = []
         new = list(idx)
+        if any(src_shape[a] == 0 for a in axes):  # an empty reduction is its identity
+            return UOp.const(u.dtype, reduce_identity(rop, u.dtype))
         for a in axes:
             if src_shape[a] == 1:
                 new[a] = UOp.const(dtypes.index, 0)
@@ -235,6 +237,8 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
             items: list[ScheduleItem] = []
             try:
                 for u in order:
+                    if buffers[u].size == 0:
+                        continue  # nothing to compute
                     lw = _Lowerer(u, buffers, buffers[u])
                     ast = lw.kernel()
                     items.append(ScheduleItem(ast, lw.bufs, _kernel_name(ast, lw.shape), u, lw.shape))

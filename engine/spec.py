@@ -32,6 +32,9 @@ def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, int] | No
         op = u.op
         if op is Ops.CONST:
             env[u] = z3.BoolVal(u.arg) if isinstance(u.arg, bool) else z3.IntVal(u.arg)
+        elif op is Ops.RANGE and u.src[0].op is Ops.CONST:
+            env[u] = v = z3.Int(f"v{len(env)}")
+            cons += [v >= 0, v < u.src[0].arg]  # an empty loop never runs: no point is reachable
         elif op in (Ops.RANGE, Ops.DEFINE_VAR, Ops.SPECIAL, Ops.LOAD, Ops.REDUCE) or s and any(x is None for x in s):
             v = z3.Int(f"v{len(env)}") if u.dtype != dtypes.bool else z3.Bool(f"v{len(env)}")
             if u.dtype != dtypes.bool and isinstance(u.vmin, int):

@@ -271,6 +271,8 @@ _BOUNDED_OPS = GroupOp.ALU | {Ops.CAST, Ops.DEFINE_VAR, Ops.RANGE, Ops.SPECIAL}
 def _bounds_fold(x: UOp) -> UOp | None:
     if x.op not in _BOUNDED_OPS or x.dtype.count != 1 or x.dtype.kind not in "bxiu":
         return None
+    if x.op is Ops.RANGE and x.src[0].vmax < 1:
+        return None  # an empty loop has no value to fold to
     lo, hi = x.bounds
     return UOp.const(x.dtype, lo) if lo == hi else None
 

@@ -245,3 +245,9 @@ def test_small_expressions_exhaustively():
 def test_float_in_index_rejected(bad):
     with pytest.raises(TypeError, match="integer-only"):
         bad(var("x", 0, 3))
+
+
+def test_empty_range_is_not_folded_to_a_constant():
+    r = UOp.range(0, 0)
+    assert simplify(r) is r  # a loop of 0 iterations has no value; folding it to 0 would run the body once
+    assert simplify(UOp.range(1, 0)).arg == 0

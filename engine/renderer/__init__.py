@@ -1,0 +1,1 @@
+"""Renderers: linear programs to source code (C, LLVM IR)."""

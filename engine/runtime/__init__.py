@@ -1,0 +1,1 @@
+"""Devices: runtimes that compile and launch programs (CPU, LLVM, PYTHON)."""

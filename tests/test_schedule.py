@@ -1,0 +1,145 @@
+"""The rangeify scheduler: what fuses, what becomes a buffer, and that reduces are counted once."""
+
+import numpy as np
+import pytest
+
+from engine.codegen.kernel import Kernel, Opt, OptError, build_program
+from engine.realize import run_schedule, schedule_tensors
+from engine.schedule import schedule
+from engine.spec import SpecError, verify_kernel
+from engine.tensor import Tensor
+from engine.uop import Ops, UOp
+
+rng = np.random.default_rng(0)
+
+
+def arr(*shape, dtype=np.float32):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def n_kernels(t: Tensor) -> int:
+    return len(schedule_tensors(t))
+
+
+def test_elementwise_chain_is_one_kernel():
+    a, b = Tensor(arr(4, 5)), Tensor(arr(4, 5))
+    out = ((a + b) * 2 - a).maximum(b) * b
+    assert n_kernels(out) == 1
+    na, nb = a.numpy(), b.numpy()
+    np.testing.assert_allclose(out.numpy(), np.maximum((na + nb) * 2 - na, nb) * nb, rtol=1e-6)
+
+
+def test_sum_of_elementwise_is_one_kernel():
+    a, b = Tensor(arr(3, 7)), Tensor(arr(3, 7))
+    out = (a + b).sum()
+    assert n_kernels(out) == 1
+    np.testing.assert_allclose(out.numpy(), (a.numpy() + b.numpy()).sum(), rtol=1e-5)
+
+
+def test_softmax_over_last_axis_is_one_kernel():
+    x = Tensor(arr(6, 33))
+    m = x.max(1, keepdim=True)
+    e = x - m
+    out = e / (e * e).sum(1, keepdim=True)
+    assert n_kernels(out) == 1
+    nx = x.numpy()
+    ne = nx - nx.max(1, keepdims=True)
+    np.testing.assert_allclose(out.numpy(), ne / (ne * ne).sum(1, keepdims=True), rtol=1e-5)
+
+
+def test_reduce_that_would_be_recomputed_is_realized_first():
+    x = Tensor(arr(5, 9))
+    out = x / x.sum(0, keepdim=True)  # the sum depends on the inner loop: fusing would recompute it 5 times
+    items = schedule_tensors(out)
+    assert len(items) == 2
+    np.testing.assert_allclose(out.numpy(), x.numpy() / x.numpy().sum(0, keepdims=True), rtol=1e-5)
+
+
+def test_matmul_in_a_broadcast_is_not_recomputed():
+    a, b = Tensor(arr(4, 6)), Tensor(arr(6, 3))
+    mm = (a.reshape(4, 1, 6).expand(4, 3, 6) * b.permute(1, 0).reshape(1, 3, 6).expand(4, 3, 6)).sum(2)
+    inner = mm.reshape(4, 3, 1).expand(4, 3, 8) + 1  # the matmul is computed once per (i, j): fused
+    outer = mm.reshape(1, 4, 3).expand(8, 4, 3) + 1  # would be recomputed 8 times: realized
+    assert n_kernels(inner) == 1 and n_kernels(outer) == 2
+    ref = a.numpy() @ b.numpy()
+    np.testing.assert_allclose(inner.numpy(), np.broadcast_to(ref[:, :, None], (4, 3, 8)) + 1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outer.numpy(), np.broadcast_to(ref[None], (8, 4, 3)) + 1, rtol=1e-5, atol=1e-6)
+
+
+def test_movement_ops_are_index_math_not_copies():
+    x = Tensor(arr(4, 6))
+    v = x.permute(1, 0).flip(0).pad(((1, 2), (0, 3))).shrink(((1, 6), (2, 5))).reshape(15)
+    assert n_kernels(v) == 1  # only the output
+    nx = x.numpy()
+    ref = np.pad(nx.T[::-1], ((1, 2), (0, 3)))[1:6, 2:5].reshape(15)
+    np.testing.assert_allclose(v.numpy(), ref)
+
+
+def test_contiguous_is_the_only_copy():
+    x = Tensor(arr(3, 4))
+    y = x.permute(1, 0).contiguous() + 1
+    assert n_kernels(y) == 2
+    np.testing.assert_allclose(y.numpy(), x.numpy().T + 1)
+
+
+def test_each_reduce_has_its_own_accumulator_initialized_once_per_output():
+    x = Tensor(arr(7, 5))
+    s = x.sum(1, keepdim=True)
+    out = s + s * 2 + x.max(1, keepdim=True)  # the same reduce used twice, plus another reduce
+    [item] = schedule_tensors(out)
+    prg = build_program(item.ast, item.name, opts=None)
+    regs = [u for u in prg.uops if u.op is Ops.DEFINE_REG]
+    assert len(regs) == 2  # s is one UOp: computed once, not twice
+    inits = [u for u in prg.uops if u.op is Ops.STORE and u.src[0].src[0].op is Ops.DEFINE_REG
+             and u.src[1].op is Ops.CONST]
+    assert len(inits) == 2
+    nx = x.numpy()
+    np.testing.assert_allclose(out.numpy(), nx.sum(1, keepdims=True) * 3 + nx.max(1, keepdims=True), rtol=1e-5)
+
+
+@pytest.mark.parametrize("opts", [None, "default", [Opt("UPCAST", 1, 4)], [Opt("REORDER", 0, (1, 0)), Opt("UNROLL", 0, 2)],
+                                  [Opt("UPCAST", 0, 2), Opt("UPCAST", 1, 2), Opt("UNROLL", 0, 3)]])
+def test_opts_do_not_change_results(opts):
+    a, b = Tensor(arr(4, 6)), Tensor(arr(6, 8))
+    out = (a.reshape(4, 1, 6).expand(4, 8, 6) * b.permute(1, 0).reshape(1, 8, 6).expand(4, 8, 6)).sum(2)
+    items, views = schedule([out.uop], "CPU")
+    run_schedule(items, "CPU", opts)
+    got = views[out.uop].src[0].arg.numpy().reshape(4, 8)
+    np.testing.assert_allclose(got, a.numpy() @ b.numpy(), rtol=1e-5)
+
+
+def test_bad_opt_is_rejected():
+    x = Tensor(arr(5, 3))
+    [item] = schedule_tensors(x.sum(1))
+    with pytest.raises(OptError, match="cannot split"):
+        Kernel(item.ast, item.name).apply_opt(Opt("UPCAST", 0, 4))
+
+
+def test_spec_rejects_an_index_that_can_leave_its_buffer():
+    buf = UOp(Ops.DEFINE_GLOBAL, Tensor(arr(4)).dtype.pointer(10), (), 0)
+    r = UOp.range(10, 0)
+    bad = UOp.sink(UOp(Ops.STORE, UOp.const(buf.dtype.scalar, 0).dtype.__class__("void", 0, "v"),
+                       (UOp(Ops.INDEX, buf.dtype, (buf, r + 1)), UOp.const(buf.dtype.scalar, 0.0))))
+    with pytest.raises(SpecError, match="can leave"):
+        verify_kernel(bad, "k")
+    # the same index under a validity condition that keeps it inside is accepted
+    ok = UOp.sink(UOp(Ops.STORE, bad.src[0].dtype, (UOp(Ops.INDEX, buf.dtype, (buf, r + 1, r < 9)),
+                                                     UOp.const(buf.dtype.scalar, 0.0))))
+    verify_kernel(ok, "k")
+
+
+def test_zero_size_and_size_one_tensors():
+    e = Tensor(np.zeros((0, 3), np.float32))
+    assert (e + 1).numpy().shape == (0, 3)
+    assert e.sum(0).numpy().tolist() == [0.0, 0.0, 0.0]
+    one = Tensor(np.array([[2.5]], np.float32))
+    assert (one * 2).sum().item() == 5.0
+
+
+def test_realized_tensors_are_reused_not_recomputed():
+    x = Tensor(arr(8))
+    y = (x * 2).realize()
+    z = y + 1
+    assert n_kernels(z) == 1
+    assert all(u.op is not Ops.REDUCE for u in schedule_tensors(z)[0].ast.toposort)
+    np.testing.assert_allclose(z.numpy(), x.numpy() * 2 + 1)
