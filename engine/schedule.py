@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,3 +259,15 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
             shp = shape_of(new)
             views[orig] = b if shp == (buf.size,) else UOp(Ops.RESHAPE, buf.dtype, (b,), shp)
     return items, views
+
+
+class _ScheduleModule(types.ModuleType):
+    """`engine.schedule(*tensors)`: the kernels that would compute the tensors (nothing runs)."""
+
+    def __call__(self, *tensors: Any) -> list[ScheduleItem]:
+        from engine.realize import schedule_tensors
+
+        return schedule_tensors(*tensors)
+
+
+sys.modules[__name__].__class__ = _ScheduleModule

@@ -143,3 +143,17 @@ def test_realized_tensors_are_reused_not_recomputed():
     assert n_kernels(z) == 1
     assert all(u.op is not Ops.REDUCE for u in schedule_tensors(z)[0].ast.toposort)
     np.testing.assert_allclose(z.numpy(), x.numpy() * 2 + 1)
+
+
+def test_engine_schedule_lists_kernels_and_debug_prints_one_line_each(capsys, monkeypatch):
+    import engine
+    import engine.realize as realize_mod
+
+    x = Tensor(arr(3, 4))
+    items = engine.schedule(x.sum(1) + 1, x * 2)
+    assert len(items) == 2 and all(i.ast.op is Ops.SINK for i in items)
+    assert [i.name for i in items] == ["r_3", "E_3_4"]
+    monkeypatch.setattr(realize_mod, "DEBUG", 2)
+    (x + 5).realize()
+    out = capsys.readouterr().out
+    assert "E_3_4" in out and "void E_3_4(" in out
