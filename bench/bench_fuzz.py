@@ -3,7 +3,7 @@
 Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N]
 
 Runs `SymbolicFuzzer.generate` + `check` in a loop three ways: the default (exhaustive numpy proof for
-domains of at most 4096 points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and reports which share of
+domains of at most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and reports which share of
 the default run the exhaustive oracle proved.
 """
 
@@ -95,11 +95,12 @@ def _row(label: str, r: dict[str, Any]) -> str:
 
 def bench_symbolic(seconds: float, seed: int) -> None:
     """Print the table for the symbolic fuzzer."""
-    default = run(seconds, seed, 4096)
+    limit = SymbolicFuzzer().exhaustive_limit
+    default = run(seconds, seed, limit)
     z3_only = run(seconds, seed, 0)
     print(f"symbolic fuzzer, depth 6, 3 variables, one core, {seconds:g} s per row, seed {seed}")
     print(f"{'mode':<22} {'cases':>7} {'cases/s':>9} {'gen':>7} {'simplify':>8} {'verify':>8} {'other':>7}")
-    print(_row("default (exh<=4096)", default))
+    print(_row(f"default (exh<={limit})", default))
     print(_row("Z3 only", z3_only))
     calls = default["clock"].calls
     exh, z3n = calls.get("exhaustive", 0), calls.get("z3", 0)

@@ -258,8 +258,9 @@ class _Plan:
             v[slot] = var_vals[name]
         steps, pc, n = self.steps, 0, len(self.steps)
         try:
-            while pc < n:
-                pc = steps[pc](v)
+            with np.errstate(over="ignore", invalid="ignore"):  # rounding to a narrow float may overflow to inf
+                while pc < n:
+                    pc = steps[pc](v)
         except (ArithmeticError, ValueError) as e:
             e.add_note(f"in kernel {prg.name} at v{pc}: {prg.uops[pc].op}")
             raise

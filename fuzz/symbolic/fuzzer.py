@@ -75,7 +75,7 @@ class SymbolicFuzzer(Fuzzer):
     name = "symbolic"
 
     def __init__(self, options: GenOptions | None = None, z3_timeout_ms: int = 2000,
-                 exhaustive_limit: int = 4096):
+                 exhaustive_limit: int = 65536):
         self.options = options or GenOptions()
         # domains of at most this many points are verified by evaluating every point (a proof, and cheaper)
         self.exhaustive_limit = exhaustive_limit
