@@ -19,7 +19,7 @@ class SpecError(Exception):
     """A kernel breaks an invariant; the message names the kernel and the UOp."""
 
 
-def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, int] | None:
+def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, Any] | None:
     """A point where valid holds and idx leaves [0, size), or None if Z3 proves there is none."""
     import z3
 
@@ -28,7 +28,7 @@ def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, int] | No
     for u in (valid.toposort if valid is not None else {}) | idx.toposort:
         if u in env:
             continue
-        s = [env.get(x) for x in u.src]
+        s: list[Any] = [env.get(x) for x in u.src]
         op = u.op
         if op is Ops.CONST:
             env[u] = z3.BoolVal(u.arg) if isinstance(u.arg, bool) else z3.IntVal(u.arg)

@@ -417,7 +417,9 @@ def _broadcast_shape(a: Shape, b: Shape) -> Shape:
 def _floordiv(a: Tensor, b: Tensor) -> Tensor:
     """numpy's floor division: floor toward -inf (from C's truncating IDIV for ints)."""
     if a.dtype.is_float:
-        return (a / b)._unary(Ops.TRUNC)._floor_fix(a / b)
+        q = a / b
+        t = q._unary(Ops.TRUNC)
+        return (q < t).where(t - 1, t)  # trunc - 1 where the quotient is negative and not whole: floor
     q = a._new(UOp(Ops.IDIV, a.dtype, (a.uop, b.uop)))
     if a.dtype.is_unsigned:
         return q
@@ -440,10 +442,3 @@ def _pymod(a: Tensor, b: Tensor) -> Tensor:
 def _pow(a: Tensor, b: Tensor) -> Tensor:
     return a._new(UOp(Ops.POW, a.dtype, (a.uop, b.uop)))
 
-
-def _floor_fix(self: Tensor, x: Tensor) -> Tensor:
-    # trunc(x) - 1 where x is negative and not whole: floor
-    return (x < self).where(self - 1, self)
-
-
-Tensor._floor_fix = _floor_fix  # type: ignore[attr-defined]

@@ -351,9 +351,9 @@ class Z3Checker:
         def why_bad(env: dict[str, int]) -> str | None:
             ok_o, vo = _defined_at(original, env)
             ok_s, vs = _defined_at(simplified, env)
-            if not ok_o:
+            if not ok_o or vo is None:
                 return None
-            if not ok_s:
+            if not ok_s or vs is None:
                 return f"simplified divides by zero where original = {vo!r}"
             return f"original = {vo!r}, simplified = {vs!r}" if _differs(vo, vs) else None
 
@@ -372,7 +372,7 @@ class Z3Checker:
 
         def why_bad(env: dict[str, int]) -> str | None:
             ok, v = _defined_at(expr, env)
-            if not ok:
+            if not ok or v is None:
                 return None
             bad = (lo is not None and int(v) < lo) or (hi is not None and int(v) > hi)
             return f"value {v!r} outside [{lo}, {hi}]" if bad else None

@@ -79,7 +79,7 @@ class Kernel:
                 done[u] = expr
                 continue
             if u.op is Ops.REDUCE and r in u.src[1:]:
-                rs = []
+                rs: list[UOp] = []
                 for s in u.src[1:]:
                     rs.extend((outer, inner) if s is r else (done[s],))
                 done[u] = UOp(Ops.REDUCE, u.dtype, (done[u.src[0]], *rs), u.arg)
@@ -137,7 +137,8 @@ def default_opts(k: Kernel) -> list[Opt]:
 def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Program:
     """The program of a kernel AST: opts "default" (heuristic), None/[] (none), or an explicit list."""
     k = Kernel(ast, name)
-    for o in (default_opts(k) if opts == "default" else (opts or [])):
+    chosen = default_opts(k) if isinstance(opts, str) else (opts or [])
+    for o in chosen:
         k.apply_opt(o)
     return k.to_program()
 

@@ -33,7 +33,8 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
             name = args[0]
             if name not in bounds:
                 raise ValueError(f"variable {name!r} has no bounds")
-            done[id(node)] = UOp.variable(name, *bounds[name])
+            lo, hi = bounds[name]
+            done[id(node)] = UOp.variable(name, lo, hi)
             continue
         if op == "const":
             v = args[0]

@@ -152,7 +152,7 @@ class SymbolicFuzzer(Fuzzer):
                 pass
         return res
 
-    def _bound_claims(self, expr: list, bounds: dict) -> list[tuple[list, int, int]]:
+    def _bound_claims(self, expr: list, bounds: dict) -> list[tuple[list, int | None, int | None]]:
         uops = to_uop_nodes(expr, bounds)
         return [(n, _num(uops[id(n)].vmin), _num(uops[id(n)].vmax)) for n in subexpressions(expr)
                 if n[0] not in ("var", "const")]
