@@ -123,6 +123,17 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
             raise ValueError(f"item() of a tensor with {self.numel()} elements")
         return self.numpy().reshape(()).item()
 
+    def assign(self, x: Any) -> Tensor:
+        """In-place update: this tensor now holds `x` (cast to its dtype, broadcast to its shape).
+
+        Tensors computed from the old value keep the old value (they hold its graph, not this object).
+        """
+        new = x if isinstance(x, Tensor) else Tensor.full((), x, self.dtype, self.device)
+        if new.device != self.device:
+            raise ValueError(f"assign: a tensor on {new.device} into one on {self.device}")
+        self.uop = new.cast(self.dtype).broadcast_to(self.shape).uop
+        return self
+
     # ------------------------------------------------------------------ creation
     @staticmethod
     def full(shape: Sequence[int] | int, value: Any, dtype: DType | None = None, device: str | None = None) -> Tensor:

@@ -157,3 +157,27 @@ def test_engine_schedule_lists_kernels_and_debug_prints_one_line_each(capsys, mo
     (x + 5).realize()
     out = capsys.readouterr().out
     assert "E_3_4" in out and "void E_3_4(" in out
+
+
+def test_assign_replaces_the_value_and_keeps_old_dependents():
+    x = Tensor(np.arange(4, dtype=np.float32))
+    y = x * 2
+    x.assign(x + 10)
+    np.testing.assert_allclose(x.numpy(), [10, 11, 12, 13])
+    np.testing.assert_allclose(y.numpy(), [0, 2, 4, 6])
+    x.assign(1)
+    assert x.tolist() == [1, 1, 1, 1] and x.dtype.name == "float32"
+
+
+@pytest.mark.parametrize("device", ["CPU", "LLVM", "PYTHON"])
+def test_fused_kernels_agree_across_devices(device):
+    rng2 = np.random.default_rng(1)
+    nx = rng2.standard_normal((5, 6)).astype(np.float32)
+    ni = rng2.integers(-20, 20, (5, 6)).astype(np.int32)
+    x, i = Tensor(nx, device=device), Tensor(ni, device=device)
+    out = (x - x.max(1, keepdim=True)) / (x * x + 1).sum(1, keepdim=True)
+    ref = (nx - nx.max(1, keepdims=True)) / (nx * nx + 1).sum(1, keepdims=True)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal((i // 3 + i % 7).numpy(), ni // 3 + ni % 7)
+    v = x.flip(1).pad(((1, 0), (2, 1))).shrink(((0, 5), (1, 8))).permute(1, 0)
+    np.testing.assert_allclose(v.numpy(), np.pad(nx[:, ::-1], ((1, 0), (2, 1)))[0:5, 1:8].T)
