@@ -4,6 +4,7 @@ Opts (composable, each checked):
   Opt("UPCAST", k, n)  split output loop k (position in the loop order) into (outer, n), the inner of kind
                        "upcast" placed innermost (the renderer vectorizes or unrolls it)
   Opt("UNROLL", k, n)  split reduce range k (in order of axis id) into (outer, n), the inner of kind "unroll"
+  Opt("ACCUM", k, n)   split reduce range k into (outer, n) with n independent accumulators, combined at the end
   Opt("REORDER", 0, p) permute the output loops: new order = [order[i] for i in p]
 A kernel can be built with no opts, the default heuristic, or an explicit list; the results must agree.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from engine.codegen.expand import expand_unrolls, expand_upcasts
 from engine.codegen.linearize import linearize
 from engine.codegen.program import Program
 from engine.dtype import dtypes
@@ -97,11 +99,11 @@ class Kernel:
             r = self.order[opt.axis]
             outer, inner = self._split(r, opt.amount, "loop", "upcast")
             self.order = [outer if x is r else x for x in self.order] + [inner]
-        elif opt.op == "UNROLL":
+        elif opt.op in ("UNROLL", "ACCUM"):
             rr = self.reduce_ranges()
             if not 0 <= opt.axis < len(rr):
                 raise OptError(f"{self.name}: no reduce loop {opt.axis}")
-            self._split(rr[opt.axis], opt.amount, "reduce", "unroll")
+            self._split(rr[opt.axis], opt.amount, "reduce", "unroll" if opt.op == "UNROLL" else "accum")
         elif opt.op == "REORDER":
             p = tuple(opt.amount)
             if sorted(p) != list(range(len(self.order))):
@@ -113,25 +115,48 @@ class Kernel:
         return self
 
     def to_program(self) -> Program:
-        """Simplify indices, check the kernel (engine.spec), and linearize it."""
-        ast = graph_rewrite(self.ast, kernel_rules)
-        order = [graph_rewrite(r, kernel_rules) for r in self.order]
+        """Expand upcasts and unrolls, simplify indices, check the kernel (engine.spec), and linearize it."""
+        upcasts = [r for r in self.order if r.arg[1] == "upcast"]
+        ast = expand_upcasts(expand_unrolls(self.ast), upcasts)
+        ast = graph_rewrite(ast, kernel_rules)
+        order = [graph_rewrite(r, kernel_rules) for r in self.order if r not in upcasts]
         order = [r for r in order if r.op is Ops.RANGE]
         verify_kernel(ast, self.name)
         return linearize(ast, self.name, order)
 
 
+def _contiguous_in_a_load(ast: UOp, r: UOp) -> bool:
+    """Whether some load's index moves by exactly 1 when `r` does (so lanes of r read adjacent memory)."""
+    from engine.symbolic import simplify, terms_of
+
+    for u in ast.toposort:
+        if u.op is Ops.INDEX and u.src[0].op is Ops.DEFINE_GLOBAL and r in u.src[1].toposort:
+            terms, _ = terms_of(simplify(u.src[1]))
+            if terms.get(r) == 1:
+                return True
+    return False
+
+
 def default_opts(k: Kernel) -> list[Opt]:
-    """The default heuristic: upcast the innermost output loop by 4 and unroll the first reduce by 4."""
-    opts: list[Opt] = []
-    if k.order:
-        end = k.order[-1].src[0]
-        if end.op is Ops.CONST and end.arg % 4 == 0 and end.arg >= 8:
-            opts.append(Opt("UPCAST", len(k.order) - 1, 4))
+    """The default heuristic, for kernels with a reduce (elementwise kernels are left to the C compiler):
+
+    - if the innermost output loop reads adjacent memory (a matmul's columns), upcast it by 8 (or 4): the lanes
+      become independent accumulators sharing one reduce loop, which the compiler vectorizes;
+    - else, if the first reduce loop reads adjacent memory (a row sum), give it 8 (or 4) accumulators.
+    """
     rr = k.reduce_ranges()
-    if rr and rr[0].src[0].op is Ops.CONST and rr[0].src[0].arg % 4 == 0 and rr[0].src[0].arg >= 8:
-        opts.append(Opt("UNROLL", 0, 4))
-    return opts
+    if not rr:
+        return []
+
+    def fits(r: UOp) -> int:
+        end = r.src[0]
+        return next((n for n in (8, 4) if end.op is Ops.CONST and end.arg % n == 0 and end.arg >= 2 * n), 0)
+
+    if k.order and fits(k.order[-1]) and _contiguous_in_a_load(k.ast, k.order[-1]):
+        return [Opt("UPCAST", len(k.order) - 1, fits(k.order[-1]))]
+    if fits(rr[0]) and _contiguous_in_a_load(k.ast, rr[0]):
+        return [Opt("ACCUM", 0, fits(rr[0]))]
+    return []
 
 
 def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Program:

@@ -95,6 +95,9 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
         if u.op is Ops.REDUCE:
             emit_reduce(u)
             return
+        missing = [s for s in u.src if s not in value]
+        if missing:
+            raise LinearizeError(f"{name}: {u.op.name} needs {missing[0].op.name} before it is placed")
         new = UOp(u.op, u.dtype, tuple(value[s] for s in u.src), u.arg)
         value[u] = put(new)
 
@@ -106,27 +109,46 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
         for u in by_home.get(scope, []):
             emit_node(u)
 
+    # reduces over the same ranges from the same place run in one loop nest, one accumulator each
+    groups: dict[tuple, list[UOp]] = {}
+    for u in topo:
+        if u.op is Ops.REDUCE:
+            groups.setdefault((homes[u], u.src[1:]), []).append(u)
+
     def emit_reduce(red: UOp) -> None:
-        acc_dt = red.dtype
-        reg = put(UOp(Ops.DEFINE_REG, acc_dt.pointer(1), (), next(reg_ids)))
-        slot = put(UOp(Ops.INDEX, reg.dtype, (reg, put(UOp.const(dtypes.index, 0)))))
-        init = UOp.const(acc_dt, reduce_identity(red.arg, acc_dt))
-        put(init)
-        put(UOp(Ops.STORE, dtypes.void, (slot, init)))
         base = homes[red]
         rs = list(red.src[1:])
+        group = [m for m in groups[(base, red.src[1:])] if m not in value]
+        for r in rs:
+            owners = {homes[m] for m in topo if m.op is Ops.REDUCE and r in m.src[1:]}
+            if len(owners) > 1:
+                raise LinearizeError(f"{name}: range {r.arg} is shared by reduces placed in different loops")
+        for m in group:  # what the loop bodies need from this scope comes first
+            for x in m.src[0].toposort:
+                if x not in value and x.op is not Ops.RANGE and homes.get(x) == base:
+                    emit_node(x)
+        group = [m for m in group if m not in value]
+        slots = []
+        for m in group:
+            reg = put(UOp(Ops.DEFINE_REG, m.dtype.pointer(1), (), next(reg_ids)))
+            slot = put(UOp(Ops.INDEX, reg.dtype, (reg, put(UOp.const(dtypes.index, 0)))))
+            init = put(UOp.const(m.dtype, reduce_identity(m.arg, m.dtype)))
+            put(UOp(Ops.STORE, dtypes.void, (slot, init)))
+            slots.append(slot)
         for k, r in enumerate(rs):
             open_range(r)
             emit_scope(base + tuple(rs[: k + 1]))
-        v = red.src[0]
-        if v not in value:
-            raise LinearizeError(f"{name}: reduce value was not placed inside its loops")
-        cur = put(UOp(Ops.LOAD, acc_dt, (slot,), next(read_ids)))
-        nxt = put(UOp(red.arg, acc_dt, (cur, value[v])))
-        put(UOp(Ops.STORE, dtypes.void, (slot, nxt)))
+        for m, slot in zip(group, slots):
+            v = m.src[0]
+            if v not in value:
+                raise LinearizeError(f"{name}: reduce value was not placed inside its loops")
+            cur = put(UOp(Ops.LOAD, m.dtype, (slot,), next(read_ids)))
+            nxt = put(UOp(m.arg, m.dtype, (cur, value[v])))
+            put(UOp(Ops.STORE, dtypes.void, (slot, nxt)))
         for r in reversed(rs):
             put(UOp(Ops.END, dtypes.void, (value[r],)))
-        value[red] = put(UOp(Ops.LOAD, acc_dt, (slot,), next(read_ids)))
+        for m, slot in zip(group, slots):
+            value[m] = put(UOp(Ops.LOAD, m.dtype, (slot,), next(read_ids)))
 
     emit_scope(())
     for i, r in enumerate(order):
