@@ -48,29 +48,36 @@ def _wrap(dtype: DType, v: Any) -> Any:
     return wrap(dtype, v)
 
 
+def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int]:
+    """terms_of for one node, from its sources' cached terms (see terms_of)."""
+    op = x.op
+    if op is _CONST:
+        return {}, x.arg if not isinstance(x.arg, float) else 0
+    if op is _ADD or op is _SUB:
+        (ta, ca), (tb, cb) = x.src[0].__dict__["_terms"], x.src[1].__dict__["_terms"]
+        sign = 1 if op is _ADD else -1
+        out = dict(ta)
+        for b, k in tb.items():
+            out[b] = out.get(b, 0) + sign * k
+        return out, ca + sign * cb
+    if op is _NEG:
+        ta, ca = x.src[0].__dict__["_terms"]
+        return {b: -k for b, k in ta.items()}, -ca
+    if op is _MUL and x.src[1].op is _CONST and x.src[0].op is not _ADD and x.src[0].op is not _SUB:
+        ta, ca = x.src[0].__dict__["_terms"]
+        c = x.src[1].arg
+        return {b: k * c for b, k in ta.items()}, ca * c
+    return {x: 1}, 0
+
+
 def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
-    """Decompose an integer expression into {base: coefficient} and a constant: u == sum(k*base) + const."""
-    terms: dict[UOp, int] = {}
-    const = 0
-    stack = [(u, 1)]
-    while stack:
-        x, k = stack.pop()
-        op = x.op
-        if op is _CONST:
-            const += k * x.arg
-        elif op is _ADD:
-            stack.append((x.src[1], k))
-            stack.append((x.src[0], k))
-        elif op is _SUB:
-            stack.append((x.src[1], -k))
-            stack.append((x.src[0], k))
-        elif op is _NEG:
-            stack.append((x.src[0], -k))
-        elif op is _MUL and x.src[1].op is _CONST and x.src[0].op is not _ADD and x.src[0].op is not _SUB:
-            stack.append((x.src[0], k * x.src[1].arg))
-        else:
-            terms[x] = terms.get(x, 0) + k
-    return terms, const
+    """Decompose an integer expression into {base: coefficient} and a constant: u == sum(k*base) + const.
+
+    Flattens ADD, SUB, NEG and multiplication by a constant (not into a sum: (a+b)*2 stays one base).
+    Cached per UOp; the caller gets its own copy of the dict.
+    """
+    terms, const = u._fill("_terms", _terms_rule)
+    return {b: k for b, k in terms.items() if k != 0}, const
 
 
 def _scaled(base: UOp, k: int) -> UOp:
@@ -109,7 +116,9 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
             acc = UOp(_SUB, dtype, (acc, _scaled(b, k)))
     if acc is None:
         return UOp.const(dtype, const)
-    return acc if const == 0 else UOp(_ADD, dtype, (acc, UOp.const(dtype, const)))
+    out = acc if const == 0 else UOp(_ADD, dtype, (acc, UOp.const(dtype, const)))
+    out.__dict__["_canon"] = True  # build_sum's output is canonical: canonical_sum can skip it
+    return out
 
 
 def _recombine_divmod(terms: dict[UOp, int]) -> bool:
@@ -131,6 +140,8 @@ def _recombine_divmod(terms: dict[UOp, int]) -> bool:
 
 def canonical_sum(x: UOp) -> UOp | None:
     """Flatten, combine and sort an integer sum; None if already canonical."""
+    if "_canon" in x.__dict__:
+        return None
     terms, const = terms_of(x)
     while _recombine_divmod(terms):
         pass
@@ -138,7 +149,9 @@ def canonical_sum(x: UOp) -> UOp | None:
     if one in terms:
         const += terms.pop(one)
     out = build_sum(x.dtype, terms, const)
-    return None if out is x else out
+    if out is x:
+        return None
+    return out
 
 
 def canonical_product(x: UOp) -> UOp | None:

@@ -251,3 +251,16 @@ def test_empty_range_is_not_folded_to_a_constant():
     r = UOp.range(0, 0)
     assert simplify(r) is r  # a loop of 0 iterations has no value; folding it to 0 would run the body once
     assert simplify(UOp.range(1, 0)).arg == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(tree=_ints(["x", "y"]))
+def test_sums_marked_canonical_are_canonical(tree):
+    from engine.symbolic import build_sum, terms_of
+
+    vs = {"x": UOp.variable("x", -4, 9), "y": UOp.variable("y", 0, 5)}
+    s = simplify(_build(tree, vs))
+    for u in s.toposort:
+        if "_canon" in u.__dict__:
+            terms, const = terms_of(u)
+            assert build_sum(u.dtype, terms, const) is u, u.render()
