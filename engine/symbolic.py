@@ -446,8 +446,12 @@ def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
 
 
 def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
-    """where(c, a, b): simplify `a` knowing c; fires only if that makes the graph strictly smaller."""
-    if c.op is Ops.CONST:
+    """where(c, a, b): simplify `a` knowing c; fires only if that makes the graph strictly smaller.
+
+    Not through memory access: WHERE computes both branches, so a load inside `a` runs even where c is false;
+    its address and gate must stay as they are (INDEX simplifies under its own gate instead).
+    """
+    if c.op is Ops.CONST or any(u.op in (Ops.INDEX, Ops.LOAD) for u in a.toposort):
         return None
     a2 = simplify_given_valid(c, a)
     if a2 is a:

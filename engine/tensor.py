@@ -179,8 +179,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
 
     def _float(self) -> Tensor:
         """Self as a float tensor (ints and bools become the default float, as numpy's ufuncs do)."""
-        return self if self.dtype.is_float else self.cast(dtypes.float64 if self.dtype.itemsize > 2 or
-                                                          self.dtype.is_unsigned else _small_int_float(self.dtype))
+        return self if self.dtype.is_float else self.cast(dtypes.float64 if self.dtype.itemsize > 2 else
+                                                          _small_int_float(self.dtype))
 
     def __add__(self, x: Any) -> Tensor: return self._binary(Ops.ADD, x)
     def __radd__(self, x: Any) -> Tensor: return self._binary(Ops.ADD, x, True)

@@ -181,3 +181,11 @@ def test_fused_kernels_agree_across_devices(device):
     np.testing.assert_array_equal((i // 3 + i % 7).numpy(), ni // 3 + ni % 7)
     v = x.flip(1).pad(((1, 0), (2, 1))).shrink(((0, 5), (1, 8))).permute(1, 0)
     np.testing.assert_allclose(v.numpy(), np.pad(nx[:, ::-1], ((1, 0), (2, 1)))[0:5, 1:8].T)
+
+
+def test_a_where_condition_never_removes_a_loads_own_gate():
+    # found by the tensor tests: where_given_valid simplified a gated load inside a WHERE branch, dropping the
+    # gate, so the load read out of bounds (WHERE computes both branches); the spec checker caught it
+    x = Tensor(np.arange(10, dtype=np.float32))
+    out = x.pad(((0, 2),)).reshape(3, 4).sum(-1).pad(((1, 0),))
+    np.testing.assert_allclose(out.numpy(), [0, 6, 22, 17])

@@ -154,13 +154,7 @@ def test_integer_inputs_follow_numpy_dtypes(dtype: type) -> None:
         np.testing.assert_array_equal(got, want, err_msg=name)
 
 
-_UNSIGNED_FLOAT_BUG = pytest.mark.xfail(strict=True, reason="engine/tensor.py _float() sends every unsigned int to "
-                                        "float64; numpy: uint8 -> float16, uint16 -> float32")
-
-
-@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.int8, np.int16, np.bool_,
-                                   pytest.param(np.uint8, marks=_UNSIGNED_FLOAT_BUG),
-                                   pytest.param(np.uint16, marks=_UNSIGNED_FLOAT_BUG), np.uint32])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.int8, np.int16, np.bool_, np.uint8, np.uint16, np.uint32])
 def test_float_ufuncs_of_ints_promote_like_numpy(dtype: type) -> None:
     x = np.arange(0, 12).astype(dtype).reshape(3, 4)
     for name in ("exp", "sqrt", "sin", "log2"):
