@@ -24,6 +24,7 @@ from typing import Any
 from engine.buffer import Buffer
 from engine.dtype import dtypes
 from engine.shape import Shape, shape_of
+from engine.symbolic import simplify
 from engine.uop import GroupOp, Ops, UOp
 
 MOVEMENT = GroupOp.Movement
@@ -181,9 +182,11 @@ class _Lowerer:
     def _reduce(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> UOp:
         rop, axes = u.arg
         src_shape = shape_of(u.src[0])
-        deps = {x for i in idx for x in i.toposort if x.op is Ops.RANGE}
+        # what the reduce really depends on: simplified, so that ranges that cancel out (a reshape's div/mod of a
+        # dimension that was expanded) do not count
+        deps = {x for i in idx for x in simplify(i).toposort if x.op is Ops.RANGE}
         if valid is not None:
-            deps |= {x for x in valid.toposort if x.op is Ops.RANGE}
+            deps |= {x for x in simplify(valid).toposort if x.op is Ops.RANGE}
         deepest = max((k for k, r in enumerate(self.enclosing) if r in deps), default=-1)
         factor = math.prod(r.src[0].arg for r in self.enclosing[:deepest + 1] if r not in deps)
         if factor > 1 and u is not self.root:
