@@ -8,8 +8,9 @@ a reduce, and several reduces over the same outer loops all end up in one kernel
 What gets its own buffer (the realize rule):
   - the UOps asked for, CONTIGUOUS, and inputs that are already buffers;
   - a reduce that, inside its consumer's loop nest, would be recomputed: it is fused only if every loop outside it
-    that it does not depend on has size 1 (so `softmax` over the last axis is one kernel, while
-    `x / x.sum(axis=0)` realizes the sum first). Each fused reduce gets fresh RANGEs of kind "reduce" and its
+    that it does not depend on has size 1. When it would be recomputed, the consumer's output loops are first
+    reordered to put the loops the reduce depends on outermost (so softmax over any axis is one kernel); if that
+    order was already tried, the reduce is realized. Each fused reduce gets fresh RANGEs of kind "reduce" and its
     own accumulator, initialized once per value it produces.
 """
 
@@ -42,8 +43,8 @@ class ScheduleItem:
 
 
 class _NeedsRealize(Exception):
-    def __init__(self, u: UOp):
-        self.u = u
+    def __init__(self, u: UOp, root: UOp, dep_dims: list[int]):
+        self.u, self.root, self.dep_dims = u, root, dep_dims
 
 
 def _is_buffer_view(u: UOp) -> bool:
@@ -82,12 +83,14 @@ def flat_index(idx: tuple[UOp, ...], shape: Shape) -> UOp:
 class _Lowerer:
     """Lower one realized UOp into a kernel AST."""
 
-    def __init__(self, root: UOp, realized: dict[UOp, Buffer], out: Buffer):
+    def __init__(self, root: UOp, realized: dict[UOp, Buffer], out: Buffer, loop_order: list[int] | None = None):
         self.root, self.realized = root, realized
         self.bufs: list[Buffer] = [out]
         self.globals: dict[Buffer, UOp] = {}
         self.memo: dict[tuple, UOp] = {}
         self.shape = shape_of(root)
+        # output dims, outermost loop first (a RANGE's axis id is its position here)
+        self.loop_order = loop_order if loop_order is not None else list(range(len(self.shape)))
         self.next_axis = len(self.shape)
         # the loop nest at the current point: output loops, then the ranges of enclosing reduces
         self.enclosing: list[UOp] = []
@@ -101,8 +104,9 @@ class _Lowerer:
         return self.globals[buf]
 
     def kernel(self) -> UOp:
-        ranges = tuple(UOp.range(s, i) if s != 1 else UOp.const(dtypes.index, 0) for i, s in enumerate(self.shape))
-        self.enclosing = [r for r in ranges if r.op is Ops.RANGE]
+        ranges = tuple(UOp.range(s, self.loop_order.index(i)) if s != 1 else UOp.const(dtypes.index, 0)
+                       for i, s in enumerate(self.shape))
+        self.enclosing = sorted((r for r in ranges if r.op is Ops.RANGE), key=lambda r: r.arg)
         src = self.root.src[0] if self.root.op is Ops.CONTIGUOUS else self.root
         value = self.lower(src, ranges, None)
         out = self._global(self.bufs[0])
@@ -190,7 +194,8 @@ class _Lowerer:
         deepest = max((k for k, r in enumerate(self.enclosing) if r in deps), default=-1)
         factor = math.prod(r.src[0].arg for r in self.enclosing[:deepest + 1] if r not in deps)
         if factor > 1 and u is not self.root:
-            raise _NeedsRealize(u)
+            dep_dims = [self.loop_order[r.arg[0]] for r in self.enclosing if r in deps and r.arg[1] == "loop"]
+            raise _NeedsRealize(u, self.root, dep_dims)
         ranges = []
         new = list(idx)
         if any(src_shape[a] == 0 for a in axes):  # an empty reduction is its identity
@@ -231,6 +236,8 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
     graph = list(sink.toposort)
     want = [s for s in sink.src if not _is_buffer_view(s)]
     force: set[UOp] = {u for u in graph if u.op is Ops.CONTIGUOUS}
+    loop_orders: dict[UOp, list[int]] = {}  # kernels whose output loops were reordered
+    tried: set[tuple[UOp, tuple[int, ...]]] = set()
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
@@ -243,11 +250,19 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
                 for u in order:
                     if buffers[u].size == 0:
                         continue  # nothing to compute
-                    lw = _Lowerer(u, buffers, buffers[u])
+                    lw = _Lowerer(u, buffers, buffers[u], loop_orders.get(u))
                     ast = lw.kernel()
                     items.append(ScheduleItem(ast, lw.bufs, _kernel_name(ast, lw.shape), u, lw.shape))
             except _NeedsRealize as e:
-                force.add(e.u)
+                # first try moving the loops the reduce depends on outermost; if that was tried, realize it
+                current = loop_orders.get(e.root, list(range(len(shape_of(e.root)))))
+                reordered = [d for d in current if d in e.dep_dims] + [d for d in current if d not in e.dep_dims]
+                key = (e.root, tuple(reordered))
+                if reordered != current and key not in tried:
+                    tried.add(key)
+                    loop_orders[e.root] = reordered
+                else:
+                    force.add(e.u)
                 continue
             break
     finally:

@@ -47,20 +47,34 @@ def test_softmax_over_last_axis_is_one_kernel():
     np.testing.assert_allclose(out.numpy(), ne / (ne * ne).sum(1, keepdims=True), rtol=1e-5)
 
 
-def test_reduce_that_would_be_recomputed_is_realized_first():
+def test_reduce_over_an_outer_axis_reorders_the_loops_instead_of_recomputing():
     x = Tensor(arr(5, 9))
-    out = x / x.sum(0, keepdim=True)  # the sum depends on the inner loop: fusing would recompute it 5 times
-    items = schedule_tensors(out)
-    assert len(items) == 2
+    out = x / x.sum(0, keepdim=True)  # the sum depends on the columns: the column loop goes outermost
+    [item] = schedule_tensors(out)
+    prg = build_program(item.ast, item.name, opts=None)
+    loops = [u for u in prg.uops if u.op is Ops.RANGE]
+    assert loops[0].src[0].arg == 9  # the outermost loop runs over the 9 columns
     np.testing.assert_allclose(out.numpy(), x.numpy() / x.numpy().sum(0, keepdims=True), rtol=1e-5)
+
+
+def test_reduces_that_need_different_loop_orders_realize_one_of_them():
+    x = Tensor(arr(5, 9))
+    out = x / x.sum(0, keepdim=True) + x / x.sum(1, keepdim=True)
+    assert len(schedule_tensors(out)) == 2
+    nx = x.numpy()
+    np.testing.assert_allclose(out.numpy(), nx / nx.sum(0, keepdims=True) + nx / nx.sum(1, keepdims=True),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_matmul_in_a_broadcast_is_not_recomputed():
     a, b = Tensor(arr(4, 6)), Tensor(arr(6, 3))
     mm = (a.reshape(4, 1, 6).expand(4, 3, 6) * b.permute(1, 0).reshape(1, 3, 6).expand(4, 3, 6)).sum(2)
     inner = mm.reshape(4, 3, 1).expand(4, 3, 8) + 1  # the matmul is computed once per (i, j): fused
-    outer = mm.reshape(1, 4, 3).expand(8, 4, 3) + 1  # would be recomputed 8 times: realized
-    assert n_kernels(inner) == 1 and n_kernels(outer) == 2
+    outer = mm.reshape(1, 4, 3).expand(8, 4, 3) + 1  # the broadcast loop moves inside the matmul's loops
+    assert n_kernels(inner) == 1 and n_kernels(outer) == 1
+    [item] = schedule_tensors(outer)
+    loops = [u.src[0].arg for u in build_program(item.ast, item.name, opts=None).uops if u.op is Ops.RANGE]
+    assert loops[:2] == [4, 3] and loops[-1] == 8  # i, j outside; the matmul's k loop, then the 8 copies
     ref = a.numpy() @ b.numpy()
     np.testing.assert_allclose(inner.numpy(), np.broadcast_to(ref[:, :, None], (4, 3, 8)) + 1, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(outer.numpy(), np.broadcast_to(ref[None], (8, 4, 3)) + 1, rtol=1e-5, atol=1e-6)

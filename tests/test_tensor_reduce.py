@@ -233,8 +233,6 @@ def test_kernel_counts() -> None:
     assert len(schedule_tensors(a.argmax(1))) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="scheduler: a reduce over an outer axis whose result feeds an epilogue over "
-                                       "the full shape is not fused: softmax(axis=0) is 3 kernels")
 def test_softmax_over_outer_axis_is_at_most_two_kernels() -> None:
     a = Tensor(_data(np.float32, (16, 32)))
     assert len(schedule_tensors(a.softmax(0))) <= 2
