@@ -23,6 +23,9 @@ class SpecError(Exception):
 
 
 EXHAUSTIVE_POINTS = 1 << 20
+Z3_TIMEOUT_MS = 500
+Z3_RLIMIT = 3_000_000
+_CHECKED: dict[tuple, Any] = {}  # (idx, valid, size) -> counterexample or None: the same index recurs across kernels
 UNPROVEN: list[str] = []  # indexes no method could decide, as "kernel: index"
 
 _NP_BINARY = {Ops.ADD: "add", Ops.SUB: "subtract", Ops.MUL: "multiply", Ops.MAX: "maximum", Ops.MIN: "minimum",
@@ -132,7 +135,8 @@ def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, Any] | No
                 cons += [v >= u.vmin, v <= u.vmax]
             env[u] = v
     solver = z3.Solver()
-    solver.set("timeout", 2000)
+    solver.set("timeout", Z3_TIMEOUT_MS)
+    solver.set("rlimit", Z3_RLIMIT)  # timeouts are not always honoured inside nonlinear preprocessing
     solver.add(*cons)
     if valid is not None:
         solver.add(env[valid])
@@ -149,7 +153,7 @@ def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, Any] | No
 
 def verify_kernel(ast: UOp, name: str) -> None:
     """Raise SpecError if the kernel breaks an invariant."""
-    from engine.symbolic import simplify_given_valid
+    from engine.symbolic import bounds_given_valid
 
     for u in ast.toposort:
         op = u.op
@@ -176,13 +180,16 @@ def verify_kernel(ast: UOp, name: str) -> None:
             size = buf.dtype.size
             if buf.op is not Ops.DEFINE_GLOBAL or size < 0:
                 continue
-            checked = simplify_given_valid(valid, idx) if valid is not None else idx
-            if 0 <= checked.vmin and checked.vmax < size:
-                continue
             if valid is not None and valid.vmax is False:
                 continue
-            found = _exhaustive_in_bounds(idx, valid, size)
-            cex = _z3_in_bounds(idx, valid, size) if found is False else found
+            lohi = bounds_given_valid(valid, idx) if valid is not None else (idx.vmin, idx.vmax)
+            if lohi is None or (0 <= lohi[0] and lohi[1] < size):
+                continue  # valid never holds, or the interval under it is inside the buffer
+            key = (idx, valid, size)
+            if key not in _CHECKED:
+                found = _exhaustive_in_bounds(idx, valid, size)
+                _CHECKED[key] = _z3_in_bounds(idx, valid, size) if found is False else found
+            cex = _CHECKED[key]
             if cex == {"z3": "unknown"}:
                 UNPROVEN.append(f"{name}: {idx.render(max_len=200)}")
                 continue

@@ -416,12 +416,8 @@ def _clause_bounds(clause: UOp) -> tuple[UOp, int | None, int | None] | None:
 _gv_counter = itertools.count()
 
 
-def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
-    """Simplify `expr` where it is only used when `valid` holds (e.g. inside a padded region).
-
-    Each bounded term X of `valid` is replaced by a fresh variable with X's tighter range, the result is
-    simplified, and X put back: sound, since every value X takes under `valid` lies in that range.
-    """
+def _narrowing(valid: UOp) -> dict[UOp, UOp] | None:
+    """Fresh variables for the terms `valid` bounds, with the tighter ranges; None if valid can never hold."""
     ranges: dict[UOp, list[Any]] = {}
     for clause in _clauses(valid):
         cb = _clause_bounds(clause)
@@ -433,16 +429,34 @@ def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
             r[0] = max(r[0], lo)
         if hi is not None:
             r[1] = min(r[1], hi)
-    if not ranges:
-        return expr
     if any(lo > hi for lo, hi in ranges.values()):
-        return expr  # valid never holds: any value will do, keep the expression
-    fresh = {x: UOp.variable(f"__valid{next(_gv_counter)}", lo, hi, x.dtype) for x, (lo, hi) in ranges.items()}
+        return None
+    return {x: UOp.variable(f"__valid{next(_gv_counter)}", lo, hi, x.dtype) for x, (lo, hi) in ranges.items()}
+
+
+def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
+    """Simplify `expr` where it is only used when `valid` holds (e.g. inside a padded region).
+
+    Each bounded term X of `valid` is replaced by a fresh variable with X's tighter range, the result is
+    simplified, and X put back: sound, since every value X takes under `valid` lies in that range.
+    """
+    fresh = _narrowing(valid)
+    if not fresh:
+        return expr  # nothing to narrow, or valid never holds (then any value will do)
     narrowed = substitute(expr, fresh)
     if narrowed is expr:
         return expr
     out = substitute(simplify(narrowed), {v: x for x, v in fresh.items()})
     return simplify(out)
+
+
+def bounds_given_valid(valid: UOp, expr: UOp) -> tuple[Any, Any] | None:
+    """(vmin, vmax) of `expr` wherever `valid` holds; None if valid can never hold."""
+    fresh = _narrowing(valid)
+    if fresh is None:
+        return None
+    narrowed = simplify(substitute(expr, fresh)) if fresh else expr
+    return narrowed.vmin, narrowed.vmax
 
 
 def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
