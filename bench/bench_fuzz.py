@@ -3,7 +3,8 @@
 Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N]
 
 Runs `SymbolicFuzzer.generate` + `check` in a loop three ways: the default (exhaustive numpy proof for
-domains of at most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and reports which share of
+domains of at most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only
+(`exhaustive_limit=0`), and reports which share of
 the default run the exhaustive oracle proved.
 """
 

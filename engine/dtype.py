@@ -25,7 +25,7 @@ import numpy as np
 
 @dataclass(frozen=True, eq=True)
 class DType:
-    """A scalar type, or a vector of `count` scalars, or a pointer to such (`ptr`) with `size` elements (-1: unknown)."""
+    """A scalar type, a vector of `count` scalars, or a pointer to such (`ptr`) with `size` elements (-1: unknown)."""
 
     name: str
     itemsize: int  # bytes of one scalar

@@ -143,7 +143,8 @@ class _Lowerer:
         src_shape = shape_of(u.src[0]) if u.src else ()
         if op is Ops.RESHAPE:
             flat = flat_index(idx, shape_of(u))
-            new = tuple(UOp.const(dtypes.index, 0) if s == 1 else (flat // st) % s if st * s < max(math.prod(src_shape), 1)
+            total = max(math.prod(src_shape), 1)
+            new = tuple(UOp.const(dtypes.index, 0) if s == 1 else (flat // st) % s if st * s < total
                         else flat // st for st, s in zip(_strides(src_shape), src_shape))
             return self.lower(u.src[0], new, valid)
         if op is Ops.PERMUTE:

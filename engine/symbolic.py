@@ -326,7 +326,8 @@ symbolic = PatternMatcher([
      lambda x, a, b: x // (a.arg * b.arg) if a.arg > 0 and b.arg > 0 else None, "nested_div"),
     (UPat(Ops.MOD, src=(UPat(Ops.MOD, src=(x_, UPat.cvar("m", ints))), UPat.cvar("a", ints))),
      lambda x, m, a: x % a if a.arg > 0 and m.arg > 0 and m.arg % a.arg == 0 else None, "nested_mod"),
-    (x_ % UPat(Ops.CONST, dtype=ints, name="c", arg_pred=lambda a: a < 0), lambda x, c: x % (-c.arg), "mod_neg_divisor"),
+    (x_ % UPat(Ops.CONST, dtype=ints, name="c", arg_pred=lambda a: a < 0), lambda x, c: x % (-c.arg),
+     "mod_neg_divisor"),
     (UPat(Ops.IDIV, src=(x_, c_)), lambda x, c: fold_div(x, c.arg) if c.arg != 0 else None, "fold_div"),
     (UPat(Ops.MOD, src=(x_, c_)), lambda x, c: fold_mod(x, c.arg) if c.arg > 0 else None, "fold_mod"),
     # ---- min and max decided by bounds

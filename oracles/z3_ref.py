@@ -404,7 +404,8 @@ class Z3Checker:
                 bad.append(f"(and {ed} (or {' '.join(outside)}))")
         if not bad:
             return ProofResult("proven", None, "nothing to prove")
-        decls = [f"(assert (and (>= {_sym(n)} {_lit(lo)}) (<= {_sym(n)} {_lit(hi)})))" for n, (lo, hi) in checked.items()]
+        decls = [f"(assert (and (>= {_sym(n)} {_lit(lo)}) (<= {_sym(n)} {_lit(hi)})))"
+                 for n, (lo, hi) in checked.items()]
         script = "\n".join(decls + smt.lines + [f"(assert (or false {' '.join(bad)}))"])
         return self._find_text(checked, zvars, script)
 

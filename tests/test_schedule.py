@@ -111,7 +111,8 @@ def test_each_reduce_has_its_own_accumulator_initialized_once_per_output():
     np.testing.assert_allclose(out.numpy(), nx.sum(1, keepdims=True) * 3 + nx.max(1, keepdims=True), rtol=1e-5)
 
 
-@pytest.mark.parametrize("opts", [None, "default", [Opt("UPCAST", 1, 4)], [Opt("REORDER", 0, (1, 0)), Opt("UNROLL", 0, 2)],
+@pytest.mark.parametrize("opts", [None, "default", [Opt("UPCAST", 1, 4)],
+                                  [Opt("REORDER", 0, (1, 0)), Opt("UNROLL", 0, 2)], [Opt("ACCUM", 0, 3)],
                                   [Opt("UPCAST", 0, 2), Opt("UPCAST", 1, 2), Opt("UNROLL", 0, 3)]])
 def test_opts_do_not_change_results(opts):
     a, b = Tensor(arr(4, 6)), Tensor(arr(6, 8))

@@ -31,7 +31,8 @@ def _div_fold_ignoring_sign(x: UOp, c: int):
     if not quot or c <= 0:
         return None
     rest = sym.build_sum(x.dtype, {b: k for b, k in terms.items() if k % c != 0}, const)
-    return UOp(Ops.ADD, x.dtype, (sym.build_sum(x.dtype, quot, 0), UOp(Ops.IDIV, x.dtype, (rest, UOp.const(x.dtype, c)))))
+    div = UOp(Ops.IDIV, x.dtype, (rest, UOp.const(x.dtype, c)))
+    return UOp(Ops.ADD, x.dtype, (sym.build_sum(x.dtype, quot, 0), div))
 
 
 def test_generation_is_deterministic_and_valid():
