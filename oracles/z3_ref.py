@@ -306,20 +306,24 @@ class Z3Checker:
             for name, (lo, hi) in bounds.items():
                 self.solver.add(zvars[name] >= lo, zvars[name] <= hi)
             self.solver.add(bad)
-            res = self.solver.check()
-            if res == z3.unsat:
-                return ProofResult("proven", None, "no in-bounds counterexample")
-            if res == z3.sat:
-                model = self.solver.model()
-                cex = {}
-                for name, (lo, _) in bounds.items():
-                    val = model.eval(zvars[name], model_completion=True)
-                    cex[name] = val.as_long() if z3.is_int_value(val) else lo
-                return ProofResult("counterexample", cex, "")
-            self.timeouts += 1
-            return ProofResult("unknown", None, f"z3: {self.solver.reason_unknown()}")
+            return self._check(bounds, zvars)
         finally:
             self.solver.pop()
+
+    def _check(self, bounds: dict[str, tuple[int, int]], zvars: Mapping[str, z3.ArithRef]) -> ProofResult:
+        """Run the solver on what was added since push: proven, a complete counterexample, or unknown."""
+        res = self.solver.check()
+        if res == z3.unsat:
+            return ProofResult("proven", None, "no in-bounds counterexample")
+        if res == z3.sat:
+            model = self.solver.model()
+            cex = {}
+            for name, (lo, _) in bounds.items():
+                val = model.eval(zvars[name], model_completion=True)
+                cex[name] = val.as_long() if z3.is_int_value(val) else lo
+            return ProofResult("counterexample", cex, "")
+        self.timeouts += 1
+        return ProofResult("unknown", None, f"z3: {self.solver.reason_unknown()}")
 
     def _confirm(
         self, result: ProofResult, bounds: dict[str, tuple[int, int]], why_bad: Callable[[dict[str, int]], str | None]
@@ -415,18 +419,7 @@ class Z3Checker:
         self.solver.push()
         try:
             self.solver.add(z3.parse_smt2_string(script, decls={_sym(n)[1:-1]: v for n, v in zvars.items()}))
-            res = self.solver.check()
-            if res == z3.unsat:
-                return ProofResult("proven", None, "no in-bounds counterexample")
-            if res == z3.sat:
-                model = self.solver.model()
-                cex = {}
-                for name, (lo, _) in bounds.items():
-                    val = model.eval(zvars[name], model_completion=True)
-                    cex[name] = val.as_long() if z3.is_int_value(val) else lo
-                return ProofResult("counterexample", cex, "")
-            self.timeouts += 1
-            return ProofResult("unknown", None, f"z3: {self.solver.reason_unknown()}")
+            return self._check(bounds, zvars)
         finally:
             self.solver.pop()
 

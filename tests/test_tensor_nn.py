@@ -4,21 +4,10 @@ import math
 
 import numpy as np
 import pytest
+from devices import DEVICES  # noqa: E402
 
-from engine.device import get_device
 from engine.realize import schedule_tensors
 from engine.tensor import Tensor
-
-
-def _available(name: str) -> bool:
-    try:
-        get_device(name)
-        return True
-    except Exception:
-        return False
-
-
-DEVICES = ["CPU"] + [d for d in ("PYTHON", "LLVM") if _available(d)]
 
 
 def _rand(shape, seed=0, dtype=np.float32):

@@ -6,22 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from devices import DEVICES  # noqa: E402
 
-from engine.device import get_device
 from engine.dtype import dtypes
 from engine.realize import schedule_tensors
 from engine.tensor import Tensor
 
-
-def _available(name: str) -> bool:
-    try:
-        get_device(name)
-    except Exception:
-        return False
-    return True
-
-
-DEVICES = ["CPU"] + [d for d in ("PYTHON", "LLVM") if _available(d)]
 AXES = [None, 1, -1, (0, 2)]
 
 
