@@ -94,5 +94,6 @@ def _load_builtin() -> None:
     for mod in ("engine.runtime.cpu", "engine.runtime.llvm", "engine.runtime.python"):
         try:
             importlib.import_module(mod)
-        except ImportError:
-            pass  # an optional backend whose dependency is missing (e.g. llvmlite)
+        except ImportError as e:
+            if e.name != "llvmlite":
+                raise  # only the optional llvmlite may be missing; anything else is a bug to see
