@@ -551,11 +551,6 @@ def _clamp(dt: DType, lo: Any, hi: Any) -> tuple[Any, Any]:
     return (lo, hi)
 
 
-def _c_div(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
 def _bounds(u: UOp) -> tuple[Any, Any]:
     """Sound interval [vmin, vmax] of an integer or bool UOp, from the bounds of its sources."""
     dt = u.dtype
@@ -664,3 +659,7 @@ def _bool_bounds(u: UOp, mm: list[tuple[Any, Any]]) -> tuple[bool, bool]:
 def iter_graph(root: UOp) -> Iterator[UOp]:
     """Every UOp of the graph, sources first."""
     return iter(root.toposort)
+
+
+# the one definition of C division lives with the other scalar semantics (imported last: engine.alu needs Ops)
+from engine.alu import c_div as _c_div  # noqa: E402
