@@ -48,6 +48,18 @@ class UPat:
         """Whether the dtype filter admits `dt` (itself or its scalar type)."""
         return self.dtypes is None or dt in self.dtypes or dt.scalar in self.dtypes
 
+    def src_ops_ok(self, ops: Sequence[Ops]) -> bool:
+        """Whether sources with these ops could match this pattern's direct sources (ops only)."""
+        if self.src is None:
+            return True
+        n = len(self.src)
+        if len(ops) < n or (len(ops) != n and not self.allow_any_len):
+            return False
+        ok = [p.ops is None or o in p.ops for p, o in zip(self.src, ops)]
+        if not self.commutative or n != 2:
+            return all(ok) or (self.commutative and n > 2)
+        return all(ok) or all(p.ops is None or o in p.ops for p, o in zip(self.src, reversed(ops[:2])))
+
     def names(self) -> set[str]:
         """Every capture name in the pattern."""
         out = {self.name} if self.name is not None else set()
@@ -201,7 +213,7 @@ def _rule_name(fn: Callable, label: str | None) -> str:
 class Rule:
     """One compiled rule: pattern, rewrite function, stable name."""
 
-    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all")
+    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct")
 
     def __init__(self, pat: UPat, fn: Callable, name: str):
         self.pat, self.fn, self.name = pat, fn, name
@@ -210,6 +222,10 @@ class Rule:
         self.params = frozenset(params)
         # every capture is a parameter: the capture dict can be passed as it is
         self.pass_all = not self.wants_ctx and pat.names() <= self.params
+        # only op and dtype filters, one capture, the one parameter: once the candidate table admits the UOp,
+        # it matches, and fn takes it positionally (no match call, no capture dict)
+        self.direct = (pat.src is None and pat.arg is None and pat.arg_pred is None and pat.pred is None
+                       and pat.name is not None and list(params) == [pat.name])
 
 
 class PatternMatcher:
@@ -236,8 +252,8 @@ class PatternMatcher:
         for op in list(self.by_op):
             self.by_op[op] = sorted(self.by_op[op] + self.any_op, key=self.rules.index)
         self._fallback = self.any_op
-        # per op (list index) and id of a canonical dtype: the rules whose top-level dtype filter admits it
-        self._candidates: list[dict[int, list[Rule]]] = [{} for _ in range(max(Ops) + 1)]
+        # per op (list index), then (id of a canonical dtype, ops of the sources): the rules that could match
+        self._candidates: list[dict[Any, list[Rule]]] = [{} for _ in range(max(Ops) + 1)]
 
     def __add__(self, other: PatternMatcher) -> PatternMatcher:
         out = PatternMatcher([])
@@ -251,11 +267,30 @@ class PatternMatcher:
 
     def rewrite(self, u: UOp, ctx: Any = None) -> UOp | None:
         """The first rule that matches `u` and returns a UOp; None if no rule does."""
-        by_dtype = self._candidates[u.op]
-        rules = by_dtype.get(id(u.dtype))
+        # candidates are cached per op, dtype and the ops of the direct sources: rules whose top-level dtype or
+        # source ops cannot match are never tried
+        src = u.src
+        n = len(src)
+        if n == 2:
+            key: Any = (id(u.dtype), src[0].op, src[1].op)
+        elif n == 0:
+            key = id(u.dtype)
+        elif n == 1:
+            key = (id(u.dtype), src[0].op)
+        else:
+            key = (id(u.dtype), *[s.op for s in src])
+        by_key = self._candidates[u.op]
+        rules = by_key.get(key)
         if rules is None:
-            rules = by_dtype[id(u.dtype)] = [r for r in self.by_op.get(u.op, self._fallback) if r.pat.dtype_ok(u.dtype)]
+            ops = [s.op for s in src]
+            rules = by_key[key] = [r for r in self.by_op.get(u.op, self._fallback)
+                                   if r.pat.dtype_ok(u.dtype) and r.pat.src_ops_ok(ops)]
         for rule in rules:
+            if rule.direct:
+                ret = rule.fn(u)
+                if ret is not None and ret is not u:
+                    return _hit(rule, u, ret)
+                continue
             for captures in rule.pat._match(u, {}):
                 if rule.pass_all:
                     ret = rule.fn(**captures)
@@ -265,12 +300,17 @@ class PatternMatcher:
                         kw["ctx"] = ctx
                     ret = rule.fn(**kw)
                 if ret is not None and ret is not u:
-                    if RuleStats.enabled:
-                        RuleStats.hits[rule.name] += 1
-                        if RuleStats.trace is not None:
-                            RuleStats.trace.append((rule.name, u, ret))
-                    return ret
+                    return _hit(rule, u, ret)
         return None
+
+
+def _hit(rule: Rule, u: UOp, ret: UOp) -> UOp:
+    """Count (and trace) a rule that rewrote `u` to `ret`; return `ret`."""
+    if RuleStats.enabled:
+        RuleStats.hits[rule.name] += 1
+        if RuleStats.trace is not None:
+            RuleStats.trace.append((rule.name, u, ret))
+    return ret
 
 
 def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: bool = False) -> UOp:
@@ -294,17 +334,25 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
                     push((n, 2, r))
                     push((r, 0, None))
                     continue
-            pending = [s for s in reversed(n.src) if s not in done]
-            if pending:
-                push((n, 1, None))
-                for s in pending:
-                    push((s, 0, None))
+            for s in n.src:
+                if s not in done:  # some source is pending: come back once they are all done
+                    push((n, 1, None))
+                    for s in reversed(n.src):
+                        if s not in done:
+                            push((s, 0, None))
+                    break
+            else:
+                stage = 1
+            if stage == 0:
                 continue
-            stage = 1  # every source is done: rebuild now instead of a round trip through the stack
+            # every source is done: rebuild now instead of a round trip through the stack
         if stage == 1:
             src = n.src
-            new_src = tuple([done[s] for s in src])
-            nn = n if new_src == src else UOp(n.op, n.dtype, new_src, n.arg)
+            if src:
+                new_src = tuple([done[s] for s in src])
+                nn = n if new_src == src else UOp(n.op, n.dtype, new_src, n.arg)
+            else:
+                nn = n
             if nn is not n and bottom_up:
                 push((n, 2, nn))  # the rebuilt node may match new rules: visit it again
                 push((nn, 0, None))

@@ -36,7 +36,7 @@ def _int_const(u: UOp) -> bool:
 
 # ---------------------------------------------------------------- sums and products
 # enum members as module globals for the hot paths below: `Ops.X` goes through EnumType.__getattr__ on 3.11
-_CONST, _ADD, _SUB, _NEG, _MUL = Ops.CONST, Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL
+_CONST, _ADD, _SUB, _NEG, _MUL, _MOD = Ops.CONST, Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL, Ops.MOD
 _INDEX = dtypes.index
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -96,46 +96,66 @@ def _term_key(t: tuple[UOp, int]) -> tuple:
 
 
 def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
-    """The canonical UOp of sum(k*base) + const."""
+    """The canonical UOp of sum(k*base) + const.
+
+    The result and every partial sum inside it are marked canonical (canonical_sum skips them) unless a term
+    could still change: a constant base, or an (x//c, x%c) pair that recombines.
+    """
     const = _wrap(dtype, const)
     items = sorted(((b, _wrap(dtype, k)) for b, k in terms.items()), key=_term_key)
+    mark = not any(b.op is _CONST or b.op is _MOD for b, _ in items) or not _recombinable(dict(items))
     acc: UOp | None = None
     neg = []
     for b, k in items:
         if k > 0:
             t = _scaled(b, k)
-            acc = t if acc is None else UOp(_ADD, dtype, (acc, t))
+            acc = t if acc is None else _marked(UOp(_ADD, dtype, (acc, t)), mark)
         elif k < 0:
             neg.append((b, -k))
     if acc is None and neg and const != 0:
         acc, const = UOp.const(dtype, const), 0  # c - x is smaller than -x + c
     for b, k in neg:
-        if acc is None:
-            acc = _scaled(b, -k)
-        else:
-            acc = UOp(_SUB, dtype, (acc, _scaled(b, k)))
+        acc = _scaled(b, -k) if acc is None else _marked(UOp(_SUB, dtype, (acc, _scaled(b, k))), mark)
     if acc is None:
         return UOp.const(dtype, const)
-    out = acc if const == 0 else UOp(_ADD, dtype, (acc, UOp.const(dtype, const)))
-    out.__dict__["_canon"] = True  # build_sum's output is canonical: canonical_sum can skip it
-    return out
+    return acc if const == 0 else _marked(UOp(_ADD, dtype, (acc, UOp.const(dtype, const))), mark)
 
 
-def _recombine_divmod(terms: dict[UOp, int]) -> bool:
-    """(x//c)*c*k + (x%c)*k -> x*k, valid for C semantics (x == (x//c)*c + x%c). Returns True if it changed."""
-    for m, k in list(terms.items()):
-        if m.op is not Ops.MOD or not _int_const(m.src[1]) or m not in terms:
+def _marked(u: UOp, mark: bool) -> UOp:
+    if mark:
+        u.__dict__["_canon"] = True
+    return u
+
+
+def _divmod_pair(terms: dict[UOp, int]) -> tuple[UOp, UOp, int, int] | None:
+    """A term (x%c)*k whose partner (x//c)*(k*c) is also in `terms`: (mod, div, k, c), else None."""
+    for m, k in terms.items():
+        if m.op is not _MOD or not _int_const(m.src[1]):
             continue
         c = m.src[1].arg
         d = UOp(Ops.IDIV, m.dtype, m.src)
         if c != 0 and terms.get(d) == k * c:
-            del terms[m], terms[d]
-            sub, sub_const = terms_of(m.src[0])
-            for b, kb in sub.items():
-                terms[b] = terms.get(b, 0) + k * kb
-            terms[UOp.const(m.dtype, 1)] = terms.get(UOp.const(m.dtype, 1), 0) + k * sub_const
-            return True
-    return False
+            return m, d, k, c
+    return None
+
+
+def _recombinable(terms: dict[UOp, int]) -> bool:
+    return _divmod_pair(terms) is not None
+
+
+def _recombine_divmod(terms: dict[UOp, int]) -> bool:
+    """(x//c)*c*k + (x%c)*k -> x*k, valid for C semantics (x == (x//c)*c + x%c). Returns True if it changed."""
+    pair = _divmod_pair(terms)
+    if pair is None:
+        return False
+    m, d, k, _ = pair
+    del terms[m], terms[d]
+    sub, sub_const = terms_of(m.src[0])
+    for b, kb in sub.items():
+        terms[b] = terms.get(b, 0) + k * kb
+    one = UOp.const(m.dtype, 1)
+    terms[one] = terms.get(one, 0) + k * sub_const
+    return True
 
 
 def canonical_sum(x: UOp) -> UOp | None:
@@ -270,8 +290,11 @@ def _div_lt(x: UOp, d: UOp, c: UOp) -> UOp | None:
 
 # ---------------------------------------------------------------- generic folds
 def _const_fold(x: UOp) -> UOp | None:
-    if not x.src or any(s.op is not _CONST for s in x.src) or x.dtype.count != 1:
+    if not x.src or x.dtype.count != 1:
         return None
+    for s in x.src:
+        if s.op is not _CONST:
+            return None
     try:
         return UOp.const(x.dtype, exec_alu(x.op, x.dtype, tuple(s.arg for s in x.src)))
     except (ZeroDivisionError, ValueError, OverflowError):
@@ -279,12 +302,12 @@ def _const_fold(x: UOp) -> UOp | None:
 
 
 _BOUNDED_OPS = GroupOp.ALU | {Ops.CAST, Ops.DEFINE_VAR, Ops.RANGE, Ops.SPECIAL}
+_RANGE = Ops.RANGE
 
 
 def _bounds_fold(x: UOp) -> UOp | None:
-    if x.op not in _BOUNDED_OPS or x.dtype.count != 1 or x.dtype.kind not in "bxiu":
-        return None
-    if x.op is Ops.RANGE and x.src[0].vmax < 1:
+    """The rule's pattern admits only scalar int/bool values of the ops in _BOUNDED_OPS."""
+    if x.op is _RANGE and x.src[0].vmax < 1:
         return None  # an empty loop has no value to fold to
     lo, hi = x.bounds
     return UOp.const(x.dtype, lo) if lo == hi else None
@@ -306,7 +329,7 @@ symbolic = PatternMatcher([
     # all-constant ALU -> the constant, with C semantics
     (UPat(GroupOp.ALU | {Ops.CAST}, name="x"), _const_fold, "const_fold"),
     # an int/bool value whose bounds meet -> that constant
-    (UPat(None, dtype=ints + (dtypes.bool,), name="x"), _bounds_fold, "bounds_fold"),
+    (UPat(_BOUNDED_OPS, dtype=ints + (dtypes.bool,), name="x"), _bounds_fold, "bounds_fold"),
     # ---- identities
     (x_ // UPat.const(1), lambda x: x, "div_by_1"),
     (x_ // UPat.const(-1), lambda x: -x, "div_by_neg1"),
