@@ -213,10 +213,10 @@ def _rule_name(fn: Callable, label: str | None) -> str:
 class Rule:
     """One compiled rule: pattern, rewrite function, stable name."""
 
-    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct")
+    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct", "late")
 
-    def __init__(self, pat: UPat, fn: Callable, name: str):
-        self.pat, self.fn, self.name = pat, fn, name
+    def __init__(self, pat: UPat, fn: Callable, name: str, late: bool = False):
+        self.pat, self.fn, self.name, self.late = pat, fn, name, late
         params = inspect.signature(fn).parameters
         self.wants_ctx = "ctx" in params
         self.params = frozenset(params)
@@ -229,14 +229,21 @@ class Rule:
 
 
 class PatternMatcher:
-    """A table of rules dispatched by op; matchers combine with `+` (earlier rules are tried first)."""
+    """A table of rules dispatched by op; matchers combine with `+` (earlier rules are tried first).
 
-    def __init__(self, rules: Sequence[tuple], *, label_prefix: str = ""):
+    `late` names rules that only pay off on already-rewritten sources: graph_rewrite(bottom_up=True) tries them on
+    a node after its sources are done, the other rules before (the default order tries every rule after).
+    """
+
+    def __init__(self, rules: Sequence[tuple], *, label_prefix: str = "", late: Sequence[str] = ()):
         self.rules: list[Rule] = []
         for r in rules:
             pat, fn, label = (r[0], r[1], r[2]) if len(r) == 3 else (r[0], r[1], None)
             name = _rule_name(fn, label)
-            self.rules.append(Rule(pat, fn, label_prefix + name))
+            self.rules.append(Rule(pat, fn, label_prefix + name, late=name in late))
+        unknown = set(late) - {_rule_name(r[1], r[2] if len(r) == 3 else None) for r in rules}
+        if unknown:
+            raise ValueError(f"PatternMatcher: late rules not in the table: {sorted(unknown)}")
         self._index()
 
     def _index(self) -> None:
@@ -252,8 +259,12 @@ class PatternMatcher:
         for op in list(self.by_op):
             self.by_op[op] = sorted(self.by_op[op] + self.any_op, key=self.rules.index)
         self._fallback = self.any_op
-        # per op (list index), then (id of a canonical dtype, ops of the sources): the rules that could match
-        self._candidates: list[dict[Any, list[Rule]]] = [{} for _ in range(max(Ops) + 1)]
+        # per phase (all, early, late), per op (list index), then (id of a canonical dtype, ops of the sources):
+        # the rules that could match
+        self._candidates: list[list[dict[Any, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
+        # ops some late rule could match (a list indexed by op): the others skip the late phase
+        self.late_ops = [any(r.late and (r.pat.ops is None or op in r.pat.ops) for r in self.rules)
+                         for op in range(max(Ops) + 1)]
 
     def __add__(self, other: PatternMatcher) -> PatternMatcher:
         out = PatternMatcher([])
@@ -265,8 +276,11 @@ class PatternMatcher:
         """Stable names of every rule, in table order."""
         return [r.name for r in self.rules]
 
-    def rewrite(self, u: UOp, ctx: Any = None) -> UOp | None:
-        """The first rule that matches `u` and returns a UOp; None if no rule does."""
+    def rewrite(self, u: UOp, ctx: Any = None, phase: int = 0) -> UOp | None:
+        """The first rule that matches `u` and returns a UOp; None if no rule does.
+
+        phase 0 tries every rule, 1 only the rules not marked late, 2 only the late ones.
+        """
         # candidates are cached per op, dtype and the ops of the direct sources: rules whose top-level dtype or
         # source ops cannot match are never tried
         src = u.src
@@ -279,12 +293,13 @@ class PatternMatcher:
             key = (id(u.dtype), src[0].op)
         else:
             key = (id(u.dtype), *[s.op for s in src])
-        by_key = self._candidates[u.op]
+        by_key = self._candidates[phase][u.op]
         rules = by_key.get(key)
         if rules is None:
             ops = [s.op for s in src]
             rules = by_key[key] = [r for r in self.by_op.get(u.op, self._fallback)
-                                   if r.pat.dtype_ok(u.dtype) and r.pat.src_ops_ok(ops)]
+                                   if r.pat.dtype_ok(u.dtype) and r.pat.src_ops_ok(ops)
+                                   and (phase == 0 or r.late == (phase == 2))]
         for rule in rules:
             if rule.direct:
                 ret = rule.fn(u)
@@ -322,14 +337,14 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
     done: dict[UOp, UOp] = {}
     # stack entries: (node, stage, target) -- stage 0: visit, 1: rebuild from sources, 2: take target's result
     stack: list[tuple[UOp, int, UOp | None]] = [(root, 0, None)]
-    push, pop, rewrite = stack.append, stack.pop, pm.rewrite
+    push, pop, rewrite, late_ops = stack.append, stack.pop, pm.rewrite, pm.late_ops
     while stack:
         n, stage, target = pop()
         if n in done:
             continue
         if stage == 0:
             if bottom_up:
-                r = rewrite(n, ctx)
+                r = rewrite(n, ctx, 1)
                 if r is not None:
                     push((n, 2, r))
                     push((r, 0, None))
@@ -353,9 +368,18 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
                 nn = n if new_src == src else UOp(n.op, n.dtype, new_src, n.arg)
             else:
                 nn = n
-            if nn is not n and bottom_up:
-                push((n, 2, nn))  # the rebuilt node may match new rules: visit it again
-                push((nn, 0, None))
+            if bottom_up:
+                if nn is not n:
+                    push((n, 2, nn))  # the rebuilt node may match new rules: visit it again
+                    push((nn, 0, None))
+                    continue
+                # unchanged: stage 0 found no early rule for it; its sources are done, so try the late ones
+                r = rewrite(n, ctx, 2) if late_ops[n.op] else None
+                if r is None:
+                    done[n] = n
+                else:
+                    push((n, 2, r))
+                    push((r, 0, None))
                 continue
             r = rewrite(nn, ctx)
             if r is None:

@@ -399,7 +399,7 @@ symbolic = PatternMatcher([
      lambda c, a, b: UOp(Ops.WHERE, a.dtype, (c, a, b)), "where_where_else"),
     (UPat(Ops.WHERE, name="w", src=(UPat.var("c", dtypes.bool), UPat.var("a"), UPat.var("b"))),
      lambda w, c, a, b: _where_given_valid(w, c, a, b), "where_given_valid"),
-])
+], late=("where_given_valid",))
 
 
 # ---------------------------------------------------------------- given a validity condition
@@ -503,7 +503,7 @@ def simplify(u: UOp) -> UOp:
 
     Canonical sums can undo sharing ((x+y)+(x+y) is 2 ops, x*2+y*2 is 3): then the input is kept as it was.
     """
-    out = graph_rewrite(u, symbolic)
+    out = graph_rewrite(u, symbolic, bottom_up=True)
     return out if out.op_count() <= u.op_count() else u
 
 
