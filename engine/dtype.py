@@ -82,25 +82,25 @@ class DType:
 
     @property
     def min(self) -> int | float | bool:
-        """Smallest representable value (ints, bool) or -inf (floats)."""
+        """Smallest representable value: of ints and bool; -inf for floats, or -448 for float8_e4m3fn (no inf)."""
         if self.kind == "b":
             return False
         if self.kind == "u":
             return 0
         if self.kind in "ix":
             return -(1 << (self.bits - 1))
-        return -float("inf")
+        return -float("inf") if self.name != "float8_e4m3fn" else -448.0
 
     @property
     def max(self) -> int | float | bool:
-        """Largest representable value (ints, bool) or +inf (floats)."""
+        """Largest representable value: of ints and bool; +inf for floats, or 448 for float8_e4m3fn (no inf)."""
         if self.kind == "b":
             return True
         if self.kind == "u":
             return (1 << self.bits) - 1
         if self.kind in "ix":
             return (1 << (self.bits - 1)) - 1
-        return float("inf")
+        return float("inf") if self.name != "float8_e4m3fn" else 448.0
 
     @property
     def np(self) -> np.dtype:

@@ -245,8 +245,9 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     def logical_or(self, x: Any) -> Tensor: return self.cast(dtypes.bool) | _as_bool(x)
     def logical_xor(self, x: Any) -> Tensor: return self.cast(dtypes.bool) ^ _as_bool(x)
 
-    def maximum(self, x: Any) -> Tensor: return self._binary(Ops.MAX, x)
-    def minimum(self, x: Any) -> Tensor: return self._binary(Ops.MIN, x)
+    # MAX/MIN return their first operand on a tie; numpy returns the second (maximum(-0.0, 0.0) is 0.0)
+    def maximum(self, x: Any) -> Tensor: return self._binary(Ops.MAX, x, True)
+    def minimum(self, x: Any) -> Tensor: return self._binary(Ops.MIN, x, True)
 
     def where(self, a: Any, b: Any) -> Tensor:
         """Elementwise `a if self else b`, broadcasting all three."""
@@ -300,11 +301,15 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         return self._movement(Ops.PERMUTE, o)
 
     def expand(self, *shape: Any) -> Tensor:
+        """torch's expand: size-1 axes grow to `shape` (-1 keeps an axis); new leading axes may be added."""
         new = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-        new = tuple(s if s != -1 else o for s, o in zip(new, self.shape))
-        if new == self.shape:
-            return self
-        return self._movement(Ops.EXPAND, new)
+        if len(new) < self.ndim:
+            raise ValueError(f"expand: cannot expand {self.shape} to fewer dims {new}")
+        t = self.reshape((1,) * (len(new) - self.ndim) + self.shape) if len(new) > self.ndim else self
+        new = tuple(s if s != -1 else o for s, o in zip(new, t.shape))
+        if new == t.shape:
+            return t
+        return t._movement(Ops.EXPAND, new)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         """numpy's broadcast_to: prepend size-1 dims, then expand."""
@@ -360,14 +365,18 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdim: bool = False,
             dtype: DType | None = None) -> Tensor:
-        """Sum, accumulating in numpy's dtype (bools and small ints in int64, uints in uint64)."""
-        dt = dtype or _sum_dtype(self.dtype)
-        return self.cast(dt)._reduce(Ops.ADD, axis, keepdim)
+        """Sum, accumulating in numpy's dtype (bools and small ints in int64, uints in uint64); half-width floats
+        (float16, bfloat16, fp8) accumulate in float32 and round once, as numpy's float16 sum does."""
+        if dtype is None and self.dtype in _HALF_FLOATS:
+            return self.cast(dtypes.float32)._reduce(Ops.ADD, axis, keepdim).cast(self.dtype)
+        return self.cast(dtype or _sum_dtype(self.dtype))._reduce(Ops.ADD, axis, keepdim)
 
     def prod(self, axis: int | Sequence[int] | None = None, keepdim: bool = False,
              dtype: DType | None = None) -> Tensor:
-        dt = dtype or _sum_dtype(self.dtype)
-        return self.cast(dt)._reduce(Ops.MUL, axis, keepdim)
+        """Product in numpy's sum dtype; half-width floats multiply in float32 and round once."""
+        if dtype is None and self.dtype in _HALF_FLOATS:
+            return self.cast(dtypes.float32)._reduce(Ops.MUL, axis, keepdim).cast(self.dtype)
+        return self.cast(dtype or _sum_dtype(self.dtype))._reduce(Ops.MUL, axis, keepdim)
 
     def max(self, axis: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         return self._reduce(Ops.MAX, axis, keepdim)
@@ -378,6 +387,9 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         if self.dtype.is_unsigned:
             return (self ^ -1).max(axis, keepdim) ^ -1  # ~max(~x) flips the order of unsigned ints
         return (-self).max(axis, keepdim).__neg__()
+
+
+_HALF_FLOATS = (dtypes.float16, dtypes.bfloat16, dtypes.float8_e4m3fn, dtypes.float8_e5m2)
 
 
 def _small_int_float(dt: DType) -> DType:

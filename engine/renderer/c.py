@@ -1,7 +1,11 @@
 """C source for a linear program (the CPU backend).
 
-Values of float16 and bfloat16 are held in `float` and rounded after every op, so results equal engine.alu's
-(one rounding per op); in memory they are _Float16 and raw bfloat16 bits. Index values are int64_t.
+Values of float16, bfloat16 and the fp8 types are held in `float` and rounded after every op, so results equal
+engine.alu's (one rounding per op; for +, -, *, / and sqrt a float32 result rounded again to a narrower type is
+the correctly rounded result, since float32 has more than twice their precision plus two bits); in memory they are
+_Float16, raw bfloat16 bits and raw fp8 bytes. Conversions to bfloat16 and fp8 round to nearest even and go
+through float32, as ml_dtypes does (so a double is first rounded to float); float64 to float16 rounds once, as
+numpy does. Index values are int64_t.
 The outermost output loop runs in parallel (OpenMP) when the kernel is big enough; "upcast" and "unroll" loops
 are unrolled by the compiler.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from engine.alu import wrap
 from engine.codegen.program import Program
 from engine.dtype import DType, dtypes
 from engine.uop import Ops, UOp
@@ -19,20 +24,61 @@ PARALLEL_MIN_WORK = 1 << 15
 _STORAGE = {"bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
             "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t",
             "index": "int64_t", "float16": "_Float16", "bfloat16": "uint16_t", "float32": "float",
-            "float64": "double"}
+            "float64": "double", "float8_e4m3fn": "uint8_t", "float8_e5m2": "uint8_t"}
+# dtypes held in `float` registers: name -> (C function from storage bits to float, from float to storage bits)
+_NARROW = {"float16": ("(float)", "(_Float16)"), "bfloat16": ("bf16_to_f", "f_to_bf16"),
+           "float8_e4m3fn": ("e4m3_to_f", "f_to_e4m3"), "float8_e5m2": ("e5m2_to_f", "f_to_e5m2")}
 
 PRELUDE = """#include <stdint.h>
 #include <stdbool.h>
 #include <string.h>
 #include <math.h>
 static inline float bf16_to_f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
+/* float -> bfloat16 bits: round half to even; NaN becomes the quiet NaN 0x7fc0 with its sign (as ml_dtypes) */
 static inline uint16_t f_to_bf16(float f) {
   uint32_t u; memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(((u >> 16) & 0x8000u) | 0x7fc0u);
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
+/* fp8 with M mantissa bits and exponent bias B. |x| as float32 bits `a` (finite, below overflow) -> fp8 bits,
+   round half to even. Normal results drop 23-M mantissa bits (a carry moves into the exponent, which is the
+   correct next binade); subnormal results are |x| / 2^(1-B-M) = mant >> s rounded by the dropped bits. */
+static inline uint32_t fp8_mag(uint32_t a, uint32_t M, uint32_t B) {
+  if (a >= (128u - B) << 23)
+    return ((a + (1u << (22 - M)) - 1u + ((a >> (23 - M)) & 1u)) >> (23 - M)) - ((127u - B) << M);
+  uint32_t s = 151u - B - M - (a >> 23);
+  if (s > 24) return 0;  /* below half the smallest subnormal (a tie at s == 24 rounds to 0, which is even) */
+  uint32_t mant = (a & 0x7fffffu) | 0x800000u, q = mant >> s, rem = mant & ((1u << s) - 1u), half = 1u << (s - 1);
+  return q + (rem > half || (rem == half && (q & 1u)));
+}
+/* e4m3fn has no infinity: above 464 (the midpoint of 448 and the NaN code), inf and NaN give NaN 0x7f */
+static inline uint8_t f_to_e4m3(float f) {
+  uint32_t u; memcpy(&u, &f, 4);
+  uint32_t a = u & 0x7fffffffu;
+  return (uint8_t)(((u >> 24) & 0x80u) | (a > 0x43e80000u ? 0x7fu : fp8_mag(a, 3, 7)));
+}
+/* e5m2 is IEEE-like: from 61440 (the midpoint of 57344 and 65536) up it is inf 0x7c; NaN is 0x7e */
+static inline uint8_t f_to_e5m2(float f) {
+  uint32_t u; memcpy(&u, &f, 4);
+  uint32_t a = u & 0x7fffffffu;
+  return (uint8_t)(((u >> 24) & 0x80u) | (a > 0x7f800000u ? 0x7eu : a >= 0x47700000u ? 0x7cu : fp8_mag(a, 2, 15)));
+}
+/* fp8 bits -> float (exact); `special`: the magnitude bits from which codes are inf/NaN */
+static inline float fp8_to_f(uint8_t b, uint32_t M, uint32_t B, float sub_scale, uint32_t special) {
+  uint32_t a = b & 0x7fu, u;
+  if (a >= special) u = a == 0x7cu ? 0x7f800000u : 0x7fc00000u;
+  else if ((a >> M) == 0) { float d = (float)a * sub_scale; memcpy(&u, &d, 4); }
+  else u = (a << (23 - M)) + ((127u - B) << 23);
+  u |= (uint32_t)(b & 0x80u) << 24;
+  float f; memcpy(&f, &u, 4); return f;
+}
+static inline float e4m3_to_f(uint8_t b) { return fp8_to_f(b, 3, 7, 0x1p-9f, 0x7fu); }
+static inline float e5m2_to_f(uint8_t b) { return fp8_to_f(b, 2, 15, 0x1p-16f, 0x7cu); }
 static inline float round_bf16(float f) { return bf16_to_f(f_to_bf16(f)); }
 static inline float round_f16(float f) { return (float)(_Float16)f; }
+static inline float round_f16d(double d) { return (float)(_Float16)d; }  /* one rounding, as numpy */
+static inline float round_e4m3(float f) { return e4m3_to_f(f_to_e4m3(f)); }
+static inline float round_e5m2(float f) { return e5m2_to_f(f_to_e5m2(f)); }
 #define MAXF(a, b) (((a) != (a) || (b) != (b)) ? NAN : ((b) > (a) ? (b) : (a)))
 #define MINF(a, b) (((a) != (a) || (b) != (b)) ? NAN : ((b) < (a) ? (b) : (a)))
 """
@@ -41,7 +87,7 @@ static inline float round_f16(float f) { return (float)(_Float16)f; }
 def ctype(dt: DType) -> str:
     """The C type that holds a value of `dt` in registers."""
     name = dt.scalar.name
-    if name in ("float16", "bfloat16"):
+    if name in _NARROW:
         return "float"
     if name not in _STORAGE:
         raise NotImplementedError(f"C backend: dtype {name} is not supported")
@@ -55,16 +101,19 @@ def storage_type(dt: DType) -> str:
     return _STORAGE[name]
 
 
+_ROUND = {"float16": "round_f16", "bfloat16": "round_bf16", "float8_e4m3fn": "round_e4m3",
+          "float8_e5m2": "round_e5m2"}
+
+
 def _round(dt: DType, expr: str) -> str:
-    if dt.scalar == dtypes.float16:
-        return f"round_f16({expr})"
-    if dt.scalar == dtypes.bfloat16:
-        return f"round_bf16({expr})"
-    return expr
+    """`expr` (a float) rounded to a narrow float dtype, as a float."""
+    fn = _ROUND.get(dt.scalar.name)
+    return f"{fn}({expr})" if fn else expr
 
 
 def _const(u: UOp) -> str:
-    v, dt = u.arg, u.dtype.scalar
+    dt = u.dtype.scalar
+    v = wrap(dt, u.arg)  # a narrow-float constant is rounded to its dtype first (0.1 as float16 is 0.0999755859375)
     if dt == dtypes.bool:
         return "true" if v else "false"
     if dt.is_float:
@@ -145,17 +194,18 @@ def _alu(u: UOp, s: list[str]) -> str:
             return f"({s[0]} != 0)"
         if sdt.is_float and dt.kind in "iu":
             lo = _const(UOp.const(dt, dt.min))
-            return f"(({s[0]} != {s[0]} || isinf({s[0]})) ? {lo} : ({ctype(dt)})(int64_t){s[0]})"
+            # exec_alu: NaN and inf give the minimum; otherwise truncate and wrap (uint64 from 2^63 up directly)
+            conv = f"({ctype(dt)})(int64_t){s[0]}"
+            if dt == dtypes.uint64:
+                conv = f"({s[0]} >= 0x1p63 ? (uint64_t){s[0]} : {conv})"
+            return f"(({s[0]} != {s[0]} || isinf({s[0]})) ? {lo} : {conv})"
+        if dt == dtypes.float16 and sdt in (dtypes.float64, dtypes.int64, dtypes.uint64):
+            return f"round_f16d((double){s[0]})"  # one rounding, as numpy (no detour through float)
         return f"(({ctype(dt)}){s[0]})"
     if op is Ops.BITCAST:
-        src_t = storage_type(sdt)
-        dst_t = storage_type(dt)
-        src_v = s[0] if sdt.scalar not in (dtypes.float16, dtypes.bfloat16) else \
-            (f"(_Float16){s[0]}" if sdt.scalar == dtypes.float16 else f"f_to_bf16({s[0]})")
-        out = f"({{ {src_t} s_ = {src_v}; {dst_t} d_; memcpy(&d_, &s_, sizeof(d_)); d_; }})"
-        if dt == dtypes.bfloat16:
-            return f"bf16_to_f({out})"
-        return f"((float){out})" if dt == dtypes.float16 else out
+        src_v = f"{_NARROW[sdt.name][1]}({s[0]})" if sdt.name in _NARROW else s[0]
+        out = f"({{ {storage_type(sdt)} s_ = {src_v}; {storage_type(dt)} d_; memcpy(&d_, &s_, sizeof(d_)); d_; }})"
+        return f"{_NARROW[dt.name][0]}({out})" if dt.name in _NARROW else out
     raise NotImplementedError(f"C backend: op {op.name} is not supported")
 
 
@@ -209,11 +259,8 @@ def render_c(prg: Program) -> str:
             idx = u.src[0]
             addr = names[idx]
             dt = u.dtype.scalar
-            if idx.src[0].op is Ops.DEFINE_GLOBAL:
-                if dt == dtypes.bfloat16:
-                    addr = f"bf16_to_f({addr})"
-                elif dt == dtypes.float16:
-                    addr = f"(float){addr}"
+            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in _NARROW:
+                addr = f"{_NARROW[dt.name][0]}({addr})"
             if len(idx.src) > 2:
                 addr = f"({names[idx.src[2]]} ? {addr} : {names[u.src[1]] if len(u.src) > 1 else '0'})"
             n = f"val{counter}"
@@ -224,11 +271,8 @@ def render_c(prg: Program) -> str:
             idx, val = u.src
             dt = idx.dtype.scalar
             v = names[val]
-            if idx.src[0].op is Ops.DEFINE_GLOBAL:
-                if dt == dtypes.bfloat16:
-                    v = f"f_to_bf16({v})"
-                elif dt == dtypes.float16:
-                    v = f"(_Float16){v}"
+            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in _NARROW:
+                v = f"{_NARROW[dt.name][1]}({v})"
             stmt = f"{names[idx]} = {v};"
             emit(f"if ({names[idx.src[2]]}) {stmt}" if len(idx.src) > 2 else stmt)
         else:

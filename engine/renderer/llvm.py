@@ -2,9 +2,12 @@
 
 Values follow engine/alu.py exactly: ints wrap (no nsw/nuw), IDIV/MOD truncate, float MAX/MIN propagate NaN,
 transcendentals and MULACC of narrow floats are computed in double and rounded once, like exec_alu.
-float16 and bfloat16 are held as `float` in registers and as i16 in memory, converted by helper functions
-emitted into the module: LLVM's own half/bfloat lowering calls compiler-rt routines (`__truncdfhf2`, ...)
-that a JIT in a Python process cannot resolve (calls to them segfault).
+float16, bfloat16 and the fp8 types are held as `float` in registers and as i16 / i8 in memory, converted by
+helper functions emitted into the module: LLVM's own half/bfloat lowering calls compiler-rt routines
+(`__truncdfhf2`, ...) that a JIT in a Python process cannot resolve (calls to them segfault). Conversions round
+to nearest even: float16 directly from double (as numpy), bfloat16 and fp8 through float (as ml_dtypes); fp8
+overflow gives NaN for e4m3fn (which has no inf, above 464) and inf for e5m2 (from 61440). Integers convert to
+float32, bfloat16 and fp8 directly to float (one rounding, as numpy and ml_dtypes).
 Loops are header/body/latch blocks with a phi counter; gated loads and stores branch around the access.
 Division by zero and INT_MIN / -1 (undefined in C) divide by 1 instead of trapping; shift amounts are masked.
 """
@@ -20,13 +23,17 @@ from engine.dtype import DType, dtypes, promote
 from engine.uop import GroupOp, Ops, UOp
 
 _INF = "0x7FF0000000000000"
-_FLOATS = {"float16": "float", "bfloat16": "float", "float32": "float", "float64": "double"}
+_FLOATS = {"float16": "float", "bfloat16": "float", "float32": "float", "float64": "double",
+           "float8_e4m3fn": "float", "float8_e5m2": "float"}
+# narrow floats held as float: name -> (memory type, helper from bits to float, helper from float/double to bits)
+_NARROW = {"float16": ("i16", "h2f", "d2h"), "bfloat16": ("i16", "bf2f", "f2bf"),
+           "float8_e4m3fn": ("i8", "e4m32f", "f2e4m3"), "float8_e5m2": ("i8", "e5m22f", "f2e5m2")}
 
 
 def _check(dt: DType) -> DType:
     """The scalar dtype, or NotImplementedError for the ones this backend lacks."""
     dt = dt.scalar
-    if dt.name.startswith("float8"):
+    if dt.name not in _FLOATS and dt.kind not in "biux":
         raise NotImplementedError(f"LLVM backend does not support dtype {dt.name}")
     return dt
 
@@ -46,8 +53,8 @@ def mem_type(dt: DType) -> str:
     dt = _check(dt)
     if dt.kind == "b":
         return "i8"
-    if dt.name in ("float16", "bfloat16"):
-        return "i16"
+    if dt.name in _NARROW:
+        return _NARROW[dt.name][0]
     return ssa_type(dt)
 
 
@@ -142,6 +149,85 @@ _HELPERS = {
 }
 
 
+
+def _fp8_helpers(name: str, m: int, bias: int, fn: bool) -> dict[str, str]:
+    """float <-> fp8 helpers for M=`m` mantissa bits and exponent bias `bias` (same algorithm as the C backend's).
+
+    To fp8, round half to even: normal results drop 23-m mantissa bits of |x| (a carry moves into the exponent);
+    subnormal ones are mant >> s with s = 151 - bias - m - exponent, rounded by the dropped bits (0 when s > 24).
+    `fn` (e4m3fn): no infinity, above 464 (inf and NaN too) gives NaN 0x7f; else from 61440 up inf 0x7c, NaN 0x7e.
+    """
+    drop, min_normal = 23 - m, (128 - bias) << 23
+    overflow = "icmp ugt i32 %a, 1139277824" if fn else "icmp uge i32 %a, 1198522368"  # 464.0f, 61440.0f
+    to_fp8 = f"""define internal i8 @uf_f2{name}(float %f) alwaysinline {{
+  %u = bitcast float %f to i32
+  %s24 = lshr i32 %u, 24
+  %sign = and i32 %s24, 128
+  %a = and i32 %u, 2147483647
+  %o1 = lshr i32 %a, {drop}
+  %odd = and i32 %o1, 1
+  %n1 = add i32 %a, {(1 << (drop - 1)) - 1}
+  %n2 = add i32 %n1, %odd
+  %n3 = lshr i32 %n2, {drop}
+  %nrm = sub i32 %n3, {(127 - bias) << m}
+  %e = lshr i32 %a, 23
+  %s0 = sub i32 {151 - bias - m}, %e
+  %tiny = icmp ugt i32 %s0, 24
+  %s = select i1 %tiny, i32 24, i32 %s0
+  %m0 = and i32 %a, 8388607
+  %mant = or i32 %m0, 8388608
+  %q = lshr i32 %mant, %s
+  %one = shl i32 1, %s
+  %mask = sub i32 %one, 1
+  %rem = and i32 %mant, %mask
+  %half = lshr i32 %one, 1
+  %gt = icmp ugt i32 %rem, %half
+  %eq = icmp eq i32 %rem, %half
+  %qodd = trunc i32 %q to i1
+  %tie = and i1 %eq, %qodd
+  %up = or i1 %gt, %tie
+  %upi = zext i1 %up to i32
+  %q2 = add i32 %q, %upi
+  %sub = select i1 %tiny, i32 0, i32 %q2
+  %isnorm = icmp uge i32 %a, {min_normal}
+  %r1 = select i1 %isnorm, i32 %nrm, i32 %sub
+  %ovf = {overflow}
+  %r2 = select i1 %ovf, i32 {127 if fn else 124}, i32 %r1
+  %nan = icmp ugt i32 %a, 2139095040
+  %r3 = select i1 %nan, i32 {127 if fn else 126}, i32 %r2
+  %r4 = or i32 %r3, %sign
+  %r = trunc i32 %r4 to i8
+  ret i8 %r
+}}"""
+    special = "icmp eq i32 %a, 127" if fn else "icmp uge i32 %a, 124"
+    from_fp8 = f"""define internal float @uf_{name}2f(i8 %b) alwaysinline {{
+  %x = zext i8 %b to i32
+  %s = and i32 %x, 128
+  %sign = shl i32 %s, 24
+  %a = and i32 %x, 127
+  %e = lshr i32 %a, {m}
+  %sh = shl i32 %a, {drop}
+  %nrm = add i32 %sh, {(127 - bias) << 23}
+  %af = uitofp i32 %a to float
+  %df = fmul float %af, {_double_hex(2.0 ** (1 - bias - m))}
+  %db = bitcast float %df to i32
+  %isden = icmp eq i32 %e, 0
+  %r1 = select i1 %isden, i32 %db, i32 %nrm
+  %isspecial = {special}
+  %isinf = icmp eq i32 %a, {127 if fn else 124}
+  %infnan = select i1 %isinf, i32 {2143289344 if fn else 2139095040}, i32 2143289344
+  %r2 = select i1 %isspecial, i32 %infnan, i32 %r1
+  %rb = or i32 %r2, %sign
+  %r = bitcast i32 %rb to float
+  ret float %r
+}}"""
+    return {f"f2{name}": to_fp8, f"{name}2f": from_fp8}
+
+
+_HELPERS.update(_fp8_helpers("e4m3", 3, 7, True))
+_HELPERS.update(_fp8_helpers("e5m2", 2, 15, False))
+
+
 class _Renderer:
     """Walks the program once, emitting instructions; `vals` maps each UOp to its operand text."""
 
@@ -189,15 +275,15 @@ class _Renderer:
         return x if s.name == "float64" else self.tmp(f"fpext float {x} to double")
 
     def round_float(self, x: str, d: DType) -> str:
-        """Round a float-typed value to float16/bfloat16 (identity for float32)."""
+        """Round a float-typed value to float16/bfloat16/fp8 (identity for float32)."""
         if d.name == "float16":
             return self.call("float", "uf_h2f", "i16 " + self.call("i16", "uf_d2h", "double " + self.to_double(x, d)))
-        if d.name == "bfloat16":
-            return self.call("float", "uf_bf2f", "i16 " + self.call("i16", "uf_f2bf", f"float {x}"))
+        if d.name in _NARROW:
+            return self.from_bits(self.to_bits(x, d), d)
         return x
 
     def from_double(self, x: str, d: DType) -> str:
-        """Round a double to the float dtype `d` (as exec_alu's wrap does)."""
+        """Round a double to the float dtype `d` (as exec_alu's wrap does: bfloat16 and fp8 through float)."""
         if d.name == "float64":
             return x
         if d.name == "float16":
@@ -218,6 +304,9 @@ class _Renderer:
                 if d.name == "float64":
                     return self.tmp(f"fpext float {x} to double")
                 return self.round_float(x, d)
+            if s.kind in "iux" and d.name not in ("float64", "float16"):  # one rounding to float, as numpy
+                return self.round_float(self.tmp(f"{'uitofp' if s.kind == 'u' else 'sitofp'} {ssa_type(s)} {x} "
+                                                 "to float"), d)
             return self.from_double(self.to_double(x, s), d)
         dt = ssa_type(d)
         if s.kind == "b":
@@ -246,8 +335,9 @@ class _Renderer:
             return x
         if s.name == "float16":
             return self.call("i16", "uf_d2h", "double " + self.to_double(x, s))
-        if s.name == "bfloat16":
-            return self.call("i16", "uf_f2bf", f"float {x}")
+        if s.name in _NARROW:
+            mem, _, to = _NARROW[s.name]
+            return self.call(mem, f"uf_{to}", f"float {x}")
         return self.tmp(f"bitcast {ssa_type(s)} {x} to i{s.bits}")
 
     def from_bits(self, x: str, d: DType) -> str:
@@ -256,10 +346,9 @@ class _Renderer:
             return self.tmp(f"icmp ne i8 {x}, 0")
         if d.kind in "iux":
             return x
-        if d.name == "float16":
-            return self.call("float", "uf_h2f", f"i16 {x}")
-        if d.name == "bfloat16":
-            return self.call("float", "uf_bf2f", f"i16 {x}")
+        if d.name in _NARROW:
+            mem, frm, _ = _NARROW[d.name]
+            return self.call("float", f"uf_{frm}", f"{mem} {x}")
         return self.tmp(f"bitcast i{d.bits} {x} to {ssa_type(d)}")
 
     def operand(self, u: UOp, dt: DType) -> str:
@@ -269,12 +358,12 @@ class _Renderer:
     # ------------------------------------------------------------------ memory
     def load_mem(self, ptr: str, dt: DType) -> str:
         raw = self.tmp(f"load {mem_type(dt)}, ptr {ptr}")
-        if dt.kind == "b" or dt.name in ("float16", "bfloat16"):
+        if dt.kind == "b" or dt.name in _NARROW:
             return self.from_bits(raw, dt)
         return raw
 
     def store_value(self, x: str, dt: DType) -> str:
-        if dt.kind == "b" or dt.name in ("float16", "bfloat16"):
+        if dt.kind == "b" or dt.name in _NARROW:
             return self.to_bits(x, dt)
         return x
 

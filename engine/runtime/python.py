@@ -243,7 +243,8 @@ class _Plan:
         per_pos = []
         for buf, (dt, _) in zip(bufs, prg.globals):
             if id(buf) not in lists:
-                lists[id(buf)] = (buf.astype(np.float64) if dt.kind == "f" else buf).reshape(-1).tolist()
+                with np.errstate(invalid="ignore"):  # ml_dtypes warns on NaN codes; they convert to NaN exactly
+                    lists[id(buf)] = (buf.astype(np.float64) if dt.kind == "f" else buf).reshape(-1).tolist()
             per_pos.append(lists[id(buf)])
         v = list(self.template)
         for slot, param in self.globals:

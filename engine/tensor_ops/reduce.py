@@ -1,7 +1,8 @@
 """Tensor methods: mean, var, std, argmax, argmin, any, all, cumsum, logsumexp, softmax, log_softmax.
 
 All take numpy's `axis` (int, tuple, negative, None = every axis) and `keepdim`. Dtypes follow numpy: mean/var/std
-of ints and bools are float64; half-width floats are accumulated in float32 and rounded once at the end.
+of ints and bools are float64; half-width floats (float16, bfloat16, fp8) are accumulated in float32 and rounded once
+at the end (sum, prod and cumsum too; ml_dtypes would accumulate bfloat16 and fp8 sums in their own dtype).
 """
 
 # mypy: disable-error-code="misc"
@@ -119,10 +120,12 @@ class ReduceMixin:
         if x.ndim == 0:
             x = x.reshape(1)
         ax = 0 if axis is None else _axis(axis, x.ndim)
-        x = x.cast(dtype or _sum_dtype(self.dtype))
+        out_dt = dtype or _sum_dtype(self.dtype)
+        # half-width floats accumulate in float32 and round once (as sum does)
+        x = x.cast(dtypes.float32 if dtype is None and self.dtype in _HALF else out_dt)
         order = tuple(i for i in range(x.ndim) if i != ax) + (ax,)
         inverse = tuple(order.index(i) for i in range(x.ndim))
-        return _cumsum_last(x.permute(order)).permute(inverse)
+        return _cumsum_last(x.permute(order)).permute(inverse).cast(out_dt)
 
     # ------------------------------------------------------------------ softmax family
     def logsumexp(self: Tensor, axis: Axis = None, keepdim: bool = False) -> Tensor:
