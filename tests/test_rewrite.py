@@ -1,3 +1,5 @@
+import pytest
+
 from engine.dtype import dtypes
 from engine.rewrite import PatternMatcher, RuleStats, UPat, graph_rewrite, substitute, track_rules
 from engine.uop import Ops, UOp
@@ -71,3 +73,36 @@ def test_rule_hits_are_counted_under_stable_names():
 def test_substitute():
     x, y = UOp.variable("x", 0, 10), UOp.variable("y", 0, 10)
     assert substitute(x * 2 + 1, {x: y}) is y * 2 + 1
+
+
+def test_late_rules_see_rewritten_sources_in_bottom_up_mode():
+    x = UOp.variable("x", 0, 10)
+    seen: list[UOp] = []
+
+    def late(u: UOp) -> None:
+        seen.append(u)  # records what the late rule is offered; never rewrites
+
+    pm = PatternMatcher([
+        (UPat(Ops.ADD, src=[UPat.var("a"), UPat.const(0)]), lambda a: a, "add_zero"),
+        (UPat(Ops.MUL, name="u"), late, "late_mul"),
+    ], late=("late_mul",))
+    root = (x + 0) * 3
+    assert graph_rewrite(root, pm, bottom_up=True) is x * 3
+    assert seen == [x * 3]  # only after (x+0) became x, never the unrewritten node
+    seen.clear()
+    graph_rewrite(root, pm)  # the default order tries every rule after the sources anyway
+    assert seen == [x * 3]
+
+
+def test_late_rule_names_must_exist():
+    with pytest.raises(ValueError, match="late rules not in the table"):
+        PatternMatcher([(UPat(Ops.ADD, name="u"), lambda u: None, "a")], late=("b",))
+
+
+def test_candidate_rules_are_filtered_by_source_ops_without_changing_matches():
+    x, y = UOp.variable("x", 0, 10), UOp.variable("y", 0, 10)
+    pm = PatternMatcher([(UPat(Ops.ADD, src=[UPat(Ops.MUL, name="m"), UPat.var("b")]), lambda m, b: m.src[0] + b,
+                          "drop_scale")])
+    assert pm.rewrite(x * 3 + y) is x + y
+    assert pm.rewrite(y + x * 3) is x + y  # the commutative order is still tried
+    assert pm.rewrite(x + y) is None  # no MUL source: the rule is not a candidate
