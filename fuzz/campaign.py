@@ -7,13 +7,14 @@ import os
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fuzz.base import Fuzzer
 from fuzz.case import STATUSES, Verdict, case_hash
-from fuzz.corpus import entry_path, known_signatures, make_entry, save_entry
+from fuzz.corpus import engine_version, entry_path, known_signatures, make_entry, save_entry
 from fuzz.minimize import minimize
 from fuzz.registry import fuzzer_spec, load_fuzzer
 from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Batch, BatchDone, CaseFailure, WorkerPool, run_isolated
@@ -22,6 +23,8 @@ BATCH_SECONDS = 0.2  # target wall time of one batch: long enough to amortize IP
 MIN_BATCH, MAX_BATCH, FIRST_BATCH = 1, 4096, 16
 MAX_CONFIRM_ATTEMPTS = 3  # per signature: after that, more flaky reports of it are only counted
 MAX_FAILURE_LOG = 1000  # non-pass verdicts listed in the summary, lowest case indices first (all are counted)
+TIMELINE_SECONDS = 0.5  # first interval between timeline samples in the summary
+MAX_TIMELINE = 500  # past this many samples, every other one is dropped and the interval doubles
 
 
 @dataclass
@@ -61,6 +64,9 @@ class CampaignResult:
     failures: list[dict[str, Any]] = field(default_factory=list)  # every non-pass verdict, in case order
     generator_errors: list[dict[str, Any]] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)
+    coverage_rules: list[str] = field(default_factory=list)  # every rule the fuzzers can hit, where they say
+    timeline: list[dict[str, float]] = field(default_factory=list)  # progress samples, see _Timeline
+    engine_version: str = ""
     worker_respawns: int = 0
     interrupted: bool = False
     corpus_dir: str = ""
@@ -171,6 +177,37 @@ class _Progress:
     def stop(self) -> None:
         if self.live is not None:
             self.live.stop()
+
+
+class _Timeline:
+    """Progress samples for the report's plots: elapsed seconds, cases, findings, timeouts, crashes so far."""
+
+    def __init__(self, result: CampaignResult, t0: float) -> None:
+        self.result, self.t0 = result, t0
+        self.interval = TIMELINE_SECONDS
+        self.next_at = t0
+        self.sample(t0)  # the plots start from zero
+
+    def sample(self, now: float, force: bool = False) -> None:
+        """Record a sample if the interval has passed (or force); thin the list so it stays compact."""
+        if now < self.next_at and not force:
+            return
+        self.next_at = now + self.interval
+        result = self.result
+        if force and len(result.timeline) > 1 and now - self.t0 - result.timeline[-1]["t"] < self.interval / 2:
+            result.timeline.pop()  # the closing sample replaces one just before it: no spiky rate at the end
+        result.timeline.append(
+            {
+                "t": round(now - self.t0, 3),
+                "cases": result.cases,
+                "findings": len(result.findings),
+                "timeouts": result.counts["timeout"],
+                "crashes": result.counts["crash"],
+            }
+        )
+        if len(result.timeline) > MAX_TIMELINE:
+            del result.timeline[1::2]
+            self.interval *= 2
 
 
 class _Triage:
@@ -293,7 +330,9 @@ def run_campaign(
         {"seconds": seconds, "cases": cases},
         workers,
         corpus_dir=str(corpus),
+        engine_version=engine_version(),
     )
+    result.coverage_rules = _coverage_rules(instances.values())
     result.per_fuzzer = {name: {"cases": 0, **dict.fromkeys(STATUSES, 0), "findings": 0} for name in fuzzers}
     triage = _Triage(result, instances, corpus, seed, timeout_s, memory_mb, minimize_seconds)
     scheduler = _Scheduler(list(fuzzers), cases)
@@ -301,6 +340,7 @@ def run_campaign(
     coverage: Counter[str] = Counter()
     display = _Progress(progress)
     t0 = time.monotonic()
+    timeline = _Timeline(result, t0)
     deadline = t0 + seconds if seconds is not None else float("inf")
     try:
         with WorkerPool(specs, seed, workers, timeout_s, memory_mb) as pool:
@@ -336,6 +376,7 @@ def run_campaign(
                         display.update(result, time.monotonic() - t0, "(triage)")
                     result.triage_seconds += time.monotonic() - triage_t0
                 display.update(result, time.monotonic() - t0)
+                timeline.sample(time.monotonic())
             result.worker_respawns = pool.respawns
         result.fuzz_seconds = time.monotonic() - t0 - result.triage_seconds
         triage_t0 = time.monotonic()
@@ -348,6 +389,7 @@ def run_campaign(
         result.fuzz_seconds = result.fuzz_seconds or time.monotonic() - t0 - result.triage_seconds
     finally:
         display.stop()
+    timeline.sample(time.monotonic(), force=True)
     _trim_failures(result.failures, fuzzers)
     result.findings.sort(key=lambda f: (fuzzers.index(f.fuzzer), f.case_index))
     result.coverage = dict(sorted(coverage.items()))
@@ -360,6 +402,16 @@ def run_campaign(
         result.report_dir = str(reports / result.campaign_id)
         write_report(result.to_dict(), result.report_dir)
     return result
+
+
+def _coverage_rules(fuzzers: Iterable[Fuzzer]) -> list[str]:
+    """Every coverage key the fuzzers declare through an optional `coverage_keys()` (the report lists unhit ones)."""
+    rules: set[str] = set()
+    for fuzzer in fuzzers:
+        keys = getattr(fuzzer, "coverage_keys", None)
+        if callable(keys):
+            rules.update(str(k) for k in keys())
+    return sorted(rules)
 
 
 def _failure_record(failure: CaseFailure) -> dict[str, Any]:

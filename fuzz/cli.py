@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--fuzzer", metavar="NAME", help="only this fuzzer's entries")
     _add_isolation_args(replay)
 
-    report = sub.add_parser("report", help="print a saved campaign report")
+    report = sub.add_parser("report", help="print a saved campaign report and write its HTML page")
     report.add_argument("dir", metavar="DIR")
+    report.add_argument("--html", metavar="PATH", help="where to write the HTML page (default DIR/report.html)")
     return parser
 
 
@@ -238,10 +239,11 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """fuzz report DIR: re-print a saved summary."""
+    """fuzz report DIR: re-print a saved summary and write its HTML page."""
     from fuzz.report import print_report
 
-    print_report(args.dir)
+    page = print_report(args.dir, html_path=args.html)
+    print(f"report page: {page}")
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""Campaign reports: reports/<campaign-id>/summary.json, junit.xml for CI, and a readable terminal summary."""
+"""Campaign reports: reports/<campaign-id>/summary.json, junit.xml for CI, report.html, and a terminal summary."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from fuzz.case import STATUSES
 from fuzz.errors import BadInputError
 
 TOP_RULES = 15
+HTML_NAME = "report.html"
 
 
 class ReportError(BadInputError):
@@ -24,10 +25,13 @@ class ReportError(BadInputError):
 
 
 def write_report(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
-    """Write summary.json and junit.xml into out_dir; return out_dir."""
+    """Write summary.json, junit.xml and report.html into out_dir; return out_dir."""
+    from fuzz.report_html import write_html_report
+
     out = Path(out_dir)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "junit.xml", junit_xml(summary))
+    write_html_report(summary, out / HTML_NAME)
     return out
 
 
@@ -142,8 +146,22 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
         console.print(table)
 
 
-def print_report(report_dir: str | os.PathLike[str], console: Console | None = None) -> dict[str, Any]:
-    """Re-print a saved report; return its summary."""
+def print_report(
+    report_dir: str | os.PathLike[str],
+    console: Console | None = None,
+    html_path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Re-print a saved report and (re)write its HTML page (default: report.html beside summary.json); return
+    the page's path. An unreadable summary raises ReportError before anything is written."""
+    from fuzz.report_html import write_html_report
+
     summary = load_summary(report_dir)
     render_summary(summary, console)
-    return summary
+    source = Path(report_dir)
+    page = Path(html_path) if html_path is not None else (source if source.is_dir() else source.parent) / HTML_NAME
+    if not page.parent.is_dir():
+        raise ReportError(f"--html {page}: directory {page.parent} does not exist")
+    try:
+        return write_html_report(summary, page)
+    except OSError as e:
+        raise ReportError(f"{page}: cannot write the report page ({e.strerror or e})") from None
