@@ -80,6 +80,42 @@ def flat_index(idx: tuple[UOp, ...], shape: Shape) -> UOp:
     return out
 
 
+def _reshape_groups(a: Shape, b: Shape) -> list[tuple[int, int, int, int]]:
+    """Split two shapes of equal size into runs of dims with equal products: [(a0, a1, b0, b1)] such that
+    a[a0:a1] and b[b0:b1] hold the same elements in the same (row-major) order."""
+    out: list[tuple[int, int, int, int]] = []
+    i = j = 0
+    while i < len(a) or j < len(b):
+        i0, j0, pa, pb = i, j, 1, 1
+        while True:  # take a dim from each side (if any), then from the side with the smaller product
+            if i < len(a) and (pa < pb or (pa == pb and i == i0)):
+                pa, i = pa * a[i], i + 1
+            elif j < len(b) and (pb < pa or (pb == pa and j == j0)):
+                pb, j = pb * b[j], j + 1
+            else:
+                break
+        out.append((i0, i, j0, j))
+    return out
+
+
+def _reshape_index(idx: tuple[UOp, ...], shape: Shape, src_shape: Shape) -> tuple[UOp, ...]:
+    """The source multi-index of a reshape, run by run of dims with equal products (so a reshape of the trailing
+    dims leaves the leading indices as they are, and the simplifier sees small div/mod expressions)."""
+    if math.prod(shape) == 0:
+        return tuple(UOp.const(dtypes.index, 0) for _ in src_shape)
+    new: list[UOp] = []
+    for a0, a1, b0, b1 in _reshape_groups(src_shape, shape):
+        sub = src_shape[a0:a1]
+        if sub == shape[b0:b1]:
+            new.extend(idx[b0:b1])
+            continue
+        flat = flat_index(idx[b0:b1], shape[b0:b1])
+        total = max(math.prod(sub), 1)
+        new.extend(UOp.const(dtypes.index, 0) if s == 1 else (flat // st) % s if st * s < total else flat // st
+                   for st, s in zip(_strides(sub), sub))
+    return tuple(new)
+
+
 class _Lowerer:
     """Lower one realized UOp into a kernel AST."""
 
@@ -142,11 +178,7 @@ class _Lowerer:
             return self.lower(u.src[0], idx, valid)
         src_shape = shape_of(u.src[0]) if u.src else ()
         if op is Ops.RESHAPE:
-            flat = flat_index(idx, shape_of(u))
-            total = max(math.prod(src_shape), 1)
-            new = tuple(UOp.const(dtypes.index, 0) if s == 1 else (flat // st) % s if st * s < total
-                        else flat // st for st, s in zip(_strides(src_shape), src_shape))
-            return self.lower(u.src[0], new, valid)
+            return self.lower(u.src[0], _reshape_index(idx, shape_of(u), src_shape), valid)
         if op is Ops.PERMUTE:
             new_l: list[UOp] = [UOp.const(dtypes.index, 0)] * len(idx)
             for d, o in enumerate(u.arg):

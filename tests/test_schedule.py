@@ -113,7 +113,8 @@ def test_each_reduce_has_its_own_accumulator_initialized_once_per_output():
 
 @pytest.mark.parametrize("opts", [None, "default", [Opt("UPCAST", 1, 4)],
                                   [Opt("REORDER", 0, (1, 0)), Opt("UNROLL", 0, 2)], [Opt("ACCUM", 0, 3)],
-                                  [Opt("UPCAST", 0, 2), Opt("UPCAST", 1, 2), Opt("UNROLL", 0, 3)]])
+                                  [Opt("UPCAST", 0, 2), Opt("UPCAST", 1, 2), Opt("UNROLL", 0, 3)],
+                                  [Opt("UPCAST", 1, 8), Opt("UNROLL", 0, 6)]])
 def test_opts_do_not_change_results(opts):
     a, b = Tensor(arr(4, 6)), Tensor(arr(6, 8))
     out = (a.reshape(4, 1, 6).expand(4, 8, 6) * b.permute(1, 0).reshape(1, 8, 6).expand(4, 8, 6)).sum(2)
@@ -204,3 +205,65 @@ def test_a_where_condition_never_removes_a_loads_own_gate():
     x = Tensor(np.arange(10, dtype=np.float32))
     out = x.pad(((0, 2),)).reshape(3, 4).sum(-1).pad(((1, 0),))
     np.testing.assert_allclose(out.numpy(), [0, 6, 22, 17])
+
+
+def test_reshape_runs_pair_dims_of_equal_products():
+    from engine.schedule import _reshape_groups
+
+    assert _reshape_groups((2, 3, 4), (6, 4)) == [(0, 2, 0, 1), (2, 3, 1, 2)]
+    assert _reshape_groups((4, 6), (6, 4)) == [(0, 2, 0, 2)]
+    assert _reshape_groups((6, 1), (6,)) == [(0, 1, 0, 1), (1, 2, 1, 1)]
+    assert _reshape_groups((), (1,)) == [(0, 0, 0, 1)]
+
+
+@pytest.mark.parametrize("perm,shape", [((1, 0, 2), (3, 2, 8)), ((2, 0, 1), (4, 2, 6)), ((0, 2, 1), (12, 1, 4)),
+                                        ((1, 2, 0), (1, 48)), ((2, 1, 0), (2, 2, 3, 4))])
+def test_reshape_of_a_permuted_view_matches_numpy(perm, shape):
+    x = arr(2, 3, 8)
+    t = Tensor(x).permute(perm).reshape(shape)
+    out = (t + 1).reshape(shape[::-1]).permute(tuple(range(len(shape)))[::-1]) * 2
+    np.testing.assert_allclose(out.numpy(), ((x.transpose(perm).reshape(shape) + 1).reshape(shape[::-1]).T) * 2)
+
+
+def test_reshape_of_trailing_dims_leaves_the_leading_index_alone():
+    # (8, 6) -> (8, 2, 3): the index of dim 0 must not go through a div/mod of the flat index
+    x = Tensor(arr(8, 6)).permute(1, 0)  # (6, 8), not contiguous
+    out = x.reshape(6, 2, 4) * 2
+    [item] = schedule_tensors(out)
+    ops = {u.op for u in build_program(item.ast, item.name).uops}
+    assert Ops.IDIV not in ops and Ops.MOD not in ops
+    np.testing.assert_allclose(out.numpy(), x.numpy().reshape(6, 2, 4) * 2)
+
+
+def _run_with_opts(t: Tensor, opts) -> np.ndarray:
+    items, views = schedule([t.uop], "CPU")
+    run_schedule(items, "CPU", opts)
+    return views[t.uop].src[0].arg.numpy().reshape(t.shape)
+
+
+def test_upcast_lanes_whose_masks_drop_a_loop_still_share_the_reduce_loop():
+    # a stride-2 conv_transpose: with the output width upcast by 4, some lanes' masks make the reduce
+    # independent of an output loop, yet all lanes accumulate in one loop nest
+    x, w = Tensor(arr(2, 4, 3, 4)), Tensor(arr(4, 3, 3, 2))
+    out = x.conv_transpose2d(w, stride=2, dilation=2, padding=1, output_padding=1, groups=2)
+    [item] = schedule_tensors(out)
+    k = Kernel(item.ast, item.name).apply_opt(Opt("UPCAST", 3, 4))
+    assert sum(u.op is Ops.DEFINE_REG for u in k.to_program().uops) == 4
+    np.testing.assert_allclose(_run_with_opts(out, [Opt("UPCAST", 3, 4)]), _run_with_opts(out, None), rtol=1e-5)
+
+
+def test_a_split_by_the_whole_loop_leaves_no_outer_loop():
+    a, b = Tensor(arr(4, 6)), Tensor(arr(6, 8))
+    [item] = schedule_tensors(a @ b)
+    k = Kernel(item.ast, item.name).apply_opt(Opt("UPCAST", 1, 8)).apply_opt(Opt("UNROLL", 0, 6))
+    loops = [u for u in k.to_program().uops if u.op is Ops.RANGE]
+    assert [u.src[0].arg for u in loops] == [4]  # the row loop; columns and the reduce are straight-line lanes
+
+
+def test_default_opts_vectorize_a_conv_over_its_columns_and_unroll_the_kernel_width():
+    from engine.codegen.kernel import default_opts
+
+    x, w = Tensor(arr(2, 3, 8, 16)), Tensor(arr(4, 3, 3, 5))
+    [item] = schedule_tensors(x.conv2d(w, padding=(1, 2)))
+    k = Kernel(item.ast, item.name)
+    assert default_opts(k) == [Opt("UPCAST", 3, 16), Opt("UNROLL", 2, 5)]

@@ -179,6 +179,20 @@ def test_conv2d_bias_relu_is_one_kernel():
     _close(out, np.maximum(conv2d_ref(x.numpy(), w.numpy(), b.numpy(), padding=1), 0), 1e-4)
 
 
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=3), dict(dilation=2, stride=3)])
+def test_conv2d_index_math_is_affine(kw):
+    # the windows are one view of the input: after simplification no div/mod is left in the kernel
+    from engine.codegen.kernel import build_program
+    from engine.uop import Ops
+
+    x, w = _rand((2, 3, 11, 13), 1), _rand((4, 3, 3, 3), 2)
+    out = Tensor(x).conv2d(Tensor(w), **kw)
+    [item] = schedule_tensors(out)
+    ops = {u.op for u in build_program(item.ast, item.name).uops}
+    assert Ops.IDIV not in ops and Ops.MOD not in ops
+    _close(out, conv2d_ref(x, w, **kw), 1e-4)
+
+
 def test_conv2d_int_input_and_errors():
     x, w = np.arange(2 * 9, dtype=np.int32).reshape(1, 2, 3, 3), np.ones((1, 2, 2, 2), np.int32)
     r = Tensor(x).conv2d(Tensor(w))

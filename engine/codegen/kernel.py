@@ -23,6 +23,8 @@ from engine.spec import verify_kernel
 from engine.symbolic import simplify_given_valid, symbolic
 from engine.uop import Ops, UOp
 
+UNROLL_MAX = 7  # default_opts unrolls an innermost reduce loop up to this size (a conv's 7x7 kernel)
+
 
 class OptError(ValueError):
     """An optimization that does not apply to this kernel."""
@@ -71,10 +73,11 @@ class Kernel:
         end = r.src[0]
         if end.op is not Ops.CONST or n <= 1 or end.arg % n:
             raise OptError(f"{self.name}: cannot split a loop of {end.arg if end.op is Ops.CONST else '?'} by {n}")
-        outer = UOp.range(end.arg // n, r.arg[0], outer_kind)
+        # split by the whole size: no outer loop is left
+        outer = UOp.range(end.arg // n, r.arg[0], outer_kind) if end.arg > n else UOp.const(dtypes.index, 0)
         inner = UOp.range(n, self._next_axis, inner_kind)
         self._next_axis += 1
-        expr = outer * n + inner
+        expr = outer * n + inner if end.arg > n else inner
         done: dict[UOp, UOp] = {}
         for u in self.ast.toposort:
             if u is r:
@@ -83,7 +86,7 @@ class Kernel:
             if u.op is Ops.REDUCE and r in u.src[1:]:
                 rs: list[UOp] = []
                 for s in u.src[1:]:
-                    rs.extend((outer, inner) if s is r else (done[s],))
+                    rs.extend(((outer, inner) if outer.op is Ops.RANGE else (inner,)) if s is r else (done[s],))
                 done[u] = UOp(Ops.REDUCE, u.dtype, (done[u.src[0]], *rs), u.arg)
                 continue
             new_src = tuple(done[s] for s in u.src)
@@ -98,7 +101,7 @@ class Kernel:
                 raise OptError(f"{self.name}: no output loop {opt.axis}")
             r = self.order[opt.axis]
             outer, inner = self._split(r, opt.amount, "loop", "upcast")
-            self.order = [outer if x is r else x for x in self.order] + [inner]
+            self.order = [outer if x is r else x for x in self.order if x is not r or outer.op is Ops.RANGE] + [inner]
         elif opt.op in ("UNROLL", "ACCUM"):
             rr = self.reduce_ranges()
             if not 0 <= opt.axis < len(rr):
@@ -140,22 +143,31 @@ def _contiguous_in_a_load(ast: UOp, r: UOp) -> bool:
 def default_opts(k: Kernel) -> list[Opt]:
     """The default heuristic, for kernels with a reduce (elementwise kernels are left to the C compiler):
 
-    - if the innermost output loop reads adjacent memory (a matmul's columns), upcast it by 8 (or 4): the lanes
-      become independent accumulators sharing one reduce loop, which the compiler vectorizes;
+    - if the innermost output loop reads adjacent memory (a matmul's or a conv's columns), upcast it by 32, 16, 8
+      or 4: the lanes become independent accumulators sharing one reduce loop, which the compiler vectorizes (on
+      the 2-core dev box, matmul 512^3 runs 1.7x faster with 32 lanes than with 8); then, if the innermost reduce
+      loop is small (a conv's kernel width), unroll it: lane l and tap j read x[l + j], and with the taps
+      unrolled the compiler loads and multiplies the lanes as vectors (conv 3x3: 2x faster);
     - else, if the first reduce loop reads adjacent memory (a row sum), give it 8 (or 4) accumulators.
     """
     rr = k.reduce_ranges()
     if not rr:
         return []
 
-    def fits(r: UOp) -> int:
-        end = r.src[0]
-        return next((n for n in (8, 4) if end.op is Ops.CONST and end.arg % n == 0 and end.arg >= 2 * n), 0)
+    def size(r: UOp) -> int:
+        return r.src[0].arg if r.src[0].op is Ops.CONST else 0
 
-    if k.order and fits(k.order[-1]) and _contiguous_in_a_load(k.ast, k.order[-1]):
-        return [Opt("UPCAST", len(k.order) - 1, fits(k.order[-1]))]
-    if fits(rr[0]) and _contiguous_in_a_load(k.ast, rr[0]):
-        return [Opt("ACCUM", 0, fits(rr[0]))]
+    def fits(r: UOp, amounts: tuple[int, ...]) -> int:
+        return next((n for n in amounts if size(r) % n == 0 and size(r) >= 2 * n), 0)
+
+    if k.order and (n := next((n for n in (32, 16, 8, 4) if size(k.order[-1]) % n == 0), 0)) \
+            and _contiguous_in_a_load(k.ast, k.order[-1]):
+        opts = [Opt("UPCAST", len(k.order) - 1, n)]
+        if 1 < size(rr[-1]) <= UNROLL_MAX:
+            opts.append(Opt("UNROLL", len(rr) - 1, size(rr[-1])))
+        return opts
+    if (n := fits(rr[0], (8, 4))) and _contiguous_in_a_load(k.ast, rr[0]):
+        return [Opt("ACCUM", 0, n)]
     return []
 
 

@@ -35,16 +35,29 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
     if set(order) != set(outputs):
         raise LinearizeError(f"{name}: loop order {order} does not match the output ranges {outputs}")
 
-    # deps: the RANGEs each UOp depends on
-    deps: dict[UOp, frozenset[UOp]] = {}
-    for u in topo:
-        if u.op is Ops.RANGE:
-            d = frozenset({u})
-        else:
-            d = frozenset().union(*(deps[s] for s in u.src)) if u.src else frozenset()
+    # deps: the RANGEs each UOp depends on. Reduces that share a range run in one loop nest, so each of them
+    # depends on what any of them does (upcast lanes of one reduce can differ: a lane's mask may drop a range)
+    extra: dict[UOp, frozenset[UOp]] = {}
+    while True:
+        deps: dict[UOp, frozenset[UOp]] = {}
+        for u in topo:
+            if u.op is Ops.RANGE:
+                d = frozenset({u})
+            else:
+                d = frozenset().union(*(deps[s] for s in u.src)) if u.src else frozenset()
+                if u.op is Ops.REDUCE:
+                    d = (d - frozenset(u.src[1:])) | extra.get(u, frozenset())
+            deps[u] = d
+        shared: dict[UOp, frozenset[UOp]] = {}
+        for u in topo:
             if u.op is Ops.REDUCE:
-                d = d - frozenset(u.src[1:])
-        deps[u] = d
+                for r in u.src[1:]:
+                    shared[r] = shared.get(r, frozenset()) | deps[u]
+        grown = {u: d for u in topo if u.op is Ops.REDUCE
+                 and (d := frozenset().union(*(shared[r] for r in u.src[1:]))) != deps[u]}
+        if not grown:
+            break
+        extra.update(grown)
 
     # path: the loops enclosing each range, itself included
     path: dict[UOp, tuple[UOp, ...]] = {}

@@ -1,8 +1,9 @@
 """Tensor methods: matmul, dot, einsum, conv2d, conv_transpose2d, pooling, batchnorm, layernorm, interpolate.
 
 All of them are views plus one multiply-and-sum: matmul expands both operands to (..., n, m, k) and sums k;
-convolution and pooling take sliding windows with movement ops only (`_windows`), so `relu(conv2d(x, w) + b)`
-schedules to a single kernel. Shapes and semantics follow numpy (matmul, dot, einsum) and torch (the nn ops).
+convolution and pooling take sliding windows with movement ops only (`_windows`: one view of the input whose
+index simplifies to affine math of the output and kernel loops), so `relu(conv2d(x, w) + b)` schedules to a
+single kernel. Shapes and semantics follow numpy (matmul, dot, einsum) and torch (the nn ops).
 """
 
 # mypy: disable-error-code="misc"
@@ -54,9 +55,19 @@ def _window_last(x: Tensor, k: int, s: int, d: int) -> Tensor:
         # non-overlapping windows: pad to o*s, split into (o, s), keep the first k of each
         x = x.pad([(0, 0)] * len(lead) + [(0, o * s - i)]) if o * s > i else x.shrink(last + [(0, o * s)])
         return x.reshape(lead + (o, s)).shrink(last + [None, (0, k)])
-    # one strided view per kernel tap, stacked: index arithmetic stays affine (no div/mod of a tiled axis)
-    taps = [x[(Ellipsis, slice(j * d, j * d + (o - 1) * s + 1, s))] for j in range(k)]
-    return _tensor_cls().stack(taps, -1)
+    # overlapping windows: repeat the axis, flatten, and re-cut it into rows of i + d, so that row j starts j*d
+    # further on: (r*i) -> (k, i + d) with element (j, m) = x[(j*(i + d) + m) % i] = x[j*d + m] for the m kept.
+    # The index math of the view is one mod that the simplifier folds to the affine j*d + m.
+    r = -(-k * (i + d) // i)
+    x = x.reshape(lead + (1, i)).expand(lead + (r, i)).reshape(lead + (r * i,))
+    x = x.shrink(last + [(0, k * (i + d))]).reshape(lead + (k, i + d))
+    span = (o - 1) * s + 1
+    x = x.shrink(last + [None, (0, span)])
+    if s > 1:  # every s-th position: pad to o*s, split into (o, s), keep the first of each
+        x = x.pad([(0, 0)] * (len(lead) + 1) + [(0, o * s - span)]).reshape(lead + (k, o, s))
+        x = x.shrink(last + [None, None, (0, 1)]).reshape(lead + (k, o))
+    nd = x.ndim
+    return x.permute(list(range(nd - 2)) + [nd - 1, nd - 2])
 
 
 def _windows(x: Tensor, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...]) -> Tensor:
