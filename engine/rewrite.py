@@ -262,7 +262,8 @@ class PatternMatcher:
         # per phase (all, early, late), per op (list index), then (id of a canonical dtype, ops of the sources):
         # the rules that could match
         self._candidates: list[list[dict[Any, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
-        # ops some late rule could match (a list indexed by op): the others skip the late phase
+        # ops some rule could match, and ops some late rule could match (lists indexed by op)
+        self.has_rules = [bool(self.by_op.get(op, self._fallback)) for op in range(max(Ops) + 1)]
         self.late_ops = [any(r.late and (r.pat.ops is None or op in r.pat.ops) for r in self.rules)
                          for op in range(max(Ops) + 1)]
 
@@ -337,10 +338,13 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
     done: dict[UOp, UOp] = {}
     # stack entries: (node, stage, target) -- stage 0: visit, 1: rebuild from sources, 2: take target's result
     stack: list[tuple[UOp, int, UOp | None]] = [(root, 0, None)]
-    push, pop, rewrite, late_ops = stack.append, stack.pop, pm.rewrite, pm.late_ops
+    push, pop, rewrite, late_ops, has_rules = stack.append, stack.pop, pm.rewrite, pm.late_ops, pm.has_rules
     while stack:
         n, stage, target = pop()
         if n in done:
+            continue
+        if not n.src and not has_rules[n.op]:  # a leaf no rule can match
+            done[n] = n
             continue
         if stage == 0:
             if bottom_up:
