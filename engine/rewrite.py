@@ -263,7 +263,9 @@ class PatternMatcher:
         # the rules that could match
         self._candidates: list[list[dict[Any, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
         # ops some rule could match, and ops some late rule could match (lists indexed by op)
-        self.has_rules = [bool(self.by_op.get(op, self._fallback)) for op in range(max(Ops) + 1)]
+        self.has_rules = [bool(self._fallback)] * (max(Ops) + 1)
+        for op, rules in self.by_op.items():
+            self.has_rules[op] = bool(rules)
         self.late_ops = [any(r.late and (r.pat.ops is None or op in r.pat.ops) for r in self.rules)
                          for op in range(max(Ops) + 1)]
 

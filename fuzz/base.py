@@ -61,6 +61,10 @@ class Fuzzer(abc.ABC):
         """Return rule-hit counts gathered since the last call and reset them (default: no coverage)."""
         return {}
 
+    def coverage_keys(self) -> list[str]:
+        """Every key `coverage` can report (the report lists those never hit); default: unknown, []."""
+        return []
+
     def validate(self, case: Any) -> None:
         """Raise ValueError with a clear message if case is malformed (default: it must be a JSON object)."""
         if not isinstance(case, dict):

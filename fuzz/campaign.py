@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import queue
 import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -229,28 +231,33 @@ class _Triage:
         self.by_key: dict[tuple[str, str], Finding] = {}
         self.attempts: Counter[tuple[str, str]] = Counter()
         self.generator_signatures: set[str] = set()
+        self.lock = threading.Lock()  # guards `result` against the campaign loop, which counts batches
 
     def handle(self, failure: CaseFailure) -> None:
         verdict, name = failure.verdict, failure.fuzzer
         if failure.case is None:  # generate() raised: a harness bug, reported but not a finding
             if verdict.signature not in self.generator_signatures:
                 self.generator_signatures.add(verdict.signature)
-                self.result.generator_errors.append(
-                    {"fuzzer": name, "case_index": failure.index, "verdict": verdict.to_dict()}
-                )
+                with self.lock:
+                    self.result.generator_errors.append(
+                        {"fuzzer": name, "case_index": failure.index, "verdict": verdict.to_dict()}
+                    )
             return
         key = (name, verdict.signature)
         if key in self.by_key:
-            self.by_key[key].duplicates += 1
-            self.result.duplicates += 1
+            with self.lock:
+                self.by_key[key].duplicates += 1
+                self.result.duplicates += 1
             return
         if self.attempts[key] >= MAX_CONFIRM_ATTEMPTS:
-            self.result.flaky += 1
+            with self.lock:
+                self.result.flaky += 1
             return
         self.attempts[key] += 1
         confirmed = run_isolated(name, failure.case, self.timeout_s, self.memory_mb)
         if confirmed.signature != verdict.signature:
-            self.result.flaky += 1
+            with self.lock:
+                self.result.flaky += 1
             return
         fuzzer = self.fuzzers[name]
         case, size_before = failure.case, fuzzer.size(failure.case)
@@ -295,8 +302,63 @@ class _Triage:
             minimize=stats,
         )
         self.by_key[key] = finding
-        self.result.findings.append(finding)
-        self.result.per_fuzzer[name]["findings"] += 1
+        with self.lock:
+            self.result.findings.append(finding)
+            self.result.per_fuzzer[name]["findings"] += 1
+
+
+class _BackgroundTriage:
+    """Runs `_Triage.handle` on a thread, in submission order; the campaign loop only enqueues failures."""
+
+    def __init__(self, triage: _Triage) -> None:
+        self.triage = triage
+        self.todo: queue.Queue[CaseFailure | None] = queue.Queue()
+        self.busy_seconds = 0.0
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="fuzz-triage", daemon=True)
+        self.thread.start()
+
+    def submit(self, failures: list[CaseFailure]) -> None:
+        for failure in failures:
+            self.todo.put(failure)
+
+    def stage(self) -> str:
+        n = self.todo.unfinished_tasks
+        return f"(triage: {n} pending)" if n else ""
+
+    def wait(self, timeout: float) -> bool:
+        """True once everything submitted is handled (or the thread died; see raise_error)."""
+        deadline = time.monotonic() + timeout
+        while self.todo.unfinished_tasks and self.thread.is_alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def raise_error(self) -> None:
+        """Re-raise, in the campaign's thread, an error the triage thread died of (a harness bug)."""
+        if self.error is not None:
+            raise RuntimeError(f"triage failed: {self.error!r}") from self.error
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.todo.put(None)
+
+    def _run(self) -> None:
+        while True:
+            failure = self.todo.get()
+            try:
+                if failure is None or self.stopping:
+                    return
+                t = time.monotonic()
+                self.triage.handle(failure)
+                self.busy_seconds += time.monotonic() - t
+            except BaseException as e:  # noqa: BLE001 - reported through raise_error
+                self.error = e
+                return
+            finally:
+                self.todo.task_done()
 
 
 def run_campaign(
@@ -342,6 +404,9 @@ def run_campaign(
     t0 = time.monotonic()
     timeline = _Timeline(result, t0)
     deadline = t0 + seconds if seconds is not None else float("inf")
+    # triage (confirm, minimize, save) runs in a thread beside generation: it mostly waits on its own
+    # isolated processes, and the workers keep fuzzing meanwhile
+    background = _BackgroundTriage(triage)
     try:
         with WorkerPool(specs, seed, workers, timeout_s, memory_mb) as pool:
             while True:
@@ -361,7 +426,8 @@ def run_campaign(
                         if len(result.failures) > 2 * MAX_FAILURE_LOG:  # keep the lowest case indices
                             _trim_failures(result.failures, fuzzers)
                     else:
-                        _count_batch(result, event, coverage)
+                        with triage.lock:
+                            _count_batch(result, event, coverage)
                         scheduler.adapt(event)
                         if event.rest is not None:
                             scheduler.retries.appendleft(event.rest)
@@ -370,25 +436,23 @@ def run_campaign(
                 ready = sorted((f for f in pending if f.index < frontier[f.fuzzer]), key=_case_order(fuzzers))
                 if ready:
                     pending = [f for f in pending if f.index >= frontier[f.fuzzer]]
-                    triage_t0 = time.monotonic()
-                    for failure in ready:
-                        triage.handle(failure)
-                        display.update(result, time.monotonic() - t0, "(triage)")
-                    result.triage_seconds += time.monotonic() - triage_t0
-                display.update(result, time.monotonic() - t0)
+                    background.submit(ready)
+                background.raise_error()
+                display.update(result, time.monotonic() - t0, background.stage())
                 timeline.sample(time.monotonic())
             result.worker_respawns = pool.respawns
-        result.fuzz_seconds = time.monotonic() - t0 - result.triage_seconds
-        triage_t0 = time.monotonic()
-        for failure in sorted(pending, key=_case_order(fuzzers)):
-            triage.handle(failure)
-            display.update(result, time.monotonic() - t0, "(triage)")
-        result.triage_seconds += time.monotonic() - triage_t0
+        result.fuzz_seconds = time.monotonic() - t0
+        background.submit(sorted(pending, key=_case_order(fuzzers)))
+        while not background.wait(0.1):  # the rest of the findings, after generation stopped
+            display.update(result, time.monotonic() - t0, background.stage())
+        background.raise_error()
     except KeyboardInterrupt:
         result.interrupted = True
-        result.fuzz_seconds = result.fuzz_seconds or time.monotonic() - t0 - result.triage_seconds
+        result.fuzz_seconds = result.fuzz_seconds or time.monotonic() - t0
+        background.stop()  # what was saved stays saved (corpus writes are atomic); the rest is dropped
     finally:
         display.stop()
+    result.triage_seconds = background.busy_seconds
     timeline.sample(time.monotonic(), force=True)
     _trim_failures(result.failures, fuzzers)
     result.findings.sort(key=lambda f: (fuzzers.index(f.fuzzer), f.case_index))
@@ -405,13 +469,8 @@ def run_campaign(
 
 
 def _coverage_rules(fuzzers: Iterable[Fuzzer]) -> list[str]:
-    """Every coverage key the fuzzers declare through an optional `coverage_keys()` (the report lists unhit ones)."""
-    rules: set[str] = set()
-    for fuzzer in fuzzers:
-        keys = getattr(fuzzer, "coverage_keys", None)
-        if callable(keys):
-            rules.update(str(k) for k in keys())
-    return sorted(rules)
+    """Every coverage key the fuzzers declare (the report lists the ones never hit)."""
+    return sorted({str(k) for fuzzer in fuzzers for k in fuzzer.coverage_keys()})
 
 
 def _failure_record(failure: CaseFailure) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Campaigns: determinism, the planted bug end to end, crashes and hangs in isolated workers, reports."""
 
 import json
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -14,6 +15,7 @@ from fuzz.worker import check_case, generate_case, run_isolated
 register("toy", "toy_fuzzer:ToyFuzzer")
 register("segv-toy", "toy_fuzzer:SegvToyFuzzer")
 register("crashy-toy", "toy_fuzzer:CrashyToyFuzzer")
+register("slowmin-toy", "toy_fuzzer:SlowMinimizeToyFuzzer")
 
 
 def test_case_generation_depends_only_on_seed_and_index():
@@ -161,3 +163,19 @@ def test_summary_json_and_junit_have_the_report_fields(tmp_path):
 def test_run_campaign_rejects_missing_budget(tmp_path):
     with pytest.raises(ValueError, match="budget"):
         run_campaign(["toy"], corpus_dir=tmp_path, report_dir=None)
+
+
+def test_generation_goes_on_while_a_finding_is_minimized(tmp_path):
+    from toy_fuzzer import SlowMinimizeToyFuzzer
+
+    SlowMinimizeToyFuzzer.reduction_times.clear()
+    t0 = time.monotonic()
+    result = run_campaign(["slowmin-toy"], seconds=3.0, seed=1, corpus_dir=tmp_path, report_dir=None,
+                          minimize_seconds=1.5)
+    assert result.findings and result.findings[0].new
+    times = SlowMinimizeToyFuzzer.reduction_times
+    assert len(times) >= 5  # minimization ran, in this process, for a while
+    start, end = times[0] - t0, times[-1] - t0
+    during = [s["cases"] for s in result.timeline if start <= s["t"] <= end]
+    assert len(during) >= 2 and during[-1] > during[0]  # the workers kept fuzzing meanwhile
+    assert result.triage_seconds >= 0.2

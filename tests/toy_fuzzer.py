@@ -101,3 +101,17 @@ def echo_command(argv: list[str]) -> int:
     """A fuzzer-specific CLI command for the EXTRA_COMMANDS hook test: prints argv, exits with len(argv)."""
     print("echo", *argv)
     return len(argv)
+
+
+class SlowMinimizeToyFuzzer(ToyFuzzer):
+    """ToyFuzzer whose reductions take a while (they run in the campaign's process, during triage)."""
+
+    name = "slowmin-toy"
+    reduction_delay = 0.05
+    reduction_times: list[float] = []  # time.monotonic() of each reduction produced, for the tests
+
+    def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        for candidate in super().reductions(case):
+            time.sleep(self.reduction_delay)
+            self.reduction_times.append(time.monotonic())
+            yield candidate
