@@ -192,8 +192,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
 
     def __truediv__(self, x: Any) -> Tensor:
         a, b = self._broadcast_pair(x)
-        a, b = a._float(), b._float()
-        dt = promote(a.dtype, b.dtype)
+        # numpy's true_divide: ints and bools divide in float64 (unlike its unary float ufuncs, e.g. sqrt(int8))
+        dt = a.dtype if a.dtype.is_float else dtypes.float64
         return self._new(UOp(Ops.FDIV, dt, (a.cast(dt).uop, b.cast(dt).uop)))
 
     def __rtruediv__(self, x: Any) -> Tensor:
@@ -204,7 +204,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     def __rfloordiv__(self, x: Any) -> Tensor: return _floordiv(*self._broadcast_pair(x, True))
     def __mod__(self, x: Any) -> Tensor: return _pymod(*self._broadcast_pair(x))
     def __rmod__(self, x: Any) -> Tensor: return _pymod(*self._broadcast_pair(x, True))
-    def __pow__(self, x: Any) -> Tensor: return _pow(*self._broadcast_pair(x))
+    def __pow__(self, x: Any) -> Tensor: return _pow(*self._broadcast_pair(x), exponent=x)
     def __rpow__(self, x: Any) -> Tensor: return _pow(*self._broadcast_pair(x, True))
 
     def __lt__(self, x: Any) -> Tensor: return self._binary(Ops.CMPLT, x, out_dtype=dtypes.bool)
@@ -354,7 +354,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     # ------------------------------------------------------------------ reductions
     def _reduce(self, op: Ops, axis: int | Sequence[int] | None, keepdim: bool) -> Tensor:
         axes = _axes(axis, self.ndim)
-        if op is not Ops.ADD and any(self.shape[a] == 0 for a in axes):
+        if op is Ops.MAX and any(self.shape[a] == 0 for a in axes):
             raise ValueError(f"{op.name.lower()} reduction of an empty axis has no identity")
         t = self
         if axes and any(self.shape[a] != 1 for a in axes):
@@ -462,6 +462,31 @@ def _pymod(a: Tensor, b: Tensor) -> Tensor:
     return adjust.where(r + b, r)
 
 
-def _pow(a: Tensor, b: Tensor) -> Tensor:
-    return a._new(UOp(Ops.POW, a.dtype, (a.uop, b.uop)))
-
+def _pow(a: Tensor, b: Tensor, exponent: Any = None) -> Tensor:
+    """Floats: POW. Ints: exact, wrapping as numpy's integer power, by square-and-multiply (a negative exponent
+    gives 0 here, where numpy raises); bool ** bool is int8 in numpy. A Python int exponent is unrolled; a tensor
+    exponent walks its bits, realizing every 4 bits (the expression graph would otherwise grow too large to
+    schedule quickly)."""
+    if a.dtype.is_float:
+        return a._new(UOp(Ops.POW, a.dtype, (a.uop, b.uop)))
+    if a.dtype == dtypes.bool:
+        a, b = a.cast(dtypes.int8), b.cast(dtypes.int8)
+    if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
+        if exponent < 0:
+            return a._const_like(0)
+        out: Tensor | None = None
+        base, e = a, int(exponent)
+        while e:
+            if e & 1:
+                out = base if out is None else out * base
+            e >>= 1
+            if e:
+                base = base * base
+        return out if out is not None else a._const_like(1)
+    out_t, base = a._const_like(1), a
+    for bit in range(a.dtype.bits - (0 if a.dtype.is_unsigned else 1)):
+        out_t = ((b >> bit) & 1).cast(dtypes.bool).where(out_t * base, out_t)
+        base = base * base
+        if bit % 4 == 3:
+            out_t, base = out_t.contiguous(), base.contiguous()
+    return (b < 0).where(0, out_t) if not a.dtype.is_unsigned else out_t

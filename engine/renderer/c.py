@@ -214,9 +214,15 @@ def render_c(prg: Program) -> str:
     names: dict[UOp, str] = {}
     lines: list[str] = []
     params = []
-    for i, (dt, _) in enumerate(prg.globals):
-        const = "" if i in prg.outs else "const "
-        params.append(f"{const}{storage_type(dt)}* restrict data{i}")
+    # parameter k is the buffer with DEFINE_GLOBAL arg k; one the kernel no longer reads (its loads were all
+    # folded away) stays in the signature, so the launch passes every scheduled buffer in order
+    gl = {u.arg: u.dtype.scalar for u in prg.uops if u.op is Ops.DEFINE_GLOBAL}
+    for k in range(max(gl, default=-1) + 1):
+        if k not in gl:
+            params.append(f"const void* data{k}")
+            continue
+        const = "" if k in prg.outs else "const "
+        params.append(f"{const}{storage_type(gl[k])}* restrict data{k}")
     depth = 1
     total = math.prod(u.src[0].arg for u in prg.uops if u.op is Ops.RANGE and u.src[0].op is Ops.CONST)
     first_loop = True

@@ -490,7 +490,8 @@ class _Renderer:
     # ------------------------------------------------------------------ the walk
     def render(self) -> str:
         prg = self.prg
-        params = [f"ptr %data{pos}" for pos in range(len(prg.globals))]
+        nglobals = max((u.arg for u in prg.uops if u.op is Ops.DEFINE_GLOBAL), default=-1) + 1
+        params = [f"ptr %data{pos}" for pos in range(nglobals)]  # a buffer no longer read keeps its position
         variables = [u for u in prg.uops if u.op is Ops.DEFINE_VAR]
         params += [f"i64 %var{k}" for k in range(len(variables))]
         loops: list[int] = []

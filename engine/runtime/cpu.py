@@ -15,6 +15,7 @@ import numpy as np
 from engine.codegen.program import Program
 from engine.device import CompileError, Device, register_device
 from engine.renderer.c import render_c
+from engine.uop import Ops
 
 CFLAGS = ["-O2", "-march=native", "-fopenmp", "-fwrapv", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
 
@@ -23,6 +24,12 @@ def _cache_dir() -> Path:
     d = Path(os.environ.get("UOPFUZZ_CACHE", Path.home() / ".cache" / "uopfuzz")) / "cpu"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def param_count(prg: Program) -> int:
+    """Buffer parameters of a kernel: 1 + the largest DEFINE_GLOBAL position (a buffer whose loads were all folded
+    away keeps its position); buffers passed beyond that are not used by the kernel."""
+    return max((u.arg for u in prg.uops if u.op is Ops.DEFINE_GLOBAL), default=-1) + 1
 
 
 class CPUDevice(Device):
@@ -50,11 +57,14 @@ class CPUDevice(Device):
 
     def launcher(self, compiled: Any, prg: Program) -> Callable[..., None]:
         fn = getattr(compiled, prg.name)
-        fn.argtypes = [ctypes.c_void_p] * len(prg.globals)
+        nparams = param_count(prg)
+        fn.argtypes = [ctypes.c_void_p] * nparams
         fn.restype = None
 
         def run(*bufs: np.ndarray) -> None:
-            fn(*[b.ctypes.data for b in bufs])
+            if len(bufs) < nparams:
+                raise ValueError(f"kernel {prg.name}: expected {nparams} buffers, got {len(bufs)}")
+            fn(*[b.ctypes.data for b in bufs[:nparams]])
 
         return run
 

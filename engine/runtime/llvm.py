@@ -15,6 +15,7 @@ import numpy as np
 from engine.codegen.program import Program
 from engine.device import CompileError, Device, register_device
 from engine.renderer.llvm import render_llvm
+from engine.runtime.cpu import param_count
 from engine.uop import Ops
 
 _TARGET_MACHINE: Any = None
@@ -74,13 +75,16 @@ class LLVMDevice(Device):
     def launcher(self, compiled: _Compiled, prg: Program) -> Callable[..., None]:
         """A callable(*buffers, **variable values) that runs the kernel on flat numpy buffers."""
         variables = [u.arg for u in prg.uops if u.op is Ops.DEFINE_VAR]
-        argtypes = [ctypes.c_void_p] * len(prg.globals) + [ctypes.c_int64] * len(variables)
+        nparams = param_count(prg)
+        used = {u.arg: (u.dtype.scalar, u.dtype.size) for u in prg.uops if u.op is Ops.DEFINE_GLOBAL}
+        argtypes = [ctypes.c_void_p] * nparams + [ctypes.c_int64] * len(variables)
         fn = ctypes.CFUNCTYPE(None, *argtypes)(compiled.address)
 
         def launch(*bufs: np.ndarray, **var_vals: int) -> None:
-            if len(bufs) != len(prg.globals):
-                raise ValueError(f"kernel {prg.name}: expected {len(prg.globals)} buffers, got {len(bufs)}")
-            for pos, (buf, (dt, size)) in enumerate(zip(bufs, prg.globals)):
+            if len(bufs) < nparams:
+                raise ValueError(f"kernel {prg.name}: expected {nparams} buffers, got {len(bufs)}")
+            for pos, (dt, size) in used.items():
+                buf = bufs[pos]
                 if buf.dtype != dt.np or not buf.flags.c_contiguous or buf.size < size:
                     raise ValueError(f"kernel {prg.name}: buffer {pos} must be a contiguous {dt.name} array of at "
                                      f"least {size} elements, got {buf.dtype} {buf.shape}")
@@ -89,7 +93,7 @@ class LLVMDevice(Device):
                 if name not in var_vals or not lo <= var_vals[name] <= hi:
                     raise ValueError(f"kernel {prg.name}: variable {name} needs a value in [{lo}, {hi}]")
                 values.append(var_vals[name])
-            fn(*(buf.ctypes.data for buf in bufs), *values)
+            fn(*(buf.ctypes.data for buf in bufs[:nparams]), *values)
         launch.compiled = compiled  # type: ignore[attr-defined]  # the engine owns the code: keep it alive
         return launch
 

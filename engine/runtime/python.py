@@ -237,15 +237,17 @@ class _Plan:
     def run(self, bufs: tuple[np.ndarray, ...], var_vals: dict[str, int]) -> None:
         """Interpret the program once on `bufs` (written back in place)."""
         prg = self.prg
-        if len(bufs) != len(prg.globals):
-            raise ValueError(f"kernel {prg.name}: expected {len(prg.globals)} buffers, got {len(bufs)}")
+        used = {u.arg: u.dtype.scalar for u in prg.uops if u.op is Ops.DEFINE_GLOBAL}
+        if len(bufs) < max(used, default=-1) + 1:  # buffers beyond the last DEFINE_GLOBAL are not used
+            raise ValueError(f"kernel {prg.name}: expected {max(used) + 1} buffers, got {len(bufs)}")
         lists: dict[int, list] = {}  # id(array) -> its values, shared when one array is passed twice
-        per_pos = []
-        for buf, (dt, _) in zip(bufs, prg.globals):
+        per_pos: dict[int, list] = {}
+        for pos, dt in used.items():
+            buf = bufs[pos]
             if id(buf) not in lists:
                 with np.errstate(invalid="ignore"):  # ml_dtypes warns on NaN codes; they convert to NaN exactly
                     lists[id(buf)] = (buf.astype(np.float64) if dt.kind == "f" else buf).reshape(-1).tolist()
-            per_pos.append(lists[id(buf)])
+            per_pos[pos] = lists[id(buf)]
         v = list(self.template)
         for slot, param in self.globals:
             v[slot] = per_pos[param]
