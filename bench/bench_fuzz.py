@@ -1,11 +1,11 @@
 """Fuzzer throughput on one core: verified cases per second, in-process (no workers), with a time split.
 
-Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N]
+Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N] [--wide]
 
-Runs `SymbolicFuzzer.generate` + `check` in a loop three ways: the default (exhaustive numpy proof for
-domains of at most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only
-(`exhaustive_limit=0`), and reports which share of
-the default run the exhaustive oracle proved.
+Runs `SymbolicFuzzer.generate` + `check` in a loop: the default (exhaustive numpy proof for domains of at
+most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and with
+--wide the default with no domain narrowed by the generator; reports which share of the default run the
+exhaustive oracle proved, and the time split (generate / simplify / verify-exh / verify-z3 / other).
 """
 
 from __future__ import annotations
@@ -45,9 +45,12 @@ class _Clock:
         return timed
 
 
-def run(seconds: float, seed: int, exhaustive_limit: int) -> dict[str, Any]:
+def run(seconds: float, seed: int, exhaustive_limit: int, wide_domains: float | None = None) -> dict[str, Any]:
     """Generate and check cases for `seconds`; counts, verdicts and the time split."""
-    fz = SymbolicFuzzer(GenOptions(depth=6, max_vars=3), exhaustive_limit=exhaustive_limit)
+    opts = GenOptions(depth=6, max_vars=3)
+    if wide_domains is not None:
+        opts.wide_domains = wide_domains
+    fz = SymbolicFuzzer(opts, exhaustive_limit=exhaustive_limit)
     clock = _Clock()
     orig_simplify, orig_check_all = fuzzer_mod.simplify, fuzzer_mod.check_all
     fuzzer_mod.simplify = clock.wrap("simplify", orig_simplify)
@@ -86,23 +89,28 @@ def run(seconds: float, seed: int, exhaustive_limit: int) -> dict[str, Any]:
 
 def _row(label: str, r: dict[str, Any]) -> str:
     c = r["clock"].total
-    simp = c.get("simplify", 0.0)
-    verify = c.get("exhaustive", 0.0) + c.get("z3", 0.0)
-    other = r["check"] - simp - verify
+    simp, exh, z3 = c.get("simplify", 0.0), c.get("exhaustive", 0.0), c.get("z3", 0.0)
+    other = r["check"] - simp - exh - z3
     w = r["wall"]
-    return (f"{label:<22} {r['n']:>7} {r['n'] / w:>9.1f} {100 * r['gen'] / w:>6.1f}% {100 * simp / w:>7.1f}% "
-            f"{100 * verify / w:>7.1f}% {100 * other / w:>6.1f}%")
+    parts = [r["gen"], simp, exh, z3, other]
+    return f"{label:<22} {r['n']:>7} {r['n'] / w:>9.1f} " + " ".join(f"{100 * t / w:>9.1f}%" for t in parts)
 
 
-def bench_symbolic(seconds: float, seed: int) -> None:
-    """Print the table for the symbolic fuzzer."""
+def bench_symbolic(seconds: float, seed: int, wide: bool = False) -> None:
+    """Print the table for the symbolic fuzzer; `wide` adds a row where no variable domain is narrowed."""
     limit = SymbolicFuzzer().exhaustive_limit
     default = run(seconds, seed, limit)
     z3_only = run(seconds, seed, 0)
+    unnarrowed = run(seconds, seed, limit, wide_domains=1.0) if wide else None
     print(f"symbolic fuzzer, depth 6, 3 variables, one core, {seconds:g} s per row, seed {seed}")
-    print(f"{'mode':<22} {'cases':>7} {'cases/s':>9} {'gen':>7} {'simplify':>8} {'verify':>8} {'other':>7}")
+    print("time split, % of wall: generate, simplify (both calls of check), verify by the exhaustive oracle,")
+    print("verify by Z3, other (case -> UOp, claims, verdicts)")
+    cols = ["generate", "simplify", "verify-exh", "verify-z3", "other"]
+    print(f"{'mode':<22} {'cases':>7} {'cases/s':>9} " + " ".join(f"{c:>10}" for c in cols))
     print(_row(f"default (exh<={limit})", default))
     print(_row("Z3 only", z3_only))
+    if unnarrowed:
+        print(_row("default, wide domains", unnarrowed))
     calls = default["clock"].calls
     exh, z3n = calls.get("exhaustive", 0), calls.get("z3", 0)
     n = default["n"]
@@ -125,8 +133,10 @@ def main() -> None:
     ap.add_argument("fuzzer", choices=["symbolic"])
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per mode")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--wide", action="store_true",
+                    help="also run with the generator's domains left as drawn (GenOptions.wide_domains=1)")
     args = ap.parse_args()
-    bench_symbolic(args.seconds, args.seed)
+    bench_symbolic(args.seconds, args.seed, args.wide)
 
 
 if __name__ == "__main__":

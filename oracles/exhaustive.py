@@ -1,8 +1,11 @@
 """Exhaustive reference for symbolic expressions on small domains: every point evaluated at once with numpy.
 
 On a finite domain, checking every point is a proof, and for small domains it is far cheaper than Z3.
-Semantics are those of `oracles.c_int` (C truncation, sign of the dividend); values are exact int64,
-and an expression whose intermediate values could leave int64 raises `Overflow` (use Z3 instead).
+Semantics are those of `oracles.c_int` (C truncation, sign of the dividend). Each distinct node (by identity:
+pass the original and the simplified expression with shared subtrees to share the work) is evaluated once,
+on the variables it depends on only (numpy broadcasting over one axis per variable, no meshgrid). Values are
+exact: an interval pass (this module's own, over Python ints) bounds every intermediate value and picks int32
+when it provably fits, int64 otherwise; beyond int64 it raises `Overflow` (use Z3 instead).
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from oracles.c_int import check_bounds, check_node, shift_amount
+from oracles.c_int import ARITY, SHIFTS, check_bounds, check_node, shift_amount
 from oracles.z3_ref import ProofResult
 
 Expr = list[Any]
-_LIMIT = 1 << 62
+Interval = tuple[int, int]
+# every intermediate value stays below twice a node's magnitude (see _divide), so these leave a factor 2 spare
+_INT32_SAFE = 1 << 30
+_INT64_SAFE = 1 << 62
 
 
 class Overflow(Exception):
@@ -29,134 +35,236 @@ def domain_size(bounds: Mapping[str, Sequence[int]]) -> int:
     return math.prod(max(hi - lo + 1, 0) for lo, hi in check_bounds(bounds).values())
 
 
-def grid(bounds: Mapping[str, Sequence[int]]) -> dict[str, np.ndarray]:
-    """Every point of the domain, one flat int64 array per variable."""
-    checked = check_bounds(bounds)
-    names = sorted(checked)
-    axes = [np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in (checked[n] for n in names)]
-    if not axes:
-        return {}
-    mesh = np.meshgrid(*axes, indexing="ij")
-    return {n: m.ravel() for n, m in zip(names, mesh)}
+def _mag(iv: tuple[int, int]) -> int:
+    return max(-iv[0], iv[1])
 
 
-def _mag(a: np.ndarray) -> int:
-    return int(np.abs(a.astype(np.int64)).max()) if a.size else 0
+def _and(a: Any, b: Any) -> Any:
+    """Conjunction of definedness masks, None meaning defined everywhere."""
+    if a is None:
+        return b
+    return a if b is None else a & b
 
 
-def evaluate_all(expr: Expr, env: Mapping[str, np.ndarray], npoints: int,
-                 memo: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(values, defined) at every point; memo keeps every node's result under id(node)."""
-    memo = {} if memo is None else memo
-    stack: list[tuple[Expr, bool]] = [(expr, False)]
-    while stack:
-        node, ready = stack.pop()
-        if id(node) in memo:
-            continue
-        op, args = check_node(node)
-        if op == "var":
-            memo[id(node)] = (env[args[0]], np.ones(npoints, dtype=bool))
-            continue
-        if op == "const":
-            v = args[0]
-            arr = np.full(npoints, v, dtype=bool if isinstance(v, bool) else np.int64)
-            memo[id(node)] = (arr, np.ones(npoints, dtype=bool))
-            continue
-        if not ready:
-            stack.append((node, True))
-            stack.extend((a, False) for a in args if isinstance(a, list) and id(a) not in memo)
-            continue
-        memo[id(node)] = _apply(op, args, memo, npoints)
-    return memo[id(expr)]
+class _TooWide(Exception):
+    """Some value might not fit the dtype tried: evaluate again with a wider one."""
 
 
-def _apply(op: str, args: list, memo: dict, npoints: int) -> tuple[np.ndarray, np.ndarray]:
-    if op in ("SHL", "SHR"):
-        x, d = memo[id(args[0])]
-        k = shift_amount(op, args[1])
-        x = x.astype(np.int64)
-        if op == "SHL":
-            if _mag(x) >= _LIMIT >> k:
-                raise Overflow(op)
-            return x << k, d
-        return x >> k, d
-    vals = [memo[id(a)][0] for a in args]
-    defined = memo[id(args[0])][1]
-    for a in args[1:]:
-        defined = defined & memo[id(a)][1]
-    if op == "WHERE":
-        c, a, b = vals
-        cd = memo[id(args[0])][1]
-        ad, bd = memo[id(args[1])][1], memo[id(args[2])][1]
-        if a.dtype != b.dtype:
-            a, b = a.astype(np.int64), b.astype(np.int64)
-        return np.where(c, a, b), cd & np.where(c, ad, bd)
-    if op == "NOT":
-        return ~vals[0], defined
-    if op in ("AND", "OR", "XOR"):
-        f = {"AND": np.logical_and, "OR": np.logical_or, "XOR": np.logical_xor}[op]
-        return f(vals[0], vals[1]), defined
-    if op == "CAST_BOOL":
-        return vals[0] != 0, defined
-    ints = [v.astype(np.int64) if v.dtype == np.bool_ else v for v in vals]
-    if op in ("CAST_INT",):
-        return ints[0], defined
-    if op == "NEG":
-        return -ints[0], defined
-    a, b = ints
+_ARITH = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "MAX": np.maximum, "MIN": np.minimum}
+_CMP = {"CMPLT": np.less, "CMPLE": np.less_equal, "CMPNE": np.not_equal, "CMPEQ": np.equal}
+_LOGIC = {"AND": np.logical_and, "OR": np.logical_or, "XOR": np.logical_xor}
+_UNARY = ("NEG", "NOT", "CAST_BOOL", "CAST_INT")
+
+
+def _interval(op: str, a: Interval, b: Interval) -> Interval:
+    """A sound interval of a binary int op's result from its operands' intervals (exact Python ints)."""
     if op == "ADD":
-        if _mag(a) + _mag(b) >= _LIMIT:
-            raise Overflow(op)
-        return a + b, defined
+        return a[0] + b[0], a[1] + b[1]
     if op == "SUB":
-        if _mag(a) + _mag(b) >= _LIMIT:
-            raise Overflow(op)
-        return a - b, defined
+        return a[0] - b[1], a[1] - b[0]
     if op == "MUL":
-        if _mag(a) * _mag(b) >= _LIMIT:
-            raise Overflow(op)
-        return a * b, defined
-    if op in ("IDIV", "MOD"):
-        nz = b != 0
-        bs = np.where(nz, b, 1)
-        q = np.abs(a) // np.abs(bs)
-        q = np.where((a < 0) != (bs < 0), -q, q)
-        return (q if op == "IDIV" else a - bs * q), defined & nz
+        ends = (a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+        return min(ends), max(ends)
     if op == "MAX":
-        return np.maximum(a, b), defined
+        return max(a[0], b[0]), max(a[1], b[1])
     if op == "MIN":
-        return np.minimum(a, b), defined
-    cmp = {"CMPLT": np.less, "CMPLE": np.less_equal, "CMPNE": np.not_equal, "CMPEQ": np.equal}[op]
-    return cmp(a, b), defined
+        return min(a[0], b[0]), min(a[1], b[1])
+    if op == "IDIV":
+        if a[0] >= 0 and b[0] >= 1:
+            return a[0] // b[1], a[1] // b[0]
+        return -_mag(a), _mag(a)  # |a / b| <= |a| wherever b != 0
+    m = min(_mag(a), max(_mag(b) - 1, 0))  # MOD: |r| <= |a| and |r| < |b|, with the sign of a
+    return (0 if a[0] >= 0 else -m), (0 if a[1] <= 0 else m)
 
 
-def _point(env: Mapping[str, np.ndarray], i: int) -> dict[str, int]:
-    return {n: int(v[i]) for n, v in env.items()}
+class Evaluation:
+    """Values, definedness masks and sound intervals of every node of some expressions over the whole domain.
+
+    Axis i of `shape` is variable `names[i]`; `memo[id(node)]` is (values broadcastable to `shape`, defined
+    mask or None for everywhere, lo, hi). Raises Overflow where int64 might not hold a value exactly.
+    """
+
+    def __init__(self, bounds: Mapping[str, Sequence[int]], roots: Sequence[Expr]) -> None:
+        self.bounds = check_bounds(bounds)
+        self.names = sorted(self.bounds)
+        self.shape = tuple(self.bounds[n][1] - self.bounds[n][0] + 1 for n in self.names)
+        try:
+            self._run(roots, np.int32, _INT32_SAFE)
+        except _TooWide:
+            try:
+                self._run(roots, np.int64, _INT64_SAFE)
+            except _TooWide as e:
+                raise Overflow(f"{e} might not fit in int64") from None
+
+    def _run(self, roots: Sequence[Expr], dt: type, limit: int) -> None:
+        self.dt, self.limit = dt, limit
+        self.axes: dict[str, Any] = {}
+        for i, name in enumerate(self.names):
+            lo, hi = self.bounds[name]
+            if _mag((lo, hi)) >= limit:
+                raise _TooWide(f"variable {name!r}")
+            shape = [-1 if j == i else 1 for j in range(len(self.names))]
+            self.axes[name] = np.arange(lo, hi + 1, dtype=dt).reshape(shape)
+        self.memo: dict[int, tuple[Any, Any, int, int]] = {}
+        for r in roots:
+            self._eval(r)
+
+    def _eval(self, node: Any) -> tuple[Any, Any, int, int]:
+        """The memo entry of a node, evaluating it (operands first) the first time it is seen."""
+        r = self.memo.get(id(node))
+        if r is not None:
+            return r
+        if isinstance(node, (list, tuple)) and len(node) > 1 and ARITY.get(node[0]) == len(node) - 1:
+            r = self._node(node[0], node)
+            if r[2] <= -self.limit or r[3] >= self.limit:
+                raise _TooWide(f"{node[0]} values in [{r[2]}, {r[3]}]")
+        else:
+            op, args = check_node(node)  # a leaf, or a malformed node (raises, naming it)
+            r = self._leaf(op, args[0])
+        self.memo[id(node)] = r
+        return r
+
+    def _leaf(self, op: str, v: Any) -> tuple[Any, Any, int, int]:
+        if op == "var":
+            if v not in self.axes:
+                raise ValueError(f"var: variable {v!r} has no bounds")
+            lo, hi = self.bounds[v]
+            return self.axes[v], None, lo, hi
+        if isinstance(v, bool):
+            return np.bool_(v), None, int(v), int(v)
+        if abs(v) >= self.limit:
+            raise _TooWide(f"constant {v}")
+        return self.dt(v), None, v, v
+
+    def _int(self, v: Any) -> Any:
+        return v.astype(self.dt) if v.dtype == np.bool_ else v
+
+    def _node(self, op: str, node: Sequence[Any]) -> tuple[Any, Any, int, int]:
+        x = self._eval(node[1])
+        if op in SHIFTS:
+            k = shift_amount(op, node[2])
+            xv, lo, hi = self._int(x[0]), x[2], x[3]
+            if op == "SHL":
+                return xv << self.dt(k), x[1], lo << k, hi << k
+            return xv >> self.dt(k), x[1], lo >> k, hi >> k  # >> on signed ints is floor, as in c_int
+        if op in _UNARY:
+            if op == "NEG":
+                return -self._int(x[0]), x[1], -x[3], -x[2]
+            if op == "NOT":
+                return np.logical_not(x[0]), x[1], 0, 1
+            if op == "CAST_BOOL":
+                return x[0] != 0, x[1], 0, 1
+            return self._int(x[0]), x[1], x[2], x[3]
+        y = self._eval(node[2])
+        if op == "WHERE":
+            return self._where(x, y, self._eval(node[3]))
+        defined = _and(x[1], y[1])
+        if op in _CMP:
+            return _CMP[op](self._int(x[0]), self._int(y[0])), defined, 0, 1
+        if op in _LOGIC:
+            return _LOGIC[op](x[0], y[0]), defined, 0, 1
+        lo, hi = _interval(op, x[2:], y[2:])
+        a, b = self._int(x[0]), self._int(y[0])
+        if op in _ARITH:
+            return _ARITH[op](a, b), defined, lo, hi
+        q, defined = self._divide(a, b, x[2], y[2], y[3], defined)
+        return (q if op == "IDIV" else a - q * b), defined, lo, hi
+
+    def _where(self, c: tuple, a: tuple, b: tuple) -> tuple[Any, Any, int, int]:
+        av, bv = a[0], b[0]
+        if av.dtype != np.bool_ or bv.dtype != np.bool_:
+            av, bv = self._int(av), self._int(bv)
+        ad, bd = a[1], b[1]
+        # a division in the branch not taken does not matter
+        branch = ad if ad is bd else np.where(c[0], True if ad is None else ad, True if bd is None else bd)
+        return np.where(c[0], av, bv), _and(c[1], branch), min(a[2], b[2]), max(a[3], b[3])
+
+    def _divide(self, a: Any, b: Any, alo: int, blo: int, bhi: int, defined: Any) -> tuple[Any, Any]:
+        """C's truncating quotient (and where it is defined) from numpy's floor division."""
+        dt = self.dt
+        if blo <= 0 <= bhi:  # the divisor may be 0: undefined there, divide by 1 instead
+            nz = b != 0
+            defined = _and(defined, nz)
+            b = np.where(nz, b, dt(1))
+        if alo >= 0 and blo >= 1:
+            return a // b, defined  # floor is truncation here
+        if blo == bhi and blo != 0:
+            # one divisor n: (a + (|n| - 1 if a < 0 else 0)) // |n| truncates; a >> (bits - 1) is 0 or -1
+            n = dt(abs(blo))
+            q = (a + ((a >> dt(np.iinfo(dt).bits - 1)) & (n - dt(1)))) // n
+            return (q if blo > 0 else -q), defined
+        q = a // b
+        # floor is one below truncation where the quotient is negative and inexact
+        return q + (((a - q * b) != 0) & ((a ^ b) < 0)).astype(dt), defined
+
+    def value(self, node: Expr) -> tuple[Any, Any]:
+        """(values, defined) of an evaluated node, broadcastable to the domain's shape; defined None: everywhere."""
+        v = self.memo[id(node)]
+        return v[0], v[1]
+
+    def interval(self, node: Expr) -> Interval:
+        """This oracle's own sound bounds of an evaluated node (bools as 0/1)."""
+        v = self.memo[id(node)]
+        return v[2], v[3]
+
+    def point(self, mask: Any) -> dict[str, int]:
+        """The first point of the domain where a (broadcastable) mask holds."""
+        full = np.broadcast_to(mask, self.shape)
+        idx = np.unravel_index(int(np.argmax(full)), self.shape)
+        return {n: self.bounds[n][0] + int(i) for n, i in zip(self.names, idx)}
+
+    def at(self, node: Expr, env: Mapping[str, int]) -> int | bool | None:
+        """The value of an evaluated node at one point (None where it divides by zero)."""
+        v, d = self.memo[id(node)][:2]
+        idx = tuple(env[n] - self.bounds[n][0] for n in self.names)
+        if d is not None and not np.broadcast_to(d, self.shape)[idx]:
+            return None
+        x = np.broadcast_to(v, self.shape)[idx]
+        return bool(x) if v.dtype == np.bool_ else int(x)
+
+
+def _range(v: Any, d: Any) -> tuple[int, int] | None:
+    """(min, max) of the values at defined points (None if no point is defined), bools as 0/1."""
+    if d is not None:
+        v, d = np.broadcast_arrays(v, d)
+        v = v[d]
+        if v.size == 0:
+            return None
+    return int(np.minimum.reduce(v, axis=None)), int(np.maximum.reduce(v, axis=None))
 
 
 def check_all(bounds: Mapping[str, Sequence[int]], original: Expr, simplified: Expr,
               ranges: Sequence[tuple[Expr, int | None, int | None]] = ()) -> ProofResult:
-    """The claims of `Z3Checker.prove_all`, decided by evaluating every point (raises Overflow if inexact)."""
-    env = grid(bounds)
+    """The claims of `Z3Checker.prove_all`, decided by evaluating every point (raises Overflow if inexact).
+
+    Nodes are shared by identity: give `simplified` the same list objects as `original` where they agree
+    (`simplified is original` skips the equality check).
+    """
     n = domain_size(bounds)
-    memo: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    o, od = evaluate_all(original, env, n, memo)
-    s, sd = evaluate_all(simplified, env, n, memo)
-    bad = od & (~sd | (o.astype(np.int64) != s.astype(np.int64)))
-    if bad.any():
-        i = int(np.argmax(bad))
-        reason = "simplified divides by zero" if not sd[i] else f"original = {o[i]!r}, simplified = {s[i]!r}"
-        return ProofResult("counterexample", _point(env, i), reason)
+    if n == 0:
+        return ProofResult("proven", None, "empty domain")
+    ev = Evaluation(bounds, [original, simplified, *(node for node, _, _ in ranges)])
+    if simplified is not original:
+        o, od = ev.value(original)
+        s, sd = ev.value(simplified)
+        if o.dtype != s.dtype:
+            o, s = ev._int(o), ev._int(s)
+        bad = o != s if sd is None else np.logical_not(sd) | (o != s)
+        bad = _and(od, bad)
+        if bad.any():
+            env = ev.point(bad)
+            got = ev.at(simplified, env)
+            if got is None:
+                return ProofResult("counterexample", env, "simplified divides by zero")
+            return ProofResult("counterexample", env, f"original = {ev.at(original, env)!r}, simplified = {got!r}")
     for node, lo, hi in ranges:
-        v, d = evaluate_all(node, env, n, memo)
-        v = v.astype(np.int64)
-        out = np.zeros(n, dtype=bool)
-        if lo is not None:
-            out |= v < lo
-        if hi is not None:
-            out |= v > hi
-        out &= d
-        if out.any():
-            i = int(np.argmax(out))
-            return ProofResult("counterexample", _point(env, i), f"value {int(v[i])} outside [{lo}, {hi}]")
+        v, d = ev.value(node)
+        if v.dtype == np.bool_ and (lo is None or lo <= 0) and (hi is None or hi >= 1):
+            continue  # a bool is 0 or 1
+        span = _range(v, d)
+        if span is None or (lo is None or span[0] >= lo) and (hi is None or span[1] <= hi):
+            continue
+        out = (v < lo if lo is not None else False) | (v > hi if hi is not None else False)
+        env = ev.point(_and(d, out))
+        return ProofResult("counterexample", env, f"value {int(ev.at(node, env) or 0)} outside [{lo}, {hi}]")
     return ProofResult("proven", None, f"all {n} points checked")

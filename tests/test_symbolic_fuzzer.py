@@ -12,8 +12,10 @@ from fuzz.cli import main as cli_main
 from fuzz.corpus import load_entry
 from fuzz.symbolic import SymbolicFuzzer
 from fuzz.symbolic.expr import to_expr, to_uop
+from fuzz.symbolic.generate import GenOptions, gen_case
 from fuzz.symbolic.reduce import reductions
 from oracles.c_int import c_mod
+from oracles.exhaustive import domain_size
 
 
 def _mod_fold_ignoring_sign(x: UOp, c: int):
@@ -55,6 +57,24 @@ def test_generator_covers_negative_bounds_symbolic_divisors_and_bools():
     assert any(e[0] in ("IDIV", "MOD") and e[2][0] == "var" for c in cases for e in _nodes(c["expr"]))
     assert any(e[0] == "const" and isinstance(e[1], int) and not isinstance(e[1], bool) and e[1] < 0
                for c in cases for e in _nodes(c["expr"]))
+
+
+def test_generator_narrows_most_wide_domains_and_keeps_a_few_for_z3():
+    opts = GenOptions()
+    cases = [gen_case(random.Random(f"5:{i}"), opts) for i in range(2000)]
+    wide = sum(domain_size(c["vars"]) > opts.max_points for c in cases)
+    assert 0 < wide < 0.03 * len(cases)
+    assert any(hi - lo >= 500 for c in cases for lo, hi in c["vars"].values())  # one wide variable still occurs
+    keep_all = [gen_case(random.Random(f"5:{i}"), GenOptions(wide_domains=1.0)) for i in range(2000)]
+    assert sum(domain_size(c["vars"]) > opts.max_points for c in keep_all) > 2 * wide
+
+
+def test_narrowed_domains_fit_and_keep_their_signs():
+    cases = [gen_case(random.Random(f"6:{i}"), GenOptions(max_points=64, wide_domains=0.0)) for i in range(500)]
+    assert all(domain_size(c["vars"]) <= 64 for c in cases)
+    ranges = [b for c in cases for b in c["vars"].values()]
+    assert any(lo < 0 < hi for lo, hi in ranges) and any(hi < 0 for lo, hi in ranges)
+    assert any(lo > 0 for lo, hi in ranges)
 
 
 def _nodes(expr):

@@ -1,11 +1,15 @@
 """Tests for the Z3 reference (oracles/z3_ref.py) and the pure-Python C-integer evaluator (oracles/c_int.py)."""
 
+import copy
+
+import numpy as np
 import pytest
 import z3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oracles.c_int import c_div, c_mod, evaluate, expr_size, is_bool_expr, iter_domain
+from oracles.exhaustive import Evaluation, Overflow, check_all
 from oracles.z3_ref import Z3Checker, to_z3
 
 X, Y = ["var", "x"], ["var", "y"]
@@ -316,3 +320,105 @@ def test_z3_verdicts_agree_with_exhaustive_evaluation(checker, data, bounds, ori
         ok_s, vs = _value(simplified, cex)
         assert ok_o and (not ok_s or int(vo) != int(vs))
         assert not _exhaustively_equal(bounds, original, simplified)
+
+
+# --- the exhaustive numpy oracle (oracles/exhaustive.py) ----------------------------------------------------------
+
+
+def _nodes(expr):
+    out, stack = [], [expr]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if n[0] not in ("var", "const"):
+            stack.extend(n[1:2] if n[0] in ("SHL", "SHR") else n[1:])
+    return out
+
+
+@PROPERTY_SETTINGS
+@given(small_bounds(), int_exprs() | bool_exprs())
+def test_exhaustive_values_definedness_and_intervals_match_c_int(bounds, e):
+    ev = Evaluation(bounds, [e])
+    for env in iter_domain(bounds):
+        for node in _nodes(e):
+            ok, want = _value(node, env)
+            got = ev.at(node, env)
+            assert (got is not None) == ok, (node, env)
+            if ok:
+                assert int(got) == int(want) and isinstance(got, bool) == isinstance(want, bool), (node, env, got)
+                lo, hi = ev.interval(node)
+                assert lo <= int(want) <= hi, (node, env, want, lo, hi)
+
+
+def test_exhaustive_intervals_hold_for_every_op_and_sign_pattern():
+    ranges = [[-5, -2], [-3, 4], [0, 6], [2, 7], [0, 0], [-1, -1]]
+    for bx in ranges:
+        for by in ranges:
+            bounds = {"x": bx, "y": by}
+            exprs = [[op, X, Y] for op in INT_OPS] + [["NEG", X], ["SHL", X, C(2)], ["SHR", X, C(1)]]
+            ev = Evaluation(bounds, exprs)
+            for e in exprs:
+                lo, hi = ev.interval(e)
+                for env in iter_domain(bounds):
+                    ok, v = _value(e, env)
+                    assert not ok or lo <= v <= hi, (e, bounds, env, v, lo, hi)
+
+
+def test_exhaustive_c_division_by_constants_and_by_a_zero_crossing_variable():
+    bounds = {"x": [-20, 20], "y": [-7, 7]}
+    exprs = {b: (["IDIV", X, C(b)], ["MOD", X, C(b)]) for b in range(-7, 8) if b != 0}
+    var_div, var_mod = ["IDIV", X, Y], ["MOD", X, Y]
+    ev = Evaluation(bounds, [*(e for pair in exprs.values() for e in pair), var_div, var_mod])
+    for env in iter_domain(bounds):
+        a, b = env["x"], env["y"]
+        for k, (q, r) in exprs.items():
+            assert (ev.at(q, env), ev.at(r, env)) == (c_div(a, k), c_mod(a, k)), (a, k)
+        want = (None, None) if b == 0 else (c_div(a, b), c_mod(a, b))
+        assert (ev.at(var_div, env), ev.at(var_mod, env)) == want, (a, b)
+
+
+def test_exhaustive_widens_to_int64_and_refuses_what_int64_cannot_hold():
+    bounds = {"x": [-3, 3]}
+    big = ["MOD", ["MUL", X, C(2**40 + 1)], C(2**35 - 3)]
+    ev = Evaluation(bounds, [big])
+    assert ev.dt == np.int64
+    assert [ev.at(big, {"x": v}) for v in range(-3, 4)] == [c_mod(v * (2**40 + 1), 2**35 - 3) for v in range(-3, 4)]
+    assert Evaluation(bounds, [["ADD", X, C(5)]]).dt == np.int32
+    with pytest.raises(Overflow):
+        Evaluation(bounds, [["MUL", ["MUL", X, C(2**40)], C(2**40)]])
+
+
+def _true_range(bounds, e):
+    vals = [int(v) for ok, v in (_value(e, env) for env in iter_domain(bounds)) if ok]
+    return (min(vals), max(vals)) if vals else (0, 0)
+
+
+@PROPERTY_SETTINGS
+@given(st.data(), small_bounds(), int_exprs())
+def test_check_all_agrees_with_z3_prove_all_on_equality_and_bounds(checker, data, bounds, original):
+    simplified = _rewrite(data.draw, original)
+    lo, hi = _true_range(bounds, original)
+    claims = [(original, lo + data.draw(st.sampled_from([0, 0, 1])), hi - data.draw(st.sampled_from([0, 0, 1])))]
+    exh = check_all(bounds, original, simplified, claims)
+    # the same verdict when nothing is shared by identity (the tree written out twice)
+    assert check_all(bounds, copy.deepcopy(original), copy.deepcopy(simplified), claims).status == exh.status
+    ref = checker.prove_all(bounds, original, simplified, claims)
+    if ref.status != "unknown":
+        assert exh.status == ref.status, (exh, ref)
+    if exh.status == "counterexample":
+        env = exh.counterexample
+        ok_o, vo = _value(original, env)
+        ok_s, vs = _value(simplified, env)
+        bad_eq = ok_o and (not ok_s or int(vo) != int(vs))
+        bad_range = ok_o and not claims[0][1] <= int(vo) <= claims[0][2]
+        assert bad_eq or bad_range, (env, exh.reason)
+
+
+def test_check_all_names_the_failing_point_and_skips_equality_for_the_same_node():
+    bounds = {"x": [-5, 5]}
+    e = ["MOD", X, C(4)]
+    res = check_all(bounds, e, ["MOD", X, C(-4)], [(e, 0, 3)])  # equal under C semantics; bounds wrong below 0
+    assert res.status == "counterexample" and res.counterexample["x"] < 0 and "outside [0, 3]" in res.reason
+    res = check_all(bounds, e, ["ADD", e, ["IDIV", C(0), ["SUB", X, C(1)]]])  # equal where x != 1
+    assert res.status == "counterexample" and res.counterexample == {"x": 1} and "divides by zero" in res.reason
+    assert check_all(bounds, ["IDIV", X, X], ["IDIV", X, X]).status == "proven"  # 0/0 is undefined on both

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.dtype import dtypes
 from engine.uop import Ops, UOp
+from oracles.c_int import check_node
 
 Expr = list[Any]
 
@@ -21,53 +22,64 @@ def to_uop(expr: Expr, bounds: dict[str, list[int]]) -> UOp:
 
 
 def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
-    """The UOp of every node of a JSON expression, keyed by id(node)."""
+    """The UOp of every node of a JSON expression, keyed by id(node); ValueError naming a malformed node."""
     done: dict[int, UOp] = {}
-    stack: list[tuple[Any, bool]] = [(expr, False)]
-    while stack:
-        node, ready = stack.pop()
-        if not isinstance(node, list) or not node or not isinstance(node[0], str):
-            raise ValueError(f"malformed expression node {node!r}")
-        op, args = node[0], node[1:]
-        if op == "var":
-            name = args[0]
-            if name not in bounds:
-                raise ValueError(f"variable {name!r} has no bounds")
-            lo, hi = bounds[name]
-            done[id(node)] = UOp.variable(name, lo, hi)
-            continue
-        if op == "const":
-            v = args[0]
-            done[id(node)] = UOp.const(dtypes.bool if isinstance(v, bool) else dtypes.index, v)
-            continue
-        if not ready:
-            stack.append((node, True))
-            stack.extend((a, False) for a in args)
-            continue
-        srcs = [done[id(a)] for a in args]
-        if op in _BINARY:
-            if len(srcs) != 2:
-                raise ValueError(f"{op} takes 2 operands, got {len(srcs)}")
-            done[id(node)] = srcs[0].alu(_BINARY[op], srcs[1])
-        elif op == "NEG":
-            done[id(node)] = -srcs[0]
-        elif op == "NOT":
-            done[id(node)] = srcs[0].logical_not()
-        elif op == "WHERE":
-            done[id(node)] = srcs[0].where(srcs[1], srcs[2])
-        elif op == "CAST_BOOL":
-            done[id(node)] = srcs[0].cast(dtypes.bool)
-        elif op == "CAST_INT":
-            done[id(node)] = srcs[0].cast(dtypes.index)
+    leaves: dict[tuple[str, Any, type], UOp] = {}
+
+    def build(node: Any) -> UOp:
+        u = done.get(id(node))
+        if u is not None:
+            return u
+        op, args = check_node(node)
+        if op == "var" or op == "const":
+            key = (op, args[0], type(args[0]))  # True and 1 are different constants
+            u = leaves.get(key)
+            if u is None:
+                u = leaves[key] = _leaf(op, args[0], bounds)
         else:
-            raise ValueError(f"unknown op {op!r} in symbolic expression")
+            u = _build_op(op, [build(a) for a in args])
+        done[id(node)] = u
+        return u
+
+    build(expr)
     return done
 
 
-def to_expr(u: UOp) -> Expr:
-    """The JSON expression of an engine UOp (shared subgraphs are written out in full)."""
-    out: dict[UOp, Expr] = {}
+def _leaf(op: str, v: Any, bounds: dict[str, list[int]]) -> UOp:
+    if op == "const":
+        return UOp.const(dtypes.bool if isinstance(v, bool) else dtypes.index, v)
+    if v not in bounds:
+        raise ValueError(f"variable {v!r} has no bounds")
+    lo, hi = bounds[v]
+    return UOp.variable(v, lo, hi)
+
+
+def _build_op(op: str, srcs: list[UOp]) -> UOp:
+    if op in _BINARY:
+        return srcs[0].alu(_BINARY[op], srcs[1])
+    if op == "NEG":
+        return -srcs[0]
+    if op == "NOT":
+        return srcs[0].logical_not()
+    if op == "WHERE":
+        return srcs[0].where(srcs[1], srcs[2])
+    if op == "CAST_BOOL":
+        return srcs[0].cast(dtypes.bool)
+    if op == "CAST_INT":
+        return srcs[0].cast(dtypes.index)
+    raise ValueError(f"unknown op {op!r} in symbolic expression")
+
+
+def to_expr(u: UOp, memo: dict[UOp, Expr] | None = None) -> Expr:
+    """The JSON expression of an engine UOp: one list per distinct UOp, shared where the graph shares it.
+
+    With `memo`, UOps converted before (e.g. the original's, when converting the simplified expression)
+    give the same list objects, so evaluators that memoize by node identity do the shared work once.
+    """
+    out: dict[UOp, Expr] = {} if memo is None else memo
     for x in u.toposort:
+        if x in out:
+            continue
         s = [out[y] for y in x.src]
         if x.op is Ops.CONST:
             out[x] = ["const", x.arg]

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from engine.rewrite import RuleStats, trace_rewrites, track_rules
 from engine.symbolic import simplify
-from engine.uop import UOp
+from engine.uop import Ops, UOp
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
 from fuzz.symbolic.expr import subexpressions, to_expr, to_uop, to_uop_nodes
@@ -75,7 +75,7 @@ class SymbolicFuzzer(Fuzzer):
     name = "symbolic"
 
     def __init__(self, options: GenOptions | None = None, z3_timeout_ms: int = 2000,
-                 exhaustive_limit: int = 65536):
+                 exhaustive_limit: int = 1 << 19):
         self.options = options or GenOptions()
         # domains of at most this many points are verified by evaluating every point (a proof, and cheaper)
         self.exhaustive_limit = exhaustive_limit
@@ -93,6 +93,12 @@ class SymbolicFuzzer(Fuzzer):
         return gen_case(rng, self.options)
 
     def validate(self, case: Any) -> None:
+        self._validate_vars(case)
+        for node in subexpressions(case["expr"]):
+            check_node(node)
+
+    def _validate_vars(self, case: Any) -> None:
+        """Everything `validate` checks but the expression's nodes (to_uop checks those as it builds)."""
         super().validate(case)
         if set(case) - {"vars", "expr"} or "vars" not in case or "expr" not in case:
             raise ValueError(f"a symbolic case has keys 'vars' and 'expr', got {sorted(case)}")
@@ -100,8 +106,6 @@ class SymbolicFuzzer(Fuzzer):
         for name, (lo, hi) in bounds.items():
             if lo > hi:
                 raise ValueError(f"variable {name!r} has an empty range [{lo}, {hi}]")
-        for node in subexpressions(case["expr"]):
-            check_node(node)
 
     def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
         return reductions(case)
@@ -113,27 +117,34 @@ class SymbolicFuzzer(Fuzzer):
         return RuleStats.take()
 
     def check(self, case: dict[str, Any]) -> Verdict:
-        self.validate(case)
+        self._validate_vars(case)
         bounds, expr = case["vars"], case["expr"]
         original = to_uop(expr, bounds)
         with track_rules():
             simplified = simplify(original)
             again = simplify(simplified)
-        details: dict[str, Any] = {"original": original.render(), "simplified": simplified.render(),
-                                   "uops": [original.op_count(), simplified.op_count()],
-                                   "nodes": expr_size(expr)}
         if simplified.op_count() > original.op_count():
-            return Verdict("mismatch", "mismatch:grows", details)
+            return Verdict("mismatch", "mismatch:grows", _details(expr, original, simplified))
         if again is not simplified:
-            return Verdict("mismatch", "mismatch:not-idempotent", {**details, "again": again.render()})
-        sexpr = to_expr(simplified)
-        claims = self._bound_claims(expr, bounds) + [(sexpr, _num(simplified.vmin), _num(simplified.vmax))]
-        res = self._prove(bounds, expr, sexpr, claims)
+            return Verdict("mismatch", "mismatch:not-idempotent",
+                           {**_details(expr, original, simplified), "again": again.render()})
+        # one list per distinct UOp, shared by both sides: the oracles evaluate shared subterms once
+        dag: dict[UOp, list] = {}
+        oexpr = to_expr(original, dag)
+        if oexpr != expr:  # the case's own tree is what must be matched; give up sharing if the UOp differs
+            oexpr = expr
+        sexpr = oexpr if simplified is original else to_expr(simplified, dag)
+        claims = [(dag[u], _num(u.vmin), _num(u.vmax)) for u in original.toposort
+                  if u.op is not Ops.CONST and u.op is not Ops.DEFINE_VAR]
+        if simplified is not original:
+            claims.append((sexpr, _num(simplified.vmin), _num(simplified.vmax)))
+        res = self._prove(bounds, oexpr, sexpr, claims)
         if res.status == "proven":
             return Verdict("pass", "", {})
+        details = _details(expr, original, simplified)
         if res.status == "unknown":
             return Verdict("timeout", "timeout:z3", {**details, "reason": res.reason})
-        return self._classify(bounds, expr, original, simplified, sexpr, details)
+        return self._classify(bounds, expr, original, simplified, to_expr(simplified), details)
 
     # ------------------------------------------------------------ helpers
     def _prove(self, bounds: dict, expr: list, sexpr: list, claims: list) -> ProofResult:
@@ -151,11 +162,6 @@ class SymbolicFuzzer(Fuzzer):
             except Overflow:
                 pass
         return res
-
-    def _bound_claims(self, expr: list, bounds: dict) -> list[tuple[list, int | None, int | None]]:
-        uops = to_uop_nodes(expr, bounds)
-        return [(n, _num(uops[id(n)].vmin), _num(uops[id(n)].vmax)) for n in subexpressions(expr)
-                if n[0] not in ("var", "const")]
 
     def _classify(self, bounds: dict, expr: list, original: UOp, simplified: UOp, sexpr: list,
                   details: dict[str, Any]) -> Verdict:
@@ -202,6 +208,12 @@ class SymbolicFuzzer(Fuzzer):
         except Exception:  # the reproducer still shows the expression
             pass
         return REPRO.format(signature=signature or "failure", src=original.pyrender(), env=env)
+
+
+def _details(expr: list, original: UOp, simplified: UOp) -> dict[str, Any]:
+    """What a finding records about the expression (built only for failures: rendering is not free)."""
+    return {"original": original.render(), "simplified": simplified.render(),
+            "uops": [original.op_count(), simplified.op_count()], "nodes": expr_size(expr)}
 
 
 def _num(v: Any) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,10 @@ class GenOptions:
     negative_bounds: float = 0.35  # chance a variable's range reaches below zero
     symbolic_divisor: float = 0.15  # chance a div/mod divides by a variable (with a range excluding 0)
     bool_ops: float = 0.25  # chance a node is a comparison / where / and-or
+    # variable ranges are up to ~1000 wide, so three of them can span 10**9 points; the exhaustive oracle proves
+    # a case fast up to about this many points, Z3 is 10-100x slower: wider domains are narrowed to it...
+    max_points: int = 1 << 19
+    wide_domains: float = 0.2  # ...except with this chance (those cases exercise Z3)
 
 
 VAR_NAMES = ["x", "y", "z", "w", "u", "v"]
@@ -98,6 +103,21 @@ def gen_bool(rng: random.Random, depth: int, names: list[str], opts: GenOptions,
     return [rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPNE", "CMPEQ"]), a, b]
 
 
+def _narrow(bounds: dict[str, list[int]], max_points: int) -> None:
+    """Halve the widest range until the domain has at most max_points points, keeping each range's sign."""
+    while math.prod(hi - lo + 1 for lo, hi in bounds.values()) > max_points:
+        name = max(bounds, key=lambda n: bounds[n][1] - bounds[n][0])
+        lo, hi = old = bounds[name]
+        if lo < 0 < hi:  # zero-crossing stays zero-crossing
+            bounds[name] = [min(-1, -(-lo // 2)), max(1, hi // 2)]
+        elif lo >= 0:  # a range keeps the end nearest zero (index ranges start at 0 or 1)
+            bounds[name] = [lo, lo + (hi - lo) // 2]
+        else:
+            bounds[name] = [hi - (hi - lo) // 2, hi]
+        if bounds[name] == old:  # nothing left to halve
+            return
+
+
 def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, Any]:
     """A symbolic case: variable bounds and an expression over them."""
     opts = opts or GenOptions()
@@ -112,6 +132,8 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
             lo = rng.choice([0, 0, 0, 1, rng.randint(0, 20)])
             hi = lo + rng.choice([0, 1, 3, 7, 15, 31, rng.randint(0, 100), rng.randint(0, 1000)])
         bounds[nm] = [lo, hi]
+    if math.prod(hi - lo + 1 for lo, hi in bounds.values()) > opts.max_points and rng.random() >= opts.wide_domains:
+        _narrow(bounds, opts.max_points)
     divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0]
     if rng.random() < opts.bool_ops * 0.4:
         expr = gen_bool(rng, opts.depth, names, opts, divisor_vars)
