@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from engine.alu import wrap
 from engine.dtype import dtypes, promote
 
 
@@ -56,3 +57,11 @@ def test_int_ranges():
     assert (dtypes.int8.min, dtypes.int8.max) == (-128, 127)
     assert (dtypes.uint16.min, dtypes.uint16.max) == (0, 65535)
     assert dtypes.index.max == 2**63 - 1
+
+
+def test_int_to_float_rounds_once_like_numpy():
+    # just above a float32 midpoint: rounding through float64 first lands on the midpoint and ties to even
+    v = (1 << 62) + (1 << 38) + 1
+    for dt in (dtypes.float32, dtypes.bfloat16, dtypes.float16):
+        assert wrap(dt, v) == float(np.array(v, dtype=np.int64).astype(dt.np)), dt.name
+    assert wrap(dtypes.float32, (1 << 64) - 1) == float(np.array((1 << 64) - 1, dtype=np.uint64).astype(np.float32))
