@@ -179,9 +179,13 @@ def canonical_product(x: UOp) -> UOp | None:
     factors: list[UOp] = []
     const = 1
     stack = [x]
+    expanded: set[UOp] = set()
     while stack:
         f = stack.pop()
         if f.op is Ops.MUL:
+            if f in expanded:  # a shared product ((b*b)*(b*b)): flattening would turn the DAG into a tree
+                return None
+            expanded.add(f)
             stack.extend(f.src)
         elif f.op is Ops.CONST:
             const *= f.arg

@@ -264,3 +264,15 @@ def test_sums_marked_canonical_are_canonical(tree):
         if "_canon" in u.__dict__:
             terms, const = terms_of(u)
             assert build_sum(u.dtype, terms, const) is u, u.render()
+
+
+def test_shared_products_are_not_flattened_into_exponential_trees():
+    # b**(2**22) by repeated squaring: 22 MULs as a DAG; flattening the factors would need 2**22 of them
+    b = UOp.variable("b", 0, 3, dtypes.int32)
+    p = b
+    for _ in range(22):
+        p = p * p
+    out = simplify(p)
+    assert out.op_count() <= 22
+    two = simplify((b * 2) * (b * 2))  # shared here too: kept as it is rather than rebuilt as a tree
+    assert two.op_count() <= 2
