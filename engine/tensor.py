@@ -465,8 +465,7 @@ def _pymod(a: Tensor, b: Tensor) -> Tensor:
 def _pow(a: Tensor, b: Tensor, exponent: Any = None) -> Tensor:
     """Floats: POW. Ints: exact, wrapping as numpy's integer power, by square-and-multiply (a negative exponent
     gives 0 here, where numpy raises); bool ** bool is int8 in numpy. A Python int exponent is unrolled; a tensor
-    exponent walks its bits, realizing every 4 bits (the expression graph would otherwise grow too large to
-    schedule quickly)."""
+    exponent walks its bits in one fused kernel."""
     if a.dtype.is_float:
         return a._new(UOp(Ops.POW, a.dtype, (a.uop, b.uop)))
     if a.dtype == dtypes.bool:
@@ -487,6 +486,4 @@ def _pow(a: Tensor, b: Tensor, exponent: Any = None) -> Tensor:
     for bit in range(a.dtype.bits - (0 if a.dtype.is_unsigned else 1)):
         out_t = ((b >> bit) & 1).cast(dtypes.bool).where(out_t * base, out_t)
         base = base * base
-        if bit % 4 == 3:
-            out_t, base = out_t.contiguous(), base.contiguous()
     return (b < 0).where(0, out_t) if not a.dtype.is_unsigned else out_t
