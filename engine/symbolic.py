@@ -230,7 +230,11 @@ def fold_div(x: UOp, c: int) -> UOp | None:
         return None
     rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const)
     if (x.vmin >= 0 and rest.vmin >= 0) or (x.vmax <= 0 and rest.vmax <= 0):
-        return UOp(Ops.ADD, dt, (build_sum(dt, quot, 0), UOp(Ops.IDIV, dt, (rest, UOp.const(dt, c)))))
+        if rest.op is _CONST:
+            return build_sum(dt, quot, c_div(rest.arg, c))
+        d = UOp(Ops.IDIV, dt, (rest, UOp.const(dt, c)))
+        quot[d] = quot.get(d, 0) + 1  # rest//c may also be a term of x already
+        return build_sum(dt, quot, 0)
     return None
 
 
