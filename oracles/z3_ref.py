@@ -264,6 +264,8 @@ def _to_bool_text(op: str, is_bool: bool) -> None:
 
 def _same_tree(a: object, b: object) -> bool:
     """Structural equality that tells True from 1 (Python's == does not)."""
+    if a is b:
+        return True
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
