@@ -55,6 +55,8 @@ _ARITH = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "MAX": np.maxim
 _CMP = {"CMPLT": np.less, "CMPLE": np.less_equal, "CMPNE": np.not_equal, "CMPEQ": np.equal}
 _LOGIC = {"AND": np.logical_and, "OR": np.logical_or, "XOR": np.logical_xor}
 _UNARY = ("NEG", "NOT", "CAST_BOOL", "CAST_INT")
+_INT_BINARY = frozenset(("ADD", "SUB", "MUL", "MAX", "MIN", "IDIV", "MOD"))
+_BOOL = np.dtype(np.bool_)  # dtype objects of builtin types are singletons: compared with `is`
 
 
 def _interval(op: str, a: Interval, b: Interval) -> Interval:
@@ -99,6 +101,7 @@ class Evaluation:
 
     def _run(self, roots: Sequence[Expr], dt: type, limit: int) -> None:
         self.dt, self.limit = dt, limit
+        self.sign_shift = dt(np.iinfo(dt).bits - 1)
         self.axes: dict[str, Any] = {}
         for i, name in enumerate(self.names):
             lo, hi = self.bounds[name]
@@ -138,10 +141,20 @@ class Evaluation:
         return self.dt(v), None, v, v
 
     def _int(self, v: Any) -> Any:
-        return v.astype(self.dt) if v.dtype == np.bool_ else v
+        return v.astype(self.dt) if v.dtype is _BOOL else v
 
     def _node(self, op: str, node: Sequence[Any]) -> tuple[Any, Any, int, int]:
         x = self._eval(node[1])
+        if op in _INT_BINARY:  # the common case first
+            y = self._eval(node[2])
+            defined = y[1] if x[1] is None else x[1] if y[1] is None else x[1] & y[1]
+            lo, hi = _interval(op, x[2:], y[2:])
+            a = x[0] if x[0].dtype is not _BOOL else x[0].astype(self.dt)
+            b = y[0] if y[0].dtype is not _BOOL else y[0].astype(self.dt)
+            if op in _ARITH:
+                return _ARITH[op](a, b), defined, lo, hi
+            q, defined = self._divide(a, b, x[2], y[2], y[3], defined)
+            return (q if op == "IDIV" else a - q * b), defined, lo, hi
         if op in SHIFTS:
             k = shift_amount(op, node[2])
             xv, lo, hi = self._int(x[0]), x[2], x[3]
@@ -162,18 +175,11 @@ class Evaluation:
         defined = _and(x[1], y[1])
         if op in _CMP:
             return _CMP[op](self._int(x[0]), self._int(y[0])), defined, 0, 1
-        if op in _LOGIC:
-            return _LOGIC[op](x[0], y[0]), defined, 0, 1
-        lo, hi = _interval(op, x[2:], y[2:])
-        a, b = self._int(x[0]), self._int(y[0])
-        if op in _ARITH:
-            return _ARITH[op](a, b), defined, lo, hi
-        q, defined = self._divide(a, b, x[2], y[2], y[3], defined)
-        return (q if op == "IDIV" else a - q * b), defined, lo, hi
+        return _LOGIC[op](x[0], y[0]), defined, 0, 1
 
     def _where(self, c: tuple, a: tuple, b: tuple) -> tuple[Any, Any, int, int]:
         av, bv = a[0], b[0]
-        if av.dtype != np.bool_ or bv.dtype != np.bool_:
+        if av.dtype is not _BOOL or bv.dtype is not _BOOL:
             av, bv = self._int(av), self._int(bv)
         ad, bd = a[1], b[1]
         # a division in the branch not taken does not matter
@@ -192,7 +198,7 @@ class Evaluation:
         if blo == bhi and blo != 0:
             # one divisor n: (a + (|n| - 1 if a < 0 else 0)) // |n| truncates; a >> (bits - 1) is 0 or -1
             n = dt(abs(blo))
-            q = (a + ((a >> dt(np.iinfo(dt).bits - 1)) & (n - dt(1)))) // n
+            q = (a + ((a >> self.sign_shift) & (n - dt(1)))) // n
             return (q if blo > 0 else -q), defined
         q = a // b
         # floor is one below truncation where the quotient is negative and inexact

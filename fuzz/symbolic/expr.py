@@ -30,6 +30,9 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
         u = done.get(id(node))
         if u is not None:
             return u
+        if type(node) is list and len(node) == 3 and node[0] in _BINARY:  # the common case, checked enough
+            u = done[id(node)] = build(node[1]).alu(_BINARY[node[0]], build(node[2]))
+            return u
         op, args = check_node(node)
         if op == "var" or op == "const":
             key = (op, args[0], type(args[0]))  # True and 1 are different constants

@@ -1,4 +1,8 @@
-"""The symbolic fuzzer: random index expressions, simplified by the engine, checked by Z3 with C semantics.
+"""The symbolic fuzzer: random index expressions, simplified by the engine, proven with C semantics.
+
+The proof evaluates every point of the domain (oracles.exhaustive) where it has at most `exhaustive_limit`
+points, else asks Z3 (oracles.z3_ref); either way a pass is a proof. The original and the simplified
+expression are handed over as one DAG (a list per distinct UOp), so shared subterms are evaluated once.
 
 Checks, each with its own signature:
   mismatch:not-equal:<rule>    Z3 finds values where simplified != original; <rule> is the first rewrite
