@@ -5,7 +5,8 @@
 - loops: every RANGE has a constant end;
 - memory: every INDEX into a buffer is provably inside it, under its validity condition. Intervals decide first
   (after simplifying the index given the condition), then intervals over the condition's linear forms (an index
-  56*(h + kh) + (w + kw) under clauses on h + kh and w + kw); then, when the loops involved have at most 2**20
+  56*(h + kh) + (w + kw) under clauses on h + kh and w + kw), and for an address where(g, a, b) + c, a's bounds
+  under g joined with b's; then, when the loops involved have at most 2**20
   points, every point is evaluated; Z3 is asked only when none decides. Verdicts are cached per (index,
   condition, buffer size). An index that Z3 cannot decide either is
   let through and counted in UNPROVEN (the PYTHON device still bounds-checks every access at run time).
@@ -225,6 +226,37 @@ def _affine_bounds_given_valid(valid: UOp, idx: UOp) -> tuple[int, int] | None:
     return lo_sum, hi_sum
 
 
+def _gated_bounds(valid: UOp, x: UOp) -> tuple[Any, Any] | None:
+    """Bounds of x where valid holds (the tighter of the two interval methods); None if valid never holds."""
+    from engine.symbolic import bounds_given_valid
+
+    lohi = bounds_given_valid(valid, x)
+    ab = _affine_bounds_given_valid(valid, x)
+    if lohi is None or ab is None:
+        return lohi if ab is None else None if lohi is None else ab
+    return max(lohi[0], ab[0]), min(lohi[1], ab[1])
+
+
+def _select_bounds(idx: UOp) -> tuple[int, int] | None:
+    """Bounds of an index that selects between addresses, sum(k*base) + c where a base where(g, a, b) is bounded by
+    a's bounds under g and b's (the safe address of a gated load, see engine.codegen.kernel); None if there is no
+    such base."""
+    terms, lo = _linear(idx)
+    hi, seen = lo, False
+    for t, k in terms.items():
+        if t.op is Ops.WHERE and t.dtype == dtypes.index:
+            a = _gated_bounds(t.src[0], t.src[1])
+            blo, bhi = t.src[2].vmin, t.src[2].vmax
+            tlo, thi = (blo, bhi) if a is None else (min(a[0], blo), max(a[1], bhi))
+            seen = True
+        else:
+            tlo, thi = t.vmin, t.vmax
+        if not isinstance(tlo, int) or not isinstance(thi, int):
+            return None
+        lo, hi = lo + min(k * tlo, k * thi), hi + max(k * tlo, k * thi)
+    return (lo, hi) if seen else None
+
+
 def _find_out_of_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, Any] | None:
     """A point where idx leaves [0, size) under valid, None if there is none, {"z3": "unknown"} if undecided.
     The cheapest method that decides wins: intervals, then intervals over the gate's linear forms, then every
@@ -236,6 +268,8 @@ def _find_out_of_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, Any
         return None  # valid never holds, or the interval under it is inside the buffer
     if valid is not None and (ab := _affine_bounds_given_valid(valid, idx)) is not None and 0 <= ab[0] \
             and ab[1] < size:
+        return None
+    if valid is None and (sb := _select_bounds(idx)) is not None and 0 <= sb[0] and sb[1] < size:
         return None
     found = _exhaustive_in_bounds(idx, valid, size)
     if found is False:

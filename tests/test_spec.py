@@ -82,3 +82,32 @@ def _eval(u: UOp, env: dict) -> int:
     a = [_eval(s, env) for s in u.src]
     return {Ops.ADD: lambda: a[0] + a[1], Ops.SUB: lambda: a[0] - a[1], Ops.MUL: lambda: a[0] * a[1],
             Ops.NEG: lambda: -a[0]}[u.op]()
+
+
+def _plain_load_kernel(size: int, idx: UOp) -> UOp:
+    buf = UOp(Ops.DEFINE_GLOBAL, dtypes.float32.pointer(size), (), 0)
+    out = UOp(Ops.DEFINE_GLOBAL, dtypes.float32.pointer(1), (), 1)
+    ld = UOp(Ops.LOAD, dtypes.float32, (UOp(Ops.INDEX, buf.dtype, (buf, idx)),))
+    return UOp.sink(UOp(Ops.STORE, dtypes.void, (UOp(Ops.INDEX, out.dtype, (out, UOp.const(dtypes.index, 0))), ld)))
+
+
+def test_a_selected_safe_address_is_proven_by_intervals(monkeypatch):
+    # where(gate, base, 57) - 57: the address a gated load becomes (engine.codegen.kernel._load_then_select)
+    def no_solver(*a):
+        raise AssertionError("exhaustive or Z3 was asked")
+
+    idx, valid = _padded_conv_index(0)
+    base = simplify(idx)
+    sel = UOp(Ops.WHERE, dtypes.index, (valid, base, UOp.const(dtypes.index, 57))) + (-57)
+    spec._CHECKED.clear()
+    monkeypatch.setattr(spec, "_z3_in_bounds", no_solver)
+    monkeypatch.setattr(spec, "_exhaustive_in_bounds", no_solver)
+    verify_kernel(_plain_load_kernel(4 * 56 * 56, sel), "sel")
+
+
+def test_a_selected_address_whose_fallback_leaves_the_buffer_is_reported():
+    idx, valid = _padded_conv_index(0)
+    sel = UOp(Ops.WHERE, dtypes.index, (valid, simplify(idx), UOp.const(dtypes.index, 0))) + (-57)
+    spec._CHECKED.clear()
+    with pytest.raises(SpecError, match="can leave"):
+        verify_kernel(_plain_load_kernel(4 * 56 * 56, sel), "sel")

@@ -306,3 +306,17 @@ def test_interpolate_nearest_keeps_int_dtype():
     r = Tensor(x).interpolate(scale_factor=2)
     assert r.dtype.name == "int32"
     np.testing.assert_array_equal(r.numpy(), x.repeat(2, 2).repeat(2, 3))
+
+
+def test_padded_conv_loads_from_safe_addresses_then_selects():
+    # the padding gate moves from the load to a select, so the lanes of a row read adjacent memory; every address
+    # stays inside the input (the PYTHON device bounds-checks each access)
+    from engine.codegen.kernel import build_program
+    from engine.uop import Ops
+
+    x, w = _rand((1, 2, 5, 6), 3), _rand((3, 2, 3, 3), 4)
+    out = Tensor(x, device="PYTHON").conv2d(Tensor(w, device="PYTHON"), padding=1)
+    [item] = schedule_tensors(out)
+    loads = [u for u in build_program(item.ast, item.name).uops if u.op is Ops.LOAD and u.src[0].src[0].arg == 1]
+    assert loads and all(len(u.src[0].src) == 2 for u in loads)  # no gate on the input loads
+    _close(out, conv2d_ref(x, w, padding=1), 1e-4)
