@@ -17,6 +17,7 @@ import numpy as np
 from engine.codegen.kernel import build_program
 from engine.device import get_device
 from engine.realize import schedule_tensors
+from engine.spec import UNPROVEN
 from engine.tensor import Tensor
 
 
@@ -79,6 +80,7 @@ def main() -> None:
     print(f"schedule    {t2 - t1:8.2f} s   (tinygrad 0.14: ~1.0 s)")
     print(f"codegen     {t3 - t2 + t4 - t3:8.2f} s   (tinygrad 0.14: ~7.9 s; ours: opts + simplify + spec + linearize "
           f"{t3 - t2:.2f} s, render C {t4 - t3:.2f} s)")
+    print(f"spec        {len(UNPROVEN)} indexes left undecided (engine.spec.UNPROVEN)")
     if args.compile:
         t5 = time.perf_counter()
         for p in programs:
