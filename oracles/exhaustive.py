@@ -120,13 +120,16 @@ class Evaluation:
             return r
         if isinstance(node, (list, tuple)) and len(node) > 1 and ARITY.get(node[0]) == len(node) - 1:
             r = self._node(node[0], node)
-            if r[2] <= -self.limit or r[3] >= self.limit:
-                raise _TooWide(f"{node[0]} values in [{r[2]}, {r[3]}]")
+            self._check_fits(node[0], r[2], r[3])
         else:
             op, args = check_node(node)  # a leaf, or a malformed node (raises, naming it)
             r = self._leaf(op, args[0])
         self.memo[id(node)] = r
         return r
+
+    def _check_fits(self, op: str, lo: int, hi: int) -> None:
+        if lo <= -self.limit or hi >= self.limit:
+            raise _TooWide(f"{op} values in [{lo}, {hi}]")
 
     def _leaf(self, op: str, v: Any) -> tuple[Any, Any, int, int]:
         if op == "var":
@@ -149,6 +152,7 @@ class Evaluation:
             y = self._eval(node[2])
             defined = y[1] if x[1] is None else x[1] if y[1] is None else x[1] & y[1]
             lo, hi = _interval(op, x[2:], y[2:])
+            self._check_fits(op, lo, hi)  # before numpy computes a value that wraps
             a = x[0] if x[0].dtype is not _BOOL else x[0].astype(self.dt)
             b = y[0] if y[0].dtype is not _BOOL else y[0].astype(self.dt)
             if op in _ARITH:
@@ -159,6 +163,7 @@ class Evaluation:
             k = shift_amount(op, node[2])
             xv, lo, hi = self._int(x[0]), x[2], x[3]
             if op == "SHL":
+                self._check_fits(op, lo << k, hi << k)
                 return xv << self.dt(k), x[1], lo << k, hi << k
             return xv >> self.dt(k), x[1], lo >> k, hi >> k  # >> on signed ints is floor, as in c_int
         if op in _UNARY:

@@ -384,6 +384,8 @@ def test_exhaustive_widens_to_int64_and_refuses_what_int64_cannot_hold():
     assert ev.dt == np.int64
     assert [ev.at(big, {"x": v}) for v in range(-3, 4)] == [c_mod(v * (2**40 + 1), 2**35 - 3) for v in range(-3, 4)]
     assert Evaluation(bounds, [["ADD", X, C(5)]]).dt == np.int32
+    const = ["MUL", C(2**20), C(2**20)]  # constants alone beyond int32 are exact too
+    assert Evaluation(bounds, [const]).at(const, {"x": 0}) == 2**40
     with pytest.raises(Overflow):
         Evaluation(bounds, [["MUL", ["MUL", X, C(2**40)], C(2**40)]])
 
