@@ -267,3 +267,11 @@ def test_default_opts_vectorize_a_conv_over_its_columns_and_unroll_the_kernel_wi
     [item] = schedule_tensors(x.conv2d(w, padding=(1, 2)))
     k = Kernel(item.ast, item.name)
     assert default_opts(k) == [Opt("UPCAST", 3, 16), Opt("UNROLL", 2, 5)]
+
+
+def test_integer_power_by_a_tensor_exponent_is_one_kernel():
+    a = np.array([-3, -2, 0, 1, 2, 3, 5, 7], dtype=np.int32)
+    e = np.array([0, 1, 2, 3, 5, 7, 9, 13], dtype=np.int32)
+    out = Tensor(a) ** Tensor(e)
+    assert len(schedule(out)) == 1  # square-and-multiply over 31 bits shares its products: no blow-up
+    np.testing.assert_array_equal(out.numpy(), a ** e)
