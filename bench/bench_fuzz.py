@@ -51,6 +51,8 @@ def run(seconds: float, seed: int, exhaustive_limit: int, wide_domains: float | 
     if wide_domains is not None:
         opts.wide_domains = wide_domains
     fz = SymbolicFuzzer(opts, exhaustive_limit=exhaustive_limit)
+    if exhaustive_limit == 0:
+        fz.z3_quick_ms = fz.z3.timeout_ms  # Z3 only: its full limit before any exhaustive fallback
     clock = _Clock()
     orig_simplify, orig_check_all = fuzzer_mod.simplify, fuzzer_mod.check_all
     fuzzer_mod.simplify = clock.wrap("simplify", orig_simplify)

@@ -386,11 +386,13 @@ class Z3Checker:
         return self._confirm(result, checked, why_bad)
 
     def prove_all(self, bounds: Bounds, original: Expr, simplified: Expr,
-                  ranges: Sequence[tuple[Expr, int | None, int | None]] = ()) -> ProofResult:
+                  ranges: Sequence[tuple[Expr, int | None, int | None]] = (),
+                  timeout_ms: int | None = None) -> ProofResult:
         """One query for the common case: `simplified` equals `original` and every (subexpr, lo, hi) holds.
 
         Built as SMT-LIB text (one parse instead of thousands of Python API calls). On a counterexample,
-        call prove_equal / prove_in_bounds to learn which claim failed.
+        call prove_equal / prove_in_bounds to learn which claim failed. `timeout_ms` overrides the
+        checker's limit for this query (a caller with another way to decide it can give up sooner).
         """
         checked = check_bounds(bounds)
         zvars = self._zvars(checked)
@@ -413,17 +415,22 @@ class Z3Checker:
         decls = [f"(assert (and (>= {_sym(n)} {_lit(lo)}) (<= {_sym(n)} {_lit(hi)})))"
                  for n, (lo, hi) in checked.items()]
         script = "\n".join(decls + smt.lines + [f"(assert (or false {' '.join(bad)}))"])
-        return self._find_text(checked, zvars, script)
+        return self._find_text(checked, zvars, script, timeout_ms)
 
-    def _find_text(self, bounds: dict[str, tuple[int, int]], zvars: dict[str, z3.ArithRef], script: str) -> ProofResult:
+    def _find_text(self, bounds: dict[str, tuple[int, int]], zvars: dict[str, z3.ArithRef], script: str,
+                   timeout_ms: int | None = None) -> ProofResult:
         """`_find` for a claim given as an SMT-LIB script."""
         self.queries += 1
         self.solver.push()
+        if timeout_ms is not None:
+            self.solver.set("timeout", timeout_ms)
         try:
             self.solver.add(z3.parse_smt2_string(script, decls={_sym(n)[1:-1]: v for n, v in zvars.items()}))
             return self._check(bounds, zvars)
         finally:
             self.solver.pop()
+            if timeout_ms is not None:
+                self.solver.set("timeout", self.timeout_ms)
 
     def prove_implies(self, bounds: Bounds, a: Expr, b: Expr) -> ProofResult:
         """Prove that wherever bool `a` is defined and true in bounds, bool `b` is defined and true."""

@@ -16,6 +16,7 @@ from fuzz.symbolic.generate import GenOptions, gen_case
 from fuzz.symbolic.reduce import reductions
 from oracles.c_int import c_mod
 from oracles.exhaustive import domain_size
+from oracles.z3_ref import ProofResult
 
 
 def _mod_fold_ignoring_sign(x: UOp, c: int):
@@ -166,6 +167,22 @@ def test_reproducer_is_standalone_and_fails_while_the_bug_exists(tmp_path, monke
     with pytest.raises(SystemExit) as e:
         exec(compile(src, str(script), "exec"), {"__name__": "__main__"})
     assert e.value.code == 0
+
+
+def test_z3_gets_a_short_limit_where_evaluating_every_point_can_take_over(monkeypatch):
+    f = SymbolicFuzzer(exhaustive_limit=0)
+    limits = []
+
+    def undecided(*args, timeout_ms=None):
+        limits.append(timeout_ms)
+        return ProofResult("unknown", None, "z3: timeout")
+
+    monkeypatch.setattr(f.z3, "prove_all", undecided)
+    expr = ["ADD", ["MOD", ["var", "x"], ["const", 4]], ["var", "y"]]
+    assert f.check({"vars": {"x": [-50, 50], "y": [0, 9]}, "expr": expr}).status == "pass"  # 1010 points
+    assert limits == [f.z3_quick_ms]
+    v = f.check({"vars": {"x": [0, 10**6], "y": [0, 10**6]}, "expr": expr})  # too many points to evaluate
+    assert (v.status, v.signature) == ("timeout", "timeout:z3") and limits[1:] == [None]
 
 
 def test_bad_case_is_rejected_with_a_clear_message():

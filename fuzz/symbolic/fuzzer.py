@@ -83,6 +83,9 @@ class SymbolicFuzzer(Fuzzer):
         self.options = options or GenOptions()
         # domains of at most this many points are verified by evaluating every point (a proof, and cheaper)
         self.exhaustive_limit = exhaustive_limit
+        # ...and up to this many once Z3 gave up: a Z3 query that ran z3_quick_ms costs more than that
+        self.fallback_limit = 1 << 22
+        self.z3_quick_ms = min(250, z3_timeout_ms)
         self._z3: Z3Checker | None = None
         self._z3_timeout_ms = z3_timeout_ms
 
@@ -152,19 +155,24 @@ class SymbolicFuzzer(Fuzzer):
 
     # ------------------------------------------------------------ helpers
     def _prove(self, bounds: dict, expr: list, sexpr: list, claims: list) -> ProofResult:
-        """Every point for small domains, Z3 otherwise; Z3's unknowns get the exhaustive check if it fits."""
+        """Every point for small domains, Z3 otherwise.
+
+        Up to `fallback_limit` points evaluating every point still beats a Z3 query that runs long, so there
+        Z3 gets `z3_quick_ms` and its unknowns get the exhaustive check (and a full Z3 try if that overflows).
+        """
         size = domain_size(bounds)
         if size <= self.exhaustive_limit:
             try:
                 return check_all(bounds, expr, sexpr, claims)
             except Overflow:
                 pass
-        res = self.z3.prove_all(bounds, expr, sexpr, claims)
-        if res.status == "unknown" and size <= 1 << 22:
+        fallback = size <= self.fallback_limit
+        res = self.z3.prove_all(bounds, expr, sexpr, claims, timeout_ms=self.z3_quick_ms if fallback else None)
+        if res.status == "unknown" and fallback:
             try:
                 return check_all(bounds, expr, sexpr, claims)
             except Overflow:
-                pass
+                return self.z3.prove_all(bounds, expr, sexpr, claims)
         return res
 
     def _classify(self, bounds: dict, expr: list, original: UOp, simplified: UOp, sexpr: list,

@@ -21,9 +21,9 @@ class GenOptions:
     symbolic_divisor: float = 0.15  # chance a div/mod divides by a variable (with a range excluding 0)
     bool_ops: float = 0.25  # chance a node is a comparison / where / and-or
     # variable ranges are up to ~1000 wide, so three of them can span 10**9 points; the exhaustive oracle proves
-    # a case fast up to about this many points, Z3 is 10-100x slower: wider domains are narrowed to it...
-    max_points: int = 1 << 19
-    wide_domains: float = 0.2  # ...except with this chance (those cases exercise Z3)
+    # a case of up to this many points in about a millisecond, Z3 takes 3-100 ms: wider domains are narrowed...
+    max_points: int = 1 << 16
+    wide_domains: float = 0.2  # ...except with this chance (those beyond SymbolicFuzzer.exhaustive_limit go to Z3)
 
 
 VAR_NAMES = ["x", "y", "z", "w", "u", "v"]
