@@ -118,7 +118,8 @@ class Evaluation:
         r = self.memo.get(id(node))
         if r is not None:
             return r
-        if isinstance(node, (list, tuple)) and len(node) > 1 and ARITY.get(node[0]) == len(node) - 1:
+        if isinstance(node, (list, tuple)) and len(node) > 1 and type(node[0]) is str and \
+                ARITY.get(node[0]) == len(node) - 1:
             r = self._node(node[0], node)
             self._check_fits(node[0], r[2], r[3])
         else:

@@ -191,3 +191,6 @@ def test_bad_case_is_rejected_with_a_clear_message():
         f.validate({"vars": {"x": [3, 1]}, "expr": ["var", "x"]})
     with pytest.raises(ValueError, match="unknown op"):
         f.validate({"vars": {"x": [0, 1]}, "expr": ["FROB", ["var", "x"]]})
+    for bad in (["ADD", ["var", "x"]], [["ADD"], ["var", "x"], ["var", "x"]], ["ADD", ["var", "x"], 3]):
+        with pytest.raises(ValueError, match="ADD|malformed"):
+            f.check({"vars": {"x": [0, 1]}, "expr": bad})  # check builds its UOps from unvalidated nodes

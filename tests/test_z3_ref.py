@@ -424,3 +424,6 @@ def test_check_all_names_the_failing_point_and_skips_equality_for_the_same_node(
     res = check_all(bounds, e, ["ADD", e, ["IDIV", C(0), ["SUB", X, C(1)]]])  # equal where x != 1
     assert res.status == "counterexample" and res.counterexample == {"x": 1} and "divides by zero" in res.reason
     assert check_all(bounds, ["IDIV", X, X], ["IDIV", X, X]).status == "proven"  # 0/0 is undefined on both
+    for bad in (["ADD", X], [["ADD"], X, X], ["ADD", X, 3], ["FROB", X, X], ["var", "q"]):
+        with pytest.raises(ValueError, match="ADD|malformed|FROB|'q'"):
+            check_all(bounds, bad, bad)

@@ -30,7 +30,7 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
         u = done.get(id(node))
         if u is not None:
             return u
-        if type(node) is list and len(node) == 3 and node[0] in _BINARY:  # the common case, checked enough
+        if type(node) is list and len(node) == 3 and type(node[0]) is str and node[0] in _BINARY:  # common case
             u = done[id(node)] = build(node[1]).alu(_BINARY[node[0]], build(node[2]))
             return u
         op, args = check_node(node)
