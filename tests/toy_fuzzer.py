@@ -107,7 +107,7 @@ class SlowMinimizeToyFuzzer(ToyFuzzer):
     """ToyFuzzer whose reductions take a while (they run in the campaign's process, during triage)."""
 
     name = "slowmin-toy"
-    reduction_delay = 0.05
+    reduction_delay = 0.4
     reduction_times: list[float] = []  # time.monotonic() of each reduction produced, for the tests
 
     def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
