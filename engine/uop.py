@@ -350,18 +350,21 @@ class UOp(metaclass=_Interned):
         else:  # sources done (the common case inside a rewrite): no stack
             v = d[key] = fn(self)
             return v
-        stack = [self]
+        # post-order: a node is pushed once to expand its sources and once (ready) to compute
+        stack: list[tuple[UOp, bool]] = [(self, False)]
+        push, pop = stack.append, stack.pop
         while stack:
-            u = stack[-1]
-            if key in u.__dict__:
-                stack.pop()
+            u, ready = pop()
+            ud = u.__dict__
+            if key in ud:
                 continue
-            pending = [s for s in u.src if key not in s.__dict__]
-            if pending:
-                stack.extend(pending)
+            if ready:
+                ud[key] = fn(u)
                 continue
-            stack.pop()
-            u.__dict__[key] = fn(u)
+            push((u, True))
+            for s in u.src:
+                if key not in s.__dict__:
+                    push((s, False))
         return d[key]
 
     @property
