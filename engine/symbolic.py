@@ -21,7 +21,7 @@ from typing import Any
 from engine.alu import c_div, exec_alu, wrap
 from engine.dtype import DType, dtypes
 from engine.rewrite import PatternMatcher, UPat, graph_rewrite, substitute
-from engine.uop import GroupOp, Ops, UOp
+from engine.uop import GroupOp, Ops, UOp, existing
 
 INT_KINDS = "xiu"
 
@@ -36,7 +36,7 @@ def _int_const(u: UOp) -> bool:
 
 # ---------------------------------------------------------------- sums and products
 # enum members as module globals for the hot paths below: `Ops.X` goes through EnumType.__getattr__ on 3.11
-_CONST, _ADD, _SUB, _NEG, _MUL, _MOD = Ops.CONST, Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL, Ops.MOD
+_CONST, _ADD, _SUB, _NEG, _MUL, _MOD, _IDIV = Ops.CONST, Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL, Ops.MOD, Ops.IDIV
 _INDEX = dtypes.index
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -103,7 +103,7 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     """
     const = _wrap(dtype, const)
     items = sorted(((b, _wrap(dtype, k)) for b, k in terms.items()), key=_term_key)
-    mark = not any(b.op is _CONST or b.op is _MOD for b, _ in items) or not _recombinable(dict(items))
+    mark = not any(b.op is _CONST or b.op is _MOD for b, _ in items) or not _recombinable(terms)
     acc: UOp | None = None
     neg = []
     for b, k in items:
@@ -133,8 +133,8 @@ def _divmod_pair(terms: dict[UOp, int]) -> tuple[UOp, UOp, int, int] | None:
         if m.op is not _MOD or not _int_const(m.src[1]):
             continue
         c = m.src[1].arg
-        d = UOp(Ops.IDIV, m.dtype, m.src)
-        if c != 0 and terms.get(d) == k * c:
+        d = existing(_IDIV, m.dtype, m.src)  # a division nobody built cannot be a term
+        if d is not None and c != 0 and terms.get(d) == k * c:
             return m, d, k, c
     return None
 
@@ -247,10 +247,14 @@ def fold_mod(x: UOp, c: int) -> UOp | None:
     if all(k % c == 0 for k in terms.values()) and const % c == 0:
         return UOp.const(dt, 0)
     if x.vmin >= 0:  # nonnegative: C's % is the math mod, so coefficients reduce mod c
+        if 0 <= const < c and all(0 <= k < c for k in terms.values()):
+            return None  # nothing to reduce (rebuilding would only canonicalize x, which its own rules do)
         rest = build_sum(dt, {b: k % c for b, k in terms.items()}, const % c)
         if rest is not x and rest.vmin >= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
     elif x.vmax <= 0:  # nonpositive: drop whole multiples of c if the rest stays nonpositive
+        if const % c != 0 and all(k % c != 0 for k in terms.values()):
+            return None  # nothing to drop
         rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const if const % c else 0)
         if rest is not x and rest.vmax <= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))

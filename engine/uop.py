@@ -174,6 +174,12 @@ class _Interned(type):
         return ret
 
 
+def existing(op: Ops, dtype: DType, src: tuple, arg: Any = None) -> UOp | None:
+    """The interned UOp with these fields if one is alive, else None (creates nothing)."""
+    ref = UOp._tables[op].get((id(canonical_dtype(dtype)), src, arg))
+    return ref() if ref is not None else None
+
+
 def _remover(table: dict[tuple, weakref.KeyedRef]) -> Any:
     def remove(ref: weakref.KeyedRef) -> None:
         if table.get(ref.key) is ref:  # a newer UOp may already hold the key
