@@ -14,6 +14,8 @@ _BINARY = {"ADD": Ops.ADD, "SUB": Ops.SUB, "MUL": Ops.MUL, "IDIV": Ops.IDIV, "MO
            "MIN": Ops.MIN, "CMPLT": Ops.CMPLT, "CMPLE": Ops.CMPLE, "CMPNE": Ops.CMPNE, "CMPEQ": Ops.CMPEQ,
            "AND": Ops.AND, "OR": Ops.OR, "XOR": Ops.XOR, "SHL": Ops.SHL, "SHR": Ops.SHR}
 _NAMES = {v: k for k, v in _BINARY.items()}
+_COMPARISONS = frozenset({Ops.CMPLT, Ops.CMPLE, Ops.CMPNE, Ops.CMPEQ})
+_BOOL = dtypes.bool
 
 
 def to_uop(expr: Expr, bounds: dict[str, list[int]]) -> UOp:
@@ -31,7 +33,11 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
         if u is not None:
             return u
         if type(node) is list and len(node) == 3 and type(node[0]) is str and node[0] in _BINARY:  # common case
-            u = done[id(node)] = build(node[1]).alu(_BINARY[node[0]], build(node[2]))
+            op, a, b = _BINARY[node[0]], build(node[1]), build(node[2])
+            if a.dtype is b.dtype:  # same dtype: the result dtype without UOp.alu's promotion
+                u = done[id(node)] = UOp(op, _BOOL if op in _COMPARISONS else a.dtype, (a, b))
+            else:
+                u = done[id(node)] = a.alu(op, b)
             return u
         op, args = check_node(node)
         if op == "var" or op == "const":
