@@ -194,3 +194,11 @@ def test_bad_case_is_rejected_with_a_clear_message():
     for bad in (["ADD", ["var", "x"]], [["ADD"], ["var", "x"], ["var", "x"]], ["ADD", ["var", "x"], 3]):
         with pytest.raises(ValueError, match="ADD|malformed"):
             f.check({"vars": {"x": [0, 1]}, "expr": bad})  # check builds its UOps from unvalidated nodes
+
+
+def test_symbolic_fuzzer_declares_every_rule_for_coverage():
+    from engine.symbolic import symbolic
+    from fuzz.registry import fuzzer_spec, load_fuzzer
+
+    keys = load_fuzzer(fuzzer_spec("symbolic"), "symbolic").coverage_keys()
+    assert set(keys) == set(symbolic.names()) and "fold_mod" in keys

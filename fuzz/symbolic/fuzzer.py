@@ -19,7 +19,7 @@ import random
 from typing import Any, Iterable
 
 from engine.rewrite import RuleStats, trace_rewrites, track_rules
-from engine.symbolic import simplify
+from engine.symbolic import simplify, symbolic
 from engine.uop import Ops, UOp
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
@@ -122,6 +122,9 @@ class SymbolicFuzzer(Fuzzer):
 
     def coverage(self) -> dict[str, int]:
         return RuleStats.take()
+
+    def coverage_keys(self) -> list[str]:
+        return symbolic.names()
 
     def check(self, case: dict[str, Any]) -> Verdict:
         self._validate_vars(case)
