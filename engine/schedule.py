@@ -10,8 +10,9 @@ What gets its own buffer (the realize rule):
   - a reduce that, inside its consumer's loop nest, would be recomputed: it is fused only if every loop outside it
     that it does not depend on has size 1. When it would be recomputed, the consumer's output loops are first
     reordered to put the loops the reduce depends on outermost (so softmax over any axis is one kernel); if that
-    order was already tried, the reduce is realized. Each fused reduce gets fresh RANGEs of kind "reduce" and its
-    own accumulator, initialized once per value it produces.
+    order was already tried, the reduce is realized. A reduce the loops around it would evaluate more often than
+    it has values (overlapping windows: a conv read by a 3x3 stride-2 max_pool) is realized too. Each fused reduce
+    gets fresh RANGEs of kind "reduce" and its own accumulator, initialized once per value it produces.
 """
 
 from __future__ import annotations
@@ -229,6 +230,11 @@ class _Lowerer:
         if factor > 1 and u is not self.root:
             dep_dims = [self.loop_order[r.arg[0]] for r in self.enclosing if r in deps and r.arg[1] == "loop"]
             raise _NeedsRealize(u, self.root, dep_dims)
+        # every loop around it is one it depends on, yet it may still run more often than it has values:
+        # overlapping windows (a conv read by a 3x3 stride-2 max_pool) would compute each value again per window
+        evaluations = math.prod(r.src[0].arg for r in self.enclosing[:deepest + 1])
+        if evaluations > math.prod(shape_of(u)) and u is not self.root:
+            raise _NeedsRealize(u, self.root, [])
         ranges = []
         new = list(idx)
         if any(src_shape[a] == 0 for a in axes):  # an empty reduction is its identity

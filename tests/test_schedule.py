@@ -275,3 +275,18 @@ def test_integer_power_by_a_tensor_exponent_is_one_kernel():
     out = Tensor(a) ** Tensor(e)
     assert len(schedule_tensors(out)) == 1  # square-and-multiply over 31 bits shares its products: no blow-up
     np.testing.assert_array_equal(out.numpy(), a ** e)
+
+
+def test_a_conv_read_by_overlapping_pool_windows_is_realized_not_recomputed():
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 3, 16, 16), dtype=np.float32)
+    w = rng.random((8, 3, 3, 3), dtype=np.float32)
+    overlapping = Tensor(x).conv2d(Tensor(w), padding=1).relu().max_pool2d(3, stride=2, padding=1)
+    assert len(schedule_tensors(overlapping)) == 2  # each conv value would be computed ~2.25 times if fused
+    tiled = Tensor(x).conv2d(Tensor(w), padding=1).relu().max_pool2d(2, stride=2)
+    assert len(schedule_tensors(tiled)) == 1  # disjoint windows read each value once: fused
+    conv = Tensor(x).conv2d(Tensor(w), padding=1).relu().numpy()
+    pad = np.pad(conv, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    want = np.stack([[pad[:, :, i:i + 3, j:j + 3].max(axis=(2, 3)) for j in range(0, 16, 2)]
+                     for i in range(0, 16, 2)]).transpose(2, 3, 0, 1)
+    np.testing.assert_allclose(overlapping.numpy(), want, rtol=1e-5)
