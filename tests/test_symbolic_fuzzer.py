@@ -11,7 +11,7 @@ from fuzz.campaign import run_campaign
 from fuzz.cli import main as cli_main
 from fuzz.corpus import load_entry
 from fuzz.symbolic import SymbolicFuzzer
-from fuzz.symbolic.expr import to_expr, to_uop
+from fuzz.symbolic.expr import subexpressions, to_expr, to_uop
 from fuzz.symbolic.generate import GenOptions, gen_case
 from fuzz.symbolic.reduce import reductions
 from oracles.c_int import c_mod
@@ -55,9 +55,9 @@ def test_generator_covers_negative_bounds_symbolic_divisors_and_bools():
     text = json.dumps(cases)
     assert any(lo < 0 < hi for c in cases for lo, hi in c["vars"].values())
     assert any(op in text for op in ('"WHERE"', '"AND"', '"OR"', '"CMPLT"'))
-    assert any(e[0] in ("IDIV", "MOD") and e[2][0] == "var" for c in cases for e in _nodes(c["expr"]))
+    assert any(e[0] in ("IDIV", "MOD") and e[2][0] == "var" for c in cases for e in subexpressions(c["expr"]))
     assert any(e[0] == "const" and isinstance(e[1], int) and not isinstance(e[1], bool) and e[1] < 0
-               for c in cases for e in _nodes(c["expr"]))
+               for c in cases for e in subexpressions(c["expr"]))
 
 
 def test_generator_narrows_most_wide_domains_and_keeps_a_few_for_z3():
@@ -78,14 +78,6 @@ def test_narrowed_domains_fit_and_keep_their_signs():
     assert any(lo > 0 for lo, hi in ranges)
 
 
-def _nodes(expr):
-    out, stack = [], [expr]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        if n[0] not in ("var", "const"):
-            stack.extend(n[1:])
-    return out
 
 
 def test_correct_engine_passes_a_seeded_campaign(tmp_path):
