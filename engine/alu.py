@@ -46,7 +46,8 @@ def wrap(dtype: DType, v: Any) -> Any:
     if k == "f":
         if type(v) is int and -(1 << 63) <= v < 1 << 64:  # one rounding, as numpy casts integers (not via float64)
             src = np.int64 if v < 1 << 63 else np.uint64
-            return float(np.array(v, dtype=src).astype(dtype.scalar.np))
+            with np.errstate(over="ignore"):  # too large for float16: inf, as numpy casts
+                return float(np.array(v, dtype=src).astype(dtype.scalar.np))
         return float(np.array(v, dtype=np.float64).astype(dtype.scalar.np))
     return v
 
