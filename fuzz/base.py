@@ -50,8 +50,12 @@ class Fuzzer(abc.ABC):
         """Return a measure of the case's size the minimizer drives down (default: canonical JSON length)."""
         return len(canonical_json(case))
 
-    def reproducer(self, case: dict[str, Any], signature: str = "") -> str:
-        """Return standalone Python source that re-runs the check on case and exits 1 if it fails."""
+    def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
+        """Return standalone Python source that re-runs the check on case and exits 1 if it fails.
+
+        `details` are the confirmed verdict's (e.g. a counterexample to embed); a reproducer must not run the
+        check itself in the caller's process, where a hanging or crashing case would take the campaign down.
+        """
         spec = f"{type(self).__module__}:{type(self).__qualname__}"
         return REPRODUCER_TEMPLATE.format(
             name=self.name, spec=spec, signature=signature or "failure", case_json=canonical_json(case)

@@ -284,7 +284,7 @@ class _Triage:
                 case_index=failure.index,
                 size_before=size_before,
                 size_after=size_after,
-                reproducer=fuzzer.reproducer(case, confirmed.signature),
+                reproducer=fuzzer.reproducer(case, confirmed.signature, confirmed.details),
             )
             path = save_entry(self.corpus_dir, entry)
             self.known[name].add(verdict.signature)

@@ -190,8 +190,10 @@ def cmd_minimize(args: argparse.Namespace) -> int:
         memory_mb=args.memory_mb,
     )
     if stats["steps"]:
-        entry.update(case=case, size_after=stats["size_after"], reproducer=fuzzer.reproducer(case, entry["signature"]))
-        entry["verdict"] = Verdict.from_dict(stats["verdict"]).to_dict()
+        verdict = Verdict.from_dict(stats["verdict"])
+        entry.update(case=case, size_after=stats["size_after"],
+                     reproducer=fuzzer.reproducer(case, entry["signature"], verdict.details))
+        entry["verdict"] = verdict.to_dict()
         write_entry(args.file, entry)
     print(
         f"{args.file}: size {stats['size_before']} -> {stats['size_after']} "

@@ -148,7 +148,9 @@ def test_reproducer_is_standalone_and_fails_while_the_bug_exists(tmp_path, monke
     f = SymbolicFuzzer()
     case = {"vars": {"x": [-5, 5]}, "expr": ["MOD", ["ADD", ["MUL", ["var", "x"], ["const", 4]], ["const", 3]],
                                              ["const", 4]]}
-    src = f.reproducer(case, "mismatch:not-equal:fold_mod")
+    verdict = f.check(case)
+    assert verdict.details.get("counterexample")
+    src = f.reproducer(case, "mismatch:not-equal:fold_mod", verdict.details)
     script = tmp_path / "repro.py"
     script.write_text(src)
     ns = {"__name__": "__main__"}
@@ -194,3 +196,14 @@ def test_symbolic_fuzzer_declares_every_rule_for_coverage():
 
     keys = load_fuzzer(fuzzer_spec("symbolic"), "symbolic").coverage_keys()
     assert set(keys) == set(symbolic.names()) and "fold_mod" in keys
+
+
+def test_reproducer_never_runs_the_check_in_the_callers_process(monkeypatch):
+    # a case whose check hangs (a timeout finding) must not hang the campaign that saves its reproducer
+    def hang(self, case):
+        raise AssertionError("reproducer ran check() in-process")
+
+    monkeypatch.setattr(SymbolicFuzzer, "check", hang)
+    case = {"vars": {"x": [0, 5]}, "expr": ["ADD", ["var", "x"], ["const", 1]]}
+    src = SymbolicFuzzer().reproducer(case, "timeout", {"reason": "worker timed out"})
+    assert "env = {}" in src and "timeout" in src

@@ -33,11 +33,11 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
         if u is not None:
             return u
         if type(node) is list and len(node) == 3 and type(node[0]) is str and node[0] in _BINARY:  # common case
-            op, a, b = _BINARY[node[0]], build(node[1]), build(node[2])
+            bop, a, b = _BINARY[node[0]], build(node[1]), build(node[2])
             if a.dtype is b.dtype:  # same dtype: the result dtype without UOp.alu's promotion
-                u = done[id(node)] = UOp(op, _BOOL if op in _COMPARISONS else a.dtype, (a, b))
+                u = done[id(node)] = UOp(bop, _BOOL if bop in _COMPARISONS else a.dtype, (a, b))
             else:
-                u = done[id(node)] = a.alu(op, b)
+                u = done[id(node)] = a.alu(bop, b)
             return u
         op, args = check_node(node)
         if op == "var" or op == "const":
