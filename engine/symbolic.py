@@ -114,8 +114,12 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
             neg.append((b, -k))
     if acc is None and neg and const != 0:
         acc, const = UOp.const(dtype, const), 0  # c - x is smaller than -x + c
+    if acc is None and neg:  # all negative: lead with x*-k (one op) rather than -x (one op, then one more MUL)
+        lead = next((i for i, (_, k) in enumerate(neg) if k != 1), 0)
+        b, k = neg.pop(lead)
+        acc = _scaled(b, -k)
     for b, k in neg:
-        acc = _scaled(b, -k) if acc is None else _marked(UOp(_SUB, dtype, (acc, _scaled(b, k))), mark)
+        acc = _marked(UOp(_SUB, dtype, (acc, _scaled(b, k))), mark)
     if acc is None:
         return UOp.const(dtype, const)
     return acc if const == 0 else _marked(UOp(_ADD, dtype, (acc, UOp.const(dtype, const))), mark)
@@ -506,8 +510,11 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
     a2 = simplify_given_valid(c, a)
     if a2 is a:
         return None
+    # compare in the form the rules leave it in: simplify() may have kept a smaller non-canonical input that the
+    # rewrite around us would canonicalize again (and grow), which would let this rule fire forever
+    a2 = graph_rewrite(a2, symbolic, bottom_up=True)
     out = UOp(Ops.WHERE, w.dtype, (c, a2, b))
-    return out if out.op_count() < w.op_count() else None
+    return out if a2 is not a and out.op_count() < w.op_count() else None
 
 
 def simplify(u: UOp) -> UOp:

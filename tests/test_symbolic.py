@@ -276,3 +276,21 @@ def test_shared_products_are_not_flattened_into_exponential_trees():
     assert out.op_count() <= 22
     two = simplify((b * 2) * (b * 2))  # shared here too: kept as it is rather than rebuilt as a tree
     assert two.op_count() <= 2
+
+
+def test_all_negative_sum_leads_with_a_scaled_term():
+    x, y = UOp.variable("x", 0, 9), UOp.variable("y", 0, 9)
+    out = simplify(-(y * 2) - x)
+    assert out.op_count() == 2  # y*-2 - x, not -x - y*2 (the canonical form must not be larger than the input)
+    assert simplify(-(x + y)).op_count() == 2  # all coefficients -1: -x - y
+
+
+def test_where_given_valid_terminates_on_sums_whose_canonical_order_depends_on_names():
+    # found by the fuzzer (corpus/symbolic/timeout-2d0032e06841.json): the narrowed copy of y sorts differently
+    x, y = UOp.variable("x", -30, -29), UOp.variable("y", 0, 2)
+    e = (y <= 1).logical_not().where(UOp.const(dtypes.index, 0), -(y + (x + y)))
+    out = simplify(e)
+    assert out is simplify(out)
+    for xv in (-30, -29):
+        for yv in range(3):
+            assert sym_infer(out, {"x": xv, "y": yv}) == sym_infer(e, {"x": xv, "y": yv})
