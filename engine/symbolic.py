@@ -118,10 +118,10 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
         lead = next((i for i, (_, k) in enumerate(neg) if k != 1), 0)
         b, k = neg.pop(lead)
         acc = _scaled(b, -k)
-    for b, k in neg:
-        acc = _marked(UOp(_SUB, dtype, (acc, _scaled(b, k))), mark)
     if acc is None:
         return UOp.const(dtype, const)
+    for b, k in neg:
+        acc = _marked(UOp(_SUB, dtype, (acc, _scaled(b, k))), mark)
     return acc if const == 0 else _marked(UOp(_ADD, dtype, (acc, UOp.const(dtype, const))), mark)
 
 
