@@ -62,6 +62,7 @@ class CampaignResult:
     per_fuzzer: dict[str, dict[str, int]] = field(default_factory=dict)
     flaky: int = 0
     duplicates: int = 0
+    inconclusive: int = 0  # verdicts whose oracle could not decide (e.g. a Z3 timeout): counted, not findings
     findings: list[Finding] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # every non-pass verdict, in case order
     generator_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -242,6 +243,10 @@ class _Triage:
                     self.result.generator_errors.append(
                         {"fuzzer": name, "case_index": failure.index, "verdict": verdict.to_dict()}
                     )
+            return
+        if verdict.details.get("inconclusive"):  # the oracle could not decide: not evidence of a bug
+            with self.lock:
+                self.result.inconclusive += 1
             return
         key = (name, verdict.signature)
         if key in self.by_key:

@@ -12,7 +12,11 @@ STATUSES = ("pass", "mismatch", "crash", "timeout", "invalid")
 
 @dataclass
 class Verdict:
-    """The outcome of checking one case: status, a signature used to deduplicate, and JSON details."""
+    """The outcome of checking one case: status, a signature used to deduplicate, and JSON details.
+
+    details["inconclusive"] = True marks a verdict where the oracle could not decide (a Z3 timeout): campaigns
+    count it and list it with the timeouts, but it is not a finding and never makes the exit status 1.
+    """
 
     status: str
     signature: str = ""

@@ -106,7 +106,8 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
         (
             "findings",
             f"{summary.get('new_findings', 0)} new, {summary.get('known_findings', 0)} known, "
-            f"{summary.get('duplicates', 0)} duplicates, {summary.get('flaky', 0)} flaky",
+            f"{summary.get('duplicates', 0)} duplicates, {summary.get('flaky', 0)} flaky, "
+            f"{summary.get('inconclusive', 0)} inconclusive",
         ),
         ("rules hit", str(summary.get("rules_hit", 0))),
     ]

@@ -240,7 +240,8 @@ def _findings(summary: dict[str, Any]) -> str:
     findings = [f for f in summary.get("findings") or [] if isinstance(f, dict)]
     line = (
         f"{summary.get('new_findings', 0)} new, {summary.get('known_findings', 0)} known, "
-        f"{summary.get('duplicates', 0)} duplicates, {summary.get('flaky', 0)} flaky reports"
+        f"{summary.get('duplicates', 0)} duplicates, {summary.get('flaky', 0)} flaky reports, "
+        f"{summary.get('inconclusive', 0)} inconclusive (the oracle could not decide; counted, not findings)"
     )
     if not findings:
         return f"<p>{_e(line)}.</p>" + _note("No findings.")

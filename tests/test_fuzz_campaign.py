@@ -16,6 +16,7 @@ register("toy", "toy_fuzzer:ToyFuzzer")
 register("segv-toy", "toy_fuzzer:SegvToyFuzzer")
 register("crashy-toy", "toy_fuzzer:CrashyToyFuzzer")
 register("slowmin-toy", "toy_fuzzer:SlowMinimizeToyFuzzer")
+register("undecided-toy", "toy_fuzzer:UndecidedToyFuzzer")
 
 
 def test_case_generation_depends_only_on_seed_and_index():
@@ -180,3 +181,11 @@ def test_generation_goes_on_while_a_finding_is_minimized(tmp_path):
     during = [s["cases"] for s in result.timeline if start <= s["t"] <= end]
     assert len(during) >= 2 and during[-1] > during[0]  # the workers kept fuzzing meanwhile
     assert result.triage_seconds >= 0.2
+
+
+def test_inconclusive_verdicts_are_counted_but_are_not_findings(tmp_path):
+    result = run_campaign(["undecided-toy"], cases=300, seed=3, corpus_dir=tmp_path, report_dir=None,
+                          minimize_seconds=0)
+    assert result.inconclusive > 0 and result.counts["timeout"] == result.inconclusive
+    assert not result.findings and result.exit_code == 0 and not list_entries(tmp_path)
+    assert result.to_dict()["inconclusive"] == result.inconclusive

@@ -177,6 +177,7 @@ def test_z3_gets_a_short_limit_where_evaluating_every_point_can_take_over(monkey
     assert limits == [f.z3_quick_ms]
     v = f.check({"vars": {"x": [0, 10**6], "y": [0, 10**6]}, "expr": expr})  # too many points to evaluate
     assert (v.status, v.signature) == ("timeout", "timeout:z3") and limits[1:] == [None]
+    assert v.details["inconclusive"]  # counted and listed by campaigns, but not a finding
 
 
 def test_bad_case_is_rejected_with_a_clear_message():

@@ -44,6 +44,8 @@ class ToyFuzzer(Fuzzer):
         self._hits["checked"] += 1
         if case.get("invalid"):
             return Verdict("invalid", "invalid:flag")
+        if case.get("undecided"):
+            return Verdict("timeout", "timeout:oracle", {"inconclusive": True})
         if case.get("segv"):
             os.kill(os.getpid(), signal.SIGSEGV)
         if case.get("hang"):
@@ -115,3 +117,16 @@ class SlowMinimizeToyFuzzer(ToyFuzzer):
             time.sleep(self.reduction_delay)
             self.reduction_times.append(time.monotonic())
             yield candidate
+
+
+class UndecidedToyFuzzer(ToyFuzzer):
+    """ToyFuzzer whose oracle cannot decide some cases (inconclusive timeouts) and has no 13 bug."""
+
+    name = "undecided-toy"
+    max_int = 12
+
+    def generate(self, rng: random.Random) -> dict[str, Any]:
+        case = super().generate(rng)
+        if rng.random() < 0.1:
+            case["undecided"] = True
+        return case

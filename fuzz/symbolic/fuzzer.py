@@ -10,7 +10,8 @@ Checks, each with its own signature:
   mismatch:bounds:<op>         a vmin/vmax interval that the value leaves; <op> of the smallest such node
   mismatch:not-idempotent      simplify(simplify(e)) is not simplify(e)
   mismatch:grows               simplify(e) has more UOps than e
-  timeout:z3                   Z3 could not decide within its time limit (counted, never dropped)
+  timeout:z3                   Z3 could not decide within its time limit (inconclusive: counted and listed, never
+                               dropped, but not a finding)
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class SymbolicFuzzer(Fuzzer):
             return Verdict("pass", "", {})
         details = _details(expr, original, simplified)
         if res.status == "unknown":
-            return Verdict("timeout", "timeout:z3", {**details, "reason": res.reason})
+            return Verdict("timeout", "timeout:z3", {**details, "reason": res.reason, "inconclusive": True})
         return self._classify(bounds, expr, original, simplified, to_expr(simplified), details)
 
     # ------------------------------------------------------------ helpers
@@ -199,7 +200,8 @@ class SymbolicFuzzer(Fuzzer):
             return Verdict("mismatch", f"mismatch:bounds:{simplified.op.name}",
                            {**details, "counterexample": r.counterexample, "node": simplified.render(),
                             "interval": [_num(simplified.vmin), _num(simplified.vmax)], "reason": r.reason})
-        return Verdict("timeout", "timeout:z3", {**details, "reason": "combined query failed, parts undecided"})
+        return Verdict("timeout", "timeout:z3", {**details, "reason": "combined query failed, parts undecided",
+                                                  "inconclusive": True})
 
     def _culprit_rule(self, bounds: dict, original: UOp) -> str:
         """Replay the simplification and name the first rewrite step that is wrong on its own."""
