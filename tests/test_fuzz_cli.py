@@ -169,3 +169,25 @@ def test_python_m_fuzz_exit_codes(tmp_path, args, code):
     )
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_during_triage_stops_promptly_and_writes_the_report(tmp_path):
+    import signal
+    import time
+
+    tests_dir = Path(__file__).resolve().parent
+    env = {**os.environ, "UOPFUZZ_FUZZERS": "slowmin-toy=toy_fuzzer:SlowMinimizeToyFuzzer",
+           "PYTHONPATH": os.pathsep.join([str(tests_dir), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "fuzz", "run", "slowmin-toy", "--seconds", "60", "--seed", "1",
+                             "--corpus", str(tmp_path / "corpus"), "--report", str(tmp_path / "r")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3.0)  # the planted bug is found within the first batches; its slow minimization is under way
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    rc = proc.wait(timeout=30)
+    assert time.monotonic() - t0 < 15  # not the 60 s budget, nor the 30 s minimization budget
+    [summary_path] = (tmp_path / "r").glob("*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert summary["interrupted"] and summary["cases"] > 0
+    assert (summary_path.parent / "report.html").exists()
+    assert rc in (1, 130)  # 130: interrupted with nothing new saved yet; 1: a new finding was saved first
