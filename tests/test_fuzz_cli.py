@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,9 +174,6 @@ def test_python_m_fuzz_exit_codes(tmp_path, args, code):
 
 
 def test_ctrl_c_during_triage_stops_promptly_and_writes_the_report(tmp_path):
-    import signal
-    import time
-
     tests_dir = Path(__file__).resolve().parent
     env = {**os.environ, "UOPFUZZ_FUZZERS": "slowmin-toy=toy_fuzzer:SlowMinimizeToyFuzzer",
            "PYTHONPATH": os.pathsep.join([str(tests_dir), os.environ.get("PYTHONPATH", "")])}
