@@ -48,8 +48,8 @@ class _Clock:
 def run(seconds: float, seed: int, exhaustive_limit: int, wide_domains: float | None = None) -> dict[str, Any]:
     """Generate and check cases for `seconds`; counts, verdicts and the time split."""
     opts = GenOptions(depth=6, max_vars=3)
-    if wide_domains is not None:
-        opts.wide_domains = wide_domains
+    if wide_domains is not None:  # the --wide row: no domain narrowed or capped
+        opts.wide_domains, opts.max_wide_points = wide_domains, None
     fz = SymbolicFuzzer(opts, exhaustive_limit=exhaustive_limit)
     if exhaustive_limit == 0:
         fz.z3_quick_ms = fz.z3.timeout_ms  # Z3 only: its full limit before any exhaustive fallback

@@ -12,7 +12,7 @@ from fuzz.cli import main as cli_main
 from fuzz.corpus import load_entry
 from fuzz.symbolic import SymbolicFuzzer
 from fuzz.symbolic.expr import subexpressions, to_expr, to_uop
-from fuzz.symbolic.generate import GenOptions, gen_case
+from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case
 from fuzz.symbolic.reduce import reductions
 from oracles.c_int import c_mod
 from oracles.exhaustive import domain_size
@@ -66,8 +66,13 @@ def test_generator_narrows_most_wide_domains_and_keeps_a_few_for_z3():
     wide = sum(domain_size(c["vars"]) > opts.max_points for c in cases)
     assert 0 < wide < 0.03 * len(cases)
     assert any(hi - lo >= 500 for c in cases for lo, hi in c["vars"].values())  # one wide variable still occurs
-    keep_all = [gen_case(random.Random(f"5:{i}"), GenOptions(wide_domains=1.0)) for i in range(2000)]
+    keep_all = [gen_case(random.Random(f"5:{i}"), GenOptions(wide_domains=1.0, max_wide_points=None))
+                for i in range(2000)]
     assert sum(domain_size(c["vars"]) > opts.max_points for c in keep_all) > 2 * wide
+    # by default even the wide ones stay decidable by evaluation once Z3 gives up, and some still need Z3 first
+    assert all(domain_size(c["vars"]) <= DECIDABLE_POINTS for c in cases)
+    assert any(domain_size(c["vars"]) > SymbolicFuzzer().exhaustive_limit for c in cases)
+    assert any(domain_size(c["vars"]) > DECIDABLE_POINTS for c in keep_all)
 
 
 def test_narrowed_domains_fit_and_keep_their_signs():

@@ -25,7 +25,7 @@ from engine.uop import Ops, UOp
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
 from fuzz.symbolic.expr import subexpressions, to_expr, to_uop, to_uop_nodes
-from fuzz.symbolic.generate import GenOptions, gen_case
+from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case
 from fuzz.symbolic.reduce import case_size, reductions
 from oracles.c_int import check_bounds, check_node, expr_size
 from oracles.exhaustive import Overflow, check_all, domain_size
@@ -85,7 +85,7 @@ class SymbolicFuzzer(Fuzzer):
         # domains of at most this many points are verified by evaluating every point (a proof, and cheaper)
         self.exhaustive_limit = exhaustive_limit
         # ...and up to this many once Z3 gave up: a Z3 query that ran z3_quick_ms costs more than that
-        self.fallback_limit = 1 << 22
+        self.fallback_limit = DECIDABLE_POINTS
         self.z3_quick_ms = min(250, z3_timeout_ms)
         self._z3: Z3Checker | None = None
         self._z3_timeout_ms = z3_timeout_ms

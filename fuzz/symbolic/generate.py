@@ -10,6 +10,10 @@ from typing import Any
 Expr = list[Any]
 
 
+# domains up to this many points are evaluated point by point when Z3 cannot decide quickly (~60 ms at the cap)
+DECIDABLE_POINTS = 1 << 22
+
+
 @dataclass
 class GenOptions:
     """Knobs of the generator; the defaults cover tinygrad's fuzz_symbolic (depth 6, 3 variables) and more."""
@@ -24,6 +28,10 @@ class GenOptions:
     # a case of up to this many points in about a millisecond, Z3 takes 3-100 ms: wider domains are narrowed...
     max_points: int = 1 << 16
     wide_domains: float = 0.2  # ...except with this chance (those beyond SymbolicFuzzer.exhaustive_limit go to Z3)
+    # wide domains still stop at this many points, where every point can be evaluated once Z3 gives up: every
+    # default case is decided, at most Z3's short budget plus one evaluation (unless values overflow int64, when
+    # Z3 gets its full budget); None: no cap
+    max_wide_points: int | None = DECIDABLE_POINTS
 
 
 VAR_NAMES = ["x", "y", "z", "w", "u", "v"]
@@ -132,8 +140,11 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
             lo = rng.choice([0, 0, 0, 1, rng.randint(0, 20)])
             hi = lo + rng.choice([0, 1, 3, 7, 15, 31, rng.randint(0, 100), rng.randint(0, 1000)])
         bounds[nm] = [lo, hi]
-    if math.prod(hi - lo + 1 for lo, hi in bounds.values()) > opts.max_points and rng.random() >= opts.wide_domains:
-        _narrow(bounds, opts.max_points)
+    if math.prod(hi - lo + 1 for lo, hi in bounds.values()) > opts.max_points:
+        if rng.random() >= opts.wide_domains:
+            _narrow(bounds, opts.max_points)
+        elif opts.max_wide_points is not None:
+            _narrow(bounds, opts.max_wide_points)
     divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0]
     if rng.random() < opts.bool_ops * 0.4:
         expr = gen_bool(rng, opts.depth, names, opts, divisor_vars)
