@@ -16,6 +16,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 from devices import DEVICES  # noqa: E402
+from nn_refs import conv2d_ref, conv_transpose2d_ref, pool_ref
 
 from engine.dtype import dtypes
 from engine.tensor import Tensor
@@ -88,41 +89,6 @@ def _binary_cases(op: Callable, ints: bool = True, floats: bool = True, rhs_lo: 
         cases += [Case(lambda d, a, b: op(a, b), op, (I((2, 3), np.int8), I((3,), np.int16, lo=rhs_lo) | 1)),
                   Case(lambda d, a: op(a, 3), lambda a: op(a, 3), (I((), np.uint8, 0, 9),))]
     return cases
-
-
-def _window_conv(x: np.ndarray, w: np.ndarray, s: int, p: int, dl: int, g: int) -> np.ndarray:
-    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
-    o, cg, kh, kw = w.shape
-    oh, ow = (x.shape[2] - dl * (kh - 1) - 1) // s + 1, (x.shape[3] - dl * (kw - 1) - 1) // s + 1
-    out = np.zeros((x.shape[0], o, oh, ow))
-    og = o // g
-    for gi in range(g):
-        for i in range(kh):
-            for j in range(kw):
-                rows, cols = slice(i * dl, i * dl + s * (oh - 1) + 1, s), slice(j * dl, j * dl + s * (ow - 1) + 1, s)
-                patch = x[:, gi * cg:(gi + 1) * cg, rows, cols]
-                out[:, gi * og:(gi + 1) * og] += np.einsum("nchw,oc->nohw", patch, w[gi * og:(gi + 1) * og, :, i, j])
-    return out
-
-
-def _conv_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray, s: int = 1, p: int = 0, dl: int = 1, g: int = 1):
-    return (_window_conv(x, w, s, p, dl, g) + b[None, :, None, None]).astype(x.dtype)
-
-
-def _conv_t_ref(x: np.ndarray, w: np.ndarray, s: int, p: int) -> np.ndarray:
-    n, cin, h, wd = x.shape
-    _, cout, kh, kw = w.shape
-    full = np.zeros((n, cout, (h - 1) * s + kh, (wd - 1) * s + kw))
-    for y in range(h):
-        for z in range(wd):
-            full[:, :, y * s:y * s + kh, z * s:z * s + kw] += np.einsum("nc,cokl->nokl", x[:, :, y, z], w)
-    return full[:, :, p:full.shape[2] - p, p:full.shape[3] - p].astype(x.dtype)
-
-
-def _pool(x: np.ndarray, k: int, fn: Callable) -> np.ndarray:
-    h, w = x.shape[-2] // k * k, x.shape[-1] // k * k
-    v = x[..., :h, :w].reshape(*x.shape[:-2], h // k, k, w // k, k)
-    return fn(v, axis=(-3, -1)).astype(x.dtype)
 
 
 def _ln_ref(x: np.ndarray) -> np.ndarray:
@@ -318,14 +284,18 @@ COVERAGE.update({
                     (F((1, 2, 3)), F((1, 3, 2)))),
                Case(lambda d, a: Tensor.einsum("ii->i", a), lambda a: np.einsum("ii->i", a), (F((3, 3)),))],
     "conv2d": [Case(lambda d, x, w, b: x.conv2d(w, b, stride=2, padding=1, groups=2),
-                    lambda x, w, b: _conv_ref(x, w, b, 2, 1, 1, 2), (F((1, 4, 5, 5)), F((4, 2, 3, 3)), F((4,)))),
-               Case(lambda d, x, w, b: x.conv2d(w, b, dilation=2), lambda x, w, b: _conv_ref(x, w, b, 1, 0, 2, 1),
+                    lambda x, w, b: conv2d_ref(x, w, b, 2, 1, 1, 2).astype(x.dtype),
+                    (F((1, 4, 5, 5)), F((4, 2, 3, 3)), F((4,)))),
+               Case(lambda d, x, w, b: x.conv2d(w, b, dilation=2),
+                    lambda x, w, b: conv2d_ref(x, w, b, dilation=2).astype(x.dtype),
                     (F((2, 1, 5, 6)), F((3, 1, 2, 2)), F((3,))))],
     "conv_transpose2d": [Case(lambda d, x, w: x.conv_transpose2d(w, stride=2, padding=1),
-                              lambda x, w: _conv_t_ref(x, w, 2, 1),
+                              lambda x, w: conv_transpose2d_ref(x, w, 2, 1).astype(x.dtype),
                               (F((1, 2, 3, 3)), F((2, 3, 3, 3))))],
-    "max_pool2d": [Case(lambda d, x: x.max_pool2d(2), lambda x: _pool(x, 2, np.max), (F((1, 2, 5, 5)),))],
-    "avg_pool2d": [Case(lambda d, x: x.avg_pool2d(2), lambda x: _pool(x, 2, np.mean), (F((1, 1, 4, 3)),))],
+    "max_pool2d": [Case(lambda d, x: x.max_pool2d(2), lambda x: pool_ref(x, 2, 2, 0, np.max, -np.inf).astype(x.dtype),
+                        (F((1, 2, 5, 5)),))],
+    "avg_pool2d": [Case(lambda d, x: x.avg_pool2d(2), lambda x: pool_ref(x, 2, 2, 0, np.mean, 0).astype(x.dtype),
+                        (F((1, 1, 4, 3)),))],
     "batchnorm": [Case(lambda d, x, m, v: x.batchnorm(m, v),
                        lambda x, m, v: ((x - m[:, None]) / np.sqrt(v[:, None] + 1e-5)).astype(x.dtype),
                        (F((2, 3, 4)), F((3,)), F((3,), lo=0.5)))],

@@ -149,7 +149,6 @@ _HELPERS = {
 }
 
 
-
 def _fp8_helpers(name: str, m: int, bias: int, fn: bool) -> dict[str, str]:
     """float <-> fp8 helpers for M=`m` mantissa bits and exponent bias `bias` (same algorithm as the C backend's).
 
