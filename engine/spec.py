@@ -158,27 +158,24 @@ def _z3_in_bounds(idx: UOp, valid: UOp | None, size: int) -> dict[str, Any] | No
 
 
 def _linear(u: UOp) -> tuple[dict[UOp, int], int]:
-    """u as sum(k*base) + const, expanding ADD, SUB, NEG and products with a constant (through sums too)."""
-    if u.op is Ops.CONST and isinstance(u.arg, int) and not isinstance(u.arg, bool):
-        return {}, u.arg
-    if u.op in (Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL):
-        parts = [_linear(s) for s in u.src]
-        if u.op is Ops.NEG:
-            (t, c), = parts
-            return {b: -k for b, k in t.items()}, -c
-        if u.op is Ops.MUL:
-            (ta, ca), (tb, cb) = parts
-            if ta and tb:
-                return {u: 1}, 0
-            (t, _), k = ((ta, ca), cb) if ta else ((tb, cb), ca)
-            return {b: v * k for b, v in t.items() if v * k}, ca * cb
-        (ta, ca), (tb, cb) = parts
-        sign = -1 if u.op is Ops.SUB else 1
-        out = dict(ta)
-        for b, k in tb.items():
-            out[b] = out.get(b, 0) + sign * k
-        return {b: k for b, k in out.items() if k}, ca + sign * cb
-    return {u: 1}, 0
+    """u as sum(k*base) + const: engine.symbolic.terms_of, with constants distributed through sums too
+    ((a + b)*3 -> 3a + 3b), so the gate's linear forms can be found inside a scaled sum."""
+    from engine.symbolic import terms_of
+
+    terms, const = terms_of(u)
+    out: dict[UOp, int] = {}
+    for base, k in terms.items():
+        scale, inner = k, base
+        while inner.op is Ops.MUL and inner.src[1].op is Ops.CONST and inner.src[0].op in (Ops.ADD, Ops.SUB):
+            scale, inner = scale * inner.src[1].arg, inner.src[0]
+        if inner is base:
+            out[base] = out.get(base, 0) + k
+            continue
+        sub, c = _linear(inner)
+        const += scale * c
+        for b, kb in sub.items():
+            out[b] = out.get(b, 0) + scale * kb
+    return {b: k for b, k in out.items() if k}, const
 
 
 def _affine_bounds_given_valid(valid: UOp, idx: UOp) -> tuple[int, int] | None:
