@@ -48,26 +48,34 @@ def _wrap(dtype: DType, v: Any) -> Any:
     return wrap(dtype, v)
 
 
-def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int]:
-    """terms_of for one node, from its sources' cached terms (see terms_of)."""
+def _src_terms(s: UOp) -> tuple[dict[UOp, int], int]:
+    t = s.__dict__["_terms"]
+    return ({s: 1}, 0) if t is None else t
+
+
+def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int] | None:
+    """terms_of for one node, from its sources' cached terms (see terms_of); None for a base (itself, once).
+
+    A base is not cached as {x: 1}: a dict on x holding x would be a reference cycle.
+    """
     op = x.op
     if op is _CONST:
         return {}, x.arg if not isinstance(x.arg, float) else 0
     if op is _ADD or op is _SUB:
-        (ta, ca), (tb, cb) = x.src[0].__dict__["_terms"], x.src[1].__dict__["_terms"]
+        (ta, ca), (tb, cb) = _src_terms(x.src[0]), _src_terms(x.src[1])
         sign = 1 if op is _ADD else -1
         out = dict(ta)
         for b, k in tb.items():
             out[b] = out.get(b, 0) + sign * k
         return out, ca + sign * cb
     if op is _NEG:
-        ta, ca = x.src[0].__dict__["_terms"]
+        ta, ca = _src_terms(x.src[0])
         return {b: -k for b, k in ta.items()}, -ca
     if op is _MUL and x.src[1].op is _CONST and x.src[0].op is not _ADD and x.src[0].op is not _SUB:
-        ta, ca = x.src[0].__dict__["_terms"]
+        ta, ca = _src_terms(x.src[0])
         c = x.src[1].arg
         return {b: k * c for b, k in ta.items()}, ca * c
-    return {x: 1}, 0
+    return None
 
 
 def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
@@ -76,7 +84,10 @@ def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
     Flattens ADD, SUB, NEG and multiplication by a constant (not into a sum: (a+b)*2 stays one base).
     Cached per UOp; the caller gets its own copy of the dict.
     """
-    terms, const = u._fill("_terms", _terms_rule)
+    t = u._fill("_terms", _terms_rule)
+    if t is None:
+        return {u: 1}, 0
+    terms, const = t
     return {b: k for b, k in terms.items() if k != 0}, const
 
 

@@ -129,6 +129,7 @@ _IDIV, _MOD, _CAST, _AND, _SHL, _SHR = Ops.IDIV, Ops.MOD, Ops.CAST, Ops.AND, Ops
 _CMPLT, _CMPLE, _CMPNE, _CMPEQ, _OR = Ops.CMPLT, Ops.CMPLE, Ops.CMPNE, Ops.CMPEQ, Ops.OR
 _INDEX = dtypes.index
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_TOPO_CACHE_MIN = 64  # toposorts of at least this many UOps are cached on the root
 
 
 # one DType object per dtype value: UOps hold these, so a dtype can be keyed by id() and compared with `is`
@@ -320,9 +321,12 @@ class UOp(metaclass=_Interned):
     @property
     def toposort(self) -> dict[UOp, None]:
         """Every UOp reachable from self, sources before users (iterative: no recursion limit)."""
-        if "_topo" in self.__dict__:
-            return self.__dict__["_topo"]
-        out: dict[UOp, None] = {}
+        below = self.__dict__.get("_below")
+        if below is not None:  # cached without self: a dict on self holding self would be a reference cycle
+            out = dict(below)
+            out[self] = None
+            return out
+        out = {}
         stack: list[tuple[UOp, bool]] = [(self, False)]
         while stack:
             u, expanded = stack.pop()
@@ -335,7 +339,10 @@ class UOp(metaclass=_Interned):
             for s in reversed(u.src):
                 if s not in out:
                     stack.append((s, False))
-        self.__dict__["_topo"] = out
+        if len(out) > _TOPO_CACHE_MIN:  # a small graph is cheaper to walk again than to copy
+            below = dict(out)
+            del below[self]
+            self.__dict__["_below"] = below
         return out
 
     def op_count(self) -> int:
@@ -343,7 +350,23 @@ class UOp(metaclass=_Interned):
 
         This is what `simplify` must never increase.
         """
-        return sum(1 for u in self.toposort if u.op not in _LEAVES)
+        below = self.__dict__.get("_below")
+        if below is not None:
+            return sum(1 for u in below if u.op not in _LEAVES) + (self.op not in _LEAVES)
+        seen: set[UOp] = set()
+        stack = [self]
+        n = 0
+        while stack:
+            u = stack.pop()
+            if u in seen:
+                continue
+            seen.add(u)
+            if u.src:
+                n += 1
+                stack.extend(u.src)
+            elif u.op not in _LEAVES:
+                n += 1
+        return n
 
     def _fill(self, key: str, fn: Any) -> Any:
         """Compute a per-node cached value children-first without recursion."""

@@ -27,30 +27,33 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
     """The UOp of every node of a JSON expression, keyed by id(node); ValueError naming a malformed node."""
     done: dict[int, UOp] = {}
     leaves: dict[tuple[str, Any, type], UOp] = {}
-
-    def build(node: Any) -> UOp:
-        u = done.get(id(node))
-        if u is not None:
-            return u
-        if type(node) is list and len(node) == 3 and type(node[0]) is str and node[0] in _BINARY:  # common case
-            bop, a, b = _BINARY[node[0]], build(node[1]), build(node[2])
-            if a.dtype is b.dtype:  # same dtype: the result dtype without UOp.alu's promotion
-                u = done[id(node)] = UOp(bop, _BOOL if bop in _COMPARISONS else a.dtype, (a, b))
+    # iterative post-order (no recursive closure: that would be a reference cycle left to the garbage collector)
+    stack: list[tuple[Any, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in done:
+            continue
+        if not ready:
+            if type(node) is list and len(node) == 3 and type(node[0]) is str and node[0] in _BINARY:  # no check_node
+                args = node[1:]
             else:
-                u = done[id(node)] = a.alu(bop, b)
-            return u
-        op, args = check_node(node)
-        if op == "var" or op == "const":
-            key = (op, args[0], type(args[0]))  # True and 1 are different constants
-            u = leaves.get(key)
-            if u is None:
-                u = leaves[key] = _leaf(op, args[0], bounds)
+                op, args = check_node(node)
+                if op == "var" or op == "const":
+                    key = (op, args[0], type(args[0]))  # True and 1 are different constants
+                    u = leaves.get(key)
+                    if u is None:
+                        u = leaves[key] = _leaf(op, args[0], bounds)
+                    done[id(node)] = u
+                    continue
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(args) if id(a) not in done)
+            continue
+        srcs = [done[id(a)] for a in node[1:]]
+        bop = _BINARY.get(node[0]) if len(srcs) == 2 else None
+        if bop is not None and srcs[0].dtype is srcs[1].dtype:  # same dtype: no UOp.alu promotion needed
+            done[id(node)] = UOp(bop, _BOOL if bop in _COMPARISONS else srcs[0].dtype, (srcs[0], srcs[1]))
         else:
-            u = _build_op(op, [build(a) for a in args])
-        done[id(node)] = u
-        return u
-
-    build(expr)
+            done[id(node)] = _build_op(node[0], srcs)
     return done
 
 
