@@ -113,7 +113,9 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     could still change: a constant base, or an (x//c, x%c) pair that recombines.
     """
     const = _wrap(dtype, const)
-    items = sorted(((b, _wrap(dtype, k)) for b, k in terms.items()), key=_term_key)
+    items = [(b, _wrap(dtype, k)) for b, k in terms.items()]
+    if len(items) > 1:  # a sort key is a walk over the whole term: none for one term
+        items.sort(key=_term_key)
     mark = not any(b.op is _CONST or b.op is _MOD for b, _ in items) or not _recombinable(terms)
     acc: UOp | None = None
     neg = []
@@ -206,14 +208,15 @@ def canonical_product(x: UOp) -> UOp | None:
             const *= f.arg
         else:
             factors.append(f)
-    const = wrap(x.dtype, const)
+    const = _wrap(x.dtype, const)
     if const == 0:
         return UOp.const(x.dtype, 0)
     if len(factors) == 1 and factors[0].op in (Ops.ADD, Ops.SUB) and const != 1:
         terms, c0 = terms_of(factors[0])
         if len(terms) == 1:  # (x*a + b)*c -> x*(a*c) + b*c: never larger
             return build_sum(x.dtype, {b: k * const for b, k in terms.items()}, c0 * const)
-    factors.sort(key=_uop_key)
+    if len(factors) > 1:
+        factors.sort(key=_uop_key)
     if not factors:
         return UOp.const(x.dtype, const)
     acc = factors[0]

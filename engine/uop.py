@@ -350,9 +350,9 @@ class UOp(metaclass=_Interned):
 
         This is what `simplify` must never increase.
         """
-        below = self.__dict__.get("_below")
-        if below is not None:
-            return sum(1 for u in below if u.op not in _LEAVES) + (self.op not in _LEAVES)
+        n = self.__dict__.get("_opc")
+        if n is not None:
+            return n
         seen: set[UOp] = set()
         stack = [self]
         n = 0
@@ -366,6 +366,7 @@ class UOp(metaclass=_Interned):
                 stack.extend(u.src)
             elif u.op not in _LEAVES:
                 n += 1
+        self.__dict__["_opc"] = n
         return n
 
     def _fill(self, key: str, fn: Any) -> Any:
@@ -560,13 +561,20 @@ def _render_one(u: UOp, srcs: list[str]) -> str:
 
 def _struct_key(u: UOp) -> tuple:
     arg = u.arg
-    if isinstance(arg, bool):
-        arg_key: tuple = (0, int(arg))
-    elif isinstance(arg, (int, float)):
+    t = type(arg)
+    if t is int or t is float:
+        arg_key: tuple = (0, arg)
+    elif t is bool:
+        arg_key = (0, int(arg))
+    elif isinstance(arg, (int, float)):  # subclasses (Ops, numpy scalars) order by value too
         arg_key = (0, arg)
     else:
         arg_key = (1, repr(arg))
-    return (u.op.value, arg_key, u.dtype.name, tuple(s.__dict__["_key"] for s in u.src))
+    src = u.src
+    # an Ops member is an int: ordering by it is ordering by its value, without the enum's `.value` lookup
+    if len(src) == 2:
+        return (u.op, arg_key, u.dtype.name, (src[0].__dict__["_key"], src[1].__dict__["_key"]))
+    return (u.op, arg_key, u.dtype.name, tuple([s.__dict__["_key"] for s in src]))
 
 
 # ---------------------------------------------------------------- interval bounds
