@@ -148,6 +148,10 @@ def canonical_dtype(dt: DType) -> DType:
     return c
 
 
+_new_object = object.__new__
+_KeyedRef = weakref.KeyedRef
+
+
 class _Interned(type):
     """Metaclass that returns the existing UOp for equal fields.
 
@@ -170,8 +174,10 @@ class _Interned(type):
             ret = ref()
             if ret is not None:
                 return ret
-        ret = super().__call__(op, dtype, src, arg)
-        table[key] = weakref.KeyedRef(ret, cls._removers[op], key)
+        # object.__new__ and plain slot stores: no type.__call__ / __init__ round trip on this hot path
+        ret = _new_object(cls)
+        ret.op, ret.dtype, ret.src, ret.arg = op, dtype, src, arg
+        table[key] = _KeyedRef(ret, cls._removers[op], key)
         return ret
 
 
