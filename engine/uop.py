@@ -148,7 +148,7 @@ def canonical_dtype(dt: DType) -> DType:
     return c
 
 
-_new_object = object.__new__
+_new_object: Any = object.__new__
 _KeyedRef = weakref.KeyedRef
 
 
@@ -175,10 +175,10 @@ class _Interned(type):
             if ret is not None:
                 return ret
         # object.__new__ and plain slot stores: no type.__call__ / __init__ round trip on this hot path
-        ret = _new_object(cls)
-        ret.op, ret.dtype, ret.src, ret.arg = op, dtype, src, arg
-        table[key] = _KeyedRef(ret, cls._removers[op], key)
-        return ret
+        new: UOp = _new_object(cls)  # type: ignore[arg-type]
+        new.op, new.dtype, new.src, new.arg = op, dtype, src, arg
+        table[key] = _KeyedRef(new, cls._removers[op], key)
+        return new
 
 
 def existing(op: Ops, dtype: DType, src: tuple, arg: Any = None) -> UOp | None:
