@@ -193,6 +193,10 @@ def canonical_sum(x: UOp) -> UOp | None:
 
 def canonical_product(x: UOp) -> UOp | None:
     """Flatten a product, fold its constants, sort its factors; None if already canonical."""
+    a, b = x.src
+    if b.op is _CONST and a.op is not _MUL and a.op is not _CONST and a.op is not _ADD and a.op is not _SUB and \
+            b.dtype is x.dtype and b.arg not in (0, 1, -1) and _wrap(x.dtype, b.arg) == b.arg:
+        return None  # base * constant: the canonical form of a scaled term
     factors: list[UOp] = []
     const = 1
     stack = [x]

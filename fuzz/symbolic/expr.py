@@ -31,22 +31,26 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
     stack: list[tuple[Any, bool]] = [(expr, False)]
     while stack:
         node, ready = stack.pop()
-        if id(node) in done:
-            continue
         if not ready:
             if type(node) is list and len(node) == 3 and type(node[0]) is str and node[0] in _BINARY:  # no check_node
                 args = node[1:]
             else:
+                if type(node) is list and len(node) == 2 and (node[0] == "var" or node[0] == "const"):
+                    key = (node[0], node[1], type(node[1]))  # True and 1 are different constants
+                    u = leaves.get(key)
+                    if u is not None:  # a leaf seen before: already validated
+                        done[id(node)] = u
+                        continue
                 op, args = check_node(node)
                 if op == "var" or op == "const":
-                    key = (op, args[0], type(args[0]))  # True and 1 are different constants
-                    u = leaves.get(key)
-                    if u is None:
-                        u = leaves[key] = _leaf(op, args[0], bounds)
+                    key = (op, args[0], type(args[0]))
+                    u = leaves[key] = _leaf(op, args[0], bounds)
                     done[id(node)] = u
                     continue
             stack.append((node, True))
-            stack.extend((a, False) for a in reversed(args) if id(a) not in done)
+            for a in reversed(args):
+                if id(a) not in done:
+                    stack.append((a, False))
             continue
         srcs = [done[id(a)] for a in node[1:]]
         bop = _BINARY.get(node[0]) if len(srcs) == 2 else None
