@@ -23,8 +23,20 @@ def to_uop(expr: Expr, bounds: dict[str, list[int]]) -> UOp:
     return to_uop_nodes(expr, bounds)[id(expr)]
 
 
-def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
-    """The UOp of every node of a JSON expression, keyed by id(node); ValueError naming a malformed node."""
+def to_uop_dag(expr: Expr, bounds: dict[str, list[int]]) -> tuple[UOp, dict[UOp, Expr]]:
+    """The UOp of a JSON expression, and for each distinct UOp in it one node of `expr` that builds it.
+
+    The map is the memo `to_expr` takes: converting a rewritten UOp with it shares these very lists.
+    """
+    json_of: dict[UOp, Expr] = {}
+    return to_uop_nodes(expr, bounds, json_of)[id(expr)], json_of
+
+
+def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]], json_of: dict[UOp, Expr] | None = None) -> dict[int, UOp]:
+    """The UOp of every node of a JSON expression, keyed by id(node); ValueError naming a malformed node.
+
+    With `json_of`, each distinct UOp is also mapped to the first node that built it.
+    """
     done: dict[int, UOp] = {}
     leaves: dict[tuple[str, Any, type], UOp] = {}
     # iterative post-order (no recursive closure: that would be a reference cycle left to the garbage collector)
@@ -58,6 +70,11 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, UOp]:
             done[id(node)] = UOp(bop, _BOOL if bop in _COMPARISONS else srcs[0].dtype, (srcs[0], srcs[1]))
         else:
             done[id(node)] = _build_op(node[0], srcs)
+    if json_of is not None:
+        for node in subexpressions(expr):
+            u = done[id(node)]
+            if u not in json_of:
+                json_of[u] = node
     return done
 
 

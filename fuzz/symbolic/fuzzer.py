@@ -24,7 +24,7 @@ from engine.symbolic import simplify, symbolic
 from engine.uop import Ops, UOp
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
-from fuzz.symbolic.expr import subexpressions, to_expr, to_uop, to_uop_nodes
+from fuzz.symbolic.expr import subexpressions, to_expr, to_uop, to_uop_dag, to_uop_nodes
 from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case
 from fuzz.symbolic.reduce import case_size, reductions
 from oracles.c_int import check_bounds, check_node, expr_size
@@ -130,7 +130,8 @@ class SymbolicFuzzer(Fuzzer):
     def check(self, case: dict[str, Any]) -> Verdict:
         self._validate_vars(case)
         bounds, expr = case["vars"], case["expr"]
-        original = to_uop(expr, bounds)
+        # one list per distinct UOp, shared by both sides: the oracles evaluate shared subterms once
+        original, dag = to_uop_dag(expr, bounds)
         with track_rules():
             simplified = simplify(original)
             again = simplify(simplified)
@@ -139,17 +140,12 @@ class SymbolicFuzzer(Fuzzer):
         if again is not simplified:
             return Verdict("mismatch", "mismatch:not-idempotent",
                            {**_details(expr, original, simplified), "again": again.render()})
-        # one list per distinct UOp, shared by both sides: the oracles evaluate shared subterms once
-        dag: dict[UOp, list] = {}
-        oexpr = to_expr(original, dag)
-        if oexpr != expr:  # the case's own tree is what must be matched; give up sharing if the UOp differs
-            oexpr = expr
-        sexpr = oexpr if simplified is original else to_expr(simplified, dag)
-        claims = [(dag[u], _num(u.vmin), _num(u.vmax)) for u in original.toposort
+        claims = [(node, _num(u.vmin), _num(u.vmax)) for u, node in dag.items()
                   if u.op is not Ops.CONST and u.op is not Ops.DEFINE_VAR]
+        sexpr = expr if simplified is original else to_expr(simplified, dag)
         if simplified is not original:
             claims.append((sexpr, _num(simplified.vmin), _num(simplified.vmax)))
-        res = self._prove(bounds, oexpr, sexpr, claims)
+        res = self._prove(bounds, expr, sexpr, claims)
         if res.status == "proven":
             return Verdict("pass", "", {})
         details = _details(expr, original, simplified)
