@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import time
 from typing import Any
@@ -98,10 +99,18 @@ def _row(label: str, r: dict[str, Any]) -> str:
     return f"{label:<22} {r['n']:>7} {r['n'] / w:>9.1f} " + " ".join(f"{100 * t / w:>9.1f}%" for t in parts)
 
 
-def bench_symbolic(seconds: float, seed: int, wide: bool = False) -> None:
-    """Print the table for the symbolic fuzzer; `wide` adds a row where no variable domain is narrowed."""
+def bench_symbolic(seconds: float, seed: int, wide: bool = False, runs: int = 1) -> None:
+    """Print the table for the symbolic fuzzer; `wide` adds a row where no variable domain is narrowed.
+
+    With runs > 1 the default mode runs that many times (seeds seed, seed+1, ...) and every rate is printed:
+    one figure says little on a host whose speed drifts.
+    """
     limit = SymbolicFuzzer().exhaustive_limit
     default = run(seconds, seed, limit)
+    rates = [default["n"] / default["wall"]]
+    for k in range(1, runs):
+        r = run(seconds, seed + k, limit)
+        rates.append(r["n"] / r["wall"])
     z3_only = run(seconds, seed, 0)
     unnarrowed = run(seconds, seed, limit, wide_domains=1.0) if wide else None
     print(f"symbolic fuzzer, depth 6, 3 variables, one core, {seconds:g} s per row, seed {seed}")
@@ -127,6 +136,10 @@ def bench_symbolic(seconds: float, seed: int, wide: bool = False) -> None:
         print(f"  cases proven by the exhaustive oracle alone: {default['exh_cases'] / default['exh_time']:.1f}/s "
               f"(generate + check time of those cases only)")
     print(f"  verdicts: {default['verdicts']}; Z3-only verdicts: {z3_only['verdicts']}")
+    if runs > 1:
+        print(f"default mode, {runs} runs (seeds {seed}..{seed + runs - 1}): "
+              + ", ".join(f"{r:.0f}" for r in rates)
+              + f" cases/s; min {min(rates):.0f}, median {statistics.median(rates):.0f}")
     print(f"reference: tinygrad fuzz_symbolic ~{TINYGRAD_PER_S:g}/s; target {TARGET_PER_S:g}/s")
 
 
@@ -135,10 +148,11 @@ def main() -> None:
     ap.add_argument("fuzzer", choices=["symbolic"])
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per mode")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=1, help="runs of the default mode (seeds seed, seed+1, ...)")
     ap.add_argument("--wide", action="store_true",
                     help="also run with the generator's domains left as drawn (GenOptions.wide_domains=1)")
     args = ap.parse_args()
-    bench_symbolic(args.seconds, args.seed, args.wide)
+    bench_symbolic(args.seconds, args.seed, args.wide, args.runs)
 
 
 if __name__ == "__main__":
