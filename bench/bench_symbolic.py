@@ -4,6 +4,8 @@ Usage: python bench/bench_symbolic.py [--count N] [--seed S] [--skip-graph]
 
 Every expression is built fresh and simplified once (UOps are interned and cache their bounds, so timing a
 second simplify of the same object would time a cache). Each expression is dropped before the next is built.
+Before timing, 50 expressions of another seed are simplified (the matcher's per-op candidate tables fill on
+first use: a one-off cost of ~15 ms that would otherwise land on the first timed expression).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from engine.symbolic import simplify, symbolic  # noqa: E402
 from engine.uop import Ops, UOp  # noqa: E402
 
 DEPTH = 6
+WARMUP = 50  # expressions of another seed simplified before timing a family
 # tinygrad 0.14 on a comparable machine, microseconds per simplify (the brief's reference)
 TINYGRAD_US = {"simple": 35.0, "complex": 352.0, "div-heavy": 48.0}
 
@@ -106,9 +109,13 @@ FAMILIES: dict[str, Callable[[random.Random, int, list[UOp]], UOp]] = {
 def bench_simplify(name: str, count: int, seed: int) -> dict:
     """Time the first simplify of `count` different expressions of one family."""
     gen = FAMILIES[name]
+    negative = 0.3 if name == "complex" else 0.0
+    warm = random.Random(seed + 1_000_003)
+    for _ in range(WARMUP):  # first calls fill the matcher's candidate tables: steady state is what is timed
+        simplify(gen(warm, DEPTH, _variables(warm, warm.randint(2, 3), negative)))
+    gc.collect()
     rng = random.Random(seed)
     times, sizes, seen = [], [], set()
-    negative = 0.3 if name == "complex" else 0.0
     while len(times) < count:
         vs = _variables(rng, rng.randint(2, 3), negative)
         e = gen(rng, DEPTH, vs)
