@@ -427,3 +427,13 @@ def test_check_all_names_the_failing_point_and_skips_equality_for_the_same_node(
     for bad in (["ADD", X], [["ADD"], X, X], ["ADD", X, 3], ["FROB", X, X], ["var", "q"]):
         with pytest.raises(ValueError, match="ADD|malformed|FROB|'q'"):
             check_all(bounds, bad, bad)
+
+
+def test_check_all_bounds_claims_tighter_than_its_own_intervals_get_the_full_pass():
+    bounds = {"x": [0, 2]}
+    e = ["MOD", ["ADD", X, C(1)], C(4)]  # values 1..3; the oracle's own interval is [0, 3]
+    assert Evaluation(bounds, [e]).interval(e) == (0, 3)
+    assert check_all(bounds, e, e, [(e, 1, 3)]).status == "proven"  # true, though not implied by [0, 3]
+    res = check_all(bounds, e, e, [(e, 2, 3)])
+    assert res.status == "counterexample" and res.counterexample == {"x": 0} and "outside [2, 3]" in res.reason
+    assert check_all(bounds, e, e, [(e, 0, 3), (e, None, 5), (e, -1, None)]).status == "proven"
