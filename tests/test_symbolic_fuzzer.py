@@ -195,6 +195,10 @@ def test_bad_case_is_rejected_with_a_clear_message():
     for bad in (["ADD", ["var", "x"]], [["ADD"], ["var", "x"], ["var", "x"]], ["ADD", ["var", "x"], 3]):
         with pytest.raises(ValueError, match="ADD|malformed"):
             f.check({"vars": {"x": [0, 1]}, "expr": bad})  # check builds its UOps from unvalidated nodes
+    for leaf, message in ((["var", ["x"]], "var: expected"), (["const", 1.5], "const: expected"),
+                          (["var", "q"], "'q' has no bounds")):
+        with pytest.raises(ValueError, match=message):
+            f.check({"vars": {"x": [0, 1]}, "expr": ["ADD", ["var", "x"], leaf]})
 
 
 def test_symbolic_fuzzer_declares_every_rule_for_coverage():
