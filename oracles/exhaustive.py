@@ -122,11 +122,8 @@ class Evaluation:
                 ARITY.get(node[0]) == len(node) - 1:
             r = self._node(node[0], node)
             self._check_fits(node[0], r[2], r[3])
-        elif type(node) is list and len(node) == 2 and (node[0] == "var" and type(node[1]) is str
-                                                        or node[0] == "const" and type(node[1]) in (int, bool)):
-            r = self._leaf(node[0], node[1])  # a well-formed leaf
         else:
-            op, args = check_node(node)  # a leaf in another container, or a malformed node (raises, naming it)
+            op, args = check_node(node)  # a leaf, or a malformed node (raises, naming it)
             r = self._leaf(op, args[0])
         self.memo[id(node)] = r
         return r

@@ -47,17 +47,12 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]], json_of: dict[UOp, Ex
             if type(node) is list and len(node) == 3 and type(node[0]) is str and node[0] in _BINARY:  # no check_node
                 args = node[1:]
             else:
-                if type(node) is list and len(node) == 2 and (node[0] == "var" or node[0] == "const") and \
-                        type(node[1]) in (str, int, bool):
-                    key = (node[0], node[1], type(node[1]))  # True and 1 are different constants
-                    u = leaves.get(key)
-                    if u is not None:  # a leaf seen before: already validated
-                        done[id(node)] = u
-                        continue
                 op, args = check_node(node)
                 if op == "var" or op == "const":
-                    key = (op, args[0], type(args[0]))
-                    u = leaves[key] = _leaf(op, args[0], bounds)
+                    key = (op, args[0], type(args[0]))  # True and 1 are different constants
+                    u = leaves.get(key)
+                    if u is None:
+                        u = leaves[key] = _leaf(op, args[0], bounds)
                     done[id(node)] = u
                     continue
             stack.append((node, True))
