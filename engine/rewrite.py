@@ -148,6 +148,17 @@ class UPat:
                 out.extend(self._match_srcs(order, store))
         return out
 
+    def _admits_dtype(self, dt: DType) -> bool:
+        ok = self._dtype_ok.get(id(dt))
+        if ok is None:
+            ok = self._dtype_ok[id(dt)] = self.dtype_ok(dt)
+        return ok
+
+    def compiled(self) -> Callable[[UOp], Sequence[dict[str, UOp]]]:
+        """A function doing what `_match(u, {})` does, as straight-line generated code (see _compile)."""
+        fn = _compile(self)
+        return fn if fn is not None else lambda u: self._match(u, {})
+
     def _match_srcs(self, srcs: Sequence[UOp], store: dict[str, UOp]) -> Sequence[dict[str, UOp]]:
         stores: Sequence[dict[str, UOp]] = (store,)
         for p, s in zip(self.src, srcs):  # type: ignore[arg-type]
@@ -158,6 +169,97 @@ class UPat:
             if not stores:
                 return ()
         return stores
+
+
+def _compile(pat: UPat) -> Callable[[UOp], Sequence[dict[str, UOp]]] | None:
+    """Generated Python source for matching `pat` from an empty capture dict; None where it has nested commutative
+    sources or a commutative top with other than two (then the generic matcher is used).
+
+    Same checks in the same order as UPat._match: op, dtype, arg, arg_pred, pred, source count, then the sources
+    depth first; a name seen before must be the same UOp. A commutative top tries the sources as given, then
+    swapped, and returns every capture dict that matched, in that order.
+    """
+    env: dict[str, Any] = {}
+    counter = itertools.count()
+
+    def ref(v: Any) -> str:
+        name = f"_k{next(counter)}"
+        env[name] = v
+        return name
+
+    def emit(p: UPat, var: str, lines: list[str], bound: dict[str, str], top_only: bool = False) -> bool:
+        """Checks for `p` on the UOp in `var` (each failing check returns None); False if not compilable.
+
+        top_only: the checks on the UOp itself, not its sources (a commutative top matches those itself).
+        """
+        if p._opmask is not None:
+            lines.append(f"if not {ref(p._opmask)}[{var}.op]: return None")
+        if p.dtypes is not None:
+            lines.append(f"if not {ref(p._admits_dtype)}({var}.dtype): return None")
+        if p.arg is not None:
+            lines.append(f"if {var}.arg != {ref(p.arg)}: return None")
+        if p.arg_pred is not None:
+            lines.append(f"if not {ref(p.arg_pred)}({var}.arg): return None")
+        if p.pred is not None:
+            lines.append(f"if not {ref(p.pred)}({var}): return None")
+        if p.src is not None and not top_only:
+            if p.commutative:
+                return False
+            n = len(p.src)
+            lines.append(f"if len({var}.src) {'<' if p.allow_any_len else '!='} {n}: return None")
+        if p.name is not None:
+            if p.name in bound:
+                lines.append(f"if {var} is not {bound[p.name]}: return None")
+            else:
+                bound[p.name] = var
+        for i, sp in enumerate(() if top_only else p.src or ()):
+            sub = f"{var}_{i}"
+            lines.append(f"{sub} = {var}.src[{i}]")
+            if not emit(sp, sub, lines, bound):
+                return False
+        return True
+
+    def body(p: UPat, srcs: list[str] | None) -> tuple[list[str], dict[str, str]] | None:
+        """Lines of a function of `u` (and the given source variables, when p is a commutative top)."""
+        lines: list[str] = []
+        bound: dict[str, str] = {}
+        if srcs is None:
+            return (lines, bound) if emit(p, "u", lines, bound) else None
+        emit(p, "u", lines, bound, top_only=True)
+        lines.append("if len(u.src) != 2: return None")
+        for sp, var in zip(p.src or (), srcs):
+            if not emit(sp, var, lines, bound):
+                return None
+        return lines, bound
+
+    def fn_source(name: str, args: str, lines: list[str], bound: dict[str, str]) -> str:
+        ret = "{" + ", ".join(f"{k!r}: {v}" for k, v in bound.items()) + "}"
+        return f"def {name}({args}):\n" + "".join(f"    {ln}\n" for ln in lines) + f"    return {ret}\n"
+
+    if pat.commutative:
+        if pat.src is None or len(pat.src) != 2 or pat.allow_any_len:
+            return None
+        made = body(pat, ["a", "b"])
+        if made is None:
+            return None
+        src = fn_source("_one", "u, a, b", *made)
+        src += ("def _m(u):\n"
+                "    s = u.src\n"
+                "    if len(s) != 2: return ()\n"
+                "    out = []\n"
+                "    d = _one(u, s[0], s[1])\n"
+                "    if d is not None: out.append(d)\n"
+                "    d = _one(u, s[1], s[0])\n"
+                "    if d is not None: out.append(d)\n"
+                "    return out\n")
+    else:
+        made = body(pat, None)
+        if made is None:
+            return None
+        src = fn_source("_one", "u", *made)
+        src += "def _m(u):\n    d = _one(u)\n    return () if d is None else (d,)\n"
+    exec(compile(src, f"<UPat {pat!r}>", "exec"), env)
+    return env["_m"]
 
 
 _COMMUTATIVE = frozenset({Ops.ADD, Ops.MUL, Ops.MAX, Ops.MIN, Ops.CMPNE, Ops.CMPEQ, Ops.AND, Ops.OR, Ops.XOR})
@@ -213,7 +315,7 @@ def _rule_name(fn: Callable, label: str | None) -> str:
 class Rule:
     """One compiled rule: pattern, rewrite function, stable name."""
 
-    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct", "late")
+    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct", "late", "match")
 
     def __init__(self, pat: UPat, fn: Callable, name: str, late: bool = False):
         self.pat, self.fn, self.name, self.late = pat, fn, name, late
@@ -226,6 +328,7 @@ class Rule:
         # it matches, and fn takes it positionally (no match call, no capture dict)
         self.direct = (pat.src is None and pat.arg is None and pat.arg_pred is None and pat.pred is None
                        and pat.name is not None and list(params) == [pat.name])
+        self.match = pat.compiled()
 
 
 class PatternMatcher:
@@ -309,7 +412,7 @@ class PatternMatcher:
                 if ret is not None and ret is not u:
                     return _hit(rule, u, ret)
                 continue
-            for captures in rule.pat._match(u, {}):
+            for captures in rule.match(u):
                 if rule.pass_all:
                     ret = rule.fn(**captures)
                 else:

@@ -66,7 +66,11 @@ def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int] | None:
         sign = 1 if op is _ADD else -1
         out = dict(ta)
         for b, k in tb.items():
-            out[b] = out.get(b, 0) + sign * k
+            k = out.get(b, 0) + sign * k
+            if k:
+                out[b] = k
+            else:
+                del out[b]  # cached dicts hold no zero coefficients: terms_of copies them as they are
         return out, ca + sign * cb
     if op is _NEG:
         ta, ca = _src_terms(x.src[0])
@@ -74,7 +78,7 @@ def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int] | None:
     if op is _MUL and x.src[1].op is _CONST and x.src[0].op is not _ADD and x.src[0].op is not _SUB:
         ta, ca = _src_terms(x.src[0])
         c = x.src[1].arg
-        return {b: k * c for b, k in ta.items()}, ca * c
+        return ({b: k * c for b, k in ta.items()} if c else {}), ca * c
     return None
 
 
@@ -88,7 +92,7 @@ def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
     if t is None:
         return {u: 1}, 0
     terms, const = t
-    return {b: k for b, k in terms.items() if k != 0}, const
+    return dict(terms), const
 
 
 def _scaled(base: UOp, k: int) -> UOp:
@@ -180,11 +184,12 @@ def canonical_sum(x: UOp) -> UOp | None:
     if "_canon" in x.__dict__:
         return None
     terms, const = terms_of(x)
-    while _recombine_divmod(terms):
-        pass
-    one = UOp.const(x.dtype, 1)
-    if one in terms:
-        const += terms.pop(one)
+    if _recombine_divmod(terms):  # the only way a constant base (the 1 it adds to) gets into `terms`
+        while _recombine_divmod(terms):
+            pass
+        one = UOp.const(x.dtype, 1)
+        if one in terms:
+            const += terms.pop(one)
     out = build_sum(x.dtype, terms, const)
     if out is x:
         return None
@@ -362,8 +367,6 @@ TRUE, FALSE = UPat.const(True, dtypes.bool), UPat.const(False, dtypes.bool)
 symbolic = PatternMatcher([
     # all-constant ALU -> the constant, with C semantics
     (UPat(GroupOp.ALU | {Ops.CAST}, name="x"), _const_fold, "const_fold"),
-    # an int/bool value whose bounds meet -> that constant
-    (UPat(_BOUNDED_OPS, dtype=ints + (dtypes.bool,), name="x"), _bounds_fold, "bounds_fold"),
     # ---- identities
     (x_ // UPat.const(1), lambda x: x, "div_by_1"),
     (x_ // UPat.const(-1), lambda x: -x, "div_by_neg1"),
@@ -375,6 +378,10 @@ symbolic = PatternMatcher([
     # ---- canonical sums and products
     (UPat((Ops.ADD, Ops.SUB, Ops.NEG), dtype=ints, name="x"), canonical_sum, "canonical_sum"),
     (UPat(Ops.MUL, dtype=ints, name="x"), canonical_product, "canonical_product"),
+    # an int/bool value whose bounds meet -> that constant. After the canonical forms: a sum's interval only
+    # narrows when it is canonicalized, so folding there loses nothing, and the input's own intervals are never
+    # computed for a node the canonical rules replace anyway
+    (UPat(_BOUNDED_OPS, dtype=ints + (dtypes.bool,), name="x"), _bounds_fold, "bounds_fold"),
     (UPat(Ops.SHL, src=(x_, c_)), lambda x, c: x * (1 << c.arg) if 0 <= c.arg < x.dtype.bits else None, "shl_to_mul"),
     (UPat(Ops.SHR, src=(x_, c_)),
      lambda x, c: x // (1 << c.arg) if x.vmin >= 0 and 0 <= c.arg < x.dtype.bits else None, "shr_to_div"),

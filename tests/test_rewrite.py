@@ -106,3 +106,51 @@ def test_candidate_rules_are_filtered_by_source_ops_without_changing_matches():
     assert pm.rewrite(x * 3 + y) is x + y
     assert pm.rewrite(y + x * 3) is x + y  # the commutative order is still tried
     assert pm.rewrite(x + y) is None  # no MUL source: the rule is not a candidate
+
+
+def _uops_to_match_against():
+    """Every UOp of a few hundred random index/bool expressions, plus odd shapes (same sources, one source)."""
+    import random
+
+    rng = random.Random(5)
+    xs = [UOp.variable(n, lo, hi) for n, lo, hi in (("x", -4, 9), ("y", 0, 7), ("z", 1, 3))]
+    out = []
+    for _ in range(150):
+        e = rng.choice(xs)
+        for _ in range(rng.randint(1, 6)):
+            other = rng.choice(xs + [UOp.const(dtypes.index, rng.randint(-3, 9))])
+            op = rng.choice(["+", "-", "*", "//", "%", "max", "min", "where", "neg", "same"])
+            if op == "where":
+                e = (e < other).where(e, other)
+            elif op == "neg":
+                e = -e
+            elif op == "same":
+                e = e + e if rng.random() < 0.5 else e.maximum(e)
+            elif op in ("max", "min"):
+                e = e.maximum(other) if op == "max" else e.minimum(other)
+            else:
+                e = {"+": e + other, "-": other - e, "*": e * other, "//": e // other, "%": e % other}[op]
+        out.extend(e.toposort)
+    b = UOp.variable("x", -4, 9) < 3
+    out += [b & b, b | UOp.const(dtypes.bool, True), b.ne(True).ne(True), b.where(True, False)]
+    return list(dict.fromkeys(out))
+
+
+def test_compiled_matchers_find_exactly_what_the_generic_matcher_finds():
+    from engine.codegen.kernel import kernel_rules
+    from engine.rewrite import _compile
+    from engine.symbolic import symbolic
+
+    extra = [UPat(Ops.ADD, src=[UPat.var("a"), UPat.var("a")]), UPat(Ops.ADD, src=[UPat.var("a"), UPat.cvar("c")]),
+             UPat(Ops.MAX, src=[UPat(Ops.ADD, src=(UPat.var("a"), UPat.cvar("c"))), UPat.var("a")]),
+             UPat(Ops.WHERE, src=(UPat.var("c"),), allow_any_len=True, name="w"),
+             UPat((Ops.ADD, Ops.MUL), src=[UPat(Ops.ADD, src=[UPat.var("a"), UPat.var("b")]), UPat.var("c")])]
+    pats = [r.pat for r in symbolic.rules + kernel_rules.rules] + extra
+    compiled = 0
+    uops = _uops_to_match_against()
+    for pat in pats:
+        compiled += _compile(pat) is not None
+        fast = pat.compiled()
+        for u in uops:
+            assert list(fast(u)) == pat.match(u, {}), (pat, u.render())
+    assert compiled >= len(pats) - 2  # all but the nested-commutative extra (and at most one more) compile
