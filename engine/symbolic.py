@@ -39,6 +39,7 @@ def _int_const(u: UOp) -> bool:
 _CONST, _ADD, _SUB, _NEG, _MUL, _MOD, _IDIV = Ops.CONST, Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL, Ops.MOD, Ops.IDIV
 _INDEX = dtypes.index
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_SAFE = 1 << 60  # fast paths and atom folding stay below this magnitude: clear of index wrap-around
 
 
 def _wrap(dtype: DType, v: Any) -> Any:
@@ -110,6 +111,38 @@ def _term_key(t: tuple[UOp, int]) -> tuple:
     return t[0].key
 
 
+def _is_product_atom(b: UOp) -> bool:
+    """(a sum) * c with |c| >= 2: one base of a canonical sum (terms_of does not distribute into it)."""
+    return b.op is _MUL and b.src[1].op is _CONST and (b.src[0].op is _ADD or b.src[0].op is _SUB) and \
+        type(b.src[1].arg) is int and abs(b.src[1].arg) >= 2
+
+
+def _absorb(dtype: DType, terms: dict[UOp, int]) -> dict[UOp, int]:
+    """Index sums: k * ((s)*c) -> (s)*(c*k) for |k| >= 2, as canonical_product would flatten it anyway.
+
+    Not for k == -1: `t - (s)*c` keeps (s)*c, which the expression may share. Coefficients that meet on one atom add
+    up and are absorbed again.
+    """
+    if dtype is not _INDEX or not any((k > 1 or k < -1) and _is_product_atom(b) for b, k in terms.items()):
+        return terms
+    out = dict(terms)
+    todo = [b for b, k in out.items() if (k > 1 or k < -1) and _is_product_atom(b)]
+    while todo:
+        b = todo.pop()
+        k = out.get(b, 1)
+        if -1 <= k <= 1:
+            continue
+        c = b.src[1].arg * k
+        if not -_SAFE < c < _SAFE:
+            continue  # leave huge products to the generic rules
+        del out[b]
+        nb = UOp(_MUL, dtype, (b.src[0], UOp.const(dtype, c)))
+        out[nb] = out.get(nb, 0) + 1
+        if not -1 <= out[nb] <= 1:
+            todo.append(nb)
+    return out
+
+
 def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     """The canonical UOp of sum(k*base) + const.
 
@@ -117,6 +150,7 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     could still change: a constant base, or an (x//c, x%c) pair that recombines.
     """
     const = _wrap(dtype, const)
+    terms = _absorb(dtype, terms)
     items = [(b, _wrap(dtype, k)) for b, k in terms.items()]
     if len(items) > 1:  # a sort key is a walk over the whole term: none for one term
         items.sort(key=_term_key)
@@ -134,7 +168,10 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     if acc is None and neg:  # all negative: lead with x*-k (one op) rather than -x (one op, then one more MUL)
         lead = next((i for i, (_, k) in enumerate(neg) if k != 1), 0)
         b, k = neg.pop(lead)
-        acc = _scaled(b, -k)
+        if k == 1 and dtype is _INDEX and _is_product_atom(b) and -_SAFE < b.src[1].arg < _SAFE:
+            acc = UOp(_MUL, dtype, (b.src[0], UOp.const(dtype, -b.src[1].arg)))  # s*-c, not -(s*c)
+        else:
+            acc = _scaled(b, -k)
     if acc is None:
         return UOp.const(dtype, const)
     for b, k in neg:
@@ -196,27 +233,46 @@ def canonical_sum(x: UOp) -> UOp | None:
     return out
 
 
-def canonical_product(x: UOp) -> UOp | None:
-    """Flatten a product, fold its constants, sort its factors; None if already canonical."""
-    a, b = x.src
-    if b.op is _CONST and a.op is not _MUL and a.op is not _CONST and a.op is not _ADD and a.op is not _SUB and \
-            b.dtype is x.dtype and b.arg not in (0, 1, -1) and _wrap(x.dtype, b.arg) == b.arg:
-        return None  # base * constant: the canonical form of a scaled term
+def _factors(x: UOp, through_neg: bool) -> tuple[list[UOp], Any] | None:
+    """The non-constant factors of a product and the product of its constants; None if a product is shared."""
     factors: list[UOp] = []
     const = 1
     stack = [x]
     expanded: set[UOp] = set()
     while stack:
         f = stack.pop()
-        if f.op is Ops.MUL:
+        if f.op is _MUL:
             if f in expanded:  # a shared product ((b*b)*(b*b)): flattening would turn the DAG into a tree
                 return None
             expanded.add(f)
             stack.extend(f.src)
-        elif f.op is Ops.CONST:
+        elif f.op is _CONST:
             const *= f.arg
+        elif through_neg and f.op is _NEG:
+            const = -const
+            stack.append(f.src[0])
         else:
             factors.append(f)
+    return factors, const
+
+
+def canonical_product(x: UOp) -> UOp | None:
+    """Flatten a product, fold its constants, sort its factors; None if already canonical."""
+    a, b = x.src
+    if b.op is _CONST and a.op is not _MUL and a.op is not _CONST and a.op is not _ADD and a.op is not _SUB and \
+            a.op is not _NEG and b.dtype is x.dtype and b.arg not in (0, 1, -1) and _wrap(x.dtype, b.arg) == b.arg:
+        return None  # base * constant: the canonical form of a scaled term
+    flat = _factors(x, False)
+    if flat is None:
+        return None
+    factors, const = flat
+    if const != 1 and any(f.op is _NEG for f in factors):
+        # -f is f * -1 (in wrapping ints too): (-(s*2))*3 -> s*-6. Only where a constant takes the sign: (-x)*y
+        # stays, its -x may be shared
+        flat = _factors(x, True)
+        if flat is None:
+            return None
+        factors, const = flat
     const = _wrap(x.dtype, const)
     if const == 0:
         return UOp.const(x.dtype, 0)
