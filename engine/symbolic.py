@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.alu import c_div, exec_alu, wrap
 from engine.dtype import DType, dtypes
-from engine.rewrite import PatternMatcher, UPat, graph_rewrite, substitute
+from engine.rewrite import PatternMatcher, RuleStats, UPat, graph_rewrite, substitute
 from engine.uop import GroupOp, Ops, UOp, existing
 
 INT_KINDS = "xiu"
@@ -39,6 +39,7 @@ def _int_const(u: UOp) -> bool:
 _CONST, _ADD, _SUB, _NEG, _MUL, _MOD, _IDIV = Ops.CONST, Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL, Ops.MOD, Ops.IDIV
 _INDEX = dtypes.index
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_DEFINE_VAR = Ops.DEFINE_VAR
 _SAFE = 1 << 60  # fast paths and atom folding stay below this magnitude: clear of index wrap-around
 
 
@@ -598,12 +599,121 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
     return out if a2 is not a and out.op_count() < w.op_count() else None
 
 
+# ---------------------------------------------------------------- the affine fast path
+_AFFINE_OPS = frozenset({Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL})
+_NO_TERMS: dict[UOp, int] = {}
+
+
+def _affine_leaf(n: UOp) -> bool:
+    """A variable or loop index that takes at least two values (no rule rewrites it)."""
+    if n.op is _DEFINE_VAR:
+        return n.arg[1] < n.arg[2]
+    return n.op is Ops.RANGE and n.src[0].op is _CONST and type(n.src[0].arg) is int and n.src[0].arg >= 2
+
+
+def affine_simplify(u: UOp) -> UOp | None:
+    """What graph_rewrite(u, symbolic, bottom_up=True) returns, for affine index expressions, without rewriting.
+
+    The domain: index-typed +, -, negation and products by a literal constant, over constants, variables and loop
+    indices. Each node gets its linear form {base: k} + c; `(sum of several terms) * c` with |c| >= 2 stays one
+    base, `(s') * c`, as the rules keep it (s' the canonical sum of s); the result is build_sum of the root's form,
+    the rules' final canonical_sum. None (the rules decide) outside the domain and wherever the rules' result would
+    depend on the order they fire in: such a product base with a coefficient other than +-1 (the rules fold the
+    coefficient in at a point that depends on the graph's shape), two different products becoming the same base,
+    a product over a sum that is not written as a sum (a negated sum, a sum times +-1), a constant on the left of
+    a product over a sum, values near the index type's limits. Checked against the rules on every affine case
+    the symbolic fuzzer generates, and in tests/test_symbolic.py.
+    """
+    forms: dict[UOp, tuple[dict[UOp, int], int]] = {}  # node -> (terms, constant)
+    origin: dict[UOp, UOp] = {}  # product base -> the raw product it stands for
+    stack = [u]
+    while stack:
+        n = stack[-1]
+        if n in forms:
+            stack.pop()
+            continue
+        if n.dtype is not _INDEX:
+            return None
+        op = n.op
+        if op is _CONST:
+            if type(n.arg) is not int or not -_SAFE < n.arg < _SAFE:
+                return None
+            forms[n] = (_NO_TERMS, n.arg)
+            stack.pop()
+            continue
+        if op not in _AFFINE_OPS:
+            if not _affine_leaf(n):
+                return None
+            forms[n] = ({n: 1}, 0)
+            stack.pop()
+            continue
+        src = n.src
+        pending = False
+        for s in src:
+            if s not in forms:
+                stack.append(s)
+                pending = True
+        if pending:
+            continue
+        stack.pop()
+        if op is _ADD or op is _SUB:
+            (ta, ca), (tb, cb) = forms[src[0]], forms[src[1]]
+            sign = 1 if op is _ADD else -1
+            t = dict(ta)
+            for b, k in tb.items():
+                k = t.get(b, 0) + sign * k
+                if k:
+                    t[b] = k
+                else:
+                    del t[b]
+            form = (t, ca + sign * cb)
+        elif op is _NEG:
+            ta, ca = forms[src[0]]
+            form = ({b: -k for b, k in ta.items()}, -ca)
+        else:  # MUL
+            a, b = src
+            if b.op is _CONST:
+                (tx, cx), c = forms[a], b.arg
+            elif a.op is _CONST:
+                (tx, cx), c = forms[b], a.arg
+                if len(tx) > 1 or any(t.op is _MUL for t in tx):
+                    return None  # c * (sum), c * (product base): the rules flatten it as a product
+            else:
+                return None  # not a product by a literal constant
+            if c == 0:
+                form = (_NO_TERMS, 0)
+            elif len(tx) <= 1:  # one term: distributed, (x*a + b)*c -> x*(a*c) + b*c
+                form = ({t: k * c for t, k in tx.items()}, cx * c)
+            else:
+                if c == 1 or c == -1 or a.op not in (_ADD, _SUB) or any(k != 1 and t.op is _MUL for t, k in tx.items()):
+                    return None
+                inner = build_sum(_INDEX, tx, cx)
+                if inner.op is not _ADD and inner.op is not _SUB:
+                    return None
+                atom = UOp(_MUL, _INDEX, (inner, UOp.const(_INDEX, c)))
+                if origin.setdefault(atom, n) is not n:
+                    return None  # two products that become one base: the rules merge them in an order-dependent way
+                form = ({atom: 1}, 0)
+        t, c = form
+        if not -_SAFE < c < _SAFE or any(not -_SAFE < k < _SAFE for k in t.values()):
+            return None
+        forms[n] = form
+    terms, const = forms[u]
+    if any(k != 1 and b.op is _MUL for b, k in terms.items()):
+        return None
+    return build_sum(_INDEX, terms, const)
+
+
 def simplify(u: UOp) -> UOp:
     """The symbolic simplification of `u` (idempotent; never increases op_count).
 
     Canonical sums can undo sharing ((x+y)+(x+y) is 2 ops, x*2+y*2 is 3): then the input is kept as it was.
+    Affine index expressions take affine_simplify (the same result, without rewriting) unless rule hits are being
+    counted or traced (engine.rewrite.RuleStats): then every expression goes through the rules.
     """
-    out = graph_rewrite(u, symbolic, bottom_up=True)
+    out = None if RuleStats.enabled else affine_simplify(u)
+    if out is None:
+        out = graph_rewrite(u, symbolic, bottom_up=True)
     return out if out.op_count() <= u.op_count() else u
 
 

@@ -1,6 +1,7 @@
 """Rule families of engine/symbolic.py, with the cases where a fold must NOT happen."""
 
 import itertools
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -294,3 +295,69 @@ def test_where_given_valid_terminates_on_sums_whose_canonical_order_depends_on_n
     for xv in (-30, -29):
         for yv in range(3):
             assert sym_infer(out, {"x": xv, "y": yv}) == sym_infer(e, {"x": xv, "y": yv})
+
+
+# ---------------------------------------------------------------- the affine fast path
+def _affine_expr(rng, depth, leaves):
+    """+, -, negation and products by constants (either side, including 0, 1 and -1), with shared subterms."""
+    if depth <= 0:
+        return rng.choice(leaves) if rng.random() < 0.75 else UOp.const(dtypes.index, rng.randint(-5, 9))
+    a = _affine_expr(rng, depth - 1, leaves)
+    r = rng.random()
+    if r < 0.3:
+        return a * rng.choice([-3, -2, -1, 0, 1, 2, 3, 4, 8])
+    if r < 0.38:
+        return rng.choice([-2, -1, 1, 2, 3]) * a
+    if r < 0.45:
+        return -a
+    if r < 0.55:
+        return a + rng.randint(-5, 5)
+    b = _affine_expr(rng, rng.randint(0, depth - 1), leaves) if rng.random() < 0.7 else a
+    return a + b if r < 0.8 else a - b
+
+
+def test_affine_fast_path_gives_exactly_what_the_rules_give():
+    from engine.rewrite import graph_rewrite
+    from engine.symbolic import affine_simplify, symbolic
+
+    rng = random.Random(2026)
+    taken = total = 0
+    for _ in range(1500):
+        leaves = [UOp.variable(n, 0, rng.choice([1, 3, 7, 40])) for n in rng.sample("xyzw", rng.randint(1, 3))]
+        if rng.random() < 0.3:
+            leaves.append(UOp.range(rng.choice([2, 5, 16]), 0))
+        e = _affine_expr(rng, rng.randint(1, 7), leaves)
+        fast = affine_simplify(e)
+        total += 1
+        if fast is not None:
+            taken += 1
+            assert fast is graph_rewrite(e, symbolic, bottom_up=True), e.render()
+    assert taken > 0.8 * total  # the test is not passing by declining everything
+
+
+def test_affine_fast_path_declines_what_it_does_not_model():
+    from engine.symbolic import affine_simplify
+
+    x, y = var("x", 0, 9), var("y", 0, 9)
+    s = x + y
+    assert affine_simplify(x * 3 + y - 2) is simplify(x * 3 + y - 2)  # in the domain
+    assert affine_simplify((s * 2) * 3) is None  # a product base scaled again: the rules fold k in
+    assert affine_simplify(s * 2 - s * 2 * 2) is None
+    assert affine_simplify(s * -1 * 3) is None  # a sum times -1 inside a product
+    assert affine_simplify(2 * s) is None  # constant on the left of a sum
+    assert affine_simplify((x + y - x - y + x + y) * 2 + (y + x) * 2) is None  # two products, one base
+    assert affine_simplify(x // 2 + y) is None and affine_simplify(x.maximum(y)) is None  # not affine
+    assert affine_simplify(var("k", 4, 4) + x) is None  # a variable with one value: bounds_fold's business
+    assert affine_simplify(UOp.variable("i", 0, 9, dtypes.int32) + 1) is None  # fixed-width ints wrap
+    assert affine_simplify(x * (1 << 61)) is None  # near the index type's limits
+
+
+def test_simplify_counting_rule_hits_takes_the_rules_and_gets_the_same_result():
+    from engine.rewrite import track_rules
+
+    x, y = var("x", 0, 9), var("y", 0, 9)
+    e = (x + 3) * 2 - (y - x) + 1
+    fast = simplify(e)
+    with track_rules() as hits:
+        assert simplify(e) is fast
+    assert hits.get("canonical_sum", 0) + hits.get("canonical_product", 0) > 0

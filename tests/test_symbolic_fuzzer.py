@@ -86,6 +86,17 @@ def test_narrowed_domains_fit_and_keep_their_signs():
 
 
 
+_real_affine_simplify = sym.affine_simplify
+
+
+def _fast_path_dropping_constants(u: UOp):
+    """Planted bug: the affine fast path loses the last term (or the constant) of a sum."""
+    out = _real_affine_simplify(u)
+    if out is not None and out.op in (Ops.ADD, Ops.SUB):
+        return out.src[0]
+    return out
+
+
 def test_correct_engine_passes_a_seeded_campaign(tmp_path):
     result = run_campaign(["symbolic"], cases=300, seed=11, workers=1, corpus_dir=tmp_path / "c", report_dir=None,
                           minimize_seconds=5)
@@ -124,6 +135,7 @@ def test_unsound_bounds_are_found(monkeypatch):
 @pytest.mark.parametrize("target,planted,signature", [
     ("fold_mod", _mod_fold_ignoring_sign, "mismatch:not-equal:fold_mod"),
     ("fold_div", _div_fold_ignoring_sign, "mismatch:not-equal:fold_div"),
+    ("affine_simplify", _fast_path_dropping_constants, "mismatch:fast-path"),
 ])
 def test_planted_bug_is_found_minimized_saved_and_reproduced(tmp_path, monkeypatch, capsys, target, planted,
                                                              signature):
@@ -236,3 +248,13 @@ def test_checking_cases_leaves_no_reference_cycles():
     finally:
         gc.enable()
     assert leaked == 0
+
+
+def test_fast_path_that_disagrees_with_the_rules_is_a_finding(monkeypatch):
+    f = SymbolicFuzzer()
+    case = {"vars": {"x": [0, 9], "y": [0, 9]}, "expr": ["ADD", ["ADD", ["var", "y"], ["var", "x"]], ["const", 3]]}
+    assert f.check(case).status == "pass"
+    monkeypatch.setattr(sym, "affine_simplify", _fast_path_dropping_constants)
+    v = f.check(case)
+    assert (v.status, v.signature) == ("mismatch", "mismatch:fast-path")
+    assert v.details["fast"] == "(x+y)"

@@ -10,6 +10,8 @@ Checks, each with its own signature:
   mismatch:bounds:<op>         a vmin/vmax interval that the value leaves; <op> of the smallest such node
   mismatch:not-idempotent      simplify(simplify(e)) is not simplify(e)
   mismatch:grows               simplify(e) has more UOps than e
+  mismatch:fast-path           engine.symbolic.affine_simplify (what simplify uses for affine expressions) and
+                               the rules give different results (the check itself runs the rules)
   timeout:z3                   Z3 could not decide within its time limit (inconclusive: counted and listed, never
                                dropped, but not a finding)
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import random
 from typing import Any, Iterable
 
+import engine.symbolic as engine_symbolic
 from engine.rewrite import RuleStats, trace_rewrites, track_rules
 from engine.symbolic import simplify, symbolic
 from engine.uop import Ops, UOp
@@ -35,6 +38,7 @@ REPRO = '''#!/usr/bin/env python3
 """uopfuzz symbolic finding: {signature}. Exits 1 while the engine still gets it wrong."""
 import sys
 
+from engine.rewrite import track_rules
 from engine.symbolic import simplify, sym_infer
 from engine.uop import PYRENDER_NAMES
 
@@ -43,6 +47,10 @@ simplified = simplify(expr)
 print("original:  ", expr.render())
 print("simplified:", simplified.render())
 problems = []
+with track_rules():  # counting rule hits: every expression goes through the rules, none takes a fast path
+    by_rules = simplify(expr)
+if by_rules is not simplified:
+    problems.append(f"the fast path gives {{simplified.render()}}, the rules {{by_rules.render()}}")
 if simplify(simplified) is not simplified:
     problems.append("simplify is not idempotent")
 if simplified.op_count() > expr.op_count():
@@ -140,6 +148,10 @@ class SymbolicFuzzer(Fuzzer):
         if again is not simplified:
             return Verdict("mismatch", "mismatch:not-idempotent",
                            {**_details(expr, original, simplified), "again": again.render()})
+        fast = engine_symbolic.affine_simplify(original)  # the fast path simplify takes outside rule counting
+        if fast is not None and (fast if fast.op_count() <= original.op_count() else original) is not simplified:
+            return Verdict("mismatch", "mismatch:fast-path",
+                           {**_details(expr, original, simplified), "fast": fast.render()})
         claims = [(node, _num(u.vmin), _num(u.vmax)) for u, node in dag.items()
                   if u.op is not Ops.CONST and u.op is not Ops.DEFINE_VAR]
         sexpr = expr if simplified is original else to_expr(simplified, dag)
