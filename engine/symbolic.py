@@ -624,8 +624,9 @@ def affine_simplify(u: UOp) -> UOp | None:
     a product over a sum, values near the index type's limits. Checked against the rules on every affine case
     the symbolic fuzzer generates, and in tests/test_symbolic.py.
     """
-    forms: dict[UOp, tuple[dict[UOp, int], int]] = {}  # node -> (terms, constant)
+    forms: dict[UOp, tuple[dict[UOp, int], int]] = {}  # node -> (terms, constant); form dicts are never mutated
     origin: dict[UOp, UOp] = {}  # product base -> the raw product it stands for
+    ops = 0  # op_count of u, cached on it for simplify's size check
     stack = [u]
     while stack:
         n = stack[-1]
@@ -641,10 +642,17 @@ def affine_simplify(u: UOp) -> UOp | None:
             forms[n] = (_NO_TERMS, n.arg)
             stack.pop()
             continue
+        if op is _DEFINE_VAR:
+            if n.arg[1] >= n.arg[2]:
+                return None  # one value: bounds_fold makes it a constant
+            forms[n] = ({n: 1}, 0)
+            stack.pop()
+            continue
         if op not in _AFFINE_OPS:
             if not _affine_leaf(n):
                 return None
             forms[n] = ({n: 1}, 0)
+            ops += 1
             stack.pop()
             continue
         src = n.src
@@ -656,20 +664,36 @@ def affine_simplify(u: UOp) -> UOp | None:
         if pending:
             continue
         stack.pop()
-        if op is _ADD or op is _SUB:
+        ops += 1
+        if op is _ADD:
             (ta, ca), (tb, cb) = forms[src[0]], forms[src[1]]
-            sign = 1 if op is _ADD else -1
+            if not tb or not ta:
+                forms[n] = (tb or ta, ca + cb)
+                continue
             t = dict(ta)
             for b, k in tb.items():
-                k = t.get(b, 0) + sign * k
+                k += t.get(b, 0)
                 if k:
                     t[b] = k
                 else:
                     del t[b]
-            form = (t, ca + sign * cb)
+            forms[n] = (t, ca + cb)
+        elif op is _SUB:
+            (ta, ca), (tb, cb) = forms[src[0]], forms[src[1]]
+            if not tb:
+                forms[n] = (ta, ca - cb)
+                continue
+            t = dict(ta)
+            for b, k in tb.items():
+                k = t.get(b, 0) - k
+                if k:
+                    t[b] = k
+                else:
+                    del t[b]
+            forms[n] = (t, ca - cb)
         elif op is _NEG:
             ta, ca = forms[src[0]]
-            form = ({b: -k for b, k in ta.items()}, -ca)
+            forms[n] = ({b: -k for b, k in ta.items()}, -ca)
         else:  # MUL
             a, b = src
             if b.op is _CONST:
@@ -681,11 +705,16 @@ def affine_simplify(u: UOp) -> UOp | None:
             else:
                 return None  # not a product by a literal constant
             if c == 0:
-                form = (_NO_TERMS, 0)
+                forms[n] = (_NO_TERMS, 0)
             elif len(tx) <= 1:  # one term: distributed, (x*a + b)*c -> x*(a*c) + b*c
-                form = ({t: k * c for t, k in tx.items()}, cx * c)
+                t = {b: k * c for b, k in tx.items()}
+                cx *= c
+                if not -_SAFE < cx < _SAFE or any(not -_SAFE < k < _SAFE for k in t.values()):
+                    return None
+                forms[n] = (t, cx)
             else:
-                if c == 1 or c == -1 or a.op not in (_ADD, _SUB) or any(k != 1 and t.op is _MUL for t, k in tx.items()):
+                if c == 1 or c == -1 or not -_SAFE < c < _SAFE or a.op not in (_ADD, _SUB) or \
+                        any(k != 1 and t.op is _MUL for t, k in tx.items()):
                     return None
                 inner = build_sum(_INDEX, tx, cx)
                 if inner.op is not _ADD and inner.op is not _SUB:
@@ -693,14 +722,13 @@ def affine_simplify(u: UOp) -> UOp | None:
                 atom = UOp(_MUL, _INDEX, (inner, UOp.const(_INDEX, c)))
                 if origin.setdefault(atom, n) is not n:
                     return None  # two products that become one base: the rules merge them in an order-dependent way
-                form = ({atom: 1}, 0)
-        t, c = form
-        if not -_SAFE < c < _SAFE or any(not -_SAFE < k < _SAFE for k in t.values()):
-            return None
-        forms[n] = form
+                forms[n] = ({atom: 1}, 0)
     terms, const = forms[u]
-    if any(k != 1 and b.op is _MUL for b, k in terms.items()):
+    # sums only add: coefficients stay exact Python ints, and the rules' canonical_sum takes them as they are
+    # unless the final ones leave the safe range
+    if not -_SAFE < const < _SAFE or any(not -_SAFE < k < _SAFE or (k != 1 and b.op is _MUL) for b, k in terms.items()):
         return None
+    u.__dict__["_opc"] = ops
     return build_sum(_INDEX, terms, const)
 
 
