@@ -230,6 +230,7 @@ def canonical_sum(x: UOp) -> UOp | None:
             const += terms.pop(one)
     out = build_sum(x.dtype, terms, const)
     if out is x:
+        x.__dict__["_canon"] = True  # structural: the next canonical_sum on x returns at once
         return None
     return out
 
@@ -296,6 +297,23 @@ def canonical_product(x: UOp) -> UOp | None:
 
 
 # ---------------------------------------------------------------- div and mod
+def _sum_bounds(terms: dict[UOp, int], const: int) -> tuple[int, int] | None:
+    """The interval build_sum(index, terms, const).bounds would have, without building it; None where a partial
+    sum could reach the index type's limits (where the built one's would be clamped)."""
+    lo = hi = const
+    size = abs(const)
+    for b, k in terms.items():
+        blo, bhi = b.bounds
+        if k > 0:
+            lo += k * blo
+            hi += k * bhi
+        else:
+            lo += k * bhi
+            hi += k * blo
+        size += abs(k) * max(abs(blo), abs(bhi))
+    return (lo, hi) if size < _SAFE else None
+
+
 def fold_div(x: UOp, c: int) -> UOp | None:
     """x // c for a constant c != 0 where the bounds of x make it sound."""
     dt = x.dtype
@@ -310,9 +328,13 @@ def fold_div(x: UOp, c: int) -> UOp | None:
                                   UOp.const(dt, c // g)))
     # split off the terms that are whole multiples of c: needs the numerator and the rest on one side of 0
     quot = {b: k // c for b, k in terms.items() if k % c == 0}
-    if not quot:
+    if not quot or (x.vmin < 0 and x.vmax > 0):
         return None
-    rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const)
+    rest_terms = {b: k for b, k in terms.items() if k % c != 0}
+    if dt is _INDEX and (mm := _sum_bounds(rest_terms, const)) is not None and \
+            not ((x.vmin >= 0 and mm[0] >= 0) or (x.vmax <= 0 and mm[1] <= 0)):
+        return None  # decided without building the rest
+    rest = build_sum(dt, rest_terms, const)
     if (x.vmin >= 0 and rest.vmin >= 0) or (x.vmax <= 0 and rest.vmax <= 0):
         if rest.op is _CONST:
             return build_sum(dt, quot, c_div(rest.arg, c))
@@ -333,13 +355,20 @@ def fold_mod(x: UOp, c: int) -> UOp | None:
     if x.vmin >= 0:  # nonnegative: C's % is the math mod, so coefficients reduce mod c
         if 0 <= const < c and all(0 <= k < c for k in terms.values()):
             return None  # nothing to reduce (rebuilding would only canonicalize x, which its own rules do)
-        rest = build_sum(dt, {b: k % c for b, k in terms.items()}, const % c)
+        rest_terms = {b: k % c for b, k in terms.items()}
+        if dt is _INDEX and (mm := _sum_bounds(rest_terms, const % c)) is not None and mm[0] < 0:
+            return None  # decided without building the rest
+        rest = build_sum(dt, rest_terms, const % c)
         if rest is not x and rest.vmin >= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
     elif x.vmax <= 0:  # nonpositive: drop whole multiples of c if the rest stays nonpositive
         if const % c != 0 and all(k % c != 0 for k in terms.values()):
             return None  # nothing to drop
-        rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const if const % c else 0)
+        rest_terms = {b: k for b, k in terms.items() if k % c != 0}
+        rest_const = const if const % c else 0
+        if dt is _INDEX and (mm := _sum_bounds(rest_terms, rest_const)) is not None and mm[1] > 0:
+            return None  # decided without building the rest
+        rest = build_sum(dt, rest_terms, rest_const)
         if rest is not x and rest.vmax <= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
     return None
