@@ -11,6 +11,7 @@ first use: a one-off cost of ~15 ms that would otherwise land on the first timed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import random
@@ -22,8 +23,8 @@ from typing import Callable
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from engine.dtype import dtypes  # noqa: E402
-from engine.rewrite import PatternMatcher, UPat, graph_rewrite  # noqa: E402
-from engine.symbolic import simplify, symbolic  # noqa: E402
+from engine.rewrite import PatternMatcher, UPat, graph_rewrite, track_rules  # noqa: E402
+from engine.symbolic import affine_simplify, simplify, symbolic  # noqa: E402
 from engine.uop import Ops, UOp  # noqa: E402
 
 DEPTH = 6
@@ -106,8 +107,13 @@ FAMILIES: dict[str, Callable[[random.Random, int, list[UOp]], UOp]] = {
     "simple": gen_simple, "complex": gen_complex, "div-heavy": gen_div}
 
 
-def bench_simplify(name: str, count: int, seed: int) -> dict:
-    """Time the first simplify of `count` different expressions of one family."""
+def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False) -> dict:
+    """Time the first simplify of `count` different expressions of one family.
+
+    rules_only: simplify with rule hits counted (engine.rewrite.track_rules), which sends every expression through
+    the rules instead of the affine fast path: the comparison that shows what the fast path is worth.
+    """
+    mode = track_rules if rules_only else contextlib.nullcontext
     gen = FAMILIES[name]
     negative = 0.3 if name == "complex" else 0.0
     warm = random.Random(seed + 1_000_003)
@@ -115,21 +121,24 @@ def bench_simplify(name: str, count: int, seed: int) -> dict:
         simplify(gen(warm, DEPTH, _variables(warm, warm.randint(2, 3), negative)))
     gc.collect()
     rng = random.Random(seed)
-    times, sizes, seen = [], [], set()
+    times, sizes, seen, fast = [], [], set(), 0
     while len(times) < count:
         vs = _variables(rng, rng.randint(2, 3), negative)
         e = gen(rng, DEPTH, vs)
-        t0 = time.perf_counter_ns()
-        simplify(e)
-        dt = (time.perf_counter_ns() - t0) / 1e3
+        with mode():
+            t0 = time.perf_counter_ns()
+            simplify(e)
+            dt = (time.perf_counter_ns() - t0) / 1e3
         text = (e.render(), tuple(v.arg for v in vs))  # after timing: render caches the toposort
         if text not in seen:  # only different expressions count
             seen.add(text)
             sizes.append(e.op_count())
             times.append(dt)
+            fast += affine_simplify(e) is not None
         del e, vs
     return {"family": name, "n": count, "ops": statistics.mean(sizes), "mean_us": statistics.mean(times),
-            "median_us": statistics.median(times), "p90_us": sorted(times)[int(0.9 * len(times))]}
+            "median_us": statistics.median(times), "p90_us": sorted(times)[int(0.9 * len(times))],
+            "fast_pct": 100 * fast / count}
 
 
 def index_dag(n_nodes: int, seed: int) -> UOp:
@@ -181,15 +190,20 @@ def main() -> None:
     ap.add_argument("--dag-nodes", type=int, default=200_000)
     ap.add_argument("--chain", type=int, default=1_000_000)
     ap.add_argument("--skip-graph", action="store_true")
+    ap.add_argument("--rules-only", action="store_true",
+                    help="also time every family with all expressions going through the rules (no affine fast path)")
     args = ap.parse_args()
     print(f"simplify(), depth {DEPTH}, {args.count} different expressions per family, seed {args.seed}")
-    print(f"{'family':<10} {'ops/expr':>9} {'mean us':>9} {'median us':>10} {'p90 us':>9} {'tinygrad us':>12} "
-          f"{'target us':>10}")
+    print(f"{'family':<16} {'ops/expr':>9} {'fast path':>10} {'mean us':>9} {'median us':>10} {'p90 us':>9} "
+          f"{'tinygrad us':>12} {'target us':>10}")
     for name in FAMILIES:
-        r = bench_simplify(name, args.count, args.seed)
-        ref = TINYGRAD_US[name]
-        print(f"{name:<10} {r['ops']:>9.1f} {r['mean_us']:>9.1f} {r['median_us']:>10.1f} {r['p90_us']:>9.1f} "
-              f"{ref:>12.0f} {ref / 3:>10.0f}")
+        for rules_only in ((False, True) if args.rules_only else (False,)):
+            r = bench_simplify(name, args.count, args.seed, rules_only)
+            ref = TINYGRAD_US[name]
+            label = name + (" (rules)" if rules_only else "")
+            share = "-" if rules_only else f"{r['fast_pct']:.0f}%"
+            print(f"{label:<16} {r['ops']:>9.1f} {share:>10} {r['mean_us']:>9.1f} {r['median_us']:>10.1f} "
+                  f"{r['p90_us']:>9.1f} {ref:>12.0f} {ref / 3:>10.0f}")
     if args.skip_graph:
         return
     print()
