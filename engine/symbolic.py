@@ -567,7 +567,7 @@ def _clause_bounds(clause: UOp) -> tuple[UOp, int | None, int | None] | None:
 _gv_counter = itertools.count()
 
 
-def _narrowing(valid: UOp) -> dict[UOp, UOp] | None:
+def _narrowing(valid: UOp, only_tighter: bool = False) -> dict[UOp, UOp] | None:
     """Fresh variables for the terms `valid` bounds, with the tighter ranges; None if valid can never hold."""
     ranges: dict[UOp, list[Any]] = {}
     for clause in _clauses(valid):
@@ -582,7 +582,10 @@ def _narrowing(valid: UOp) -> dict[UOp, UOp] | None:
             r[1] = min(r[1], hi)
     if any(lo > hi for lo, hi in ranges.values()):
         return None
-    return {x: UOp.variable(f"__valid{next(_gv_counter)}", lo, hi, x.dtype) for x, (lo, hi) in ranges.items()}
+    # only_tighter: only terms the clauses narrow (a fresh variable with the term's own range tells the rules nothing
+    # new, and sparing the substitution spares simplify_given_valid two simplify calls)
+    return {x: UOp.variable(f"__valid{next(_gv_counter)}", lo, hi, x.dtype) for x, (lo, hi) in ranges.items()
+            if not only_tighter or (lo, hi) != x.bounds}
 
 
 def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
@@ -591,7 +594,7 @@ def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
     Each bounded term X of `valid` is replaced by a fresh variable with X's tighter range, the result is
     simplified, and X put back: sound, since every value X takes under `valid` lies in that range.
     """
-    fresh = _narrowing(valid)
+    fresh = _narrowing(valid, only_tighter=True)
     if not fresh:
         return expr  # nothing to narrow, or valid never holds (then any value will do)
     narrowed = substitute(expr, fresh)
