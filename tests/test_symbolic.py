@@ -298,22 +298,16 @@ def test_where_given_valid_terminates_on_sums_whose_canonical_order_depends_on_n
 
 
 # ---------------------------------------------------------------- the affine fast path
-def _affine_expr(rng, depth, leaves):
-    """+, -, negation and products by constants (either side, including 0, 1 and -1), with shared subterms."""
-    if depth <= 0:
-        return rng.choice(leaves) if rng.random() < 0.75 else UOp.const(dtypes.index, rng.randint(-5, 9))
-    a = _affine_expr(rng, depth - 1, leaves)
-    r = rng.random()
-    if r < 0.3:
-        return a * rng.choice([-3, -2, -1, 0, 1, 2, 3, 4, 8])
-    if r < 0.38:
-        return rng.choice([-2, -1, 1, 2, 3]) * a
-    if r < 0.45:
-        return -a
-    if r < 0.55:
-        return a + rng.randint(-5, 5)
-    b = _affine_expr(rng, rng.randint(0, depth - 1), leaves) if rng.random() < 0.7 else a
-    return a + b if r < 0.8 else a - b
+def _affine_dag(rng, leaves):
+    """A random DAG of +, -, negation and products by constants (either side, including 0, 1 and -1): each new node
+    takes its operands from every node built so far, so subterms are shared."""
+    pool = list(leaves) + [UOp.const(dtypes.index, rng.randint(-9, 9)) for _ in range(2)]
+    ops = [lambda a, b: a * rng.choice([-8, -4, -3, -2, -1, 0, 1, 2, 3, 5, 16]),
+           lambda a, b: rng.choice([-3, -1, 2, 4]) * a, lambda a, b: -a, lambda a, b: a + b, lambda a, b: a - b,
+           lambda a, b: a + rng.randint(-10, 10)]
+    for _ in range(rng.randint(2, 14)):
+        pool.append(rng.choices(ops, weights=[25, 5, 8, 27, 20, 15])[0](rng.choice(pool), rng.choice(pool)))
+    return pool[-1]
 
 
 def test_affine_fast_path_gives_exactly_what_the_rules_give():
@@ -323,10 +317,11 @@ def test_affine_fast_path_gives_exactly_what_the_rules_give():
     rng = random.Random(2026)
     taken = total = 0
     for _ in range(1500):
-        leaves = [UOp.variable(n, 0, rng.choice([1, 3, 7, 40])) for n in rng.sample("xyzw", rng.randint(1, 3))]
+        names = rng.sample("xyzw", rng.randint(1, 3))
+        leaves = [UOp.variable(n, rng.randint(-20, 5), rng.randint(6, 60)) for n in names]
         if rng.random() < 0.3:
             leaves.append(UOp.range(rng.choice([2, 5, 16]), 0))
-        e = _affine_expr(rng, rng.randint(1, 7), leaves)
+        e = _affine_dag(rng, leaves)
         fast = affine_simplify(e)
         total += 1
         if fast is not None:
