@@ -8,7 +8,8 @@ Canonical forms (so that equal sums become the same UOp):
   - sums: terms flattened through ADD/SUB/NEG and multiplication by constants, like terms combined, sorted by
     `UOp.key`; positive terms first joined by ADD, negative terms then joined by SUB, the constant last;
   - products: factors flattened, sorted, the constant last; `(x*a + b)*c` distributes to `x*(a*c) + b*c`.
-`simplify()` is idempotent and never increases `op_count()`.
+`simplify()` is idempotent and never increases `op_count()`. For affine index expressions it computes the rules'
+result directly from linear forms (`affine_simplify`), unless rule hits are being counted.
 """
 
 from __future__ import annotations
