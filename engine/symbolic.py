@@ -755,6 +755,8 @@ def affine_simplify(u: UOp) -> UOp | None:
                     if c == 1 or c == -1:
                         return None
                     t, cx = terms_of(build_sum(_INDEX, t, cx))
+                    if any(t_.op is _MUL and origin.setdefault(t_, n) is not n for t_ in t):
+                        return None  # the folded base also comes from another product
                 forms[n] = (t, cx)
             else:
                 if c == 1 or c == -1 or not -_SAFE < c < _SAFE or a.op not in (_ADD, _SUB) or \
