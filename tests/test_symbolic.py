@@ -301,12 +301,16 @@ def test_where_given_valid_terminates_on_sums_whose_canonical_order_depends_on_n
 def _affine_dag(rng, leaves):
     """A random DAG of +, -, negation and products by constants (either side, including 0, 1 and -1): each new node
     takes its operands from every node built so far, so subterms are shared."""
-    pool = list(leaves) + [UOp.const(dtypes.index, rng.randint(-9, 9)) for _ in range(2)]
+    a, b = leaves[0], leaves[-1]
+    same_sum = [a + b, b + a, (a + 0) + b, (b + 3) + a - 3]  # one sum written several ways: bases that meet
+    c = rng.choice([2, 3, 6])
+    pool = list(leaves) + [s * c for s in rng.sample(same_sum, 2)] + \
+        [UOp.const(dtypes.index, rng.randint(-9, 9)) for _ in range(2)]
     ops = [lambda a, b: a * rng.choice([-8, -4, -3, -2, -1, 0, 1, 2, 3, 5, 16]),
            lambda a, b: rng.choice([-3, -1, 2, 4]) * a, lambda a, b: -a, lambda a, b: a + b, lambda a, b: a - b,
-           lambda a, b: a + rng.randint(-10, 10)]
+           lambda a, b: a + rng.randint(-10, 10), lambda a, b: (a + rng.randint(-3, 3)) * rng.choice([2, 3, 6])]
     for _ in range(rng.randint(2, 14)):
-        pool.append(rng.choices(ops, weights=[25, 5, 8, 27, 20, 15])[0](rng.choice(pool), rng.choice(pool)))
+        pool.append(rng.choices(ops, weights=[25, 5, 8, 27, 20, 15, 8])[0](rng.choice(pool), rng.choice(pool)))
     return pool[-1]
 
 
