@@ -56,6 +56,20 @@ def _src_terms(s: UOp) -> tuple[dict[UOp, int], int]:
     return ({s: 1}, 0) if t is None else t
 
 
+def _add_terms(ta: dict[UOp, int], tb: dict[UOp, int], sign: int) -> dict[UOp, int]:
+    """ta + sign*tb as a new dict without zero coefficients (neither input is changed)."""
+    if not tb:
+        return ta if sign == 1 else dict(ta)
+    out = dict(ta)
+    for b, k in tb.items():
+        k = out.get(b, 0) + sign * k
+        if k:
+            out[b] = k
+        else:
+            del out[b]
+    return out
+
+
 def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int] | None:
     """terms_of for one node, from its sources' cached terms (see terms_of); None for a base (itself, once).
 
@@ -67,14 +81,7 @@ def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int] | None:
     if op is _ADD or op is _SUB:
         (ta, ca), (tb, cb) = _src_terms(x.src[0]), _src_terms(x.src[1])
         sign = 1 if op is _ADD else -1
-        out = dict(ta)
-        for b, k in tb.items():
-            k = out.get(b, 0) + sign * k
-            if k:
-                out[b] = k
-            else:
-                del out[b]  # cached dicts hold no zero coefficients: terms_of copies them as they are
-        return out, ca + sign * cb
+        return _add_terms(ta, tb, sign), ca + sign * cb
     if op is _NEG:
         ta, ca = _src_terms(x.src[0])
         return {b: -k for b, k in ta.items()}, -ca
@@ -298,23 +305,6 @@ def canonical_product(x: UOp) -> UOp | None:
 
 
 # ---------------------------------------------------------------- div and mod
-def _sum_bounds(terms: dict[UOp, int], const: int) -> tuple[int, int] | None:
-    """The interval build_sum(index, terms, const).bounds would have, without building it; None where a partial
-    sum could reach the index type's limits (where the built one's would be clamped)."""
-    lo = hi = const
-    size = abs(const)
-    for b, k in terms.items():
-        blo, bhi = b.bounds
-        if k > 0:
-            lo += k * blo
-            hi += k * bhi
-        else:
-            lo += k * bhi
-            hi += k * blo
-        size += abs(k) * max(abs(blo), abs(bhi))
-    return (lo, hi) if size < _SAFE else None
-
-
 def fold_div(x: UOp, c: int) -> UOp | None:
     """x // c for a constant c != 0 where the bounds of x make it sound."""
     dt = x.dtype
@@ -331,11 +321,7 @@ def fold_div(x: UOp, c: int) -> UOp | None:
     quot = {b: k // c for b, k in terms.items() if k % c == 0}
     if not quot or (x.vmin < 0 and x.vmax > 0):
         return None
-    rest_terms = {b: k for b, k in terms.items() if k % c != 0}
-    if dt is _INDEX and (mm := _sum_bounds(rest_terms, const)) is not None and \
-            not ((x.vmin >= 0 and mm[0] >= 0) or (x.vmax <= 0 and mm[1] <= 0)):
-        return None  # decided without building the rest
-    rest = build_sum(dt, rest_terms, const)
+    rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const)
     if (x.vmin >= 0 and rest.vmin >= 0) or (x.vmax <= 0 and rest.vmax <= 0):
         if rest.op is _CONST:
             return build_sum(dt, quot, c_div(rest.arg, c))
@@ -356,20 +342,13 @@ def fold_mod(x: UOp, c: int) -> UOp | None:
     if x.vmin >= 0:  # nonnegative: C's % is the math mod, so coefficients reduce mod c
         if 0 <= const < c and all(0 <= k < c for k in terms.values()):
             return None  # nothing to reduce (rebuilding would only canonicalize x, which its own rules do)
-        rest_terms = {b: k % c for b, k in terms.items()}
-        if dt is _INDEX and (mm := _sum_bounds(rest_terms, const % c)) is not None and mm[0] < 0:
-            return None  # decided without building the rest
-        rest = build_sum(dt, rest_terms, const % c)
+        rest = build_sum(dt, {b: k % c for b, k in terms.items()}, const % c)
         if rest is not x and rest.vmin >= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
     elif x.vmax <= 0:  # nonpositive: drop whole multiples of c if the rest stays nonpositive
         if const % c != 0 and all(k % c != 0 for k in terms.values()):
             return None  # nothing to drop
-        rest_terms = {b: k for b, k in terms.items() if k % c != 0}
-        rest_const = const if const % c else 0
-        if dt is _INDEX and (mm := _sum_bounds(rest_terms, rest_const)) is not None and mm[1] > 0:
-            return None  # decided without building the rest
-        rest = build_sum(dt, rest_terms, rest_const)
+        rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const if const % c else 0)
         if rest is not x and rest.vmax <= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
     return None
@@ -664,7 +643,6 @@ def affine_simplify(u: UOp) -> UOp | None:
     """
     forms: dict[UOp, tuple[dict[UOp, int], int]] = {}  # node -> (terms, constant); form dicts are never mutated
     origin: dict[UOp, UOp] = {}  # product base -> the raw product it stands for
-    ops = 0  # op_count of u, cached on it for simplify's size check
     stack = [u]
     while stack:
         n = stack[-1]
@@ -690,7 +668,6 @@ def affine_simplify(u: UOp) -> UOp | None:
             if not _affine_leaf(n):
                 return None
             forms[n] = ({n: 1}, 0)
-            ops += 1
             stack.pop()
             continue
         src = n.src
@@ -702,33 +679,10 @@ def affine_simplify(u: UOp) -> UOp | None:
         if pending:
             continue
         stack.pop()
-        ops += 1
-        if op is _ADD:
+        if op is _ADD or op is _SUB:
             (ta, ca), (tb, cb) = forms[src[0]], forms[src[1]]
-            if not tb or not ta:
-                forms[n] = (tb or ta, ca + cb)
-                continue
-            t = dict(ta)
-            for b, k in tb.items():
-                k += t.get(b, 0)
-                if k:
-                    t[b] = k
-                else:
-                    del t[b]
-            forms[n] = (t, ca + cb)
-        elif op is _SUB:
-            (ta, ca), (tb, cb) = forms[src[0]], forms[src[1]]
-            if not tb:
-                forms[n] = (ta, ca - cb)
-                continue
-            t = dict(ta)
-            for b, k in tb.items():
-                k = t.get(b, 0) - k
-                if k:
-                    t[b] = k
-                else:
-                    del t[b]
-            forms[n] = (t, ca - cb)
+            sign = 1 if op is _ADD else -1
+            forms[n] = (_add_terms(ta, tb, sign), ca + sign * cb)
         elif op is _NEG:
             ta, ca = forms[src[0]]
             forms[n] = ({b: -k for b, k in ta.items()}, -ca)
@@ -776,7 +730,6 @@ def affine_simplify(u: UOp) -> UOp | None:
     if not -_SAFE < const < _SAFE or \
             any(not -_SAFE < k < _SAFE or (k == -1 and b.op is _MUL) for b, k in terms.items()):
         return None
-    u.__dict__["_opc"] = ops
     return build_sum(_INDEX, terms, const)
 
 
@@ -788,8 +741,16 @@ def simplify(u: UOp) -> UOp:
     counted or traced (engine.rewrite.RuleStats): then every expression goes through the rules.
     """
     out = None if RuleStats.enabled else affine_simplify(u)
-    if out is None:
-        out = graph_rewrite(u, symbolic, bottom_up=True)
+    return _no_larger(u, out if out is not None else graph_rewrite(u, symbolic, bottom_up=True))
+
+
+def simplify_fast(u: UOp) -> UOp | None:
+    """What simplify(u) returns when it takes the affine fast path; None where that path declines."""
+    out = affine_simplify(u)
+    return None if out is None else _no_larger(u, out)
+
+
+def _no_larger(u: UOp, out: UOp) -> UOp:
     return out if out.op_count() <= u.op_count() else u
 
 
@@ -806,5 +767,5 @@ def sym_infer(u: UOp, values: dict[str, int]) -> Any:
     return env[u]
 
 
-__all__ = ["simplify", "simplify_given_valid", "symbolic", "terms_of", "build_sum", "fold_div", "fold_mod", "c_div",
-           "sym_infer"]
+__all__ = ["simplify", "simplify_fast", "affine_simplify", "simplify_given_valid", "symbolic", "terms_of", "build_sum",
+           "fold_div", "fold_mod", "c_div", "sym_infer"]

@@ -331,8 +331,6 @@ def test_affine_fast_path_gives_exactly_what_the_rules_give():
         if fast is not None:
             taken += 1
             assert fast is graph_rewrite(e, symbolic, bottom_up=True), e.render()
-            # the op count it caches on the input for simplify's size check is the real one
-            assert e.__dict__["_opc"] == sum(1 for n in e.toposort if n.src or n.op not in (Ops.CONST, Ops.DEFINE_VAR))
     assert taken > 0.8 * total  # the test is not passing by declining everything
 
 

@@ -148,8 +148,8 @@ class SymbolicFuzzer(Fuzzer):
         if again is not simplified:
             return Verdict("mismatch", "mismatch:not-idempotent",
                            {**_details(expr, original, simplified), "again": again.render()})
-        fast = engine_symbolic.affine_simplify(original)  # the fast path simplify takes outside rule counting
-        if fast is not None and (fast if fast.op_count() <= original.op_count() else original) is not simplified:
+        fast = engine_symbolic.simplify_fast(original)  # the path simplify takes outside rule counting
+        if fast is not None and fast is not simplified:
             return Verdict("mismatch", "mismatch:fast-path",
                            {**_details(expr, original, simplified), "fast": fast.render()})
         claims = [(node, _num(u.vmin), _num(u.vmax)) for u, node in dag.items()
