@@ -195,7 +195,9 @@ def _compile(pat: UPat) -> Callable[[UOp], Sequence[dict[str, UOp]]] | None:
         if p._opmask is not None:
             lines.append(f"if not {ref(p._opmask)}[{var}.op]: return None")
         if p.dtypes is not None:
-            lines.append(f"if not {ref(p._admits_dtype)}({var}.dtype): return None")
+            # the admitted-dtype cache first: a call only for a dtype not seen yet (or rejected)
+            lines.append(f"if not ({ref(p._dtype_ok)}.get(id({var}.dtype)) or {ref(p._admits_dtype)}({var}.dtype)): "
+                         "return None")
         if p.arg is not None:
             lines.append(f"if {var}.arg != {ref(p.arg)}: return None")
         if p.arg_pred is not None:

@@ -751,7 +751,7 @@ def simplify_fast(u: UOp) -> UOp | None:
 
 
 def _no_larger(u: UOp, out: UOp) -> UOp:
-    return out if out.op_count() <= u.op_count() else u
+    return out if u.has_ops(out.op_count()) else u
 
 
 def sym_infer(u: UOp, values: dict[str, int]) -> Any:

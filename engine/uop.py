@@ -357,8 +357,16 @@ class UOp(metaclass=_Interned):
         This is what `simplify` must never increase.
         """
         n = self.__dict__.get("_opc")
-        if n is not None:
-            return n
+        if n is None:
+            n = self.__dict__["_opc"] = self._count_ops(None)
+        return n
+
+    def has_ops(self, k: int) -> bool:
+        """op_count() >= k, counting only as far as it takes."""
+        n = self.__dict__.get("_opc")
+        return (n if n is not None else self._count_ops(k)) >= k
+
+    def _count_ops(self, stop_at: int | None) -> int:
         seen: set[UOp] = set()
         stack = [self]
         n = 0
@@ -372,7 +380,10 @@ class UOp(metaclass=_Interned):
                 stack.extend(u.src)
             elif u.op not in _LEAVES:
                 n += 1
-        self.__dict__["_opc"] = n
+            else:
+                continue
+            if n == stop_at:
+                return n
         return n
 
     def _fill(self, key: str, fn: Any) -> Any:
@@ -386,46 +397,48 @@ class UOp(metaclass=_Interned):
         else:  # sources done (the common case inside a rewrite): no stack
             v = d[key] = fn(self)
             return v
-        # post-order: a node is pushed once to expand its sources and once (ready) to compute
-        stack: list[tuple[UOp, bool]] = [(self, False)]
+        # post-order without markers: a node stays on the stack until its sources are done
+        stack = [self]
         push, pop = stack.append, stack.pop
         while stack:
-            u, ready = pop()
+            u = stack[-1]
             ud = u.__dict__
             if key in ud:
+                pop()
                 continue
-            if ready:
-                ud[key] = fn(u)
-                continue
-            push((u, True))
+            ready = True
             for s in u.src:
                 if key not in s.__dict__:
-                    push((s, False))
+                    push(s)
+                    ready = False
+            if ready:
+                pop()
+                ud[key] = fn(u)
         return d[key]
 
     @property
     def key(self) -> tuple:
         """A structural sort key: a total order used to put sums and products in canonical form."""
         k = self.__dict__.get("_key")
-        return k if k is not None else self._fill("_key", _struct_key)
+        return k if k is not None else _fill_key(self)
 
     @property
     def bounds(self) -> tuple[Any, Any]:
         """(vmin, vmax) in one lookup."""
         mm = self.__dict__.get("_mm")
-        return mm if mm is not None else self._fill("_mm", _bounds)
+        return mm if mm is not None else _fill_bounds(self)
 
     @property
     def vmin(self) -> Any:
         """Lower bound of the value (ints and bools; -inf for floats)."""
         mm = self.__dict__.get("_mm")
-        return (mm if mm is not None else self._fill("_mm", _bounds))[0]
+        return (mm if mm is not None else _fill_bounds(self))[0]
 
     @property
     def vmax(self) -> Any:
         """Upper bound of the value (ints and bools; +inf for floats)."""
         mm = self.__dict__.get("_mm")
-        return (mm if mm is not None else self._fill("_mm", _bounds))[1]
+        return (mm if mm is not None else _fill_bounds(self))[1]
 
     @property
     def variables(self) -> list[UOp]:
@@ -565,6 +578,40 @@ def _render_one(u: UOp, srcs: list[str]) -> str:
     return f"{u.op.name}({args})"
 
 
+_NO_ARG_KEY = (1, repr(None))
+
+
+def _fill_key(root: UOp) -> tuple:
+    """root's structural key, computing the missing ones below it sources first (iterative).
+
+    Keys are `_struct_key`'s; an ALU node without arg (the common case) and an index constant are built inline.
+    """
+    stack = [root]
+    push, pop = stack.append, stack.pop
+    while stack:
+        u = stack[-1]
+        d = u.__dict__
+        if "_key" in d:
+            pop()
+            continue
+        src = u.src
+        ready = True
+        for s in src:
+            if "_key" not in s.__dict__:
+                push(s)
+                ready = False
+        if not ready:
+            continue
+        pop()
+        if len(src) == 2 and u.arg is None:
+            d["_key"] = (u.op, _NO_ARG_KEY, u.dtype.name, (src[0].__dict__["_key"], src[1].__dict__["_key"]))
+        elif u.op is _CONST and type(u.arg) is int:
+            d["_key"] = (u.op, (0, u.arg), u.dtype.name, ())
+        else:
+            d["_key"] = _struct_key(u)
+    return root.__dict__["_key"]
+
+
 def _struct_key(u: UOp) -> tuple:
     arg = u.arg
     t = type(arg)
@@ -595,6 +642,67 @@ def _clamp(dt: DType, lo: Any, hi: Any) -> tuple[Any, Any]:
     if dt.kind in "xiu" and (lo < dt.min or hi > dt.max):
         return (dt.min, dt.max)
     return (lo, hi)
+
+
+def _fill_bounds(root: UOp) -> tuple[Any, Any]:
+    """root's bounds, computing the missing ones below it sources first (iterative: no recursion limit).
+
+    The interval rules are `_bounds`'; the common index cases (constants, variables, +, -, negation, products,
+    // and % by a positive constant) are inlined here: this runs for every node the simplifier meets.
+    """
+    stack = [root]
+    push, pop = stack.append, stack.pop
+    while stack:
+        u = stack[-1]
+        d = u.__dict__
+        if "_mm" in d:
+            pop()
+            continue
+        src = u.src
+        ready = True
+        for s in src:
+            if "_mm" not in s.__dict__:
+                push(s)
+                ready = False
+        if not ready:
+            continue
+        pop()
+        op = u.op
+        if u.dtype is _INDEX:
+            if op is _CONST:
+                d["_mm"] = (u.arg, u.arg)
+                continue
+            if op is _ADD or op is _SUB:
+                (alo, ahi), (blo, bhi) = src[0].__dict__["_mm"], src[1].__dict__["_mm"]
+                lo, hi = (alo + blo, ahi + bhi) if op is _ADD else (alo - bhi, ahi - blo)
+                d["_mm"] = (lo, hi) if _I64_MIN <= lo and hi <= _I64_MAX else (_I64_MIN, _I64_MAX)
+                continue
+            if op is _MUL:
+                (alo, ahi), (blo, bhi) = src[0].__dict__["_mm"], src[1].__dict__["_mm"]
+                if blo == bhi:
+                    lo, hi = (alo * blo, ahi * blo) if blo >= 0 else (ahi * blo, alo * blo)
+                else:
+                    c0, c1, c2, c3 = alo * blo, alo * bhi, ahi * blo, ahi * bhi
+                    lo, hi = min(c0, c1, c2, c3), max(c0, c1, c2, c3)
+                d["_mm"] = (lo, hi) if _I64_MIN <= lo and hi <= _I64_MAX else (_I64_MIN, _I64_MAX)
+                continue
+            if op is _NEG:
+                alo, ahi = src[0].__dict__["_mm"]
+                d["_mm"] = (-ahi, -alo) if -alo <= _I64_MAX else (_I64_MIN, _I64_MAX)
+                continue
+            if op is _DEFINE_VAR:
+                d["_mm"] = (u.arg[1], u.arg[2])
+                continue
+            if (op is _IDIV or op is _MOD) and src[1].op is _CONST and src[1].arg > 0:
+                alo, ahi = src[0].__dict__["_mm"]
+                c = src[1].arg
+                if op is _IDIV:  # truncation is monotone for c > 0
+                    d["_mm"] = (alo // c if alo >= 0 else -(-alo // c), ahi // c if ahi >= 0 else -(-ahi // c))
+                else:
+                    d["_mm"] = _mod_bounds(alo, ahi, c)
+                continue
+        d["_mm"] = _bounds(u)
+    return root.__dict__["_mm"]
 
 
 def _bounds(u: UOp) -> tuple[Any, Any]:
@@ -641,11 +749,11 @@ def _bounds(u: UOp) -> tuple[Any, Any]:
         return _clamp(dt, -m, m)
     if op is _MOD:
         (alo, ahi), (blo, bhi) = mm
+        if blo == bhi and blo > 0:
+            return _mod_bounds(alo, ahi, blo)
         m = max(abs(blo), abs(bhi)) - 1  # |a % b| < |b|, sign of the dividend
         if m < 0:
             return _dtype_range(dt)
-        if blo == bhi and alo >= 0 and alo // blo == ahi // blo and blo > 0:
-            return (alo % blo, ahi % blo)  # one period: the remainder grows with the dividend
         lo = 0 if alo >= 0 else max(alo, -m)
         hi = 0 if ahi <= 0 else min(ahi, m)
         return (lo, hi)
@@ -662,6 +770,13 @@ def _bounds(u: UOp) -> tuple[Any, Any]:
         lo, hi = mm[0]
         return _clamp(dt, lo * k, hi * k) if op is _SHL else (lo // k, hi // k)
     return _dtype_range(dt)
+
+
+def _mod_bounds(alo: int, ahi: int, c: int) -> tuple[int, int]:
+    """Bounds of a % c for a in [alo, ahi] and a constant c > 0 (C semantics: the sign of the dividend)."""
+    if alo >= 0 and alo // c == ahi // c:  # one period: the remainder grows with the dividend
+        return (alo % c, ahi % c)
+    return (0 if alo >= 0 else max(alo, 1 - c), 0 if ahi <= 0 else min(ahi, c - 1))
 
 
 def _bool_bounds(u: UOp, mm: list[tuple[Any, Any]]) -> tuple[bool, bool]:

@@ -119,14 +119,8 @@ def test_check_reports_each_failure_kind_with_its_own_signature(monkeypatch):
 def test_unsound_bounds_are_found(monkeypatch):
     import engine.uop as uop_mod
 
-    real = uop_mod._bounds
-
-    def bad_bounds(u):  # planted: MOD bounds forget negative dividends
-        if u.op is Ops.MOD and u.src[1].op is Ops.CONST:
-            return (0, u.src[1].arg - 1)
-        return real(u)
-
-    monkeypatch.setattr(uop_mod, "_bounds", bad_bounds)
+    # planted: bounds of x % c forget negative dividends
+    monkeypatch.setattr(uop_mod, "_mod_bounds", lambda alo, ahi, c: (0, c - 1))
     f = SymbolicFuzzer()
     v = f.check({"vars": {"x": [-7, 7]}, "expr": ["ADD", ["MOD", ["var", "x"], ["const", 4]], ["const", 100]]})
     assert v.status == "mismatch" and v.signature.startswith("mismatch:bounds:")

@@ -115,3 +115,51 @@ def test_toposort_is_iterative_and_ordered():
     pos = {n: i for i, n in enumerate(order)}
     assert all(pos[s] < pos[n] for n in order for s in n.src)
     assert u.vmax == 50_001  # bounds are iterative too
+
+
+def _random_index_graph(rng, n_nodes: int):
+    """A random index DAG over variables with small and near-int64-limit bounds (shared subterms included)."""
+    lim = (1 << 63) - 1
+    pool = [UOp.variable("x", -7, 9), UOp.variable("y", 0, 5), UOp.variable("z", -lim // 2, lim // 3),
+            UOp.variable("w", 3, 3), UOp.range(6, 0), UOp.const(dtypes.index, rng.randint(-9, 9))]
+    for _ in range(n_nodes):
+        a, b = rng.choice(pool), rng.choice(pool)
+        c = UOp.const(dtypes.index, rng.choice([-lim - 1, -5, -1, 1, 2, 3, 7, lim]))
+        pick = rng.randrange(9)
+        u = [a + b, a - b, a * b, a * c, -a, a // abs(c.arg or 1), a % abs(c.arg or 1), a.maximum(b), a // b][pick]
+        pool.append(u)
+    return UOp.sink(*pool[-8:])
+
+
+def test_inlined_bounds_and_keys_match_the_generic_rules():
+    # bounds and structural keys are filled by loops that inline the common index cases; every node must get what
+    # the generic per-node functions compute from its sources
+    import random
+
+    from engine.uop import _bounds, _struct_key
+
+    rng = random.Random(5)
+    checked = 0
+    for _ in range(60):
+        root = _random_index_graph(rng, 30)
+        for s in root.src:
+            s.vmin, s.key  # noqa: B018 -- fills bounds and keys below s
+        for u in root.toposort:
+            if u is root:
+                continue
+            assert u.__dict__["_mm"] == _bounds(u), u.render()
+            assert u.__dict__["_key"] == _struct_key(u), u.render()
+            checked += 1
+    assert checked > 1500
+
+
+def test_has_ops_agrees_with_op_count():
+    import random
+
+    rng = random.Random(9)
+    for _ in range(40):
+        root = _random_index_graph(rng, 12)
+        fresh = UOp.sink(*root.src[:5])
+        answers = [fresh.has_ops(k) for k in range(30)]  # before op_count caches anything
+        n = fresh.op_count()
+        assert answers == [n >= k for k in range(30)]
