@@ -55,10 +55,12 @@ class UPat:
         n = len(self.src)
         if len(ops) < n or (len(ops) != n and not self.allow_any_len):
             return False
-        ok = [p.ops is None or o in p.ops for p, o in zip(self.src, ops)]
-        if not self.commutative or n != 2:
-            return all(ok) or (self.commutative and n > 2)
-        return all(ok) or all(p.ops is None or o in p.ops for p, o in zip(self.src, reversed(ops[:2])))
+        if self.commutative and n > 2:
+            return True
+        if all(p._opmask is None or p._opmask[o] for p, o in zip(self.src, ops)):
+            return True
+        return self.commutative and n == 2 and \
+            all(p._opmask is None or p._opmask[o] for p, o in zip(self.src, (ops[1], ops[0])))
 
     def names(self) -> set[str]:
         """Every capture name in the pattern."""
@@ -367,12 +369,24 @@ class PatternMatcher:
         # per phase (all, early, late), per op (list index), then (id of a canonical dtype, ops of the sources):
         # the rules that could match
         self._candidates: list[list[dict[Any, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
+        # the same before the source ops are looked at: per phase, per op, id of a canonical dtype
+        self._by_dtype: list[list[dict[int, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
         # ops some rule could match, and ops some late rule could match (lists indexed by op)
         self.has_rules = [bool(self._fallback)] * (max(Ops) + 1)
         for op, rules in self.by_op.items():
             self.has_rules[op] = bool(rules)
         self.late_ops = [any(r.late and (r.pat.ops is None or op in r.pat.ops) for r in self.rules)
                          for op in range(max(Ops) + 1)]
+
+    def _select(self, u: UOp, phase: int) -> list[Rule]:
+        """The rules of `phase` whose top-level dtype and direct source ops admit `u`, in table order."""
+        by_dtype = self._by_dtype[phase][u.op]
+        base = by_dtype.get(id(u.dtype))
+        if base is None:
+            base = by_dtype[id(u.dtype)] = [r for r in self.by_op.get(u.op, self._fallback)
+                                            if r.pat._admits_dtype(u.dtype) and (phase == 0 or r.late == (phase == 2))]
+        ops = [s.op for s in u.src]
+        return [r for r in base if r.pat.src_ops_ok(ops)]
 
     def __add__(self, other: PatternMatcher) -> PatternMatcher:
         out = PatternMatcher([])
@@ -404,10 +418,7 @@ class PatternMatcher:
         by_key = self._candidates[phase][u.op]
         rules = by_key.get(key)
         if rules is None:
-            ops = [s.op for s in src]
-            rules = by_key[key] = [r for r in self.by_op.get(u.op, self._fallback)
-                                   if r.pat.dtype_ok(u.dtype) and r.pat.src_ops_ok(ops)
-                                   and (phase == 0 or r.late == (phase == 2))]
+            rules = by_key[key] = self._select(u, phase)
         for rule in rules:
             if rule.direct:
                 ret = rule.fn(u)

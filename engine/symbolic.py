@@ -92,13 +92,47 @@ def _terms_rule(x: UOp) -> tuple[dict[UOp, int], int] | None:
     return None
 
 
+def _term_sources(x: UOp) -> tuple[UOp, ...]:
+    """The sources whose terms x's terms are made of (none for a constant or a base)."""
+    op = x.op
+    if op is _ADD or op is _SUB:
+        return x.src
+    if op is _NEG or (op is _MUL and x.src[1].op is _CONST and x.src[0].op is not _ADD and x.src[0].op is not _SUB):
+        return x.src[:1]
+    return ()
+
+
+def _fill_terms(root: UOp) -> tuple[dict[UOp, int], int] | None:
+    """_terms_rule for root and the nodes its terms are made of, sources first (iterative).
+
+    A base's terms do not depend on its sources: the walk stops there (its sources may never need theirs).
+    """
+    stack = [root]
+    while stack:
+        x = stack[-1]
+        d = x.__dict__
+        if "_terms" in d:
+            stack.pop()
+            continue
+        ready = True
+        for s in _term_sources(x):
+            if "_terms" not in s.__dict__:
+                stack.append(s)
+                ready = False
+        if ready:
+            stack.pop()
+            d["_terms"] = _terms_rule(x)
+    return root.__dict__["_terms"]
+
+
 def terms_of(u: UOp) -> tuple[dict[UOp, int], int]:
     """Decompose an integer expression into {base: coefficient} and a constant: u == sum(k*base) + const.
 
     Flattens ADD, SUB, NEG and multiplication by a constant (not into a sum: (a+b)*2 stays one base).
     Cached per UOp; the caller gets its own copy of the dict.
     """
-    t = u._fill("_terms", _terms_rule)
+    d = u.__dict__
+    t = d["_terms"] if "_terms" in d else _fill_terms(u)
     if t is None:
         return {u: 1}, 0
     terms, const = t

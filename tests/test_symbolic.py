@@ -366,3 +366,18 @@ def test_simplify_counting_rule_hits_takes_the_rules_and_gets_the_same_result():
     with track_rules() as hits:
         assert simplify(e) is fast
     assert hits.get("canonical_sum", 0) + hits.get("canonical_product", 0) > 0
+
+
+def test_terms_stop_at_bases_and_match_the_per_node_rule():
+    from engine.symbolic import _terms_rule, terms_of
+
+    x, y = UOp.variable("x", 0, 30), UOp.variable("y", -4, 9)
+    inner = (x * 3 + y * 2 + 5) * 4 - x
+    base = inner.maximum(y * 7 + 1)  # a base: its sources' terms are never needed for the sum's
+    scaled_sum = (y - x * 5) * 3  # a sum times a constant stays one base too
+    e = -(base * 2 + x) + scaled_sum - 7
+    assert terms_of(e) == ({base: -2, x: -1, scaled_sum: 1}, -7)
+    assert "_terms" not in inner.__dict__ and "_terms" not in (y * 7 + 1).__dict__
+    for u in e.toposort:  # every node the walk filled holds what the per-node rule computes from its sources
+        if "_terms" in u.__dict__:
+            assert u.__dict__["_terms"] == _terms_rule(u), u.render()
