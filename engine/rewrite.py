@@ -7,6 +7,7 @@ Every rule has a stable name (its label, or `file:line` of its function) used fo
 
 from __future__ import annotations
 
+import gc
 import inspect
 import itertools
 import os
@@ -447,6 +448,9 @@ def _hit(rule: Rule, u: UOp, ret: UOp) -> UOp:
     return ret
 
 
+_GC_PAUSE_AFTER = 20_000
+
+
 def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: bool = False) -> UOp:
     """Rewrite the graph under `root` with `pm` to a fixed point; iterative and memoized.
 
@@ -457,62 +461,74 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
     # stack entries: (node, stage, target) -- stage 0: visit, 1: rebuild from sources, 2: take target's result
     stack: list[tuple[UOp, int, UOp | None]] = [(root, 0, None)]
     push, pop, rewrite, late_ops, has_rules = stack.append, stack.pop, pm.rewrite, pm.late_ops, pm.has_rules
-    while stack:
-        n, stage, target = pop()
-        if n in done:
-            continue
-        if not n.src and not has_rules[n.op]:  # a leaf no rule can match
-            done[n] = n
-            continue
-        if stage == 0:
-            if bottom_up:
-                r = rewrite(n, ctx, 1)
-                if r is not None:
-                    push((n, 2, r))
-                    push((r, 0, None))
-                    continue
-            for s in n.src:
-                if s not in done:  # some source is pending: come back once they are all done
-                    push((n, 1, None))
-                    for s in reversed(n.src):
-                        if s not in done:
-                            push((s, 0, None))
-                    break
-            else:
-                stage = 1
-            if stage == 0:
+    # a large rewrite allocates many long-lived UOps: the cyclic collector would rescan them over and over (~25% of
+    # the time on a 200k-UOp graph). UOps hold no cycles, so once a rewrite has visited _GC_PAUSE_AFTER nodes the
+    # collector is paused until it returns (small rewrites, like one simplify, never touch it)
+    countdown, paused = _GC_PAUSE_AFTER, False
+    try:
+        while stack:
+            countdown -= 1
+            if countdown == 0 and gc.isenabled():
+                gc.disable()
+                paused = True
+            n, stage, target = pop()
+            if n in done:
                 continue
-            # every source is done: rebuild now instead of a round trip through the stack
-        if stage == 1:
-            src = n.src
-            if src:
-                new_src = tuple([done[s] for s in src])
-                nn = n if new_src == src else UOp(n.op, n.dtype, new_src, n.arg)
-            else:
-                nn = n
-            if bottom_up:
-                if nn is not n:
-                    push((n, 2, nn))  # the rebuilt node may match new rules: visit it again
-                    push((nn, 0, None))
+            if not n.src and not has_rules[n.op]:  # a leaf no rule can match
+                done[n] = n
+                continue
+            if stage == 0:
+                if bottom_up:
+                    r = rewrite(n, ctx, 1)
+                    if r is not None:
+                        push((n, 2, r))
+                        push((r, 0, None))
+                        continue
+                for s in n.src:
+                    if s not in done:  # some source is pending: come back once they are all done
+                        push((n, 1, None))
+                        for s in reversed(n.src):
+                            if s not in done:
+                                push((s, 0, None))
+                        break
+                else:
+                    stage = 1
+                if stage == 0:
                     continue
-                # unchanged: stage 0 found no early rule for it; its sources are done, so try the late ones
-                r = rewrite(n, ctx, 2) if late_ops[n.op] else None
+                # every source is done: rebuild now instead of a round trip through the stack
+            if stage == 1:
+                src = n.src
+                if src:
+                    new_src = tuple([done[s] for s in src])
+                    nn = n if new_src == src else UOp(n.op, n.dtype, new_src, n.arg)
+                else:
+                    nn = n
+                if bottom_up:
+                    if nn is not n:
+                        push((n, 2, nn))  # the rebuilt node may match new rules: visit it again
+                        push((nn, 0, None))
+                        continue
+                    # unchanged: stage 0 found no early rule for it; its sources are done, so try the late ones
+                    r = rewrite(n, ctx, 2) if late_ops[n.op] else None
+                    if r is None:
+                        done[n] = n
+                    else:
+                        push((n, 2, r))
+                        push((r, 0, None))
+                    continue
+                r = rewrite(nn, ctx)
                 if r is None:
-                    done[n] = n
+                    done[n] = nn
+                    done[nn] = nn
                 else:
                     push((n, 2, r))
                     push((r, 0, None))
-                continue
-            r = rewrite(nn, ctx)
-            if r is None:
-                done[n] = nn
-                done[nn] = nn
             else:
-                push((n, 2, r))
-                push((r, 0, None))
-        else:
-            assert target is not None
-            done[n] = done[target]
+                assert target is not None
+                done[n] = done[target]
+    finally:
+        if paused:
+            gc.enable()
     return done[root]
 
 

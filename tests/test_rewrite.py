@@ -154,3 +154,39 @@ def test_compiled_matchers_find_exactly_what_the_generic_matcher_finds():
         for u in uops:
             assert list(fast(u)) == pat.match(u, {}), (pat, u.render())
     assert compiled >= len(pats) - 2  # all but the nested-commutative extra (and at most one more) compile
+
+
+def test_large_rewrites_pause_the_cyclic_collector_and_restore_it(monkeypatch):
+    import gc
+
+    import engine.rewrite as rw
+
+    monkeypatch.setattr(rw, "_GC_PAUSE_AFTER", 1500)
+    seen = []
+
+    def note(x):
+        seen.append(gc.isenabled())
+
+    x = UOp.variable("x", 0, 9)
+    chain = x
+    for _ in range(1000):  # ~1000 pops visit the sources, then the rule runs on the way back up
+        chain = chain + 1
+    pm = PatternMatcher([(UPat(Ops.ADD, name="x"), note, "note")])
+    assert gc.isenabled()
+    graph_rewrite(chain, pm)
+    assert gc.isenabled() and seen[0] and not seen[-1]  # paused part-way, enabled again after
+
+    def boom(x):
+        if not gc.isenabled():
+            raise RuntimeError("rule failed")
+
+    with pytest.raises(RuntimeError):
+        graph_rewrite(chain, PatternMatcher([(UPat(Ops.ADD, name="x"), boom, "boom")]))
+    assert gc.isenabled()  # restored on the way out of an error too
+
+    gc.disable()
+    try:  # a caller that turned it off keeps it off
+        graph_rewrite(chain, pm)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
