@@ -1,6 +1,10 @@
 """Speed of the symbolic engine: microseconds per `simplify()` and `graph_rewrite` UOps per second.
 
-Usage: python bench/bench_symbolic.py [--count N] [--seed S] [--skip-graph]
+Usage: python bench/bench_symbolic.py [--count N] [--seed S] [--skip-graph] [--rules-only] [--tinygrad]
+
+--tinygrad also times tinygrad's own simplify() on the very same expressions, in the same loop (each expression is
+translated to tinygrad UOps before either clock starts): the like-for-like form of the brief's "a third of tinygrad".
+It needs tinygrad 0.14 (`pip install tinygrad==0.14.0`, no dependencies; the `bench` extra).
 
 Every expression is built fresh and simplified once (UOps are interned and cache their bounds, so timing a
 second simplify of the same object would time a cache). Each expression is dropped before the next is built.
@@ -18,7 +22,7 @@ import random
 import statistics
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -107,7 +111,52 @@ FAMILIES: dict[str, Callable[[random.Random, int, list[UOp]], UOp]] = {
     "simple": gen_simple, "complex": gen_complex, "div-heavy": gen_div}
 
 
-def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False) -> dict:
+def tinygrad_translator() -> Callable[[UOp], Any]:
+    """A function that rebuilds one of our index expressions as tinygrad 0.14 UOps, the way tinygrad's own Python
+    operators spell it (`a - b` is its `a + b*-1`, `-a` its `a*-1`, `//` and `%` its floor division and modulo),
+    wherever that means the same: // and % of a numerator that cannot be negative by a positive constant agree with
+    C's truncation; elsewhere they become tinygrad's C-semantics CDIV and CMOD.
+    """
+    try:
+        from tinygrad.dtype import dtypes as tdtypes  # type: ignore[import-not-found]
+        from tinygrad.uop.ops import Ops as TOps  # type: ignore[import-not-found]
+        from tinygrad.uop.ops import UOp as TUOp
+    except ImportError as e:
+        raise SystemExit(f"--tinygrad: tinygrad is not importable ({e}); pip install tinygrad==0.14.0") from None
+    index = TUOp.variable("_probe", 0, 1).dtype  # the dtype tinygrad gives variables (its index type)
+    same = {Ops.ADD: lambda a, b: a + b, Ops.SUB: lambda a, b: a - b, Ops.MUL: lambda a, b: a * b,
+            Ops.MAX: lambda a, b: a.maximum(b), Ops.MIN: lambda a, b: a.minimum(b), Ops.CMPLT: lambda a, b: a < b,
+            Ops.CMPLE: lambda a, b: (b < a).logical_not(), Ops.CMPNE: lambda a, b: a.ne(b),
+            Ops.CMPEQ: lambda a, b: a.eq(b), Ops.NEG: lambda a: -a, Ops.WHERE: lambda c, a, b: c.where(a, b)}
+
+    def translate(e: UOp) -> Any:
+        env: dict[UOp, Any] = {}
+        for u in e.toposort:
+            s = [env[x] for x in u.src]
+            if u.op is Ops.CONST:
+                env[u] = TUOp.const(u.arg, tdtypes.bool if isinstance(u.arg, bool) else index)
+            elif u.op is Ops.DEFINE_VAR:
+                env[u] = TUOp.variable(*u.arg)
+            elif u.op in same:
+                env[u] = same[u.op](*s)
+            elif u.op in (Ops.IDIV, Ops.MOD):
+                if u.src[0].vmin >= 0 and u.src[1].vmin > 0:  # floor == truncation here
+                    env[u] = s[0] // s[1] if u.op is Ops.IDIV else s[0] % s[1]
+                else:
+                    env[u] = s[0].alu(TOps.CDIV if u.op is Ops.IDIV else TOps.CMOD, s[1])
+            else:
+                raise NotImplementedError(f"no tinygrad translation for {u.op}")
+        return env[e]
+    return translate
+
+
+def tinygrad_op_count(t: Any) -> int:
+    """Operations in a tinygrad UOp graph, leaves (constants, variables) not counted, as our op_count."""
+    return sum(1 for x in t.toposort() if x.src and not x.is_variable)
+
+
+def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False,
+                   tinygrad: Callable[[UOp], Any] | None = None) -> dict:
     """Time the first simplify of `count` different expressions of one family.
 
     rules_only: simplify with rule hits counted (engine.rewrite.track_rules), which sends every expression through
@@ -118,27 +167,40 @@ def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False) -
     negative = 0.3 if name == "complex" else 0.0
     warm = random.Random(seed + 1_000_003)
     for _ in range(WARMUP):  # first calls fill the matcher's candidate tables: steady state is what is timed
-        simplify(gen(warm, DEPTH, _variables(warm, warm.randint(2, 3), negative)))
+        e = gen(warm, DEPTH, _variables(warm, warm.randint(2, 3), negative))
+        if tinygrad is not None:
+            tinygrad(e).simplify()
+        simplify(e)
     gc.collect()
     rng = random.Random(seed)
-    times, sizes, seen, fast = [], [], set(), 0
+    times, tg_times, sizes, out_sizes, tg_out, seen, fast = [], [], [], [], [], set(), 0
     while len(times) < count:
         vs = _variables(rng, rng.randint(2, 3), negative)
         e = gen(rng, DEPTH, vs)
+        text = (e.render(), tuple(v.arg for v in vs))
+        if text in seen:  # only different expressions count
+            continue
+        seen.add(text)
+        t = tinygrad(e) if tinygrad is not None else None  # translated before either clock starts
         with mode():
             t0 = time.perf_counter_ns()
-            simplify(e)
+            out = simplify(e)
             dt = (time.perf_counter_ns() - t0) / 1e3
-        text = (e.render(), tuple(v.arg for v in vs))  # after timing: render caches the toposort
-        if text not in seen:  # only different expressions count
-            seen.add(text)
-            sizes.append(e.op_count())
-            times.append(dt)
-            fast += affine_simplify(e) is not None
-        del e, vs
+        if t is not None:
+            t0 = time.perf_counter_ns()
+            tout = t.simplify()
+            tg_times.append((time.perf_counter_ns() - t0) / 1e3)
+            tg_out.append(tinygrad_op_count(tout))
+        out_sizes.append(out.op_count())
+        sizes.append(e.op_count())
+        times.append(dt)
+        fast += affine_simplify(e) is not None
+        del e, vs, t, out
     return {"family": name, "n": count, "ops": statistics.mean(sizes), "mean_us": statistics.mean(times),
             "median_us": statistics.median(times), "p90_us": sorted(times)[int(0.9 * len(times))],
-            "fast_pct": 100 * fast / count}
+            "fast_pct": 100 * fast / count, "tinygrad_mean_us": statistics.mean(tg_times) if tg_times else None,
+            "tinygrad_median_us": statistics.median(tg_times) if tg_times else None,
+            "out_ops": statistics.mean(out_sizes), "tinygrad_out_ops": statistics.mean(tg_out) if tg_out else None}
 
 
 def index_dag(n_nodes: int, seed: int) -> UOp:
@@ -192,18 +254,27 @@ def main() -> None:
     ap.add_argument("--skip-graph", action="store_true")
     ap.add_argument("--rules-only", action="store_true",
                     help="also time every family with all expressions going through the rules (no affine fast path)")
+    ap.add_argument("--tinygrad", action="store_true",
+                    help="also time tinygrad 0.14's simplify on the same expressions, in the same loop")
     args = ap.parse_args()
+    tg = tinygrad_translator() if args.tinygrad else None
     print(f"simplify(), depth {DEPTH}, {args.count} different expressions per family, seed {args.seed}")
+    same = f" {'tinygrad, same exprs: mean us':>30} {'ratio':>6} {'ops out (ours/tg)':>18}" if tg else ""
     print(f"{'family':<16} {'ops/expr':>9} {'fast path':>10} {'mean us':>9} {'median us':>10} {'p90 us':>9} "
-          f"{'tinygrad us':>12} {'target us':>10}")
+          f"{'tinygrad us':>12} {'target us':>10}{same}")
     for name in FAMILIES:
         for rules_only in ((False, True) if args.rules_only else (False,)):
-            r = bench_simplify(name, args.count, args.seed, rules_only)
+            r = bench_simplify(name, args.count, args.seed, rules_only, tg)
             ref = TINYGRAD_US[name]
             label = name + (" (rules)" if rules_only else "")
             share = "-" if rules_only else f"{r['fast_pct']:.0f}%"
-            print(f"{label:<16} {r['ops']:>9.1f} {share:>10} {r['mean_us']:>9.1f} {r['median_us']:>10.1f} "
-                  f"{r['p90_us']:>9.1f} {ref:>12.0f} {ref / 3:>10.0f}")
+            line = (f"{label:<16} {r['ops']:>9.1f} {share:>10} {r['mean_us']:>9.1f} {r['median_us']:>10.1f} "
+                    f"{r['p90_us']:>9.1f} {ref:>12.0f} {ref / 3:>10.0f}")
+            if tg:
+                tm = r["tinygrad_mean_us"]
+                line += (f" {tm:>19.1f} (med {r['tinygrad_median_us']:>4.0f}) {tm / r['mean_us']:>5.2f}x "
+                         f"{r['out_ops']:>9.2f} / {r['tinygrad_out_ops']:.2f}")
+            print(line)
     if args.skip_graph:
         return
     print()

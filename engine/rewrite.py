@@ -370,6 +370,13 @@ class PatternMatcher:
         # per phase (all, early, late), per op (list index), then (id of a canonical dtype, ops of the sources):
         # the rules that could match
         self._candidates: list[list[dict[Any, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
+        # per op: each source op as itself if some rule for the op names it in a direct source pattern, else -1 (the
+        # candidate rules are the same for every source op no rule names)
+        self._src_op_class: list[list[int]] = []
+        for i in range(max(Ops) + 1):  # indexed by op value, as every table here
+            rules = self.by_op.get(Ops(i), self._fallback) if i in Ops._value2member_map_ else self._fallback
+            named = {o for r in rules for p in r.pat.src or () if p.ops for o in p.ops}
+            self._src_op_class.append([o if o in named else -1 for o in range(max(Ops) + 1)])
         # the same before the source ops are looked at: per phase, per op, id of a canonical dtype
         self._by_dtype: list[list[dict[int, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
         # ops some rule could match, and ops some late rule could match (lists indexed by op)
@@ -408,14 +415,15 @@ class PatternMatcher:
         # source ops cannot match are never tried
         src = u.src
         n = len(src)
+        rel = self._src_op_class[u.op]  # source ops no rule of this op names all share one key
         if n == 2:
-            key: Any = (id(u.dtype), src[0].op, src[1].op)
+            key: Any = (id(u.dtype), rel[src[0].op], rel[src[1].op])
         elif n == 0:
             key = id(u.dtype)
         elif n == 1:
-            key = (id(u.dtype), src[0].op)
+            key = (id(u.dtype), rel[src[0].op])
         else:
-            key = (id(u.dtype), *[s.op for s in src])
+            key = (id(u.dtype), *[rel[s.op] for s in src])
         by_key = self._candidates[phase][u.op]
         rules = by_key.get(key)
         if rules is None:

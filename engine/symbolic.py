@@ -466,7 +466,8 @@ TRUE, FALSE = UPat.const(True, dtypes.bool), UPat.const(False, dtypes.bool)
 
 symbolic = PatternMatcher([
     # all-constant ALU -> the constant, with C semantics
-    (UPat(GroupOp.ALU | {Ops.CAST}, name="x"), _const_fold, "const_fold"),
+    # (only tried where the first source is a constant: the candidate tables skip it for every other node)
+    (UPat(GroupOp.ALU | {Ops.CAST}, src=(UPat(Ops.CONST),), allow_any_len=True, name="x"), _const_fold, "const_fold"),
     # ---- identities
     (x_ // UPat.const(1), lambda x: x, "div_by_1"),
     (x_ // UPat.const(-1), lambda x: -x, "div_by_neg1"),

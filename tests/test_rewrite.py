@@ -190,3 +190,15 @@ def test_large_rewrites_pause_the_cyclic_collector_and_restore_it(monkeypatch):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_candidate_tables_share_one_entry_for_source_ops_no_rule_names():
+    x, y = UOp.variable("x", 0, 9), UOp.variable("y", 0, 9)
+    pm = PatternMatcher([(UPat(Ops.ADD, src=(UPat(Ops.MUL, name="m"), UPat.var("b"))), lambda m, b: m.src[0] + b,
+                          "mul_first")])
+    assert pm.rewrite((x * 3) + y) is x + y
+    for other in (x - y, x // 2, x % 3, -x, x.maximum(y)):  # ops no rule names: one shared key, no match
+        assert pm.rewrite(other + y) is None
+    assert pm.rewrite(y + (x * 3)) is None  # MUL named in position 0 only: position 1 still decides
+    keys = [k for k in pm._candidates[0][Ops.ADD] if isinstance(k, tuple)]
+    assert len(keys) == 3  # (MUL, other), (other, other), (other, MUL)
