@@ -258,6 +258,14 @@ def main() -> None:
                     help="also time tinygrad 0.14's simplify on the same expressions, in the same loop")
     args = ap.parse_args()
     tg = tinygrad_translator() if args.tinygrad else None
+    if tg:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("tinygrad")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown version"
+        print(f"tinygrad {version} on the same expressions (its operators' spelling, see tinygrad_translator)")
     print(f"simplify(), depth {DEPTH}, {args.count} different expressions per family, seed {args.seed}")
     same = f" {'tinygrad, same exprs: mean us':>30} {'ratio':>6} {'ops out (ours/tg)':>18}" if tg else ""
     print(f"{'family':<16} {'ops/expr':>9} {'fast path':>10} {'mean us':>9} {'median us':>10} {'p90 us':>9} "

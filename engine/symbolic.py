@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from typing import Any
 
 from engine.alu import c_div, exec_alu, wrap
 from engine.dtype import DType, dtypes
 from engine.rewrite import PatternMatcher, RuleStats, UPat, graph_rewrite, substitute
-from engine.uop import GroupOp, Ops, UOp, existing
+from engine.uop import _LEAVES, GroupOp, Ops, UOp, existing, shallow_key
 
 INT_KINDS = "xiu"
 
@@ -147,13 +146,6 @@ def _scaled(base: UOp, k: int) -> UOp:
     return UOp(_MUL, base.dtype, (base, UOp.const(base.dtype, k)))
 
 
-_uop_key = operator.attrgetter("key")
-
-
-def _term_key(t: tuple[UOp, int]) -> tuple:
-    return t[0].key
-
-
 def _is_product_atom(b: UOp) -> bool:
     """(a sum) * c with |c| >= 2: one base of a canonical sum (terms_of does not distribute into it)."""
     return b.op is _MUL and b.src[1].op is _CONST and (b.src[0].op is _ADD or b.src[0].op is _SUB) and \
@@ -166,7 +158,8 @@ def _absorb(dtype: DType, terms: dict[UOp, int]) -> dict[UOp, int]:
     Not for k == -1: `t - (s)*c` keeps (s)*c, which the expression may share. Coefficients that meet on one atom add
     up and are absorbed again.
     """
-    if dtype is not _INDEX or not any((k > 1 or k < -1) and _is_product_atom(b) for b, k in terms.items()):
+    if dtype is not _INDEX or not any(b.op is _MUL and (k > 1 or k < -1) and _is_product_atom(b)
+                                      for b, k in terms.items()):
         return terms
     out = dict(terms)
     todo = [b for b, k in out.items() if (k > 1 or k < -1) and _is_product_atom(b)]
@@ -186,6 +179,21 @@ def _absorb(dtype: DType, terms: dict[UOp, int]) -> dict[UOp, int]:
     return out
 
 
+def _key_order(uops: list[UOp]) -> list[int]:
+    """Positions of `uops` in UOp.key order (stable), computing full keys (a walk over each) only where needed.
+
+    Keys compare part by part: where the (op, arg, dtype) parts of all the UOps differ, they alone decide every
+    comparison, so a UOp whose key is not known yet can be ordered by those parts. Leaves get their (cheap) key.
+    """
+    parts = []
+    for u in uops:
+        k = u.__dict__.get("_key")
+        parts.append(k if k is not None else (shallow_key(u) if u.src else u.key))
+    if len({k[:3] for k in parts}) < len(parts):  # two share (op, arg, dtype): the sources decide
+        parts = [u.key for u in uops]
+    return sorted(range(len(uops)), key=parts.__getitem__)
+
+
 def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     """The canonical UOp of sum(k*base) + const.
 
@@ -194,9 +202,12 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     """
     const = _wrap(dtype, const)
     terms = _absorb(dtype, terms)
-    items = [(b, _wrap(dtype, k)) for b, k in terms.items()]
+    if dtype is _INDEX and (not terms or (min(terms.values()) >= _I64_MIN and max(terms.values()) <= _I64_MAX)):
+        items = list(terms.items())  # index coefficients in range: _wrap would return each as it is
+    else:
+        items = [(b, _wrap(dtype, k)) for b, k in terms.items()]
     if len(items) > 1:  # a sort key is a walk over the whole term: none for one term
-        items.sort(key=_term_key)
+        items = [items[i] for i in _key_order([b for b, _ in items])]
     mark = not any(b.op is _CONST or b.op is _MOD for b, _ in items) or not _recombinable(terms)
     acc: UOp | None = None
     neg = []
@@ -325,7 +336,7 @@ def canonical_product(x: UOp) -> UOp | None:
         if len(terms) == 1:  # (x*a + b)*c -> x*(a*c) + b*c: never larger
             return build_sum(x.dtype, {b: k * const for b, k in terms.items()}, c0 * const)
     if len(factors) > 1:
-        factors.sort(key=_uop_key)
+        factors = [factors[i] for i in _key_order(factors)]
     if not factors:
         return UOp.const(x.dtype, const)
     acc = factors[0]
@@ -610,8 +621,11 @@ def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
     simplified, and X put back: sound, since every value X takes under `valid` lies in that range.
     """
     fresh = _narrowing(valid, only_tighter=True)
-    if not fresh:
-        return expr  # nothing to narrow, or valid never holds (then any value will do)
+    return _simplify_narrowed(expr, fresh) if fresh else expr  # empty: nothing to narrow, or valid never holds
+
+
+def _simplify_narrowed(expr: UOp, fresh: dict[UOp, UOp]) -> UOp:
+    """simplify_given_valid once its narrowing (term -> fresh variable with the tighter range) is known."""
     narrowed = substitute(expr, fresh)
     if narrowed is expr:
         return expr
@@ -634,9 +648,12 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
     Not through memory access: WHERE computes both branches, so a load inside `a` runs even where c is false;
     its address and gate must stay as they are (INDEX simplifies under its own gate instead).
     """
-    if c.op is Ops.CONST or any(u.op in (Ops.INDEX, Ops.LOAD) for u in a.toposort):
+    if c.op is Ops.CONST:
         return None
-    a2 = simplify_given_valid(c, a)
+    fresh = _narrowing(c, only_tighter=True)  # before the walk over `a`: most conditions narrow nothing
+    if not fresh or any(u.op in (Ops.INDEX, Ops.LOAD) for u in a.toposort):
+        return None
+    a2 = _simplify_narrowed(a, fresh)
     if a2 is a:
         return None
     # compare in the form the rules leave it in: simplify() may have kept a smaller non-canonical input that the
@@ -786,6 +803,8 @@ def simplify_fast(u: UOp) -> UOp | None:
 
 
 def _no_larger(u: UOp, out: UOp) -> UOp:
+    if out is u or out.op in _LEAVES:  # nothing to count: the same graph, or a constant or variable (0 ops)
+        return out
     return out if u.has_ops(out.op_count()) else u
 
 

@@ -612,17 +612,26 @@ def _fill_key(root: UOp) -> tuple:
     return root.__dict__["_key"]
 
 
-def _struct_key(u: UOp) -> tuple:
-    arg = u.arg
+def _arg_key(arg: Any) -> tuple:
     t = type(arg)
     if t is int or t is float:
-        arg_key: tuple = (0, arg)
-    elif t is bool:
-        arg_key = (0, int(arg))
-    elif isinstance(arg, (int, float)):  # subclasses (Ops, numpy scalars) order by value too
-        arg_key = (0, arg)
-    else:
-        arg_key = (1, repr(arg))
+        return (0, arg)
+    if t is bool:
+        return (0, int(arg))
+    if arg is None:
+        return _NO_ARG_KEY
+    if isinstance(arg, (int, float)):  # subclasses (Ops, numpy scalars) order by value too
+        return (0, arg)
+    return (1, repr(arg))
+
+
+def shallow_key(u: UOp) -> tuple:
+    """The first three parts of `u.key` (op, arg, dtype name), without the walk over the sources."""
+    return (u.op, _arg_key(u.arg), u.dtype.name)
+
+
+def _struct_key(u: UOp) -> tuple:
+    arg_key = _arg_key(u.arg)
     src = u.src
     # an Ops member is an int: ordering by it is ordering by its value, without the enum's `.value` lookup
     if len(src) == 2:
