@@ -400,3 +400,25 @@ def test_key_order_is_the_full_key_order_without_computing_every_key():
         expected = sorted(range(len(picked)), key=lambda i: picked[i].key)
         assert order == expected, [u.render() for u in picked]
     assert walked_less > 100  # the cheap path ran (it left some keys uncomputed)
+
+
+def test_small_sums_taken_as_canonical_are_what_the_rebuild_gives(monkeypatch):
+    import engine.symbolic as sym
+
+    rng = random.Random(8)
+    x, y, z = UOp.variable("x", 0, 30), UOp.variable("y", -4, 9), UOp.variable("z", -9, 9)
+    bases = [x, y, z, x // 3, y % 4, (x + y) * 3, (x + z) * -2, (y - x) * 1, x.maximum(y), (x < y).where(z, x),
+             x * y, UOp.range(5, 0), (x + y) // 2, (z + 1) // 2, x // 1, x % 1, y // -1, y % -1]
+    consts = [0, 1, -1, 7, -30]
+    cases = []
+    for _ in range(3000):
+        a, b = rng.choice(bases), rng.choice(bases)
+        c, k = UOp.const(dtypes.index, rng.choice(consts)), UOp.const(dtypes.index, rng.choice([-2, 1, 2, 5]))
+        e = rng.choice([a + b, a - b, -a, a + c, a * k + c, a - c, c + a, a * k - b])
+        if sym._small_canonical(e):
+            cases.append(e)
+    assert len(cases) > 800
+    monkeypatch.setattr(sym, "_small_canonical", lambda x: False)  # the full rebuild must agree on every one
+    for e in cases:
+        e.__dict__.pop("_canon", None)
+        assert sym.canonical_sum(e) is None, e.render()
