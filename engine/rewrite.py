@@ -174,13 +174,17 @@ class UPat:
         return stores
 
 
-def _compile(pat: UPat) -> Callable[[UOp], Sequence[dict[str, UOp]]] | None:
+def _compile(pat: UPat, call: tuple[Callable, frozenset, bool] | None = None) -> Callable | None:
     """Generated Python source for matching `pat` from an empty capture dict; None where it has nested commutative
     sources or a commutative top with other than two (then the generic matcher is used).
 
     Same checks in the same order as UPat._match: op, dtype, arg, arg_pred, pred, source count, then the sources
     depth first; a name seen before must be the same UOp. A commutative top tries the sources as given, then
     swapped, and returns every capture dict that matched, in that order.
+
+    call=(fn, params, wants_ctx): instead a function of (u, ctx) that calls fn on each match in that order, with the
+    captures fn takes as keywords (and ctx), and returns the first result that is not None and not u (else None):
+    what the generic loop over the capture dicts computes, without building them.
     """
     env: dict[str, Any] = {}
     counter = itertools.count()
@@ -238,16 +242,31 @@ def _compile(pat: UPat) -> Callable[[UOp], Sequence[dict[str, UOp]]] | None:
         return lines, bound
 
     def fn_source(name: str, args: str, lines: list[str], bound: dict[str, str]) -> str:
-        ret = "{" + ", ".join(f"{k!r}: {v}" for k, v in bound.items()) + "}"
-        return f"def {name}({args}):\n" + "".join(f"    {ln}\n" for ln in lines) + f"    return {ret}\n"
+        if call is None:
+            ret = "{" + ", ".join(f"{k!r}: {v}" for k, v in bound.items()) + "}"
+            tail = f"    return {ret}\n"
+        else:
+            fn, params, wants_ctx = call
+            kw = [f"{k}={v}" for k, v in bound.items() if k in params] + (["ctx=ctx"] if wants_ctx else [])
+            tail = f"    r = {ref(fn)}({', '.join(kw)})\n    return None if r is u else r\n"
+        return f"def {name}({args}):\n" + "".join(f"    {ln}\n" for ln in lines) + tail
 
+    ctx_arg = ", ctx" if call is not None else ""
     if pat.commutative:
         if pat.src is None or len(pat.src) != 2 or pat.allow_any_len:
             return None
         made = body(pat, ["a", "b"])
         if made is None:
             return None
-        src = fn_source("_one", "u, a, b", *made)
+        src = fn_source("_one", f"u{ctx_arg}, a, b", *made)
+        if call is not None:
+            src += ("def _m(u, ctx):\n"
+                    "    s = u.src\n"
+                    "    if len(s) != 2: return None\n"
+                    "    r = _one(u, ctx, s[0], s[1])\n"
+                    "    return r if r is not None else _one(u, ctx, s[1], s[0])\n")
+            exec(compile(src, f"<rule {pat!r}>", "exec"), env)
+            return env["_m"]
         src += ("def _m(u):\n"
                 "    s = u.src\n"
                 "    if len(s) != 2: return ()\n"
@@ -261,7 +280,10 @@ def _compile(pat: UPat) -> Callable[[UOp], Sequence[dict[str, UOp]]] | None:
         made = body(pat, None)
         if made is None:
             return None
-        src = fn_source("_one", "u", *made)
+        src = fn_source("_one", f"u{ctx_arg}", *made)
+        if call is not None:
+            exec(compile(src, f"<rule {pat!r}>", "exec"), env)
+            return env["_one"]
         src += "def _m(u):\n    d = _one(u)\n    return () if d is None else (d,)\n"
     exec(compile(src, f"<UPat {pat!r}>", "exec"), env)
     return env["_m"]
@@ -320,7 +342,7 @@ def _rule_name(fn: Callable, label: str | None) -> str:
 class Rule:
     """One compiled rule: pattern, rewrite function, stable name."""
 
-    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct", "late", "match")
+    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct", "late", "match", "apply")
 
     def __init__(self, pat: UPat, fn: Callable, name: str, late: bool = False):
         self.pat, self.fn, self.name, self.late = pat, fn, name, late
@@ -334,6 +356,22 @@ class Rule:
         self.direct = (pat.src is None and pat.arg is None and pat.arg_pred is None and pat.pred is None
                        and pat.name is not None and list(params) == [pat.name])
         self.match = pat.compiled()
+        # apply(u, ctx): the first result of fn over the matches that is not None and not u, else None
+        self.apply = _compile(pat, (fn, self.params, self.wants_ctx)) or self._generic_apply
+
+    def _generic_apply(self, u: UOp, ctx: Any) -> UOp | None:
+        """apply, by the generic matcher (the reference the generated apply is tested against)."""
+        for captures in self.pat._match(u, {}):
+            if self.pass_all:
+                ret = self.fn(**captures)
+            else:
+                kw = {k: v for k, v in captures.items() if k in self.params}
+                if self.wants_ctx:
+                    kw["ctx"] = ctx
+                ret = self.fn(**kw)
+            if ret is not None and ret is not u:
+                return ret
+        return None
 
 
 class PatternMatcher:
@@ -369,7 +407,8 @@ class PatternMatcher:
         self._fallback = self.any_op
         # per phase (all, early, late), per op (list index), then (id of a canonical dtype, ops of the sources):
         # the rules that could match
-        self._candidates: list[list[dict[Any, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
+        self._candidates: list[list[dict[Any, Callable[[UOp, Any], UOp | None]]]] = \
+            [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
         # per op: each source op as itself if some rule for the op names it in a direct source pattern, else -1 (the
         # candidate rules are the same for every source op no rule names)
         self._src_op_class: list[list[int]] = []
@@ -425,26 +464,28 @@ class PatternMatcher:
         else:
             key = (id(u.dtype), *[rel[s.op] for s in src])
         by_key = self._candidates[phase][u.op]
-        rules = by_key.get(key)
-        if rules is None:
-            rules = by_key[key] = self._select(u, phase)
-        for rule in rules:
-            if rule.direct:
-                ret = rule.fn(u)
-                if ret is not None and ret is not u:
-                    return _hit(rule, u, ret)
-                continue
-            for captures in rule.match(u):
-                if rule.pass_all:
-                    ret = rule.fn(**captures)
-                else:
-                    kw = {k: v for k, v in captures.items() if k in rule.params}
-                    if rule.wants_ctx:
-                        kw["ctx"] = ctx
-                    ret = rule.fn(**kw)
-                if ret is not None and ret is not u:
-                    return _hit(rule, u, ret)
-        return None
+        dispatch = by_key.get(key)
+        if dispatch is None:
+            dispatch = by_key[key] = _dispatcher(self._select(u, phase))
+        return dispatch(u, ctx)
+
+
+def _dispatcher(rules: list[Rule]) -> Callable[[UOp, Any], UOp | None]:
+    """One generated function that tries `rules` in order on a UOp: the first that returns a UOp other than its
+    input wins (counted by _hit). A direct rule's function is called on the UOp itself, the others' apply."""
+    env: dict[str, Any] = {"_hit": _hit}
+    lines = ["def _dispatch(u, ctx):"]
+    for i, rule in enumerate(rules):
+        env[f"_r{i}"] = rule
+        if rule.direct:
+            env[f"_f{i}"] = rule.fn
+            lines += [f"    r = _f{i}(u)", f"    if r is not None and r is not u: return _hit(_r{i}, u, r)"]
+        else:
+            env[f"_a{i}"] = rule.apply
+            lines += [f"    r = _a{i}(u, ctx)", f"    if r is not None: return _hit(_r{i}, u, r)"]
+    lines.append("    return None")
+    exec(compile("\n".join(lines) + "\n", f"<dispatch {len(rules)} rules>", "exec"), env)
+    return env["_dispatch"]
 
 
 def _hit(rule: Rule, u: UOp, ret: UOp) -> UOp:

@@ -202,3 +202,39 @@ def test_candidate_tables_share_one_entry_for_source_ops_no_rule_names():
     assert pm.rewrite(y + (x * 3)) is None  # MUL named in position 0 only: position 1 still decides
     keys = [k for k in pm._candidates[0][Ops.ADD] if isinstance(k, tuple)]
     assert len(keys) == 3  # (MUL, other), (other, other), (other, MUL)
+
+
+def test_generated_rule_applications_return_what_the_generic_loop_returns():
+    from engine.codegen.kernel import kernel_rules
+    from engine.rewrite import Rule
+    from engine.symbolic import symbolic
+
+    calls = []
+
+    def record(**kw):  # a rule function that rejects its first match: the second order of a commutative must run
+        calls.append(tuple(sorted((k, id(v)) for k, v in kw.items())))
+        return None if len(calls) % 2 else kw.get("a", kw.get("x"))
+
+    extra = [Rule(UPat(Ops.ADD, src=[UPat.var("a"), UPat.var("b")]), lambda a, b, ctx: record(a=a, b=b), "comm"),
+             Rule(UPat(Ops.MUL, src=[UPat(Ops.ADD, src=[UPat.var("a"), UPat.var("b")]), UPat.var("c")]),
+                  lambda a, b, c: record(a=a, b=b, c=c), "nested_comm")]
+    uops = _uops_to_match_against()
+    fired = 0
+    for rule in symbolic.rules + kernel_rules.rules + extra:
+        if rule.direct:
+            continue
+        for u in uops:
+            calls.clear()
+            try:
+                got = rule.apply(u, None)
+            except Exception as e:  # noqa: BLE001 -- a rule that needs a real ctx must fail the same way
+                got = type(e)
+            first = list(calls)
+            calls.clear()
+            try:
+                want = rule._generic_apply(u, None)
+            except Exception as e:  # noqa: BLE001
+                want = type(e)
+            assert got is want and first == calls, (rule.name, u.render())
+            fired += got is not None
+    assert fired > 150
