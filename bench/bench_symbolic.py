@@ -22,7 +22,7 @@ import random
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -155,52 +155,67 @@ def tinygrad_op_count(t: Any) -> int:
     return sum(1 for x in t.toposort() if x.src and not x.is_variable)
 
 
+def _expressions(name: str, count: int, seed: int) -> Iterator[tuple[UOp, list[UOp]]]:
+    """`count` different expressions of one family (and their variables), built one at a time."""
+    gen = FAMILIES[name]
+    negative = 0.3 if name == "complex" else 0.0
+    rng = random.Random(seed)
+    seen: set[tuple] = set()
+    while len(seen) < count:
+        vs = _variables(rng, rng.randint(2, 3), negative)
+        e = gen(rng, DEPTH, vs)
+        text = (e.render(), tuple(v.arg for v in vs))
+        if text not in seen:  # only different expressions count
+            seen.add(text)
+            yield e, vs
+        del e, vs
+
+
 def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False,
                    tinygrad: Callable[[UOp], Any] | None = None) -> dict:
     """Time the first simplify of `count` different expressions of one family.
 
     rules_only: simplify with rule hits counted (engine.rewrite.track_rules), which sends every expression through
     the rules instead of the affine fast path: the comparison that shows what the fast path is worth.
+    tinygrad: a translator (tinygrad_translator); then a second pass builds the same expressions again and times
+    tinygrad's simplify on each (a pass of its own, so neither engine runs between the other's expressions).
     """
     mode = track_rules if rules_only else contextlib.nullcontext
-    gen = FAMILIES[name]
-    negative = 0.3 if name == "complex" else 0.0
     warm = random.Random(seed + 1_000_003)
     for _ in range(WARMUP):  # first calls fill the matcher's candidate tables: steady state is what is timed
-        e = gen(warm, DEPTH, _variables(warm, warm.randint(2, 3), negative))
+        e = FAMILIES[name](warm, DEPTH, _variables(warm, warm.randint(2, 3), 0.3 if name == "complex" else 0.0))
         if tinygrad is not None:
             tinygrad(e).simplify()
         simplify(e)
     gc.collect()
-    rng = random.Random(seed)
-    times, tg_times, sizes, out_sizes, tg_out, seen, fast = [], [], [], [], [], set(), 0
-    while len(times) < count:
-        vs = _variables(rng, rng.randint(2, 3), negative)
-        e = gen(rng, DEPTH, vs)
-        text = (e.render(), tuple(v.arg for v in vs))
-        if text in seen:  # only different expressions count
-            continue
-        seen.add(text)
-        t = tinygrad(e) if tinygrad is not None else None  # translated before either clock starts
+    times, sizes, out_sizes, fast = [], [], [], 0
+    for e, _ in _expressions(name, count, seed):
         with mode():
             t0 = time.perf_counter_ns()
             out = simplify(e)
             dt = (time.perf_counter_ns() - t0) / 1e3
-        if t is not None:
-            t0 = time.perf_counter_ns()
-            tout = t.simplify()
-            tg_times.append((time.perf_counter_ns() - t0) / 1e3)
-            tg_out.append(tinygrad_op_count(tout))
         out_sizes.append(out.op_count())
         sizes.append(e.op_count())
         times.append(dt)
         fast += affine_simplify(e) is not None
-        del e, vs, t, out
-    return {"family": name, "n": count, "ops": statistics.mean(sizes), "mean_us": statistics.mean(times),
-            "median_us": statistics.median(times), "p90_us": sorted(times)[int(0.9 * len(times))],
-            "fast_pct": 100 * fast / count, "tinygrad_mean_us": statistics.mean(tg_times) if tg_times else None,
-            "tinygrad_median_us": statistics.median(tg_times) if tg_times else None,
-            "out_ops": statistics.mean(out_sizes), "tinygrad_out_ops": statistics.mean(tg_out) if tg_out else None}
+        del e, out
+    r = {"family": name, "n": count, "ops": statistics.mean(sizes), "mean_us": statistics.mean(times),
+         "median_us": statistics.median(times), "p90_us": sorted(times)[int(0.9 * len(times))],
+         "fast_pct": 100 * fast / count, "out_ops": statistics.mean(out_sizes)}
+    if tinygrad is not None:
+        gc.collect()
+        tg_times, tg_out = [], []
+        for e, _ in _expressions(name, count, seed):
+            t = tinygrad(e)  # translated before the clock starts
+            del e
+            t0 = time.perf_counter_ns()
+            tout = t.simplify()
+            tg_times.append((time.perf_counter_ns() - t0) / 1e3)
+            tg_out.append(tinygrad_op_count(tout))
+            del t, tout
+        r.update(tinygrad_mean_us=statistics.mean(tg_times), tinygrad_median_us=statistics.median(tg_times),
+                 tinygrad_out_ops=statistics.mean(tg_out))
+    return r
 
 
 def index_dag(n_nodes: int, seed: int) -> UOp:

@@ -416,6 +416,7 @@ class PatternMatcher:
             rules = self.by_op.get(Ops(i), self._fallback) if i in Ops._value2member_map_ else self._fallback
             named = {o for r in rules for p in r.pat.src or () if p.ops for o in p.ops}
             self._src_op_class.append([o if o in named else -1 for o in range(max(Ops) + 1)])
+        self._compiled: dict[tuple[Rule, ...], Callable[[UOp, Any], UOp | None]] = {}  # generated dispatchers
         # the same before the source ops are looked at: per phase, per op, id of a canonical dtype
         self._by_dtype: list[list[dict[int, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
         # ops some rule could match, and ops some late rule could match (lists indexed by op)
@@ -466,8 +467,37 @@ class PatternMatcher:
         by_key = self._candidates[phase][u.op]
         dispatch = by_key.get(key)
         if dispatch is None:
-            dispatch = by_key[key] = _dispatcher(self._select(u, phase))
+            dispatch = by_key[key] = self._warming(self._select(u, phase), by_key, key)
         return dispatch(u, ctx)
+
+    def _warming(self, rules: list[Rule], table: dict, key: Any) -> Callable[[UOp, Any], UOp | None]:
+        """A dispatcher that loops over `rules`; after _COMPILE_AFTER calls it puts the generated one (shared by
+        every key with the same rules) in its table slot. Rare source-op combinations never pay for a compile."""
+        count = 0
+
+        def dispatch(u: UOp, ctx: Any) -> UOp | None:
+            nonlocal count
+            count += 1
+            if count == _COMPILE_AFTER:
+                sig = tuple(rules)
+                fast = self._compiled.get(sig)
+                if fast is None:
+                    fast = self._compiled[sig] = _dispatcher(rules)
+                table[key] = fast
+            for rule in rules:
+                if rule.direct:
+                    r = rule.fn(u)
+                    if r is not None and r is not u:
+                        return _hit(rule, u, r)
+                else:
+                    r = rule.apply(u, ctx)
+                    if r is not None:
+                        return _hit(rule, u, r)
+            return None
+        return dispatch
+
+
+_COMPILE_AFTER = 32  # calls through one candidate list before it gets a generated dispatcher
 
 
 def _dispatcher(rules: list[Rule]) -> Callable[[UOp, Any], UOp | None]:
