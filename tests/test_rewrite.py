@@ -238,3 +238,19 @@ def test_generated_rule_applications_return_what_the_generic_loop_returns():
             assert got is want and first == calls, (rule.name, u.render())
             fired += got is not None
     assert fired > 150
+
+
+def test_generated_dispatchers_rewrite_what_the_rule_loop_rewrites(monkeypatch):
+    import engine.rewrite as rw
+    from engine.symbolic import symbolic
+
+    uops = _uops_to_match_against()
+    results = []
+    for after in (10**9, 1):  # never generated (the loop) / generated at the first call
+        monkeypatch.setattr(rw, "_COMPILE_AFTER", after)
+        pm = PatternMatcher([(r.pat, r.fn, r.name) for r in symbolic.rules], late=("where_given_valid",))
+        with track_rules() as hits:
+            results.append(([pm.rewrite(u, None, phase) for u in uops for phase in (0, 1, 2)], dict(hits)))
+            hits.clear()
+    assert results[0] == results[1]
+    assert sum(r is not None for r in results[0][0]) > 300 and sum(results[0][1].values()) > 300
