@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from typing import Any
 
 from engine.alu import c_div, exec_alu, wrap
 from engine.dtype import DType, dtypes
 from engine.rewrite import PatternMatcher, RuleStats, UPat, graph_rewrite, substitute
-from engine.uop import _LEAVES, GroupOp, Ops, UOp, existing, shallow_key
+from engine.uop import _LEAVES, GroupOp, Ops, UOp, existing
 
 INT_KINDS = "xiu"
 
@@ -179,19 +180,11 @@ def _absorb(dtype: DType, terms: dict[UOp, int]) -> dict[UOp, int]:
     return out
 
 
-def _key_order(uops: list[UOp]) -> list[int]:
-    """Positions of `uops` in UOp.key order (stable), computing full keys (a walk over each) only where needed.
+_uop_key = operator.attrgetter("key")
 
-    Keys compare part by part: where the (op, arg, dtype) parts of all the UOps differ, they alone decide every
-    comparison, so a UOp whose key is not known yet can be ordered by those parts. Leaves get their (cheap) key.
-    """
-    parts = []
-    for u in uops:
-        k = u.__dict__.get("_key")
-        parts.append(k if k is not None else (shallow_key(u) if u.src else u.key))
-    if len({k[:3] for k in parts}) < len(parts):  # two share (op, arg, dtype): the sources decide
-        parts = [u.key for u in uops]
-    return sorted(range(len(uops)), key=parts.__getitem__)
+
+def _term_key(t: tuple[UOp, Any]) -> tuple:
+    return t[0].key
 
 
 def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
@@ -207,7 +200,7 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     else:
         items = [(b, _wrap(dtype, k)) for b, k in terms.items()]
     if len(items) > 1:  # a sort key is a walk over the whole term: none for one term
-        items = [items[i] for i in _key_order([b for b, _ in items])]
+        items.sort(key=_term_key)
     mark = not any(b.op is _CONST or b.op is _MOD for b, _ in items) or not _recombinable(terms)
     acc: UOp | None = None
     neg = []
@@ -305,7 +298,7 @@ def _small_canonical(x: UOp) -> bool:
         return _plain_base(a)
     if a is b or not _plain_base(a) or not _plain_base(b):
         return False
-    return x.op is _SUB or _key_order([a, b]) == [0, 1]
+    return x.op is _SUB or not b.key < a.key  # equal keys keep their order (a stable sort)
 
 
 def canonical_sum(x: UOp) -> UOp | None:
@@ -378,7 +371,7 @@ def canonical_product(x: UOp) -> UOp | None:
         if len(terms) == 1:  # (x*a + b)*c -> x*(a*c) + b*c: never larger
             return build_sum(x.dtype, {b: k * const for b, k in terms.items()}, c0 * const)
     if len(factors) > 1:
-        factors = [factors[i] for i in _key_order(factors)]
+        factors.sort(key=_uop_key)
     if not factors:
         return UOp.const(x.dtype, const)
     acc = factors[0]
@@ -635,8 +628,12 @@ def _clause_bounds(clause: UOp) -> tuple[UOp, int | None, int | None] | None:
 _gv_counter = itertools.count()
 
 
-def _narrowing(valid: UOp, only_tighter: bool = False) -> dict[UOp, UOp] | None:
-    """Fresh variables for the terms `valid` bounds, with the tighter ranges; None if valid can never hold."""
+def _ranges(valid: UOp, only_tighter: bool) -> dict[UOp, list[Any]] | None:
+    """The ranges `valid` bounds its terms to; None if valid can never hold.
+
+    only_tighter: only terms the clauses narrow (a fresh variable with the term's own range tells the rules nothing
+    new, and sparing the substitution spares simplify_given_valid two simplify calls).
+    """
     ranges: dict[UOp, list[Any]] = {}
     for clause in _clauses(valid):
         cb = _clause_bounds(clause)
@@ -650,10 +647,18 @@ def _narrowing(valid: UOp, only_tighter: bool = False) -> dict[UOp, UOp] | None:
             r[1] = min(r[1], hi)
     if any(lo > hi for lo, hi in ranges.values()):
         return None
-    # only_tighter: only terms the clauses narrow (a fresh variable with the term's own range tells the rules nothing
-    # new, and sparing the substitution spares simplify_given_valid two simplify calls)
-    return {x: UOp.variable(f"__valid{next(_gv_counter)}", lo, hi, x.dtype) for x, (lo, hi) in ranges.items()
-            if not only_tighter or (lo, hi) != x.bounds}
+    return {x: r for x, r in ranges.items() if (r[0], r[1]) != x.bounds} if only_tighter else ranges
+
+
+def _fresh(ranges: dict[UOp, list[Any]]) -> dict[UOp, UOp]:
+    """A fresh variable for each term, with its range."""
+    return {x: UOp.variable(f"__valid{next(_gv_counter)}", lo, hi, x.dtype) for x, (lo, hi) in ranges.items()}
+
+
+def _narrowing(valid: UOp, only_tighter: bool = False) -> dict[UOp, UOp] | None:
+    """Fresh variables for the terms `valid` bounds, with the tighter ranges; None if valid can never hold."""
+    ranges = _ranges(valid, only_tighter)
+    return None if ranges is None else _fresh(ranges)
 
 
 def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
@@ -692,10 +697,10 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
     """
     if c.op is Ops.CONST:
         return None
-    fresh = _narrowing(c, only_tighter=True)  # before the walk over `a`: most conditions narrow nothing
-    if not fresh or any(u.op in (Ops.INDEX, Ops.LOAD) for u in a.toposort):
+    ranges = _ranges(c, only_tighter=True)  # before the walk over `a`: most conditions narrow nothing
+    if not ranges or any(u.op in (Ops.INDEX, Ops.LOAD) for u in a.toposort):
         return None
-    a2 = _simplify_narrowed(a, fresh)
+    a2 = _simplify_narrowed(a, _fresh(ranges))
     if a2 is a:
         return None
     # compare in the form the rules leave it in: simplify() may have kept a smaller non-canonical input that the

@@ -625,11 +625,6 @@ def _arg_key(arg: Any) -> tuple:
     return (1, repr(arg))
 
 
-def shallow_key(u: UOp) -> tuple:
-    """The first three parts of `u.key` (op, arg, dtype name), without the walk over the sources."""
-    return (u.op, _arg_key(u.arg), u.dtype.name)
-
-
 def _struct_key(u: UOp) -> tuple:
     arg_key = _arg_key(u.arg)
     src = u.src

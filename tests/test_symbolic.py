@@ -383,25 +383,6 @@ def test_terms_stop_at_bases_and_match_the_per_node_rule():
             assert u.__dict__["_terms"] == _terms_rule(u), u.render()
 
 
-def test_key_order_is_the_full_key_order_without_computing_every_key():
-    from engine.symbolic import _key_order
-
-    rng = random.Random(4)
-    x, y = UOp.variable("x", 0, 30), UOp.variable("y", -4, 9)
-    walked_less = 0
-    for trial in range(300):
-        # fresh atoms (no key yet), some sharing op and dtype (then the sources must decide), some leaves
-        salt = UOp.variable(f"s{trial}", 0, 5)
-        pool = [x, y, salt, (x + salt) // 3, (y * 2 + salt) // 5, (x - salt) % 7, (y + salt).maximum(x),
-                salt * 3 + x, (salt < x).where(y, x)]
-        picked = rng.sample(pool, rng.randint(2, 5))
-        order = _key_order(picked)
-        walked_less += any("_key" not in u.__dict__ for u in picked)
-        expected = sorted(range(len(picked)), key=lambda i: picked[i].key)
-        assert order == expected, [u.render() for u in picked]
-    assert walked_less > 100  # the cheap path ran (it left some keys uncomputed)
-
-
 def test_small_sums_taken_as_canonical_are_what_the_rebuild_gives(monkeypatch):
     import engine.symbolic as sym
 
