@@ -671,13 +671,19 @@ def simplify_given_valid(valid: UOp, expr: UOp) -> UOp:
     return _simplify_narrowed(expr, fresh) if fresh else expr  # empty: nothing to narrow, or valid never holds
 
 
-def _simplify_narrowed(expr: UOp, fresh: dict[UOp, UOp]) -> UOp:
-    """simplify_given_valid once its narrowing (term -> fresh variable with the tighter range) is known."""
+def _simplify_narrowed(expr: UOp, fresh: dict[UOp, UOp], fixed: bool = False) -> UOp:
+    """simplify_given_valid once its narrowing (term -> fresh variable with the tighter range) is known.
+
+    fixed: expr is a fixed point of the rules (a rewritten source); then a narrowed form that simplifies to itself
+    gives expr back at once (putting the terms back rebuilds expr, whose simplify is expr).
+    """
     narrowed = substitute(expr, fresh)
     if narrowed is expr:
         return expr
-    out = substitute(simplify(narrowed), {v: x for x, v in fresh.items()})
-    return simplify(out)
+    simple = simplify(narrowed)
+    if fixed and simple is narrowed:
+        return expr
+    return simplify(substitute(simple, {v: x for x, v in fresh.items()}))
 
 
 def bounds_given_valid(valid: UOp, expr: UOp) -> tuple[Any, Any] | None:
@@ -700,7 +706,7 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
     ranges = _ranges(c, only_tighter=True)  # before the walk over `a`: most conditions narrow nothing
     if not ranges or any(u.op in (Ops.INDEX, Ops.LOAD) for u in a.toposort):
         return None
-    a2 = _simplify_narrowed(a, _fresh(ranges))
+    a2 = _simplify_narrowed(a, _fresh(ranges), fixed=True)  # a is a rewritten source: a fixed point
     if a2 is a:
         return None
     # compare in the form the rules leave it in: simplify() may have kept a smaller non-canonical input that the

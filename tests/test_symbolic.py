@@ -403,3 +403,25 @@ def test_small_sums_taken_as_canonical_are_what_the_rebuild_gives(monkeypatch):
     for e in cases:
         e.__dict__.pop("_canon", None)
         assert sym.canonical_sum(e) is None, e.render()
+
+
+def test_narrowed_simplify_of_a_rewritten_branch_takes_the_shortcut_exactly():
+    import engine.symbolic as sym
+    from engine.rewrite import graph_rewrite
+
+    rng = random.Random(12)
+    x, y = UOp.variable("x", -6, 20), UOp.variable("y", 0, 9)
+    shortcuts = 0
+    for _ in range(400):
+        a = rng.choice([x, y, x + y, x * 2 - y]) // rng.randint(1, 5) + rng.choice([x, y]) % rng.randint(2, 7)
+        a = graph_rewrite(a, sym.symbolic, bottom_up=True)  # a fixed point, as the where rule sees its branch
+        cond = (rng.choice([x, y, x + y]) < rng.randint(-3, 15))
+        ranges = sym._ranges(cond, only_tighter=True)
+        if not ranges:
+            continue
+        fresh = sym._fresh(ranges)
+        full = sym._simplify_narrowed(a, fresh)
+        fast = sym._simplify_narrowed(a, fresh, fixed=True)
+        assert fast is full, (a.render(), cond.render())
+        shortcuts += fast is a
+    assert shortcuts > 50
