@@ -541,15 +541,11 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
     stack: list[tuple[UOp, int, UOp | None]] = [(root, 0, None)]
     push, pop, rewrite, late_ops, has_rules = stack.append, stack.pop, pm.rewrite, pm.late_ops, pm.has_rules
     # a large rewrite allocates many long-lived UOps: the cyclic collector would rescan them over and over (~25% of
-    # the time on a 200k-UOp graph). UOps hold no cycles, so once a rewrite has visited _GC_PAUSE_AFTER nodes the
+    # the time on a 200k-UOp graph). UOps hold no cycles, so once a rewrite has made _GC_PAUSE_AFTER visits the
     # collector is paused until it returns (small rewrites, like one simplify, never touch it)
     countdown, paused = _GC_PAUSE_AFTER, False
     try:
         while stack:
-            countdown -= 1
-            if countdown == 0 and gc.isenabled():
-                gc.disable()
-                paused = True
             n, stage, target = pop()
             if n in done:
                 continue
@@ -557,6 +553,10 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
                 done[n] = n
                 continue
             if stage == 0:
+                countdown -= 1  # counts visits
+                if countdown == 0 and gc.isenabled():
+                    gc.disable()
+                    paused = True
                 if bottom_up:
                     r = rewrite(n, ctx, 1)
                     if r is not None:
@@ -603,8 +603,7 @@ def graph_rewrite(root: UOp, pm: PatternMatcher, ctx: Any = None, bottom_up: boo
                     push((n, 2, r))
                     push((r, 0, None))
             else:
-                assert target is not None
-                done[n] = done[target]
+                done[n] = done[target]  # type: ignore[index]  # stage 2 entries carry their target
     finally:
         if paused:
             gc.enable()

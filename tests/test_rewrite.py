@@ -161,7 +161,7 @@ def test_large_rewrites_pause_the_cyclic_collector_and_restore_it(monkeypatch):
 
     import engine.rewrite as rw
 
-    monkeypatch.setattr(rw, "_GC_PAUSE_AFTER", 1500)
+    monkeypatch.setattr(rw, "_GC_PAUSE_AFTER", 500)
     seen = []
 
     def note(x):
@@ -169,11 +169,11 @@ def test_large_rewrites_pause_the_cyclic_collector_and_restore_it(monkeypatch):
 
     x = UOp.variable("x", 0, 9)
     chain = x
-    for _ in range(1000):  # ~1000 pops visit the sources, then the rule runs on the way back up
+    for _ in range(1000):  # bottom_up: the rule runs at each node's first visit, top down
         chain = chain + 1
     pm = PatternMatcher([(UPat(Ops.ADD, name="x"), note, "note")])
     assert gc.isenabled()
-    graph_rewrite(chain, pm)
+    graph_rewrite(chain, pm, bottom_up=True)
     assert gc.isenabled() and seen[0] and not seen[-1]  # paused part-way, enabled again after
 
     def boom(x):
