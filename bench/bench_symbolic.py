@@ -1,6 +1,6 @@
 """Speed of the symbolic engine: microseconds per `simplify()` and `graph_rewrite` UOps per second.
 
-Usage: python bench/bench_symbolic.py [--count N] [--seed S] [--skip-graph] [--rules-only] [--tinygrad]
+Usage: python bench/bench_symbolic.py [--count N] [--seed S] [--depth D] [--skip-graph] [--rules-only] [--tinygrad]
 
 --tinygrad also times tinygrad's own simplify() on the very same expressions, in the same loop (each expression is
 translated to tinygrad UOps before either clock starts): the like-for-like form of the brief's "a third of tinygrad".
@@ -155,7 +155,7 @@ def tinygrad_op_count(t: Any) -> int:
     return sum(1 for x in t.toposort() if x.src and not x.is_variable)
 
 
-def _expressions(name: str, count: int, seed: int) -> Iterator[tuple[UOp, list[UOp]]]:
+def _expressions(name: str, count: int, seed: int, depth: int = DEPTH) -> Iterator[tuple[UOp, list[UOp]]]:
     """`count` different expressions of one family (and their variables), built one at a time."""
     gen = FAMILIES[name]
     negative = 0.3 if name == "complex" else 0.0
@@ -163,7 +163,7 @@ def _expressions(name: str, count: int, seed: int) -> Iterator[tuple[UOp, list[U
     seen: set[tuple] = set()
     while len(seen) < count:
         vs = _variables(rng, rng.randint(2, 3), negative)
-        e = gen(rng, DEPTH, vs)
+        e = gen(rng, depth, vs)
         text = (e.render(), tuple(v.arg for v in vs))
         if text not in seen:  # only different expressions count
             seen.add(text)
@@ -172,7 +172,7 @@ def _expressions(name: str, count: int, seed: int) -> Iterator[tuple[UOp, list[U
 
 
 def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False,
-                   tinygrad: Callable[[UOp], Any] | None = None) -> dict:
+                   tinygrad: Callable[[UOp], Any] | None = None, depth: int = DEPTH) -> dict:
     """Time the first simplify of `count` different expressions of one family.
 
     rules_only: simplify with rule hits counted (engine.rewrite.track_rules), which sends every expression through
@@ -183,13 +183,13 @@ def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False,
     mode = track_rules if rules_only else contextlib.nullcontext
     warm = random.Random(seed + 1_000_003)
     for _ in range(WARMUP):  # first calls fill the matcher's candidate tables: steady state is what is timed
-        e = FAMILIES[name](warm, DEPTH, _variables(warm, warm.randint(2, 3), 0.3 if name == "complex" else 0.0))
+        e = FAMILIES[name](warm, depth, _variables(warm, warm.randint(2, 3), 0.3 if name == "complex" else 0.0))
         if tinygrad is not None:
             tinygrad(e).simplify()
         simplify(e)
     gc.collect()
     times, sizes, out_sizes, fast = [], [], [], 0
-    for e, _ in _expressions(name, count, seed):
+    for e, _ in _expressions(name, count, seed, depth):
         with mode():
             t0 = time.perf_counter_ns()
             out = simplify(e)
@@ -205,7 +205,7 @@ def bench_simplify(name: str, count: int, seed: int, rules_only: bool = False,
     if tinygrad is not None:
         gc.collect()
         tg_times, tg_out = [], []
-        for e, _ in _expressions(name, count, seed):
+        for e, _ in _expressions(name, count, seed, depth):
             t = tinygrad(e)  # translated before the clock starts
             del e
             t0 = time.perf_counter_ns()
@@ -267,6 +267,7 @@ def main() -> None:
     ap.add_argument("--dag-nodes", type=int, default=200_000)
     ap.add_argument("--chain", type=int, default=1_000_000)
     ap.add_argument("--skip-graph", action="store_true")
+    ap.add_argument("--depth", type=int, default=DEPTH, help=f"expression depth (default {DEPTH}, the brief's)")
     ap.add_argument("--rules-only", action="store_true",
                     help="also time every family with all expressions going through the rules (no affine fast path)")
     ap.add_argument("--tinygrad", action="store_true",
@@ -281,13 +282,13 @@ def main() -> None:
         except importlib.metadata.PackageNotFoundError:
             version = "unknown version"
         print(f"tinygrad {version} on the same expressions (its operators' spelling, see tinygrad_translator)")
-    print(f"simplify(), depth {DEPTH}, {args.count} different expressions per family, seed {args.seed}")
+    print(f"simplify(), depth {args.depth}, {args.count} different expressions per family, seed {args.seed}")
     same = f" {'tinygrad, same exprs: mean us':>30} {'ratio':>6} {'ops out (ours/tg)':>18}" if tg else ""
     print(f"{'family':<16} {'ops/expr':>9} {'fast path':>10} {'mean us':>9} {'median us':>10} {'p90 us':>9} "
           f"{'tinygrad us':>12} {'target us':>10}{same}")
     for name in FAMILIES:
         for rules_only in ((False, True) if args.rules_only else (False,)):
-            r = bench_simplify(name, args.count, args.seed, rules_only, tg)
+            r = bench_simplify(name, args.count, args.seed, rules_only, tg, args.depth)
             ref = TINYGRAD_US[name]
             label = name + (" (rules)" if rules_only else "")
             share = "-" if rules_only else f"{r['fast_pct']:.0f}%"
