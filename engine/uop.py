@@ -397,23 +397,8 @@ class UOp(metaclass=_Interned):
         else:  # sources done (the common case inside a rewrite): no stack
             v = d[key] = fn(self)
             return v
-        # post-order without markers: a node stays on the stack until its sources are done
-        stack = [self]
-        push, pop = stack.append, stack.pop
-        while stack:
-            u = stack[-1]
-            ud = u.__dict__
-            if key in ud:
-                pop()
-                continue
-            ready = True
-            for s in u.src:
-                if key not in s.__dict__:
-                    push(s)
-                    ready = False
-            if ready:
-                pop()
-                ud[key] = fn(u)
+        for u in _missing_below(self, key):
+            u.__dict__[key] = fn(u)
         return d[key]
 
     @property
@@ -578,6 +563,28 @@ def _render_one(u: UOp, srcs: list[str]) -> str:
     return f"{u.op.name}({args})"
 
 
+def _missing_below(root: UOp, key: str) -> Iterator[UOp]:
+    """The UOps under root (itself included) without `key` in their cache, each after its sources, iterative.
+
+    The caller stores each one's value before asking for the next (a UOp reached twice is yielded once).
+    """
+    stack = [root]
+    push, pop = stack.append, stack.pop
+    while stack:
+        u = stack[-1]
+        if key in u.__dict__:
+            pop()
+            continue
+        ready = True
+        for s in u.src:
+            if key not in s.__dict__:
+                push(s)
+                ready = False
+        if ready:
+            pop()
+            yield u
+
+
 _NO_ARG_KEY = (1, repr(None))
 
 
@@ -586,23 +593,8 @@ def _fill_key(root: UOp) -> tuple:
 
     Keys are `_struct_key`'s; an ALU node without arg (the common case) and an index constant are built inline.
     """
-    stack = [root]
-    push, pop = stack.append, stack.pop
-    while stack:
-        u = stack[-1]
-        d = u.__dict__
-        if "_key" in d:
-            pop()
-            continue
-        src = u.src
-        ready = True
-        for s in src:
-            if "_key" not in s.__dict__:
-                push(s)
-                ready = False
-        if not ready:
-            continue
-        pop()
+    for u in _missing_below(root, "_key"):
+        d, src = u.__dict__, u.src
         if len(src) == 2 and u.arg is None:
             d["_key"] = (u.op, _NO_ARG_KEY, u.dtype.name, (src[0].__dict__["_key"], src[1].__dict__["_key"]))
         elif u.op is _CONST and type(u.arg) is int:
@@ -654,24 +646,8 @@ def _fill_bounds(root: UOp) -> tuple[Any, Any]:
     The interval rules are `_bounds`'; the common index cases (constants, variables, +, -, negation, products,
     // and % by a positive constant) are inlined here: this runs for every node the simplifier meets.
     """
-    stack = [root]
-    push, pop = stack.append, stack.pop
-    while stack:
-        u = stack[-1]
-        d = u.__dict__
-        if "_mm" in d:
-            pop()
-            continue
-        src = u.src
-        ready = True
-        for s in src:
-            if "_mm" not in s.__dict__:
-                push(s)
-                ready = False
-        if not ready:
-            continue
-        pop()
-        op = u.op
+    for u in _missing_below(root, "_mm"):
+        d, src, op = u.__dict__, u.src, u.op
         if u.dtype is _INDEX:
             if op is _CONST:
                 d["_mm"] = (u.arg, u.arg)
