@@ -342,7 +342,7 @@ def _rule_name(fn: Callable, label: str | None) -> str:
 class Rule:
     """One compiled rule: pattern, rewrite function, stable name."""
 
-    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct", "late", "match", "apply")
+    __slots__ = ("pat", "fn", "name", "wants_ctx", "params", "pass_all", "direct", "late", "apply")
 
     def __init__(self, pat: UPat, fn: Callable, name: str, late: bool = False):
         self.pat, self.fn, self.name, self.late = pat, fn, name, late
@@ -355,7 +355,6 @@ class Rule:
         # it matches, and fn takes it positionally (no match call, no capture dict)
         self.direct = (pat.src is None and pat.arg is None and pat.arg_pred is None and pat.pred is None
                        and pat.name is not None and list(params) == [pat.name])
-        self.match = pat.compiled()
         # apply(u, ctx): the first result of fn over the matches that is not None and not u, else None
         self.apply = _compile(pat, (fn, self.params, self.wants_ctx)) or self._generic_apply
 
