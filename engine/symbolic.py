@@ -718,6 +718,7 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
 
 # ---------------------------------------------------------------- the affine fast path
 _AFFINE_OPS = frozenset({Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL})
+_AFFINE_NODES = _AFFINE_OPS | {Ops.CONST, Ops.DEFINE_VAR, Ops.RANGE}  # anything else makes affine_simplify decline
 _NO_TERMS: dict[UOp, int] = {}
 
 
@@ -779,6 +780,8 @@ def affine_simplify(u: UOp) -> UOp | None:
         pending = False
         for s in src:
             if s not in forms:
+                if s.op not in _AFFINE_NODES:
+                    return None  # declined when it is reached anyway: say so before walking the rest
                 stack.append(s)
                 pending = True
         if pending:
