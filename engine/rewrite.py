@@ -157,11 +157,6 @@ class UPat:
             ok = self._dtype_ok[id(dt)] = self.dtype_ok(dt)
         return ok
 
-    def compiled(self) -> Callable[[UOp], Sequence[dict[str, UOp]]]:
-        """A function doing what `_match(u, {})` does, as straight-line generated code (see _compile)."""
-        fn = _compile(self)
-        return fn if fn is not None else lambda u: self._match(u, {})
-
     def _match_srcs(self, srcs: Sequence[UOp], store: dict[str, UOp]) -> Sequence[dict[str, UOp]]:
         stores: Sequence[dict[str, UOp]] = (store,)
         for p, s in zip(self.src, srcs):  # type: ignore[arg-type]
@@ -174,17 +169,14 @@ class UPat:
         return stores
 
 
-def _compile(pat: UPat, call: tuple[Callable, frozenset, bool] | None = None) -> Callable | None:
-    """Generated Python source for matching `pat` from an empty capture dict; None where it has nested commutative
-    sources or a commutative top with other than two (then the generic matcher is used).
+def _compile(pat: UPat, fn: Callable, params: frozenset, wants_ctx: bool) -> Callable[[UOp, Any], UOp | None] | None:
+    """Generated Python source that matches `pat` and calls `fn` on each match: a function of (u, ctx) returning the
+    first result that is neither None nor u (else None), with the captures fn takes as keywords (and ctx). None
+    where `pat` has nested commutative sources or a commutative top with other than two (the generic matcher then).
 
     Same checks in the same order as UPat._match: op, dtype, arg, arg_pred, pred, source count, then the sources
     depth first; a name seen before must be the same UOp. A commutative top tries the sources as given, then
-    swapped, and returns every capture dict that matched, in that order.
-
-    call=(fn, params, wants_ctx): instead a function of (u, ctx) that calls fn on each match in that order, with the
-    captures fn takes as keywords (and ctx), and returns the first result that is not None and not u (else None):
-    what the generic loop over the capture dicts computes, without building them.
+    swapped: the matches, and so the calls, come in the generic matcher's order, without capture dicts.
     """
     env: dict[str, Any] = {}
     counter = itertools.count()
@@ -228,65 +220,32 @@ def _compile(pat: UPat, call: tuple[Callable, frozenset, bool] | None = None) ->
                 return False
         return True
 
-    def body(p: UPat, srcs: list[str] | None) -> tuple[list[str], dict[str, str]] | None:
-        """Lines of a function of `u` (and the given source variables, when p is a commutative top)."""
-        lines: list[str] = []
-        bound: dict[str, str] = {}
-        if srcs is None:
-            return (lines, bound) if emit(p, "u", lines, bound) else None
-        emit(p, "u", lines, bound, top_only=True)
-        lines.append("if len(u.src) != 2: return None")
-        for sp, var in zip(p.src or (), srcs):
-            if not emit(sp, var, lines, bound):
-                return None
-        return lines, bound
-
-    def fn_source(name: str, args: str, lines: list[str], bound: dict[str, str]) -> str:
-        if call is None:
-            ret = "{" + ", ".join(f"{k!r}: {v}" for k, v in bound.items()) + "}"
-            tail = f"    return {ret}\n"
-        else:
-            fn, params, wants_ctx = call
-            kw = [f"{k}={v}" for k, v in bound.items() if k in params] + (["ctx=ctx"] if wants_ctx else [])
-            tail = f"    r = {ref(fn)}({', '.join(kw)})\n    return None if r is u else r\n"
-        return f"def {name}({args}):\n" + "".join(f"    {ln}\n" for ln in lines) + tail
-
-    ctx_arg = ", ctx" if call is not None else ""
+    lines: list[str] = []
+    bound: dict[str, str] = {}
     if pat.commutative:
         if pat.src is None or len(pat.src) != 2 or pat.allow_any_len:
             return None
-        made = body(pat, ["a", "b"])
-        if made is None:
-            return None
-        src = fn_source("_one", f"u{ctx_arg}, a, b", *made)
-        if call is not None:
-            src += ("def _m(u, ctx):\n"
-                    "    s = u.src\n"
-                    "    if len(s) != 2: return None\n"
-                    "    r = _one(u, ctx, s[0], s[1])\n"
-                    "    return r if r is not None else _one(u, ctx, s[1], s[0])\n")
-            exec(compile(src, f"<rule {pat!r}>", "exec"), env)
-            return env["_m"]
-        src += ("def _m(u):\n"
-                "    s = u.src\n"
-                "    if len(s) != 2: return ()\n"
-                "    out = []\n"
-                "    d = _one(u, s[0], s[1])\n"
-                "    if d is not None: out.append(d)\n"
-                "    d = _one(u, s[1], s[0])\n"
-                "    if d is not None: out.append(d)\n"
-                "    return out\n")
+        emit(pat, "u", lines, bound, top_only=True)
+        lines.append("if len(u.src) != 2: return None")
+        for sp, var in zip(pat.src, ["a", "b"]):
+            if not emit(sp, var, lines, bound):
+                return None
+        args = "u, ctx, a, b"
     else:
-        made = body(pat, None)
-        if made is None:
+        if not emit(pat, "u", lines, bound):
             return None
-        src = fn_source("_one", f"u{ctx_arg}", *made)
-        if call is not None:
-            exec(compile(src, f"<rule {pat!r}>", "exec"), env)
-            return env["_one"]
-        src += "def _m(u):\n    d = _one(u)\n    return () if d is None else (d,)\n"
-    exec(compile(src, f"<UPat {pat!r}>", "exec"), env)
-    return env["_m"]
+        args = "u, ctx"
+    kw = [f"{k}={v}" for k, v in bound.items() if k in params] + (["ctx=ctx"] if wants_ctx else [])
+    src = (f"def _one({args}):\n" + "".join(f"    {ln}\n" for ln in lines) +
+           f"    r = {ref(fn)}({', '.join(kw)})\n    return None if r is u else r\n")
+    if pat.commutative:
+        src += ("def _both(u, ctx):\n"
+                "    s = u.src\n"
+                "    if len(s) != 2: return None\n"
+                "    r = _one(u, ctx, s[0], s[1])\n"
+                "    return r if r is not None else _one(u, ctx, s[1], s[0])\n")
+    exec(compile(src, f"<rule {pat!r}>", "exec"), env)
+    return env["_both" if pat.commutative else "_one"]
 
 
 _COMMUTATIVE = frozenset({Ops.ADD, Ops.MUL, Ops.MAX, Ops.MIN, Ops.CMPNE, Ops.CMPEQ, Ops.AND, Ops.OR, Ops.XOR})
@@ -356,7 +315,7 @@ class Rule:
         self.direct = (pat.src is None and pat.arg is None and pat.arg_pred is None and pat.pred is None
                        and pat.name is not None and list(params) == [pat.name])
         # apply(u, ctx): the first result of fn over the matches that is not None and not u, else None
-        self.apply = _compile(pat, (fn, self.params, self.wants_ctx)) or self._generic_apply
+        self.apply = _compile(pat, fn, self.params, self.wants_ctx) or self._generic_apply
 
     def _generic_apply(self, u: UOp, ctx: Any) -> UOp | None:
         """apply, by the generic matcher (the reference the generated apply is tested against)."""
@@ -406,8 +365,7 @@ class PatternMatcher:
         self._fallback = self.any_op
         # per phase (all, early, late), per op (list index), then (id of a canonical dtype, ops of the sources):
         # the rules that could match
-        self._candidates: list[list[dict[Any, Callable[[UOp, Any], UOp | None]]]] = \
-            [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
+        self._candidates: list[list[dict[Any, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
         # per op: each source op as itself if some rule for the op names it in a direct source pattern, else -1 (the
         # candidate rules are the same for every source op no rule names)
         self._src_op_class: list[list[int]] = []
@@ -415,7 +373,6 @@ class PatternMatcher:
             rules = self.by_op.get(Ops(i), self._fallback) if i in Ops._value2member_map_ else self._fallback
             named = {o for r in rules for p in r.pat.src or () if p.ops for o in p.ops}
             self._src_op_class.append([o if o in named else -1 for o in range(max(Ops) + 1)])
-        self._compiled: dict[tuple[Rule, ...], Callable[[UOp, Any], UOp | None]] = {}  # generated dispatchers
         # the same before the source ops are looked at: per phase, per op, id of a canonical dtype
         self._by_dtype: list[list[dict[int, list[Rule]]]] = [[{} for _ in range(max(Ops) + 1)] for _ in range(3)]
         # ops some rule could match, and ops some late rule could match (lists indexed by op)
@@ -464,57 +421,19 @@ class PatternMatcher:
         else:
             key = (id(u.dtype), *[rel[s.op] for s in src])
         by_key = self._candidates[phase][u.op]
-        dispatch = by_key.get(key)
-        if dispatch is None:
-            dispatch = by_key[key] = self._warming(self._select(u, phase), by_key, key)
-        return dispatch(u, ctx)
-
-    def _warming(self, rules: list[Rule], table: dict, key: Any) -> Callable[[UOp, Any], UOp | None]:
-        """A dispatcher that loops over `rules`; after _COMPILE_AFTER calls it puts the generated one (shared by
-        every key with the same rules) in its table slot. Rare source-op combinations never pay for a compile."""
-        count = 0
-
-        def dispatch(u: UOp, ctx: Any) -> UOp | None:
-            nonlocal count
-            count += 1
-            if count == _COMPILE_AFTER:
-                sig = tuple(rules)
-                fast = self._compiled.get(sig)
-                if fast is None:
-                    fast = self._compiled[sig] = _dispatcher(rules)
-                table[key] = fast
-            for rule in rules:
-                if rule.direct:
-                    r = rule.fn(u)
-                    if r is not None and r is not u:
-                        return _hit(rule, u, r)
-                else:
-                    r = rule.apply(u, ctx)
-                    if r is not None:
-                        return _hit(rule, u, r)
-            return None
-        return dispatch
-
-
-_COMPILE_AFTER = 32  # calls through one candidate list before it gets a generated dispatcher
-
-
-def _dispatcher(rules: list[Rule]) -> Callable[[UOp, Any], UOp | None]:
-    """One generated function that tries `rules` in order on a UOp: the first that returns a UOp other than its
-    input wins (counted by _hit). A direct rule's function is called on the UOp itself, the others' apply."""
-    env: dict[str, Any] = {"_hit": _hit}
-    lines = ["def _dispatch(u, ctx):"]
-    for i, rule in enumerate(rules):
-        env[f"_r{i}"] = rule
-        if rule.direct:
-            env[f"_f{i}"] = rule.fn
-            lines += [f"    r = _f{i}(u)", f"    if r is not None and r is not u: return _hit(_r{i}, u, r)"]
-        else:
-            env[f"_a{i}"] = rule.apply
-            lines += [f"    r = _a{i}(u, ctx)", f"    if r is not None: return _hit(_r{i}, u, r)"]
-    lines.append("    return None")
-    exec(compile("\n".join(lines) + "\n", f"<dispatch {len(rules)} rules>", "exec"), env)
-    return env["_dispatch"]
+        rules = by_key.get(key)
+        if rules is None:
+            rules = by_key[key] = self._select(u, phase)
+        for rule in rules:
+            if rule.direct:
+                r = rule.fn(u)
+                if r is not None and r is not u:
+                    return _hit(rule, u, r)
+            else:
+                r = rule.apply(u, ctx)
+                if r is not None:
+                    return _hit(rule, u, r)
+        return None
 
 
 def _hit(rule: Rule, u: UOp, ret: UOp) -> UOp:

@@ -22,7 +22,7 @@ from typing import Any
 from engine.alu import c_div, exec_alu, wrap
 from engine.dtype import DType, dtypes
 from engine.rewrite import PatternMatcher, RuleStats, UPat, graph_rewrite, substitute
-from engine.uop import _LEAVES, GroupOp, Ops, UOp, existing
+from engine.uop import LEAF_OPS, GroupOp, Ops, UOp, existing, missing_below
 
 INT_KINDS = "xiu"
 
@@ -103,25 +103,12 @@ def _term_sources(x: UOp) -> tuple[UOp, ...]:
 
 
 def _fill_terms(root: UOp) -> tuple[dict[UOp, int], int] | None:
-    """_terms_rule for root and the nodes its terms are made of, sources first (iterative).
+    """_terms_rule for root and the nodes its terms are made of, sources first.
 
     A base's terms do not depend on its sources: the walk stops there (its sources may never need theirs).
     """
-    stack = [root]
-    while stack:
-        x = stack[-1]
-        d = x.__dict__
-        if "_terms" in d:
-            stack.pop()
-            continue
-        ready = True
-        for s in _term_sources(x):
-            if "_terms" not in s.__dict__:
-                stack.append(s)
-                ready = False
-        if ready:
-            stack.pop()
-            d["_terms"] = _terms_rule(x)
+    for x in missing_below(root, "_terms", _term_sources):
+        x.__dict__["_terms"] = _terms_rule(x)
     return root.__dict__["_terms"]
 
 
@@ -318,7 +305,7 @@ def canonical_sum(x: UOp) -> UOp | None:
             const += terms.pop(one)
     out = build_sum(x.dtype, terms, const)
     if out is x:
-        x.__dict__["_canon"] = True  # structural: the next canonical_sum on x returns at once
+        d["_canon"] = True  # structural: the next canonical_sum on x returns at once
         return None
     return out
 
@@ -859,7 +846,7 @@ def simplify_fast(u: UOp) -> UOp | None:
 
 
 def _no_larger(u: UOp, out: UOp) -> UOp:
-    if out is u or out.op in _LEAVES:  # nothing to count: the same graph, or a constant or variable (0 ops)
+    if out is u or out.op in LEAF_OPS:  # nothing to count: the same graph, or a constant or variable (0 ops)
         return out
     return out if u.has_ops(out.op_count()) else u
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import weakref
 from enum import IntEnum, auto
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from engine.dtype import DType, dtypes, promote
 
@@ -121,7 +121,7 @@ _SYMBOLS = {Ops.ADD: "+", Ops.SUB: "-", Ops.MUL: "*", Ops.IDIV: "//", Ops.MOD: "
             Ops.SHL: "<<", Ops.SHR: ">>"}
 
 
-_LEAVES = frozenset({Ops.CONST, Ops.VCONST, Ops.DEFINE_VAR})
+LEAF_OPS = frozenset({Ops.CONST, Ops.VCONST, Ops.DEFINE_VAR})  # what op_count does not count
 # enum members as module globals for hot paths: `Ops.X` goes through EnumType.__getattr__ on Python 3.11
 _CONST, _DEFINE_VAR, _RANGE, _SPECIAL, _BIND = Ops.CONST, Ops.DEFINE_VAR, Ops.RANGE, Ops.SPECIAL, Ops.BIND
 _ADD, _SUB, _NEG, _MUL, _MAX, _MIN, _WHERE = Ops.ADD, Ops.SUB, Ops.NEG, Ops.MUL, Ops.MAX, Ops.MIN, Ops.WHERE
@@ -386,7 +386,7 @@ class UOp(metaclass=_Interned):
             if u.src:
                 n += 1
                 stack.extend(u.src)
-            elif u.op not in _LEAVES:
+            elif u.op not in LEAF_OPS:
                 n += 1
             else:
                 continue
@@ -405,7 +405,7 @@ class UOp(metaclass=_Interned):
         else:  # sources done (the common case inside a rewrite): no stack
             v = d[key] = fn(self)
             return v
-        for u in _missing_below(self, key):
+        for u in missing_below(self, key):
             u.__dict__[key] = fn(u)
         return d[key]
 
@@ -571,10 +571,11 @@ def _render_one(u: UOp, srcs: list[str]) -> str:
     return f"{u.op.name}({args})"
 
 
-def _missing_below(root: UOp, key: str) -> Iterator[UOp]:
+def missing_below(root: UOp, key: str, sources: Callable[[UOp], tuple[UOp, ...]] | None = None) -> Iterator[UOp]:
     """The UOps under root (itself included) without `key` in their cache, each after its sources, iterative.
 
     The caller stores each one's value before asking for the next (a UOp reached twice is yielded once).
+    sources: which sources a UOp's value depends on (default: all of them); the walk goes no further.
     """
     stack = [root]
     push, pop = stack.append, stack.pop
@@ -584,7 +585,7 @@ def _missing_below(root: UOp, key: str) -> Iterator[UOp]:
             pop()
             continue
         ready = True
-        for s in u.src:
+        for s in (u.src if sources is None else sources(u)):
             if key not in s.__dict__:
                 push(s)
                 ready = False
@@ -601,7 +602,7 @@ def _fill_key(root: UOp) -> tuple:
 
     Keys are `_struct_key`'s; an ALU node without arg (the common case) and an index constant are built inline.
     """
-    for u in _missing_below(root, "_key"):
+    for u in missing_below(root, "_key"):
         d, src = u.__dict__, u.src
         if len(src) == 2 and u.arg is None:
             d["_key"] = (u.op, _NO_ARG_KEY, u.dtype.name, (src[0].__dict__["_key"], src[1].__dict__["_key"]))
@@ -654,7 +655,7 @@ def _fill_bounds(root: UOp) -> tuple[Any, Any]:
     The interval rules are `_bounds`'; the common index cases (constants, variables, +, -, negation, products,
     // and % by a positive constant) are inlined here: this runs for every node the simplifier meets.
     """
-    for u in _missing_below(root, "_mm"):
+    for u in missing_below(root, "_mm"):
         d, src, op = u.__dict__, u.src, u.op
         if u.dtype is _INDEX:
             if op is _CONST:

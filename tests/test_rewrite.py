@@ -136,9 +136,17 @@ def _uops_to_match_against():
     return list(dict.fromkeys(out))
 
 
-def test_compiled_matchers_find_exactly_what_the_generic_matcher_finds():
+def _recorder(names: set, calls: list):
+    """A rule function taking exactly `names` that records each call's captures and rejects the match."""
+    params = sorted(names)
+    env = {"calls": calls}
+    exec(f"def f({', '.join(params)}):\n    calls.append(({''.join(f'id({n}), ' for n in params)}))\n", env)
+    return env["f"]
+
+
+def test_generated_matching_visits_exactly_the_generic_matches_in_order():
     from engine.codegen.kernel import kernel_rules
-    from engine.rewrite import _compile
+    from engine.rewrite import Rule, _compile
     from engine.symbolic import symbolic
 
     extra = [UPat(Ops.ADD, src=[UPat.var("a"), UPat.var("a")]), UPat(Ops.ADD, src=[UPat.var("a"), UPat.cvar("c")]),
@@ -146,14 +154,22 @@ def test_compiled_matchers_find_exactly_what_the_generic_matcher_finds():
              UPat(Ops.WHERE, src=(UPat.var("c"),), allow_any_len=True, name="w"),
              UPat((Ops.ADD, Ops.MUL), src=[UPat(Ops.ADD, src=[UPat.var("a"), UPat.var("b")]), UPat.var("c")])]
     pats = [r.pat for r in symbolic.rules + kernel_rules.rules] + extra
-    compiled = 0
     uops = _uops_to_match_against()
+    compiled = matched = 0
     for pat in pats:
-        compiled += _compile(pat) is not None
-        fast = pat.compiled()
+        calls: list = []
+        rule = Rule(pat, _recorder(pat.names(), calls), "record")  # every match is rejected: all are visited
+        compiled += _compile(pat, rule.fn, rule.params, False) is not None
         for u in uops:
-            assert list(fast(u)) == pat.match(u, {}), (pat, u.render())
+            calls.clear()
+            assert rule.apply(u, None) is None
+            fast = list(calls)
+            calls.clear()
+            rule._generic_apply(u, None)
+            assert fast == calls, (pat, u.render())
+            matched += len(fast)
     assert compiled >= len(pats) - 2  # all but the nested-commutative extra (and at most one more) compile
+    assert matched > 2000
 
 
 def test_large_rewrites_pause_the_cyclic_collector_and_restore_it(monkeypatch):
@@ -238,19 +254,3 @@ def test_generated_rule_applications_return_what_the_generic_loop_returns():
             assert got is want and first == calls, (rule.name, u.render())
             fired += got is not None
     assert fired > 150
-
-
-def test_generated_dispatchers_rewrite_what_the_rule_loop_rewrites(monkeypatch):
-    import engine.rewrite as rw
-    from engine.symbolic import symbolic
-
-    uops = _uops_to_match_against()
-    results = []
-    for after in (10**9, 1):  # never generated (the loop) / generated at the first call
-        monkeypatch.setattr(rw, "_COMPILE_AFTER", after)
-        pm = PatternMatcher([(r.pat, r.fn, r.name) for r in symbolic.rules], late=("where_given_valid",))
-        with track_rules() as hits:
-            results.append(([pm.rewrite(u, None, phase) for u in uops for phase in (0, 1, 2)], dict(hits)))
-            hits.clear()
-    assert results[0] == results[1]
-    assert sum(r is not None for r in results[0][0]) > 300 and sum(results[0][1].values()) > 300
