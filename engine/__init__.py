@@ -3,6 +3,8 @@
 `from engine import Tensor`; `engine.schedule(*tensors)` returns the kernels that would compute them.
 """
 
+from typing import Any
+
 from engine.dtype import DType, dtypes
 from engine.rewrite import PatternMatcher, UPat, graph_rewrite
 from engine.uop import Ops, UOp
@@ -18,7 +20,12 @@ def __getattr__(name: str):  # lazy: the tensor frontend pulls in the scheduler 
     raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 
-from engine import schedule  # noqa: E402  (a callable module: engine.schedule(*tensors) lists the kernels)
+def schedule(*tensors: Any) -> list[Any]:
+    """The kernels (engine.rangeify.ScheduleItem) that would compute these tensors; nothing runs."""
+    from engine.realize import schedule_tensors
+
+    return schedule_tensors(*tensors)
+
 
 __all__ = ["DType", "dtypes", "Ops", "UOp", "UPat", "PatternMatcher", "graph_rewrite", "Tensor", "schedule",
            "__version__"]

@@ -156,3 +156,14 @@ def exec_alu(op: Ops, dtype: DType, operands: tuple[Any, ...] | list[Any]) -> An
     if op in (Ops.SHL, Ops.SHR) and not 0 <= operands[1] < dtype.scalar.bits:
         raise ValueError(f"shift by {operands[1]} out of range for {dtype.name}")
     return wrap(dtype, ALU_FUNCS[op](*operands))
+
+
+def reduce_identity(op: Ops, dtype: Any) -> Any:
+    """The value an accumulator starts from."""
+    if op is Ops.ADD:
+        return 0
+    if op is Ops.MUL:
+        return 1
+    if op is Ops.MAX:
+        return dtype.min
+    raise ValueError(f"no identity for reduce op {op.name}")

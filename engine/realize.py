@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from engine.codegen.kernel import build_program
 from engine.device import get_device
-from engine.schedule import ScheduleItem, schedule
+from engine.rangeify import ScheduleItem, schedule
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor

@@ -238,3 +238,22 @@ def test_fp8_movement_keeps_the_codes(device, dt):
              (t.reshape(16, 16).T.contiguous(), x.reshape(16, 16).T), (t.expand(2, 4, 8, 8)[1], x)]
     for got, want in cases:
         _same_values(got.numpy(), want)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dt", [dtypes.bfloat16, *FP8], ids=lambda d: d.name)
+def test_wide_values_round_once_to_narrow_floats(device, dt):
+    """A double or a 32/64-bit integer is rounded once (no detour through float32 rounded to nearest): values a
+    hair above a rounding midpoint must round up, where a first rounding to float would leave an exact tie."""
+    mids = _midpoints(dt).astype(np.float64)
+    f64 = np.concatenate([mids * (1 + 2.0**-40), mids * (1 - 2.0**-40), [1 + 2**-8 + 2**-30, 1e-300, -1e-300]])
+    with np.errstate(over="ignore", invalid="ignore"):
+        _same_bits(_cast(f64, dt, device), f64.astype(dt.np))
+    i64 = np.array([(1 << 62) + (1 << 54) + 1, -((1 << 62) + (1 << 54) + 1), (1 << 62) + (1 << 54), -(1 << 63),
+                    (1 << 40) + (1 << 32) + 1, 2**24 + 3], np.int64)
+    i32 = np.array([(1 << 30) + (1 << 22) + 1, -((1 << 30) + (1 << 22) + 1), -(1 << 31), 2**24 + 3], np.int32)
+    u64 = np.array([(1 << 64) - 1, (1 << 63) + (1 << 55) + 1, (1 << 40) + (1 << 32) + 1], np.uint64)
+    u32 = np.array([(1 << 31) + (1 << 23) + 1, (1 << 32) - 1], np.uint32)
+    for x in (i64, i32, u64, u32):
+        with np.errstate(over="ignore", invalid="ignore"):
+            _same_bits(_cast(x, dt, device), x.astype(dt.np))

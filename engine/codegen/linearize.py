@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 
+from engine.alu import reduce_identity
 from engine.codegen.program import Program
 from engine.dtype import dtypes
-from engine.schedule import reduce_identity
 from engine.uop import Ops, UOp
 
 

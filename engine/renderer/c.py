@@ -3,9 +3,11 @@
 Values of float16, bfloat16 and the fp8 types are held in `float` and rounded after every op, so results equal
 engine.alu's (one rounding per op; for +, -, *, / and sqrt a float32 result rounded again to a narrower type is
 the correctly rounded result, since float32 has more than twice their precision plus two bits); in memory they are
-_Float16, raw bfloat16 bits and raw fp8 bytes. Conversions to bfloat16 and fp8 round to nearest even and go
-through float32, as ml_dtypes does (so a double is first rounded to float); float64 to float16 rounds once, as
-numpy does. Index values are int64_t.
+_Float16, raw bfloat16 bits and raw fp8 bytes. Conversions to bfloat16 and fp8 round once to nearest even, as
+ml_dtypes (0.7 and later) does: a double or a wide integer first becomes a float rounded to odd (exact when it
+fits; else the float of the two around it whose last bit is 1), which the narrow rounding then rounds exactly as
+it would round the original value (float32 keeps more than two bits beyond bfloat16's and fp8's precision).
+float64 to float16 rounds once, as numpy does. Index values are int64_t.
 The outermost output loop runs in parallel (OpenMP) when the kernel is big enough; "upcast" and "unroll" loops
 are unrolled by the compiler.
 """
@@ -74,6 +76,21 @@ static inline float fp8_to_f(uint8_t b, uint32_t M, uint32_t B, float sub_scale,
 }
 static inline float e4m3_to_f(uint8_t b) { return fp8_to_f(b, 3, 7, 0x1p-9f, 0x7fu); }
 static inline float e5m2_to_f(uint8_t b) { return fp8_to_f(b, 2, 15, 0x1p-16f, 0x7cu); }
+/* double -> float rounded to odd, so that one more rounding to bfloat16 or fp8 equals rounding d directly */
+static inline float f_odd_d(double d) {
+  float f = (float)d;
+  if (d != d || (double)f == d) return f;
+  uint32_t u; memcpy(&u, &f, 4);
+  if (!(u & 1u)) u = fabs((double)f) > fabs(d) ? u - 1u : u + 1u;
+  memcpy(&f, &u, 4); return f;
+}
+/* unsigned / signed 64-bit integer -> float rounded to odd: keep 24 significant bits, the last one sticky */
+static inline float f_odd_u(uint64_t a) {
+  int sh = 40 - __builtin_clzll(a | 1u);
+  if (sh > 0) { uint64_t lost = a & ((1ull << sh) - 1u); a = (a - lost) | (lost ? 1ull << sh : 0u); }
+  return (float)a;
+}
+static inline float f_odd_i(int64_t x) { return x < 0 ? -f_odd_u(0u - (uint64_t)x) : f_odd_u((uint64_t)x); }
 static inline float round_bf16(float f) { return bf16_to_f(f_to_bf16(f)); }
 static inline float round_f16(float f) { return (float)(_Float16)f; }
 static inline float round_f16d(double d) { return (float)(_Float16)d; }  /* one rounding, as numpy */
@@ -201,6 +218,11 @@ def _alu(u: UOp, s: list[str]) -> str:
             return f"(({s[0]} != {s[0]} || isinf({s[0]})) ? {lo} : {conv})"
         if dt == dtypes.float16 and sdt in (dtypes.float64, dtypes.int64, dtypes.uint64):
             return f"round_f16d((double){s[0]})"  # one rounding, as numpy (no detour through float)
+        if dt.name in _ROUND and dt != dtypes.float16:  # bfloat16/fp8: the caller rounds a float rounded to odd
+            if sdt == dtypes.float64:
+                return f"f_odd_d({s[0]})"
+            if sdt.kind in "iux" and sdt.itemsize >= 4:
+                return f"f_odd_{'u' if sdt.kind == 'u' else 'i'}({s[0]})"
         return f"(({ctype(dt)}){s[0]})"
     if op is Ops.BITCAST:
         src_v = f"{_NARROW[sdt.name][1]}({s[0]})" if sdt.name in _NARROW else s[0]

@@ -5,9 +5,10 @@ transcendentals and MULACC of narrow floats are computed in double and rounded o
 float16, bfloat16 and the fp8 types are held as `float` in registers and as i16 / i8 in memory, converted by
 helper functions emitted into the module: LLVM's own half/bfloat lowering calls compiler-rt routines
 (`__truncdfhf2`, ...) that a JIT in a Python process cannot resolve (calls to them segfault). Conversions round
-to nearest even: float16 directly from double (as numpy), bfloat16 and fp8 through float (as ml_dtypes); fp8
-overflow gives NaN for e4m3fn (which has no inf, above 464) and inf for e5m2 (from 61440). Integers convert to
-float32, bfloat16 and fp8 directly to float (one rounding, as numpy and ml_dtypes).
+to nearest even, once: float16 directly from double (as numpy); bfloat16 and fp8 from a float, where a double
+or a 32/64-bit integer first becomes a float rounded to odd (the C backend's rule, which makes the narrow
+rounding equal to rounding the original value, as ml_dtypes 0.7 does); fp8 overflow gives NaN for e4m3fn (which
+has no inf, above 464) and inf for e5m2 (from 61440). Integers convert to float32 directly (one rounding).
 Loops are header/body/latch blocks with a phi counter; gated loads and stores branch around the access.
 Division by zero and INT_MIN / -1 (undefined in C) divide by 1 instead of trapping; shift amounts are masked.
 """
@@ -138,6 +139,55 @@ _HELPERS = {
   %r4 = select i1 %nan, i32 %qnan, i32 %r3
   %r = trunc i32 %r4 to i16
   ret i16 %r
+}""",
+    # double -> float rounded to odd (exact when it fits, else the neighbour whose last bit is 1)
+    "d2fodd": """define internal float @uf_d2fodd(double %d) alwaysinline {
+  %f = fptrunc double %d to float
+  %fd = fpext float %f to double
+  %ex = fcmp ueq double %fd, %d
+  %u = bitcast float %f to i32
+  %lsb = and i32 %u, 1
+  %odd = icmp ne i32 %lsb, 0
+  %keep = or i1 %ex, %odd
+  %fdb = bitcast double %fd to i64
+  %db = bitcast double %d to i64
+  %fda = and i64 %fdb, 9223372036854775807
+  %da = and i64 %db, 9223372036854775807
+  %over = icmp ugt i64 %fda, %da
+  %dn = add i32 %u, -1
+  %up = add i32 %u, 1
+  %adj = select i1 %over, i32 %dn, i32 %up
+  %rb = select i1 %keep, i32 %u, i32 %adj
+  %r = bitcast i32 %rb to float
+  ret float %r
+}""",
+    # unsigned 64-bit integer -> float rounded to odd: keep 24 significant bits, the last one sticky
+    "u2fodd": """define internal float @uf_u2fodd(i64 %a) alwaysinline {
+  %a1 = or i64 %a, 1
+  %lz = call i64 @llvm.ctlz.i64(i64 %a1, i1 true)
+  %sh = sub i64 40, %lz
+  %pos = icmp sgt i64 %sh, 0
+  %shc = select i1 %pos, i64 %sh, i64 0
+  %bit = shl i64 1, %shc
+  %mask = sub i64 %bit, 1
+  %lost = and i64 %a, %mask
+  %kept = sub i64 %a, %lost
+  %nz = icmp ne i64 %lost, 0
+  %sticky = select i1 %nz, i64 %bit, i64 0
+  %r = or i64 %kept, %sticky
+  %f = uitofp i64 %r to float
+  ret float %f
+}
+declare i64 @llvm.ctlz.i64(i64, i1)""",
+    # signed 64-bit integer -> float rounded to odd (through its magnitude)
+    "i2fodd": """define internal float @uf_i2fodd(i64 %x) alwaysinline {
+  %neg = icmp slt i64 %x, 0
+  %m = sub i64 0, %x
+  %a = select i1 %neg, i64 %m, i64 %x
+  %f = call float @uf_u2fodd(i64 %a)
+  %nf = fneg float %f
+  %r = select i1 %neg, float %nf, float %f
+  ret float %r
 }""",
     # bfloat16 bits -> float (exact)
     "bf2f": """define internal float @uf_bf2f(i16 %h) alwaysinline {
@@ -282,12 +332,14 @@ class _Renderer:
         return x
 
     def from_double(self, x: str, d: DType) -> str:
-        """Round a double to the float dtype `d` (as exec_alu's wrap does: bfloat16 and fp8 through float)."""
+        """Round a double to the float dtype `d` once (bfloat16 and fp8 through a float rounded to odd)."""
         if d.name == "float64":
             return x
         if d.name == "float16":
             return self.call("float", "uf_h2f", "i16 " + self.call("i16", "uf_d2h", f"double {x}"))
-        return self.round_float(self.tmp(f"fptrunc double {x} to float"), d)
+        if d.name == "float32":
+            return self.tmp(f"fptrunc double {x} to float")
+        return self.round_float(self.call("float", "uf_d2fodd", f"double {x}"), d)
 
     def cast(self, x: str, s: DType, d: DType) -> str:
         """CAST with exec_alu semantics (float to int truncates; NaN and inf give the dtype's minimum)."""
@@ -303,7 +355,13 @@ class _Renderer:
                 if d.name == "float64":
                     return self.tmp(f"fpext float {x} to double")
                 return self.round_float(x, d)
-            if s.kind in "iux" and d.name not in ("float64", "float16"):  # one rounding to float, as numpy
+            if s.kind in "iux" and d.name not in ("float64", "float16"):  # one rounding in all
+                if d.name != "float32" and s.bits >= 32:  # wider than float's 24 bits: to float rounded to odd
+                    wide = x if s.bits == 64 else self.tmp(f"{'zext' if s.kind == 'u' else 'sext'} i32 {x} to i64")
+                    if s.kind == "u":
+                        return self.round_float(self.call("float", "uf_u2fodd", f"i64 {wide}"), d)
+                    self.helpers.add("u2fodd")
+                    return self.round_float(self.call("float", "uf_i2fodd", f"i64 {wide}"), d)
                 return self.round_float(self.tmp(f"{'uitofp' if s.kind == 'u' else 'sitofp'} {ssa_type(s)} {x} "
                                                  "to float"), d)
             return self.from_double(self.to_double(x, s), d)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from engine.codegen.kernel import Kernel, Opt, OptError, build_program
+from engine.rangeify import schedule
 from engine.realize import run_schedule, schedule_tensors
-from engine.schedule import schedule
 from engine.spec import SpecError, verify_kernel
 from engine.tensor import Tensor
 from engine.uop import Ops, UOp
@@ -208,7 +208,7 @@ def test_a_where_condition_never_removes_a_loads_own_gate():
 
 
 def test_reshape_runs_pair_dims_of_equal_products():
-    from engine.schedule import _reshape_groups
+    from engine.rangeify import _reshape_groups
 
     assert _reshape_groups((2, 3, 4), (6, 4)) == [(0, 2, 0, 1), (2, 3, 1, 2)]
     assert _reshape_groups((4, 6), (6, 4)) == [(0, 2, 0, 2)]

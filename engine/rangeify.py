@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import math
 import sys
-import types
 from dataclasses import dataclass, field
-from typing import Any
 
+from engine.alu import reduce_identity
 from engine.buffer import Buffer
 from engine.dtype import dtypes
 from engine.shape import Shape, shape_of
@@ -51,17 +50,6 @@ class _NeedsRealize(Exception):
 def _is_buffer_view(u: UOp) -> bool:
     """A BUFFER, or a RESHAPE of one with the same number of elements: no kernel needed to read it."""
     return u.op is Ops.BUFFER or (u.op is Ops.RESHAPE and u.src[0].op is Ops.BUFFER)
-
-
-def reduce_identity(op: Ops, dtype: Any) -> Any:
-    """The value an accumulator starts from."""
-    if op is Ops.ADD:
-        return 0
-    if op is Ops.MUL:
-        return 1
-    if op is Ops.MAX:
-        return dtype.min
-    raise ValueError(f"no identity for reduce op {op.name}")
 
 
 def _strides(shape: Shape) -> list[int]:
@@ -316,15 +304,3 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
             shp = shape_of(new)
             views[orig] = b if shp == (buf.size,) else UOp(Ops.RESHAPE, buf.dtype, (b,), shp)
     return items, views
-
-
-class _ScheduleModule(types.ModuleType):
-    """`engine.schedule(*tensors)`: the kernels that would compute the tensors (nothing runs)."""
-
-    def __call__(self, *tensors: Any) -> list[ScheduleItem]:
-        from engine.realize import schedule_tensors
-
-        return schedule_tensors(*tensors)
-
-
-sys.modules[__name__].__class__ = _ScheduleModule
