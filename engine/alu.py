@@ -3,8 +3,11 @@
 Integers wrap to their dtype's width (two's complement; the C backend compiles with -fwrapv).
 `index` is a 64-bit signed integer; the simplifier assumes index arithmetic never leaves that range,
 and bounds (`vmin`/`vmax`) fall back to the full int64 range where it could.
-IDIV truncates toward zero and MOD takes the sign of the dividend, as in C. Division by zero raises
-ZeroDivisionError (undefined in C; the caller decides). Floats are rounded to their dtype through numpy.
+IDIV truncates toward zero and MOD takes the sign of the dividend, as in C. Where C is undefined the kernels
+follow numpy's integer results on every device, so nothing traps: x IDIV 0 == 0, x MOD 0 == 0, and
+INT_MIN IDIV -1 == INT_MIN (the quotient wraps) with INT_MIN MOD -1 == 0. The Tensor's `//` and `%` (floor, sign
+of the divisor) are built on these, so they give numpy's results too. Floats are rounded to their dtype through
+numpy.
 """
 
 from __future__ import annotations
@@ -19,16 +22,16 @@ from engine.uop import Ops
 
 
 def c_div(a: int, b: int) -> int:
-    """Integer division truncating toward zero (C's `/` on ints)."""
+    """Integer division truncating toward zero (C's `/` on ints); 0 for a zero divisor, as numpy."""
     if b == 0:
-        raise ZeroDivisionError("integer division by zero")
+        return 0
     q = abs(a) // abs(b)
     return q if (a >= 0) == (b > 0) else -q
 
 
 def c_mod(a: int, b: int) -> int:
-    """Remainder with the sign of the dividend (C's `%`): a == c_div(a, b)*b + c_mod(a, b)."""
-    return a - c_div(a, b) * b
+    """Remainder with the sign of the dividend (C's `%`): a == c_div(a, b)*b + c_mod(a, b); 0 for b == 0."""
+    return a - c_div(a, b) * b if b != 0 else 0
 
 
 def wrap(dtype: DType, v: Any) -> Any:

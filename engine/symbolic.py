@@ -1,8 +1,9 @@
 """The integer index algebra: rules that simplify index expressions, soundly.
 
 Semantics are C's (engine.alu): IDIV truncates toward zero, MOD takes the sign of the dividend, fixed-width
-ints wrap. A rule may only fire where it cannot change the value for any input inside the variables' bounds;
-folds that depend on signs (div/mod) check `vmin`/`vmax` first.
+ints wrap; by a zero divisor both give 0 (numpy's result, what every device computes). A rule may only fire where
+it cannot change the value for any input inside the variables' bounds; folds that depend on signs (div/mod) check
+`vmin`/`vmax` first.
 
 Canonical forms (so that equal sums become the same UOp):
   - sums: terms flattened through ADD/SUB/NEG and multiplication by constants, like terms combined, sorted by
@@ -469,8 +470,8 @@ def _const_fold(x: UOp) -> UOp | None:
             return None
     try:
         return UOp.const(x.dtype, exec_alu(x.op, x.dtype, tuple(s.arg for s in x.src)))
-    except (ZeroDivisionError, ValueError, OverflowError):
-        return None  # undefined in C: leave it for the kernel
+    except (ValueError, OverflowError):
+        return None  # a shift out of range: leave it for the kernel
 
 
 _BOUNDED_OPS = GroupOp.ALU | {Ops.CAST, Ops.DEFINE_VAR, Ops.RANGE, Ops.SPECIAL}
@@ -502,6 +503,7 @@ symbolic = PatternMatcher([
     # (only tried where the first source is a constant: the candidate tables skip it for every other node)
     (UPat(GroupOp.ALU | {Ops.CAST}, src=(UPat(Ops.CONST),), allow_any_len=True, name="x"), _const_fold, "const_fold"),
     # ---- identities
+    (UPat((Ops.IDIV, Ops.MOD), src=(x_, UPat.const(0))), lambda x: x.const_like(0), "div_by_0"),
     (x_ // UPat.const(1), lambda x: x, "div_by_1"),
     (x_ // UPat.const(-1), lambda x: -x, "div_by_neg1"),
     (x_ % UPat(Ops.CONST, arg_pred=lambda a: a in (1, -1)), lambda x: x.const_like(0), "mod_by_1"),

@@ -1,7 +1,8 @@
 """Pure-Python reference for symbolic index expressions in the plain JSON format, with C integer semantics.
 
 An expression is a nested list: ``["var", name]``, ``["const", int | bool]`` or ``[OP, arg, ...]``.
-Integers are unbounded; IDIV truncates toward zero and MOD takes the sign of the dividend (C).
+Integers are unbounded; IDIV truncates toward zero and MOD takes the sign of the dividend (C); by a zero
+divisor both give 0 (numpy's result, which the engine's kernels compute on every device).
 Where an int is expected a bool is accepted as 0/1 (as in C); where a bool is expected only a bool is.
 """
 
@@ -30,17 +31,17 @@ ARITY: dict[str, int] = {
 
 
 def c_div(a: int, b: int) -> int:
-    """C integer division: truncates toward zero; raises ZeroDivisionError when b == 0."""
+    """C integer division: truncates toward zero; 0 when b == 0."""
     if b == 0:
-        raise ZeroDivisionError(f"IDIV by zero ({a} / 0)")
+        return 0
     q = abs(a) // abs(b)
     return q if (a < 0) == (b < 0) else -q
 
 
 def c_mod(a: int, b: int) -> int:
-    """C remainder: sign of the dividend, a == c_div(a, b) * b + c_mod(a, b); raises on b == 0."""
+    """C remainder: sign of the dividend, a == c_div(a, b) * b + c_mod(a, b); 0 when b == 0."""
     if b == 0:
-        raise ZeroDivisionError(f"MOD by zero ({a} % 0)")
+        return 0
     return a - b * c_div(a, b)
 
 
@@ -79,7 +80,7 @@ def _as_bool(op: str, v: Value) -> bool:
 
 
 def evaluate(expr: Expr, env: Mapping[str, int]) -> Value:
-    """Evaluate an expression at one point; ZeroDivisionError where a reached divisor is 0."""
+    """Evaluate an expression at one point (defined everywhere: division by zero gives 0)."""
     op, args = check_node(expr)
     if op == "var":
         if args[0] not in env:

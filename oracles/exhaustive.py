@@ -1,9 +1,10 @@
 """Exhaustive reference for symbolic expressions on small domains: every point evaluated at once with numpy.
 
 On a finite domain, checking every point is a proof, and for small domains it is far cheaper than Z3.
-Semantics are those of `oracles.c_int` (C truncation, sign of the dividend). Each distinct node (by identity:
-pass the original and the simplified expression with shared subtrees to share the work) is evaluated once,
-on the variables it depends on only (numpy broadcasting over one axis per variable, no meshgrid). Values are
+Semantics are those of `oracles.c_int` (C truncation, sign of the dividend, 0 by a zero divisor). Each distinct
+node (by identity: pass the original and the simplified expression with shared subtrees to share the work) is
+evaluated once, on the variables it depends on only (numpy broadcasting over one axis per variable, no meshgrid).
+Values are
 exact: an interval pass (this module's own, over Python ints) bounds every intermediate value and picks int32
 when it provably fits, int64 otherwise; beyond int64 it raises `Overflow` (use Z3 instead).
 """
@@ -159,7 +160,10 @@ class Evaluation:
             if op in _ARITH:
                 return _ARITH[op](a, b), defined, lo, hi
             q, defined = self._divide(a, b, x[2], y[2], y[3], defined)
-            return (q if op == "IDIV" else a - q * b), defined, lo, hi
+            if op == "IDIV":
+                return q, defined, lo, hi
+            r = a - q * b
+            return (np.where(b != 0, r, self.dt(0)) if y[2] <= 0 <= y[3] else r), defined, lo, hi
         if op in SHIFTS:
             k = shift_amount(op, node[2])
             xv, lo, hi = self._int(x[0]), x[2], x[3]
@@ -193,12 +197,14 @@ class Evaluation:
         return np.where(c[0], av, bv), _and(c[1], branch), min(a[2], b[2]), max(a[3], b[3])
 
     def _divide(self, a: Any, b: Any, alo: int, blo: int, bhi: int, defined: Any) -> tuple[Any, Any]:
-        """C's truncating quotient (and where it is defined) from numpy's floor division."""
+        """C's truncating quotient (and where it is defined) from numpy's floor division; 0 by a zero divisor."""
         dt = self.dt
-        if blo <= 0 <= bhi:  # the divisor may be 0: undefined there, divide by 1 instead
+        if blo <= 0 <= bhi:  # the divisor may be 0: divide by 1 there, then give 0
             nz = b != 0
-            defined = _and(defined, nz)
-            b = np.where(nz, b, dt(1))
+            b1 = np.where(nz, b, dt(1))
+            q = a // b1
+            q = q + (((a - q * b1) != 0) & ((a ^ b1) < 0)).astype(dt)  # floor to truncation, as below
+            return np.where(nz, q, dt(0)), defined
         if alo >= 0 and blo >= 1:
             return a // b, defined  # floor is truncation here
         if blo == bhi and blo != 0:

@@ -1,8 +1,9 @@
 """Z3 reference for symbolic index expressions: proves equalities and bounds, or finds a counterexample.
 
 Expressions are the plain JSON format of `oracles.c_int`. Division and modulo follow C (truncation),
-which is not what Z3's Int `/` and `%` do (Euclidean), so both are encoded explicitly below.
-Each term comes with a "defined" condition: every IDIV/MOD divisor it reaches is nonzero.
+which is not what Z3's Int `/` and `%` do (Euclidean), so both are encoded explicitly below; by a zero divisor
+both give 0 (`oracles.c_int`). Each term comes with a "defined" condition, which that makes always true: the
+queries keep it so that a partial op could be added without changing them.
 """
 
 from __future__ import annotations
@@ -61,14 +62,8 @@ def _to_bool(op: str, t: z3.ExprRef) -> z3.BoolRef:
     return t
 
 
-def _nonzero(b: z3.ArithRef) -> z3.BoolRef:
-    if z3.is_int_value(b):
-        return z3.BoolVal(b.as_long() != 0)
-    return b != 0
-
-
 def c_div_term(a: z3.ArithRef, b: z3.ArithRef) -> z3.ArithRef:
-    """C truncating division in Z3 (meaningful where b != 0)."""
+    """C truncating division in Z3; 0 where b == 0."""
     if z3.is_int_value(b) and b.as_long() != 0:
         # constant divisor: Z3's a / n is floor for n > 0, so truncate by dividing |a| and restoring the sign
         n = b.as_long()
@@ -77,17 +72,20 @@ def c_div_term(a: z3.ArithRef, b: z3.ArithRef) -> z3.ArithRef:
     abs_a = z3.If(a >= 0, a, -a)
     abs_b = z3.If(b >= 0, b, -b)
     q = abs_a / abs_b  # non-negative by positive: Euclidean == floor == truncation
-    return z3.If((a >= 0) == (b >= 0), q, -q)
+    return z3.If(b == 0, z3.IntVal(0), z3.If((a >= 0) == (b >= 0), q, -q))
 
 
 def c_mod_term(a: z3.ArithRef, b: z3.ArithRef) -> z3.ArithRef:
-    """C remainder in Z3: a - b * trunc(a / b), so the sign follows the dividend."""
-    return a - b * c_div_term(a, b)
+    """C remainder in Z3: a - b * trunc(a / b), so the sign follows the dividend (0 where b == 0)."""
+    r = a - b * c_div_term(a, b)
+    if z3.is_int_value(b):
+        return r if b.as_long() != 0 else z3.IntVal(0)
+    return z3.If(b == 0, z3.IntVal(0), r)
 
 
 def to_z3(expr: Expr, zvars: Mapping[str, z3.ArithRef],
           memo: dict[int, tuple[z3.ExprRef, z3.BoolRef]] | None = None) -> tuple[z3.ExprRef, z3.BoolRef]:
-    """The Z3 term of an expression and the condition under which it is defined (no reached divisor is 0).
+    """The Z3 term of an expression and the condition under which it is defined (every op is total today).
 
     With `memo`, the term of every node is kept there under id(node), so callers can state claims on subterms.
     """
@@ -143,9 +141,9 @@ def _to_z3(expr: Expr, zvars: Mapping[str, z3.ArithRef],
     if op in COMPARISONS:
         return {"CMPLT": a < b, "CMPLE": a <= b, "CMPNE": a != b, "CMPEQ": a == b}[op], defined
     if op == "IDIV":
-        return c_div_term(a, b), _and(defined, _nonzero(b))
+        return c_div_term(a, b), defined
     if op == "MOD":
-        return c_mod_term(a, b), _and(defined, _nonzero(b))
+        return c_mod_term(a, b), defined
     if op == "MAX":
         return z3.If(a >= b, a, b), defined
     if op == "MIN":
@@ -189,7 +187,7 @@ class _SmtText:
             pos = f"(ite (>= {a} 0) (div {a} {n}) (- (div (- {a}) {n})))"
             return self._define("Int", pos if bconst > 0 else f"(- {pos})")
         q = f"(div (abs {a}) (abs {b}))"
-        return self._define("Int", f"(ite (= (>= {a} 0) (>= {b} 0)) {q} (- {q}))")
+        return self._define("Int", f"(ite (= {b} 0) 0 (ite (= (>= {a} 0) (>= {b} 0)) {q} (- {q})))")
 
     def node(self, expr: Expr) -> tuple[str, str, bool]:
         """(term, defined, is_bool) of an expression node."""
@@ -247,11 +245,11 @@ class _SmtText:
         if op in ("IDIV", "MOD"):
             bnode = args[1]
             bconst = bnode[1] if bnode[0] == "const" and not isinstance(bnode[1], bool) else None
-            q = self._cdiv(a, b, bconst)
-            d = defined if bconst not in (None, 0) else self._and(defined, self._define("Bool", f"(not (= {b} 0))"))
+            q = self._cdiv(a, b, bconst)  # by 0: 0, so a - b * q is a and MOD needs its own case
             if op == "IDIV":
-                return q, d, False
-            return self._define("Int", f"(- {a} (* {b} {q}))"), d, False
+                return q, defined, False
+            r = f"(- {a} (* {b} {q}))" if bconst not in (None, 0) else f"(ite (= {b} 0) 0 (- {a} (* {b} {q})))"
+            return self._define("Int", r), defined, False
         body = {"ADD": f"(+ {a} {b})", "SUB": f"(- {a} {b})", "MUL": f"(* {a} {b})",
                 "MAX": f"(ite (>= {a} {b}) {a} {b})", "MIN": f"(ite (<= {a} {b}) {a} {b})"}[op]
         return self._define("Int", body), defined, False

@@ -32,10 +32,8 @@ def test_c_div_mod_known_cases():
     assert c_div(7, -2) == -3 and c_mod(7, -2) == 1
     assert c_div(-7, -2) == 3 and c_mod(-7, -2) == -1
     assert c_div(7, 2) == 3 and c_mod(7, 2) == 1
-    with pytest.raises(ZeroDivisionError):
-        c_div(1, 0)
-    with pytest.raises(ZeroDivisionError):
-        c_mod(1, 0)
+    # by a zero divisor both give 0 (numpy's result, what the engine's kernels compute)
+    assert c_div(1, 0) == c_mod(1, 0) == c_div(-7, 0) == c_mod(-7, 0) == 0
 
 
 def test_c_div_mod_reconstruct_dividend():
@@ -61,12 +59,11 @@ def test_z3_encoding_of_variable_idiv_mod_matches_c():
     q, qd = to_z3(["IDIV", X, Y], {"x": x, "y": y})
     r, _ = to_z3(["MOD", X, Y], {"x": x, "y": y})
     for a in range(-20, 21):
-        for b in [b for b in range(-7, 8) if b != 0]:
+        for b in range(-7, 8):  # by 0: 0 (c_int)
             sub = [(x, z3.IntVal(a)), (y, z3.IntVal(b))]
             assert z3.simplify(z3.substitute(q, *sub)).as_long() == c_div(a, b), (a, b)
             assert z3.simplify(z3.substitute(r, *sub)).as_long() == c_mod(a, b), (a, b)
             assert z3.is_true(z3.simplify(z3.substitute(qd, *sub)))
-    assert z3.is_false(z3.simplify(z3.substitute(qd, (y, z3.IntVal(0)))))
 
 
 def test_z3_encoding_of_constant_divisor_with_variable_dividend(checker):
@@ -97,8 +94,7 @@ def test_evaluate_rejects_unknown_op_and_wrong_arity():
         evaluate(["AND", C(1), C(True)], {})
     with pytest.raises(ValueError, match="NEG"):
         to_z3(["NEG", C(1), C(2)], {})
-    with pytest.raises(ZeroDivisionError):
-        evaluate(["MOD", X, ["SUB", X, X]], {"x": 3})
+    assert evaluate(["MOD", X, ["SUB", X, X]], {"x": 3}) == 0 == evaluate(["IDIV", X, ["SUB", X, X]], {"x": 3})
 
 
 def test_evaluate_where_skips_untaken_branch_and_helpers():
@@ -118,8 +114,11 @@ def test_prove_equal_true_identities(checker):
     assert checker.prove_equal({"x": [0, 10]}, ["IDIV", ["ADD", ["MUL", X, C(4)], C(3)], C(4)], X).proven
     bx = {"x": [-10, 10], "y": [-3, 3]}
     div_mod = ["ADD", ["MUL", ["IDIV", X, Y], Y], ["MOD", X, Y]]
-    assert checker.prove_equal(bx, div_mod, X).proven  # C's (x/y)*y + x%y == x, for every sign
-    assert checker.prove_equal(bx, ["IDIV", ["MUL", X, Y], Y], X).proven  # original defined only where y != 0
+    # C's (x/y)*y + x%y == x, for every sign (by 0 both are 0)
+    assert checker.prove_equal(bx, ["WHERE", ["CMPEQ", Y, C(0)], X, div_mod], X).proven
+    assert checker.prove_equal({"x": [-10, 10], "y": [1, 3]}, ["IDIV", ["MUL", X, Y], Y], X).proven
+    res = checker.prove_equal(bx, ["IDIV", ["MUL", X, Y], Y], X)  # x*0 // 0 is 0, not x
+    assert res.status == "counterexample" and res.counterexample["y"] == 0 and res.counterexample["x"] != 0
 
 
 def test_prove_equal_false_identity_gives_negative_counterexample(checker):
@@ -156,25 +155,35 @@ def test_unbounded_variable_is_rejected(checker):
         checker.prove_equal({"x": [0, 1]}, ["ADD", X, Y], X)
 
 
-# --- definedness --------------------------------------------------------------------------------------------------
+# --- division by zero: 0, as the engine's kernels compute it ------------------------------------------------------
 
 
-def test_division_by_possibly_zero_only_defined_points_matter(checker):
+def test_division_by_a_possibly_zero_divisor_is_checked_at_zero_too(checker):
     b = {"x": [-6, 6], "y": [-2, 2]}
     assert checker.prove_equal(b, ["IDIV", X, Y], ["IDIV", X, Y]).proven
     assert checker.prove_equal(b, ["IDIV", X, Y], ["ADD", ["IDIV", X, Y], C(0)]).proven
     assert checker.prove_equal(b, ["IDIV", X, Y], ["IDIV", X, ["MUL", Y, C(1)]]).proven
+    zero = {"x": [-6, 6], "y": [0, 0]}
+    assert checker.prove_equal(zero, ["IDIV", X, Y], C(0)).proven
+    assert checker.prove_equal(zero, ["MOD", X, Y], C(0)).proven
+    res = checker.prove_equal(zero, ["MOD", X, Y], X)  # x % 0 is 0, not x (a - b * q would say x)
+    assert res.status == "counterexample" and res.counterexample["x"] != 0
 
 
-def test_simplified_introducing_division_by_zero_is_a_counterexample(checker):
+def test_a_rewrite_that_changes_the_value_at_a_zero_divisor_is_a_counterexample(checker):
     b = {"x": [-6, 6], "y": [-2, 2]}
     res = checker.prove_equal(b, X, ["IDIV", ["MUL", X, Y], Y])
     assert res.status == "counterexample" and res.counterexample["y"] == 0
     guarded = ["WHERE", ["CMPNE", Y, C(0)], ["IDIV", X, Y], C(0)]
     flipped = ["WHERE", ["CMPEQ", Y, C(0)], C(0), ["IDIV", X, Y]]
-    assert checker.prove_equal(b, guarded, flipped).proven  # the untaken branch's division does not matter
-    res = checker.prove_equal(b, guarded, ["IDIV", X, Y])
+    assert checker.prove_equal(b, guarded, flipped).proven
+    assert checker.prove_equal(b, guarded, ["IDIV", X, Y]).proven  # the guard gives what x // 0 gives
+    res = checker.prove_equal(b, ["WHERE", ["CMPNE", Y, C(0)], ["IDIV", X, Y], C(1)], ["IDIV", X, Y])
     assert res.status == "counterexample" and res.counterexample["y"] == 0
+    assert checker.prove_all(b, guarded, ["IDIV", X, Y]).proven
+    assert checker.prove_all(b, ["MOD", X, Y], ["WHERE", ["CMPEQ", Y, C(0)], C(0), ["MOD", X, Y]]).proven
+    assert checker.prove_all(b, ["MOD", X, Y], ["WHERE", ["CMPEQ", Y, C(0)], X, ["MOD", X, Y]]).status == \
+        "counterexample"
 
 
 def test_prove_in_bounds(checker):
@@ -186,8 +195,9 @@ def test_prove_in_bounds(checker):
     assert checker.prove_in_bounds(b, ["IDIV", X, C(2)], -2, None).status == "counterexample"
     assert checker.prove_in_bounds(b, ["CMPLT", X, C(0)], 0, 1).proven
     assert checker.prove_in_bounds(b, ["CMPLT", X, C(9)], 0, 0).status == "counterexample"
-    # undefined points are skipped: x IDIV y with y in [0, 0] is never defined
-    assert checker.prove_in_bounds({"x": [-7, 7], "y": [0, 0]}, ["IDIV", X, Y], 100, 100).proven
+    # x IDIV 0 is 0
+    assert checker.prove_in_bounds({"x": [-7, 7], "y": [0, 0]}, ["IDIV", X, Y], 0, 0).proven
+    assert checker.prove_in_bounds({"x": [-7, 7], "y": [0, 0]}, ["IDIV", X, Y], 100, 100).status == "counterexample"
     assert checker.prove_in_bounds({"x": [-7, 7], "y": [0, 2]}, ["IDIV", X, Y], -7, 7).proven
 
 
@@ -373,7 +383,7 @@ def test_exhaustive_c_division_by_constants_and_by_a_zero_crossing_variable():
         a, b = env["x"], env["y"]
         for k, (q, r) in exprs.items():
             assert (ev.at(q, env), ev.at(r, env)) == (c_div(a, k), c_mod(a, k)), (a, k)
-        want = (None, None) if b == 0 else (c_div(a, b), c_mod(a, b))
+        want = (0, 0) if b == 0 else (c_div(a, b), c_mod(a, b))
         assert (ev.at(var_div, env), ev.at(var_mod, env)) == want, (a, b)
 
 
@@ -421,9 +431,9 @@ def test_check_all_names_the_failing_point_and_skips_equality_for_the_same_node(
     e = ["MOD", X, C(4)]
     res = check_all(bounds, e, ["MOD", X, C(-4)], [(e, 0, 3)])  # equal under C semantics; bounds wrong below 0
     assert res.status == "counterexample" and res.counterexample["x"] < 0 and "outside [0, 3]" in res.reason
-    res = check_all(bounds, e, ["ADD", e, ["IDIV", C(0), ["SUB", X, C(1)]]])  # equal where x != 1
-    assert res.status == "counterexample" and res.counterexample == {"x": 1} and "divides by zero" in res.reason
-    assert check_all(bounds, ["IDIV", X, X], ["IDIV", X, X]).status == "proven"  # 0/0 is undefined on both
+    res = check_all(bounds, C(1), ["IDIV", X, X])  # equal where x != 0; 0 // 0 is 0
+    assert res.status == "counterexample" and res.counterexample == {"x": 0} and "simplified = 0" in res.reason
+    assert check_all(bounds, ["MOD", C(7), ["SUB", X, X]], C(0)).status == "proven"  # 7 % 0 is 0
     for bad in (["ADD", X], [["ADD"], X, X], ["ADD", X, 3], ["FROB", X, X], ["var", "q"]):
         with pytest.raises(ValueError, match="ADD|malformed|FROB|'q'"):
             check_all(bounds, bad, bad)

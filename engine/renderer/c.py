@@ -150,6 +150,17 @@ def _fn(dt: DType, name: str) -> str:
     return name if dt.scalar == dtypes.float64 else name + "f"
 
 
+def _int_div(u: UOp, a: str, b: str) -> str:
+    """IDIV/MOD as engine.alu defines them: C's where C is defined, 0 for a zero divisor, INT_MIN / -1 wrapping
+    (both trap on x86). The guards are left out where the divisor's bounds exclude 0 and -1 (constant divisors)."""
+    lo, hi = u.src[1].bounds
+    zero, neg1 = lo <= 0 <= hi, u.dtype.scalar.kind in "ix" and lo <= -1 <= hi
+    expr = f"({a} / {b})" if u.op is Ops.IDIV else f"({a} % {b})"
+    if neg1:  # -fwrapv: -INT_MIN is INT_MIN
+        expr = f"({b} == -1 ? {f'(0 - {a})' if u.op is Ops.IDIV else '0'} : {expr})"
+    return f"({b} == 0 ? 0 : {expr})" if zero else expr
+
+
 def _alu(u: UOp, s: list[str]) -> str:
     op, dt = u.op, u.dtype.scalar
     sdt = u.src[0].dtype.scalar if u.src else dt
@@ -159,10 +170,10 @@ def _alu(u: UOp, s: list[str]) -> str:
         return f"({s[0]} - {s[1]})"
     if op is Ops.MUL:
         return f"({s[0]} * {s[1]})"
-    if op in (Ops.IDIV, Ops.FDIV):
+    if op is Ops.FDIV:
         return f"({s[0]} / {s[1]})"
-    if op is Ops.MOD:
-        return f"({s[0]} % {s[1]})"
+    if op in (Ops.IDIV, Ops.MOD):
+        return _int_div(u, s[0], s[1])
     if op is Ops.NEG:
         return f"(-{s[0]})" if dt != dtypes.bool else f"(!{s[0]})"
     if op is Ops.MAX:

@@ -1,6 +1,7 @@
 """Render a linear `Program` to LLVM IR text: one function `void @name(ptr %data0, ...)`.
 
-Values follow engine/alu.py exactly: ints wrap (no nsw/nuw), IDIV/MOD truncate, float MAX/MIN propagate NaN,
+Values follow engine/alu.py exactly: ints wrap (no nsw/nuw), IDIV/MOD truncate (by 0 they give 0; INT_MIN / -1
+wraps; neither traps), float MAX/MIN propagate NaN,
 transcendentals and MULACC of narrow floats are computed in double and rounded once, like exec_alu.
 float16, bfloat16 and the fp8 types are held as `float` in registers and as i16 / i8 in memory, converted by
 helper functions emitted into the module: LLVM's own half/bfloat lowering calls compiler-rt routines
@@ -507,8 +508,8 @@ class _Renderer:
             return args[0]
         if op is Ops.SHR:
             return self.tmp(f"and i1 {args[0]}, {self.tmp(f'xor i1 {args[1]}, true')}")
-        if op is Ops.IDIV:
-            return args[0]
+        if op is Ops.IDIV:  # a // True == a, a // False == 0 (engine.alu)
+            return self.tmp(f"and i1 {args[0]}, {args[1]}")
         if op is Ops.MOD:
             return "false"
         raise self.err(u, "not a bool op")
@@ -532,15 +533,17 @@ class _Renderer:
             return self.tmp(f"select i1 {take_b}, {t} {args[1]}, {t} {args[0]}")
         if op in (Ops.IDIV, Ops.MOD):
             a, b = args
-            bad = self.tmp(f"icmp eq {t} {b}, 0")
+            bad = zero = self.tmp(f"icmp eq {t} {b}, 0")
             if signed:  # INT_MIN / -1 traps on x86: divide by 1 and negate instead
                 neg1 = self.tmp(f"icmp eq {t} {b}, -1")
                 bad = self.tmp(f"or i1 {bad}, {neg1}")
             safe = self.tmp(f"select i1 {bad}, {t} 1, {t} {b}")
             kind = ("sdiv" if signed else "udiv") if op is Ops.IDIV else ("srem" if signed else "urem")
-            r = self.tmp(f"{kind} {t} {a}, {safe}")
+            r = self.tmp(f"{kind} {t} {a}, {safe}")  # x % 1 == 0: MOD needs no fixing up
             if signed and op is Ops.IDIV:
                 r = self.tmp(f"select i1 {neg1}, {t} {self.tmp(f'sub {t} 0, {a}')}, {t} {r}")
+            if op is Ops.IDIV:  # x // 0 == 0 (engine.alu), not x // 1
+                r = self.tmp(f"select i1 {zero}, {t} 0, {t} {r}")
             return r
         raise self.err(u, "not an integer op")
 
