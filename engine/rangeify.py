@@ -17,7 +17,9 @@ What gets its own buffer (the realize rule):
 
 from __future__ import annotations
 
+import heapq
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -40,6 +42,7 @@ class ScheduleItem:
     name: str
     root: UOp
     shape: Shape = field(default=())
+    fused: bool = True  # built by a fusing schedule (False: fuse=False, one kernel per computing op)
 
 
 class _NeedsRealize(Exception):
@@ -243,43 +246,177 @@ class _Lowerer:
         return UOp(Ops.REDUCE, u.dtype, (value, *ranges), rop) if ranges else value
 
 
+def _computes(u: UOp) -> bool:
+    """A tensor-level UOp that computes values (not a movement op, constant or buffer): its own kernel unfused."""
+    return u.op in GroupOp.ALU or u.op in (Ops.CAST, Ops.BITCAST, Ops.REDUCE_AXIS, Ops.CONTIGUOUS)
+
+
 def _kernel_name(ast: UOp, shape: Shape) -> str:
     has_reduce = any(x.op is Ops.REDUCE for x in ast.toposort)
     dims = "_".join(str(s) for s in shape) or "1"
     return f"{'r' if has_reduce else 'E'}_{dims}"
 
 
-def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None = None
+def _buffer_view(buf: Buffer, shape: Shape) -> UOp:
+    b = UOp(Ops.BUFFER, buf.dtype, (), buf)
+    return b if shape == (buf.size,) else UOp(Ops.RESHAPE, buf.dtype, (b,), shape)
+
+
+def assign_target(u: UOp) -> Buffer:
+    """The buffer an ASSIGN writes: its first source is a view of the whole buffer (BUFFER or RESHAPE(BUFFER))."""
+    view = u.src[0]
+    base = view.src[0] if view.op is Ops.RESHAPE else view
+    if base.op is not Ops.BUFFER or math.prod(shape_of(view)) != base.arg.size:
+        raise ValueError(f"schedule: an ASSIGN must target a whole buffer, got {view.op.name}")
+    return base.arg
+
+
+def _reads_output_elsewhere(ast: UOp) -> bool:
+    """Whether the kernel loads its output buffer at an index other than the one it stores (a read-after-write
+    hazard: a load could see a value this kernel already wrote)."""
+    store_idx = ast.src[0].src[0]
+    out, at = store_idx.src[0], simplify(store_idx.src[1])
+    return any(x.op is Ops.INDEX and x is not store_idx and x.src[0] is out and simplify(x.src[1]) is not at
+               for x in ast.toposort)
+
+
+def _kernels_for(u: UOp, buffers: dict[UOp, Buffer], loop_orders: dict[UOp, list[int]], fuse: bool
+                 ) -> list[ScheduleItem]:
+    """The kernels that compute realized UOp `u` into buffers[u]. An ASSIGN stores its value into the target buffer
+    directly, unless the value reads the target elsewhere than where it stores: then into a temporary, then a copy."""
+    lroot = UOp(Ops.CONTIGUOUS, u.dtype, (u.src[1],)) if u.op is Ops.ASSIGN else u
+    lw = _Lowerer(lroot, buffers, buffers[u], loop_orders.get(lroot))
+    ast = lw.kernel()
+    if u.op is not Ops.ASSIGN or not _reads_output_elsewhere(ast):
+        return [ScheduleItem(ast, lw.bufs, _kernel_name(ast, lw.shape), u, lw.shape, fuse)]
+    tmp = Buffer(buffers[u].device, u.dtype, buffers[u].size)
+    lw = _Lowerer(lroot, buffers, tmp, loop_orders.get(lroot))
+    ast = lw.kernel()
+    cp = _Lowerer(_buffer_view(tmp, lw.shape), {}, buffers[u])
+    cp_ast = cp.kernel()
+    return [ScheduleItem(ast, lw.bufs, _kernel_name(ast, lw.shape), u, lw.shape, fuse),
+            ScheduleItem(cp_ast, cp.bufs, _kernel_name(cp_ast, cp.shape), u, cp.shape, fuse)]
+
+
+def _region(u: UOp, to_realize: set[UOp]) -> tuple[set[UOp], set[Buffer]]:
+    """What the kernel of realized `u` reads: the realized UOps it loads, and the buffers whose current contents it
+    loads directly (BUFFER UOps); an ASSIGN's first source is where it writes, not a read."""
+    deps: set[UOp] = set()
+    reads: set[Buffer] = set()
+    stack = [u.src[1]] if u.op is Ops.ASSIGN else list(u.src)
+    seen: set[UOp] = set()
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if x in to_realize:
+            deps.add(x)
+        elif x.op is Ops.BUFFER:
+            reads.add(x.arg)
+        else:
+            stack.extend(x.src)
+    return deps, reads
+
+
+def _order_kernels(groups: list[tuple[UOp, list[ScheduleItem]]], to_realize: set[UOp]) -> list[ScheduleItem] | None:
+    """The kernels in an order where each runs after what it reads and every kernel reading a buffer's old contents
+    runs before the ASSIGN that overwrites it; None if there is no such order (a kernel that needs both the old and
+    the new contents of a buffer)."""
+    pos = {u: i for i, (u, _) in enumerate(groups)}
+    after: list[set[int]] = [set() for _ in groups]  # after[i]: groups that must run before group i
+    readers: dict[Buffer, list[int]] = {}
+    for i, (u, _) in enumerate(groups):
+        deps, reads = _region(u, to_realize)
+        after[i] |= {pos[d] for d in deps if d in pos}
+        for b in reads:
+            readers.setdefault(b, []).append(i)
+    for i, (u, _) in enumerate(groups):
+        if u.op is Ops.ASSIGN:
+            after[i] |= {r for r in readers.get(assign_target(u), []) if r != i}
+    users: list[list[int]] = [[] for _ in groups]
+    for i, befores in enumerate(after):
+        for b in befores:
+            users[b].append(i)
+    waiting = [len(b) for b in after]
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    out: list[ScheduleItem] = []
+    while ready:
+        i = heapq.heappop(ready)
+        out.extend(groups[i][1])
+        for j in users[i]:
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                heapq.heappush(ready, j)
+    return out if all(n == 0 for n in waiting) else None
+
+
+def _snapshot_reads(sink: UOp, bufs: set[Buffer]) -> UOp:
+    """Every read of the current contents of `bufs` goes through a copy (CONTIGUOUS), taken before any write."""
+    done: dict[UOp, UOp] = {}
+    for x in sink.toposort:
+        if x.op is Ops.BUFFER and x.arg in bufs:
+            done[x] = UOp(Ops.CONTIGUOUS, x.dtype, (x,))
+            continue
+        src = tuple(done[s] for s in x.src)
+        if x.op is Ops.ASSIGN:
+            src = (x.src[0], *src[1:])  # where it writes stays the buffer
+        done[x] = x if src == x.src else UOp(x.op, x.dtype, src, x.arg)
+    return done[sink]
+
+
+def fuse_default() -> bool:
+    """Whether schedules fuse when nobody says: the environment's FUSE (FUSE=0 turns fusion off), else yes."""
+    return os.environ.get("FUSE", "1") != "0"
+
+
+def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None = None, fuse: bool | None = None
              ) -> tuple[list[ScheduleItem], dict[UOp, UOp]]:
-    """Kernels that compute `roots`, in dependency order, and the buffer view each root becomes."""
+    """Kernels that compute `roots`, in the order to run them, and the buffer view each root becomes.
+
+    fuse=False (default: `fuse_default()`) realizes every UOp that computes something (ALU, CAST, BITCAST,
+    REDUCE_AXIS, CONTIGUOUS) in its own buffer: one kernel per op, movement ops stay index arithmetic over the
+    realized producer. The differential fuzzer compares that schedule with the fused one.
+
+    ASSIGN(view of a buffer, value) writes the value into that buffer (no new one); its view is what it becomes.
+    Kernels reading the buffer's old contents run before it; a kernel needing old and new contents reads the old
+    from a copy; an assign whose value reads the buffer elsewhere than where it stores computes into a temporary.
+    """
     from engine.rewrite import substitute
 
+    fuse = fuse_default() if fuse is None else fuse
     realized_map = realized_map or {}
     sink = UOp.sink(*roots)
     if realized_map:
         present = {u: v for u, v in realized_map.items() if u in sink.toposort}
         if present:
             sink = substitute(sink, present)
-    graph = list(sink.toposort)
-    want = [s for s in sink.src if not _is_buffer_view(s)]
-    force: set[UOp] = {u for u in graph if u.op is Ops.CONTIGUOUS}
+    targets = [assign_target(u) for u in sink.toposort if u.op is Ops.ASSIGN]
+    if len(set(targets)) < len(targets):
+        raise ValueError("schedule: two pending assigns to one buffer (realize the first before the second)")
+    view_roots = list(sink.src)  # the roots as they read now (before any snapshot of old contents)
+    needs: set[UOp] = set()  # reduces that have to be realized (found while lowering)
     loop_orders: dict[UOp, list[int]] = {}  # kernels whose output loops were reordered
     tried: set[tuple[UOp, tuple[int, ...]]] = set()
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20000))
     try:
         while True:
-            to_realize = set(want) | force
+            graph = list(sink.toposort)
+            # unfused, a reshape root of a computed UOp is a view of that UOp's buffer, not a copy
+            aliased = {s: s.src[0] for s in sink.src if not fuse and s.op is Ops.RESHAPE and _computes(s.src[0])}
+            want = [s for s in sink.src if not _is_buffer_view(s) and s not in aliased]
+            force = {u for u in graph if u.op in (Ops.CONTIGUOUS, Ops.ASSIGN) or (not fuse and _computes(u))}
+            to_realize = set(want) | force | needs
             order = [u for u in graph if u in to_realize]
-            buffers = {u: Buffer(device, u.dtype, math.prod(shape_of(u))) for u in order}
-            items: list[ScheduleItem] = []
+            buffers = {u: assign_target(u) if u.op is Ops.ASSIGN else Buffer(device, u.dtype, math.prod(shape_of(u)))
+                       for u in order}
+            groups: list[tuple[UOp, list[ScheduleItem]]] = []
             try:
                 for u in order:
-                    if buffers[u].size == 0:
-                        continue  # nothing to compute
-                    lw = _Lowerer(u, buffers, buffers[u], loop_orders.get(u))
-                    ast = lw.kernel()
-                    items.append(ScheduleItem(ast, lw.bufs, _kernel_name(ast, lw.shape), u, lw.shape))
+                    if buffers[u].size:  # else nothing to compute
+                        groups.append((u, _kernels_for(u, buffers, loop_orders, fuse)))
             except _NeedsRealize as e:
                 # first try moving the loops the reduce depends on outermost; if that was tried, realize it
                 current = loop_orders.get(e.root, list(range(len(shape_of(e.root)))))
@@ -289,18 +426,21 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
                     tried.add(key)
                     loop_orders[e.root] = reordered
                 else:
-                    force.add(e.u)
+                    needs.add(e.u)
                 continue
-            break
+            items = _order_kernels(groups, to_realize)
+            if items is not None:
+                break
+            # some kernel needs a buffer's contents from before and after an assign: read the old ones from a copy
+            sink = _snapshot_reads(sink, set(targets))
+            needs, loop_orders, tried = set(), {}, set()
     finally:
         sys.setrecursionlimit(old_limit)
     views: dict[UOp, UOp] = {}
-    for orig, new in zip(roots, sink.src):
-        if _is_buffer_view(new):
-            views[orig] = new
+    for orig, before, new in zip(roots, view_roots, sink.src):
+        if _is_buffer_view(before):
+            views[orig] = before
         else:
-            buf = buffers[new]
-            b = UOp(Ops.BUFFER, buf.dtype, (), buf)
-            shp = shape_of(new)
-            views[orig] = b if shp == (buf.size,) else UOp(Ops.RESHAPE, buf.dtype, (b,), shp)
+            buf = buffers[aliased.get(new, new)]
+            views[orig] = _buffer_view(buf, shape_of(new))
     return items, views

@@ -205,13 +205,19 @@ def default_opts(k: Kernel) -> list[Opt]:
     return []
 
 
-def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Program:
-    """The program of a kernel AST: opts "default" (heuristic), None/[] (none), or an explicit list."""
+def build_kernel(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Kernel:
+    """A kernel with its opts applied (`Kernel.applied` lists them): opts "default" (heuristic), None/[] (none), or
+    an explicit list (OptError if one does not fit)."""
     k = Kernel(ast, name)
     chosen = default_opts(k) if isinstance(opts, str) else (opts or [])
     for o in chosen:
         k.apply_opt(o)
-    return k.to_program()
+    return k
 
 
-__all__ = ["Kernel", "Opt", "OptError", "build_program", "default_opts", "kernel_rules", "dtypes"]
+def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Program:
+    """The program of a kernel AST: opts "default" (heuristic), None/[] (none), or an explicit list."""
+    return build_kernel(ast, name, opts).to_program()
+
+
+__all__ = ["Kernel", "Opt", "OptError", "build_kernel", "build_program", "default_opts", "kernel_rules", "dtypes"]
