@@ -17,6 +17,10 @@ def __getattr__(name: str):  # lazy: the tensor frontend pulls in the scheduler 
         from engine.tensor import Tensor
 
         return Tensor
+    if name == "checked_indexing":
+        from engine.tensor_ops.movement import checked_indexing
+
+        return checked_indexing
     raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 
@@ -28,4 +32,4 @@ def schedule(*tensors: Any) -> list[Any]:
 
 
 __all__ = ["DType", "dtypes", "Ops", "UOp", "UPat", "PatternMatcher", "graph_rewrite", "Tensor", "schedule",
-           "__version__"]
+           "checked_indexing", "__version__"]

@@ -4,7 +4,10 @@ chunk, gather.
 Everything is built from the core movement views (reshape, permute, expand, pad, shrink, flip): strided slices
 are a shrink + reshape (n, step) + take column 0, negative steps a flip, `cat` pads each input into place and
 selects with a mask. Integer-tensor indexing and `gather` compare the index against an arange (a one-hot mask)
-and sum it away: a reduce the scheduler fuses into the consumer.
+and sum it away: a reduce the scheduler fuses into the consumer. So an index tensor stays lazy, and an index
+outside [-size, size) matches nothing and reads 0 (numpy raises IndexError). Inside `checked_indexing()` (or with
+CHECK_INDEX=1) the index tensor is realized first and an out-of-range value raises IndexError as in numpy.
+Index lists and arrays given as Python/numpy data are always checked.
 """
 
 # mypy: disable-error-code="misc"
@@ -12,9 +15,12 @@ and sum it away: a reduce the scheduler fuses into the consumer.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+import os
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -34,6 +40,31 @@ def _tensor_cls() -> type[Tensor]:
 def arange_buffer(n: int, device: str) -> Tensor:
     """An int32 tensor 0..n-1 held in a buffer (indices compared against one-hot masks)."""
     return _tensor_cls()(np.arange(n, dtype=np.int32), device=device)
+
+
+_CHECKED = contextvars.ContextVar("checked_indexing", default=False)
+
+
+@contextlib.contextmanager
+def checked_indexing(on: bool = True) -> Iterator[None]:
+    """Within this block, indexing and gather with index tensors realize the index and raise IndexError for an
+    out-of-range value, as numpy does (outside it such an index reads 0). CHECK_INDEX=1 turns it on everywhere."""
+    token = _CHECKED.set(on)
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
+def check_index_tensor(op: str, index: Tensor, axis: int, size: int) -> None:
+    """In checked mode: raise IndexError naming the op, the axis, the first bad index value and the axis size."""
+    if not (_CHECKED.get() or os.environ.get("CHECK_INDEX", "0") == "1") or index.numel() == 0:
+        return
+    arr = index.numpy()
+    bad = (arr < -size) | (arr >= size)
+    if bad.any():
+        v = int(arr[bad].flat[0])
+        raise IndexError(f"{op}: index {v} is out of bounds for axis {axis} with size {size}")
 
 
 def _norm_axis(axis: int, ndim: int, name: str) -> int:
@@ -208,7 +239,8 @@ class MovementMixin:
 
     # ------------------------------------------------------------------ gathering
     def gather(self: Tensor, axis: int, index: Tensor) -> Tensor:
-        """torch.gather: out[..i..] = self[..index[..i..]..] along `axis` (index has self's ndim)."""
+        """torch.gather: out[..i..] = self[..index[..i..]..] along `axis` (index has self's ndim); negative indices
+        wrap; an out-of-range index reads 0, or raises IndexError inside `engine.checked_indexing()`."""
         T = _tensor_cls()
         index = index if isinstance(index, T) else T(np.asarray(index), device=self.device)
         if index.dtype.is_float or index.dtype == dtypes.bool:
@@ -217,6 +249,7 @@ class MovementMixin:
         if index.ndim != self.ndim or any(i > s for d, (i, s) in enumerate(zip(index.shape, self.shape)) if d != axis):
             raise ValueError(f"gather: index shape {index.shape} does not fit input shape {self.shape} (axis {axis})")
         size = self.shape[axis]
+        check_index_tensor("gather", index, axis, size)
         x = self.shrink([(0, i) if d != axis else None for d, i in enumerate(index.shape)])
         # move the gathered axis to the end, leave a size-1 axis in its place, expand over the index
         x = x.permute([d for d in range(self.ndim) if d != axis] + [axis])
@@ -226,7 +259,9 @@ class MovementMixin:
         return select_sum(mask, x, (self.ndim,)).reshape(index.shape)
 
     def __getitem__(self: Tensor, index: Any) -> Tensor:
-        """numpy indexing: ints, slices (any step), None, Ellipsis, integer arrays/tensors and bool masks."""
+        """numpy indexing: ints, slices (any step), None, Ellipsis, integer arrays/tensors and bool masks.
+
+        An index tensor stays lazy: an out-of-range value in it reads 0, unless `engine.checked_indexing()` is on."""
         T = _tensor_cls()
         items = list(index) if isinstance(index, tuple) else [index]
         items = _expand_masks(items, T, self.device)
@@ -269,6 +304,8 @@ class MovementMixin:
                 out_shape.append(n)
             elif _is_index_array(it):
                 t = _index_tensor(it, s, T, self.device)
+                if isinstance(it, T):
+                    check_index_tensor("getitem", t, len(spec), s)
                 spec.append((0, 1, s))
                 adv.append((len(out_shape), t))
                 adv_items.append(k)
