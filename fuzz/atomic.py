@@ -1,4 +1,7 @@
-"""Atomic file writes: a reader sees the old file or the new one, never a torn one, even after SIGKILL."""
+"""Atomic file writes: a reader sees the old file or the new one, never a torn one, even after SIGKILL.
+
+Files get the mode a plain open() would give them (0666 less the umask), not mkstemp's private 0600.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -31,3 +35,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     except OSError:
         pass
     return path
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask alone must set it to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import queue
+import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fuzz.base import Fuzzer
 from fuzz.case import STATUSES, Verdict, case_hash
-from fuzz.corpus import engine_version, entry_path, known_signatures, make_entry, save_entry
+from fuzz.corpus import engine_version, entry_path, known_signatures, make_entry, write_entry
+from fuzz.errors import BadInputError
 from fuzz.minimize import minimize
 from fuzz.registry import fuzzer_spec, load_fuzzer
 from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Batch, BatchDone, CaseFailure, WorkerPool, run_isolated
@@ -27,6 +32,9 @@ MAX_CONFIRM_ATTEMPTS = 3  # per signature: after that, more flaky reports of it 
 MAX_FAILURE_LOG = 1000  # non-pass verdicts listed in the summary, lowest case indices first (all are counted)
 TIMELINE_SECONDS = 0.5  # first interval between timeline samples in the summary
 MAX_TIMELINE = 500  # past this many samples, every other one is dropped and the interval doubles
+CHECKPOINT_SECONDS = 2.0  # summary.json and junit.xml are rewritten this often (and at each new finding)
+INTERRUPT_GRACE_S = 2.0  # after Ctrl-C/SIGTERM, how long a finding under minimization may take to save its best
+EXIT_INTERNAL_ERROR = 3
 
 
 @dataclass
@@ -43,6 +51,9 @@ class Finding:
     size_after: int
     duplicates: int = 0
     minimize: dict[str, Any] | None = None
+    minimized: bool = False  # False while (or if never) minimized: the corpus holds the case as confirmed
+    save_error: str | None = None  # the finding could not be written to the corpus: its case is kept here
+    case: dict[str, Any] | None = None
 
 
 @dataclass
@@ -72,6 +83,10 @@ class CampaignResult:
     engine_version: str = ""
     worker_respawns: int = 0
     interrupted: bool = False
+    interrupted_by: str | None = None  # "SIGINT" or "SIGTERM"
+    error: str | None = None  # an internal error of the harness ended the campaign (exit status 3)
+    complete: bool = False  # False in the checkpoints written while the campaign runs
+    command: str | None = None  # the command line that repeats this campaign, when run from the CLI
     corpus_dir: str = ""
     report_dir: str = ""
 
@@ -82,7 +97,11 @@ class CampaignResult:
 
     @property
     def exit_code(self) -> int:
-        """1 if the campaign found new confirmed failures, else 0."""
+        """3 on an internal error, 128 + signal when interrupted (130, 143), else 1 on new findings, else 0."""
+        if self.error is not None:
+            return EXIT_INTERNAL_ERROR
+        if self.interrupted:
+            return 128 + signal.Signals[self.interrupted_by or "SIGINT"].value
         return 1 if self.new_findings else 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,7 +113,7 @@ class CampaignResult:
         data["new_findings"] = len(self.new_findings)
         data["known_findings"] = len(self.findings) - len(self.new_findings)
         data["rules_hit"] = sum(1 for hits in self.coverage.values() if hits > 0)
-        data["exit_code"] = self.exit_code
+        data["exit_code"] = self.exit_code if self.complete else None  # unknown until the campaign has ended
         return data
 
 
@@ -233,6 +252,7 @@ class _Triage:
         self.attempts: Counter[tuple[str, str]] = Counter()
         self.generator_signatures: set[str] = set()
         self.lock = threading.Lock()  # guards `result` against the campaign loop, which counts batches
+        self.stop = threading.Event()  # set on interrupt: a minimization in progress saves what it has and ends
 
     def handle(self, failure: CaseFailure) -> None:
         verdict, name = failure.verdict, failure.fuzzer
@@ -264,52 +284,72 @@ class _Triage:
             with self.lock:
                 self.result.flaky += 1
             return
-        fuzzer = self.fuzzers[name]
-        case, size_before = failure.case, fuzzer.size(failure.case)
         new = verdict.signature not in self.known[name]
-        stats = None
-        if new and self.minimize_seconds > 0:
-            case, stats = minimize(
-                name,
-                case,
-                verdict.signature,
-                time_budget_s=self.minimize_seconds,
-                timeout_s=self.timeout_s,
-                memory_mb=self.memory_mb,
-            )
-            if stats["verdict"] is not None:
-                confirmed = Verdict.from_dict(stats["verdict"])
-        size_after = fuzzer.size(case)
+        finding = self._record(failure, confirmed, new)
+        if new and self.minimize_seconds > 0 and not self.stop.is_set():
+            self._minimize(finding, failure.case, confirmed)
+
+    def _record(self, failure: CaseFailure, confirmed: Verdict, new: bool) -> Finding:
+        """Save a new confirmed finding to the corpus at once (before minimizing it) and list it in the result."""
+        name, case = failure.fuzzer, failure.case
+        assert case is not None
+        fuzzer = self.fuzzers[name]
+        size = fuzzer.size(case)
+        path = entry_path(self.corpus_dir, name, confirmed.signature)
+        finding = Finding(name, confirmed.signature, confirmed.status, failure.index, new, str(path), size, size)
         if new:
-            entry = make_entry(
-                name,
-                case,
-                confirmed,
-                seed=self.seed,
-                case_index=failure.index,
-                size_before=size_before,
-                size_after=size_after,
-                reproducer=fuzzer.reproducer(case, confirmed.signature, confirmed.details),
-            )
-            path = save_entry(self.corpus_dir, entry)
-            self.known[name].add(verdict.signature)
-        else:
-            path = entry_path(self.corpus_dir, name, verdict.signature)
-        finding = Finding(
-            name,
-            verdict.signature,
-            verdict.status,
-            failure.index,
-            new,
-            str(path),
-            size_before,
-            size_after,
-            minimize=stats,
-        )
-        self.by_key[key] = finding
+            self.known[name].add(confirmed.signature)
+            if path.exists():  # written meanwhile by another campaign sharing this corpus: keep theirs
+                finding.minimized = True
+            else:
+                self._save(finding, case, confirmed)
         with self.lock:
+            self.by_key[(name, confirmed.signature)] = finding
             self.result.findings.append(finding)
             self.result.per_fuzzer[name]["findings"] += 1
+        return finding
+
+    def _minimize(self, finding: Finding, case: dict[str, Any], confirmed: Verdict) -> None:
+        """Shrink a saved finding and replace its corpus entry with the smaller case."""
+        smaller, stats = minimize(
+            finding.fuzzer,
+            case,
+            finding.signature,
+            time_budget_s=self.minimize_seconds,
+            timeout_s=self.timeout_s,
+            memory_mb=self.memory_mb,
+            should_stop=self.stop.is_set,
+        )
+        if stats["verdict"] is not None:
+            self._save(finding, smaller, Verdict.from_dict(stats["verdict"]))
+        with self.lock:
+            finding.minimize = stats
+            finding.size_after = stats["size_after"]
+            finding.minimized = True
+
+    def _save(self, finding: Finding, case: dict[str, Any], verdict: Verdict) -> None:
+        """Write the finding's corpus entry atomically; if that fails, keep the case in the report instead."""
+        fuzzer = self.fuzzers[finding.fuzzer]
+        entry = make_entry(
+            finding.fuzzer,
+            case,
+            verdict,
+            seed=self.seed,
+            case_index=finding.case_index,
+            size_before=finding.size_before,
+            size_after=fuzzer.size(case),
+            reproducer=fuzzer.reproducer(case, verdict.signature, verdict.details),
+        )
+        try:
+            write_entry(finding.corpus_path, entry)
+        except OSError as e:  # never silently lost: the summary carries the case, the terminal says so
+            with self.lock:
+                finding.save_error = f"{finding.corpus_path}: {e.strerror or e}"
+                finding.case = case
+            print(f"fuzz: error: cannot save finding {finding.signature}: {finding.save_error}", file=sys.stderr)
+        else:
+            with self.lock:
+                finding.save_error, finding.case = None, None
 
 
 class _BackgroundTriage:
@@ -346,9 +386,12 @@ class _BackgroundTriage:
         if self.error is not None:
             raise RuntimeError(f"triage failed: {self.error!r}") from self.error
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 0.0) -> None:
+        """Drop what is queued; give the finding being handled up to grace_s to save its best case."""
         self.stopping = True
+        self.triage.stop.set()
         self.todo.put(None)
+        self.thread.join(grace_s)
 
     def _run(self) -> None:
         while True:
@@ -378,14 +421,14 @@ def run_campaign(
     memory_mb: int | None = DEFAULT_MEMORY_MB,
     minimize_seconds: float = 30.0,
     progress: bool = False,
+    command: str | None = None,
 ) -> CampaignResult:
-    """Run a seeded campaign of the named fuzzers for `seconds` and/or `cases` (whichever ends first)."""
-    if not fuzzers:
-        raise ValueError("run_campaign needs at least one fuzzer")
-    if seconds is None and cases is None:
-        raise ValueError("run_campaign needs a budget: seconds, cases, or both")
-    if len(set(fuzzers)) != len(fuzzers):
-        raise ValueError(f"fuzzer listed twice: {fuzzers}")
+    """Run a seeded campaign of the named fuzzers for `seconds` and/or `cases` (whichever ends first).
+
+    Ctrl-C or SIGTERM (in the main thread) stops it: the result says interrupted and the report is still
+    written. Confirmed findings are saved as soon as confirmed, and summary.json is checkpointed while it runs.
+    """
+    _check_arguments(fuzzers, seconds, cases, timeout_s, minimize_seconds)
     specs = {name: fuzzer_spec(name) for name in fuzzers}
     instances = {name: load_fuzzer(spec, name) for name, spec in specs.items()}
     corpus = Path(corpus_dir)
@@ -398,79 +441,231 @@ def run_campaign(
         workers,
         corpus_dir=str(corpus),
         engine_version=engine_version(),
+        command=command,
     )
+    check_writable(corpus, "corpus directory", [corpus / name for name in fuzzers])
+    if reports is not None:
+        result.report_dir = str(reports / result.campaign_id)
+        check_writable(Path(result.report_dir), "report directory")
     result.coverage_rules = _coverage_rules(instances.values())
     result.per_fuzzer = {name: {"cases": 0, **dict.fromkeys(STATUSES, 0), "findings": 0} for name in fuzzers}
     triage = _Triage(result, instances, corpus, seed, timeout_s, memory_mb, minimize_seconds)
-    scheduler = _Scheduler(list(fuzzers), cases)
-    pending: list[CaseFailure] = []
     coverage: Counter[str] = Counter()
     display = _Progress(progress)
     t0 = time.monotonic()
     timeline = _Timeline(result, t0)
-    deadline = t0 + seconds if seconds is not None else float("inf")
+    checkpoint = _Checkpoint(result, triage.lock, coverage, t0)
+    checkpoint.write()
     # triage (confirm, minimize, save) runs in a thread beside generation: it mostly waits on its own
     # isolated processes, and the workers keep fuzzing meanwhile
     background = _BackgroundTriage(triage)
-    try:
-        with WorkerPool(specs, seed, workers, timeout_s, memory_mb) as pool:
-            while True:
-                out_of_time = time.monotonic() >= deadline
-                if not out_of_time:
-                    for slot in pool.idle_slots():
-                        batch = scheduler.next_batch()
-                        if batch is None:
-                            break
-                        pool.submit(slot, batch)
-                if not pool.busy() and (out_of_time or scheduler.exhausted()):
-                    break
-                for event in pool.poll(0.05):
-                    if isinstance(event, CaseFailure):
-                        pending.append(event)
+    error: Exception | None = None
+    with _interrupts() as signals:
+        try:
+            deadline = t0 + seconds if seconds is not None else float("inf")
+            _fuzz(result, specs, triage, background, coverage, deadline, memory_mb, display, timeline, checkpoint)
+            result.fuzz_seconds = time.monotonic() - t0
+            while not background.wait(0.1):  # the rest of the findings, after generation stopped
+                display.update(result, time.monotonic() - t0, background.stage())
+                checkpoint.maybe_write()
+            background.raise_error()
+        except KeyboardInterrupt as e:
+            result.interrupted = True
+            result.interrupted_by = e.args[0] if e.args and isinstance(e.args[0], str) else "SIGINT"
+            result.fuzz_seconds = result.fuzz_seconds or time.monotonic() - t0
+            background.stop(INTERRUPT_GRACE_S)  # what was saved stays saved (corpus writes are atomic)
+        except Exception as e:  # a harness bug: still write the report, then let the caller see it
+            error = e
+            result.error = f"{type(e).__name__}: {e}"
+            result.fuzz_seconds = result.fuzz_seconds or time.monotonic() - t0
+            background.stop()
+        finally:
+            display.stop()
+        signals.disarm()  # a second Ctrl-C must not tear the report being written
+        if signals.late and not result.interrupted and error is None:
+            result.interrupted, result.interrupted_by = True, signals.late
+        _finish(result, triage, background, coverage, timeline, t0)
+        if result.report_dir:
+            from fuzz.report import write_report
+
+            with triage.lock:
+                summary = result.to_dict()
+            write_report(summary, result.report_dir)
+    if error is not None:
+        raise error
+    return result
+
+
+def _check_arguments(
+    fuzzers: list[str], seconds: float | None, cases: int | None, timeout_s: float, minimize_seconds: float
+) -> None:
+    if not fuzzers:
+        raise ValueError("run_campaign needs at least one fuzzer")
+    if seconds is None and cases is None:
+        raise ValueError("run_campaign needs a budget: seconds, cases, or both")
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"the seconds budget must be a finite positive number, got {seconds}")
+    if cases is not None and cases <= 0:
+        raise ValueError(f"the cases budget must be positive, got {cases}")
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError(f"the per-case timeout must be a finite positive number, got {timeout_s}")
+    if not (math.isfinite(minimize_seconds) and minimize_seconds >= 0):
+        raise ValueError(f"the minimization budget must be finite and not negative, got {minimize_seconds}")
+    if len(set(fuzzers)) != len(fuzzers):
+        raise ValueError(f"fuzzer listed twice: {fuzzers}")
+
+
+def check_writable(path: Path, what: str, existing: Iterable[Path] = ()) -> None:
+    """Create the directory path if needed and write a file there (and in each existing directory of `existing`).
+
+    Raises BadInputError naming the directory, so a campaign fails before fuzzing, not when saving a finding.
+    """
+    for folder in [path, *(p for p in existing if p.exists())]:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            raise BadInputError(f"{what} {folder}: cannot write there ({e.strerror or e})") from None
+
+
+def _fuzz(
+    result: CampaignResult,
+    specs: dict[str, str],
+    triage: _Triage,
+    background: _BackgroundTriage,
+    coverage: Counter[str],
+    deadline: float,
+    memory_mb: int | None,
+    display: _Progress,
+    timeline: _Timeline,
+    checkpoint: _Checkpoint,
+) -> None:
+    """The generation loop: keep the workers busy until the budget is spent, hand failures to triage in order."""
+    fuzzers = result.fuzzers
+    scheduler = _Scheduler(list(fuzzers), result.budget["cases"])
+    pending: list[CaseFailure] = []
+    with WorkerPool(specs, result.seed, result.workers, triage.timeout_s, memory_mb) as pool:
+        while True:
+            out_of_time = time.monotonic() >= deadline
+            if not out_of_time:
+                for slot in pool.idle_slots():
+                    batch = scheduler.next_batch()
+                    if batch is None:
+                        break
+                    pool.submit(slot, batch)
+            if not pool.busy() and (out_of_time or scheduler.exhausted()):
+                break
+            for event in pool.poll(0.05):
+                if isinstance(event, CaseFailure):
+                    pending.append(event)
+                    with triage.lock:
                         result.failures.append(_failure_record(event))
                         if len(result.failures) > 2 * MAX_FAILURE_LOG:  # keep the lowest case indices
                             _trim_failures(result.failures, fuzzers)
-                    else:
-                        with triage.lock:
-                            _count_batch(result, event, coverage)
-                        scheduler.adapt(event)
-                        if event.rest is not None:
-                            scheduler.retries.appendleft(event.rest)
-                # Triage in case order per fuzzer, so "keep the first" does not depend on worker timing.
-                frontier = {name: scheduler.frontier(name, pool.in_flight()) for name in fuzzers}
-                ready = sorted((f for f in pending if f.index < frontier[f.fuzzer]), key=_case_order(fuzzers))
-                if ready:
-                    pending = [f for f in pending if f.index >= frontier[f.fuzzer]]
-                    background.submit(ready)
-                background.raise_error()
-                display.update(result, time.monotonic() - t0, background.stage())
-                timeline.sample(time.monotonic())
-            result.worker_respawns = pool.respawns
-        result.fuzz_seconds = time.monotonic() - t0
-        background.submit(sorted(pending, key=_case_order(fuzzers)))
-        while not background.wait(0.1):  # the rest of the findings, after generation stopped
-            display.update(result, time.monotonic() - t0, background.stage())
-        background.raise_error()
-    except KeyboardInterrupt:
-        result.interrupted = True
-        result.fuzz_seconds = result.fuzz_seconds or time.monotonic() - t0
-        background.stop()  # what was saved stays saved (corpus writes are atomic); the rest is dropped
-    finally:
-        display.stop()
-    result.triage_seconds = background.busy_seconds
-    timeline.sample(time.monotonic(), force=True)
-    _trim_failures(result.failures, fuzzers)
-    result.findings.sort(key=lambda f: (fuzzers.index(f.fuzzer), f.case_index))
-    result.coverage = dict(sorted(coverage.items()))
-    result.elapsed = round(time.monotonic() - t0, 3)
-    result.fuzz_seconds = round(result.fuzz_seconds, 3)
-    result.triage_seconds = round(result.triage_seconds, 3)
-    if reports is not None:
-        from fuzz.report import write_report
+                else:
+                    with triage.lock:
+                        _count_batch(result, event, coverage)
+                    scheduler.adapt(event)
+                    if event.rest is not None:
+                        scheduler.retries.appendleft(event.rest)
+            # Triage in case order per fuzzer, so "keep the first" does not depend on worker timing.
+            frontier = {name: scheduler.frontier(name, pool.in_flight()) for name in fuzzers}
+            ready = sorted((f for f in pending if f.index < frontier[f.fuzzer]), key=_case_order(fuzzers))
+            if ready:
+                pending = [f for f in pending if f.index >= frontier[f.fuzzer]]
+                background.submit(ready)
+            background.raise_error()
+            now = time.monotonic()
+            display.update(result, now - checkpoint.t0, background.stage())
+            timeline.sample(now)
+            checkpoint.maybe_write()
+        result.worker_respawns = pool.respawns
+    background.submit(sorted(pending, key=_case_order(fuzzers)))
 
-        result.report_dir = str(reports / result.campaign_id)
-        write_report(result.to_dict(), result.report_dir)
-    return result
+
+def _finish(
+    result: CampaignResult,
+    triage: _Triage,
+    background: _BackgroundTriage,
+    coverage: Counter[str],
+    timeline: _Timeline,
+    t0: float,
+) -> None:
+    """Final figures of the result, in a stable order."""
+    fuzzers = result.fuzzers
+    with triage.lock:
+        result.triage_seconds = round(background.busy_seconds, 3)
+        timeline.sample(time.monotonic(), force=True)
+        _trim_failures(result.failures, fuzzers)
+        result.findings.sort(key=lambda f: (fuzzers.index(f.fuzzer), f.case_index))
+        result.coverage = dict(sorted(coverage.items()))
+        result.elapsed = round(time.monotonic() - t0, 3)
+        result.fuzz_seconds = round(result.fuzz_seconds, 3)
+        result.complete = True
+
+
+class _Checkpoint:
+    """Rewrites summary.json and junit.xml while the campaign runs, so even `kill -9` leaves a readable report."""
+
+    def __init__(self, result: CampaignResult, lock: threading.Lock, coverage: Counter[str], t0: float) -> None:
+        self.result, self.lock, self.coverage, self.t0 = result, lock, coverage, t0
+        self.next_at = 0.0
+        self.findings_seen = 0
+
+    def maybe_write(self) -> None:
+        """Write if CHECKPOINT_SECONDS have passed or a finding was added since the last write."""
+        now = time.monotonic()
+        if now >= self.next_at or len(self.result.findings) != self.findings_seen:
+            self.write()
+
+    def write(self) -> None:
+        result = self.result
+        self.next_at = time.monotonic() + CHECKPOINT_SECONDS
+        if not result.report_dir:
+            return
+        from fuzz.report import write_partial_report
+
+        with self.lock:
+            self.findings_seen = len(result.findings)
+            result.elapsed = round(time.monotonic() - self.t0, 3)
+            result.fuzz_seconds = result.elapsed
+            result.coverage = dict(sorted(self.coverage.items()))
+            summary = result.to_dict()
+        write_partial_report(summary, result.report_dir)
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM raise KeyboardInterrupt(signal name) once while armed; later ones are remembered."""
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.late: str | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt(name)
+        self.late = self.late or name
+
+    def disarm(self) -> None:
+        self.armed = False
+
+
+@contextmanager
+def _interrupts() -> Iterator[_Interrupts]:
+    """Handle SIGINT and SIGTERM alike for the campaign (only the main thread can install handlers)."""
+    state = _Interrupts()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    previous = {sig: signal.signal(sig, state.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _coverage_rules(fuzzers: Iterable[Fuzzer]) -> list[str]:

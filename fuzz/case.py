@@ -49,17 +49,28 @@ class Verdict:
 
 
 def jsonable(obj: Any) -> Any:
-    """Return obj unchanged if it is JSON-serializable, else a copy with unknown objects turned into repr()."""
+    """Return obj as strict JSON data: unknown objects become repr(), non-finite floats "NaN", "Infinity", "-Infinity".
+
+    Everything the harness writes (corpus entries, summaries, --json output) is strict JSON (no NaN or Infinity
+    literals, which most JSON parsers reject); a fuzzer whose cases hold non-finite floats reads them back as
+    "NaN", "Infinity" and "-Infinity".
+    """
     try:
-        json.dumps(obj, allow_nan=True)
+        json.dumps(obj, allow_nan=False)
         return obj
     except (TypeError, ValueError):
-        return json.loads(json.dumps(obj, default=repr))
+        text = json.dumps(obj, default=repr, allow_nan=True)
+        return json.loads(text, parse_constant=str)  # the NaN/Infinity literals come back as strings
+
+
+def strict_dumps(obj: Any, **kwargs: Any) -> str:
+    """json.dumps of jsonable(obj), refusing NaN and Infinity: what every file and --json output of fuzz uses."""
+    return json.dumps(jsonable(obj), allow_nan=False, **kwargs)
 
 
 def canonical_json(obj: Any) -> str:
-    """Serialize obj as canonical JSON: sorted keys, compact separators."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    """Serialize obj as canonical strict JSON: sorted keys, compact separators."""
+    return strict_dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 def case_hash(case: Any) -> str:

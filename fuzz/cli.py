@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
+import math
+import os
+import random
+import shlex
+import stat
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fuzz.case import strict_dumps
 from fuzz.errors import BadInputError
 from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
@@ -18,13 +24,22 @@ EXTRA_COMMANDS: dict[str, str] = {
     "prove-rules": "fuzz.symbolic.prove_rules:main",
 }
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL_ERROR = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM, EXIT_BROKEN_PIPE = 130, 143, 141
+
+EXIT_STATUSES = """exit statuses:
+  0    nothing new failed
+  1    new confirmed failures (run); the case still fails (repro, corpus replay)
+  2    bad usage or bad input: arguments, corpus files, folders that cannot be written
+  3    an internal error of the harness (a bug in fuzz/ itself, never a finding)
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM: the report is written all the same
+  141  the output pipe was closed early (e.g. piped into head)"""
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text}")
     return value
 
 
@@ -37,9 +52,21 @@ def _positive_int(text: str) -> int:
 
 def _non_negative_float(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, not negative, got {text}")
     return value
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    from fuzz.corpus import engine_version
+
+    try:
+        package = metadata.version("uopfuzz")
+    except metadata.PackageNotFoundError:
+        package = "unknown"
+    return f"fuzz (uopfuzz) {package}, engine {engine_version()}"
 
 
 def _add_isolation_args(parser: argparse.ArgumentParser) -> None:
@@ -61,18 +88,28 @@ def _add_isolation_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for all built-in subcommands."""
+    extra = "fuzzer-specific commands: " + ", ".join(sorted(EXTRA_COMMANDS)) + "\n\n" if EXTRA_COMMANDS else ""
     parser = argparse.ArgumentParser(
         prog="fuzz",
         description="Fuzz the engine against independent references.",
-        epilog="fuzzer-specific commands: " + ", ".join(sorted(EXTRA_COMMANDS)) if EXTRA_COMMANDS else None,
+        epilog=extra + EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a fuzzing campaign")
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        formatter = argparse.RawDescriptionHelpFormatter
+        return sub.add_parser(name, help=text, description=text, epilog=EXIT_STATUSES, formatter_class=formatter)
+
+    listing = add("list", "list the registered fuzzers and what each checks")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+
+    run = add("run", "run a fuzzing campaign")
     run.add_argument("fuzzers", nargs="+", metavar="FUZZER", help="registered fuzzer names")
     run.add_argument("--seconds", type=_positive_float, metavar="S", help="time budget")
     run.add_argument("--cases", type=_positive_int, metavar="N", help="case budget (with --seconds: first to end)")
-    run.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
+    run.add_argument("--seed", type=int, help="campaign seed (default: a random one, printed with the command)")
     run.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
     run.add_argument("--corpus", default="corpus", metavar="DIR", help="corpus directory (default corpus)")
     run.add_argument("--report", default="reports", metavar="DIR", help="reports directory (default reports)")
@@ -87,32 +124,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the summary JSON instead of the table")
     run.add_argument("--no-progress", action="store_true", help="no live progress line")
 
-    repro = sub.add_parser("repro", help="re-run a corpus entry in isolation; exit 1 if it still fails")
+    repro = add("repro", "re-run a corpus entry in isolation; exit 1 if it still fails")
     repro.add_argument("file", metavar="FILE")
+    repro.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_isolation_args(repro)
 
-    mini = sub.add_parser("minimize", help="minimize a corpus entry further and rewrite it")
+    mini = add("minimize", "minimize a corpus entry further and rewrite it")
     mini.add_argument("file", metavar="FILE")
     mini.add_argument("--seconds", type=_positive_float, default=60.0, metavar="S", help="budget (default 60)")
     _add_isolation_args(mini)
 
-    corpus = sub.add_parser("corpus", help="list or replay the corpus")
+    corpus = add("corpus", "list or replay the corpus")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
-    listing = corpus_sub.add_parser("list", help="list corpus entries")
-    replay = corpus_sub.add_parser("replay", help="re-check every entry; exit 1 if any still fails")
-    for p in (listing, replay):
+    entries = corpus_sub.add_parser(
+        "list", help="list corpus entries (piped: one tab-separated line each, path first)"
+    )
+    replay = corpus_sub.add_parser(
+        "replay",
+        help="re-check entries (the given paths, else paths read from a pipe, else the whole corpus); "
+        "exit 1 if any still fails",
+    )
+    replay.add_argument("paths", nargs="*", metavar="PATH", help="corpus entries (default: stdin or the corpus)")
+    for p in (entries, replay):
         p.add_argument("--corpus", default="corpus", metavar="DIR", help="corpus directory (default corpus)")
         p.add_argument("--fuzzer", metavar="NAME", help="only this fuzzer's entries")
+        p.add_argument("--json", action="store_true", help="print JSON")
     _add_isolation_args(replay)
 
-    report = sub.add_parser("report", help="print a saved campaign report and write its HTML page")
+    report = add("report", "print a saved campaign report and write its HTML page")
     report.add_argument("dir", metavar="DIR")
     report.add_argument("--html", metavar="PATH", help="where to write the HTML page (default DIR/report.html)")
     return parser
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """fuzz run: a campaign; exit 1 on new confirmed failures."""
+    """fuzz run: a campaign; exit 1 on new confirmed failures, 130/143 when interrupted."""
     from fuzz.campaign import run_campaign
     from fuzz.report import render_summary
 
@@ -120,11 +166,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise BadInputError("fuzz run: give a budget with --seconds S and/or --cases N")
     if len(set(args.fuzzers)) != len(args.fuzzers):
         raise BadInputError(f"fuzz run: a fuzzer is named twice in {' '.join(args.fuzzers)}")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    command = repeat_command(args.argv, seed)
+    print(f"fuzz: seed {seed}; repeat this campaign with: {command}", file=sys.stderr)
+    cores = available_cores()
+    if args.workers > cores:
+        print(
+            f"fuzz: warning: --workers {args.workers} is more than the {cores} cores available; "
+            "the workers will share them (slower cases, more timeouts)",
+            file=sys.stderr,
+        )
     result = run_campaign(
         args.fuzzers,
         seconds=args.seconds,
         cases=args.cases,
-        seed=args.seed,
+        seed=seed,
         workers=args.workers,
         corpus_dir=args.corpus,
         report_dir=args.report,
@@ -132,15 +188,62 @@ def cmd_run(args: argparse.Namespace) -> int:
         memory_mb=args.memory_mb,
         minimize_seconds=args.minimize_seconds,
         progress=not args.json and not args.no_progress,
+        command=command,
     )
     summary = result.to_dict()
     if args.json:
-        print(json.dumps(summary, indent=2, sort_keys=True))
+        print(strict_dumps(summary, indent=2, sort_keys=True))
     else:
         render_summary(summary)
-    if result.interrupted and not result.new_findings:
-        return 130
     return result.exit_code
+
+
+def repeat_command(argv: list[str], seed: int) -> str:
+    """The `fuzz run` command line of argv with its --seed set to seed (shell-quoted)."""
+    words, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--seed":
+            skip = True
+        elif not word.startswith("--seed="):
+            words.append(word)
+    return shlex.join(["fuzz", *words, "--seed", str(seed)])
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """fuzz list: the registered fuzzers and what each checks."""
+    from fuzz.registry import known_fuzzers
+
+    rows = [
+        {"name": name, "spec": spec, "description": fuzzer_description(spec)} for name, spec in known_fuzzers().items()
+    ]
+    if args.json:
+        print(strict_dumps(rows, indent=2))
+        return EXIT_OK
+    width = max((len(r["name"]) for r in rows), default=0)
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['description']}")
+    return EXIT_OK
+
+
+def fuzzer_description(spec: str) -> str:
+    """A fuzzer class's `description` attribute, else the first line of its docstring (no instance is made)."""
+    module_name, _, class_name = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except Exception as e:  # a broken plugin is listed, not fatal
+        return f"(cannot be loaded: {type(e).__name__}: {e})"
+    text = getattr(cls, "description", None) or (cls.__doc__ or "").strip()
+    return str(text).strip().splitlines()[0] if str(text).strip() else "(no description)"
 
 
 def _load_checked_entry(path: str) -> tuple[dict[str, Any], Any]:
@@ -152,26 +255,42 @@ def _load_checked_entry(path: str) -> tuple[dict[str, Any], Any]:
     fuzzer = get_fuzzer(entry["fuzzer"])
     try:
         fuzzer.validate(entry["case"])
-    except ValueError as e:
-        raise CorpusError(f"{path}: malformed {entry['fuzzer']} case: {e}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:
+        message = str(e) if len(str(e)) <= 300 else str(e)[:300] + "..."
+        raise CorpusError(f"{path}: malformed {entry['fuzzer']} case: {message}") from None
     return entry, fuzzer
+
+
+def _replay_one(path: str, timeout_s: float, memory_mb: int | None) -> dict[str, Any]:
+    """Re-check one corpus entry in isolation: what it recorded and what it gives now."""
+    from fuzz.worker import run_isolated
+
+    entry, _ = _load_checked_entry(path)
+    verdict = run_isolated(entry["fuzzer"], entry["case"], timeout_s, memory_mb)
+    return {
+        "path": path,
+        "fuzzer": entry["fuzzer"],
+        "recorded_signature": entry["signature"],
+        "still_failing": verdict.status != "pass",
+        "verdict": verdict.to_dict(),
+    }
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
     """fuzz repro FILE: exit 1 while the entry still fails, 0 once it passes."""
-    from fuzz.worker import run_isolated
-
-    entry, _ = _load_checked_entry(args.file)
-    verdict = run_isolated(entry["fuzzer"], entry["case"], args.timeout, args.memory_mb)
-    same = "same signature" if verdict.signature == entry["signature"] else f"recorded {entry['signature']}"
-    print(
-        f"{args.file}: {verdict.status} {verdict.signature} ({same})"
-        if verdict.status != "pass"
-        else f"{args.file}: pass (recorded {entry['signature']})"
-    )
-    if verdict.status != "pass" and verdict.details:
-        print(json.dumps(verdict.details, indent=2, sort_keys=True)[:4000])
-    return EXIT_OK if verdict.status == "pass" else EXIT_FAILED
+    done = _replay_one(args.file, args.timeout, args.memory_mb)
+    verdict = done["verdict"]
+    if args.json:
+        print(strict_dumps(done, indent=2, sort_keys=True))
+    elif done["still_failing"]:
+        recorded = done["recorded_signature"]
+        same = "same signature" if verdict["signature"] == recorded else f"recorded {recorded}"
+        print(f"{args.file}: {verdict['status']} {verdict['signature']} ({same})")
+        if verdict["details"]:
+            print(strict_dumps(verdict["details"], indent=2, sort_keys=True)[:4000])
+    else:
+        print(f"{args.file}: pass (recorded {done['recorded_signature']})")
+    return EXIT_FAILED if done["still_failing"] else EXIT_OK
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
@@ -204,39 +323,83 @@ def cmd_minimize(args: argparse.Namespace) -> int:
 
 def cmd_corpus(args: argparse.Namespace) -> int:
     """fuzz corpus list|replay."""
-    from rich.table import Table
-
+    if args.corpus_command == "replay" and (args.paths or _stdin_is_piped()):
+        paths = args.paths or [line.split("\t", 1)[0].strip() for line in sys.stdin if line.strip()]
+        return _replay(paths, args)
     from fuzz.corpus import list_entries
-    from fuzz.report import report_console
 
     if not Path(args.corpus).is_dir():
         raise BadInputError(f"--corpus {args.corpus}: no such directory")
     entries = list_entries(args.corpus, args.fuzzer)
-    if args.corpus_command == "list":
-        table = Table(title=f"corpus {args.corpus} ({len(entries)} entries)")
-        for column in ("fuzzer", "status", "signature", "size", "engine", "created", "file"):
-            table.add_column(column, overflow="fold")
-        for path, entry in entries:
-            table.add_row(
-                entry["fuzzer"],
-                entry["verdict"]["status"],
-                entry["signature"],
-                str(entry.get("size_after", "?")),
-                str(entry.get("engine_version", "?")),
-                str(entry.get("created", "?")),
-                str(path),
-            )
-        report_console().print(table)
-        return EXIT_OK
-    from fuzz.worker import run_isolated
+    if args.corpus_command == "replay":
+        return _replay([str(path) for path, _ in entries], args)
+    rows = [
+        {
+            "path": str(path),
+            "fuzzer": entry["fuzzer"],
+            "status": entry["verdict"]["status"],
+            "signature": entry["signature"],
+            "size": entry.get("size_after"),
+            "engine_version": entry.get("engine_version"),
+            "created": entry.get("created"),
+        }
+        for path, entry in entries
+    ]
+    if args.json:
+        print(strict_dumps(rows, indent=2))
+    elif sys.stdout.isatty():
+        _print_corpus_table(args.corpus, rows)
+    else:  # for pipes (`fuzz corpus list | fuzz corpus replay`, grep, cut): path first, tab-separated
+        for row in rows:
+            print("\t".join(str(row[k]) for k in ("path", "fuzzer", "status", "signature", "size")))
+    return EXIT_OK
 
-    failing = 0
-    for path, _ in entries:
-        entry, _ = _load_checked_entry(str(path))
-        verdict = run_isolated(entry["fuzzer"], entry["case"], args.timeout, args.memory_mb)
-        failing += verdict.status != "pass"
-        print(f"{'FAIL' if verdict.status != 'pass' else 'ok  '} {path}: {verdict.status} {verdict.signature}")
-    print(f"{len(entries)} entries, {failing} still failing")
+
+def _stdin_is_piped() -> bool:
+    """True if stdin is a pipe or a file (not a terminal, not /dev/null, not a test harness's stand-in)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def _print_corpus_table(corpus: str, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from fuzz.report import report_console
+
+    table = Table(title=f"corpus {corpus} ({len(rows)} entries)")
+    for column in ("fuzzer", "status", "signature", "size", "engine", "created", "file"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["fuzzer"],
+            row["status"],
+            row["signature"],
+            str(row["size"] if row["size"] is not None else "?"),
+            str(row["engine_version"] or "?"),
+            str(row["created"] or "?"),
+            row["path"],
+        )
+    report_console().print(table)
+
+
+def _replay(paths: list[str], args: argparse.Namespace) -> int:
+    """Re-check each entry (all are loaded first, so a corrupt one stops the replay before anything runs)."""
+    chosen = [path for path in paths if args.fuzzer in (None, _load_checked_entry(path)[0]["fuzzer"])]
+    results = []
+    for path in chosen:
+        done = _replay_one(path, args.timeout, args.memory_mb)
+        results.append(done)
+        if not args.json:
+            verdict = done["verdict"]
+            print(f"{'FAIL' if done['still_failing'] else 'ok  '} {path}: {verdict['status']} {verdict['signature']}")
+    failing = sum(r["still_failing"] for r in results)
+    if args.json:
+        print(strict_dumps({"entries": results, "failing": failing}, indent=2, sort_keys=True))
+    else:
+        print(f"{len(results)} entries, {failing} still failing")
     return EXIT_FAILED if failing else EXIT_OK
 
 
@@ -250,6 +413,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "list": cmd_list,
     "run": cmd_run,
     "repro": cmd_repro,
     "minimize": cmd_minimize,
@@ -268,13 +432,17 @@ def _run_extra(name: str, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `fuzz` command; returns the exit status (0 ok, 1 failures, 2 bad input)."""
+    """Entry point of the `fuzz` command; returns the exit status (see EXIT_STATUSES)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in EXTRA_COMMANDS:
-            return _run_extra(argv[0], argv[1:])
-        args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+            code = _run_extra(argv[0], argv[1:])
+        else:
+            args = build_parser().parse_args(argv)
+            args.argv = argv
+            code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at exit
+        return code
     except BadInputError as e:
         print(f"fuzz: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -282,4 +450,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("fuzz: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_SIGINT
+    except BrokenPipeError:  # piped into head: stop quietly, and keep the exit-time flush from complaining
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception:  # a bug of the harness itself: its own status, never 1 ("new failure")
+        traceback.print_exc()
+        print("fuzz: internal error of the harness (exit 3); the traceback above is the bug to report", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR

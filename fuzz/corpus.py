@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from fuzz.atomic import atomic_write_text
-from fuzz.case import Verdict
+from fuzz.case import Verdict, strict_dumps
 from fuzz.errors import BadInputError
 
 REQUIRED_FIELDS = {"fuzzer": str, "case": dict, "verdict": dict, "signature": str}
+MAX_CASE_DEPTH = 200  # nesting of a saved case; generated cases stay far below, the recursive oracles need headroom
+CASE_INT_RANGE = (-(2**63), 2**64 - 1)  # integers in a case fit in 64 bits, the widest the engine computes with
 
 
 class CorpusError(BadInputError):
@@ -72,7 +74,7 @@ def make_entry(
 def write_entry(path: str | os.PathLike[str], entry: dict[str, Any]) -> Path:
     """Write an entry atomically to path (replacing any previous version)."""
     _check_entry(entry, Path(path))
-    return atomic_write_text(path, json.dumps(entry, indent=2, sort_keys=True) + "\n")
+    return atomic_write_text(path, strict_dumps(entry, indent=2, sort_keys=True) + "\n")
 
 
 def save_entry(corpus_dir: str | os.PathLike[str], entry: dict[str, Any], overwrite: bool = False) -> Path:
@@ -110,8 +112,28 @@ def load_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
         entry = json.loads(text)
     except json.JSONDecodeError as e:
         raise CorpusError(f"{path}: corrupt corpus entry, not valid JSON ({e.msg} at line {e.lineno})") from None
+    except ValueError as e:  # an integer of more than 4300 digits
+        raise CorpusError(f"{path}: corpus entry cannot be read: {str(e)[:200]}") from None
+    except RecursionError:
+        raise CorpusError(f"{path}: corpus entry nested too deeply to read (at most {MAX_CASE_DEPTH} deep)") from None
     _check_entry(entry, path)
+    check_case_data(entry["case"], path)
     return entry
+
+
+def check_case_data(case: Any, where: str | os.PathLike[str]) -> None:
+    """Raise CorpusError naming `where` if case nests deeper than MAX_CASE_DEPTH or holds an int beyond 64 bits."""
+    lo, hi = CASE_INT_RANGE
+    stack: list[tuple[Any, int]] = [(case, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > MAX_CASE_DEPTH:
+                raise CorpusError(f"{where}: case nested more than {MAX_CASE_DEPTH} deep")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+        elif isinstance(node, int) and not isinstance(node, bool) and not lo <= node <= hi:
+            digits = len(str(abs(node)))
+            raise CorpusError(f"{where}: case holds an integer of {digits} digits; case integers must fit in 64 bits")
 
 
 def list_entries(corpus_dir: str | os.PathLike[str], fuzzer: str | None = None) -> list[tuple[Path, dict[str, Any]]]:

@@ -21,10 +21,12 @@ def minimize(
     time_budget_s: float = 30.0,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_mb: int | None = DEFAULT_MEMORY_MB,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Shrink case while its check keeps `signature`; return the smallest case found and stats.
 
     check_fn defaults to checking each candidate in a fresh isolated worker, so crashing cases are safe.
+    should_stop, polled between candidates, ends the search early (an interrupted campaign) like the budget does.
     """
     fuzzer = get_fuzzer(fuzzer_name)
     check = check_fn or (lambda c: run_isolated(fuzzer_name, c, timeout_s, memory_mb))
@@ -40,7 +42,7 @@ def minimize(
     while improved and not out_of_time:
         improved = False
         for candidate in fuzzer.reductions(current):
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or (should_stop is not None and should_stop()):
                 out_of_time = True
                 break
             key = case_hash(candidate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fuzz.atomic import atomic_write_text
-from fuzz.case import STATUSES
+from fuzz.case import STATUSES, strict_dumps
 from fuzz.errors import BadInputError
 
 TOP_RULES = 15
@@ -28,10 +29,16 @@ def write_report(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> Pa
     """Write summary.json, junit.xml and report.html into out_dir; return out_dir."""
     from fuzz.report_html import write_html_report
 
-    out = Path(out_dir)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    atomic_write_text(out / "junit.xml", junit_xml(summary))
+    out = write_partial_report(summary, out_dir)
     write_html_report(summary, out / HTML_NAME)
+    return out
+
+
+def write_partial_report(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
+    """Write summary.json and junit.xml (strict JSON, atomically): the checkpoint of a running campaign."""
+    out = Path(out_dir)
+    atomic_write_text(out / "summary.json", strict_dumps(summary, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "junit.xml", junit_xml(summary))
     return out
 
 
@@ -54,32 +61,56 @@ def load_summary(report_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def junit_xml(summary: dict[str, Any]) -> str:
-    """One testcase per finding (new findings fail); a passing 'campaign' testcase when there are none."""
+    """One testcase per finding (new findings fail); a 'campaign' testcase, in error if the campaign did not end
+    normally (interrupted, an internal error, or still running / killed: a checkpoint)."""
     findings = summary.get("findings", [])
     new = [f for f in findings if f.get("new")]
+    problem = _campaign_problem(summary)
     suite = ET.Element(
         "testsuite",
         name=f"fuzz.{summary.get('campaign_id', 'campaign')}",
-        tests=str(max(1, len(findings))),
+        tests=str(len(findings) + (1 if problem or not findings else 0)),
         failures=str(len(new)),
-        errors="0",
+        errors="1" if problem else "0",
         time=f"{summary.get('elapsed', 0.0):.3f}",
     )
+    properties = ET.SubElement(suite, "properties")
+    for name in ("seed", "complete", "interrupted", "interrupted_by", "exit_code", "command"):
+        value = summary.get(name)
+        text = "" if value is None else json.dumps(value) if isinstance(value, bool) else str(value)
+        ET.SubElement(properties, "property", name=name, value=text)
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname=f"fuzz.{f['fuzzer']}", name=f["signature"])
         text = (
             f"{f['status']} {f['signature']}\ncorpus entry: {f['corpus_path']}\n"
             f"size {f['size_before']} -> {f['size_after']}, {f.get('duplicates', 0)} duplicates"
         )
+        if f.get("save_error"):
+            text += f"\nNOT SAVED: {f['save_error']}; the case is in summary.json"
         if f.get("new"):
             failure = ET.SubElement(case, "failure", message=f"new {f['status']}: {f['signature']}", type=f["status"])
             failure.text = text
         else:
             ET.SubElement(case, "system-out").text = "known failure, already in the corpus\n" + text
-    if not findings:
+    if problem:
+        campaign = ET.SubElement(suite, "testcase", classname="fuzz", name="campaign")
+        ET.SubElement(campaign, "error", message=problem, type="campaign")
+    elif not findings:
         ET.SubElement(suite, "testcase", classname="fuzz", name="campaign")
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def _campaign_problem(summary: dict[str, Any]) -> str:
+    """Why the campaign did not end normally, in one line ("" if it did)."""
+    if summary.get("error"):
+        return f"internal error of the harness (exit {summary.get('exit_code')}): {summary['error']}"
+    if summary.get("interrupted"):
+        by = summary.get("interrupted_by") or "a signal"
+        return f"campaign interrupted by {by} (exit {summary.get('exit_code')}); the report covers what ran"
+    if summary.get("complete") is False:
+        return "campaign still running or killed: this is a checkpoint of a partial report"
+    return ""
 
 
 def report_console() -> Console:
@@ -111,8 +142,11 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
         ),
         ("rules hit", str(summary.get("rules_hit", 0))),
     ]
-    if summary.get("interrupted"):
-        rows.append(("interrupted", "yes"))
+    problem = _campaign_problem(summary)
+    if problem:
+        rows.append(("ended", problem))
+    if summary.get("command"):
+        rows.append(("repeat with", summary["command"]))
     if summary.get("report_dir"):
         rows.append(("report", summary["report_dir"]))
     for row in rows:
@@ -133,6 +167,11 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
                 f["corpus_path"],
             )
         console.print(table)
+    for f in summary["findings"]:
+        if f.get("save_error"):
+            console.print(f"[red]not saved[/] {f['signature']}: {f['save_error']} (the case is in summary.json)")
+        elif f.get("new"):  # one line per new finding, ready to paste
+            console.print(f"fuzz repro {shlex.quote(f['corpus_path'])}", soft_wrap=True, highlight=False, markup=False)
     for error in summary.get("generator_errors", []):
         console.print(
             f"[red]generator error[/] in {error['fuzzer']} case {error['case_index']}: {error['verdict']['signature']}"

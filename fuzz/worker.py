@@ -24,6 +24,7 @@ from fuzz.registry import fuzzer_spec, load_fuzzer
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 4096
 MAX_STARTUP_FAILURES = 3  # consecutive worker deaths outside any case before the pool gives up
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 STATUS_SLOT = {status: k for k, status in enumerate(STATUSES)}
 
@@ -111,12 +112,17 @@ def _stop_hung(proc: Any) -> None:
     proc.join()
 
 
-def _set_up_worker(memory_mb: int | None, stack_path: str) -> None:
+def _set_up_worker(memory_mb: int | None, stack_path: str, parent_pid: int) -> None:
     """Apply the memory limit, no core dumps, no Ctrl-C (the parent handles it), die with the parent.
 
     Python stacks of a fatal signal, or of SIGUSR1 (sent before killing a hung case), go to stack_path.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # PR_SET_PDEATHSIG: a SIGKILLed campaign must not leave orphan workers behind
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    exit_if_orphaned(parent_pid)  # the parent may have died before prctl took effect
     stack_file = open(stack_path, "w")  # stays open for the worker's life: faulthandler writes to its fd
     faulthandler.enable(stack_file)
     faulthandler.register(signal.SIGUSR1, stack_file)
@@ -127,10 +133,12 @@ def _set_up_worker(memory_mb: int | None, stack_path: str) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ValueError, OSError):
         pass
-    try:  # PR_SET_PDEATHSIG: a SIGKILLed campaign must not leave orphan workers behind
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+
+
+def exit_if_orphaned(parent_pid: int) -> None:
+    """End this worker at once if the campaign that started it is gone (the fallback where prctl is missing)."""
+    if os.getppid() != parent_pid:
+        os._exit(0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -138,9 +146,15 @@ def _set_up_worker(memory_mb: int | None, stack_path: str) -> None:
 
 
 def _isolated_main(
-    conn: Connection, spec: str, name: str, case: dict[str, Any], memory_mb: int | None, stack_path: str
+    conn: Connection,
+    spec: str,
+    name: str,
+    case: dict[str, Any],
+    memory_mb: int | None,
+    stack_path: str,
+    parent_pid: int,
 ) -> None:
-    _set_up_worker(memory_mb, stack_path)
+    _set_up_worker(memory_mb, stack_path, parent_pid)
     try:
         verdict = check_case(load_fuzzer(spec, name), case)
     except BaseException as e:
@@ -162,7 +176,9 @@ def run_isolated(
     stack_fd, stack_path = tempfile.mkstemp(prefix="fuzz-stack-", suffix=".txt")
     os.close(stack_fd)
     proc = ctx.Process(
-        target=_isolated_main, args=(send_end, spec, fuzzer_name, case, memory_mb, stack_path), daemon=True
+        target=_isolated_main,
+        args=(send_end, spec, fuzzer_name, case, memory_mb, stack_path, os.getpid()),
+        daemon=True,
     )
     proc.start()
     send_end.close()
@@ -232,16 +248,15 @@ def _worker_main(
     seed: int | str,
     memory_mb: int | None,
     stack_path: str,
+    parent_pid: int,
 ) -> None:
     """Worker loop: receive a batch, run its cases, publish progress in shared memory, report failures."""
-    _set_up_worker(memory_mb, stack_path)
+    _set_up_worker(memory_mb, stack_path, parent_pid)
     fuzzers: dict[str, Fuzzer] = {}
     base = slot * len(STATUSES)
-    parent = os.getppid()
     while True:
-        while not conn.poll(1.0):
-            if os.getppid() != parent:
-                return
+        while not conn.poll(0.5):
+            exit_if_orphaned(parent_pid)  # EOF may never come: later workers inherit this pipe's other end
         try:
             message = conn.recv()
         except EOFError:
@@ -256,6 +271,7 @@ def _worker_main(
             counts[base + k] = 0
         t0 = time.perf_counter()
         for i in range(start, stop):
+            exit_if_orphaned(parent_pid)
             started[slot] = time.monotonic()  # written before the index, so the parent never sees a stale time
             index[slot] = i
             case: dict[str, Any] | None
@@ -399,6 +415,7 @@ class WorkerPool:
                 self.seed,
                 self.memory_mb,
                 self._stack_path(slot),
+                os.getpid(),
             ),
         )
         proc.start()
