@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from toy_fuzzer import ToyFuzzer
 
 from fuzz import cli
 from fuzz.case import Verdict
@@ -220,3 +221,118 @@ def test_unwritable_report_folder_exits_2_naming_it(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert _run(tmp_path, "--report", str(tmp_path / "file" / "reports")) == 2
     assert f"report directory {tmp_path / 'file' / 'reports'}" in capsys.readouterr().err
+
+
+def _toy_env():
+    path = f"{ROOT}{os.pathsep}{ROOT / 'tests'}"
+    return {**os.environ, "PYTHONPATH": path, "UOPFUZZ_FUZZERS": "toy=toy_fuzzer:ToyFuzzer"}
+
+
+def _cli(*args, stdin=None):
+    """Run `python -m fuzz` with the toy fuzzer registered."""
+    return subprocess.run([sys.executable, "-m", "fuzz", *args], env=_toy_env(), input=stdin, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_default_seed_is_random_and_printed_with_the_command_that_repeats_the_run(tmp_path, capsys):
+    seeds = []
+    for _ in range(2):
+        assert _run(tmp_path, "--seed", "1", "--seed", "1") in (0, 1)  # an explicit seed is kept
+        main(["run", "toy", "--cases", "50", "--corpus", str(tmp_path / "c"), "--report", str(tmp_path / "r"),
+              "--json"])
+        err = capsys.readouterr().err.splitlines()
+        command = err[1].split("repeat this campaign with: ", 1)[1]
+        assert err[0].endswith("--seed 1") and command.startswith("fuzz run toy --cases 50 --corpus")
+        seeds.append(int(command.rsplit("--seed ", 1)[1]))
+    assert seeds[0] != seeds[1]
+    summaries = [json.loads(p.read_text()) for p in (tmp_path / "r").glob("*/summary.json")]
+    assert {s["seed"] for s in summaries if s["budget"]["cases"] == 50} == set(seeds)
+    assert {s["command"] for s in summaries} >= {f"fuzz run toy --cases 50 --corpus {tmp_path / 'c'} --report "
+                                                 f"{tmp_path / 'r'} --json --seed {seed}" for seed in seeds}
+
+
+def test_fuzz_list_names_each_fuzzer_and_what_it_checks(capsys, monkeypatch):
+    monkeypatch.setenv("UOPFUZZ_FUZZERS", "toy=toy_fuzzer:ToyFuzzer,gone=no_such_module:Fuzzer")
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    from fuzz.symbolic import SymbolicFuzzer
+
+    assert any(line.startswith("symbolic") and SymbolicFuzzer.__doc__.strip().splitlines()[0] in line for line in lines)
+    assert any(line.startswith("toy") and "13 in xs is the planted bug" in line for line in lines)
+    assert any(line.startswith("gone") and "cannot be loaded" in line for line in lines)
+    monkeypatch.setattr(ToyFuzzer, "description", "lists of ints", raising=False)
+    assert main(["list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["toy"]["description"] == "lists of ints"
+
+
+def test_version_and_help_with_exit_statuses(capsys):
+    assert main(["--version"]) == 0
+    assert "uopfuzz" in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit statuses" in out and "143" in out and "internal error" in out
+    assert main(["run", "--help"]) == 0
+    assert "exit statuses" in capsys.readouterr().out
+
+
+def test_json_output_of_corpus_list_corpus_replay_and_repro(tmp_path, capsys):
+    failing, fixed = _saved(tmp_path, [13]), _saved(tmp_path, [12], "mismatch:fixed")
+    corpus = str(tmp_path / "corpus")
+    assert main(["corpus", "list", "--corpus", corpus, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["path"] for r in rows} == {str(failing), str(fixed)} and {r["signature"] for r in rows} == {
+        "mismatch:has13", "mismatch:fixed"}
+    assert main(["corpus", "replay", "--corpus", corpus, "--json"]) == 1
+    replay = json.loads(capsys.readouterr().out)
+    assert replay["failing"] == 1 and {e["path"]: e["still_failing"] for e in replay["entries"]} == {
+        str(failing): True, str(fixed): False}
+    assert main(["repro", str(failing), "--json"]) == 1
+    done = json.loads(capsys.readouterr().out)
+    assert done["still_failing"] and done["verdict"]["signature"] == done["recorded_signature"] == "mismatch:has13"
+
+
+def test_terminal_summary_has_one_repro_line_per_new_finding(tmp_path, capsys):
+    args = ["run", "toy", "--cases", "200", "--seed", "1", "--corpus", str(tmp_path / "c"), "--report",
+            str(tmp_path / "r"), "--minimize-seconds", "0", "--no-progress"]
+    assert main(args) == 1
+    [path] = (tmp_path / "c" / "toy").glob("*.json")
+    assert capsys.readouterr().out.count(f"fuzz repro {path}\n") == 1
+    assert main(args) == 0  # known now: no repro line
+    assert "fuzz repro" not in capsys.readouterr().out
+
+
+def test_corpus_list_piped_into_corpus_replay(tmp_path):
+    failing, fixed = _saved(tmp_path, [13]), _saved(tmp_path, [12], "mismatch:fixed")
+    listing = _cli("corpus", "list", "--corpus", str(tmp_path / "corpus"))
+    assert listing.returncode == 0 and listing.stdout.splitlines()[0].split("\t")[0] in {str(failing), str(fixed)}
+    replay = _cli("corpus", "replay", stdin=listing.stdout)
+    assert replay.returncode == 1, replay.stderr
+    assert f"FAIL {failing}" in replay.stdout and f"ok   {fixed}" in replay.stdout
+    assert "2 entries, 1 still failing" in replay.stdout
+    only_fixed = _cli("corpus", "replay", stdin=f"{fixed}\n")
+    assert only_fixed.returncode == 0 and "1 entries, 0 still failing" in only_fixed.stdout
+    shell = subprocess.run(f"{sys.executable} -m fuzz corpus list --corpus {tmp_path / 'corpus'} | "
+                           f"{sys.executable} -m fuzz corpus replay", shell=True, capture_output=True, text=True,
+                           timeout=300, env=_toy_env())
+    assert "2 entries, 1 still failing" in shell.stdout, shell.stderr
+
+
+def test_more_workers_than_cores_warns(tmp_path, capsys):
+    cores = cli.available_cores()
+    assert _run(tmp_path, "--workers", str(cores + 1)) == 1
+    assert f"--workers {cores + 1} is more than the {cores} cores" in capsys.readouterr().err
+    assert _run(tmp_path, "--workers", "1") == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_exits_quietly(tmp_path):
+    for xs in ([13], [12], [11]):
+        _saved(tmp_path, xs, f"mismatch:{xs[0]}")
+    env = _toy_env()
+    for args in (["corpus", "list", "--corpus", str(tmp_path / "corpus")], ["list"], ["--help"]):
+        proc = subprocess.Popen([sys.executable, "-m", "fuzz", *args], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        proc.stdout.close()  # like `| head -0`: the reader is gone before anything is written
+        err = proc.stderr.read()
+        assert proc.wait(timeout=300) in (0, 141) and err == "", err
