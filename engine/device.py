@@ -88,6 +88,25 @@ def default_device() -> str:
     return (os.environ.get("DEVICE") or "CPU").upper()
 
 
+_CANONICAL: dict[str, str] = {}  # names already checked -> their canonical (upper-case) form
+
+
+def canonical_device(name: str | None = None) -> str:
+    """The upper-case name of a known device (None: the default); ValueError naming it and the known ones."""
+    if name is None:
+        name = default_device()
+    got = _CANONICAL.get(name) if isinstance(name, str) else None
+    if got is not None:
+        return got
+    if not isinstance(name, str):
+        raise TypeError(f"device must be a device name (str), got {type(name).__name__}")
+    _load_builtin()
+    if name.upper() not in _DEVICES:
+        raise ValueError(f"unknown device {name!r}; known: {', '.join(sorted(_DEVICES))}")
+    _CANONICAL[name] = name.upper()
+    return name.upper()
+
+
 def _load_builtin() -> None:
     import importlib
 

@@ -158,6 +158,23 @@ class dtypes:
         return _SCALARS[name]
 
 
+def to_dtype(x: Any) -> DType:
+    """A DType from a DType, a dtype name ("float32") or a numpy dtype; an unknown one raises, listing the names."""
+    if isinstance(x, DType):
+        return x
+    names = ", ".join(d.name for d in dtypes.all())
+    if isinstance(x, str):
+        d = _SCALARS.get(x)
+        if d is None or d.kind not in "biuf":
+            raise ValueError(f"unknown dtype {x!r}; known: {names}")
+        return d
+    try:
+        npdt = np.dtype(x)
+    except TypeError:
+        raise TypeError(f"dtype must be a DType, a dtype name or a numpy dtype, got {x!r}; known: {names}") from None
+    return dtypes.from_numpy(npdt)
+
+
 _SCALARS: dict[str, DType] = {
     d.name: d for d in vars(dtypes).values() if isinstance(d, DType) and d.count == 1 and not d.ptr
 }

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from engine.dtype import DType, dtypes
+from engine.dtype import DType, dtypes, to_dtype
 from engine.uop import Ops
 
 if TYPE_CHECKING:
@@ -280,9 +280,9 @@ class ElementwiseMixin:
     @staticmethod
     def empty(shape: Sequence[int] | int, dtype: DType = dtypes.float32, device: str | None = None) -> Tensor:
         """An uninitialized tensor; here zeros (a broadcast constant), so its value is deterministic."""
-        from engine.tensor import Tensor
+        from engine.tensor import Tensor, check_shape
 
-        return Tensor.zeros(shape, dtype, device)
+        return Tensor.zeros(check_shape("empty", shape), dtype, device)
 
     @staticmethod
     def arange(start: Any, stop: Any = None, step: Any = 1, dtype: DType | None = None,
@@ -294,7 +294,7 @@ class ElementwiseMixin:
             raise ValueError("arange: step must not be 0")
         n = max(math.ceil((stop - start) / step), 0)
         is_int = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
-        dt = dtype or (dtypes.int64 if is_int else dtypes.float64)
+        dt = to_dtype(dtype) if dtype is not None else (dtypes.int64 if is_int else dtypes.float64)
         idx = _iota(n, device)
         work = dt if dt.is_int else dtypes.float64
         out = idx.cast(work) * step + start if (step, start) != (1, 0) else idx.cast(work)

@@ -87,6 +87,12 @@ def select_sum(mask: Tensor, x: Tensor, axes: tuple[int, ...]) -> Tensor:
     return out.cast(x.dtype)
 
 
+def _same_device(op: str, *tensors: Tensor) -> str:
+    from engine.tensor import same_device
+
+    return same_device(op, *tensors)
+
+
 def _is_index_array(i: Any) -> bool:
     return isinstance(i, (list, np.ndarray, _tensor_cls()))
 
@@ -176,6 +182,7 @@ class MovementMixin:
         first = tensors[0]
         if first.ndim == 0:
             raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+        _same_device("cat", *tensors)
         axis = _norm_axis(axis, first.ndim, "cat")
         for t in tensors[1:]:
             if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
@@ -246,6 +253,7 @@ class MovementMixin:
         if index.dtype.is_float or index.dtype == dtypes.bool:
             raise TypeError(f"gather: index must be an integer tensor, got {index.dtype.name}")
         axis = _norm_axis(axis, self.ndim, "gather")
+        _same_device("gather", self, index)
         if index.ndim != self.ndim or any(i > s for d, (i, s) in enumerate(zip(index.shape, self.shape)) if d != axis):
             raise ValueError(f"gather: index shape {index.shape} does not fit input shape {self.shape} (axis {axis})")
         size = self.shape[axis]
@@ -305,6 +313,7 @@ class MovementMixin:
             elif _is_index_array(it):
                 t = _index_tensor(it, s, T, self.device)
                 if isinstance(it, T):
+                    _same_device("getitem", self, t)
                     check_index_tensor("getitem", t, len(spec), s)
                 spec.append((0, 1, s))
                 adv.append((len(out_shape), t))

@@ -126,13 +126,14 @@ class NNMixin:
         other = _as_tensor(other, self)
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError("matmul: operands must be at least 1-d (use * for scalars)")
+        from engine.tensor import _broadcast_shape, same_device
+
+        same_device("matmul", self, other)
         a = self.reshape(1, self.shape[0]) if self.ndim == 1 else self
         b = other.reshape(other.shape[0], 1) if other.ndim == 1 else other
         n, k, m = a.shape[-2], a.shape[-1], b.shape[-1]
         if b.shape[-2] != k:
             raise ValueError(f"matmul: shapes {self.shape} and {other.shape} do not align ({k} != {b.shape[-2]})")
-        from engine.tensor import _broadcast_shape
-
         batch = _broadcast_shape(a.shape[:-2], b.shape[:-2])
         dt = promote(a.dtype, b.dtype)
         aa = a.cast(dt).reshape(a.shape[:-1] + (1, k)).broadcast_to(batch + (n, m, k))
