@@ -11,10 +11,11 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
+from engine.buffer import Buffer
 from engine.codegen.kernel import Opt, build_kernel
 from engine.device import get_device
-from engine.rangeify import ScheduleItem, schedule
-from engine.uop import UOp
+from engine.rangeify import ScheduleItem, assign_target, schedule
+from engine.uop import Ops, UOp
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
@@ -50,12 +51,21 @@ def run_schedule(items: list[ScheduleItem], device: str, opts: OptsSpec = "defau
 
     A callable `opts` is called once per kernel with (ast, name). All kernels are built before any runs, so an
     OptError (an opt that does not fit) or CompileError propagates to the caller with nothing written."""
+    _run(_build(items, device, opts), device)
+
+
+def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple[ScheduleItem, Any, Any, list]]:
     dev = get_device(device)
     built = []
     for item in items:
         k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts)
         prg = k.to_program()
         built.append((item, prg, dev.runner(prg), k.applied))
+    return built
+
+
+def _run(built: list[tuple[ScheduleItem, Any, Any, list]], device: str) -> None:
+    dev = get_device(device)
     for item, prg, runner, applied in built:
         t0 = time.perf_counter()
         runner(*[b.data for b in item.bufs])
@@ -70,21 +80,71 @@ def run_schedule(items: list[ScheduleItem], device: str, opts: OptsSpec = "defau
             print(dev.render(prg))
 
 
-def realize(tensors: list[Tensor], fuse: bool | None = None, opts: OptsSpec = "default") -> None:
-    """Compute tensors; afterwards each one's UOp is a buffer view. fuse=None: the FUSE environment variable
-    (engine.rangeify.fuse_default); opts: as run_schedule's. On an OptError the tensors stay unrealized."""
+def _protect_old_readers(assigns: set[UOp], scheduled: set[UOp]) -> None:
+    """Before ASSIGNs overwrite their buffers: live tensors outside the schedule that read a buffer's old contents
+    read a copy of it instead, those that read an ASSIGN read its buffer, and realized results that depend on the
+    old contents are forgotten (an interned UOp over that buffer now means the new contents)."""
+    from engine.rewrite import substitute
+    from engine.tensor import live_tensors
+
+    written = {assign_target(s) for s in assigns}
+    old = {UOp(Ops.BUFFER, b.dtype, (), b): b for b in written}
+    copies: dict[Buffer, UOp] = {}
+    for t in live_tensors():
+        if t.uop in scheduled:
+            continue
+        topo = t.uop.toposort
+        hit = [u for u in old if u in topo]
+        done = [s for s in assigns if s in topo]
+        if not hit and not done:
+            continue
+        for u in hit:
+            if old[u] not in copies:
+                copy = Buffer(old[u].device, old[u].dtype, old[u].size)
+                copy.data[...] = old[u].data
+                copies[old[u]] = UOp(Ops.BUFFER, copy.dtype, (), copy)
+        mapping = {u: copies[old[u]] for u in hit} | {s: s.src[0] for s in done}
+        t.uop = substitute(t.uop, mapping)
+    _forget_results_over(written)
+
+
+def _forget_results_over(written: set[Buffer]) -> None:
     from engine.tensor import REALIZED
+
+    for k, v in list(REALIZED.items()):
+        base = v.src[0] if v.op is Ops.RESHAPE else v
+        if base.arg in written or any(u.op is Ops.BUFFER and u.arg in written for u in k.toposort):
+            REALIZED.pop(k, None)
+
+
+def realize(tensors: list[Tensor], fuse: bool | None = None, opts: OptsSpec = "default") -> None:
+    """Compute tensors; afterwards each one's UOp is a buffer view (an assigned tensor's: its own buffer).
+    fuse=None: the FUSE environment variable (engine.rangeify.fuse_default); opts: as run_schedule's.
+    On an OptError or CompileError nothing has run and the tensors are as they were."""
+    from engine.tensor import PENDING_ASSIGN, REALIZED
 
     if not tensors:
         return
     device = tensors[0].device
     roots = [t.uop for t in tensors]
     items, views = schedule(roots, device, dict(REALIZED), fuse)
-    run_schedule(items, device, opts)
+    built = _build(items, device, opts)
+    assigns = {i.root for i in items if i.root.op is Ops.ASSIGN}
+    if assigns:
+        _protect_old_readers(assigns, {r for r in roots if views[r] is not r})  # not: roots already buffer views
+    _run(built, device)
     for t in tensors:
+        if t.uop not in views:  # a buffer view of an overwritten buffer: now reads a copy of the old contents
+            continue
         v = views[t.uop]
-        REALIZED[t.uop] = v
+        if t.uop.op is not Ops.ASSIGN:
+            REALIZED[t.uop] = v
         t.uop = v
+    if assigns:
+        _forget_results_over({assign_target(s) for s in assigns})
+        for s in assigns:
+            if PENDING_ASSIGN.get(assign_target(s).uid) is s:
+                del PENDING_ASSIGN[assign_target(s).uid]
 
 
 def schedule_tensors(*tensors: Tensor, fuse: bool | None = None) -> list[ScheduleItem]:
