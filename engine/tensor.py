@@ -14,8 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from engine.buffer import Buffer
-from engine.device import default_device
-from engine.dtype import DType, dtypes, promote
+from engine.device import canonical_device
+from engine.dtype import DType, dtypes, promote, to_dtype
 from engine.shape import Shape, check_movement, shape_of
 from engine.tensor_ops.elementwise import ElementwiseMixin
 from engine.tensor_ops.movement import MovementMixin
@@ -64,12 +64,17 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     __slots__ = ("uop", "device", "__weakref__")
 
     def __init__(self, data: Any, dtype: DType | None = None, device: str | None = None):
-        self.device = (device or default_device()).upper()
+        self.device = canonical_device(device)
         _LIVE[id(self)] = self
+        dtype = None if dtype is None else to_dtype(dtype)
         if isinstance(data, UOp):
             self.uop = data
             return
         if isinstance(data, Tensor):
+            if data.device != self.device:  # moving data between devices is an explicit copy, not a relabel
+                if device is not None:
+                    raise ValueError(f"Tensor: a tensor on {data.device} cannot be put on {self.device} this way")
+                self.device = data.device
             self.uop = data.uop if dtype is None else data.cast(dtype).uop
             return
         arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype.np)
@@ -176,8 +181,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     @staticmethod
     def full(shape: Sequence[int] | int, value: Any, dtype: DType | None = None, device: str | None = None) -> Tensor:
         """A tensor filled with `value` (a broadcast constant, no memory until realized)."""
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        dt = dtype or _scalar_dtype(value)
+        shape = check_shape("full", shape)
+        dt = to_dtype(dtype) if dtype is not None else _scalar_dtype(value)
         c = UOp.const(dt, value)
         u = UOp(Ops.RESHAPE, dt, (c,), (1,) * len(shape)) if shape else c
         if shape and any(s != 1 for s in shape):
@@ -186,11 +191,11 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
 
     @staticmethod
     def zeros(shape: Sequence[int] | int, dtype: DType = dtypes.float32, device: str | None = None) -> Tensor:
-        return Tensor.full(shape, 0, dtype, device)
+        return Tensor.full(check_shape("zeros", shape), 0, dtype, device)
 
     @staticmethod
     def ones(shape: Sequence[int] | int, dtype: DType = dtypes.float32, device: str | None = None) -> Tensor:
-        return Tensor.full(shape, 1, dtype, device)
+        return Tensor.full(check_shape("ones", shape), 1, dtype, device)
 
     def _const_like(self, value: Any, dtype: DType | None = None) -> Tensor:
         return Tensor.full(self.shape, value, dtype or self.dtype, self.device)
@@ -198,6 +203,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     # ------------------------------------------------------------------ elementwise
     def _broadcast_pair(self, other: Any, reverse: bool = False) -> tuple[Tensor, Tensor]:
         if isinstance(other, Tensor):
+            same_device("elementwise op", self, other)
             dt = promote(self.dtype, other.dtype)
             a, b = self.cast(dt), other.cast(dt)
             shape = _broadcast_shape(a.shape, b.shape)
@@ -298,16 +304,19 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
             dt = _weak_dtype(b.dtype, a)
         else:
             dt = promote(_scalar_dtype(a), _scalar_dtype(b))
+        same_device("where", self, *(t for t in (a, b) if isinstance(t, Tensor)))
         ta = a.cast(dt) if isinstance(a, Tensor) else Tensor.full((), a, dt, self.device)
         tb = b.cast(dt) if isinstance(b, Tensor) else Tensor.full((), b, dt, self.device)
         shape = _broadcast_shape(_broadcast_shape(cond.shape, ta.shape), tb.shape)
         return self._new(UOp(Ops.WHERE, dt, (cond.broadcast_to(shape).uop, ta.broadcast_to(shape).uop,
                                              tb.broadcast_to(shape).uop)))
 
-    def cast(self, dtype: DType) -> Tensor:
+    def cast(self, dtype: DType | str) -> Tensor:
+        dtype = to_dtype(dtype)
         return self if dtype == self.dtype else self._new(UOp(Ops.CAST, dtype, (self.uop,)))
 
-    def bitcast(self, dtype: DType) -> Tensor:
+    def bitcast(self, dtype: DType | str) -> Tensor:
+        dtype = to_dtype(dtype)
         if dtype.itemsize != self.dtype.itemsize:
             raise ValueError(f"bitcast: {self.dtype.name} and {dtype.name} differ in size")
         return self._new(UOp(Ops.BITCAST, dtype, (self.uop,)))
@@ -321,6 +330,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         new = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
         if new.count(-1) > 1:
             raise ValueError(f"reshape: more than one -1 in {new}")
+        if any(s < -1 for s in new):
+            raise ValueError(f"reshape: negative size in shape {new} (only one -1, to infer, may be negative)")
         if -1 in new:
             known = math.prod(s for s in new if s != -1)
             if known == 0 or self.numel() % known:
@@ -462,6 +473,26 @@ def _axes(axis: int | Sequence[int] | None, n: int) -> tuple[int, ...]:
     if len(out) != len(tuple(axis)):
         raise ValueError(f"repeated axis in {tuple(axis)}")
     return out
+
+
+def check_shape(op: str, shape: Sequence[int] | int) -> Shape:
+    """A creation shape as a tuple of non-negative ints; ValueError/TypeError naming `op` and the bad size."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"{op}: shape {shape} has a size that is not an int: {s!r}")
+        if s < 0:
+            raise ValueError(f"{op}: negative size {s} in shape {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def same_device(op: str, *tensors: Tensor) -> str:
+    """The one device of `tensors`; ValueError naming both where two differ (no implicit copies between devices)."""
+    dev = tensors[0].device
+    for t in tensors[1:]:
+        if t.device != dev:
+            raise ValueError(f"{op}: tensors on different devices, {dev} and {t.device} (an op cannot mix devices)")
+    return dev
 
 
 def _broadcast_shape(a: Shape, b: Shape) -> Shape:
