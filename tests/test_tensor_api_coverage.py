@@ -101,6 +101,14 @@ def _ref_cat(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 LONG = 20000  # a long reduction (compiled devices)
+
+
+def _setitem(x, index, value):
+    """x[index] = value, then x (works for a Tensor and a numpy array alike)."""
+    x[index] = value
+    return x
+
+
 COVERAGE: dict[str, list[Case]] = {name: _unary_cases(name, *spec) for name, spec in UNARY_FLOAT.items()}
 COVERAGE.update({
     # ------------------------------------------------------------------ operators
@@ -314,6 +322,10 @@ COVERAGE.update({
     "item": [Case(lambda d, a: a.item(), lambda a: a.item(), (I((1, 1), np.uint64, 0, 9),))],
     "assign": [Case(lambda d, a: a.assign(a * 2 + 1), lambda a: a * 2 + 1, (F((2, 3)),)),
                Case(lambda d, a: a.assign(5), lambda a: np.full_like(a, 5), (I((0, 2), np.int8),))],
+    "__setitem__": [Case(lambda d, a: _setitem(a, (slice(None), slice(None, None, -2)), a[:, :2] * 3),
+                         lambda a: _setitem(a.copy(), (slice(None), slice(None, None, -2)), a[:, :2] * 3),
+                         (F((2, 4)),)),
+                    Case(lambda d, a: _setitem(a, a > 0, 0), lambda a: _setitem(a.copy(), a > 0, 0), (I((3, 5)),))],
     "numel": [Case(lambda d, a: a.numel(), lambda a: a.size, (F((2, 0, 3)),))],
     "ndim": [Case(lambda d, a: a.ndim, lambda a: a.ndim, (F(()),))],
     "shape": [Case(lambda d, a: nc(a).shape, lambda a: nc(a).shape, (F((4, 6)),))],
