@@ -336,9 +336,9 @@ def _order_kernels(groups: list[tuple[UOp, list[ScheduleItem]]], to_realize: set
             after[i] |= {r for r in readers.get(assign_target(u), []) if r != i}
     users: list[list[int]] = [[] for _ in groups]
     for i, befores in enumerate(after):
-        for b in befores:
-            users[b].append(i)
-    waiting = [len(b) for b in after]
+        for j in befores:
+            users[j].append(i)
+    waiting = [len(befores) for befores in after]
     ready = [i for i, n in enumerate(waiting) if n == 0]
     heapq.heapify(ready)
     out: list[ScheduleItem] = []
