@@ -11,6 +11,7 @@ from fuzz.errors import BadInputError
 # Plugins outside this table can be added with register() or UOPFUZZ_FUZZERS="name=module:Class,...".
 FUZZERS: dict[str, str] = {
     "symbolic": "fuzz.symbolic:SymbolicFuzzer",
+    "graphs": "fuzz.graphs:GraphFuzzer",
 }
 
 ENV_VAR = "UOPFUZZ_FUZZERS"

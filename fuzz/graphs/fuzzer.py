@@ -1,0 +1,283 @@
+"""The graph fuzzer: random tensor programs, run by the engine several ways and checked against numpy.
+
+One case is one program (fuzz.graphs.case) executed in several configurations, each compared with the numpy
+reference (oracles.numpy_ref, tolerance policy in oracles.compare):
+  base          the base device (LLVM unless told otherwise), fused schedule, the default opts, outputs together
+  noopt         fused, no opts                           randopt   fused, a random valid list of opts per kernel
+  unfused       every op its own kernel, no opts          separate  outputs realized one at a time, last first
+  dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access), fused, default opts
+By default each case runs `base` and two of the others (drawn from the case's seed); a failure of `base` runs
+them all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index
+provably in bounds) before it runs, and integer index tensors run under engine.checked_indexing().
+
+Signatures (what the minimizer keeps while it shrinks a case):
+  mismatch:numpy           every configuration differs from numpy (an op's semantics, the frontend, lowering)
+  mismatch:fusion          fused schedules differ, the unfused one agrees
+  mismatch:opts:default    the default opts differ, no opts agree   mismatch:opts:random   random opts differ
+  mismatch:device:<NAME>   one device differs, another agrees
+  mismatch:order           realizing the outputs one at a time differs from realizing them together
+  crash:<mode>:<Error>     the engine raised (or the spec checker refused a kernel: crash:<mode>:SpecError)
+  invalid:reference        the reference cannot evaluate the case (not a finding)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from fuzz.base import Fuzzer
+from fuzz.case import Verdict
+from fuzz.graphs.case import BadCase, build, infer_types, make_values, op_count, reference
+from fuzz.graphs.generate import gen_case
+from fuzz.graphs.ops import OPS
+from fuzz.graphs.reduce import reductions
+from fuzz.graphs.repro import reproducer_source
+from oracles.compare import compare
+from oracles.numpy_ref import Ref
+
+OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way of running a case."""
+
+    name: str
+    device: str
+    fuse: bool = True
+    opts: str = "default"  # "default" | "none" | "random"
+    separate: bool = False
+
+
+@dataclass
+class Outcome:
+    config: Config
+    status: str  # "pass" | "mismatch" | "crash"
+    error: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    kernels: list[dict[str, Any]] = field(default_factory=list)
+    results: list[np.ndarray] | None = None
+
+
+def configs_for(names: Iterable[str], base: str) -> list[Config]:
+    out = []
+    for n in names:
+        if n == "base":
+            out.append(Config("base", base))
+        elif n == "noopt":
+            out.append(Config("noopt", base, opts="none"))
+        elif n == "randopt":
+            out.append(Config("randopt", base, opts="random"))
+        elif n == "unfused":
+            out.append(Config("unfused", base, fuse=False, opts="none"))
+        elif n == "separate":
+            out.append(Config("separate", base, separate=True))
+        elif n.startswith("dev:"):
+            if n[4:] != base:
+                out.append(Config(n, n[4:]))
+        else:
+            raise ValueError(f"unknown graph fuzzer mode {n!r}")
+    return out
+
+
+def random_opts(rng: random.Random) -> Any:
+    """An opts function for engine.realize: per kernel, up to three opts drawn at random, each kept only if it
+    applies (so the list is always valid for that kernel)."""
+    from engine.codegen.kernel import Kernel, Opt, OptError
+    from engine.uop import Ops
+
+    def size(r: Any) -> int:
+        return r.src[0].arg if r.src[0].op is Ops.CONST else 0
+
+    def amounts(n: int) -> list[int]:
+        return [a for a in (2, 3, 4, 5, 7, 8, 16, n) if 1 < a <= n and n % a == 0]
+
+    def choose(ast: Any, name: str) -> list[Any]:
+        k = Kernel(ast, name)
+        chosen = []
+        for _ in range(rng.randint(1, 3)):
+            kind = rng.choice(("UPCAST", "UPCAST", "UNROLL", "ACCUM", "REORDER"))
+            if kind == "REORDER":
+                perm = list(range(len(k.order)))
+                rng.shuffle(perm)
+                opt = Opt("REORDER", 0, tuple(perm))
+            else:
+                loops = k.order if kind == "UPCAST" else k.reduce_ranges()
+                if not loops:
+                    continue
+                ax = rng.randrange(len(loops))
+                am = amounts(size(loops[ax]))
+                if not am:
+                    continue
+                opt = Opt(kind, ax, rng.choice(am))
+            try:
+                k.apply_opt(opt)
+            except OptError:
+                continue
+            chosen.append(opt)
+        return chosen
+
+    return choose
+
+
+class GraphFuzzer(Fuzzer):
+    """Random tensor programs vs numpy, across devices, kernel opts, fused/unfused schedules and realize order."""
+
+    name = "graphs"
+
+    def __init__(self, base: str = "LLVM", modes: Iterable[str] | None = None, extra_modes: int = 2,
+                 max_nodes: int = 10):
+        self.base = base
+        self.modes = tuple(modes) if modes is not None else None  # None: base + `extra_modes` drawn per case
+        self.extra_modes = extra_modes
+        self.max_nodes = max_nodes
+        self._coverage: dict[str, int] = {}
+
+    def generate(self, rng: random.Random) -> dict[str, Any]:
+        return gen_case(rng, self.max_nodes)
+
+    def validate(self, case: Any) -> None:
+        super().validate(case)
+        infer_types(case)
+
+    def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        return reductions(case)
+
+    def size(self, case: dict[str, Any]) -> int:
+        numel = sum(int(np.prod(i["shape"])) for i in case["inputs"])
+        return op_count(case) * 100000 + len(case["inputs"]) * 1000 + min(numel, 999)
+
+    def coverage(self) -> dict[str, int]:
+        out, self._coverage = self._coverage, {}
+        return out
+
+    def coverage_keys(self) -> list[str]:
+        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES)]
+
+    def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
+        return reproducer_source(case, signature, details or {}, self.base)
+
+    # ------------------------------------------------------------------ checking
+    def mode_names(self, case: dict[str, Any]) -> list[str]:
+        if self.modes is not None:
+            return ["base", *[m for m in self.modes if m != "base"]]
+        rng = random.Random(case.get("seed", 0))
+        extra = rng.sample(OTHER_MODES, min(self.extra_modes, len(OTHER_MODES)))
+        if len(case["outputs"]) < 2 and "separate" in extra:
+            extra[extra.index("separate")] = "unfused"
+        return ["base", *dict.fromkeys(extra)]
+
+    def check(self, case: dict[str, Any]) -> Verdict:
+        try:
+            types = infer_types(case)
+        except BadCase as e:
+            return Verdict("invalid", "invalid:case", {"error": str(e)})
+        arrays = [make_values(i) for i in case["inputs"]]
+        try:
+            with np.errstate(all="ignore"):
+                refs = reference(case, arrays, types)
+        except Exception as e:  # the reference could not evaluate it: not a finding about the engine
+            return Verdict("invalid", "invalid:reference", {"error": f"{type(e).__name__}: {e}"})
+        for node in case["nodes"]:
+            key = f"op:{node['op']}"
+            self._coverage[key] = self._coverage.get(key, 0) + 1
+        names = self.mode_names(case)
+        outcomes = [self.run_config(case, arrays, refs, c) for c in configs_for(names, self.base)]
+        for o in outcomes:
+            key = f"mode:{o.config.name}"
+            self._coverage[key] = self._coverage.get(key, 0) + 1
+        failed = [o for o in outcomes if o.status != "pass"]
+        if not failed:
+            return Verdict("pass")
+        if outcomes[0].status != "pass" and self.modes is None:  # base failed: run every mode to find the culprit
+            ran = {o.config.name for o in outcomes}
+            outcomes += [self.run_config(case, arrays, refs, c)
+                         for c in configs_for(OTHER_MODES, self.base) if c.name not in ran]
+        return self._verdict(case, outcomes)
+
+    def run_config(self, case: dict[str, Any], arrays: list[np.ndarray], refs: list[Ref | None], cfg: Config
+                   ) -> Outcome:
+        from engine.realize import capture_kernels, realize
+
+        opts: Any = {"default": "default", "none": None}.get(cfg.opts)
+        if cfg.opts == "random":
+            opts = random_opts(random.Random(f"{case.get('seed', 0)}:{cfg.name}"))
+
+        def run(ts: list[Any]) -> None:
+            realize(ts, fuse=cfg.fuse, opts=opts)
+
+        log: list[dict[str, Any]] = []
+        try:
+            with capture_kernels() as log, _checked_indexing(), np.errstate(all="ignore"):
+                vals = build(case, arrays, cfg.device, lambda t: run([t]))
+                outs = [vals[i] for i in case["outputs"]]
+                if cfg.separate:
+                    for t in reversed(outs):
+                        run([t])
+                else:
+                    run(outs)
+                results = [t.numpy() for t in outs]
+        except Exception as e:
+            return Outcome(cfg, "crash", type(e).__name__, {"error": f"{type(e).__name__}: {str(e)[:2000]}"},
+                           list(log))
+        for k, (i, got) in enumerate(zip(case["outputs"], results)):
+            ref = refs[i]
+            assert ref is not None
+            d = compare(got, ref)
+            if d is not None:
+                return Outcome(cfg, "mismatch", d.kind, {"output": k, "value": i, "kind": d.kind, **d.detail},
+                               list(log), results)
+        return Outcome(cfg, "pass", kernels=list(log), results=results)
+
+    def _verdict(self, case: dict[str, Any], outcomes: list[Outcome]) -> Verdict:
+        by = {o.config.name: o for o in outcomes}
+        failed = [o for o in outcomes if o.status != "pass"]
+        base = by["base"]
+        if base.status != "pass":
+            ok = {n for n, o in by.items() if o.status == "pass"}
+            if not ok:
+                culprit = "numpy"
+            elif "unfused" in ok and "noopt" not in ok:
+                culprit = "fusion"
+            elif "noopt" in ok:
+                culprit = "opts:default"
+            elif any(n.startswith("dev:") for n in ok):
+                culprit = f"device:{self.base}"
+            else:
+                culprit = "numpy"
+            worst = base
+        else:
+            worst = failed[0]
+            n = worst.config.name
+            culprit = {"noopt": "opts:default", "randopt": "opts:random", "unfused": "fusion",
+                       "separate": "order"}.get(n, f"device:{n[4:]}" if n.startswith("dev:") else n)
+            if n == "noopt":  # no opts fails where the default opts pass: the unoptimized path is at fault
+                culprit = "opts:none"
+        status = worst.status
+        sig = f"{status}:{culprit}" + (f":{worst.error}" if status == "crash" else "")
+        details = {
+            "mode": worst.config.name, "device": worst.config.device, "fused": worst.config.fuse,
+            "opts": worst.config.opts, **worst.detail,
+            "kernels": worst.kernels[:32],
+            "modes": {o.config.name: o.status if o.status == "pass" else f"{o.status}:{o.error}" for o in outcomes},
+            "ops": [n["op"] for n in case["nodes"]],
+        }
+        return Verdict("crash" if status == "crash" else "mismatch", sig, details)
+
+
+@contextlib.contextmanager
+def _checked_indexing() -> Iterator[None]:
+    """engine.checked_indexing() where the engine has it (integer index tensors raise IndexError when out of
+    range, as numpy does)."""
+    import engine
+
+    ctx = getattr(engine, "checked_indexing", None)
+    if ctx is None:
+        yield
+        return
+    with ctx():
+        yield

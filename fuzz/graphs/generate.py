@@ -1,0 +1,211 @@
+"""Random graph cases: ops drawn from the op table by weight, reading mostly recent values (deep chains) and
+now and then older ones (diamonds), plus patterns that stress fusion on purpose: softmax and layernorm written
+out (reduce -> expand -> reduce), a cat of reduces, a reduce over a padded, flipped or shrunk view, a reduce read
+by two outputs. Same rng state, same case.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from fuzz.graphs.case import MAX_NUMEL, BadCase, infer_types
+from fuzz.graphs.ops import ALL_DTYPES, OPS, TT, domain_for, rand_shape
+
+# how often each dtype is drawn for a fresh input (the rest of ALL_DTYPES share what is left)
+DTYPE_WEIGHTS = {"float32": 30, "float16": 7, "bfloat16": 5, "float64": 7, "float8_e4m3fn": 2, "float8_e5m2": 2,
+                 "int32": 10, "int64": 5, "int8": 4, "uint8": 4, "bool": 5, "int16": 2, "uint16": 1.5,
+                 "uint32": 1.5, "uint64": 1.5}
+
+
+class _Builder:
+    """Values in creation order: ("input", spec) or ("node", op, [value indices], attrs)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.items: list[tuple] = []
+        self.types: list[TT] = []
+
+    def add_input(self, shape: tuple[int, ...], dtype: str, domain: str) -> int:
+        self.items.append(("input", {"shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
+                                     "domain": domain}))
+        self.types.append((tuple(shape), dtype))
+        return len(self.items) - 1
+
+    def resolve(self, src: Any) -> int:
+        if isinstance(src, int):
+            return src
+        spec = src["new"]
+        return self.add_input(tuple(spec["shape"]), spec["dtype"], spec["domain"])
+
+    def add_node(self, op: str, srcs: list[Any], attrs: dict[str, Any]) -> int | None:
+        """Append a node if it type-checks (fresh inputs it asked for are kept either way: harmless)."""
+        ins = [self.resolve(s) for s in srcs]
+        try:
+            shape, dt = OPS[op].infer([self.types[i] for i in ins], attrs)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None
+        if _numel(shape) > MAX_NUMEL // 4:
+            return None
+        self.items.append(("node", op, ins, attrs))
+        self.types.append((tuple(shape), dt))
+        return len(self.items) - 1
+
+    def case(self, outputs: list[int], realize: list[int], seed: int) -> dict[str, Any]:
+        """Renumber: inputs first, then nodes, in creation order."""
+        ids: dict[int, int] = {}
+        inputs = [it[1] for it in self.items if it[0] == "input"]
+        k_in = 0
+        k_node = len(inputs)
+        for k, it in enumerate(self.items):
+            if it[0] == "input":
+                ids[k], k_in = k_in, k_in + 1
+            else:
+                ids[k], k_node = k_node, k_node + 1
+        nodes = [{"op": it[1], "in": [ids[i] for i in it[2]], "attrs": it[3]} for it in self.items if it[0] == "node"]
+        return {"inputs": inputs, "nodes": nodes, "outputs": [ids[o] for o in outputs],
+                "realize": [ids[r] for r in realize], "seed": seed}
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def random_dtype(rng: random.Random) -> str:
+    names = list(ALL_DTYPES)
+    return rng.choices(names, [DTYPE_WEIGHTS.get(n, 1) for n in names])[0]
+
+
+def _fresh(b: _Builder) -> int:
+    dt = random_dtype(b.rng)
+    return b.add_input(rand_shape(b.rng), dt, domain_for(b.rng, dt))
+
+
+def _float_input(b: _Builder, min_ndim: int = 1) -> int:
+    dt = b.rng.choice(("float32", "float32", "float64", "float16", "bfloat16"))
+    return b.add_input(rand_shape(b.rng, b.rng.randint(min_ndim, 3)), dt, b.rng.choice(("normal", "unit", "wide")))
+
+
+def _pick_float(b: _Builder, min_ndim: int = 1) -> int:
+    cands = [i for i, (s, dt) in enumerate(b.types) if dt.startswith("float") and len(s) >= min_ndim and all(s)]
+    if cands and b.rng.random() < 0.6:
+        return cands[-1] if b.rng.random() < 0.6 else b.rng.choice(cands)
+    return _float_input(b, min_ndim)
+
+
+def _softmax(b: _Builder) -> int | None:
+    x = _pick_float(b)
+    ax = b.rng.randrange(len(b.types[x][0]))
+    m = b.add_node("max", [x], {"axis": ax, "keepdim": True})
+    d = m is not None and b.add_node("sub", [x, m], {})
+    e = d and b.add_node("exp", [d], {})
+    s = e and b.add_node("sum", [e], {"axis": ax, "keepdim": True})
+    return s and b.add_node("truediv", [e, s], {}) or None
+
+
+def _layernorm(b: _Builder) -> int | None:
+    x = _pick_float(b)
+    ax = len(b.types[x][0]) - 1
+    m = b.add_node("mean", [x], {"axis": ax, "keepdim": True})
+    c = m is not None and b.add_node("sub", [x, m], {})
+    sq = c and b.add_node("mul", [c, c], {})
+    v = sq and b.add_node("mean", [sq], {"axis": ax, "keepdim": True})
+    ve = v and b.add_node("add", [v], {"scalar": 1e-5, "reverse": False})
+    r = ve and b.add_node("rsqrt", [ve], {})
+    return r and b.add_node("mul", [c, r], {}) or None
+
+
+def _cat_of_reduces(b: _Builder) -> int | None:
+    x = _pick_float(b)
+    ax = b.rng.randrange(len(b.types[x][0]))
+    r1 = b.add_node(b.rng.choice(("sum", "max", "mean")), [x], {"axis": ax, "keepdim": True})
+    r2 = b.add_node(b.rng.choice(("sum", "max", "min")), [x], {"axis": ax, "keepdim": True})
+    if r1 is None or r2 is None:
+        return None
+    srcs = [r1, r2, x] if b.rng.random() < 0.5 else [r1, r2]
+    return b.add_node("cat", srcs, {"axis": ax})
+
+
+def _reduce_of_view(b: _Builder) -> int | None:
+    x = _pick_float(b)
+    s = b.types[x][0]
+    view = b.rng.choice(("pad", "flip", "shrink", "slice"))
+    if view == "pad":
+        v = b.add_node("pad", [x], {"pads": [[b.rng.randint(0, 2), b.rng.randint(0, 2)] for _ in s],
+                                    "value": b.rng.choice((0, 1.5))})
+    elif view == "flip":
+        v = b.add_node("flip", [x], {"axes": [b.rng.randrange(len(s))]})
+    elif view == "shrink":
+        v = b.add_node("shrink", [x], {"bounds": [[min(1, d), d] for d in s]})
+    else:
+        v = b.add_node("slice", [x], {"index": [[None, None, b.rng.choice((2, -1, -2))] for _ in s]})
+    if v is None:
+        return None
+    return b.add_node(b.rng.choice(("sum", "max", "mean", "prod")), [v],
+                      {"axis": b.rng.randrange(len(b.types[v][0])), "keepdim": b.rng.random() < 0.5})
+
+
+def _reduce_expand_reduce(b: _Builder) -> int | None:
+    x = _pick_float(b, 2)
+    ax = b.rng.randrange(len(b.types[x][0]))
+    r = b.add_node("sum", [x], {"axis": ax, "keepdim": True})
+    m = r is not None and b.add_node("mul", [x, r], {})
+    return m and b.add_node(b.rng.choice(("sum", "max")), [m], {"axis": b.rng.randrange(len(b.types[m][0])),
+                                                                 "keepdim": False}) or None
+
+
+def _diamond(b: _Builder) -> int | None:
+    x = _pick_float(b)
+    u = b.add_node(b.rng.choice(("exp", "neg", "square", "sigmoid")), [x], {})
+    v = b.add_node(b.rng.choice(("sum", "max")), [x], {"axis": len(b.types[x][0]) - 1, "keepdim": True})
+    if u is None or v is None:
+        return None
+    return b.add_node(b.rng.choice(("add", "mul", "sub")), [u, v], {})
+
+
+PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond)
+
+
+def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
+    """A random valid graph case."""
+    b = _Builder(rng)
+    for _ in range(rng.choice((1, 1, 2, 2, 3))):
+        _fresh(b)
+    names = list(OPS)
+    weights = [OPS[n].weight for n in names]
+    target = rng.randint(1, max_nodes)
+    tries = 0
+    nodes: list[int] = []
+    while len(nodes) < target and tries < target * 8:
+        tries += 1
+        if rng.random() < 0.12:
+            out = rng.choice(PATTERNS)(b)
+            if out is not None:
+                nodes.append(out)
+            continue
+        op = rng.choices(names, weights)[0]
+        picked = OPS[op].sample(rng, b.types)
+        if picked is None:
+            continue
+        srcs, attrs = picked
+        out = b.add_node(op, srcs, attrs)
+        if out is not None:
+            nodes.append(out)
+    if not nodes:
+        x = _float_input(b)
+        nodes.append(b.add_node("neg", [x], {}) or x)
+    outputs = [nodes[-1]]
+    for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):  # several outputs: a multi-output schedule
+        cand = rng.choice(nodes)
+        if cand not in outputs:
+            outputs.append(cand)
+    realize = [rng.choice(nodes[:-1])] if len(nodes) > 1 and rng.random() < 0.15 else []
+    case = b.case(outputs, [r for r in realize if r not in outputs], rng.getrandbits(31))
+    try:
+        infer_types(case)
+    except BadCase as e:  # the builder checked every node: this is a bug of the generator
+        raise AssertionError(f"generated an invalid case: {e}") from None
+    return case
