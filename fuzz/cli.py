@@ -8,8 +8,10 @@ import math
 import os
 import random
 import shlex
+import signal
 import stat
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -434,6 +436,7 @@ def _run_extra(name: str, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `fuzz` command; returns the exit status (see EXIT_STATUSES)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = _handle_sigterm_like_ctrl_c()
     try:
         if argv and argv[0] in EXTRA_COMMANDS:
             code = _run_extra(argv[0], argv[1:])
@@ -448,9 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except SystemExit as e:  # argparse: --help exits 0, usage errors exit 2
         return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("fuzz: interrupted", file=sys.stderr)
-        return EXIT_SIGINT
+        return EXIT_SIGTERM if e.args[:1] == ("SIGTERM",) else EXIT_SIGINT
     except BrokenPipeError:  # piped into head: stop quietly, and keep the exit-time flush from complaining
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -459,3 +462,18 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print("fuzz: internal error of the harness (exit 3); the traceback above is the bug to report", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _handle_sigterm_like_ctrl_c() -> Any:
+    """SIGTERM stops any command as Ctrl-C does (exit 143); return the handler to restore (None: not installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_sigterm)
+

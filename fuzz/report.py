@@ -35,10 +35,13 @@ def write_report(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> Pa
 
 
 def write_partial_report(summary: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
-    """Write summary.json and junit.xml (strict JSON, atomically): the checkpoint of a running campaign."""
+    """Write junit.xml, then summary.json (strict JSON), each atomically: the checkpoint of a running campaign.
+
+    summary.json goes last, so whatever it lists, junit.xml lists too, even after a kill -9 between the two.
+    """
     out = Path(out_dir)
-    atomic_write_text(out / "summary.json", strict_dumps(summary, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "junit.xml", junit_xml(summary))
+    atomic_write_text(out / "summary.json", strict_dumps(summary, indent=2, sort_keys=True) + "\n")
     return out
 
 

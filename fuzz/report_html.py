@@ -215,10 +215,17 @@ def _header(summary: dict[str, Any]) -> str:
         ("engine version", summary.get("engine_version") or "not recorded"),
         ("worker respawns", summary.get("worker_respawns", 0)),
         ("corpus", summary.get("corpus_dir", "?")),
-        ("exit code", summary.get("exit_code", "?")),
+        ("exit code", summary.get("exit_code", "?") if summary.get("complete") is not False else "none yet"),
     ]
+    if summary.get("command"):
+        rows.append(("repeat with", summary["command"]))
+    if summary.get("complete") is False:
+        rows.append(("partial", "a checkpoint: the campaign was still running, or was killed"))
     if summary.get("interrupted"):
-        rows.append(("interrupted", "yes: the budget was not used up"))
+        by = summary.get("interrupted_by") or "a signal"
+        rows.append(("interrupted", f"yes, by {by}: the budget was not used up"))
+    if summary.get("error"):
+        rows.append(("internal error", summary["error"]))
     return _table((), rows, ("", "code"))
 
 

@@ -167,3 +167,17 @@ def test_a_worker_whose_parent_is_already_gone_exits_at_once(tmp_path):
     worker.join(DEADLINE_S)
     assert worker.exitcode == 0
     parent_end.close()
+
+
+def test_sigterm_stops_any_command_like_ctrl_c_and_its_worker(tmp_path):
+    from fuzz.case import Verdict
+    from fuzz.corpus import make_entry, save_entry
+
+    path = save_entry(tmp_path, make_entry("crashy-toy", {"xs": [], "hang": True}, Verdict("timeout", "timeout")))
+    proc = subprocess.Popen([sys.executable, "-m", "fuzz", "repro", str(path), "--timeout", "600"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    [worker] = wait_for(lambda: _children(proc.pid), "the repro worker", proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=DEADLINE_S) == 143
+    assert "Traceback" not in proc.stderr.read()
+    wait_for(lambda: not _alive(worker), "the repro worker to die")

@@ -177,3 +177,14 @@ def test_campaign_records_the_rules_fuzzers_declare(tmp_path, monkeypatch):
     monkeypatch.setattr(ToyFuzzer, "coverage_keys", lambda self: ["found13", "checked", "never"], raising=False)
     result = run_campaign(["toy"], cases=20, seed=0, corpus_dir=tmp_path, report_dir=None, minimize_seconds=0)
     assert result.coverage_rules == ["checked", "found13", "never"]
+
+
+def test_partial_and_interrupted_summaries_say_so_on_the_page():
+    from fuzz.report_html import render_html
+
+    partial = render_html(_summary(complete=False, exit_code=None, command="fuzz run toy --seed 3"))
+    assert "a checkpoint" in partial and "none yet" in partial and "fuzz run toy --seed 3" in partial
+    stopped = render_html(_summary(complete=True, interrupted=True, interrupted_by="SIGTERM", exit_code=143))
+    assert "by SIGTERM" in stopped and "143" in stopped
+    broken = render_html(_summary(complete=True, error="RuntimeError: triage failed", exit_code=3))
+    assert "RuntimeError: triage failed" in broken
