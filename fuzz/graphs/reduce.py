@@ -21,24 +21,16 @@ def compact(case: dict[str, Any]) -> dict[str, Any]:
     need = needed(case)
     n_in = len(case["inputs"])
     ids: dict[int, int] = {}
-    inputs, nodes = [], []
+    inputs = []
     for k, inp in enumerate(case["inputs"]):
         if need[k]:
             ids[k] = len(inputs)
             inputs.append(inp)
-    for k, node in enumerate(case["nodes"]):
-        if need[n_in + k]:
-            nodes.append({**node, "in": [ids[i] for i in node["in"]]})
-    base = len(inputs)
-    j = 0
     for k in range(len(case["nodes"])):
         if need[n_in + k]:
-            ids[n_in + k] = base + j
-            j += 1
-    for node in nodes:  # node inputs were mapped with input ids only; remap node-to-node edges
-        pass
-    out = {"inputs": inputs, "nodes": [], "outputs": [ids[o] for o in case["outputs"]],
-           "realize": [ids[r] for r in case.get("realize", []) if r in ids], "seed": case.get("seed", 0)}
+            ids[n_in + k] = len(ids)
+    out: dict[str, Any] = {"inputs": inputs, "nodes": [], "outputs": [ids[o] for o in case["outputs"]],
+                           "realize": [ids[r] for r in case.get("realize", []) if r in ids], "seed": case.get("seed", 0)}
     for k, node in enumerate(case["nodes"]):
         if need[n_in + k]:
             out["nodes"].append({**node, "in": [ids[i] for i in node["in"]]})

@@ -1,0 +1,112 @@
+"""Bugs planted in the engine on purpose, one per layer the graph fuzzer must watch. Each is a function that
+installs the bug with pytest's monkeypatch (forked campaign workers inherit it) and the signature the fuzzer
+must report for it. bench/bench_fuzz.py uses them too (time to find each bug).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from engine.uop import Ops, UOp
+
+
+def fused_reduce_counted_twice(mp: Any) -> None:
+    """Scheduler: a sum fused into its consumer's kernel adds every element twice (an accumulator counted twice
+    after fusion); a sum that is its kernel's own output is right, so unfused schedules are right."""
+    import engine.rangeify as rf
+
+    orig = rf._Lowerer._reduce
+
+    def planted(self: Any, u: UOp, idx: Any, valid: Any) -> Any:
+        step = orig(self, u, idx, valid)
+        if u is not self.root and type(step) is tuple and u.arg[0] is Ops.ADD:
+            finish, ((src, new, v),), data = step
+            return finish, [(UOp(Ops.ADD, src.dtype, (src, src)), new, v)], data
+        return step
+
+    mp.setattr(rf._Lowerer, "_reduce", planted)
+
+
+def pad_mask_dropped(mp: Any) -> None:
+    """Movement masks: padding on the high side of an axis (and only there) loses its validity mask, so the
+    padded elements read whatever lies past the end of the row."""
+    import engine.rangeify as rf
+
+    orig = rf._Lowerer._lower
+
+    def planted(self: Any, u: UOp, idx: Any, valid: Any) -> Any:
+        if u.op is Ops.PAD and not (u is not self.root and u in self.realized):
+            if all(b == 0 for b, _ in u.arg) and any(a for _, a in u.arg):
+                return (rf._SAME, [(u.src[0], idx, valid)], None)
+        return orig(self, u, idx, valid)
+
+    mp.setattr(rf._Lowerer, "_lower", planted)
+
+
+def upcast_tail_overlaps(mp: Any) -> None:
+    """Kernel opts: an UPCAST by n of a loop longer than n steps its outer loop by n - 1, so blocks overlap and
+    the last elements are never written."""
+    import engine.codegen.kernel as kn
+
+    orig = kn.Kernel._split
+
+    def planted(self: Any, r: UOp, n: int, outer_kind: str, inner_kind: str) -> Any:
+        end = r.src[0]
+        if inner_kind != "upcast" or end.op is not Ops.CONST or end.arg <= n or n <= 2:
+            return orig(self, r, n, outer_kind, inner_kind)
+        outer, inner = orig(self, r, n, outer_kind, inner_kind)
+        wrong = outer * (n - 1) + inner
+        right = outer * n + inner
+        self.ast = self.ast.substitute({right: wrong}) if hasattr(self.ast, "substitute") else \
+            _substitute(self.ast, right, wrong)
+        return outer, inner
+
+    mp.setattr(kn.Kernel, "_split", planted)
+
+
+def _substitute(ast: UOp, old: UOp, new: UOp) -> UOp:
+    from engine.rewrite import substitute
+
+    return substitute(ast, {old: new})
+
+
+def c_less_than_is_less_equal(mp: Any) -> None:
+    """C renderer: `a < b` is rendered as `a <= b` (the CPU device only)."""
+    import engine.renderer.c as c
+
+    orig = c._alu
+
+    def planted(u: UOp, s: list[str]) -> str:
+        if u.op is Ops.CMPLT and u.src[0].dtype.scalar.kind != "x":  # index comparisons stay right
+            return f"({s[0]} <= {s[1]})"
+        return orig(u, s)
+
+    mp.setattr(c, "_alu", planted)
+
+
+def llvm_signed_casts_as_unsigned(mp: Any) -> None:
+    """LLVM renderer: a cast from a signed integer treats it as unsigned (zext / uitofp instead of sext /
+    sitofp), so negative values come out huge."""
+    import engine.renderer.llvm as ll
+    from engine.dtype import dtypes
+
+    uns = {dtypes.int8: dtypes.uint8, dtypes.int16: dtypes.uint16, dtypes.int32: dtypes.uint32,
+           dtypes.int64: dtypes.uint64}
+    orig = ll._Renderer.cast
+
+    def planted(self: Any, x: str, s: Any, d: Any) -> str:
+        s2 = uns.get(s.scalar, s)
+        if s2 is not s.scalar and d.scalar.kind in "iuf" and d.scalar.itemsize > s.scalar.itemsize:
+            return orig(self, x, s2, d)
+        return orig(self, x, s, d)
+
+    mp.setattr(ll._Renderer, "cast", planted)
+
+
+PLANTED: dict[str, tuple[Callable[[Any], None], str]] = {
+    "fused_reduce_counted_twice": (fused_reduce_counted_twice, "mismatch:fusion"),
+    "pad_mask_dropped": (pad_mask_dropped, ""),  # mismatch or an index the spec checker refuses: any signature
+    "upcast_tail_overlaps": (upcast_tail_overlaps, "opts"),
+    "c_less_than_is_less_equal": (c_less_than_is_less_equal, "mismatch:device:CPU"),
+    "llvm_signed_casts_as_unsigned": (llvm_signed_casts_as_unsigned, "mismatch:device:LLVM"),
+}
