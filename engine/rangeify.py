@@ -20,7 +20,6 @@ from __future__ import annotations
 import heapq
 import math
 import os
-import sys
 from dataclasses import dataclass, field
 
 from engine.alu import reduce_identity
@@ -108,6 +107,11 @@ def _reshape_index(idx: tuple[UOp, ...], shape: Shape, src_shape: Shape) -> tupl
     return tuple(new)
 
 
+# how `_Lowerer.lower` finishes a UOp from the values of what it needs: the one value as it is, an ALU op of them,
+# the value where the pad's condition holds (else 0), a REDUCE over the reduce's ranges
+_SAME, _ALU, _GATE, _REDUCE = "same", "alu", "gate", "reduce"
+
+
 class _Lowerer:
     """Lower one realized UOp into a kernel AST."""
 
@@ -142,12 +146,56 @@ class _Lowerer:
         return UOp.sink(store)
 
     def lower(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> UOp:
+        """The kernel-level value of `u` at multi-index `idx` (read only where `valid` holds), memoized.
+
+        Iterative, so a graph of any depth lowers: `_lower` either finishes a UOp or names the (UOp, index, valid)
+        its value needs; those are lowered in order, each completely before the next (as a recursion would, so
+        reduce ranges get the same axis ids and buffers the same positions), then the frame's step finishes it.
+        """
+        memo = self.memo
         key = (u, idx, valid)
-        if key in self.memo:
-            return self.memo[key]
-        out = self._lower(u, idx, valid)
-        self.memo[key] = out
-        return out
+        out = memo.get(key)
+        if out is not None:
+            return out
+        step = self._lower(u, idx, valid)
+        if not isinstance(step, tuple):
+            memo[key] = step
+            return step
+        depth = len(self.enclosing)
+        # a frame: (key, how it finishes, what it needs, data for finishing, the values lowered so far)
+        stack: list[tuple] = [(key, *step, [])]
+        try:
+            while True:
+                key, finish, needs, data, done = stack[-1]
+                if len(done) < len(needs):
+                    need = needs[len(done)]
+                    out = memo.get(need)
+                    if out is None:
+                        step = self._lower(*need)
+                        if isinstance(step, tuple):
+                            stack.append((need, *step, []))
+                            continue
+                        out = memo[need] = step
+                    done.append(out)
+                    continue
+                stack.pop()
+                if finish is _SAME:
+                    out = done[0]
+                elif finish is _ALU:
+                    out = UOp(data.op, data.dtype, tuple(done), data.arg)
+                elif finish is _GATE:
+                    out = data[0].where(done[0], UOp.const(data[1], 0))
+                else:  # _REDUCE: leave the reduce's loops
+                    ranges = data[1]
+                    del self.enclosing[len(self.enclosing) - len(ranges):]
+                    out = UOp(Ops.REDUCE, data[0].dtype, (done[0], *ranges), data[0].arg[0]) if ranges else done[0]
+                memo[key] = out
+                if not stack:
+                    return out
+                stack[-1][4].append(out)
+        except BaseException:
+            del self.enclosing[depth:]
+            raise
 
     def _load(self, buf: Buffer, shape: Shape, idx: tuple[UOp, ...], valid: UOp | None) -> UOp:
         g = self._global(buf)
@@ -156,7 +204,8 @@ class _Lowerer:
             return UOp(Ops.LOAD, buf.dtype, (UOp(Ops.INDEX, g.dtype, (g, fi)),))
         return UOp(Ops.LOAD, buf.dtype, (UOp(Ops.INDEX, g.dtype, (g, fi, valid)), UOp.const(buf.dtype, 0)))
 
-    def _lower(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> UOp:
+    def _lower(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> UOp | tuple:
+        """u's kernel-level value, or the step that makes it: (finish, [(src, idx, valid) it needs], data)."""
         op = u.op
         if u is not self.root and u in self.realized:
             return self._load(self.realized[u], shape_of(u), idx, valid)
@@ -165,27 +214,27 @@ class _Lowerer:
         if op is Ops.CONST:
             return u
         if op in GroupOp.ALU or op in (Ops.CAST, Ops.BITCAST):
-            return UOp(op, u.dtype, tuple(self.lower(s, idx, valid) for s in u.src), u.arg)
+            return (_ALU, [(s, idx, valid) for s in u.src], u)
         if op is Ops.CONTIGUOUS:
-            return self.lower(u.src[0], idx, valid)
+            return (_SAME, [(u.src[0], idx, valid)], None)
         src_shape = shape_of(u.src[0]) if u.src else ()
         if op is Ops.RESHAPE:
-            return self.lower(u.src[0], _reshape_index(idx, shape_of(u), src_shape), valid)
+            return (_SAME, [(u.src[0], _reshape_index(idx, shape_of(u), src_shape), valid)], None)
         if op is Ops.PERMUTE:
             new_l: list[UOp] = [UOp.const(dtypes.index, 0)] * len(idx)
             for d, o in enumerate(u.arg):
                 new_l[o] = idx[d]
-            return self.lower(u.src[0], tuple(new_l), valid)
+            return (_SAME, [(u.src[0], tuple(new_l), valid)], None)
         if op is Ops.EXPAND:
             new = tuple(UOp.const(dtypes.index, 0) if s == 1 and n != 1 else i
                         for i, s, n in zip(idx, src_shape, u.arg))
-            return self.lower(u.src[0], new, valid)
+            return (_SAME, [(u.src[0], new, valid)], None)
         if op is Ops.SHRINK:
             new = tuple(i + b if b else i for i, (b, _) in zip(idx, u.arg))
-            return self.lower(u.src[0], new, valid)
+            return (_SAME, [(u.src[0], new, valid)], None)
         if op is Ops.FLIP:
             new = tuple((s - 1) - i if d in u.arg else i for d, (i, s) in enumerate(zip(idx, src_shape)))
-            return self.lower(u.src[0], new, valid)
+            return (_SAME, [(u.src[0], new, valid)], None)
         if op is Ops.PAD:
             conds: list[UOp] = []
             new_l = []
@@ -197,18 +246,18 @@ class _Lowerer:
                 if a:
                     conds.append(j < s)
             if not conds:
-                return self.lower(u.src[0], tuple(new_l), valid)
+                return (_SAME, [(u.src[0], tuple(new_l), valid)], None)
             cond = conds[0]
             for c in conds[1:]:
                 cond = cond & c
             inner_valid = cond if valid is None else valid & cond
-            inner = self.lower(u.src[0], tuple(new_l), inner_valid)
-            return cond.where(inner, UOp.const(u.dtype, 0))
+            return (_GATE, [(u.src[0], tuple(new_l), inner_valid)], (cond, u.dtype))
         if op is Ops.REDUCE_AXIS:
             return self._reduce(u, idx, valid)
         raise NotImplementedError(f"schedule: cannot lower tensor-level op {op.name}")
 
-    def _reduce(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> UOp:
+    def _reduce(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> UOp | tuple:
+        """Enter the reduce's loops (`lower` leaves them when its source is lowered), or raise _NeedsRealize."""
         rop, axes = u.arg
         src_shape = shape_of(u.src[0])
         # what the reduce really depends on: simplified, so that ranges that cancel out (a reshape's div/mod of a
@@ -239,11 +288,7 @@ class _Lowerer:
             ranges.append(r)
             new[a] = r
         self.enclosing.extend(ranges)
-        try:
-            value = self.lower(u.src[0], tuple(new), valid)
-        finally:
-            del self.enclosing[len(self.enclosing) - len(ranges):]
-        return UOp(Ops.REDUCE, u.dtype, (value, *ranges), rop) if ranges else value
+        return (_REDUCE, [(u.src[0], tuple(new), valid)], (u, ranges))
 
 
 def _computes(u: UOp) -> bool:
@@ -399,43 +444,38 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
     needs: set[UOp] = set()  # reduces that have to be realized (found while lowering)
     loop_orders: dict[UOp, list[int]] = {}  # kernels whose output loops were reordered
     tried: set[tuple[UOp, tuple[int, ...]]] = set()
-    old_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old_limit, 20000))
-    try:
-        while True:
-            graph = list(sink.toposort)
-            # unfused, a reshape root of a computed UOp is a view of that UOp's buffer, not a copy
-            aliased = {s: s.src[0] for s in sink.src if not fuse and s.op is Ops.RESHAPE and _computes(s.src[0])}
-            want = [s for s in sink.src if not _is_buffer_view(s) and s not in aliased]
-            force = {u for u in graph if u.op in (Ops.CONTIGUOUS, Ops.ASSIGN) or (not fuse and _computes(u))}
-            to_realize = set(want) | force | needs
-            order = [u for u in graph if u in to_realize]
-            buffers = {u: assign_target(u) if u.op is Ops.ASSIGN else Buffer(device, u.dtype, math.prod(shape_of(u)))
-                       for u in order}
-            groups: list[tuple[UOp, list[ScheduleItem]]] = []
-            try:
-                for u in order:
-                    if buffers[u].size:  # else nothing to compute
-                        groups.append((u, _kernels_for(u, buffers, loop_orders, fuse)))
-            except _NeedsRealize as e:
-                # first try moving the loops the reduce depends on outermost; if that was tried, realize it
-                current = loop_orders.get(e.root, list(range(len(shape_of(e.root)))))
-                reordered = [d for d in current if d in e.dep_dims] + [d for d in current if d not in e.dep_dims]
-                key = (e.root, tuple(reordered))
-                if reordered != current and key not in tried:
-                    tried.add(key)
-                    loop_orders[e.root] = reordered
-                else:
-                    needs.add(e.u)
-                continue
-            items = _order_kernels(groups, to_realize)
-            if items is not None:
-                break
-            # some kernel needs a buffer's contents from before and after an assign: read the old ones from a copy
-            sink = _snapshot_reads(sink, set(targets))
-            needs, loop_orders, tried = set(), {}, set()
-    finally:
-        sys.setrecursionlimit(old_limit)
+    while True:
+        graph = list(sink.toposort)
+        # unfused, a reshape root of a computed UOp is a view of that UOp's buffer, not a copy
+        aliased = {s: s.src[0] for s in sink.src if not fuse and s.op is Ops.RESHAPE and _computes(s.src[0])}
+        want = [s for s in sink.src if not _is_buffer_view(s) and s not in aliased]
+        force = {u for u in graph if u.op in (Ops.CONTIGUOUS, Ops.ASSIGN) or (not fuse and _computes(u))}
+        to_realize = set(want) | force | needs
+        order = [u for u in graph if u in to_realize]
+        buffers = {u: assign_target(u) if u.op is Ops.ASSIGN else Buffer(device, u.dtype, math.prod(shape_of(u)))
+                   for u in order}
+        groups: list[tuple[UOp, list[ScheduleItem]]] = []
+        try:
+            for u in order:
+                if buffers[u].size:  # else nothing to compute
+                    groups.append((u, _kernels_for(u, buffers, loop_orders, fuse)))
+        except _NeedsRealize as e:
+            # first try moving the loops the reduce depends on outermost; if that was tried, realize it
+            current = loop_orders.get(e.root, list(range(len(shape_of(e.root)))))
+            reordered = [d for d in current if d in e.dep_dims] + [d for d in current if d not in e.dep_dims]
+            key = (e.root, tuple(reordered))
+            if reordered != current and key not in tried:
+                tried.add(key)
+                loop_orders[e.root] = reordered
+            else:
+                needs.add(e.u)
+            continue
+        items = _order_kernels(groups, to_realize)
+        if items is not None:
+            break
+        # some kernel needs a buffer's contents from before and after an assign: read the old ones from a copy
+        sink = _snapshot_reads(sink, set(targets))
+        needs, loop_orders, tried = set(), {}, set()
     views: dict[UOp, UOp] = {}
     for orig, before, new in zip(roots, view_roots, sink.src):
         if _is_buffer_view(before):

@@ -617,6 +617,12 @@ def _clause_bounds(clause: UOp) -> tuple[UOp, int | None, int | None] | None:
 _gv_counter = itertools.count()
 
 
+def _reads_memory(u: UOp) -> bool:
+    """Whether an INDEX or LOAD is at or below u (cached per UOp: a walk per WHERE would be quadratic in depth)."""
+    return u._fill("_reads_mem",
+                   lambda x: x.op in (Ops.INDEX, Ops.LOAD) or any(s.__dict__["_reads_mem"] for s in x.src))
+
+
 def _ranges(valid: UOp, only_tighter: bool) -> dict[UOp, list[Any]] | None:
     """The ranges `valid` bounds its terms to; None if valid can never hold.
 
@@ -693,7 +699,7 @@ def _where_given_valid(w: UOp, c: UOp, a: UOp, b: UOp) -> UOp | None:
     if c.op is Ops.CONST:
         return None
     ranges = _ranges(c, only_tighter=True)  # before the walk over `a`: most conditions narrow nothing
-    if not ranges or any(u.op in (Ops.INDEX, Ops.LOAD) for u in a.toposort):
+    if not ranges or _reads_memory(a):
         return None
     a2 = _simplify_narrowed(a, _fresh(ranges), fixed=True)  # a is a rewritten source: a fixed point
     if a2 is a:

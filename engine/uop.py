@@ -491,17 +491,34 @@ class UOp(metaclass=_Interned):
         return f"<UOp {self.op.name} {self.dtype!r} {self.render(max_len=200)}>"
 
     def render(self, max_len: int | None = None) -> str:
-        """A readable infix rendering, e.g. `((x*4)+3)//4`."""
-        out: dict[UOp, str] = {}
-        for u in self.toposort:
-            out[u] = _render_one(u, [out[s] for s in u.src])
-        text = out[self]
+        """A readable infix rendering, e.g. `((x*4)+3)//4`.
+
+        Written left to right by an explicit stack (no recursion limit), in memory proportional to the text: no
+        text of a subexpression is kept (a shared one is written again where it is used). With max_len, writing
+        stops once the text is longer, and it is cut to max_len with "...".
+        """
+        pieces: list[str] = []
+        length = 0
+        limit = -1 if max_len is None else max_len
+        todo: list[str | UOp] = [self]
+        while todo:
+            x = todo.pop()
+            if type(x) is str:
+                pieces.append(x)
+                length += len(x)
+                if length > limit >= 0:
+                    break
+            else:
+                todo.extend(reversed(_render_parts(x)))  # type: ignore[arg-type]
+        text = "".join(pieces)
         return text if max_len is None or len(text) <= max_len else text[: max_len - 3] + "..."
 
     def pyrender(self) -> str:
         """A Python expression that rebuilds this UOp: `eval(u.pyrender(), PYRENDER_NAMES) is u`.
 
-        Shared subgraphs are bound once with `:=`, so the text grows linearly with the graph.
+        Shared subgraphs are bound once with `:=`, and so is every UOp whose text would nest more than
+        _PYRENDER_NESTING calls deep (Python's parser allows 200 nested parentheses): the text grows linearly with the
+        graph, however deep, and evaluates back.
         """
         users: dict[UOp, int] = {}
         for u in self.toposort:
@@ -509,21 +526,23 @@ class UOp(metaclass=_Interned):
                 users[s] = users.get(s, 0) + 1
         names: dict[UOp, str] = {}
         text: dict[UOp, str] = {}
+        nesting: dict[UOp, int] = {}  # how many UOp(...) calls deep its text is
         bindings: list[str] = []
         for u in self.toposort:
             src = ", ".join(text[s] for s in u.src)
+            depth = 1 + max([nesting[s] for s in u.src], default=0)
             if u.op is Ops.CONST and not u.dtype.ptr and u.dtype.count == 1:
                 expr = f"UOp.const({u.dtype!r}, {_pyrepr(u.arg)})"
             elif u.op is Ops.DEFINE_VAR and u.dtype == dtypes.index:
                 expr = f"UOp.variable({u.arg[0]!r}, {u.arg[1]}, {u.arg[2]})"
             else:
                 expr = f"UOp({u.op!r}, {u.dtype!r}, ({src}{',' if len(u.src) == 1 else ''}), {_pyrepr(u.arg)})"
-            if users.get(u, 0) > 1 and u.op not in (Ops.CONST, Ops.DEFINE_VAR):
+            if (users.get(u, 0) > 1 or depth >= _PYRENDER_NESTING) and u.op not in (Ops.CONST, Ops.DEFINE_VAR):
                 names[u] = f"u{len(names)}"
                 bindings.append(f"({names[u]} := {expr})")
-                text[u] = names[u]
+                text[u], nesting[u] = names[u], 0
             else:
-                text[u] = expr
+                text[u], nesting[u] = expr, depth
         if not bindings:
             return text[self]
         return f"({', '.join(bindings)}, {text[self]})[-1]"
@@ -544,31 +563,39 @@ def _pyrepr(x: Any) -> str:
 
 
 PYRENDER_NAMES: dict[str, Any] = {"UOp": UOp, "Ops": Ops, "dtypes": dtypes}
+_PYRENDER_NESTING = 32  # UOp(...) calls nested in one pyrender expression before it binds a name (2 parens each)
 
 
-def _render_one(u: UOp, srcs: list[str]) -> str:
-    if u.op is Ops.CONST:
-        return str(u.arg)
-    if u.op is Ops.DEFINE_VAR:
-        return u.arg[0]
-    if u.op is Ops.RANGE:
-        return f"r{u.arg[0]}"
-    if u.op is Ops.SPECIAL:
-        return str(u.arg)
-    if u.op in _SYMBOLS and len(srcs) == 2:
-        if u.op is Ops.CMPNE and u.src[1].op is Ops.CONST and u.src[1].arg is True:
-            return f"!{srcs[0]}"
-        return f"({srcs[0]}{_SYMBOLS[u.op]}{srcs[1]})"
-    if u.op is Ops.NEG:
-        return f"(-{srcs[0]})"
-    if u.op is Ops.WHERE:
-        return f"({srcs[0]}?{srcs[1]}:{srcs[2]})"
-    if u.op in (Ops.MAX, Ops.MIN):
-        return f"{u.op.name.lower()}({srcs[0]}, {srcs[1]})"
-    if u.op is Ops.CAST:
-        return f"({u.dtype.name}){srcs[0]}"
-    args = ", ".join(srcs + ([repr(u.arg)] if u.arg is not None else []))
-    return f"{u.op.name}({args})"
+def _render_parts(u: UOp) -> tuple[str | UOp, ...]:
+    """u's rendering as text pieces and the sources rendered in their place."""
+    op, src = u.op, u.src
+    if op is Ops.CONST:
+        return (str(u.arg),)
+    if op is Ops.DEFINE_VAR:
+        return (u.arg[0],)
+    if op is Ops.RANGE:
+        return (f"r{u.arg[0]}",)
+    if op is Ops.SPECIAL:
+        return (str(u.arg),)
+    if op in _SYMBOLS and len(src) == 2:
+        if op is Ops.CMPNE and src[1].op is Ops.CONST and src[1].arg is True:
+            return ("!", src[0])
+        return ("(", src[0], _SYMBOLS[op], src[1], ")")
+    if op is Ops.NEG:
+        return ("(-", src[0], ")")
+    if op is Ops.WHERE:
+        return ("(", src[0], "?", src[1], ":", src[2], ")")
+    if op in (Ops.MAX, Ops.MIN):
+        return (f"{op.name.lower()}(", src[0], ", ", src[1], ")")
+    if op is Ops.CAST:
+        return (f"({u.dtype.name})", src[0])
+    parts: list[str | UOp] = [f"{op.name}("]
+    for i, s in enumerate(src):
+        parts.extend((", ", s) if i else (s,))
+    if u.arg is not None:
+        parts.append(f", {u.arg!r}" if src else repr(u.arg))
+    parts.append(")")
+    return tuple(parts)
 
 
 def missing_below(root: UOp, key: str, sources: Callable[[UOp], tuple[UOp, ...]] | None = None) -> Iterator[UOp]:
