@@ -162,19 +162,21 @@ def _linear(u: UOp) -> tuple[dict[UOp, int], int]:
     ((a + b)*3 -> 3a + 3b), so the gate's linear forms can be found inside a scaled sum."""
     from engine.symbolic import terms_of
 
-    terms, const = terms_of(u)
     out: dict[UOp, int] = {}
-    for base, k in terms.items():
-        scale, inner = k, base
-        while inner.op is Ops.MUL and inner.src[1].op is Ops.CONST and inner.src[0].op in (Ops.ADD, Ops.SUB):
-            scale, inner = scale * inner.src[1].arg, inner.src[0]
-        if inner is base:
-            out[base] = out.get(base, 0) + k
-            continue
-        sub, c = _linear(inner)
-        const += scale * c
-        for b, kb in sub.items():
-            out[b] = out.get(b, 0) + scale * kb
+    const = 0
+    todo = [(u, 1)]  # sums still to distribute, with their scale (a worklist: scaled sums can nest deep)
+    while todo:
+        x, mult = todo.pop()
+        terms, c = terms_of(x)
+        const += mult * c
+        for base, k in terms.items():
+            scale, inner = k, base
+            while inner.op is Ops.MUL and inner.src[1].op is Ops.CONST and inner.src[0].op in (Ops.ADD, Ops.SUB):
+                scale, inner = scale * inner.src[1].arg, inner.src[0]
+            if inner is base:
+                out[base] = out.get(base, 0) + mult * k
+            else:
+                todo.append((inner, mult * scale))
     return {b: k for b, k in out.items() if k}, const
 
 

@@ -444,37 +444,40 @@ class UOp(metaclass=_Interned):
             return None
         if c == 1:
             return self
-        if self.op is Ops.CONST and isinstance(self.arg, int):
-            return self.const_like(self.arg // c) if self.arg % c == 0 else None
-        if self.op is Ops.ADD:
-            a, b = self.src[0].divides(c), self.src[1].divides(c)
-            return a + b if a is not None and b is not None else None
-        if self.op is Ops.SUB:
-            a, b = self.src[0].divides(c), self.src[1].divides(c)
-            return a - b if a is not None and b is not None else None
-        if self.op is Ops.MUL:
-            a = self.src[0].divides(c)
-            if a is not None:
-                return a * self.src[1]
-            b = self.src[1].divides(c)
-            return self.src[0] * b if b is not None else None
-        if self.op is Ops.NEG:
-            a = self.src[0].divides(c)
-            return -a if a is not None else None
-        return None
+        out: dict[UOp, UOp | None] = {}
+        for u in _arith_post_order(self):
+            op, src = u.op, u.src
+            if op is Ops.CONST and isinstance(u.arg, int):
+                out[u] = u.const_like(u.arg // c) if u.arg % c == 0 else None
+            elif op is Ops.ADD or op is Ops.SUB:
+                x, y = out[src[0]], out[src[1]]
+                out[u] = None if x is None or y is None else x + y if op is Ops.ADD else x - y
+            elif op is Ops.MUL:
+                x, y = out[src[0]], out[src[1]]
+                out[u] = x * src[1] if x is not None else src[0] * y if y is not None else None
+            elif op is Ops.NEG:
+                x = out[src[0]]
+                out[u] = -x if x is not None else None
+            else:
+                out[u] = None
+        return out[self]
 
     def const_factor(self) -> int:
         """The largest integer known to divide self (1 if none)."""
-        if self.op is Ops.CONST and isinstance(self.arg, int) and not isinstance(self.arg, bool):
-            return abs(self.arg)
-        if self.op in (Ops.ADD, Ops.SUB):
-            return math.gcd(self.src[0].const_factor(), self.src[1].const_factor())
-        if self.op is Ops.MUL:
-            return self.src[0].const_factor() * self.src[1].const_factor() if self.dtype.kind == "x" else \
-                max(self.src[0].const_factor(), self.src[1].const_factor())
-        if self.op is Ops.NEG:
-            return self.src[0].const_factor()
-        return 1
+        out: dict[UOp, int] = {}
+        for u in _arith_post_order(self):
+            op, src = u.op, u.src
+            if op is Ops.CONST and isinstance(u.arg, int) and not isinstance(u.arg, bool):
+                out[u] = abs(u.arg)
+            elif op is Ops.ADD or op is Ops.SUB:
+                out[u] = math.gcd(out[src[0]], out[src[1]])
+            elif op is Ops.MUL:
+                out[u] = out[src[0]] * out[src[1]] if u.dtype.kind == "x" else max(out[src[0]], out[src[1]])
+            elif op is Ops.NEG:
+                out[u] = out[src[0]]
+            else:
+                out[u] = 1
+        return out[self]
 
     def simplify(self) -> UOp:
         """The symbolic simplification of this expression (engine.symbolic)."""
@@ -619,6 +622,27 @@ def missing_below(root: UOp, key: str, sources: Callable[[UOp], tuple[UOp, ...]]
         if ready:
             pop()
             yield u
+
+
+def _arith_post_order(root: UOp) -> Iterator[UOp]:
+    """The UOps of root's +, -, * and negation tree (itself included), each once and after its sources, iterative."""
+    done: set[UOp] = set()
+    stack = [root]
+    while stack:
+        u = stack[-1]
+        if u in done:
+            stack.pop()
+            continue
+        todo = [s for s in u.src if s not in done] if u.op in _ARITH else []
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        done.add(u)
+        yield u
+
+
+_ARITH = frozenset({Ops.ADD, Ops.SUB, Ops.MUL, Ops.NEG})
 
 
 _NO_ARG_KEY = (1, repr(None))

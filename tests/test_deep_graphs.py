@@ -129,3 +129,16 @@ def test_a_deep_chain_of_gated_shifts_realizes_in_linear_time():
             ref = np.pad(ref, ((0, 0), (0, 1)))[:, 1:] * np.float32(0.5)
     with _recursion_limit_near_here():
         np.testing.assert_allclose(x.numpy(), ref, rtol=1e-6)
+
+
+def test_index_helpers_walk_deep_nested_sums_without_recursion():
+    from engine.spec import _linear
+
+    u = UOp.variable("x", 0, 3)
+    for _ in range(5_000):
+        u = (u + 1) * 2  # stays nested: terms_of does not distribute a constant into a sum
+    with _recursion_limit_near_here():
+        assert u.const_factor() == 2
+        assert u.divides(2) is not None and u.divides(4) is None
+        terms, const = _linear(u)
+    assert terms == {UOp.variable("x", 0, 3): 2**5_000} and const == 2 * (2**5_000 - 1)
