@@ -1,0 +1,182 @@
+"""The graph fuzzer end to end: generation, the numpy reference and tolerance policy, the modes, and planted bugs
+in the scheduler, movement masks, kernel opts and both renderers that a seeded campaign must find, minimize to
+at most 3 ops, save and reproduce."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from graph_planted import PLANTED
+from hypothesis import given, settings
+
+from fuzz.campaign import run_campaign
+from fuzz.cli import main as cli_main
+from fuzz.corpus import load_entry
+from fuzz.graphs import GraphFuzzer
+from fuzz.graphs.case import BadCase, infer_types, make_values, op_count, reference
+from fuzz.graphs.ops import ALL_DTYPES, OPS
+from fuzz.graphs.reduce import reductions
+from fuzz.graphs.strategies import check, graphs
+from oracles import numpy_ref as R
+from oracles.compare import compare
+
+ALL_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON")
+
+
+def _x(shape, dtype="float32", seed=1, domain="normal"):
+    return {"shape": list(shape), "dtype": dtype, "seed": seed, "domain": domain}
+
+
+def test_generation_is_deterministic_valid_and_json():
+    f = GraphFuzzer()
+    a = [f.generate(random.Random(f"g:{i}")) for i in range(40)]
+    b = [f.generate(random.Random(f"g:{i}")) for i in range(40)]
+    assert a == b
+    for case in a:
+        infer_types(case)
+        assert json.loads(json.dumps(case)) == case
+
+
+def test_generator_reaches_every_op_every_dtype_multi_outputs_and_odd_shapes():
+    f = GraphFuzzer()
+    cases = [f.generate(random.Random(f"cov:{i}")) for i in range(1500)]
+    ops = {n["op"] for c in cases for n in c["nodes"]}
+    assert ops == set(OPS), set(OPS) - ops
+    dtypes = {t[1] for c in cases for t in infer_types(c)}
+    assert dtypes == set(ALL_DTYPES), set(ALL_DTYPES) - dtypes
+    assert sum(len(c["outputs"]) > 1 for c in cases) > 100
+    assert any(c.get("realize") for c in cases)
+    shapes = [t[0] for c in cases for t in infer_types(c)]
+    assert any(0 in s for s in shapes) and any(33 in s for s in shapes) and any(7 in s for s in shapes)
+
+
+def test_clean_engine_passes_every_mode():
+    f = GraphFuzzer(modes=ALL_MODES)
+    bad = []
+    for i in range(25):
+        case = f.generate(random.Random(f"clean:{i}"))
+        v = f.check(case)
+        if v.status not in ("pass", "invalid"):
+            bad.append((i, v.signature, v.details))
+    assert not bad, bad
+
+
+def test_bad_cases_are_rejected_naming_the_node():
+    case = {"inputs": [_x((3,))], "nodes": [{"op": "add", "in": [0, 2], "attrs": {}}], "outputs": [1]}
+    with pytest.raises(BadCase, match="node 0 .add. reads"):
+        infer_types(case)
+    case = {"inputs": [_x((3,))], "nodes": [{"op": "frobnicate", "in": [0], "attrs": {}}], "outputs": [1]}
+    with pytest.raises(BadCase, match="unknown op 'frobnicate'"):
+        infer_types(case)
+    case = {"inputs": [_x((3,))], "nodes": [{"op": "reshape", "in": [0], "attrs": {"shape": [2]}}], "outputs": [1]}
+    with pytest.raises(BadCase, match="node 0 .reshape."):
+        infer_types(case)
+    assert GraphFuzzer().check(case).status == "invalid"
+
+
+def test_tolerance_policy_exact_ints_nan_positions_and_undefined_elements():
+    ref = R.exact(np.array([1, 2, 3], np.int32))
+    assert compare(np.array([1, 2, 3], np.int32), ref) is None
+    assert compare(np.array([1, 2, 4], np.int32), ref).kind == "value"
+    assert compare(np.array([1, 2, 3], np.int64), ref).kind == "dtype"
+    f = R.exact(np.array([1.0, np.nan, np.inf], np.float32))
+    assert compare(np.array([1.0, np.nan, np.inf], np.float32), f) is None
+    assert compare(np.array([1.0, 0.0, np.inf], np.float32), f).kind == "nan"
+    assert compare(np.array([1.0, np.nan, -np.inf], np.float32), f).kind == "inf"
+    assert compare(np.array([1.0 + 1e-7, np.nan, np.inf], np.float32), f) is None  # within one rounding
+    und = R.Ref(np.array([1.0, 2.0], np.float32), np.zeros(2), np.array([False, True]))
+    assert compare(np.array([1.0, 99.0], np.float32), und) is None
+
+
+def test_reference_error_bound_scales_with_reduction_length_and_dtype():
+    x = R.exact(np.random.default_rng(0).standard_normal(4096).astype(np.float16))
+    s = R.reduce(x, "sum", (0,), False)
+    exact = float(np.sum(x.value.astype(np.float64)))
+    naive = float(np.float16(0))
+    for v in x.value:  # the worst order: every partial sum rounded to float16
+        naive = float(np.float16(naive + float(v)))
+    assert abs(float(s.value) - exact) <= float(s.err) and s.err > 0
+    assert compare(np.array(exact * 2, np.float16), s) is not None  # a doubled sum is far outside
+    # comparisons of nearly equal inexact values are undefined, not findings
+    a = R.Ref(np.array([1.0, 2.0], np.float32), np.array([1e-3, 1e-3]), np.zeros(2, bool))
+    b = R.exact(np.array([1.0005, 3.0], np.float32))
+    lt = R.elementwise(np.less, [a, b], "bool", compute="float64", discrete=True)
+    assert lt.undef.tolist() == [True, False]
+
+
+def test_reference_shapes_and_dtypes_agree_with_the_op_table():
+    f = GraphFuzzer()
+    for i in range(150):
+        case = f.generate(random.Random(f"ref:{i}"))
+        types = infer_types(case)
+        arrays = [make_values(x) for x in case["inputs"]]
+        with np.errstate(all="ignore"):
+            refs = reference(case, arrays, types)  # asserts every node's shape and dtype
+        assert all(r is None or r.value.shape == tuple(t[0]) for r, t in zip(refs, types))
+
+
+def test_reductions_are_valid_and_smaller():
+    f = GraphFuzzer()
+    for i in range(20):
+        case = f.generate(random.Random(f"red:{i}"))
+        for smaller in list(reductions(case))[:40]:
+            infer_types(smaller)
+            assert f.size(smaller) <= f.size(case) or op_count(smaller) <= op_count(case)
+
+
+def test_integer_semantics_division_by_zero_and_wrapping_match_numpy():
+    case = {"inputs": [_x((7,), "int32", 3, "int_full"), _x((7,), "int32", 4, "int_small")],
+            "nodes": [{"op": "floordiv", "in": [0, 1], "attrs": {}}, {"op": "mod", "in": [0, 1], "attrs": {}},
+                      {"op": "mul", "in": [0, 0], "attrs": {}}],
+            "outputs": [2, 3, 4], "seed": 1}
+    v = GraphFuzzer(modes=ALL_MODES).check(case)
+    assert v.status == "pass", v
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_planted_bug_is_found_minimized_saved_and_reproduced(tmp_path, monkeypatch, name):
+    plant, expect = PLANTED[name]
+    plant(monkeypatch)  # forked workers inherit the planted bug
+    result = run_campaign(["graphs"], cases=150, seed=1, workers=2, corpus_dir=tmp_path / "corpus",
+                          report_dir=tmp_path / "reports", minimize_seconds=60, timeout_s=60)
+    assert result.exit_code == 1
+    found = [f for f in result.findings if expect in f.signature and not f.signature.startswith("timeout")]
+    assert found, [f.signature for f in result.findings]
+    entry = load_entry(found[0].corpus_path)
+    assert op_count(entry["case"]) <= 3, entry["case"]
+    assert entry["size_after"] <= entry["size_before"]
+    assert cli_main(["repro", str(found[0].corpus_path)]) == 1
+    monkeypatch.undo()
+    assert cli_main(["repro", str(found[0].corpus_path)]) == 0  # the real engine passes it
+
+
+def test_reproducer_is_standalone_and_fails_while_the_bug_exists(tmp_path, monkeypatch):
+    plant, _ = PLANTED["fused_reduce_counted_twice"]
+    plant(monkeypatch)
+    case = {"inputs": [_x((4, 5))], "nodes": [{"op": "sum", "in": [0], "attrs": {"axis": 1, "keepdim": True}},
+                                              {"op": "truediv", "in": [0, 1], "attrs": {}}],
+            "outputs": [2], "seed": 5}
+    f = GraphFuzzer()
+    v = f.check(case)
+    assert v.signature == "mismatch:fusion", v
+    src = f.reproducer(case, v.signature, v.details)
+    assert "import fuzz" not in src and "from fuzz" not in src and "oracles" not in src
+    script = tmp_path / "repro.py"
+    script.write_text(src)
+    with pytest.raises(SystemExit) as e:
+        exec(compile(src, str(script), "exec"), {"__name__": "__main__"})
+    assert e.value.code == 1
+    monkeypatch.undo()
+    with pytest.raises(SystemExit) as e:
+        exec(compile(src, str(script), "exec"), {"__name__": "__main__"})
+    assert e.value.code == 0
+
+
+@settings(max_examples=6, deadline=None, database=None)
+@given(graphs(max_nodes=3))
+def test_hypothesis_strategy_gives_cases_the_engine_passes(case):
+    infer_types(case)
+    check(case)
