@@ -251,7 +251,7 @@ def where(cond: Ref, a: Ref, b: Ref, out: str) -> Ref:
 # ------------------------------------------------------------------ movement (values, errors and masks alike)
 
 
-def movement(x: Ref, fn: Callable[[np.ndarray], np.ndarray], fill: Any = 0) -> Ref:
+def movement(x: Ref, fn: Callable[[np.ndarray, Any], np.ndarray], fill: Any = 0) -> Ref:
     """A movement op `fn` applied to value, error and mask. `fn` may pad; `fill` is the padded value."""
     return Ref(np.array(fn(x.value, fill)), np.array(fn(x.err, 0.0)), np.array(fn(x.undef, False)))
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -155,9 +155,11 @@ def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return out
 
 
-def _need(cond: bool, msg: str) -> None:
+def _need(cond: bool, msg: str) -> Literal[False]:
+    """Raise ValueError(msg) unless cond (returns False, so `_need(...) or value` reads as value)."""
     if not cond:
         raise ValueError(msg)
+    return False
 
 
 # ------------------------------------------------------------------ elementwise unary
@@ -370,9 +372,9 @@ for _name, _fn, _op in (("lt", np.less, "({0} < {1})"), ("le", np.less_equal, "(
                         ("gt", np.greater, "({0} > {1})"), ("ge", np.greater_equal, "({0} >= {1})"),
                         ("eq", np.equal, "({0} == {1})"), ("ne", np.not_equal, "({0} != {1})")):
     _binary(_name, _NB, _fn, _op, out=lambda d: "bool", discrete=True, weight=0.6)
-for _name, _fn, _op in (("and", np.bitwise_and, "({0} & {1})"), ("or", np.bitwise_or, "({0} | {1})"),
-                        ("xor", np.bitwise_xor, "({0} ^ {1})")):
-    _binary(_name, _I + ("bool",), _fn, _op, weight=0.6)
+for _name, _bfn, _op in (("and", np.bitwise_and, "({0} & {1})"), ("or", np.bitwise_or, "({0} | {1})"),
+                         ("xor", np.bitwise_xor, "({0} ^ {1})")):
+    _binary(_name, _I + ("bool",), _bfn, _op, weight=0.6)
 _binary("lshift", _I, np.left_shift, "({0} << {1})", mixed=False, domain=lambda a, b: (b >= 0) & (b < 8), weight=0.4)
 _binary("rshift", _I, np.right_shift, "({0} >> {1})", mixed=False, domain=lambda a, b: (b >= 0) & (b < 8),
         weight=0.4)
@@ -1096,8 +1098,8 @@ def _einsum_infer(ts: list[TT], a: dict[str, Any]) -> TT:
         counts = {c: "".join(specs).count(c) for c in sizes}
         rhs = "".join(sorted(c for c in counts if counts[c] == 1))
     dt = ts[0][1]
-    for _, d in ts[1:]:
-        dt = promote(dt, d)
+    for _, d2 in ts[1:]:
+        dt = promote(dt, d2)
     return tuple(sizes[c] for c in rhs), dt
 
 

@@ -21,7 +21,7 @@ def compact(case: dict[str, Any]) -> dict[str, Any]:
     need = needed(case)
     n_in = len(case["inputs"])
     ids: dict[int, int] = {}
-    inputs = []
+    inputs: list[Any] = []
     for k, inp in enumerate(case["inputs"]):
         if need[k]:
             ids[k] = len(inputs)
@@ -30,7 +30,8 @@ def compact(case: dict[str, Any]) -> dict[str, Any]:
         if need[n_in + k]:
             ids[n_in + k] = len(ids)
     out: dict[str, Any] = {"inputs": inputs, "nodes": [], "outputs": [ids[o] for o in case["outputs"]],
-                           "realize": [ids[r] for r in case.get("realize", []) if r in ids], "seed": case.get("seed", 0)}
+                           "realize": [ids[r] for r in case.get("realize", []) if r in ids],
+                           "seed": case.get("seed", 0)}
     for k, node in enumerate(case["nodes"]):
         if need[n_in + k]:
             out["nodes"].append({**node, "in": [ids[i] for i in node["in"]]})
