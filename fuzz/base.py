@@ -29,6 +29,8 @@ class Fuzzer(abc.ABC):
     """A fuzzer: generates JSON cases, checks them, and proposes smaller ones for the minimizer."""
 
     name: str = ""
+    # the per-case time limit campaigns, repro and replay use when none is given (None: the harness default)
+    timeout_s: float | None = None
 
     @abc.abstractmethod
     def generate(self, rng: random.Random) -> dict[str, Any]:

@@ -417,7 +417,7 @@ def run_campaign(
     workers: int = 1,
     corpus_dir: str | os.PathLike[str] = "corpus",
     report_dir: str | os.PathLike[str] | None = "reports",
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float | None = None,
     memory_mb: int | None = DEFAULT_MEMORY_MB,
     minimize_seconds: float = 30.0,
     progress: bool = False,
@@ -428,9 +428,11 @@ def run_campaign(
     Ctrl-C or SIGTERM (in the main thread) stops it: the result says interrupted and the report is still
     written. Confirmed findings are saved as soon as confirmed, and summary.json is checkpointed while it runs.
     """
-    _check_arguments(fuzzers, seconds, cases, timeout_s, minimize_seconds)
     specs = {name: fuzzer_spec(name) for name in fuzzers}
     instances = {name: load_fuzzer(spec, name) for name, spec in specs.items()}
+    if timeout_s is None:  # the slowest fuzzer's own limit (a graph case compiles kernels several ways)
+        timeout_s = max((f.timeout_s or DEFAULT_TIMEOUT_S for f in instances.values()), default=DEFAULT_TIMEOUT_S)
+    _check_arguments(fuzzers, seconds, cases, timeout_s, minimize_seconds)
     corpus = Path(corpus_dir)
     reports = Path(report_dir) if report_dir is not None else None
     result = CampaignResult(

@@ -75,9 +75,9 @@ def _add_isolation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=_positive_float,
-        default=DEFAULT_TIMEOUT_S,
+        default=None,
         metavar="S",
-        help=f"time limit per case in seconds (default {DEFAULT_TIMEOUT_S:g})",
+        help=f"time limit per case in seconds (default: the fuzzer's own, else {DEFAULT_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--memory-mb",
@@ -263,11 +263,12 @@ def _load_checked_entry(path: str) -> tuple[dict[str, Any], Any]:
     return entry, fuzzer
 
 
-def _replay_one(path: str, timeout_s: float, memory_mb: int | None) -> dict[str, Any]:
+def _replay_one(path: str, timeout_s: float | None, memory_mb: int | None) -> dict[str, Any]:
     """Re-check one corpus entry in isolation: what it recorded and what it gives now."""
     from fuzz.worker import run_isolated
 
-    entry, _ = _load_checked_entry(path)
+    entry, fuzzer = _load_checked_entry(path)
+    timeout_s = timeout_s or fuzzer.timeout_s or DEFAULT_TIMEOUT_S
     verdict = run_isolated(entry["fuzzer"], entry["case"], timeout_s, memory_mb)
     return {
         "path": path,
@@ -307,7 +308,7 @@ def cmd_minimize(args: argparse.Namespace) -> int:
         entry["case"],
         entry["signature"],
         time_budget_s=args.seconds,
-        timeout_s=args.timeout,
+        timeout_s=args.timeout or fuzzer.timeout_s or DEFAULT_TIMEOUT_S,
         memory_mb=args.memory_mb,
     )
     if stats["steps"]:

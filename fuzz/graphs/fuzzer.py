@@ -128,6 +128,7 @@ class GraphFuzzer(Fuzzer):
     """Random tensor programs vs numpy, across devices, kernel opts, fused/unfused schedules and realize order."""
 
     name = "graphs"
+    timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
 
     def __init__(self, base: str = "LLVM", modes: Iterable[str] | None = None, extra_modes: int = 2,
                  max_nodes: int = 10):
