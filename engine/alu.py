@@ -100,7 +100,8 @@ def _recip(a: float) -> float:
 
 
 def _trunc(a: Any) -> Any:
-    return a if math.isinf(a) or math.isnan(a) else float(math.trunc(a))
+    """Toward zero, keeping the sign of a zero result (IEEE trunc, numpy, C: trunc(-0.5) is -0.0)."""
+    return a if math.isinf(a) or math.isnan(a) else math.copysign(float(math.trunc(a)), a)
 
 
 def _max(a: Any, b: Any) -> Any:

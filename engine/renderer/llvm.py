@@ -462,8 +462,8 @@ class _Renderer:
             return self.round_float(self.tmp(f"fdiv {t} 1.0, {args[0]}"), dt)
         if op is Ops.SQRT:
             return self.round_float(self.call(t, f"llvm.sqrt.{_sfx(t)}", f"{t} {args[0]}"), dt)
-        if op is Ops.TRUNC:  # exec_alu truncates through a Python int: -0.5 gives +0.0, hence the + 0.0
-            return self.tmp(f"fadd {t} {self.call(t, f'llvm.trunc.{_sfx(t)}', f'{t} {args[0]}')}, 0.0")
+        if op is Ops.TRUNC:  # IEEE trunc: trunc(-0.5) is -0.0, as exec_alu and C's trunc
+            return self.call(t, f"llvm.trunc.{_sfx(t)}", f"{t} {args[0]}")
         if op in (Ops.MAX, Ops.MIN):
             a, b = args
             take_b = self.tmp(f"fcmp {'ogt' if op is Ops.MAX else 'olt'} {t} {b}, {a}")

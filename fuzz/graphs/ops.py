@@ -323,7 +323,10 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
             rs = [s, rs[0]] if attrs.get("reverse") else [rs[0], s]
         rs = [R.cast(r, p) for r in rs]
         c = compute(p, o) if compute else ("float64" if is_float(o) or is_float(p) else p)
-        return R.elementwise(fn, rs, o, compute=c, domain=domain, discrete=discrete, own=own)
+        dom = domain
+        if domain is _quotient_domain:  # this domain depends on the dtype the engine divides in
+            dom = lambda a, b: _quotient_domain(a, b, p)  # noqa: E731
+        return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own)
 
     # arity None: one tensor input with a scalar, else two
     _add(OpSpec(name, "elementwise", None, sample, infer, code, ref, defaults={"reverse": False}, weight=weight))
@@ -345,10 +348,14 @@ _binary("truediv", _NB, lambda a, b: a / b, "({0} / {1})", out=lambda d: d if is
         compute=lambda p, o: "float64", domain=lambda a, b: b != 0)
 
 
-def _near_int_quotient(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """True where a/b is not within a few float16 ulps of an integer (where floor(a/b) is well defined)."""
+def _quotient_domain(a: np.ndarray, b: np.ndarray, dt: str) -> np.ndarray:
+    """Integers: everywhere. Floats: where a/b, rounded in `dt` as the engine computes it, cannot land on the
+    other side of an integer (so floor(a/b) is well defined)."""
+    if not is_float(dt):
+        return np.ones(np.shape(a), bool)
     q = a / b
-    return (b != 0) & np.isfinite(q) & (np.abs(q - np.round(q)) > 2.0**-8 * np.maximum(np.abs(q), 1))
+    near = np.abs(q - np.round(q)) <= 8 * R.eps(dt) * np.maximum(np.abs(q), 1)
+    return (b != 0) & np.isfinite(q) & ~near
 
 
 def _int_or_float(int_fn: Callable[..., Any], float_fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -358,10 +365,9 @@ def _int_or_float(int_fn: Callable[..., Any], float_fn: Callable[..., Any]) -> C
 
 
 _binary("floordiv", _N, _int_or_float(np.floor_divide, lambda a, b: np.floor(a / b)), "({0} // {1})",
-        discrete=True, domain=lambda a, b: _near_int_quotient(a, b) if a.dtype.kind == "f" else np.ones(a.shape, bool))
+        discrete=True, domain=_quotient_domain)
 _binary("mod", _N, _int_or_float(np.remainder, lambda a, b: a - np.floor(a / b) * b), "({0} % {1})",
-        domain=lambda a, b: _near_int_quotient(a, b) if a.dtype.kind == "f" else np.ones(a.shape, bool),
-        own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)))
+        domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)))
 _binary("pow", _N, lambda a, b: np.power(a, b if a.dtype.kind == "f" else np.maximum(b, 0)), "({0} ** {1})",
         scalars=True, mixed=False,
         domain=lambda a, b: (a > 0) if a.dtype.kind == "f" else (b >= 0),
