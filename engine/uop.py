@@ -174,7 +174,9 @@ class _Interned(type):
     def __call__(cls, op: Ops, dtype: DType = dtypes.void, src: tuple[UOp, ...] = (), arg: Any = None) -> UOp:
         if id(dtype) not in _DTYPE_IDS:
             dtype = canonical_dtype(dtype)
-        key = (id(dtype), src, arg)
+        # -0.0 == 0.0 (and hashes alike): a negative zero gets a key of its own, or the constant folder's -0.0
+        # would come back as the +0.0 interned first (found by the graph fuzzer: min(+0, +0) gave -0.0)
+        key = (id(dtype), src, arg if arg.__class__ is not float or arg else _zero_key(arg))
         table = cls._tables[op]
         ref = table.get(key)
         if ref is not None:
@@ -189,9 +191,18 @@ class _Interned(type):
         return new
 
 
+_NEG_ZERO_KEY = ("-0.0",)
+
+
+def _zero_key(z: float) -> Any:
+    """The table key of a float zero argument: -0.0 apart from 0.0."""
+    return _NEG_ZERO_KEY if math.copysign(1.0, z) < 0 else z
+
+
 def existing(op: Ops, dtype: DType, src: tuple, arg: Any = None) -> UOp | None:
     """The interned UOp with these fields if one is alive, else None (creates nothing)."""
-    ref = UOp._tables[op].get((id(canonical_dtype(dtype)), src, arg))
+    key_arg = arg if arg.__class__ is not float or arg else _zero_key(arg)
+    ref = UOp._tables[op].get((id(canonical_dtype(dtype)), src, key_arg))
     return ref() if ref is not None else None
 
 

@@ -160,12 +160,13 @@ def _perturbations(xs: list[np.ndarray], errs: list[np.ndarray]) -> Any:
 
 def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, compute: str | None = None,
                 domain: Callable[..., np.ndarray] | None = None, discrete: bool = False,
-                own: Callable[..., np.ndarray] | None = None) -> Ref:
+                own: Callable[..., np.ndarray] | None = None, own_unit: str = "work") -> Ref:
     """An elementwise op: `fn` on the inputs converted to `compute` (float64 for float results, else `out`),
     rounded once to `out`. `domain(*xs)` is True where the op is defined; `discrete` ops (comparisons, floor,
     casts to integers) are undefined where moving an input within its error changes the result. `own(*xs, out)`
     is the op's own error in units of the working precision's roundoff (float32 for float32 and narrower, else
-    float64), for ops the engine computes as several steps (exp as exp2(x*log2(e)) is off by about |x| ulps)."""
+    float64), for ops the engine computes as several steps (exp as exp2(x*log2(e)) is off by about |x| ulps);
+    own_unit="out" counts it in roundoffs of `out` instead, for ops computed step by step in their own dtype."""
     args = _broadcast(args)
     compute = compute or ("float64" if is_float(out) else out)
     with np.errstate(all="ignore"):
@@ -195,7 +196,8 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
             return Ref(center.astype(NP_DTYPES[out]), np.zeros(center.shape), undef)
         if own is not None:
             with np.errstate(all="ignore"):
-                extra = np.abs(own(*xs, center)) * eps("float64" if out == "float64" else "float32")
+                unit = eps(out) if own_unit == "out" else eps("float64" if out == "float64" else "float32")
+                extra = np.abs(own(*xs, center)) * unit
             carried = carried + np.where(np.isfinite(extra), extra, 0.0)
         return _round(center.astype(np.float64), out, carried, undef)
     return Ref(center.astype(NP_DTYPES[out]), np.zeros(center.shape), undef)
@@ -296,6 +298,7 @@ def reduce(x: Ref, op: str, axes: tuple[int, ...], keepdims: bool, out: str | No
                 return Ref(v, np.zeros(v.shape), undef)
             v = fn(x.f64(), axis=axes, keepdims=keepdims)  # NaN propagates, as in np.max
             e = np.max(x.err, axis=axes, keepdims=keepdims) if n else np.zeros(v.shape)
+            undef = undef | (v == 0) & _both_zeros(x.f64(), axes, keepdims)
             return Ref(v.astype(NP_DTYPES[out]), e, undef)
         if not is_float(out):
             vals = x.value.astype(NP_DTYPES[out])
@@ -317,6 +320,18 @@ def reduce(x: Ref, op: str, axes: tuple[int, ...], keepdims: bool, out: str | No
             e = np.where(np.isfinite(e), e, 0.0)
             undef = undef | (np.isfinite(v) & ~np.isfinite(scale))
         return _round(np.asarray(v, np.float64), out, np.asarray(e, np.float64), undef)
+
+
+def _both_zeros(v: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """Where the reduced elements hold both +0.0 and -0.0: which one max/min returns is not specified."""
+    pos = np.any((v == 0) & ~np.signbit(v), axis=axes, keepdims=keepdims)
+    neg = np.any((v == 0) & np.signbit(v), axis=axes, keepdims=keepdims)
+    return pos & neg
+
+
+def signed_zeros_agree(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Domain of an elementwise max/min: not a +0.0 against a -0.0 (either may come out)."""
+    return ~((a == 0) & (b == 0) & (np.signbit(a) != np.signbit(b)))
 
 
 def argext(x: Ref, axis: int | None, keepdims: bool, largest: bool) -> Ref:

@@ -163,3 +163,15 @@ def test_has_ops_agrees_with_op_count():
         answers = [fresh.has_ops(k) for k in range(30)]  # before op_count caches anything
         n = fresh.op_count()
         assert answers == [n >= k for k in range(30)]
+
+
+def test_negative_zero_constants_are_not_interned_as_positive_zero():
+    import math
+
+    from engine.symbolic import simplify
+
+    pos, neg = UOp.const(dtypes.float32, 0.0), UOp.const(dtypes.float32, -0.0)
+    assert pos is not neg and math.copysign(1.0, neg.arg) == -1.0
+    assert UOp.const(dtypes.float32, -0.0) is neg  # still interned among themselves
+    folded = simplify(UOp(Ops.NEG, dtypes.float32, (pos,)))  # the folder's -0.0 must stay negative
+    assert folded.op is Ops.CONST and math.copysign(1.0, folded.arg) == -1.0

@@ -99,6 +99,8 @@ def random_opts(rng: random.Random) -> Any:
     def choose(ast: Any, name: str) -> list[Any]:
         k = Kernel(ast, name)
         chosen = []
+        ops = len(ast.toposort)
+        grow = 1  # how many copies of the body the upcasts and unrolls make: kept small so kernels compile fast
         for _ in range(rng.randint(1, 3)):
             kind = rng.choice(("UPCAST", "UPCAST", "UNROLL", "ACCUM", "REORDER"))
             if kind == "REORDER":
@@ -114,10 +116,14 @@ def random_opts(rng: random.Random) -> Any:
                 if not am:
                     continue
                 opt = Opt(kind, ax, rng.choice(am))
+            factor = opt.amount if opt.op in ("UPCAST", "UNROLL", "ACCUM") else 1
+            if grow * factor > 32 or ops * grow * factor > 12000:
+                continue
             try:
                 k.apply_opt(opt)
             except OptError:
                 continue
+            grow *= factor
             chosen.append(opt)
         return chosen
 

@@ -194,7 +194,8 @@ _unary("abs", _F + _I, np.abs, "{0}.abs()")
 _unary("sign", _F + _S, np.sign, "{0}.sign()", discrete=True)
 _unary("square", _F + _I, np.square, "{0}.square()")
 _unary("reciprocal", _F, lambda x: 1.0 / x, "{0}.reciprocal()")
-_unary("relu", _F, lambda x: np.where(np.isnan(x), x, np.maximum(x, 0)), "{0}.relu()")
+_unary("relu", _F, lambda x: np.where(np.isnan(x), x, np.maximum(x, 0)), "{0}.relu()",
+       domain=lambda x: ~((x == 0) & np.signbit(x)))  # max(-0.0, 0): either zero
 _unary("trunc", _F, np.trunc, "{0}.trunc()", discrete=True)
 _unary("floor", _F, np.floor, "{0}.floor()", discrete=True)
 _unary("ceil", _F, np.ceil, "{0}.ceil()", discrete=True)
@@ -262,7 +263,7 @@ def _scalar_for(rng: random.Random, dt: str, op: str) -> Any:
 def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
             out: Callable[[str], str] | None = None, compute: Callable[[str, str], str] | None = None,
             domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
-            mixed: bool = True, scalars: bool = True, weight: float = 1.0) -> None:
+            mixed: bool = True, scalars: bool = True, weight: float = 1.0, own_unit: str = "work") -> None:
     """An elementwise binary op. Operands of one dtype, or (`mixed`) two dtypes promoted as numpy does, or a
     tensor and a Python scalar (attrs["scalar"], on the right; attrs["reverse"] puts it on the left)."""
     out = out or (lambda d: d)
@@ -326,7 +327,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         dom = domain
         if domain is _quotient_domain:  # this domain depends on the dtype the engine divides in
             dom = lambda a, b: _quotient_domain(a, b, p)  # noqa: E731
-        return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own)
+        return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own, own_unit=own_unit)
 
     # arity None: one tensor input with a scalar, else two
     _add(OpSpec(name, "elementwise", None, sample, infer, code, ref, defaults={"reverse": False}, weight=weight))
@@ -367,13 +368,13 @@ def _int_or_float(int_fn: Callable[..., Any], float_fn: Callable[..., Any]) -> C
 _binary("floordiv", _N, _int_or_float(np.floor_divide, lambda a, b: np.floor(a / b)), "({0} // {1})",
         discrete=True, domain=_quotient_domain)
 _binary("mod", _N, _int_or_float(np.remainder, lambda a, b: a - np.floor(a / b) * b), "({0} % {1})",
-        domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)))
+        domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)), own_unit="out")
 _binary("pow", _N, lambda a, b: np.power(a, b if a.dtype.kind == "f" else np.maximum(b, 0)), "({0} ** {1})",
         scalars=True, mixed=False,
         domain=lambda a, b: (a > 0) if a.dtype.kind == "f" else (b >= 0),
         own=lambda a, b, o: np.abs(o) * (4 + 2 * np.abs(b * np.log(np.abs(a) + 1e-300))))
-_binary("maximum", _NB, np.maximum, "{0}.maximum({1})")
-_binary("minimum", _NB, np.minimum, "{0}.minimum({1})")
+_binary("maximum", _NB, np.maximum, "{0}.maximum({1})", domain=R.signed_zeros_agree)
+_binary("minimum", _NB, np.minimum, "{0}.minimum({1})", domain=R.signed_zeros_agree)
 for _name, _fn, _op in (("lt", np.less, "({0} < {1})"), ("le", np.less_equal, "({0} <= {1})"),
                         ("gt", np.greater, "({0} > {1})"), ("ge", np.greater_equal, "({0} >= {1})"),
                         ("eq", np.equal, "({0} == {1})"), ("ne", np.not_equal, "({0} != {1})")):
