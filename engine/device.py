@@ -21,17 +21,47 @@ class CompileError(Exception):
     """A backend compiler rejected generated code; the message names the kernel and carries its source."""
 
 
+class GuardError(RuntimeError):
+    """A kernel wrote outside a buffer: a guard zone around it was overwritten."""
+
+
+GUARD_BYTES = 64  # each side; keeps the data as aligned as numpy's own allocations
+GUARD_FILL = 0xA5
+
+
 class Allocator:
-    """Host-memory buffers as flat numpy arrays."""
+    """Host-memory buffers as flat numpy arrays. With `guard` on (engine.realize.guard_zones(), or GUARD=1), each
+    buffer sits between two zones of GUARD_FILL bytes that realize checks after every kernel."""
+
+    guard = os.environ.get("GUARD", "0") not in ("", "0")
 
     def alloc(self, dtype: DType, size: int) -> np.ndarray:
-        return np.zeros(size, dtype=dtype.np)
+        if not Allocator.guard:
+            return np.zeros(size, dtype=dtype.np)
+        n = size * dtype.np.itemsize
+        raw = np.full(n + 2 * GUARD_BYTES, GUARD_FILL, np.uint8)
+        raw[GUARD_BYTES:GUARD_BYTES + n] = 0
+        return raw[GUARD_BYTES:GUARD_BYTES + n].view(dtype.np)
 
     def copyin(self, buf: np.ndarray, data: np.ndarray) -> None:
         buf[...] = data.reshape(-1).astype(buf.dtype, copy=False)
 
     def copyout(self, buf: np.ndarray) -> np.ndarray:
         return buf.copy()
+
+
+def guard_violation(arr: np.ndarray) -> str | None:
+    """Which guard zone of a guarded buffer was overwritten ("below" / "above"), None if intact or unguarded."""
+    raw = arr.base
+    while raw is not None and not (raw.dtype == np.uint8 and raw.size == arr.nbytes + 2 * GUARD_BYTES):
+        raw = raw.base
+    if raw is None:
+        return None
+    if (raw[:GUARD_BYTES] != GUARD_FILL).any():
+        return "below"
+    if (raw[GUARD_BYTES + arr.nbytes:] != GUARD_FILL).any():
+        return "above"
+    return None
 
 
 class Device(ABC):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 from engine.buffer import Buffer
 from engine.codegen.kernel import Opt, build_kernel
-from engine.device import get_device
+from engine.device import Allocator, GuardError, get_device, guard_violation
 from engine.rangeify import ScheduleItem, assign_target, schedule
 from engine.uop import Ops, UOp
 
@@ -40,6 +40,18 @@ def capture_kernels() -> Iterator[list[dict[str, Any]]]:
         yield log
     finally:
         del _CAPTURES[next(i for i, x in enumerate(_CAPTURES) if x is log)]
+
+
+@contextmanager
+def guard_zones(on: bool = True) -> Iterator[None]:
+    """Within the block, buffers allocated get guard zones, checked after every kernel (GuardError names the
+    kernel and the buffer): an out-of-bounds write on CPU or LLVM is seen, as the PYTHON device sees every one."""
+    old = Allocator.guard
+    Allocator.guard = on
+    try:
+        yield
+    finally:
+        Allocator.guard = old
 
 
 def _json_amount(a: Any) -> Any:
@@ -69,6 +81,11 @@ def _run(built: list[tuple[ScheduleItem, Any, Any, list]], device: str) -> None:
     for item, prg, runner, applied in built:
         t0 = time.perf_counter()
         runner(*[b.data for b in item.bufs])
+        if Allocator.guard:
+            for pos, b in enumerate(item.bufs):
+                if b.allocated and (side := guard_violation(b.data)) is not None:
+                    raise GuardError(f"kernel {item.name} on {dev.name} wrote {side} buffer {pos} ({b}): an "
+                                     f"out-of-bounds store")
         for log in _CAPTURES:
             log.append({"name": item.name, "device": dev.name, "shape": list(item.shape),
                         "opts": [[o.op, o.axis, _json_amount(o.amount)] for o in applied], "fused": item.fused,

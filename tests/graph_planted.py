@@ -110,3 +110,15 @@ PLANTED: dict[str, tuple[Callable[[Any], None], str]] = {
     "c_less_than_is_less_equal": (c_less_than_is_less_equal, "mismatch:device:CPU"),
     "llvm_signed_casts_as_unsigned": (llvm_signed_casts_as_unsigned, "mismatch:device:LLVM"),
 }
+
+
+def c_store_one_past(mp: Any) -> None:
+    """C renderer: every store to the output goes one element further (data0[i + 1]): the last one lands past
+    the end of the buffer, which only a guard zone sees on the CPU device."""
+    import engine.renderer.c as c
+    from engine.runtime.cpu import CPUDevice
+
+    def planted(self: Any, prg: Any) -> str:
+        return c.render_c(prg).replace("data0[", "data0[1 + ")
+
+    mp.setattr(CPUDevice, "render", planted)

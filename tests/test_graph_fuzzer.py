@@ -180,3 +180,30 @@ def test_reproducer_is_standalone_and_fails_while_the_bug_exists(tmp_path, monke
 def test_hypothesis_strategy_gives_cases_the_engine_passes(case):
     infer_types(case)
     check(case)
+
+
+def test_guard_zones_catch_an_out_of_bounds_store_on_cpu(monkeypatch):
+    from graph_planted import c_store_one_past
+
+    c_store_one_past(monkeypatch)
+    case = {"inputs": [_x((4, 5))], "nodes": [{"op": "exp", "in": [0], "attrs": {}}], "outputs": [1], "seed": 2}
+    v = GraphFuzzer(base="CPU", modes=()).check(case)
+    assert v.status == "crash" and v.signature.endswith(":GuardError"), v
+    assert "wrote above buffer 0" in v.details["error"]
+
+
+def test_in_place_assign_and_setitem_with_hazards_match_numpy():
+    case = {"inputs": [_x((5, 3), seed=1), _x((2, 3), seed=2)],
+            "nodes": [{"op": "flip", "in": [0], "attrs": {"axes": [0]}},                    # 2: old a, flipped
+                      {"op": "add", "in": [2], "attrs": {"scalar": 1, "reverse": False}},    # 3
+                      {"op": "sum", "in": [0], "attrs": {"axis": 0, "keepdim": False}},      # 4: old a's sum
+                      {"op": "assign", "in": [0, 3], "attrs": {}},                          # 5: a = flip(a) + 1
+                      {"op": "setitem", "in": [5, 1], "attrs": {"index": [[1, 4, 2]]}},     # 6: a[1:4:2] = b
+                      {"op": "mul", "in": [6, 4], "attrs": {}}],                            # 7
+            "outputs": [7, 4], "seed": 3}
+    v = GraphFuzzer(modes=ALL_MODES).check(case)
+    assert v.status == "pass", v
+    bad = json.loads(json.dumps(case))
+    bad["nodes"].append({"op": "neg", "in": [0], "attrs": {}})  # reads a after it was written in place
+    with pytest.raises(BadCase, match="written in place"):
+        infer_types(bad)

@@ -87,11 +87,33 @@ def infer_types(case: Any) -> list[TT]:
         if math.prod(shape) > MAX_NUMEL:
             raise BadCase(f"node {k} ({op}): result of {math.prod(shape)} elements is over {MAX_NUMEL}")
         types.append((tuple(shape), dt))
+    _check_in_place(case)
     outs = _int_list(case["outputs"], "outputs")
     mids = _int_list(case.get("realize", []), "realize")
     if not outs or any(not 0 <= i < len(types) for i in outs + mids) or len(set(outs)) != len(outs):
         raise BadCase(f"outputs {outs} / realize {mids} must name distinct existing values")
     return types
+
+
+def _check_in_place(case: dict[str, Any]) -> None:
+    """assign/setitem write into an input (or into an earlier in-place node's result: the same tensor); after
+    that, nothing reads the written value itself (later nodes read the in-place node, which is the same tensor
+    afterwards), and no output or realize point names it."""
+    n_in = len(case["inputs"])
+    written: dict[int, int] = {}
+    in_place = {n_in + k for k, node in enumerate(case["nodes"]) if OPS[node["op"]].kind == "inplace"}
+    for k, node in enumerate(case["nodes"]):
+        bad = [i for i in node["in"] if i in written]
+        if bad:
+            raise BadCase(f"node {k} ({node['op']}) reads input {bad[0]}, written in place by node {written[bad[0]]}")
+        if OPS[node["op"]].kind == "inplace":
+            target = node["in"][0]
+            if target >= n_in and target not in in_place:
+                raise BadCase(f"node {k} ({node['op']}) writes in place into value {target}, which is not an input")
+            written[target] = k
+    named = [i for i in list(case["outputs"]) + list(case.get("realize", [])) if i in written]
+    if named:
+        raise BadCase(f"input {named[0]} is written in place by node {written[named[0]]}: name that node instead")
 
 
 def _index_domain(dom: str) -> bool:

@@ -8,7 +8,9 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
   dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access), fused, default opts
 By default each case runs `base` and two of the others (drawn from the case's seed); a failure of `base` runs
 them all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index
-provably in bounds) before it runs, and integer index tensors run under engine.checked_indexing().
+provably in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer
+has guard zones checked after each kernel (engine.realize.guard_zones: an out-of-bounds store on CPU or LLVM is
+crash:<mode>:GuardError; the PYTHON device checks every access itself).
 
 Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:numpy           every configuration differs from numpy (an op's semantics, the frontend, lowering)
@@ -208,7 +210,7 @@ class GraphFuzzer(Fuzzer):
 
     def run_config(self, case: dict[str, Any], arrays: list[np.ndarray], refs: list[Ref | None], cfg: Config
                    ) -> Outcome:
-        from engine.realize import capture_kernels, realize
+        from engine.realize import capture_kernels, guard_zones, realize
 
         opts: Any = {"default": "default", "none": None}.get(cfg.opts)
         if cfg.opts == "random":
@@ -219,7 +221,7 @@ class GraphFuzzer(Fuzzer):
 
         log: list[dict[str, Any]] = []
         try:
-            with capture_kernels() as log, _checked_indexing(), np.errstate(all="ignore"):
+            with capture_kernels() as log, guard_zones(), _checked_indexing(), np.errstate(all="ignore"):
                 vals = build(case, arrays, cfg.device, lambda t: run([t]))
                 outs = [vals[i] for i in case["outputs"]]
                 if cfg.separate:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
+
 from fuzz.graphs.case import MAX_NUMEL, BadCase, infer_types
 from fuzz.graphs.ops import ALL_DTYPES, OPS, TT, domain_for, rand_shape
 
@@ -166,7 +168,46 @@ def _diamond(b: _Builder) -> int | None:
     return b.add_node(b.rng.choice(("add", "mul", "sub")), [u, v], {})
 
 
-PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond)
+def _in_place(b: _Builder) -> int | None:
+    """assign or __setitem__ into an input (a buffer), with a value that may read that input elsewhere."""
+    inputs = [k for k, it in enumerate(b.items) if it[0] == "input" and b.types[k][1] != "dead" and b.types[k][0]
+              and all(b.types[k][0])]
+    if not inputs:
+        return None
+    k = b.rng.choice(inputs)
+    shape, dt = b.types[k]
+    readers = [i for i, (s, d) in enumerate(b.types) if d not in ("dead",) and i != k]
+    if b.rng.random() < 0.5:
+        items = [[b.rng.choice((None, 0, 1)), b.rng.choice((None, d, d - 1)), b.rng.choice((1, 1, 2, -1))]
+                 for d in shape[:b.rng.randint(1, len(shape))]]
+        try:
+            sel = np.empty(shape)[tuple(slice(*it) for it in items)].shape
+        except (ValueError, IndexError):
+            return None
+        op, attrs = "setitem", {"index": items}
+    else:
+        sel, op, attrs = shape, "assign", {}
+    # the value: often computed from the target itself (a read-after-write hazard), else another value or input
+    src = b.rng.choice(("self", "other", "fresh"))
+    value: int | None
+    if src == "self" and all(sel):
+        flip = b.add_node("flip", [k], {"axes": [0]})
+        value = None if flip is None else b.add_node("add", [flip], {"scalar": 1, "reverse": False})
+    elif src == "other" and readers:
+        value = b.rng.choice(readers)
+    else:
+        value = b.add_input(tuple(sel), dt, domain_for(b.rng, dt))
+    if value is not None and b.types[value][0] != tuple(sel):
+        value = b.add_node("sum", [value], {"axis": None, "keepdim": False})  # a scalar broadcasts anywhere
+    if value is None:
+        return None
+    out = b.add_node(op, [k, value], attrs)
+    if out is not None:
+        b.types[k] = (b.types[k][0], "dead")  # later nodes read `out`, the same tensor after the write
+    return out
+
+
+PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def _add(spec: OpSpec) -> None:
 
 def pick(rng: random.Random, pool: list[TT], ok: Callable[[TT], bool]) -> int | None:
     """An index of the pool whose entry satisfies `ok`, biased toward recent values (deeper graphs)."""
-    cands = [i for i, t in enumerate(pool) if ok(t)]
+    cands = [i for i, t in enumerate(pool) if t[1] != "dead" and ok(t)]  # "dead": an input written in place
     if not cands:
         return None
     if rng.random() < 0.6:
@@ -647,6 +647,12 @@ def _index_src(items: list[Any]) -> str:
         a, b, c = ("" if v is None else str(v) for v in it)
         return f"{a}:{b}:{c}" if c else f"{a}:{b}"
     return ", ".join(part(it) for it in items) + ("," if len(items) == 1 else "")
+
+
+def _index_obj_src(items: list[Any]) -> str:
+    """Python source of an index as a value (outside brackets): `(slice(None, 3, 2), 1)`."""
+    return "(" + "".join((str(it) if isinstance(it, int) else f"slice({it[0]!r}, {it[1]!r}, {it[2]!r})") + ", "
+                         for it in items) + ")"
 
 
 def _axis_src(axis: Any) -> str:
@@ -1252,3 +1258,47 @@ for _name, _mx in (("max_pool2d", True), ("avg_pool2d", False)):
                 (lambda nm: lambda ns, a: f"{ns[0]}.{nm}({tuple(a['kernel'])}, {tuple(a['stride'])}, "
                                           f"{tuple(a['padding'])})")(_name),
                 (lambda mx: lambda rs, a, ot: _pool_ref(rs, a, ot, mx))(_mx), weight=0.5))
+
+
+# ------------------------------------------------------------------ in place: assign and __setitem__
+# Their first input is one of the case's inputs (a tensor held in a buffer), written in place; the node's value is
+# that tensor afterwards, and no later node may read the input itself (fuzz.graphs.case checks it). The generator
+# makes them (fuzz.graphs.generate), never the generic sampler.
+
+
+def _assign_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    (s, dt), (sv, _) = ts
+    _need(_fits(sv, s), f"assign of a {sv} value to a {s} tensor")
+    return s, dt
+
+
+def _assign_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    v = R.cast(rs[1], ot[1])
+    return R.movement(v, lambda x, f: np.broadcast_to(x, ot[0]))
+
+
+def _setitem_shape(s: Shape, items: list[Any]) -> Shape:
+    _need(len(items) <= len(s) and all(isinstance(it, list) for it in items), f"setitem index {items} of {s}")
+    return _slice_infer(s, {"index": items})
+
+
+def _setitem_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    (s, dt), (sv, _) = ts
+    sel = _setitem_shape(s, a["index"])
+    _need(_fits(sv, sel), f"setitem of a {sv} value into a {sel} selection")
+    return s, dt
+
+
+def _setitem_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    t, v = rs[0], R.cast(rs[1], ot[1])
+    idx = _py_index(a["index"])
+    out = Ref(t.value.copy(), t.err.copy(), t.undef.copy())
+    out.value[idx], out.err[idx], out.undef[idx] = v.value, v.err, v.undef
+    return out
+
+
+_add(OpSpec("assign", "inplace", 2, lambda rng, pool: None, _assign_infer,
+            lambda ns, a: f"{ns[0]}.assign({ns[1]})", _assign_ref, weight=0.0))
+_add(OpSpec("setitem", "inplace", 2, lambda rng, pool: None, _setitem_infer,
+            lambda ns, a: f"({ns[0]}.__setitem__({_index_obj_src(a['index'])}, {ns[1]}) or {ns[0]})", _setitem_ref,
+            weight=0.0))
