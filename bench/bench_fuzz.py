@@ -1,6 +1,11 @@
 """Fuzzer throughput on one core: verified cases per second, in-process (no workers), with a time split.
 
 Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N] [--wide]
+       python bench/bench_fuzz.py graphs [--seconds S] [--seed N] [--base LLVM]
+
+graphs: `GraphFuzzer.generate` + `check` with the default mode mix (base + two drawn modes per case), and the
+time split: generate, numpy reference, scheduling, codegen (opts, index simplification, linearize), compile
+(per device), kernel runs, and the rest (tensor building, comparing).
 
 Runs `SymbolicFuzzer.generate` + `check` in a loop: the default (exhaustive numpy proof for domains of at
 most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and with
@@ -143,15 +148,79 @@ def bench_symbolic(seconds: float, seed: int, wide: bool = False, runs: int = 1)
     print(f"reference: tinygrad fuzz_symbolic ~{TINYGRAD_PER_S:g}/s; target {TARGET_PER_S:g}/s")
 
 
+GRAPH_REFERENCES = {"NNSmith": 0.7, "NeuRI": 8.7}  # models checked per second, as published
+GRAPH_TARGET, GRAPH_MOONSHOT = 20.0, 50.0
+
+
+def bench_graphs(seconds: float, seed: int, base: str) -> None:
+    """Print graphs checked per second on one core with the default mode mix, and where the time goes."""
+    import engine.codegen.kernel as kernel_mod
+    import engine.realize as realize_mod
+    import fuzz.graphs.fuzzer as gf
+    from engine.device import get_device
+
+    clock = _Clock()
+    patched: list[tuple[Any, str, Any]] = []
+
+    def patch(obj: Any, name: str, label: str) -> None:
+        patched.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, clock.wrap(label, getattr(obj, name)))
+
+    devices = {n: get_device(n) for n in ("CPU", "LLVM", "PYTHON")}
+    patch(gf, "reference", "reference")
+    patch(realize_mod, "schedule", "schedule")
+    patch(kernel_mod.Kernel, "to_program", "codegen")
+    patch(realize_mod, "_run", "run kernels")
+    for name, dev in devices.items():
+        if name != "PYTHON":  # the interpreter compiles nothing
+            patch(type(dev), "compile", f"compile {name}")
+    fz = gf.GraphFuzzer(base=base)
+    rng = random.Random(seed)
+    verdicts: dict[str, int] = {}
+    n, t_gen = 0, 0.0
+    try:
+        fz.check(fz.generate(random.Random(-1)))  # warm-up: imports, the first compiles
+        clock.total.clear()
+        clock.calls.clear()
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            case = fz.generate(rng)
+            t_gen += time.perf_counter() - t0
+            v = fz.check(case)
+            verdicts[v.signature or v.status] = verdicts.get(v.signature or v.status, 0) + 1
+            n += 1
+        wall = time.perf_counter() - start
+    finally:
+        for obj, name, orig in reversed(patched):
+            setattr(obj, name, orig)
+    tot = clock.total
+    print(f"graph fuzzer, default mode mix (base {base} + 2 drawn per case), one core, {seconds:g} s, seed {seed}")
+    print(f"{n} cases in {wall:.1f} s: {n / wall:.2f} graphs/s; verdicts {verdicts}")
+    rows = [("generate", t_gen)] + [(k, tot[k]) for k in sorted(tot, key=lambda k: -tot[k])]
+    accounted = t_gen + sum(v for k, v in tot.items() if k not in ("run kernels",)) + tot.get("run kernels", 0.0)
+    rows.append(("other (tensors, compare)", wall - accounted))
+    for label, t in rows:
+        calls = clock.calls.get(label, n if label == "generate" else 0)
+        per = f"{1e3 * t / calls:8.2f} ms/call ({calls} calls)" if calls else ""
+        print(f"  {label:<26} {100 * t / wall:6.1f}%  {per}")
+    refs = ", ".join(f"{k} {v:g}/s" for k, v in GRAPH_REFERENCES.items())
+    print(f"reference: {refs}; target {GRAPH_TARGET:g}/s, moonshot {GRAPH_MOONSHOT:g}/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("fuzzer", choices=["symbolic"])
+    ap.add_argument("fuzzer", choices=["symbolic", "graphs"])
+    ap.add_argument("--base", default="LLVM", help="graphs: the base device")
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per mode")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=int, default=1, help="runs of the default mode (seeds seed, seed+1, ...)")
     ap.add_argument("--wide", action="store_true",
                     help="also run with the generator's domains left as drawn (GenOptions.wide_domains=1)")
     args = ap.parse_args()
+    if args.fuzzer == "graphs":
+        bench_graphs(args.seconds, args.seed, args.base)
+        return
     bench_symbolic(args.seconds, args.seed, args.wide, args.runs)
 
 
