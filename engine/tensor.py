@@ -223,7 +223,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
 
     def _float(self) -> Tensor:
         """Self as a float tensor (ints and bools become the default float, as numpy's ufuncs do)."""
-        return self if self.dtype.is_float else self.cast(dtypes.float64 if self.dtype.itemsize > 2 else
+        return self._new(self.uop) if self.dtype.is_float else self.cast(dtypes.float64 if self.dtype.itemsize > 2 else
                                                           _small_int_float(self.dtype))
 
     def __add__(self, x: Any) -> Tensor: return self._binary(Ops.ADD, x)
@@ -313,7 +313,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
 
     def cast(self, dtype: DType | str) -> Tensor:
         dtype = to_dtype(dtype)
-        return self if dtype == self.dtype else self._new(UOp(Ops.CAST, dtype, (self.uop,)))
+        # a no-op still gives a new Tensor: an in-place write to self must not change it (nor any other result)
+        return self._new(self.uop if dtype == self.dtype else UOp(Ops.CAST, dtype, (self.uop,)))
 
     def bitcast(self, dtype: DType | str) -> Tensor:
         dtype = to_dtype(dtype)
@@ -339,14 +340,14 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
             new = tuple(self.numel() // known if s == -1 else s for s in new)
         new = tuple(int(s) for s in new)
         if new == self.shape:
-            return self
+            return self._new(self.uop)
         return self._movement(Ops.RESHAPE, new)
 
     def permute(self, *order: Any) -> Tensor:
         o = tuple(order[0]) if len(order) == 1 and isinstance(order[0], (tuple, list)) else tuple(order)
         o = tuple(_axis(a, self.ndim) for a in o)
         if o == tuple(range(self.ndim)):
-            return self
+            return self._new(self.uop)
         return self._movement(Ops.PERMUTE, o)
 
     def expand(self, *shape: Any) -> Tensor:
@@ -357,7 +358,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         t = self.reshape((1,) * (len(new) - self.ndim) + self.shape) if len(new) > self.ndim else self
         new = tuple(s if s != -1 else o for s, o in zip(new, t.shape))
         if new == t.shape:
-            return t
+            return t if t is not self else self._new(self.uop)
         return t._movement(Ops.EXPAND, new)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
@@ -377,7 +378,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         t = self.shrink(shrink) if any(b < 0 or a < 0 for b, a in padding) else self
         pos = tuple((max(b, 0), max(a, 0)) for b, a in padding)
         if all(p == (0, 0) for p in pos):
-            return t
+            return t if t is not self else self._new(self.uop)
         out = t._movement(Ops.PAD, pos)
         if value != 0:
             mask = Tensor.ones(t.shape, dtypes.bool, self.device)._movement(Ops.PAD, pos)
@@ -388,13 +389,13 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         """Keep [start, end) of each axis (None keeps the whole axis)."""
         b = tuple((0, s) if x is None else (int(x[0]), int(x[1])) for x, s in zip(bounds, self.shape))
         if b == tuple((0, s) for s in self.shape):
-            return self
+            return self._new(self.uop)
         return self._movement(Ops.SHRINK, b)
 
     def flip(self, axis: int | Sequence[int] | None = None) -> Tensor:
         axes = tuple(range(self.ndim)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
         axes = tuple(sorted({_axis(a, self.ndim) for a in axes if self.shape[_axis(a, self.ndim)] > 1}))
-        return self._movement(Ops.FLIP, axes) if axes else self
+        return self._movement(Ops.FLIP, axes) if axes else self._new(self.uop)
 
     def contiguous(self) -> Tensor:
         """A copy in a fresh buffer (the one way to force a copy kernel)."""

@@ -194,3 +194,18 @@ def test_setitem_int_dtype_casts_the_value():
     ref = np.arange(6, dtype=np.int32)
     ref[1:3] = 7.9
     np.testing.assert_array_equal(a.numpy(), ref)
+
+
+@pytest.mark.parametrize("noop", ["expand", "reshape", "permute", "cast", "pad", "shrink", "flip", "abs", "floor"])
+def test_a_no_op_result_keeps_the_old_value_after_an_in_place_write(noop):
+    """A no-op (same shape, dtype, order) is a new Tensor, not self: assign to the source leaves it as it was."""
+    x = Tensor(np.arange(6, dtype=np.uint8).reshape(2, 3))
+    view = {"expand": lambda t: t.expand((2, 3)), "reshape": lambda t: t.reshape(2, 3),
+            "permute": lambda t: t.permute(0, 1), "cast": lambda t: t.cast(t.dtype),
+            "pad": lambda t: t.pad([(0, 0), (0, 0)]), "shrink": lambda t: t.shrink([None, None]),
+            "flip": lambda t: t.flip([]), "abs": lambda t: t.abs(),
+            "floor": lambda t: t.floor()}[noop](x)
+    assert view is not x
+    x.assign(Tensor(np.full((2, 3), 9, np.uint8)))
+    np.testing.assert_array_equal(view.numpy(), np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(x.numpy(), np.full((2, 3), 9))

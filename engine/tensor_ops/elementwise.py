@@ -90,7 +90,7 @@ class ElementwiseMixin:
     def abs(self: Tensor) -> Tensor:
         """|x|: floats clear the sign bit (so abs(-0.0) = 0.0, NaN stays NaN); ints wrap at the minimum as C does."""
         if self.dtype == dtypes.bool or self.dtype.is_unsigned:
-            return self
+            return self._new(self.uop)  # a new Tensor all the same: an in-place write to self must not change it
         if self.dtype.is_float:
             return self._sign_bit_clear()
         return (self < 0).where(-self, self)
@@ -137,19 +137,19 @@ class ElementwiseMixin:
     # ------------------------------------------------------------------ rounding
     def trunc(self: Tensor) -> Tensor:
         """Round toward zero (ints and bools unchanged, as numpy)."""
-        return self._unary(Ops.TRUNC) if self.dtype.is_float else self
+        return self._unary(Ops.TRUNC) if self.dtype.is_float else self._new(self.uop)
 
     def floor(self: Tensor) -> Tensor:
         """Round toward -inf (ints and bools unchanged, as numpy)."""
         if not self.dtype.is_float:
-            return self
+            return self._new(self.uop)
         t = self.trunc()
         return (self < t).where(t - 1, t)
 
     def ceil(self: Tensor) -> Tensor:
         """Round toward +inf (ints and bools unchanged, as numpy)."""
         if not self.dtype.is_float:
-            return self
+            return self._new(self.uop)
         t = self.trunc()
         return (self > t).where(t + 1, t)
 
@@ -160,7 +160,7 @@ class ElementwiseMixin:
         if not self.dtype.is_float:
             if decimals < 0:
                 raise NotImplementedError("round: negative decimals of an integer tensor")
-            return self
+            return self._new(self.uop)
         if decimals:
             scale = 10.0 ** decimals
             return (self * scale).round() / scale

@@ -65,6 +65,17 @@ class Outcome:
     results: list[np.ndarray] | None = None
 
 
+def device_available(name: str) -> bool:
+    """Whether the engine can run on `name` here (LLVM needs llvmlite)."""
+    from engine.device import get_device
+
+    try:
+        get_device(name)
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
 def configs_for(names: Iterable[str], base: str) -> list[Config]:
     out = []
     for n in names:
@@ -79,7 +90,7 @@ def configs_for(names: Iterable[str], base: str) -> list[Config]:
         elif n == "separate":
             out.append(Config("separate", base, separate=True))
         elif n.startswith("dev:"):
-            if n[4:] != base:
+            if n[4:] != base and device_available(n[4:]):
                 out.append(Config(n, n[4:]))
         else:
             raise ValueError(f"unknown graph fuzzer mode {n!r}")
@@ -138,9 +149,10 @@ class GraphFuzzer(Fuzzer):
     name = "graphs"
     timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
 
-    def __init__(self, base: str = "LLVM", modes: Iterable[str] | None = None, extra_modes: int = 2,
+    def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, extra_modes: int = 2,
                  max_nodes: int = 10):
-        self.base = base
+        # LLVM compiles a kernel in milliseconds where `cc` takes tens: the base device, where llvmlite is installed
+        self.base = base or ("LLVM" if device_available("LLVM") else "CPU")
         self.modes = tuple(modes) if modes is not None else None  # None: base + `extra_modes` drawn per case
         self.extra_modes = extra_modes
         self.max_nodes = max_nodes
