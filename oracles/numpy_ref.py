@@ -46,6 +46,9 @@ _EPS = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24, "float64"
 _MAX = {"float16": 65504.0, "bfloat16": float(ml_dtypes.finfo(ml_dtypes.bfloat16).max),
         "float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308, "float8_e4m3fn": 448.0,
         "float8_e5m2": 57344.0}
+# the smallest normal value: an op computed in several steps may flush a result below it to zero
+_MIN_NORMAL = {"float16": 2.0**-14, "bfloat16": 2.0**-126, "float32": 2.0**-126, "float64": 2.0**-1022,
+               "float8_e4m3fn": 2.0**-6, "float8_e5m2": 2.0**-14}
 _TINY = {"float16": 2.0**-24, "bfloat16": 2.0**-133, "float32": 2.0**-149, "float64": 5e-324,
          "float8_e4m3fn": 2.0**-9, "float8_e5m2": 2.0**-16}
 
@@ -197,7 +200,7 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
         if own is not None:
             with np.errstate(all="ignore"):
                 unit = eps(out) if own_unit == "out" else eps("float64" if out == "float64" else "float32")
-                extra = np.abs(own(*xs, center)) * unit
+                extra = np.abs(own(*xs, center)) * unit + _MIN_NORMAL[out]
             carried = carried + np.where(np.isfinite(extra), extra, 0.0)
         return _round(center.astype(np.float64), out, carried, undef)
     return Ref(center.astype(NP_DTYPES[out]), np.zeros(center.shape), undef)

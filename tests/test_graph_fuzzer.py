@@ -23,7 +23,7 @@ from fuzz.graphs.strategies import check, graphs
 from oracles import numpy_ref as R
 from oracles.compare import compare
 
-ALL_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON")
+ALL_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON", "llvm-O2")
 
 
 def _x(shape, dtype="float32", seed=1, domain="normal"):

@@ -2,10 +2,12 @@
 
 One case is one program (fuzz.graphs.case) executed in several configurations, each compared with the numpy
 reference (oracles.numpy_ref, tolerance policy in oracles.compare):
-  base          the base device (LLVM unless told otherwise), fused schedule, the default opts, outputs together
+  base          the base device (LLVM unless told otherwise, compiled at LLVM_OPT 0: ~1.5 ms a kernel), fused
+                schedule, the default opts, outputs together
   noopt         fused, no opts                           randopt   fused, a random valid list of opts per kernel
   unfused       every op its own kernel, no opts          separate  outputs realized one at a time, last first
   dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access), fused, default opts
+  llvm-O2       LLVM with its optimizer at level 2 (what users run), fused, default opts
 By default each case runs `base` and two of the others (drawn from the case's seed); a failure of `base` runs
 them all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index
 provably in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer
@@ -16,7 +18,7 @@ Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:numpy           every configuration differs from numpy (an op's semantics, the frontend, lowering)
   mismatch:fusion          fused schedules differ, the unfused one agrees
   mismatch:opts:default    the default opts differ, no opts agree   mismatch:opts:random   random opts differ
-  mismatch:device:<NAME>   one device differs, another agrees
+  mismatch:device:<NAME>   one device differs, another agrees (device:LLVM-O2: LLVM's optimized code differs)
   mismatch:order           realizing the outputs one at a time differs from realizing them together
   crash:<mode>:<Error>     the engine raised (or the spec checker refused a kernel: crash:<mode>:SpecError)
   invalid:reference        the reference cannot evaluate the case (not a finding)
@@ -41,7 +43,7 @@ from fuzz.graphs.repro import reproducer_source
 from oracles.compare import compare
 from oracles.numpy_ref import Ref
 
-OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON")
+OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON", "llvm-O2")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Config:
     fuse: bool = True
     opts: str = "default"  # "default" | "none" | "random"
     separate: bool = False
+    llvm_opt: int = 0  # LLVM's optimization level, where the device is LLVM
 
 
 @dataclass
@@ -89,6 +92,9 @@ def configs_for(names: Iterable[str], base: str) -> list[Config]:
             out.append(Config("unfused", base, fuse=False, opts="none"))
         elif n == "separate":
             out.append(Config("separate", base, separate=True))
+        elif n == "llvm-O2":
+            if device_available("LLVM"):
+                out.append(Config("llvm-O2", "LLVM", llvm_opt=2))
         elif n.startswith("dev:"):
             if n[4:] != base and device_available(n[4:]):
                 out.append(Config(n, n[4:]))
@@ -233,7 +239,8 @@ class GraphFuzzer(Fuzzer):
 
         log: list[dict[str, Any]] = []
         try:
-            with capture_kernels() as log, guard_zones(), _checked_indexing(), np.errstate(all="ignore"):
+            with capture_kernels() as log, guard_zones(), _checked_indexing(), _llvm_opt(cfg.llvm_opt), \
+                    np.errstate(all="ignore"):
                 vals = build(case, arrays, cfg.device, lambda t: run([t]))
                 outs = [vals[i] for i in case["outputs"]]
                 if cfg.separate:
@@ -275,7 +282,8 @@ class GraphFuzzer(Fuzzer):
             worst = failed[0]
             n = worst.config.name
             culprit = {"noopt": "opts:default", "randopt": "opts:random", "unfused": "fusion",
-                       "separate": "order"}.get(n, f"device:{n[4:]}" if n.startswith("dev:") else n)
+                       "separate": "order", "llvm-O2": "device:LLVM-O2"}.get(
+                n, f"device:{n[4:]}" if n.startswith("dev:") else n)
             if n == "noopt":  # no opts fails where the default opts pass: the unoptimized path is at fault
                 culprit = "opts:none"
         status = worst.status
@@ -288,6 +296,22 @@ class GraphFuzzer(Fuzzer):
             "ops": [n["op"] for n in case["nodes"]],
         }
         return Verdict("crash" if status == "crash" else "mismatch", sig, details)
+
+
+@contextlib.contextmanager
+def _llvm_opt(level: int) -> Iterator[None]:
+    """LLVM kernels compiled at `level` within the block (where llvmlite is installed)."""
+    try:
+        import engine.runtime.llvm as llvm_rt
+    except ImportError:
+        yield
+        return
+    old = llvm_rt.OPT_LEVEL
+    llvm_rt.OPT_LEVEL = level
+    try:
+        yield
+    finally:
+        llvm_rt.OPT_LEVEL = old
 
 
 @contextlib.contextmanager
