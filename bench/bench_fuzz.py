@@ -152,7 +152,7 @@ GRAPH_REFERENCES = {"NNSmith": 0.7, "NeuRI": 8.7}  # models checked per second, 
 GRAPH_TARGET, GRAPH_MOONSHOT = 20.0, 50.0
 
 
-def bench_graphs(seconds: float, seed: int, base: str) -> None:
+def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0) -> None:
     """Print graphs checked per second on one core with the default mode mix, and where the time goes."""
     import engine.codegen.kernel as kernel_mod
     import engine.realize as realize_mod
@@ -174,7 +174,7 @@ def bench_graphs(seconds: float, seed: int, base: str) -> None:
     for name, dev in devices.items():
         if name != "PYTHON":  # the interpreter compiles nothing
             patch(type(dev), "compile", f"compile {name}")
-    fz = gf.GraphFuzzer(base=base)
+    fz = gf.GraphFuzzer(base=base, base_opt=base_opt)
     rng = random.Random(seed)
     verdicts: dict[str, int] = {}
     n, t_gen = 0, 0.0
@@ -195,7 +195,8 @@ def bench_graphs(seconds: float, seed: int, base: str) -> None:
         for obj, name, orig in reversed(patched):
             setattr(obj, name, orig)
     tot = clock.total
-    print(f"graph fuzzer, default mode mix (base {base} + 2 drawn per case), one core, {seconds:g} s, seed {seed}")
+    print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + 2 drawn per case), one core, "
+          f"{seconds:g} s, seed {seed}")
     print(f"{n} cases in {wall:.1f} s: {n / wall:.2f} graphs/s; verdicts {verdicts}")
     rows = [("generate", t_gen)] + [(k, tot[k]) for k in sorted(tot, key=lambda k: -tot[k])]
     accounted = t_gen + sum(v for k, v in tot.items() if k not in ("run kernels",)) + tot.get("run kernels", 0.0)
@@ -212,6 +213,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("fuzzer", choices=["symbolic", "graphs"])
     ap.add_argument("--base", default="LLVM", help="graphs: the base device")
+    ap.add_argument("--base-opt", type=int, default=0, help="graphs: LLVM's optimization level outside llvm-O2")
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per mode")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=int, default=1, help="runs of the default mode (seeds seed, seed+1, ...)")
@@ -219,7 +221,7 @@ def main() -> None:
                     help="also run with the generator's domains left as drawn (GenOptions.wide_domains=1)")
     args = ap.parse_args()
     if args.fuzzer == "graphs":
-        bench_graphs(args.seconds, args.seed, args.base)
+        bench_graphs(args.seconds, args.seed, args.base, args.base_opt)
         return
     bench_symbolic(args.seconds, args.seed, args.wide, args.runs)
 

@@ -193,7 +193,9 @@ def build_sum(dtype: DType, terms: dict[UOp, int], const: int) -> UOp:
     acc: UOp | None = None
     neg = []
     for b, k in items:
-        if k > 0:
+        # the dtype's minimum stays added: -k wraps back to k, and "acc - b*k" would be rewritten forever
+        # (found by the graph fuzzer: int8 (x << 7) - 16 hung the simplifier)
+        if k > 0 or (k < 0 and _wrap(dtype, -k) == k):
             t = _scaled(b, k)
             acc = t if acc is None else _marked(UOp(_ADD, dtype, (acc, t)), mark)
         elif k < 0:

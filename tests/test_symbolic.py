@@ -425,3 +425,14 @@ def test_narrowed_simplify_of_a_rewritten_branch_takes_the_shortcut_exactly():
         assert fast is full, (a.render(), cond.render())
         shortcuts += fast is a
     assert shortcuts > 50
+
+
+def test_a_coefficient_at_the_dtype_minimum_stays_added_and_simplify_terminates():
+    # int8: -(-128) wraps to -128, so "c - x*128" and "c + x*-128" are one value: rewriting between them looped
+    x = UOp.variable("x", -8, 8, dtypes.int8)
+    e = UOp(Ops.ADD, dtypes.int8, (UOp(Ops.SHL, dtypes.int8, (x, UOp.const(dtypes.int8, 7))),
+                                   UOp.const(dtypes.int8, -16)))
+    s = simplify(e)
+    assert simplify(s) is s
+    for v in range(-8, 9):
+        assert sym_infer(s, {"x": v}) == sym_infer(e, {"x": v})

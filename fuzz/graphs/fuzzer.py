@@ -27,6 +27,7 @@ Signatures (what the minimizer keeps while it shrinks a case):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -79,7 +80,8 @@ def device_available(name: str) -> bool:
     return True
 
 
-def configs_for(names: Iterable[str], base: str) -> list[Config]:
+def configs_for(names: Iterable[str], base: str, base_opt: int = 0) -> list[Config]:
+    """The configurations of `names` (every one LLVM compiles at `base_opt` but llvm-O2's)."""
     out = []
     for n in names:
         if n == "base":
@@ -100,7 +102,7 @@ def configs_for(names: Iterable[str], base: str) -> list[Config]:
                 out.append(Config(n, n[4:]))
         else:
             raise ValueError(f"unknown graph fuzzer mode {n!r}")
-    return out
+    return [c if c.name == "llvm-O2" else dataclasses.replace(c, llvm_opt=base_opt) for c in out]
 
 
 def random_opts(rng: random.Random) -> Any:
@@ -156,7 +158,8 @@ class GraphFuzzer(Fuzzer):
     timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
 
     def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, extra_modes: int = 2,
-                 max_nodes: int = 10):
+                 max_nodes: int = 10, base_opt: int = 0):
+        self.base_opt = base_opt  # LLVM's optimization level in every mode but llvm-O2
         # LLVM compiles a kernel in milliseconds where `cc` takes tens: the base device, where llvmlite is installed
         self.base = base or ("LLVM" if device_available("LLVM") else "CPU")
         self.modes = tuple(modes) if modes is not None else None  # None: base + `extra_modes` drawn per case
@@ -213,7 +216,7 @@ class GraphFuzzer(Fuzzer):
             key = f"op:{node['op']}"
             self._coverage[key] = self._coverage.get(key, 0) + 1
         names = self.mode_names(case)
-        outcomes = [self.run_config(case, arrays, refs, c) for c in configs_for(names, self.base)]
+        outcomes = [self.run_config(case, arrays, refs, c) for c in configs_for(names, self.base, self.base_opt)]
         for o in outcomes:
             key = f"mode:{o.config.name}"
             self._coverage[key] = self._coverage.get(key, 0) + 1
@@ -223,7 +226,7 @@ class GraphFuzzer(Fuzzer):
         if outcomes[0].status != "pass" and self.modes is None:  # base failed: run every mode to find the culprit
             ran = {o.config.name for o in outcomes}
             outcomes += [self.run_config(case, arrays, refs, c)
-                         for c in configs_for(OTHER_MODES, self.base) if c.name not in ran]
+                         for c in configs_for(OTHER_MODES, self.base, self.base_opt) if c.name not in ran]
         return self._verdict(case, outcomes)
 
     def run_config(self, case: dict[str, Any], arrays: list[np.ndarray], refs: list[Ref | None], cfg: Config
