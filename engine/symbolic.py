@@ -375,10 +375,25 @@ def canonical_product(x: UOp) -> UOp | None:
 
 
 # ---------------------------------------------------------------- div and mod
+def _wraps(x: UOp, terms: dict[UOp, int], const: int) -> bool:
+    """Whether the linear form sum(k*b) + const may differ from x's value: outside index arithmetic (which never
+    leaves int64), + - * wrap in the dtype, so the form equals x only where its interval fits the dtype.
+    Division and modulo are not ring operations: they may only be folded through a form that does not wrap."""
+    dt = x.dtype.scalar
+    if dt.kind == "x":
+        return False
+    lo = hi = const
+    for b, k in terms.items():
+        lo, hi = lo + min(k * b.vmin, k * b.vmax), hi + max(k * b.vmin, k * b.vmax)
+    return lo < dt.min or hi > dt.max
+
+
 def fold_div(x: UOp, c: int) -> UOp | None:
     """x // c for a constant c != 0 where the bounds of x make it sound."""
     dt = x.dtype
     terms, const = terms_of(x)
+    if _wraps(x, terms, const):  # (found by the graph fuzzer: uint16 (-x) % 26 was folded to (x*25) % 26)
+        return None
     if c < 0 and not all(k % c == 0 for k in terms.values()):
         return None
     if all(k % c == 0 for k in terms.values()) and const % c == 0:  # exact: (a*c + b*c)//c -> a + b
@@ -407,6 +422,8 @@ def fold_mod(x: UOp, c: int) -> UOp | None:
     if 0 <= x.vmin and x.vmax < c or -c < x.vmin and x.vmax <= 0:
         return x
     terms, const = terms_of(x)
+    if _wraps(x, terms, const):
+        return None
     if all(k % c == 0 for k in terms.values()) and const % c == 0:
         return UOp.const(dt, 0)
     if x.vmin >= 0:  # nonnegative: C's % is the math mod, so coefficients reduce mod c

@@ -436,3 +436,12 @@ def test_a_coefficient_at_the_dtype_minimum_stays_added_and_simplify_terminates(
     assert simplify(s) is s
     for v in range(-8, 9):
         assert sym_infer(s, {"x": v}) == sym_infer(e, {"x": v})
+
+
+def test_div_and_mod_fold_only_through_sums_that_do_not_wrap():
+    # uint16: -x is 65536 - x, and 65536 % 26 != 0, so (-x) % 26 is not (25*x) % 26
+    x = UOp.variable("x", 0, 16, dtypes.uint16)
+    for op in (Ops.MOD, Ops.IDIV):
+        e = UOp(op, dtypes.uint16, (UOp(Ops.NEG, dtypes.uint16, (x,)), UOp.const(dtypes.uint16, 26)))
+        s = simplify(e)
+        assert [sym_infer(s, {"x": v}) for v in range(17)] == [sym_infer(e, {"x": v}) for v in range(17)]
