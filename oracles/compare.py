@@ -4,7 +4,8 @@
 - Elements the reference marks undefined (oracles.numpy_ref: outside an op's domain, or where the inputs'
   errors could flip a discrete result) are not compared.
 - Integers and bools: exactly equal.
-- Floats: NaN exactly where the reference has NaN, +-inf exactly where it has the same infinity; finite values
+- Floats: NaN exactly where the reference has NaN, +-inf exactly where it has the same infinity (or where the
+  reference is within its tolerance of overflowing); finite values
   within 2 * err + 2 * eps(dtype) * |want| + 2 * tiny(dtype), where `err` is the reference's propagated error
   bound (it already scales with the dtype, with the length of every reduction on the way, and with cancellation:
   a sum's rounding is bounded by the sum of its terms' magnitudes, not by its result).
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from oracles.numpy_ref import _TINY, NP_DTYPES, Ref, eps, is_float
+from oracles.numpy_ref import _MAX, _TINY, NP_DTYPES, Ref, eps, is_float
 
 
 @dataclass
@@ -55,12 +56,14 @@ def compare(got: np.ndarray, ref: Ref) -> Difference | None:
         nan = defined & (np.isnan(g) != np.isnan(w))
         if nan.any():
             return _report("nan", nan, got, ref)
-        inf = defined & ((np.isinf(g) | np.isinf(w)) & ~(np.isnan(g) | np.isnan(w))) & (g != w)
+        tol = tolerance(ref)
+        # an infinity where the reference is finite is a difference unless overflow is within the tolerance
+        overflow_ok = np.isinf(g) & np.isfinite(w) & (np.abs(w) + tol >= _MAX[ref.dtype])
+        inf = defined & ((np.isinf(g) | np.isinf(w)) & ~(np.isnan(g) | np.isnan(w))) & (g != w) & ~overflow_ok
         if inf.any():
             return _report("inf", inf, got, ref)
         fin = defined & np.isfinite(g) & np.isfinite(w)
         diff = np.where(fin, np.abs(g - w), 0.0)
-        tol = tolerance(ref)
         bad = fin & (diff > tol)
     return _report("value", bad, got, ref, diff, tol) if bad.any() else None
 

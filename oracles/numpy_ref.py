@@ -163,13 +163,16 @@ def _perturbations(xs: list[np.ndarray], errs: list[np.ndarray]) -> Any:
 
 def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, compute: str | None = None,
                 domain: Callable[..., np.ndarray] | None = None, discrete: bool = False,
-                own: Callable[..., np.ndarray] | None = None, own_unit: str = "work") -> Ref:
+                own: Callable[..., np.ndarray] | None = None, own_unit: str = "work",
+                pole: tuple[int, ...] = ()) -> Ref:
     """An elementwise op: `fn` on the inputs converted to `compute` (float64 for float results, else `out`),
     rounded once to `out`. `domain(*xs)` is True where the op is defined; `discrete` ops (comparisons, floor,
     casts to integers) are undefined where moving an input within its error changes the result. `own(*xs, out)`
     is the op's own error in units of the working precision's roundoff (float32 for float32 and narrower, else
     float64), for ops the engine computes as several steps (exp as exp2(x*log2(e)) is off by about |x| ulps);
-    own_unit="out" counts it in roundoffs of `out` instead, for ops computed step by step in their own dtype."""
+    own_unit="out" counts it in roundoffs of `out` instead, for ops computed step by step in their own dtype.
+    `pole`: the arguments at which 0 is a singularity (a divisor): undefined where such an argument is within its
+    error of 0 (the result could be any size, or infinite)."""
     args = _broadcast(args)
     compute = compute or ("float64" if is_float(out) else out)
     with np.errstate(all="ignore"):
@@ -181,6 +184,8 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
             undef = undef | ~domain(*xs)
         center = fn(*xs)
         errs = [a.err for a in args]
+        for i in pole:
+            undef = undef | ((errs[i] > 0) & (np.abs(xs[i]) <= errs[i]))
         carried = np.zeros(center.shape)
         if compute == "float64" and any(e.any() for e in errs):
             for ys in _perturbations(xs, errs):

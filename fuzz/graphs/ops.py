@@ -167,7 +167,8 @@ def _need(cond: bool, msg: str) -> Literal[False]:
 
 def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
            domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
-           positive: bool = False, out: Callable[[str], str] | None = None, weight: float = 1.0) -> None:
+           positive: bool = False, out: Callable[[str], str] | None = None, weight: float = 1.0,
+           pole: tuple[int, ...] = ()) -> None:
     """An elementwise unary op on `dtypes` (result dtype `out(dt)`, default the input's)."""
     out = out or (lambda d: d)
 
@@ -183,7 +184,7 @@ def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         return ts[0][0], out(ts[0][1])
 
     def ref(rs: list[Ref], attrs: dict[str, Any], ot: TT) -> Ref:
-        return R.elementwise(fn, rs, ot[1], domain=domain, discrete=discrete, own=own)
+        return R.elementwise(fn, rs, ot[1], domain=domain, discrete=discrete, own=own, pole=pole)
 
     _add(OpSpec(name, "elementwise", 1, sample, infer, lambda ns, a: eng.format(*ns), ref, weight=weight))
 
@@ -193,7 +194,7 @@ _unary("neg", _F + _I, np.negative, "(-{0})")
 _unary("abs", _F + _I, np.abs, "{0}.abs()")
 _unary("sign", _F + _S, np.sign, "{0}.sign()", discrete=True)
 _unary("square", _F + _I, np.square, "{0}.square()")
-_unary("reciprocal", _F, lambda x: 1.0 / x, "{0}.reciprocal()")
+_unary("reciprocal", _F, lambda x: 1.0 / x, "{0}.reciprocal()", pole=(0,))
 _unary("relu", _F, lambda x: np.where(np.isnan(x), x, np.maximum(x, 0)), "{0}.relu()",
        domain=lambda x: ~((x == 0) & np.signbit(x)))  # max(-0.0, 0): either zero
 _unary("trunc", _F, np.trunc, "{0}.trunc()", discrete=True)
@@ -202,12 +203,12 @@ _unary("ceil", _F, np.ceil, "{0}.ceil()", discrete=True)
 _unary("round", _F, np.round, "{0}.round()", discrete=True)
 _unary("exp", _F, np.exp, "{0}.exp()", own=lambda x, o: o * (2 + 1.5 * np.abs(x)))
 _unary("exp2", _F, np.exp2, "{0}.exp2()", own=lambda x, o: o * (2 + np.abs(x)))
-_unary("log", _F, np.log, "{0}.log()", domain=lambda x: x > 0, positive=True,
+_unary("log", _F, np.log, "{0}.log()", domain=lambda x: x > 0, positive=True, pole=(0,),
        own=lambda x, o: 4 * np.abs(o) + 2)
-_unary("log2", _F, np.log2, "{0}.log2()", domain=lambda x: x > 0, positive=True,
+_unary("log2", _F, np.log2, "{0}.log2()", domain=lambda x: x > 0, positive=True, pole=(0,),
        own=lambda x, o: 2 * np.abs(o) + 2)
 _unary("sqrt", _F, np.sqrt, "{0}.sqrt()", domain=lambda x: x >= 0, positive=True, own=lambda x, o: 2 * o)
-_unary("rsqrt", _F, lambda x: 1 / np.sqrt(x), "{0}.rsqrt()", domain=lambda x: x > 0, positive=True,
+_unary("rsqrt", _F, lambda x: 1 / np.sqrt(x), "{0}.rsqrt()", domain=lambda x: x > 0, positive=True, pole=(0,),
        own=lambda x, o: 3 * o)
 _unary("sin", _F, np.sin, "{0}.sin()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x))
 _unary("cos", _F, np.cos, "{0}.cos()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x))
@@ -263,7 +264,8 @@ def _scalar_for(rng: random.Random, dt: str, op: str) -> Any:
 def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
             out: Callable[[str], str] | None = None, compute: Callable[[str, str], str] | None = None,
             domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
-            mixed: bool = True, scalars: bool = True, weight: float = 1.0, own_unit: str = "work") -> None:
+            mixed: bool = True, scalars: bool = True, weight: float = 1.0, own_unit: str = "work",
+            pole: tuple[int, ...] = ()) -> None:
     """An elementwise binary op. Operands of one dtype, or (`mixed`) two dtypes promoted as numpy does, or a
     tensor and a Python scalar (attrs["scalar"], on the right; attrs["reverse"] puts it on the left)."""
     out = out or (lambda d: d)
@@ -327,7 +329,8 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         dom = domain
         if domain is _quotient_domain:  # this domain depends on the dtype the engine divides in
             dom = lambda a, b: _quotient_domain(a, b, p)  # noqa: E731
-        return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own, own_unit=own_unit)
+        return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own, own_unit=own_unit,
+                             pole=pole)
 
     # arity None: one tensor input with a scalar, else two
     _add(OpSpec(name, "elementwise", None, sample, infer, code, ref, defaults={"reverse": False}, weight=weight))
@@ -346,7 +349,7 @@ _binary("add", _NB, np.add, "({0} + {1})", weight=2.0)
 _binary("sub", _N, np.subtract, "({0} - {1})", weight=1.5)
 _binary("mul", _NB, np.multiply, "({0} * {1})", weight=2.0)
 _binary("truediv", _NB, lambda a, b: a / b, "({0} / {1})", out=lambda d: d if is_float(d) else "float64",
-        compute=lambda p, o: "float64", domain=lambda a, b: b != 0)
+        compute=lambda p, o: "float64", domain=lambda a, b: b != 0, pole=(1,))
 
 
 def _quotient_domain(a: np.ndarray, b: np.ndarray, dt: str) -> np.ndarray:
