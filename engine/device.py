@@ -113,6 +113,15 @@ def get_device(name: str | None = None) -> Device:
     return _INSTANCES[name]
 
 
+def available(name: str) -> bool:
+    """Whether the device `name` can run here (LLVM needs llvmlite)."""
+    try:
+        get_device(name)
+    except (ValueError, ImportError):
+        return False
+    return True
+
+
 def default_device() -> str:
     """The name of the default device."""
     return (os.environ.get("DEVICE") or "CPU").upper()

@@ -1,14 +1,5 @@
 """The devices the tensor tests run on: CPU always, and PYTHON and LLVM (both are test dependencies)."""
 
-from engine.device import get_device
+from engine.device import available
 
-
-def _available(name: str) -> bool:
-    try:
-        get_device(name)
-    except (ValueError, ImportError):
-        return False
-    return True
-
-
-DEVICES = ["CPU"] + [d for d in ("PYTHON", "LLVM") if _available(d)]
+DEVICES = ["CPU"] + [d for d in ("PYTHON", "LLVM") if available(d)]

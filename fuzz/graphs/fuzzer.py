@@ -71,13 +71,9 @@ class Outcome:
 
 def device_available(name: str) -> bool:
     """Whether the engine can run on `name` here (LLVM needs llvmlite)."""
-    from engine.device import get_device
+    from engine.device import available
 
-    try:
-        get_device(name)
-    except (ImportError, ValueError):
-        return False
-    return True
+    return available(name)
 
 
 def configs_for(names: Iterable[str], base: str, base_opt: int = 0) -> list[Config]:
