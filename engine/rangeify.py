@@ -434,7 +434,8 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
     realized_map = realized_map or {}
     sink = UOp.sink(*roots)
     if realized_map:
-        present = {u: v for u, v in realized_map.items() if u in sink.toposort}
+        topo = set(sink.toposort)  # once: the map holds every result realized in the process so far
+        present = {u: v for u, v in realized_map.items() if u in topo}
         if present:
             sink = substitute(sink, present)
     targets = [assign_target(u) for u in sink.toposort if u.op is Ops.ASSIGN]
