@@ -57,8 +57,7 @@ def upcast_tail_overlaps(mp: Any) -> None:
         outer, inner = orig(self, r, n, outer_kind, inner_kind)
         wrong = outer * (n - 1) + inner
         right = outer * n + inner
-        self.ast = self.ast.substitute({right: wrong}) if hasattr(self.ast, "substitute") else \
-            _substitute(self.ast, right, wrong)
+        self.ast = _substitute(self.ast, right, wrong)
         return outer, inner
 
     mp.setattr(kn.Kernel, "_split", planted)

@@ -95,10 +95,11 @@ def test_reference_error_bound_scales_with_reduction_length_and_dtype():
     x = R.exact(np.random.default_rng(0).standard_normal(4096).astype(np.float16))
     s = R.reduce(x, "sum", (0,), False)
     exact = float(np.sum(x.value.astype(np.float64)))
-    naive = float(np.float16(0))
-    for v in x.value:  # the worst order: every partial sum rounded to float16
-        naive = float(np.float16(naive + float(v)))
+    sequential = np.float32(0)
+    for v in x.value:  # what the engine does: one float32 accumulator, every partial sum rounded
+        sequential = np.float32(sequential + np.float32(v))
     assert abs(float(s.value) - exact) <= float(s.err) and s.err > 0
+    assert compare(np.array(sequential, np.float16), s) is None  # the engine's own order is inside the bound
     assert compare(np.array(exact * 2, np.float16), s) is not None  # a doubled sum is far outside
     # comparisons of nearly equal inexact values are undefined, not findings
     a = R.Ref(np.array([1.0, 2.0], np.float32), np.array([1e-3, 1e-3]), np.zeros(2, bool))
@@ -122,9 +123,12 @@ def test_reductions_are_valid_and_smaller():
     f = GraphFuzzer()
     for i in range(20):
         case = f.generate(random.Random(f"red:{i}"))
-        for smaller in list(reductions(case))[:40]:
+        cands = list(reductions(case))[:60]
+        for smaller in cands:
             infer_types(smaller)
-            assert f.size(smaller) <= f.size(case) or op_count(smaller) <= op_count(case)
+            assert smaller != case and op_count(smaller) <= op_count(case)
+        if op_count(case) > 1:  # some candidate drops a node
+            assert any(op_count(c) < op_count(case) for c in cands), case
 
 
 def test_integer_semantics_division_by_zero_and_wrapping_match_numpy():

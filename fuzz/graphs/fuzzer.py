@@ -313,15 +313,8 @@ def _llvm_opt(level: int) -> Iterator[None]:
         llvm_rt.OPT_LEVEL = old
 
 
-@contextlib.contextmanager
-def _checked_indexing() -> Iterator[None]:
-    """engine.checked_indexing() where the engine has it (integer index tensors raise IndexError when out of
-    range, as numpy does)."""
+def _checked_indexing() -> Any:
+    """engine.checked_indexing(): integer index tensors raise IndexError when out of range, as numpy does."""
     import engine
 
-    ctx = getattr(engine, "checked_indexing", None)
-    if ctx is None:
-        yield
-        return
-    with ctx():
-        yield
+    return engine.checked_indexing()
