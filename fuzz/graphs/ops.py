@@ -79,7 +79,7 @@ def pick(rng: random.Random, pool: list[TT], ok: Callable[[TT], bool]) -> int | 
     if not cands:
         return None
     if rng.random() < 0.6:
-        return cands[-1 - min(int(rng.expovariate(0.7)), len(cands) - 1)]
+        return cands[-1 - int(min(rng.expovariate(0.7), len(cands) - 1))]  # min first: a Hypothesis random may draw inf
     return rng.choice(cands)
 
 
