@@ -1,4 +1,10 @@
-"""C source for a linear program (the CPU backend).
+"""C-style source for a linear program: one renderer, three dialects (CPU C, CUDA, OpenCL).
+
+A `Dialect` holds everything the three differ in (kernel prefix, address-space qualifiers, storage types,
+math function names, launch-index builtins, local memory, barriers, bit casts, the prelude); the UOp-to-C
+translation below is shared. GPU programs (engine/codegen/gpu.py) add SPECIAL launch indices, DEFINE_LOCAL
+workgroup memory and BARRIERs; on GPUs float16 is held as raw bits like bfloat16 (no fp16 headers or extensions
+needed) and converted by the prelude's bit-exact functions.
 
 Values of float16, bfloat16 and the fp8 types are held in `float` and rounded after every op, so results equal
 engine.alu's (one rounding per op; for +, -, *, / and sqrt a float32 result rounded again to a narrower type is
@@ -15,6 +21,7 @@ are unrolled by the compiler.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from engine.alu import wrap
 from engine.codegen.program import Program
@@ -101,21 +108,149 @@ static inline float round_e5m2(float f) { return e5m2_to_f(f_to_e5m2(f)); }
 """
 
 
-def ctype(dt: DType) -> str:
+# the prelude of the GPU dialects: the CPU prelude's conversions without libc (memcpy, stdint.h), written with the
+# dialect's INLINE, F2U/U2F (float <-> uint32 bits) and CLZ64; float16 too is converted here, bit-exactly
+GPU_PRELUDE = """INLINE float bf16_to_f(uint16_t b) { return U2F((uint32_t)b << 16); }
+INLINE uint16_t f_to_bf16(float f) {
+  uint32_t u = F2U(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(((u >> 16) & 0x8000u) | 0x7fc0u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+INLINE uint32_t fp8_mag(uint32_t a, uint32_t M, uint32_t B) {
+  if (a >= (128u - B) << 23)
+    return ((a + (1u << (22 - M)) - 1u + ((a >> (23 - M)) & 1u)) >> (23 - M)) - ((127u - B) << M);
+  uint32_t s = 151u - B - M - (a >> 23);
+  if (s > 24) return 0;
+  uint32_t mant = (a & 0x7fffffu) | 0x800000u, q = mant >> s, rem = mant & ((1u << s) - 1u), half = 1u << (s - 1);
+  return q + (rem > half || (rem == half && (q & 1u)));
+}
+INLINE uint8_t f_to_e4m3(float f) {
+  uint32_t u = F2U(f), a = u & 0x7fffffffu;
+  return (uint8_t)(((u >> 24) & 0x80u) | (a > 0x43e80000u ? 0x7fu : fp8_mag(a, 3, 7)));
+}
+INLINE uint8_t f_to_e5m2(float f) {
+  uint32_t u = F2U(f), a = u & 0x7fffffffu;
+  return (uint8_t)(((u >> 24) & 0x80u) | (a > 0x7f800000u ? 0x7eu : a >= 0x47700000u ? 0x7cu : fp8_mag(a, 2, 15)));
+}
+/* float16 is fp8_mag with 10 mantissa bits and bias 15: from 65520 up it is inf 0x7c00; NaN is 0x7e00 */
+INLINE uint16_t f_to_f16(float f) {
+  uint32_t u = F2U(f), a = u & 0x7fffffffu;
+  return (uint16_t)(((u >> 16) & 0x8000u) | (a > 0x7f800000u ? 0x7e00u : a >= 0x477ff000u ? 0x7c00u : fp8_mag(a, 10, 15)));
+}
+INLINE float f16_to_f(uint16_t h) {
+  uint32_t a = h & 0x7fffu, u;
+  if (a >= 0x7c00u) u = a == 0x7c00u ? 0x7f800000u : 0x7fc00000u;
+  else if ((a >> 10) == 0) u = F2U((float)a * 0x1p-24f);
+  else u = (a << 13) + (112u << 23);
+  return U2F(u | ((uint32_t)(h & 0x8000u) << 16));
+}
+INLINE float fp8_to_f(uint8_t b, uint32_t M, uint32_t B, float sub_scale, uint32_t special) {
+  uint32_t a = b & 0x7fu, u;
+  if (a >= special) u = a == 0x7cu ? 0x7f800000u : 0x7fc00000u;
+  else if ((a >> M) == 0) u = F2U((float)a * sub_scale);
+  else u = (a << (23 - M)) + ((127u - B) << 23);
+  return U2F(u | ((uint32_t)(b & 0x80u) << 24));
+}
+INLINE float e4m3_to_f(uint8_t b) { return fp8_to_f(b, 3, 7, 0x1p-9f, 0x7fu); }
+INLINE float e5m2_to_f(uint8_t b) { return fp8_to_f(b, 2, 15, 0x1p-16f, 0x7cu); }
+INLINE float f_odd_d(double d) {
+  float f = (float)d;
+  if (d != d || (double)f == d) return f;
+  uint32_t u = F2U(f);
+  if (!(u & 1u)) u = fabs((double)f) > fabs(d) ? u - 1u : u + 1u;
+  return U2F(u);
+}
+INLINE float f_odd_u(uint64_t a) {
+  int sh = 40 - (int)CLZ64(a | 1u);
+  if (sh > 0) { uint64_t lost = a & ((((uint64_t)1) << sh) - 1u); a = (a - lost) | (lost ? ((uint64_t)1) << sh : 0u); }
+  return (float)a;
+}
+INLINE float f_odd_i(int64_t x) { return x < 0 ? -f_odd_u((uint64_t)0 - (uint64_t)x) : f_odd_u((uint64_t)x); }
+INLINE float round_bf16(float f) { return bf16_to_f(f_to_bf16(f)); }
+INLINE float round_f16(float f) { return f16_to_f(f_to_f16(f)); }
+INLINE float round_f16d(double d) { return round_f16(f_odd_d(d)); }  /* one rounding: d rounded to odd first */
+INLINE float round_e4m3(float f) { return e4m3_to_f(f_to_e4m3(f)); }
+INLINE float round_e5m2(float f) { return e5m2_to_f(f_to_e5m2(f)); }
+#define MAXF(a, b) (((a) != (a) || (b) != (b)) ? NAN : ((b) > (a) ? (b) : (a)))
+#define MINF(a, b) (((a) != (a) || (b) != (b)) ? NAN : ((b) < (a) ? (b) : (a)))
+"""
+
+CUDA_HEADER = """typedef signed char int8_t; typedef unsigned char uint8_t; typedef short int16_t;
+typedef unsigned short uint16_t; typedef int int32_t; typedef unsigned int uint32_t;
+typedef long long int64_t; typedef unsigned long long uint64_t;
+#define INLINE static __device__ __forceinline__
+#define F2U(f) __float_as_uint(f)
+#define U2F(u) __uint_as_float(u)
+#define CLZ64(a) __clzll((long long)(a))
+#define NAN __uint_as_float(0x7fc00000u)
+#define INFINITY __uint_as_float(0x7f800000u)
+#define INT64_MIN (-9223372036854775807ll - 1)
+template <class D, class S> INLINE D bitcast_(S s) { union { S s; D d; } u; u.s = s; return u.d; }
+"""
+
+OPENCL_HEADER = """#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#pragma OPENCL FP_CONTRACT OFF
+typedef char int8_t; typedef uchar uint8_t; typedef short int16_t; typedef ushort uint16_t;
+typedef int int32_t; typedef uint uint32_t; typedef long int64_t; typedef ulong uint64_t;
+#define INLINE static inline
+#define F2U(f) as_uint(f)
+#define U2F(u) as_float(u)
+#define CLZ64(a) clz((ulong)(a))
+#define INT64_MIN (-9223372036854775807l - 1)
+"""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What one C-style language differs in; the rest of the renderer is shared."""
+
+    name: str
+    prelude: str
+    kernel_prefix: str  # before the kernel's name; {threads} is the workgroup size
+    buffer_space: str  # address-space qualifier of a buffer parameter
+    restrict: str
+    storage: dict[str, str]  # dtype name -> its type in memory
+    narrow: dict[str, tuple[str, str]]  # dtypes held in `float` registers -> (bits to float, float to bits)
+    fn_suffix: bool  # float math as sqrtf/exp2f (C, CUDA); OpenCL overloads sqrt/exp2
+    special: dict[str, str]  # launch index kind ("gidx", "lidx") -> builtin, {d} the dimension
+    local_space: str  # qualifier of workgroup memory
+    barrier: str  # a workgroup barrier (with a fence on workgroup memory)
+    bitcast: str  # format of a bit cast: {src} and {dst} are storage types, {x} the value
+    openmp: bool  # the outermost loop runs in parallel (OpenMP pragma)
+
+
+_GPU_STORAGE = _STORAGE | {"float16": "uint16_t"}
+_GPU_NARROW = _NARROW | {"float16": ("f16_to_f", "f_to_f16")}
+
+C = Dialect("C", PRELUDE, "void", "", "restrict", _STORAGE, _NARROW, True, {}, "", "",
+            "({{ {src} s_ = {x}; {dst} d_; memcpy(&d_, &s_, sizeof(d_)); d_; }})", True)
+CUDA = Dialect("CUDA", CUDA_HEADER + GPU_PRELUDE, 'extern "C" __global__ void __launch_bounds__({threads})', "",
+               "__restrict__", _GPU_STORAGE, _GPU_NARROW, True, {"gidx": "blockIdx.{d}", "lidx": "threadIdx.{d}"},
+               "__shared__", "__syncthreads();", "bitcast_<{dst}>(({src})({x}))", False)
+_CL_TYPES = {"int8_t": "char", "uint8_t": "uchar", "int16_t": "short", "uint16_t": "ushort", "int32_t": "int",
+             "uint32_t": "uint", "int64_t": "long", "uint64_t": "ulong"}
+OPENCL = Dialect("OpenCL", OPENCL_HEADER + GPU_PRELUDE, "__kernel void", "__global ", "restrict",
+                 {k: "uchar" if v == "bool" else _CL_TYPES.get(v, v) for k, v in _GPU_STORAGE.items()}, _GPU_NARROW,
+                 False, {"gidx": "get_group_id({d})", "lidx": "get_local_id({d})"}, "__local",
+                 "barrier(CLK_LOCAL_MEM_FENCE);", "as_{dst}(({src})({x}))", False)
+_XYZ = "xyz"
+
+
+def ctype(dt: DType, d: Dialect = C) -> str:
     """The C type that holds a value of `dt` in registers."""
     name = dt.scalar.name
-    if name in _NARROW:
+    if name in d.narrow:
         return "float"
-    if name not in _STORAGE:
-        raise NotImplementedError(f"C backend: dtype {name} is not supported")
-    return _STORAGE[name]
+    if name not in d.storage:
+        raise NotImplementedError(f"{d.name} backend: dtype {name} is not supported")
+    return "bool" if name == "bool" else d.storage[name]
 
 
-def storage_type(dt: DType) -> str:
+def storage_type(dt: DType, d: Dialect = C) -> str:
     name = dt.scalar.name
-    if name not in _STORAGE:
-        raise NotImplementedError(f"C backend: dtype {name} is not supported")
-    return _STORAGE[name]
+    if name not in d.storage:
+        raise NotImplementedError(f"{d.name} backend: dtype {name} is not supported")
+    return d.storage[name]
 
 
 _ROUND = {"float16": "round_f16", "bfloat16": "round_bf16", "float8_e4m3fn": "round_e4m3",
@@ -146,9 +281,8 @@ def _const(u: UOp) -> str:
     return f"{v}ll" if dt.itemsize == 8 else str(v)
 
 
-def _fn(dt: DType, name: str) -> str:
-    return name if dt.scalar == dtypes.float64 else name + "f"
-
+def _fn(dt: DType, name: str, d: Dialect = C) -> str:
+    return name if dt.scalar == dtypes.float64 or not d.fn_suffix else name + "f"
 
 def _int_div(u: UOp, a: str, b: str) -> str:
     """IDIV/MOD as engine.alu defines them: C's where C is defined, 0 for a zero divisor, INT_MIN / -1 wrapping
@@ -161,7 +295,7 @@ def _int_div(u: UOp, a: str, b: str) -> str:
     return f"({b} == 0 ? 0 : {expr})" if zero else expr
 
 
-def _alu(u: UOp, s: list[str]) -> str:
+def _alu(u: UOp, s: list[str], d: Dialect = C) -> str:
     op, dt = u.op, u.dtype.scalar
     sdt = u.src[0].dtype.scalar if u.src else dt
     if op is Ops.ADD:
@@ -195,8 +329,8 @@ def _alu(u: UOp, s: list[str]) -> str:
     if op is Ops.XOR:
         return f"({s[0]} ^ {s[1]})"
     if op is Ops.SHL:
-        ut = "u" + storage_type(dt) if dt.kind == "i" else storage_type(dt)
-        return f"(({storage_type(dt)})(({ut}){s[0]} << {s[1]}))"
+        ut = "u" + storage_type(dt, d) if dt.kind == "i" else storage_type(dt, d)
+        return f"(({storage_type(dt, d)})(({ut}){s[0]} << {s[1]}))"
     if op is Ops.SHR:
         return f"({s[0]} >> {s[1]})"
     if op is Ops.WHERE:
@@ -204,26 +338,26 @@ def _alu(u: UOp, s: list[str]) -> str:
     if op is Ops.MULACC:
         return f"({s[0]} * {s[1]} + {s[2]})"
     if op is Ops.SQRT:
-        return f"{_fn(dt, 'sqrt')}({s[0]})"
+        return f"{_fn(dt, 'sqrt', d)}({s[0]})"
     if op is Ops.EXP2:
-        return f"{_fn(dt, 'exp2')}({s[0]})"
+        return f"{_fn(dt, 'exp2', d)}({s[0]})"
     if op is Ops.LOG2:
-        return f"{_fn(dt, 'log2')}({s[0]})"
+        return f"{_fn(dt, 'log2', d)}({s[0]})"
     if op is Ops.SIN:
-        return f"{_fn(dt, 'sin')}({s[0]})"
+        return f"{_fn(dt, 'sin', d)}({s[0]})"
     if op is Ops.TRUNC:
-        return f"{_fn(dt, 'trunc')}({s[0]})"
+        return f"{_fn(dt, 'trunc', d)}({s[0]})"
     if op is Ops.RECIPROCAL:
         return f"(1.0{'f' if dt != dtypes.float64 else ''} / {s[0]})"
     if op is Ops.POW:
-        return f"{_fn(dt, 'pow')}({s[0]}, {s[1]})"
+        return f"{_fn(dt, 'pow', d)}({s[0]}, {s[1]})"
     if op is Ops.CAST:
         if dt == dtypes.bool:
             return f"({s[0]} != 0)"
         if sdt.is_float and dt.kind in "iu":
             lo = _const(UOp.const(dt, dt.min))
             # exec_alu: NaN and inf give the minimum; otherwise truncate and wrap (uint64 from 2^63 up directly)
-            conv = f"({ctype(dt)})(int64_t){s[0]}"
+            conv = f"({ctype(dt, d)})(int64_t){s[0]}"
             if dt == dtypes.uint64:
                 conv = f"({s[0]} >= 0x1p63 ? (uint64_t){s[0]} : {conv})"
             return f"(({s[0]} != {s[0]} || isinf({s[0]})) ? {lo} : {conv})"
@@ -234,16 +368,21 @@ def _alu(u: UOp, s: list[str]) -> str:
                 return f"f_odd_d({s[0]})"
             if sdt.kind in "iux" and sdt.itemsize >= 4:
                 return f"f_odd_{'u' if sdt.kind == 'u' else 'i'}({s[0]})"
-        return f"(({ctype(dt)}){s[0]})"
+        return f"(({ctype(dt, d)}){s[0]})"
     if op is Ops.BITCAST:
-        src_v = f"{_NARROW[sdt.name][1]}({s[0]})" if sdt.name in _NARROW else s[0]
-        out = f"({{ {storage_type(sdt)} s_ = {src_v}; {storage_type(dt)} d_; memcpy(&d_, &s_, sizeof(d_)); d_; }})"
-        return f"{_NARROW[dt.name][0]}({out})" if dt.name in _NARROW else out
-    raise NotImplementedError(f"C backend: op {op.name} is not supported")
+        src_v = f"{d.narrow[sdt.name][1]}({s[0]})" if sdt.name in d.narrow else s[0]
+        out = d.bitcast.format(src=storage_type(sdt, d), dst=storage_type(dt, d), x=src_v)
+        return f"{d.narrow[dt.name][0]}({out})" if dt.name in d.narrow else out
+    raise NotImplementedError(f"{d.name} backend: op {op.name} is not supported")
 
 
 def render_c(prg: Program) -> str:
     """The C translation unit of a program: one function named after it."""
+    return render(prg, C)
+
+
+def render(prg: Program, d: Dialect) -> str:
+    """The source of a program in dialect `d`: the prelude and one kernel function named after the program."""
     names: dict[UOp, str] = {}
     lines: list[str] = []
     params = []
@@ -252,10 +391,10 @@ def render_c(prg: Program) -> str:
     gl = {u.arg: u.dtype.scalar for u in prg.uops if u.op is Ops.DEFINE_GLOBAL}
     for k in range(max(gl, default=-1) + 1):
         if k not in gl:
-            params.append(f"const void* data{k}")
+            params.append(f"{d.buffer_space}const {'void' if d is C else 'uint8_t'}* data{k}")
             continue
         const = "" if k in prg.outs else "const "
-        params.append(f"{const}{storage_type(gl[k])}* restrict data{k}")
+        params.append(f"{d.buffer_space}{const}{storage_type(gl[k], d)}* {d.restrict} data{k}")
     depth = 1
     total = math.prod(u.src[0].arg for u in prg.uops if u.op is Ops.RANGE and u.src[0].op is Ops.CONST)
     first_loop = True
@@ -276,11 +415,11 @@ def render_c(prg: Program) -> str:
             names[u] = n
             end = names[u.src[0]]
             kind = u.arg[1]
-            if first_loop and depth == 1 and kind == "loop" and total >= PARALLEL_MIN_WORK and \
+            if d.openmp and first_loop and depth == 1 and kind == "loop" and total >= PARALLEL_MIN_WORK and \
                     u.src[0].op is Ops.CONST and u.src[0].arg > 1:
                 emit("#pragma omp parallel for schedule(static)")
             elif kind in ("upcast", "unroll"):
-                emit(f"#pragma GCC unroll {u.src[0].arg if u.src[0].op is Ops.CONST else 8}")
+                emit(f"#pragma {'GCC ' if d is C else ''}unroll {u.src[0].arg if u.src[0].op is Ops.CONST else 8}")
             if depth == 1:
                 first_loop = False
             emit(f"for (int64_t {n} = 0; {n} < {end}; {n}++) {{")
@@ -291,38 +430,51 @@ def render_c(prg: Program) -> str:
         elif op is Ops.DEFINE_REG:
             n = f"acc{u.arg}"
             names[u] = n
-            emit(f"{ctype(u.dtype)} {n}[1];")
+            emit(f"{ctype(u.dtype, d)} {n}[1];")
+        elif op is Ops.SPECIAL:
+            names[u] = u.arg
+            kind, dim = u.arg[:4], int(u.arg[4:])
+            emit(f"int64_t {u.arg} = (int64_t){d.special[kind].format(d=dim if d is OPENCL else _XYZ[dim])};")
+        elif op is Ops.DEFINE_LOCAL:  # workgroup memory holds register values (no narrow storage)
+            names[u] = f"temp{u.arg}"
+            emit(f"{d.local_space} {ctype(u.dtype, d)} temp{u.arg}[{u.dtype.size}];")
+        elif op is Ops.BARRIER:  # src: (the local buffer, what must happen before); its value is the buffer
+            names[u] = names[u.src[0]]
+            emit(d.barrier)
         elif op is Ops.INDEX:
             names[u] = f"{names[u.src[0]]}[{names[u.src[1]]}]"
         elif op is Ops.LOAD:
             idx = u.src[0]
             addr = names[idx]
             dt = u.dtype.scalar
-            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in _NARROW:
-                addr = f"{_NARROW[dt.name][0]}({addr})"
+            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow:
+                addr = f"{d.narrow[dt.name][0]}({addr})"
             if len(idx.src) > 2:
                 addr = f"({names[idx.src[2]]} ? {addr} : {names[u.src[1]] if len(u.src) > 1 else '0'})"
             n = f"val{counter}"
             counter += 1
             names[u] = n
-            emit(f"{ctype(dt)} {n} = {addr};")
+            emit(f"{ctype(dt, d)} {n} = {addr};")
         elif op is Ops.STORE:
             idx, val = u.src
             dt = idx.dtype.scalar
             v = names[val]
-            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in _NARROW:
-                v = f"{_NARROW[dt.name][1]}({v})"
+            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow:
+                v = f"{d.narrow[dt.name][1]}({v})"
             stmt = f"{names[idx]} = {v};"
             emit(f"if ({names[idx.src[2]]}) {stmt}" if len(idx.src) > 2 else stmt)
         else:
             n = f"alu{counter}"
             counter += 1
             names[u] = n
-            expr = _alu(u, [names[s] for s in u.src])
+            # the CPU dialect calls _alu(u, srcs): tests plant bugs in it through that signature
+            expr = _alu(u, [names[s] for s in u.src]) if d is C else _alu(u, [names[s] for s in u.src], d)
             if u.dtype.scalar.is_float and op not in (Ops.CAST, Ops.BITCAST, Ops.WHERE):
                 expr = _round(u.dtype, expr)
             elif op is Ops.CAST:
                 expr = _round(u.dtype, expr)
-            emit(f"{ctype(u.dtype)} {n} = {expr};")
+            emit(f"{ctype(u.dtype, d)} {n} = {expr};")
     body = "\n".join(lines)
-    return f"{PRELUDE}\nvoid {prg.name}({', '.join(params)}) {{\n{body}\n}}\n"
+    threads = math.prod(u.src[0].arg for u in prg.uops if u.op is Ops.SPECIAL and u.arg.startswith("lidx"))
+    prefix = d.kernel_prefix.format(threads=threads)
+    return f"{d.prelude}\n{prefix} {prg.name}({', '.join(params)}) {{\n{body}\n}}\n"
