@@ -27,6 +27,7 @@ DEBUG = int(os.environ.get("DEBUG", "0"))
 OptsSpec = Union[str, None, list[Opt], Callable[[UOp, str], Union[str, None, list[Opt]]]]
 
 _CAPTURES: list[list[dict[str, Any]]] = []  # the lists of the capture_kernels() blocks now open
+_PROGRAMS: list[dict[tuple[UOp, str, tuple[Opt, ...]], Any]] = []  # the caches of program_cache() blocks now open
 
 
 @contextmanager
@@ -54,6 +55,19 @@ def guard_zones(on: bool = True) -> Iterator[None]:
         Allocator.guard = old
 
 
+@contextmanager
+def program_cache() -> Iterator[None]:
+    """Within the block, a kernel with the same AST, name and applied opts as one built before in it reuses that
+    Program: codegen is a function of those three (the graph fuzzer's modes of one case share most kernels). Scoped
+    to a block so that code changed between blocks (a planted bug, a fix) is always run."""
+    cache: dict[tuple[UOp, str, tuple[Opt, ...]], Any] = {}
+    _PROGRAMS.append(cache)
+    try:
+        yield
+    finally:
+        del _PROGRAMS[next(i for i, x in enumerate(_PROGRAMS) if x is cache)]
+
+
 def _json_amount(a: Any) -> Any:
     return list(a) if isinstance(a, tuple) else a
 
@@ -71,7 +85,13 @@ def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple
     built = []
     for item in items:
         k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts)
-        prg = k.to_program()
+        cache = _PROGRAMS[-1] if _PROGRAMS else None
+        key = (item.ast, item.name, tuple(k.applied))
+        prg = cache.get(key) if cache is not None else None
+        if prg is None:
+            prg = k.to_program()
+            if cache is not None:
+                cache[key] = prg
         built.append((item, prg, dev.runner(prg), k.applied))
     return built
 

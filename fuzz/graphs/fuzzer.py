@@ -211,7 +211,14 @@ class GraphFuzzer(Fuzzer):
         for node in case["nodes"]:
             key = f"op:{node['op']}"
             self._coverage[key] = self._coverage.get(key, 0) + 1
+        from engine.realize import program_cache
+
         names = self.mode_names(case)
+        with program_cache():  # the modes share the kernels they have in common: each is generated once
+            return self._check_modes(case, arrays, refs, names)
+
+    def _check_modes(self, case: dict[str, Any], arrays: list[np.ndarray], refs: list[Ref | None], names: list[str]
+                     ) -> Verdict:
         outcomes = [self.run_config(case, arrays, refs, c) for c in configs_for(names, self.base, self.base_opt)]
         for o in outcomes:
             key = f"mode:{o.config.name}"
