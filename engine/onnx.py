@@ -1,0 +1,296 @@
+"""ONNX importer: load a model (path, bytes or ModelProto) and run it on any engine device.
+
+The rule: every value a node computes is an engine Tensor, computed by the handler in `OPS[op_type]` (looked up
+when the node runs, so a test can patch one). Only values an op needs as static data (Reshape's shape, Slice's
+starts, Pad's pads, TopK's k, ...) are read back as numpy (`engine.onnx_ops.static`): initializers, Constant
+outputs and graph inputs are known without running a kernel. Attributes get the defaults of the op's schema for
+the model's opset. Every error about the model or its inputs is one OnnxImportError naming the file, the node
+(its name, or `#index`) and the op type.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import external_data_helper, numpy_helper
+
+from engine.dtype import DType
+from engine.onnx_ops import OPS, Node, OnnxImportError, engine_dtype, register_static
+from engine.tensor import Tensor
+
+SUPPORTED_OPS = frozenset(OPS)
+
+__all__ = ["OnnxImportError", "OnnxModel", "load", "OPS", "SUPPORTED_OPS"]
+
+
+
+def _attr_value(a: onnx.AttributeProto) -> Any:
+    """An attribute as a Python value (strings decoded, tensors as numpy)."""
+    t = a.type
+    A = onnx.AttributeProto
+    if t == A.FLOAT:
+        return float(a.f)
+    if t == A.INT:
+        return int(a.i)
+    if t == A.STRING:
+        return a.s.decode("utf-8", "replace")
+    if t == A.TENSOR:
+        return numpy_helper.to_array(a.t)
+    if t == A.FLOATS:
+        return [float(v) for v in a.floats]
+    if t == A.INTS:
+        return [int(v) for v in a.ints]
+    if t == A.STRINGS:
+        return [s.decode("utf-8", "replace") for s in a.strings]
+    if t == A.GRAPH:
+        return a.g
+    raise ValueError(f"attribute {a.name!r} has a type the importer does not read ({A.AttributeType.Name(t)})")
+
+
+class _ParsedNode:
+    """One node of the graph with its attributes parsed and defaulted."""
+
+    __slots__ = ("proto", "index", "op_type", "inputs", "outputs", "attrs", "where")
+
+    def __init__(self, proto: onnx.NodeProto, index: int, attrs: dict[str, Any], where: str):
+        self.proto, self.index, self.op_type = proto, index, proto.op_type
+        self.inputs, self.outputs = list(proto.input), list(proto.output)
+        self.attrs, self.where = attrs, where
+
+
+class OnnxModel:
+    """A loaded model: its declared inputs and outputs, and `run` on any engine device."""
+
+    def __init__(self, proto: onnx.ModelProto, path: str | None = None):
+        self.proto, self.path = proto, path
+        self._file = f"{path}: " if path else ""
+        g = proto.graph
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+        if not self.opset:
+            raise OnnxImportError(f"{self._file}the model imports no version of the default ONNX domain")
+        self._init: dict[str, np.ndarray] = {}
+        for t in g.initializer:
+            self._init[t.name] = self._initializer(t)
+        for st in g.sparse_initializer:
+            raise OnnxImportError(f"{self._file}sparse initializer {st.values.name!r} is not supported")
+        self._inputs: list[tuple[str, tuple[int | str | None, ...], np.dtype]] = []
+        self._input_types: dict[str, tuple[tuple[int | str | None, ...] | None, DType]] = {}
+        for vi in g.input:
+            if vi.name in self._init:
+                continue
+            shape, dt = self._value_type(vi, "graph input")
+            self._input_types[vi.name] = (shape, dt)
+            self._inputs.append((vi.name, shape if shape is not None else (), dt.np))
+        self._outputs = [o.name for o in g.output]
+        self._output_types = [(o.name, *self._declared(o, "graph output")) for o in g.output]
+        self._nodes = [self._parse_node(n, i) for i, n in enumerate(g.node)]
+        self._producer = {o: n for n in self._nodes for o in n.outputs if o}
+        known = set(self._init) | set(self._input_types)
+        for n in self._nodes:
+            for name in n.inputs:
+                if name and name not in known:
+                    raise OnnxImportError(f"{n.where}: input {name!r} is produced by no node, initializer or "
+                                          "graph input")
+            known.update(o for o in n.outputs if o)
+        for name in self._outputs:
+            if name not in known:
+                raise OnnxImportError(f"{self._file}graph output {name!r} is produced by no node")
+        self._device_init: dict[str, dict[str, Tensor]] = {}
+
+    # ------------------------------------------------------------------ loading helpers
+    def _initializer(self, t: onnx.TensorProto) -> np.ndarray:
+        try:
+            engine_dtype(t.data_type, f"initializer {t.name!r}")
+            return numpy_helper.to_array(t)
+        except OnnxImportError as e:
+            raise OnnxImportError(f"{self._file}{e}") from None
+        except Exception as e:  # a truncated raw_data, a missing external file
+            raise OnnxImportError(f"{self._file}initializer {t.name!r} cannot be read: {e}") from None
+
+    def _value_type(self, vi: onnx.ValueInfoProto, what: str) -> tuple[tuple[int | str | None, ...] | None, DType]:
+        tt = vi.type
+        if tt.WhichOneof("value") != "tensor_type":
+            raise OnnxImportError(f"{self._file}{what} {vi.name!r} is a {tt.WhichOneof('value')}, not a tensor")
+        try:
+            dt = engine_dtype(tt.tensor_type.elem_type, f"{what} {vi.name!r}")
+        except OnnxImportError as e:
+            raise OnnxImportError(f"{self._file}{e}") from None
+        if not tt.tensor_type.HasField("shape"):
+            return None, dt
+        dims: list[int | str | None] = []
+        for d in tt.tensor_type.shape.dim:
+            k = d.WhichOneof("value")
+            dims.append(int(d.dim_value) if k == "dim_value" else d.dim_param if k == "dim_param" else None)
+        return tuple(dims), dt
+
+    def _parse_node(self, n: onnx.NodeProto, i: int) -> _ParsedNode:
+        where = f"{self._file}node {n.name or '#' + str(i)} ({n.op_type})"
+        if n.domain not in ("", "ai.onnx"):
+            raise OnnxImportError(f"{where}: unsupported op {n.op_type!r} of domain {n.domain!r}")
+        if n.op_type not in OPS:
+            raise OnnxImportError(f"{where}: unsupported op {n.op_type!r}")
+        attrs: dict[str, Any] = {}
+        try:
+            schema = onnx.defs.get_schema(n.op_type, self.opset, "")
+        except Exception:
+            schema = None
+        if schema is not None:
+            for name, a in schema.attributes.items():
+                if a.default_value is not None and a.default_value.type != 0:
+                    attrs[name] = _attr_value(a.default_value)
+        for a in n.attribute:
+            if a.ref_attr_name:
+                raise OnnxImportError(f"{where}: attribute {a.name!r} refers to a function attribute")
+            try:
+                attrs[a.name] = _attr_value(a)
+            except Exception as e:
+                raise OnnxImportError(f"{where}: bad attribute {a.name!r}: {e}") from None
+        if schema is not None:
+            for name, a in schema.attributes.items():
+                if a.required and name not in attrs:
+                    raise OnnxImportError(f"{where}: required attribute {name!r} is missing")
+        return _ParsedNode(n, i, attrs, where)
+
+    # ------------------------------------------------------------------ public
+    @property
+    def inputs(self) -> list[tuple[str, tuple[int | str | None, ...], np.dtype]]:
+        """The declared graph inputs that are not initializers: (name, shape (str/None: symbolic), numpy dtype)."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[tuple[str, tuple[int | str | None, ...], np.dtype | None]]:
+        """The graph outputs: (name, declared shape (str/None: symbolic, () if undeclared), numpy dtype or None)."""
+        return list(self._output_types)
+
+    def _declared(self, vi: onnx.ValueInfoProto, what: str) -> tuple[tuple[int | str | None, ...], np.dtype | None]:
+        if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.elem_type:
+            return (), None
+        shape, dt = self._value_type(vi, what)
+        return (shape if shape is not None else ()), dt.np
+
+    def _init_tensors(self, device: str) -> dict[str, Tensor]:
+        if device not in self._device_init:
+            ts = {}
+            for name, arr in self._init.items():
+                ts[name] = Tensor(arr, device=device)
+                register_static(ts[name], arr)
+            self._device_init[device] = ts
+        return self._device_init[device]
+
+    def _check_feed(self, name: str, value: Any) -> np.ndarray:
+        shape, dt = self._input_types[name]
+        arr = np.asarray(value)
+        where = f"{self._file}graph input {name!r}"
+        if arr.dtype != dt.np:
+            raise OnnxImportError(f"{where}: expected dtype {dt.name}, got {arr.dtype}")
+        if shape is not None:
+            if arr.ndim != len(shape):
+                raise OnnxImportError(f"{where}: expected rank {len(shape)} (shape {shape}), got shape {arr.shape}")
+            for want, got in zip(shape, arr.shape):
+                if isinstance(want, int) and want != got:
+                    raise OnnxImportError(f"{where}: expected shape {shape}, got {arr.shape}")
+        return arr
+
+    def run(self, feeds: dict[str, np.ndarray], device: str | None = None,
+            outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the graph on `device` (default: the engine's); returns the named values (default: graph outputs)."""
+        from engine.device import canonical_device
+        from engine.realize import realize
+
+        device = canonical_device(device)
+        wanted = list(self._outputs if outputs is None else outputs)
+        for name in feeds:
+            if name not in self._input_types:
+                raise OnnxImportError(f"{self._file}feed {name!r} is not a graph input (inputs: "
+                                      f"{', '.join(n for n, _, _ in self._inputs)})")
+        values: dict[str, Tensor | None] = {"": None}
+        values.update(self._init_tensors(device))
+        for name in self._input_types:
+            if name not in feeds:
+                raise OnnxImportError(f"{self._file}graph input {name!r} is missing from the feeds")
+            arr = self._check_feed(name, feeds[name])
+            t = Tensor(arr, device=device)
+            register_static(t, arr)
+            values[name] = t
+        for name in wanted:
+            if name not in values and name not in self._producer:
+                raise OnnxImportError(f"{self._file}no value named {name!r} in the graph")
+        for n in self._needed(wanted, values):
+            self._run_node(n, values, device)
+        outs = [values[name] for name in wanted]
+        realize([t for t in outs if t is not None])
+        return {name: t.numpy() for name, t in zip(wanted, outs) if t is not None}
+
+    def _needed(self, wanted: list[str], values: dict[str, Any]) -> list[_ParsedNode]:
+        """The nodes the wanted values depend on, in graph order."""
+        need: set[int] = set()
+        stack = [w for w in wanted if w not in values]
+        while stack:
+            n = self._producer.get(stack.pop())
+            if n is None or n.index in need:
+                continue
+            need.add(n.index)
+            stack.extend(i for i in n.inputs if i and i not in values)
+        return [n for n in self._nodes if n.index in need]
+
+    def _run_node(self, n: _ParsedNode, values: dict[str, Tensor | None], device: str) -> None:
+        handler = OPS.get(n.op_type)
+        if handler is None:
+            raise OnnxImportError(f"{n.where}: unsupported op {n.op_type!r}")
+        args = [values[i] for i in n.inputs]
+        try:
+            out = handler(args, dict(n.attrs), Node(n.op_type, self.opset, device, len(n.outputs)))
+        except OnnxImportError as e:
+            raise OnnxImportError(f"{n.where}: {e}") from None
+        except (ValueError, TypeError, IndexError, NotImplementedError) as e:
+            raise OnnxImportError(f"{n.where}: {type(e).__name__}: {e}") from e
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        for name, t in zip(n.outputs, outs):
+            if name:
+                values[name] = t
+        for name in n.outputs[len(outs):]:
+            if name:
+                raise OnnxImportError(f"{n.where}: output {name!r} is not computed by the importer")
+
+
+def load(model: Any, path_hint: str | None = None) -> OnnxModel:
+    """Load a model from a path, bytes or an onnx.ModelProto (external data files next to a path are read).
+
+    `path_hint` names the model in error messages when it comes as bytes or a ModelProto, and is the folder
+    external data files are read from for a ModelProto whose tensors point at files."""
+    path: str | None = None
+    if isinstance(model, onnx.ModelProto):
+        proto, path = model, path_hint
+        if path_hint is not None and _has_external_data(proto):
+            proto = onnx.ModelProto.FromString(proto.SerializeToString())
+            base = path_hint if os.path.isdir(path_hint) else os.path.dirname(path_hint)
+            try:
+                external_data_helper.load_external_data_for_model(proto, base)
+            except Exception as e:
+                raise OnnxImportError(f"{path_hint}: external data cannot be read ({type(e).__name__}: {e})") from None
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        path = path_hint or "<bytes>"
+        try:
+            proto = onnx.load_model_from_string(bytes(model))
+        except Exception as e:
+            raise OnnxImportError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise OnnxImportError(f"{path}: no such file")
+        try:
+            proto = onnx.load(path, load_external_data=True)
+        except Exception as e:
+            raise OnnxImportError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    else:
+        raise OnnxImportError(f"load: expected a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+    if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
+        raise OnnxImportError(f"{path or '<model>'}: the model has no graph (empty or truncated file?)")
+    return OnnxModel(proto, path)
+
+
+def _has_external_data(proto: onnx.ModelProto) -> bool:
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)

@@ -1,0 +1,1419 @@
+"""The ONNX op handlers of the importer (engine/onnx.py): `OPS[op_type](inputs, attrs, node) -> outputs`.
+
+A handler receives the node's input tensors (None for an omitted optional input), its attributes with the schema's
+defaults applied, and a `Node` (op type, the model's opset, the device of the run, how many outputs the node names);
+it returns one Tensor or a list. Compute is engine Tensor code; `static(t)` reads a value an op needs as static data
+(a shape, pads, k), which costs no kernel for initializers, Constant outputs, graph inputs and Shape results. A
+handler raises ValueError/TypeError/IndexError/NotImplementedError for a bad model or input, which the runner turns
+into an OnnxImportError naming the node.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from onnx import TensorProto
+
+from engine.dtype import DType, dtypes
+from engine.tensor import Tensor
+from engine.tensor_ops.nn import _windows
+from engine.uop import Ops, UOp
+
+
+class OnnxImportError(ValueError):
+    """A model or input the importer cannot run; the message names the file, node and op type."""
+
+
+Inputs = list[Any]
+Attrs = dict[str, Any]
+
+
+class Node:
+    """What a handler may know about the node it runs: op type, the model's opset, the device, its output count."""
+
+    __slots__ = ("op_type", "opset", "device", "n_outputs")
+
+    def __init__(self, op_type: str, opset: int, device: str, n_outputs: int = 1):
+        self.op_type, self.opset, self.device, self.n_outputs = op_type, opset, device, n_outputs
+
+
+OPS: dict[str, Callable[[Inputs, Attrs, Node], Any]] = {}
+
+_ONNX_DTYPES: dict[int, DType] = {
+    TensorProto.FLOAT: dtypes.float32, TensorProto.DOUBLE: dtypes.float64, TensorProto.FLOAT16: dtypes.float16,
+    TensorProto.BFLOAT16: dtypes.bfloat16, TensorProto.INT8: dtypes.int8, TensorProto.INT16: dtypes.int16,
+    TensorProto.INT32: dtypes.int32, TensorProto.INT64: dtypes.int64, TensorProto.UINT8: dtypes.uint8,
+    TensorProto.UINT16: dtypes.uint16, TensorProto.UINT32: dtypes.uint32, TensorProto.UINT64: dtypes.uint64,
+    TensorProto.BOOL: dtypes.bool, TensorProto.FLOAT8E4M3FN: dtypes.float8_e4m3fn,
+    TensorProto.FLOAT8E5M2: dtypes.float8_e5m2,
+}
+
+
+def engine_dtype(elem_type: int, what: str) -> DType:
+    """The engine dtype of an ONNX element type; OnnxImportError naming `what` for one the engine lacks."""
+    dt = _ONNX_DTYPES.get(int(elem_type))
+    if dt is None:
+        name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() else elem_type
+        raise OnnxImportError(f"{what} has dtype {name}, which the engine does not have")
+    return dt
+
+
+# numpy values of tensors known without running a kernel, by their (interned) UOp
+_STATIC: weakref.WeakKeyDictionary[UOp, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def register_static(t: Tensor, arr: np.ndarray) -> Tensor:
+    """Remember that `t` holds `arr` (so `static(t)` needs no kernel)."""
+    _STATIC[t.uop] = arr
+    return t
+
+
+def static(t: Tensor | None) -> np.ndarray | None:
+    """The value of `t` as numpy: known ones directly, others realized."""
+    if t is None:
+        return None
+    v = _STATIC.get(t.uop)
+    if v is None:
+        v = t.numpy()
+        _STATIC[t.uop] = v
+    return v
+
+
+def const(arr: Any, device: str, dtype: DType | None = None) -> Tensor:
+    """A tensor holding the numpy value `arr` (remembered as static)."""
+    a = np.asarray(arr, dtype=None if dtype is None else dtype.np)
+    return register_static(Tensor(a, device=device), a)
+
+
+def _ints(t: Tensor | None) -> list[int] | None:
+    v = static(t)
+    return None if v is None else [int(x) for x in np.asarray(v).reshape(-1)]
+
+
+def _scalar(t: Tensor | None, default: Any = None) -> Any:
+    v = static(t)
+    return default if v is None else np.asarray(v).reshape(-1)[0].item()
+
+
+def _full(like: Tensor, value: Any, dtype: DType | None = None) -> Tensor:
+    return Tensor.full((), value, dtype or like.dtype, like.device)
+
+
+def _ax(a: int, n: int, what: str = "axis") -> int:
+    if not -n <= a < max(n, 1):
+        raise ValueError(f"{what} {a} out of range for rank {n}")
+    return a % n if n else 0
+
+
+def op(*names: str) -> Callable:
+    def deco(fn: Callable) -> Callable:
+        for n in names:
+            OPS[n] = fn
+        return fn
+    return deco
+
+
+def _require(inputs: Inputs, n: int) -> None:
+    for i in range(n):
+        if i >= len(inputs) or inputs[i] is None:
+            raise ValueError(f"required input #{i} is missing")
+
+
+# ---------------------------------------------------------------------------------------------- elementwise binary
+def _binary(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable:
+    def handler(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+        _require(inp, 2)
+        a, b = inp[0], inp[1]
+        if a.dtype != b.dtype:
+            raise TypeError(f"inputs have different dtypes {a.dtype.name} and {b.dtype.name}")
+        return fn(a, b)
+    return handler
+
+
+def _idiv(a: Tensor, b: Tensor) -> Tensor:
+    """C's truncating integer division (ONNX Div of ints)."""
+    a, b = a._broadcast_pair(b)
+    return a._new(UOp(Ops.IDIV, a.dtype, (a.uop, b.uop)))
+
+
+def _cmod(a: Tensor, b: Tensor) -> Tensor:
+    a, b = a._broadcast_pair(b)
+    return a._new(UOp(Ops.MOD, a.dtype, (a.uop, b.uop)))
+
+
+OPS["Add"] = _binary(lambda a, b: a + b)
+OPS["Sub"] = _binary(lambda a, b: a - b)
+OPS["Mul"] = _binary(lambda a, b: a & b if a.dtype == dtypes.bool else a * b)
+OPS["Div"] = _binary(lambda a, b: a / b if a.dtype.is_float else _idiv(a, b))
+OPS["Equal"] = _binary(lambda a, b: a == b)
+OPS["Less"] = _binary(lambda a, b: a < b)
+OPS["LessOrEqual"] = _binary(lambda a, b: a <= b)
+OPS["Greater"] = _binary(lambda a, b: a > b)
+OPS["GreaterOrEqual"] = _binary(lambda a, b: a >= b)
+OPS["And"] = _binary(lambda a, b: a.logical_and(b))
+OPS["Or"] = _binary(lambda a, b: a.logical_or(b))
+OPS["Xor"] = _binary(lambda a, b: a.logical_xor(b))
+OPS["BitwiseAnd"] = _binary(lambda a, b: a & b)
+OPS["BitwiseOr"] = _binary(lambda a, b: a | b)
+OPS["BitwiseXor"] = _binary(lambda a, b: a ^ b)
+
+
+@op("BitShift")
+def _bitshift(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    a, b = inp[0], inp[1]
+    return a << b if attrs["direction"] == "LEFT" else a >> b
+
+
+@op("Mod")
+def _mod(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    a, b = inp[0], inp[1]
+    if attrs.get("fmod", 0):
+        if a.dtype.is_float:
+            return a - (a / b).trunc() * b
+        return _cmod(a, b)
+    if a.dtype.is_float:
+        raise ValueError("Mod of floats needs fmod=1")
+    return a % b
+
+
+@op("Pow")
+def _pow(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    a, b = inp[0], inp[1]
+    if a.dtype.is_float:
+        return a ** b.cast(a.dtype)
+    if b.dtype.is_float:
+        return (a.cast(b.dtype) ** b).cast(a.dtype)
+    return a ** b.cast(a.dtype)
+
+
+@op("PRelu")
+def _prelu(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, s = inp[0], inp[1]
+    return (x < 0).where(x * s, x)
+
+
+def _variadic(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable:
+    def handler(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+        ts = [t for t in inp if t is not None]
+        if not ts:
+            raise ValueError("needs at least one input")
+        out = ts[0]
+        for t in ts[1:]:
+            out = fn(out, t)
+        return out if len(ts) > 1 else out.cast(out.dtype)
+    return handler
+
+
+OPS["Sum"] = _variadic(lambda a, b: a + b)
+OPS["Max"] = _variadic(lambda a, b: a.maximum(b))
+OPS["Min"] = _variadic(lambda a, b: a.minimum(b))
+
+
+@op("Mean")
+def _mean(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    ts = [t for t in inp if t is not None]
+    return OPS["Sum"](ts, attrs, node) / _full(ts[0], len(ts))
+
+
+@op("Where")
+def _where(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    _require(inp, 3)
+    return inp[0].where(inp[1], inp[2])
+
+
+# ---------------------------------------------------------------------------------------------- elementwise unary
+def _unary(fn: Callable[..., Tensor]) -> Callable:
+    def handler(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+        _require(inp, 1)
+        return fn(inp[0], attrs)
+    return handler
+
+
+def _atan(x: Tensor) -> Tensor:
+    """atan by range reduction to |t| <= tan(pi/8) and Cephes' atanf polynomial."""
+    a = x.abs()
+    big = a > 2.414213562373095
+    mid = (a > 0.4142135623730950) & big.logical_not()
+    t = big.where(-1 / a, mid.where((a - 1) / (a + 1), a))
+    base = big.where(_full(x, math.pi / 2), mid.where(_full(x, math.pi / 4), _full(x, 0.0)))
+    z = t * t
+    p = (((z * 8.05374449538e-2 - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1) * z * t + t
+    r = base + p
+    return (x < 0).where(-r, r)
+
+
+def _math(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor, Attrs], Tensor]:
+    return lambda x, a: x._math(fn)
+
+
+OPS["Abs"] = _unary(lambda x, a: x.abs())
+OPS["Neg"] = _unary(lambda x, a: -x)
+OPS["Floor"] = _unary(lambda x, a: x.floor())
+OPS["Ceil"] = _unary(lambda x, a: x.ceil())
+OPS["Round"] = _unary(lambda x, a: x.round())
+OPS["Sqrt"] = _unary(lambda x, a: x.sqrt())
+OPS["Exp"] = _unary(lambda x, a: x.exp())
+OPS["Log"] = _unary(lambda x, a: x.log())
+OPS["Reciprocal"] = _unary(lambda x, a: x.reciprocal())
+OPS["Sin"] = _unary(lambda x, a: x.sin())
+OPS["Cos"] = _unary(lambda x, a: x.cos())
+OPS["Tan"] = _unary(lambda x, a: x.tan())
+OPS["Atan"] = _unary(_math(_atan))
+OPS["Asin"] = _unary(_math(lambda x: _atan(x / (-x * x + 1).sqrt())))
+OPS["Acos"] = _unary(_math(lambda x: -_atan(x / (-x * x + 1).sqrt()) + math.pi / 2))
+OPS["Sinh"] = _unary(_math(lambda x: (x.exp() - (-x).exp()) * 0.5))
+OPS["Cosh"] = _unary(_math(lambda x: (x.exp() + (-x).exp()) * 0.5))
+OPS["Asinh"] = _unary(_math(lambda x: (x + (x * x + 1).sqrt()).log()))
+OPS["Acosh"] = _unary(_math(lambda x: (x + (x * x - 1).sqrt()).log()))
+OPS["Atanh"] = _unary(_math(lambda x: ((x + 1) / (-x + 1)).log() * 0.5))
+OPS["Sigmoid"] = _unary(lambda x, a: x.sigmoid())
+OPS["Tanh"] = _unary(lambda x, a: x.tanh())
+OPS["Erf"] = _unary(lambda x, a: x.erf())
+OPS["Sign"] = _unary(lambda x, a: x.sign())
+OPS["IsNaN"] = _unary(lambda x, a: x.isnan())
+OPS["Not"] = _unary(lambda x, a: x.logical_not())
+OPS["BitwiseNot"] = _unary(lambda x, a: ~x)
+OPS["Relu"] = _unary(lambda x, a: x.relu() if x.dtype.is_float else x.maximum(_full(x, 0)))
+OPS["LeakyRelu"] = _unary(lambda x, a: (x < 0).where(x * a["alpha"], x))
+OPS["Elu"] = _unary(lambda x, a: (x < 0).where((x.exp() - 1) * a["alpha"], x))
+OPS["Selu"] = _unary(lambda x, a: (x <= 0).where((x.exp() - 1) * a["alpha"], x) * a["gamma"])
+OPS["Celu"] = _unary(lambda x, a: x.relu() + ((x / a["alpha"]).exp() - 1).minimum(_full(x, 0)) * a["alpha"])
+OPS["HardSigmoid"] = _unary(lambda x, a: (x * a["alpha"] + a["beta"]).clip(_full(x, 0), _full(x, 1)))
+OPS["HardSwish"] = _unary(lambda x, a: x * (x * (1 / 6) + 0.5).clip(_full(x, 0), _full(x, 1)))
+OPS["Softplus"] = _unary(lambda x, a: x.softplus())
+OPS["Softsign"] = _unary(lambda x, a: x / (x.abs() + 1))
+OPS["Mish"] = _unary(lambda x, a: x * x.softplus().tanh())
+OPS["ThresholdedRelu"] = _unary(lambda x, a: (x > a["alpha"]).where(x, _full(x, 0)))
+OPS["Swish"] = _unary(lambda x, a: x * (x * a["alpha"]).sigmoid())
+OPS["Identity"] = _unary(lambda x, a: x.cast(x.dtype))
+
+
+@op("Gelu")
+def _gelu(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    if attrs.get("approximate", "none") == "tanh":
+        return x._math(lambda v: v * 0.5 * ((v + v * v * v * 0.044715) * math.sqrt(2 / math.pi)).tanh() + v * 0.5)
+    return x.gelu()
+
+
+@op("Shrink")
+def _shrink(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, lam, bias = inp[0], attrs["lambd"], attrs["bias"]
+    zero = _full(x, 0)
+    return (x < -lam).where(x + _full(x, bias), (x > lam).where(x - _full(x, bias), zero))
+
+
+@op("IsInf")
+def _isinf(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    pos = (x == _full(x, math.inf)) if attrs.get("detect_positive", 1) else _full(x, False, dtypes.bool)
+    neg = (x == _full(x, -math.inf)) if attrs.get("detect_negative", 1) else _full(x, False, dtypes.bool)
+    return (pos | neg).broadcast_to(x.shape)
+
+
+@op("Clip")
+def _clip(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    if node.opset < 11:
+        lo, hi = _full(x, attrs.get("min", -3.4e38)), _full(x, attrs.get("max", 3.4e38))
+    else:
+        lo = inp[1] if len(inp) > 1 else None
+        hi = inp[2] if len(inp) > 2 else None
+    out = x if lo is None else x.maximum(lo)
+    return (out if hi is None else out.minimum(hi)).cast(x.dtype)
+
+
+@op("Dropout")
+def _dropout(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    x = inp[0]
+    training = _scalar(inp[2], False) if len(inp) > 2 else False
+    ratio = _scalar(inp[1], 0.5) if len(inp) > 1 else attrs.get("ratio", 0.5)
+    if training and ratio != 0:
+        raise NotImplementedError("Dropout in training mode (random) is not supported")
+    return [x.cast(x.dtype), Tensor.full(x.shape, True, dtypes.bool, x.device)]
+
+
+@op("Cast")
+def _cast(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    return _cast_to(inp[0], engine_dtype(attrs["to"], "Cast target"), attrs.get("saturate", 1))
+
+
+@op("CastLike")
+def _castlike(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    return _cast_to(inp[0], inp[1].dtype, attrs.get("saturate", 1))
+
+
+def _cast_to(x: Tensor, dt: DType, saturate: int) -> Tensor:
+    if dt in (dtypes.float8_e4m3fn, dtypes.float8_e5m2) and saturate and x.dtype.is_float:
+        lim = 448.0 if dt == dtypes.float8_e4m3fn else 57344.0
+        xf = x.cast(dtypes.float32) if x.dtype.itemsize < 4 else x
+        clipped = xf.clip(_full(xf, -lim), _full(xf, lim))
+        if dt == dtypes.float8_e5m2:
+            clipped = xf.isinf().where(xf, clipped)
+        return clipped.cast(dt)
+    return x.cast(dt)
+
+
+# ---------------------------------------------------------------------------------------------- constants and shapes
+@op("Constant")
+def _constant(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            v = attrs[key]
+            if key == "value":
+                arr = np.asarray(v)
+            elif key.startswith("value_float"):
+                arr = np.asarray(v, dtype=np.float32)
+            else:
+                arr = np.asarray(v, dtype=np.int64)
+            return const(arr, node.device)
+    raise ValueError(f"a Constant with {sorted(attrs)} (strings and sparse tensors are not supported)")
+
+
+@op("Shape")
+def _shape(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    s = np.asarray(x.shape, dtype=np.int64)
+    n = len(s)
+    start, end = attrs.get("start", 0), attrs.get("end", n)
+    start, end = (start + n if start < 0 else start), (end + n if end < 0 else end)
+    return const(s[min(max(start, 0), n):min(max(end, 0), n)], x.device)
+
+
+@op("Size")
+def _size(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    return const(np.int64(inp[0].numel()), inp[0].device)
+
+
+@op("ConstantOfShape")
+def _constant_of_shape(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    shape = tuple(_ints(inp[0]) or [])
+    v = attrs.get("value")
+    arr = np.zeros(1, np.float32) if v is None else np.asarray(v).reshape(-1)
+    dt = dtypes.from_numpy(arr.dtype)
+    return Tensor.full(shape, arr[0].item(), dt, inp[0].device)
+
+
+@op("Range")
+def _range(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    start, limit, delta = (_scalar(t) for t in inp[:3])
+    dt = inp[0].dtype
+    n = max(int(math.ceil((limit - start) / delta)), 0)
+    return (Tensor.arange(n, dtype=dt, device=inp[0].device) * _full(inp[0], delta) + _full(inp[0], start)).cast(dt)
+
+
+@op("EyeLike")
+def _eyelike(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    dt = engine_dtype(attrs["dtype"], "EyeLike dtype") if attrs.get("dtype") else x.dtype
+    n, m = x.shape
+    k = attrs.get("k", 0)
+    r = Tensor.arange(n, dtype=dtypes.int64, device=x.device).reshape(n, 1)
+    c = Tensor.arange(m, dtype=dtypes.int64, device=x.device).reshape(1, m)
+    return (c - r == _full(r, k)).cast(dt)
+
+
+# ---------------------------------------------------------------------------------------------- movement
+@op("Reshape")
+def _reshape(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    shape = _ints(inp[1]) if node.opset >= 5 else attrs["shape"]
+    assert shape is not None
+    if not attrs.get("allowzero", 0):
+        shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x.reshape(tuple(shape))
+
+
+@op("Flatten")
+def _flatten(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    a = attrs.get("axis", 1)
+    a = a + x.ndim if a < 0 else a
+    if not 0 <= a <= x.ndim:
+        raise ValueError(f"axis {attrs.get('axis')} out of range for rank {x.ndim}")
+    return x.reshape(math.prod(x.shape[:a]), math.prod(x.shape[a:]))
+
+
+def _axes_of(inp: Inputs, attrs: Attrs, node: Node, since: int) -> list[int] | None:
+    if node.opset >= since:
+        return _ints(inp[1]) if len(inp) > 1 else None
+    return attrs.get("axes")
+
+
+@op("Squeeze")
+def _squeeze(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    axes = _axes_of(inp, attrs, node, 13)
+    if axes is None:
+        return x.squeeze()
+    return x.squeeze(tuple(_ax(a, x.ndim) for a in axes))
+
+
+@op("Unsqueeze")
+def _unsqueeze(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    axes = _axes_of(inp, attrs, node, 13) or []
+    n = x.ndim + len(axes)
+    axes = sorted(_ax(a, n) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"repeated axes {axes}")
+    shape = list(x.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return x.reshape(tuple(shape))
+
+
+@op("Transpose")
+def _transpose(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    perm = attrs.get("perm") or list(range(x.ndim))[::-1]
+    return x.permute(tuple(perm))
+
+
+@op("Expand")
+def _expand(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    from engine.tensor import _broadcast_shape
+
+    x = inp[0]
+    shape = tuple(_ints(inp[1]) or [])
+    return x.broadcast_to(_broadcast_shape(x.shape, shape))
+
+
+@op("Concat")
+def _concat(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    ts = [t for t in inp if t is not None]
+    axis = _ax(attrs["axis"], ts[0].ndim)
+    nonempty = [t for t in ts if t.shape[axis] != 0] or ts[:1]
+    return Tensor.cat(nonempty, axis) if len(nonempty) > 1 else nonempty[0].cast(nonempty[0].dtype)
+
+
+@op("Split")
+def _split(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    x = inp[0]
+    axis = _ax(attrs.get("axis", 0), x.ndim)
+    sizes = (_ints(inp[1]) if len(inp) > 1 else None) if node.opset >= 13 else attrs.get("split")
+    n = x.shape[axis]
+    if not sizes:
+        k = attrs.get("num_outputs") or node.n_outputs
+        step = -(-n // k)
+        sizes = [min(step, n - i * step) for i in range(k)]
+    return x.split(list(sizes), axis)
+
+
+@op("Slice")
+def _slice(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    if node.opset < 10:
+        starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+    else:
+        starts, ends = _ints(inp[1]), _ints(inp[2])
+        axes = _ints(inp[3]) if len(inp) > 3 else None
+        steps = _ints(inp[4]) if len(inp) > 4 else None
+    assert starts is not None and ends is not None
+    axes = list(range(len(starts))) if axes is None else [_ax(a, x.ndim) for a in axes]
+    steps = steps or [1] * len(starts)
+    idx: list[Any] = [slice(None)] * x.ndim
+    for a, s, e, st in zip(axes, starts, ends, steps):
+        if st == 0:
+            raise ValueError("slice step 0")
+        b, en, stp = slice(s, e, st).indices(x.shape[a])
+        idx[a] = slice(b, en if en >= 0 else None, stp)
+    return x[tuple(idx)]
+
+
+@op("Pad")
+def _pad(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    if node.opset < 11:
+        pads, value, axes = attrs["pads"], attrs.get("value", 0.0), None
+    else:
+        pads = _ints(inp[1])
+        value = _scalar(inp[2], 0) if len(inp) > 2 else 0
+        axes = _ints(inp[3]) if len(inp) > 3 else None
+    assert pads is not None
+    axes = list(range(x.ndim)) if axes is None else [_ax(a, x.ndim) for a in axes]
+    if len(pads) != 2 * len(axes):
+        raise ValueError(f"pads {pads} do not fit {len(axes)} axes")
+    pp = [(0, 0)] * x.ndim
+    for i, a in enumerate(axes):
+        pp[a] = (pads[i], pads[i + len(axes)])
+    return _pad_mode(x, pp, attrs.get("mode", "constant"), value)
+
+
+def _pad_mode(x: Tensor, pp: list[tuple[int, int]], mode: str, value: Any = 0) -> Tensor:
+    if mode == "constant":
+        if value == 0 or value is None:
+            return x.pad(pp)
+        mask = Tensor.ones(x.shape, dtypes.bool, x.device)
+        return mask.pad(pp).where(x.pad(pp), _full(x, value))
+    for a, (b, e) in enumerate(pp):
+        n = x.shape[a]
+        if (b, e) == (0, 0):
+            continue
+        pos = np.arange(-b, n + e)
+        if mode == "edge":
+            src = np.clip(pos, 0, n - 1)
+        elif mode == "wrap":
+            src = pos % n
+        elif mode == "reflect":
+            if n == 1:
+                src = np.zeros_like(pos)
+            else:
+                period = 2 * (n - 1)
+                m = pos % period
+                src = np.where(m < n, m, period - m)
+        else:
+            raise ValueError(f"unknown pad mode {mode!r}")
+        x = x[(slice(None),) * a + (src,)]
+    return x
+
+
+@op("Tile")
+def _tile(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    return inp[0].repeat(*(_ints(inp[1]) or []))
+
+
+@op("Gather")
+def _gather(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, idx = inp[0], inp[1]
+    axis = _ax(attrs.get("axis", 0), x.ndim)
+    known = _STATIC.get(idx.uop)
+    n = x.shape[axis]
+    if known is not None:
+        i = np.asarray(known).astype(np.int64)
+        if ((i < -n) | (i >= n)).any():
+            raise IndexError(f"Gather index out of range for axis {axis} of size {n}")
+        return x[(slice(None),) * axis + (np.where(i < 0, i + n, i),)]
+    idx = idx.cast(dtypes.int64)
+    idx = (idx < 0).where(idx + n, idx)
+    return x[(slice(None),) * axis + (idx,)]
+
+
+@op("GatherElements")
+def _gather_elements(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, idx = inp[0], inp[1]
+    return x.gather(_ax(attrs.get("axis", 0), x.ndim), idx.cast(dtypes.int64))
+
+
+def _linear_index(idx: Tensor, dims: Sequence[int]) -> Tensor:
+    """Row-major linear index from the last axis of `idx` (negative entries wrap per dim)."""
+    lin: Tensor | None = None
+    for j, d in enumerate(dims):
+        c = idx[..., j]
+        c = (c < 0).where(c + d, c)
+        lin = c if lin is None else lin * d + c
+    assert lin is not None
+    return lin
+
+
+@op("GatherND")
+def _gather_nd(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, idx = inp[0], inp[1].cast(dtypes.int64)
+    b = attrs.get("batch_dims", 0)
+    k = idx.shape[-1]
+    bshape, kdims, rest = x.shape[:b], x.shape[b:b + k], x.shape[b + k:]
+    B, M = math.prod(bshape), math.prod(kdims)
+    xf = x.reshape((B, M) + rest)
+    q = idx.shape[b:-1]
+    lin = _linear_index(idx, kdims).reshape(B, math.prod(q))
+    bi = Tensor.arange(B, dtype=dtypes.int64, device=x.device).reshape(B, 1).expand(B, math.prod(q))
+    out = xf[bi, lin]
+    return out.reshape(bshape + q + rest)
+
+
+def _scatter_combine(old: Tensor, new: Tensor, reduction: str) -> Tensor:
+    if reduction in ("none", "add"):
+        return new if reduction == "none" else old + new
+    if reduction == "mul":
+        return old * new
+    if reduction == "max":
+        return old.maximum(new)
+    if reduction == "min":
+        return old.minimum(new)
+    raise ValueError(f"unknown reduction {reduction!r}")
+
+
+def _masked_reduce(hit: Tensor, upd: Tensor, axis: int, reduction: str) -> Tensor:
+    """Combine the updates that hit each target along `axis` (sum, product, max or min)."""
+    dt = upd.dtype
+    if reduction in ("none", "add"):
+        return hit.where(upd, _full(upd, 0)).sum(axis, dtype=dt)
+    if reduction == "mul":
+        return hit.where(upd, _full(upd, 1)).prod(axis, dtype=dt)
+    if reduction == "max":
+        return hit.where(upd, _full(upd, dt.min)).max(axis)
+    return hit.where(upd, _full(upd, dt.max)).min(axis)
+
+
+@op("ScatterElements", "Scatter")
+def _scatter_elements(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, idx, upd = inp[0], inp[1].cast(dtypes.int64), inp[2]
+    a = _ax(attrs.get("axis", 0), x.ndim)
+    red = attrs.get("reduction", "none")
+    n = x.shape[a]
+    idx = (idx < 0).where(idx + n, idx)
+    ar = Tensor.arange(n, dtype=dtypes.int64, device=x.device).reshape((1,) * (a + 1) + (n,) + (1,) * (x.ndim - a - 1))
+    hit = idx.unsqueeze(a + 1) == ar  # U[:a+1] + (n,) + U[a+1:]
+    u = upd.unsqueeze(a + 1).broadcast_to(hit.shape)
+    contrib = _masked_reduce(hit, u, a, red)
+    anyhit = hit.any(a)
+    part = x.shrink([(0, s) if i != a else None for i, s in enumerate(idx.shape)])
+    out = anyhit.where(_scatter_combine(part, contrib, red), part)
+    pads = [(0, x.shape[i] - s) if i != a else (0, 0) for i, s in enumerate(idx.shape)]
+    if any(p != (0, 0) for p in pads):
+        out = anyhit.pad(pads).where(out.pad(pads), x)
+    return out
+
+
+@op("ScatterND")
+def _scatter_nd(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, idx, upd = inp[0], inp[1].cast(dtypes.int64), inp[2]
+    red = attrs.get("reduction", "none")
+    k = idx.shape[-1]
+    kdims, rest = x.shape[:k], x.shape[k:]
+    M = math.prod(kdims)
+    N = math.prod(idx.shape[:-1])
+    lin = _linear_index(idx, kdims).reshape(N, 1)
+    hit = lin == Tensor.arange(M, dtype=dtypes.int64, device=x.device).reshape(1, M)
+    hit = hit.reshape((N, M) + (1,) * len(rest)).expand((N, M) + rest)
+    u = upd.reshape((N, 1) + rest).expand((N, M) + rest)
+    contrib = _masked_reduce(hit, u, 0, red)
+    anyhit = hit.any(0)
+    xf = x.reshape((M,) + rest)
+    return anyhit.where(_scatter_combine(xf, contrib, red), xf).reshape(x.shape)
+
+
+@op("DepthToSpace")
+def _depth_to_space(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, b = inp[0], attrs["blocksize"]
+    n, c, h, w = x.shape
+    if attrs.get("mode", "DCR") == "DCR":
+        t = x.reshape(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+    else:
+        t = x.reshape(n, c // (b * b), b, b, h, w).permute(0, 1, 4, 2, 5, 3)
+    return t.reshape(n, c // (b * b), h * b, w * b)
+
+
+@op("SpaceToDepth")
+def _space_to_depth(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, b = inp[0], attrs["blocksize"]
+    n, c, h, w = x.shape
+    t = x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
+    return t.reshape(n, c * b * b, h // b, w // b)
+
+
+@op("Trilu")
+def _trilu(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    k = _scalar(inp[1], 0) if len(inp) > 1 else 0
+    n, m = x.shape[-2], x.shape[-1]
+    r = Tensor.arange(n, dtype=dtypes.int64, device=x.device).reshape(n, 1)
+    c = Tensor.arange(m, dtype=dtypes.int64, device=x.device).reshape(1, m)
+    keep = (c - r >= _full(r, k)) if attrs.get("upper", 1) else (c - r <= _full(r, k))
+    return keep.where(x, _full(x, 0))
+
+
+@op("OneHot")
+def _onehot(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    idx, values = inp[0], inp[2]
+    depth = int(_scalar(inp[1]))
+    vals = values.reshape(2)
+    off, on = vals[0], vals[1]
+    n = idx.ndim + 1
+    a = _ax(attrs.get("axis", -1), n)
+    i = idx.cast(dtypes.int64) if idx.dtype.is_int else idx.cast(dtypes.float64).trunc().cast(dtypes.int64)
+    i = (i < 0).where(i + depth, i)
+    ar = Tensor.arange(depth, dtype=dtypes.int64, device=idx.device).reshape((depth,) + (1,) * (n - a - 1))
+    return (i.unsqueeze(a) == ar).where(on, off)
+
+
+@op("Compress")
+def _compress(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, cond = inp[0], static(inp[1]).astype(bool)
+    axis = attrs.get("axis")
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    axis = _ax(axis, x.ndim)
+    keep = np.nonzero(cond[: x.shape[axis]])[0]
+    if len(keep) == 0:
+        return x.shrink([(0, 0) if i == axis else None for i in range(x.ndim)])
+    return x[(slice(None),) * axis + (keep,)]
+
+
+@op("NonZero")
+def _nonzero(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    mask = (inp[0] != _full(inp[0], 0)).numpy()  # the output shape depends on the values
+    return const(np.array(np.nonzero(mask), dtype=np.int64).reshape(mask.ndim, -1), inp[0].device)
+
+
+# ---------------------------------------------------------------------------------------------- reductions
+def _reduce_axes(inp: Inputs, attrs: Attrs, node: Node, since: int, ndim: int) -> tuple[int, ...] | None:
+    """The reduced axes; None means the input passes through (noop_with_empty_axes and no axes)."""
+    if node.opset >= since:
+        axes = _ints(inp[1]) if len(inp) > 1 and inp[1] is not None else None
+    else:
+        axes = attrs.get("axes")
+    if not axes:
+        return None if attrs.get("noop_with_empty_axes", 0) else tuple(range(ndim))
+    return tuple(sorted({_ax(a, ndim) for a in axes}))
+
+
+def _reducer(kind: str, since: int = 18) -> Callable:
+    def handler(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+        x = inp[0]
+        axes = _reduce_axes(inp, attrs, node, since, x.ndim)
+        keep = bool(attrs.get("keepdims", 1))
+        if axes is None:
+            return _post_noop(kind, x)
+        if any(x.shape[a] == 0 for a in axes):
+            shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape)) if keep else \
+                tuple(s for i, s in enumerate(x.shape) if i not in axes)
+            ident = {"sum": 0, "l1": 0, "l2": 0, "sumsq": 0, "mean": math.nan, "prod": 1, "max": x.dtype.min,
+                     "min": x.dtype.max, "logsum": -math.inf, "logsumexp": -math.inf}[kind]
+            return Tensor.full(shape, ident, x.dtype, x.device)
+        return _reduce(kind, x, axes, keep)
+    return handler
+
+
+def _post_noop(kind: str, x: Tensor) -> Tensor:
+    if kind in ("l1",):
+        return x.abs()
+    if kind == "sumsq":
+        return x * x
+    if kind == "l2":
+        return (x * x).sqrt() if x.dtype.is_float else x.abs()
+    if kind == "logsum":
+        return x.log()
+    if kind == "logsumexp":
+        return x.cast(x.dtype)
+    return x.cast(x.dtype)
+
+
+def _reduce(kind: str, x: Tensor, axes: tuple[int, ...], keep: bool) -> Tensor:
+    dt = x.dtype
+    if kind == "sum":
+        return x.sum(axes, keep, dtype=dt) if dt != dtypes.bool else x.any(axes, keep)
+    if kind == "prod":
+        return x.prod(axes, keep, dtype=dt)
+    if kind == "max":
+        return x.max(axes, keep)
+    if kind == "min":
+        return x.min(axes, keep)
+    if kind == "mean":
+        n = math.prod(x.shape[a] for a in axes)
+        if dt.is_float:
+            return x.mean(axes, keep)
+        return (x.sum(axes, keep, dtype=dtypes.float64) / n).cast(dt)
+    if kind == "l1":
+        return x.abs().sum(axes, keep, dtype=dt)
+    if kind == "sumsq":
+        return (x * x).sum(axes, keep, dtype=dt)
+    if kind == "l2":
+        s = (x * x).sum(axes, keep, dtype=dt)
+        return s.sqrt() if dt.is_float else s.cast(dtypes.float64).sqrt().cast(dt)
+    if kind == "logsum":
+        return x.sum(axes, keep, dtype=dt).log()
+    if kind == "logsumexp":
+        return x.logsumexp(axes, keep)
+    raise ValueError(kind)
+
+
+OPS["ReduceSum"] = _reducer("sum", 13)
+for _k, _n in (("mean", "ReduceMean"), ("prod", "ReduceProd"), ("max", "ReduceMax"), ("min", "ReduceMin"),
+               ("l1", "ReduceL1"), ("l2", "ReduceL2"), ("sumsq", "ReduceSumSquare"), ("logsum", "ReduceLogSum"),
+               ("logsumexp", "ReduceLogSumExp")):
+    OPS[_n] = _reducer(_k)
+
+
+def _arg(largest: bool) -> Callable:
+    def handler(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+        x = inp[0]
+        a = _ax(attrs.get("axis", 0), x.ndim)
+        keep = bool(attrs.get("keepdims", 1))
+        if attrs.get("select_last_index", 0):
+            r = x.flip(a)
+            i = r.argmax(a, keep) if largest else r.argmin(a, keep)
+            return _full(i, x.shape[a] - 1) - i
+        return x.argmax(a, keep) if largest else x.argmin(a, keep)
+    return handler
+
+
+OPS["ArgMax"] = _arg(True)
+OPS["ArgMin"] = _arg(False)
+
+
+@op("CumSum", "CumProd")
+def _cumsum(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    a = _ax(int(_scalar(inp[1])), x.ndim)
+    rev, excl = attrs.get("reverse", 0), attrs.get("exclusive", 0)
+    prod = node.op_type == "CumProd"
+    t = x.flip(a) if rev else x
+    n = t.shape[a]
+    if excl:
+        t = t.pad([(1, 0) if i == a else (0, 0) for i in range(t.ndim)], value=1 if prod else 0)
+        t = t.shrink([(0, n) if i == a else None for i in range(t.ndim)])
+    if prod:
+        order = [i for i in range(t.ndim) if i != a] + [a]
+        inv = [order.index(i) for i in range(t.ndim)]
+        v = t.permute(order)
+        lead = v.shape[:-1]
+        r = Tensor.arange(n, dtype=dtypes.int64, device=x.device)
+        mask = r.reshape(n, 1) >= r.reshape(1, n)
+        wide = v.reshape(lead + (1, n)).expand(lead + (n, n))
+        out = mask.where(wide, _full(v, 1)).prod(-1, dtype=x.dtype).permute(inv)
+    else:
+        out = t.cumsum(a, dtype=x.dtype)
+    return out.flip(a) if rev else out
+
+
+# ---------------------------------------------------------------------------------------------- softmax family
+def _softmax_like(kind: str) -> Callable:
+    def handler(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+        x = inp[0]
+        if node.opset < 13:
+            a = _ax(attrs.get("axis", 1), x.ndim)
+            flat = x.reshape(math.prod(x.shape[:a]), math.prod(x.shape[a:]))
+            return _softmax_axis(kind, flat, 1).reshape(x.shape)
+        return _softmax_axis(kind, x, _ax(attrs.get("axis", -1), x.ndim))
+    return handler
+
+
+def _softmax_axis(kind: str, x: Tensor, a: int) -> Tensor:
+    if kind == "softmax":
+        return x.softmax(a)
+    if kind == "logsoftmax":
+        return x.log_softmax(a)
+    i = x.argmax(a, keepdim=True)
+    n = x.shape[a]
+    ar = Tensor.arange(n, dtype=dtypes.int64, device=x.device).reshape(tuple(n if d == a else 1 for d in range(x.ndim)))
+    return (i == ar).cast(x.dtype)
+
+
+OPS["Softmax"] = _softmax_like("softmax")
+OPS["LogSoftmax"] = _softmax_like("logsoftmax")
+OPS["Hardmax"] = _softmax_like("hardmax")
+
+
+@op("TopK")
+def _topk(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    x = inp[0]
+    k = int(_scalar(inp[1])) if node.opset >= 10 else attrs["k"]
+    a = _ax(attrs.get("axis", -1), x.ndim)
+    largest = attrs.get("largest", 1)
+    n = x.shape[a]
+    if not 0 <= k <= n:
+        raise ValueError(f"k={k} for an axis of size {n}")
+    order = [i for i in range(x.ndim) if i != a] + [a]
+    inv = [order.index(i) for i in range(x.ndim)]
+    v = x.permute(order)
+    lead = v.shape[:-1]
+    vi = v.reshape(lead + (n, 1))
+    vj = v.reshape(lead + (1, n))
+    r = Tensor.arange(n, dtype=dtypes.int64, device=x.device)
+    before = r.reshape(1, n) < r.reshape(n, 1)  # j < i
+    better = (vj > vi) if largest else (vj < vi)
+    rank = (better | ((vj == vi) & before)).cast(dtypes.int64).sum(-1)  # (lead, n): the sorted position of i
+    slot = Tensor.arange(k, dtype=dtypes.int64, device=x.device)
+    hit = rank.reshape(lead + (1, n)) == slot.reshape(k, 1)  # (lead, k, n)
+    vals = hit.where(v.reshape(lead + (1, n)), _full(v, 0)).sum(-1, dtype=x.dtype) if x.dtype != dtypes.bool else \
+        (hit & v.reshape(lead + (1, n))).any(-1)
+    idx = hit.where(r.reshape(1, n), _full(r, 0)).sum(-1, dtype=dtypes.int64)
+    return [vals.permute(inv), idx.permute(inv)]
+
+
+# ---------------------------------------------------------------------------------------------- products
+@op("MatMul")
+def _matmul(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    return inp[0].matmul(inp[1])
+
+
+@op("MatMulInteger")
+def _matmul_integer(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    a, b = inp[0].cast(dtypes.int32), inp[1].cast(dtypes.int32)
+    if len(inp) > 2 and inp[2] is not None:
+        za = inp[2].cast(dtypes.int32)
+        a = a - (za.reshape(-1, 1) if za.ndim == 1 and za.shape[0] > 1 else za)
+    if len(inp) > 3 and inp[3] is not None:
+        b = b - inp[3].cast(dtypes.int32)
+    return a.matmul(b)
+
+
+@op("Gemm")
+def _gemm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    a, b = inp[0], inp[1]
+    if attrs.get("transA", 0):
+        a = a.transpose(0, 1)
+    if attrs.get("transB", 0):
+        b = b.transpose(0, 1)
+    out = a.matmul(b)
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    if alpha != 1.0:
+        out = out * _full(out, alpha)
+    if len(inp) > 2 and inp[2] is not None:
+        c = inp[2]
+        out = out + (c * _full(c, beta) if beta != 1.0 else c)
+    return out
+
+
+@op("Einsum")
+def _einsum(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    return Tensor.einsum(attrs["equation"], *inp)
+
+
+# ---------------------------------------------------------------------------------------------- convolution, pooling
+def _spatial_pads(attrs: Attrs, ins: Sequence[int], ks: Sequence[int], s: Sequence[int], d: Sequence[int],
+                  ceil: bool = False) -> list[tuple[int, int]]:
+    n = len(ks)
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        out = []
+        for i, k, st, di in zip(ins, ks, s, d):
+            o = -(-i // st)
+            tot = max((o - 1) * st + (k - 1) * di + 1 - i, 0)
+            small = tot // 2
+            out.append((small, tot - small) if auto == "SAME_UPPER" else (tot - small, small))
+        return out
+    if auto == "VALID":
+        return [(0, 0)] * n
+    pads = attrs.get("pads") or [0] * (2 * n)
+    return [(pads[j], pads[j + n]) for j in range(n)]
+
+
+def _conv_attrs(attrs: Attrs, w: Tensor) -> tuple[list[int], list[int], list[int]]:
+    n = w.ndim - 2
+    ks = attrs.get("kernel_shape") or list(w.shape[2:])
+    return list(ks), attrs.get("strides") or [1] * n, attrs.get("dilations") or [1] * n
+
+
+@op("Conv")
+def _conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, w = inp[0], inp[1]
+    b = inp[2] if len(inp) > 2 else None
+    ks, s, d = _conv_attrs(attrs, w)
+    pads = _spatial_pads(attrs, x.shape[2:], ks, s, d)
+    x = x.pad([(0, 0), (0, 0)] + pads)
+    return x.conv2d(w, b, s, 0, d, attrs.get("group", 1))
+
+
+@op("ConvTranspose")
+def _conv_transpose(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, w = inp[0], inp[1]
+    b = inp[2] if len(inp) > 2 else None
+    n = w.ndim - 2
+    ks, s, d = _conv_attrs(attrs, w)
+    g = attrs.get("group", 1)
+    op_ = attrs.get("output_padding") or [0] * n
+    ins = x.shape[2:]
+    full = [st * (i - 1) + (k - 1) * di + 1 for i, st, k, di in zip(ins, s, ks, d)]
+    out_shape = attrs.get("output_shape")
+    auto = attrs.get("auto_pad", "NOTSET")
+    if out_shape or auto in ("SAME_UPPER", "SAME_LOWER"):
+        outs = list(out_shape)[-n:] if out_shape else [i * st for i, st in zip(ins, s)]
+        pads = []
+        for f, o, p in zip(full, outs, op_):
+            tot = f + p - o
+            if auto == "SAME_UPPER":
+                pads.append((tot // 2, tot - tot // 2))
+            else:
+                pads.append((tot - tot // 2, tot // 2))
+    elif auto == "VALID":
+        pads = [(0, 0)] * n
+    else:
+        pl = attrs.get("pads") or [0] * (2 * n)
+        pads = [(pl[j], pl[j + n]) for j in range(n)]
+    y = x.conv_transpose2d(w, None, s, 0, 0, d, g)
+    y = y.pad([(0, 0), (0, 0)] + [(0, max(p, 0)) for p in op_])
+    y = y.pad([(0, 0), (0, 0)] + [(-pb, -pe) for pb, pe in pads])
+    if b is not None:
+        y = y + b.reshape((1, -1) + (1,) * n)
+    return y
+
+
+def _pool_geometry(x: Tensor, attrs: Attrs) -> tuple[list[int], list[int], list[int], list[tuple[int, int]],
+                                                     list[int]]:
+    """Kernel, strides, dilations, pads (explicit, as given) and the extra end padding ceil_mode needs."""
+    ks = list(attrs["kernel_shape"])
+    n = len(ks)
+    s = attrs.get("strides") or [1] * n
+    d = attrs.get("dilations") or [1] * n
+    ins = x.shape[2:]
+    pads = _spatial_pads(attrs, ins, ks, s, d)
+    extra = []
+    for i, k, st, di, (pb, pe) in zip(ins, ks, s, d, pads):
+        span = (k - 1) * di + 1
+        tot = i + pb + pe
+        if attrs.get("ceil_mode", 0):
+            o = -(-(tot - span) // st) + 1
+            if (o - 1) * st >= i + pb:
+                o -= 1
+        else:
+            o = (tot - span) // st + 1
+        extra.append(max((o - 1) * st + span - tot, 0))
+    return ks, s, d, pads, extra
+
+
+@op("MaxPool")
+def _maxpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    if node.n_outputs > 1:
+        raise NotImplementedError("MaxPool's Indices output is not supported")
+    ks, s, d, pads, extra = _pool_geometry(x, attrs)
+    pp = [(0, 0), (0, 0)] + [(pb, pe + e) for (pb, pe), e in zip(pads, extra)]
+    xp = x.pad(pp, value=x.dtype.min) if any(p != (0, 0) for p in pp) else x
+    n = len(ks)
+    return _windows(xp, tuple(ks), tuple(s), tuple(d)).max(tuple(range(-n, 0)))
+
+
+@op("AveragePool", "LpPool")
+def _avgpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    ks, s, d, pads, extra = _pool_geometry(x, attrs)
+    n = len(ks)
+    pp = [(0, 0), (0, 0)] + [(pb, pe + e) for (pb, pe), e in zip(pads, extra)]
+    axes = tuple(range(-n, 0))
+    if "p" in attrs and node.op_type == "LpPool":
+        p = attrs.get("p", 2)
+        xa = x.abs() ** _full(x, p) if p != 1 else x.abs()
+        sm = _windows(xa.pad(pp), tuple(ks), tuple(s), tuple(d)).sum(axes)
+        return sm ** _full(sm, 1.0 / p) if p != 1 else sm
+    total = _windows(x.pad(pp), tuple(ks), tuple(s), tuple(d)).sum(axes)
+    ones = Tensor.ones(x.shape[2:], x.dtype, x.device)
+    if attrs.get("count_include_pad", 0):
+        ones = ones.pad(pads).pad([(0, e) for e in extra])
+    else:
+        ones = ones.pad([(pb, pe + e) for (pb, pe), e in zip(pads, extra)])
+    cnt = _windows(ones, tuple(ks), tuple(s), tuple(d)).sum(axes)
+    return total / cnt
+
+
+@op("GlobalAveragePool")
+def _global_avg(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    return x.mean(tuple(range(2, x.ndim)), keepdim=True)
+
+
+@op("GlobalMaxPool")
+def _global_max(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    return x.max(tuple(range(2, x.ndim)), keepdim=True)
+
+
+@op("GlobalLpPool")
+def _global_lp(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, p = inp[0], attrs.get("p", 2)
+    s = (x.abs() ** _full(x, p)).sum(tuple(range(2, x.ndim)), keepdim=True)
+    return s ** _full(s, 1.0 / p)
+
+
+# ---------------------------------------------------------------------------------------------- normalization
+def _channel(t: Tensor, ndim: int) -> Tensor:
+    return t.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+@op("BatchNormalization")
+def _batchnorm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale, bias, mean, var = inp[:5]
+    if attrs.get("training_mode", 0):
+        raise NotImplementedError("BatchNormalization in training mode is not supported")
+    eps = attrs.get("epsilon", 1e-5)
+    n = x.ndim
+    inv = (_channel(var, n) + _full(var, eps)).rsqrt()
+    return (x - _channel(mean, n)) * inv * _channel(scale, n) + _channel(bias, n)
+
+
+@op("InstanceNormalization")
+def _instancenorm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale, bias = inp[:3]
+    axes = tuple(range(2, x.ndim))
+    m = x.mean(axes, keepdim=True)
+    v = ((x - m) * (x - m)).mean(axes, keepdim=True)
+    y = (x - m) * (v + _full(v, attrs.get("epsilon", 1e-5))).rsqrt()
+    return y * _channel(scale, x.ndim) + _channel(bias, x.ndim)
+
+
+def _stash(x: Tensor, attrs: Attrs) -> Tensor:
+    return x.cast(dtypes.float32) if attrs.get("stash_type", 1) == 1 and x.dtype != dtypes.float64 else x
+
+
+@op("LayerNormalization")
+def _layernorm(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    x, scale = inp[0], inp[1]
+    bias = inp[2] if len(inp) > 2 else None
+    a = _ax(attrs.get("axis", -1), x.ndim)
+    axes = tuple(range(a, x.ndim))
+    xf = _stash(x, attrs)
+    m = xf.mean(axes, keepdim=True)
+    c = xf - m
+    inv = ((c * c).mean(axes, keepdim=True) + _full(xf, attrs.get("epsilon", 1e-5))).rsqrt()
+    y = (c * inv).cast(x.dtype) * scale
+    if bias is not None:
+        y = y + bias
+    return [y, m, inv]
+
+
+@op("GroupNormalization")
+def _groupnorm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale, bias = inp[:3]
+    g = attrs["num_groups"]
+    nb, c = x.shape[0], x.shape[1]
+    xf = _stash(x, attrs)
+    xg = xf.reshape(nb, g, -1)
+    m = xg.mean(2, keepdim=True)
+    cc = xg - m
+    y = cc * ((cc * cc).mean(2, keepdim=True) + _full(xf, attrs.get("epsilon", 1e-5))).rsqrt()
+    y = y.reshape(x.shape).cast(x.dtype)
+    if scale.shape[0] != c:  # opset 18: one scale and bias per group
+        scale = scale.reshape(g, 1).expand(g, c // g).reshape(c)
+        bias = bias.reshape(g, 1).expand(g, c // g).reshape(c)
+    return y * _channel(scale, x.ndim) + _channel(bias, x.ndim)
+
+
+@op("RMSNormalization")
+def _rmsnorm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale = inp[0], inp[1]
+    a = _ax(attrs.get("axis", -1), x.ndim)
+    axes = tuple(range(a, x.ndim))
+    xf = _stash(x, attrs)
+    y = xf * ((xf * xf).mean(axes, keepdim=True) + _full(xf, attrs.get("epsilon", 1e-5))).rsqrt()
+    return y.cast(x.dtype) * scale
+
+
+@op("LpNormalization")
+def _lpnorm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    a = _ax(attrs.get("axis", -1), x.ndim)
+    p = attrs.get("p", 2)
+    nrm = x.abs().sum(a, keepdim=True) if p == 1 else (x * x).sum(a, keepdim=True).sqrt()
+    zero = nrm == _full(nrm, 0)
+    return zero.where(_full(x, 0), x / zero.where(_full(nrm, 1), nrm))
+
+
+@op("MeanVarianceNormalization")
+def _mvn(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    axes = tuple(_ax(a, x.ndim) for a in (attrs.get("axes") or [0, 2, 3]))
+    m = x.mean(axes, keepdim=True)
+    v = (x * x).mean(axes, keepdim=True) - m * m
+    return (x - m) / (v.sqrt() + _full(x, 1e-9))
+
+
+@op("LRN")
+def _lrn(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    size = attrs["size"]
+    alpha, beta, bias = attrs.get("alpha", 1e-4), attrs.get("beta", 0.75), attrs.get("bias", 1.0)
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    sq = (x * x).pad([(0, 0), (lo, hi)] + [(0, 0)] * (x.ndim - 2))
+    v = sq.permute([0] + list(range(2, x.ndim)) + [1])
+    win = _windows(v, (size,), (1,), (1,)).sum(-1)
+    ssum = win.permute([0, x.ndim - 1] + list(range(1, x.ndim - 1)))
+    return x / (ssum * _full(x, alpha / size) + _full(x, bias)) ** _full(x, beta)
+
+
+# ---------------------------------------------------------------------------------------------- resampling
+def _resize_matrix(in_size: int, out_size: int, scale: float, attrs: Attrs, roi: tuple[float, float] | None,
+                   mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(out, in) interpolation weights, and which output rows lie outside the input (tf_crop_and_resize)."""
+    ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+    o = np.arange(out_size, dtype=np.float64)
+    if ctm == "half_pixel":
+        src = (o + 0.5) / scale - 0.5
+    elif ctm == "pytorch_half_pixel":
+        src = (o + 0.5) / scale - 0.5 if out_size > 1 else np.zeros_like(o)
+    elif ctm == "align_corners":
+        src = o * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros_like(o)
+    elif ctm == "asymmetric":
+        src = o / scale
+    elif ctm == "half_pixel_symmetric":
+        adj = out_size / (scale * in_size)
+        center = in_size / 2
+        offset = center * (1 - adj)
+        src = offset + (o + 0.5) / scale - 0.5
+    elif ctm == "tf_crop_and_resize":
+        assert roi is not None
+        s0, e0 = roi
+        if out_size > 1:
+            src = s0 * (in_size - 1) + o * (e0 - s0) * (in_size - 1) / (out_size - 1)
+        else:
+            src = np.full_like(o, 0.5 * (s0 + e0) * (in_size - 1))
+    else:
+        raise ValueError(f"unknown coordinate_transformation_mode {ctm!r}")
+    outside = (src < 0) | (src > in_size - 1) if ctm == "tf_crop_and_resize" else np.zeros(out_size, bool)
+    W = np.zeros((out_size, in_size), np.float64)
+    rows = np.arange(out_size)
+    if mode == "nearest":
+        nm = attrs.get("nearest_mode", "round_prefer_floor")
+        if nm == "round_prefer_floor":
+            i = np.where(src == np.floor(src) + 0.5, np.floor(src), np.round(src))
+        elif nm == "round_prefer_ceil":
+            i = np.where(src == np.floor(src) + 0.5, np.ceil(src), np.round(src))
+        elif nm == "floor":
+            i = np.floor(src)
+        elif nm == "ceil":
+            i = np.ceil(src)
+        else:
+            raise ValueError(f"unknown nearest_mode {nm!r}")
+        W[rows, np.clip(i, 0, in_size - 1).astype(np.int64)] = 1
+    elif mode == "linear":
+        aa = attrs.get("antialias", 0) and scale < 1
+        if aa:
+            _antialias(W, src, in_size, scale, lambda t: np.maximum(0, 1 - np.abs(t)), 1.0, attrs)
+        else:
+            s = np.clip(src, 0, in_size - 1)
+            i0 = np.floor(s).astype(np.int64)
+            i1 = np.minimum(i0 + 1, in_size - 1)
+            lam = s - i0
+            np.add.at(W, (rows, i0), 1 - lam)
+            np.add.at(W, (rows, i1), lam)
+    elif mode == "cubic":
+        a = attrs.get("cubic_coeff_a", -0.75)
+
+        def cubic(t: np.ndarray) -> np.ndarray:
+            t = np.abs(t)
+            return np.where(t <= 1, ((a + 2) * t - (a + 3)) * t * t + 1,
+                            np.where(t < 2, ((a * t - 5 * a) * t + 8 * a) * t - 4 * a, 0.0))
+        if attrs.get("antialias", 0) and scale < 1:
+            _antialias(W, src, in_size, scale, cubic, 2.0, attrs)
+        else:
+            f = np.floor(src).astype(np.int64)
+            for off in (-1, 0, 1, 2):
+                j = f + off
+                w = cubic(src - j)
+                valid = (j >= 0) & (j < in_size)
+                if attrs.get("exclude_outside", 0):
+                    w = np.where(valid, w, 0)
+                np.add.at(W, (rows, np.clip(j, 0, in_size - 1)), w)
+            if attrs.get("exclude_outside", 0):
+                W /= np.maximum(W.sum(1, keepdims=True), 1e-300)
+    else:
+        raise ValueError(f"unknown resize mode {mode!r}")
+    return W, outside
+
+
+def _antialias(W: np.ndarray, src: np.ndarray, in_size: int, scale: float, kernel: Callable, support: float,
+               attrs: Attrs) -> None:
+    rad = support / scale
+    for r, c in enumerate(src):
+        lo, hi = int(np.floor(c - rad)) + 1, int(np.ceil(c + rad))
+        js = np.arange(lo, hi)
+        w = kernel((js - c) * scale)
+        valid = (js >= 0) & (js < in_size)
+        if attrs.get("exclude_outside", 0):
+            w = np.where(valid, w, 0)
+        w = w / w.sum() if w.sum() else w
+        np.add.at(W[r], np.clip(js, 0, in_size - 1), w)
+
+
+@op("Resize", "Upsample")
+def _resize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    n = x.ndim
+    if node.op_type == "Upsample" or node.opset < 11:
+        scales = list(static(inp[1]).astype(np.float64)) if len(inp) > 1 else list(attrs["scales"])
+        roi, sizes = None, None
+        attrs = dict(attrs, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    else:
+        roi = static(inp[1]) if len(inp) > 1 else None
+        sv = static(inp[2]) if len(inp) > 2 else None
+        sizes = _ints(inp[3]) if len(inp) > 3 else None
+        scales = list(sv.astype(np.float64)) if sv is not None and sv.size else None
+    axes = attrs.get("axes") or list(range(n))
+    axes = [_ax(a, n) for a in axes]
+    mode = attrs.get("mode", "nearest")
+    full_scales = [1.0] * n
+    out = list(x.shape)
+    if sizes:
+        sz = list(sizes)
+        policy = attrs.get("keep_aspect_ratio_policy", "stretch")
+        if policy != "stretch":
+            ratios = [sz[i] / x.shape[a] for i, a in enumerate(axes)]
+            r = min(ratios) if policy == "not_larger" else max(ratios)
+            sz = [int(math.floor(r * x.shape[a] + 0.5)) for a in axes]
+            for a, s in zip(axes, sz):
+                full_scales[a], out[a] = r, s
+        else:
+            for a, s in zip(axes, sz):
+                full_scales[a], out[a] = s / x.shape[a], s
+    elif scales:
+        for a, s in zip(axes, scales):
+            full_scales[a], out[a] = s, int(math.floor(x.shape[a] * s))
+    roi_pairs: list[tuple[float, float] | None] = [None] * n
+    if roi is not None and roi.size:
+        r = roi.astype(np.float64)
+        k = len(axes)
+        for i, a in enumerate(axes):
+            roi_pairs[a] = (float(r[i]), float(r[i + k]))
+    y = x if mode == "nearest" or x.dtype.is_float else x.cast(dtypes.float32)
+    for a in range(n):
+        if out[a] == x.shape[a] and full_scales[a] == 1.0 and attrs.get("coordinate_transformation_mode") != \
+                "tf_crop_and_resize":
+            continue
+        W, outside = _resize_matrix(x.shape[a], out[a], full_scales[a], attrs, roi_pairs[a] or (0.0, 1.0), mode)
+        if mode == "nearest":
+            idx = W.argmax(1)
+            y = y[(slice(None),) * a + (idx,)]
+        else:
+            wt = const(W.astype(y.dtype.np), x.device)
+            ym = y.permute([i for i in range(n) if i != a] + [a])
+            ym = ym.matmul(wt.transpose(0, 1))
+            y = ym.permute([i for i in range(a)] + [n - 1] + [i for i in range(a, n - 1)])
+        if outside.any():
+            mask = const(outside.reshape((-1,) + (1,) * (n - a - 1)), x.device)
+            y = mask.where(_full(y, attrs.get("extrapolation_value", 0.0)), y)
+    return y.cast(x.dtype)
+
+
+# ---------------------------------------------------------------------------------------------- quantization
+def _per_axis(s: Tensor, x: Tensor, attrs: Attrs) -> Tensor:
+    if s.ndim == 0 or s.numel() == 1 and x.ndim == 0:
+        return s.reshape(())
+    a = _ax(attrs.get("axis", 1), x.ndim)
+    bs = attrs.get("block_size", 0)
+    if bs:
+        s = s.reshape(s.shape[:a + 1] + (1,) + s.shape[a + 1:])
+        s = s.expand(s.shape[:a + 1] + (bs,) + s.shape[a + 2:])
+        s = s.reshape(s.shape[:a] + (s.shape[a] * bs,) + s.shape[a + 2:])
+        return s.shrink([(0, x.shape[a]) if i == a else None for i in range(x.ndim)])
+    if s.ndim == 1:
+        return s.reshape(tuple(-1 if i == a else 1 for i in range(x.ndim)))
+    return s
+
+
+@op("QuantizeLinear")
+def _quantize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale = inp[0], inp[1]
+    zp = inp[2] if len(inp) > 2 else None
+    if zp is not None:
+        dt = zp.dtype
+    elif attrs.get("output_dtype"):
+        dt = engine_dtype(attrs["output_dtype"], "QuantizeLinear output_dtype")
+    else:
+        dt = dtypes.uint8
+    s = _per_axis(scale, x, attrs)
+    xf = x.cast(dtypes.float32) if x.dtype != dtypes.float64 else x
+    y = xf / s.cast(xf.dtype)
+    if dt.is_float:
+        if zp is not None:
+            y = y + _per_axis(zp, x, attrs).cast(xf.dtype)
+        return _cast_to(y, dt, attrs.get("saturate", 1))
+    y = y.round()
+    if zp is not None:
+        y = y + _per_axis(zp, x, attrs).cast(xf.dtype)
+    return y.clip(_full(y, float(dt.min)), _full(y, float(dt.max))).cast(dt)
+
+
+@op("DequantizeLinear")
+def _dequantize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale = inp[0], inp[1]
+    zp = inp[2] if len(inp) > 2 else None
+    s = _per_axis(scale, x, attrs)
+    wide = dtypes.float32
+    xf = x.cast(wide)
+    if zp is not None:
+        xf = xf - _per_axis(zp, x, attrs).cast(wide)
+    out_dt = engine_dtype(attrs["output_dtype"], "output_dtype") if attrs.get("output_dtype") else scale.dtype
+    return (xf * s.cast(wide)).cast(out_dt)
