@@ -85,12 +85,32 @@ class Device(ABC):
     def launcher(self, compiled: Any, prg: Program) -> Callable[..., None]:
         """A callable that runs the compiled program on flat numpy buffers (one per DEFINE_GLOBAL, in order)."""
 
+    def cache_key(self, src: str) -> str:
+        """What a compiled program is cached under: its source, plus any setting that changes the code."""
+        return src
+
+    def compile_batch(self, sources: list[tuple[str, str]]) -> list[Any]:
+        """Compile several (source, name) pairs at once; a backend whose compiles have a large fixed cost (a
+        compiler process, a JIT engine) overrides this to compile them together."""
+        return [self.compile(src, name) for src, name in sources]
+
+    def runners(self, prgs: list[Program]) -> list[Callable[..., None]]:
+        """Render, compile (cached by source; the new ones in one batch) and load several programs."""
+        keys = []
+        todo: dict[str, tuple[str, str]] = {}
+        for prg in prgs:
+            src = self.render(prg)
+            key = self.cache_key(src)
+            keys.append(key)
+            if key not in self._compiled and key not in todo:
+                todo[key] = (src, prg.name)
+        if todo:
+            self._compiled.update(zip(todo, self.compile_batch(list(todo.values()))))
+        return [self.launcher(self._compiled[key], prg) for key, prg in zip(keys, prgs)]
+
     def runner(self, prg: Program) -> Callable[..., None]:
         """Render, compile (cached by source) and load a program."""
-        src = self.render(prg)
-        if src not in self._compiled:
-            self._compiled[src] = self.compile(src, prg.name)
-        return self.launcher(self._compiled[src], prg)
+        return self.runners([prg])[0]
 
 
 _DEVICES: dict[str, Callable[[], Device]] = {}

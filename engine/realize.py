@@ -82,7 +82,7 @@ def run_schedule(items: list[ScheduleItem], device: str, opts: OptsSpec = "defau
 
 def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple[ScheduleItem, Any, Any, list]]:
     dev = get_device(device)
-    built = []
+    programs = []
     for item in items:
         k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts)
         cache = _PROGRAMS[-1] if _PROGRAMS else None
@@ -92,8 +92,9 @@ def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple
             prg = k.to_program()
             if cache is not None:
                 cache[key] = prg
-        built.append((item, prg, dev.runner(prg), k.applied))
-    return built
+        programs.append((item, prg, k.applied))
+    runners = dev.runners([prg for _, prg, _ in programs])  # the schedule's new kernels compile in one batch
+    return [(item, prg, run, applied) for (item, prg, applied), run in zip(programs, runners)]
 
 
 def _run(built: list[tuple[ScheduleItem, Any, Any, list]], device: str) -> None:

@@ -389,3 +389,63 @@ def test_llvm_compile_error_names_the_kernel() -> None:
     b.add(store(index(out, const(0)), inside))  # ... and used after it: invalid SSA
     with pytest.raises(CompileError, match="kernel bad_scope"):
         DEVICES["LLVM"].runner(b.program("bad_scope"))
+
+
+@pytest.mark.parametrize("device", ["CPU", "LLVM"])
+def test_kernels_compiled_in_one_batch_keep_their_own_code(device: str) -> None:
+    """Two different kernels with the same name (and one repeated) compile in one batch; each runs its own code."""
+    from engine.device import get_device
+
+    def scale(k: int) -> Program:
+        b = Builder()
+        out, a = glob(0, dtypes.int32, 8), glob(1, dtypes.int32, 8)
+        r = b.add(UOp.range(8, 0))
+        b.add(store(index(out, r), load(index(a, r)) * k))
+        b.add(end(r))
+        return b.program("same_name")
+
+    dev = get_device(device)
+    prgs = [scale(3), scale(5), scale(3), scale(7)]
+    runners = dev.runners(prgs)
+    a = np.arange(8, dtype=np.int32)
+    for k, run in zip([3, 5, 3, 7], runners):
+        out = np.zeros(8, np.int32)
+        run(out, a)
+        np.testing.assert_array_equal(out, a * k)
+
+
+def test_llvm_batch_with_a_bad_kernel_names_that_kernel() -> None:
+    b = Builder()
+    out = b.add(glob(0, dtypes.int32, 4))
+    r = b.add(UOp.range(4, 0))
+    inside = b.add(UOp(Ops.CAST, dtypes.int32, (r,)) * 2)
+    b.add(end(r))
+    b.add(store(index(out, const(0)), inside))
+    good = elementwise("add", [dtypes.float32] * 2, dtypes.float32, 5, lambda x, y: x + y)
+    with pytest.raises(CompileError, match="kernel bad_in_batch"):
+        LLVMDevice().runners([good, b.program("bad_in_batch")])
+
+
+def test_llvm_compiles_after_a_compiled_kernel_is_freed() -> None:
+    """An MCJIT engine owns its target machine: one machine shared by all compiles was freed with the first kernel
+    dropped, and the next compile crashed the process (std::bad_alloc, abort)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, numpy as np\n"
+        "from engine.tensor import Tensor\n"
+        "from engine.realize import schedule_tensors\n"
+        "from engine.codegen.kernel import build_kernel\n"
+        "from engine.runtime.llvm import compile_llvm, render_llvm\n"
+        "a = Tensor(np.ones((7, 13), np.float32))\n"
+        "for i, o in enumerate([a.sum(0), a.exp().max(1), (a * 2).sum()]):\n"
+        "    it = schedule_tensors(o)[-1]\n"
+        "    prg = build_kernel(it.ast, it.name, None).to_program()\n"
+        "    compile_llvm(render_llvm(prg), prg.name, 0)\n"
+        "    gc.collect()\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "DEVICE": "LLVM"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
