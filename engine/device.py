@@ -123,14 +123,28 @@ def register_device(name: str, factory: Callable[[], Device]) -> None:
 
 
 def get_device(name: str | None = None) -> Device:
-    """The device called `name`, or the default (`DEVICE=` in the environment, else CPU)."""
+    """The device called `name`, or the default (`DEVICE=` in the environment, else CPU). `NAME:i` is instance i of
+    a backend, with its own buffers (`CPU:1`); `NAME` is `NAME:0`."""
     name = (name or os.environ.get("DEVICE") or "CPU").upper()
-    if name not in _INSTANCES:
-        _load_builtin()
-        if name not in _DEVICES:
-            raise ValueError(f"unknown device {name!r}; known: {', '.join(sorted(_DEVICES))}")
-        _INSTANCES[name] = _DEVICES[name]()
-    return _INSTANCES[name]
+    dev = _INSTANCES.get(name)
+    if dev is None:
+        canon = canonical_device(name)
+        if canon not in _INSTANCES:
+            _INSTANCES[canon] = _DEVICES[split_device(canon)[0]]()
+            _INSTANCES[canon].name = canon  # an instance's name: CPU, CPU:1, ...
+        dev = _INSTANCES[name] = _INSTANCES[canon]
+    return dev
+
+
+def split_device(name: str) -> tuple[str, int]:
+    """(backend, index) of a device name: "CPU:1" -> ("CPU", 1), "CPU" -> ("CPU", 0); ValueError if the index is
+    not a non-negative integer."""
+    base, colon, idx = name.upper().partition(":")
+    if not colon:
+        return base, 0
+    if not idx.isdigit():
+        raise ValueError(f"device {name!r}: the index after ':' must be a non-negative integer")
+    return base, int(idx)
 
 
 def available(name: str) -> bool:
@@ -151,7 +165,8 @@ _CANONICAL: dict[str, str] = {}  # names already checked -> their canonical (upp
 
 
 def canonical_device(name: str | None = None) -> str:
-    """The upper-case name of a known device (None: the default); ValueError naming it and the known ones."""
+    """The upper-case name of a known device (None: the default), `NAME:0` written `NAME`; ValueError naming it and
+    the known ones."""
     if name is None:
         name = default_device()
     got = _CANONICAL.get(name) if isinstance(name, str) else None
@@ -160,10 +175,11 @@ def canonical_device(name: str | None = None) -> str:
     if not isinstance(name, str):
         raise TypeError(f"device must be a device name (str), got {type(name).__name__}")
     _load_builtin()
-    if name.upper() not in _DEVICES:
-        raise ValueError(f"unknown device {name!r}; known: {', '.join(sorted(_DEVICES))}")
-    _CANONICAL[name] = name.upper()
-    return name.upper()
+    base, idx = split_device(name)
+    if base not in _DEVICES:
+        raise ValueError(f"unknown device {name!r}; known: {', '.join(sorted(_DEVICES))} (each as NAME or NAME:i)")
+    _CANONICAL[name] = base if idx == 0 else f"{base}:{idx}"
+    return _CANONICAL[name]
 
 
 def _load_builtin() -> None:
