@@ -14,21 +14,31 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from fuzz.base import Fuzzer
 from fuzz.case import STATUSES, Verdict, case_hash
-from fuzz.corpus import engine_version, entry_path, known_signatures, make_entry, write_entry
+from fuzz.corpus import engine_version, entry_path, known_signatures, list_entries, make_entry, write_entry
 from fuzz.errors import BadInputError
 from fuzz.minimize import minimize
 from fuzz.registry import fuzzer_spec, load_fuzzer
-from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, Batch, BatchDone, CaseFailure, WorkerPool, run_isolated
+from fuzz.worker import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    Batch,
+    BatchDone,
+    CaseFailure,
+    WorkerPool,
+    generate_case,
+    run_isolated,
+)
 
 BATCH_SECONDS = 0.2  # target wall time of one batch: long enough to amortize IPC, short enough to stop on time
 MIN_BATCH, MAX_BATCH, FIRST_BATCH = 1, 4096, 16
 MAX_CONFIRM_ATTEMPTS = 3  # per signature: after that, more flaky reports of it are only counted
+MAX_FLAKY_LISTED = 100  # flaky signatures listed in the summary (all are counted)
 MAX_FAILURE_LOG = 1000  # non-pass verdicts listed in the summary, lowest case indices first (all are counted)
 TIMELINE_SECONDS = 0.5  # first interval between timeline samples in the summary
 MAX_TIMELINE = 500  # past this many samples, every other one is dropped and the interval doubles
@@ -89,6 +99,12 @@ class CampaignResult:
     command: str | None = None  # the command line that repeats this campaign, when run from the CLI
     corpus_dir: str = ""
     report_dir: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # per-case limits etc., what --resume needs again
+    flaky_findings: list[dict[str, Any]] = field(default_factory=list)  # first flaky report of each signature
+    resumed: int = 0  # how many times `fuzz run --resume` continued this campaign
+    # where to continue after kill -9 or Ctrl-C: per fuzzer the next case index and the ranges not yet counted
+    # ("progress"), and the failures seen but not yet triaged ("untriaged": [fuzzer, index, status, signature])
+    resume: dict[str, Any] = field(default_factory=dict)
 
     @property
     def new_findings(self) -> list[Finding]:
@@ -165,6 +181,21 @@ class _Scheduler:
             rate = ran / done.seconds
             self.batch_size[done.batch.fuzzer] = max(MIN_BATCH, min(MAX_BATCH, int(rate * BATCH_SECONDS)))
 
+    def state(self, in_flight: list[Batch]) -> dict[str, dict[str, Any]]:
+        """Per fuzzer: the next case index, and the ranges below it not counted yet (in flight or to retry)."""
+        pending = sorted([*in_flight, *self.retries], key=lambda b: (b.fuzzer, b.start))
+        return {
+            name: {"next": self.next_index[name], "pending": [[b.start, b.stop] for b in pending if b.fuzzer == name]}
+            for name in self.fuzzers
+        }
+
+    def restore(self, state: dict[str, dict[str, Any]]) -> None:
+        """Continue from `state`: the pending ranges run first, then new cases from the saved next index."""
+        for name in self.fuzzers:
+            saved = state.get(name, {"next": 0, "pending": []})
+            self.next_index[name] = int(saved["next"])
+            self.retries.extend(Batch(name, int(a), int(b)) for a, b in saved["pending"])
+
     def frontier(self, name: str, in_flight: list[Batch]) -> int:
         """Lowest case index of this fuzzer that may still be unchecked."""
         starts = [b.start for b in in_flight if b.fuzzer == name] + [b.start for b in self.retries if b.fuzzer == name]
@@ -208,7 +239,8 @@ class _Timeline:
         self.result, self.t0 = result, t0
         self.interval = TIMELINE_SECONDS
         self.next_at = t0
-        self.sample(t0)  # the plots start from zero
+        if not result.timeline:
+            self.sample(t0)  # the plots start from zero
 
     def sample(self, now: float, force: bool = False) -> None:
         """Record a sample if the interval has passed (or force); thin the list so it stays compact."""
@@ -251,43 +283,66 @@ class _Triage:
         self.by_key: dict[tuple[str, str], Finding] = {}
         self.attempts: Counter[tuple[str, str]] = Counter()
         self.generator_signatures: set[str] = set()
+        self.open: dict[tuple[str, int], CaseFailure] = {}  # seen, not yet triaged: what --resume triages again
+        self.own_entries: set[Path] = set()  # entries a killed run of this campaign saved after its last checkpoint
         self.lock = threading.Lock()  # guards `result` against the campaign loop, which counts batches
         self.stop = threading.Event()  # set on interrupt: a minimization in progress saves what it has and ends
 
     def handle(self, failure: CaseFailure) -> None:
+        """Triage one failure; it leaves `open` in the same locked step that counts it, so a checkpoint never
+        shows it both counted and still to triage (a resume would count it twice)."""
         verdict, name = failure.verdict, failure.fuzzer
         if failure.case is None:  # generate() raised: a harness bug, reported but not a finding
-            if verdict.signature not in self.generator_signatures:
-                self.generator_signatures.add(verdict.signature)
-                with self.lock:
+            with self.lock:
+                self._close(failure)
+                if verdict.signature not in self.generator_signatures:
+                    self.generator_signatures.add(verdict.signature)
                     self.result.generator_errors.append(
                         {"fuzzer": name, "case_index": failure.index, "verdict": verdict.to_dict()}
                     )
             return
         if verdict.details.get("inconclusive"):  # the oracle could not decide: not evidence of a bug
             with self.lock:
+                self._close(failure)
                 self.result.inconclusive += 1
             return
         key = (name, verdict.signature)
         if key in self.by_key:
             with self.lock:
+                self._close(failure)
                 self.by_key[key].duplicates += 1
                 self.result.duplicates += 1
             return
         if self.attempts[key] >= MAX_CONFIRM_ATTEMPTS:
             with self.lock:
+                self._close(failure)
                 self.result.flaky += 1
             return
         self.attempts[key] += 1
         confirmed = run_isolated(name, failure.case, self.timeout_s, self.memory_mb)
         if confirmed.signature != verdict.signature:
             with self.lock:
+                self._close(failure)
                 self.result.flaky += 1
+                listed = {(f["fuzzer"], f["signature"]) for f in self.result.flaky_findings}
+                if key not in listed and len(listed) < MAX_FLAKY_LISTED:
+                    self.result.flaky_findings.append(
+                        {
+                            "fuzzer": name,
+                            "signature": verdict.signature,
+                            "case_index": failure.index,
+                            "confirmed_as": confirmed.signature or confirmed.status,
+                        }
+                    )
             return
         new = verdict.signature not in self.known[name]
         finding = self._record(failure, confirmed, new)
         if new and self.minimize_seconds > 0 and not self.stop.is_set():
             self._minimize(finding, failure.case, confirmed)
+
+    def _close(self, failure: CaseFailure) -> None:
+        """Mark a failure triaged (call with the lock held)."""
+        self.open.pop((failure.fuzzer, failure.index), None)
 
     def _record(self, failure: CaseFailure, confirmed: Verdict, new: bool) -> Finding:
         """Save a new confirmed finding to the corpus at once (before minimizing it) and list it in the result."""
@@ -299,15 +354,27 @@ class _Triage:
         finding = Finding(name, confirmed.signature, confirmed.status, failure.index, new, str(path), size, size)
         if new:
             self.known[name].add(confirmed.signature)
-            if path.exists():  # written meanwhile by another campaign sharing this corpus: keep theirs
+            if path.exists() and path not in self.own_entries:  # another campaign sharing this corpus wrote it
                 finding.minimized = True
             else:
                 self._save(finding, case, confirmed)
         with self.lock:
+            self._close(failure)
             self.by_key[(name, confirmed.signature)] = finding
             self.result.findings.append(finding)
             self.result.per_fuzzer[name]["findings"] += 1
         return finding
+
+    def reminimize(self, finding: Finding) -> None:
+        """Minimize (again) a restored finding whose minimization a kill cut short, from its corpus entry."""
+        from fuzz.corpus import CorpusError, load_entry
+
+        try:
+            entry = load_entry(finding.corpus_path)
+        except CorpusError:
+            return
+        if self.minimize_seconds > 0 and not self.stop.is_set():
+            self._minimize(finding, entry["case"], Verdict.from_dict(entry["verdict"]))
 
     def _minimize(self, finding: Finding, case: dict[str, Any], confirmed: Verdict) -> None:
         """Shrink a saved finding and replace its corpus entry with the smaller case."""
@@ -357,14 +424,15 @@ class _BackgroundTriage:
 
     def __init__(self, triage: _Triage) -> None:
         self.triage = triage
-        self.todo: queue.Queue[CaseFailure | None] = queue.Queue()
-        self.busy_seconds = 0.0
+        self.todo: queue.Queue[CaseFailure | Finding | None] = queue.Queue()
+        self.busy_seconds = triage.result.triage_seconds  # a resumed campaign's triage time goes on
         self.error: BaseException | None = None
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="fuzz-triage", daemon=True)
         self.thread.start()
 
-    def submit(self, failures: list[CaseFailure]) -> None:
+    def submit(self, failures: list[CaseFailure] | list[Finding]) -> None:
+        """Queue failures to triage (or restored findings to minimize again), handled in this order."""
         for failure in failures:
             self.todo.put(failure)
 
@@ -400,7 +468,10 @@ class _BackgroundTriage:
                 if failure is None or self.stopping:
                     return
                 t = time.monotonic()
-                self.triage.handle(failure)
+                if isinstance(failure, Finding):
+                    self.triage.reminimize(failure)
+                else:
+                    self.triage.handle(failure)
                 self.busy_seconds += time.monotonic() - t
             except BaseException as e:  # noqa: BLE001 - reported through raise_error
                 self.error = e
@@ -422,17 +493,23 @@ def run_campaign(
     minimize_seconds: float = 30.0,
     progress: bool = False,
     command: str | None = None,
+    dask: str | None = None,
 ) -> CampaignResult:
     """Run a seeded campaign of the named fuzzers for `seconds` and/or `cases` (whichever ends first).
 
     Ctrl-C or SIGTERM (in the main thread) stops it: the result says interrupted and the report is still
     written. Confirmed findings are saved as soon as confirmed, and summary.json is checkpointed while it runs.
+    `dask` ("tcp://host:8786" or "local:N") checks the cases on a Dask cluster instead of local worker processes.
     """
     specs = {name: fuzzer_spec(name) for name in fuzzers}
     instances = {name: load_fuzzer(spec, name) for name, spec in specs.items()}
     if timeout_s is None:  # the slowest fuzzer's own limit (a graph case compiles kernels several ways)
         timeout_s = max((f.timeout_s or DEFAULT_TIMEOUT_S for f in instances.values()), default=DEFAULT_TIMEOUT_S)
     _check_arguments(fuzzers, seconds, cases, timeout_s, minimize_seconds)
+    if dask is not None:
+        from fuzz.dask_pool import parse_dask_address
+
+        parse_dask_address(dask)  # a bad address is bad input, before anything is written
     corpus = Path(corpus_dir)
     reports = Path(report_dir) if report_dir is not None else None
     result = CampaignResult(
@@ -444,6 +521,7 @@ def run_campaign(
         corpus_dir=str(corpus),
         engine_version=engine_version(),
         command=command,
+        settings={"timeout_s": timeout_s, "memory_mb": memory_mb, "minimize_seconds": minimize_seconds, "dask": dask},
     )
     check_writable(corpus, "corpus directory", [corpus / name for name in fuzzers])
     if reports is not None:
@@ -451,21 +529,92 @@ def run_campaign(
         check_writable(Path(result.report_dir), "report directory")
     result.coverage_rules = _coverage_rules(instances.values())
     result.per_fuzzer = {name: {"cases": 0, **dict.fromkeys(STATUSES, 0), "findings": 0} for name in fuzzers}
-    triage = _Triage(result, instances, corpus, seed, timeout_s, memory_mb, minimize_seconds)
-    coverage: Counter[str] = Counter()
+    return _execute(result, specs, instances, progress, restored=False)
+
+
+def resume_campaign(
+    report_dir: str | os.PathLike[str],
+    workers: int | None = None,
+    progress: bool = False,
+    dask: str | None = None,
+) -> CampaignResult:
+    """Continue a killed or interrupted campaign from the last checkpoint of its summary.json.
+
+    Same fuzzers, seed, budget and limits; the case ranges it had not counted run again, the failures it had not
+    triaged are triaged, and the report (the same folder) covers both parts. `workers` and `dask` may change:
+    they do not change the cases nor the verdicts.
+    """
+    from fuzz.report import load_summary
+
+    folder = Path(report_dir)
+    folder = folder.parent if folder.name == "summary.json" else folder
+    summary = load_summary(folder)
+    where = folder / "summary.json"
+    if not summary.get("settings") or "progress" not in summary.get("resume", {}):
+        raise BadInputError(f"{where}: no resume state in this report (written before --resume existed?)")
+    if summary.get("complete") and not summary.get("interrupted") and not summary.get("error"):
+        raise BadInputError(f"{where}: campaign {summary.get('campaign_id')} is complete; nothing to resume")
+    result = _result_from_summary(summary, where)
+    result.report_dir = str(folder)
+    result.workers = workers or result.workers
+    if dask is not None or workers is not None:
+        result.settings["dask"] = dask
+    if result.settings.get("dask") is not None:
+        from fuzz.dask_pool import parse_dask_address
+
+        parse_dask_address(result.settings["dask"])
+    specs = {name: fuzzer_spec(name) for name in result.fuzzers}
+    instances = {name: load_fuzzer(spec, name) for name, spec in specs.items()}
+    check_writable(Path(result.corpus_dir), "corpus directory", [Path(result.corpus_dir) / n for n in result.fuzzers])
+    check_writable(folder, "report directory")
+    return _execute(result, specs, instances, progress, restored=True)
+
+
+def _result_from_summary(summary: dict[str, Any], where: Path) -> CampaignResult:
+    """The CampaignResult a checkpoint describes, ready to go on (interrupted/error/complete cleared)."""
+    names = {f.name for f in fields(CampaignResult)}
+    try:
+        data = {k: v for k, v in summary.items() if k in names}
+        data["findings"] = [Finding(**f) for f in summary["findings"]]
+        result = CampaignResult(**data)
+    except (TypeError, ValueError) as e:
+        raise BadInputError(f"{where}: not a campaign checkpoint this version can resume ({e})") from None
+    result.interrupted, result.interrupted_by, result.error, result.complete = False, None, None, False
+    result.resumed += 1
+    return result
+
+
+def _execute(
+    result: CampaignResult,
+    specs: dict[str, str],
+    instances: dict[str, Fuzzer],
+    progress: bool,
+    restored: bool,
+) -> CampaignResult:
+    """Run (or continue) the campaign `result` describes; the common part of run_campaign and resume_campaign."""
+    settings = result.settings
+    timeout_s, memory_mb = float(settings["timeout_s"]), settings["memory_mb"]
+    corpus = Path(result.corpus_dir)
+    triage = _Triage(result, instances, corpus, result.seed, timeout_s, memory_mb, float(settings["minimize_seconds"]))
+    scheduler = _Scheduler(list(result.fuzzers), result.budget["cases"])
+    todo: list[Any] = _restore(result, triage, scheduler) if restored else []
+    coverage: Counter[str] = Counter(result.coverage)
     display = _Progress(progress)
-    t0 = time.monotonic()
+    t0 = time.monotonic() - result.elapsed  # a resumed campaign's clock goes on from its checkpoint
     timeline = _Timeline(result, t0)
-    checkpoint = _Checkpoint(result, triage.lock, coverage, t0)
+    point = _ResumePoint(scheduler)
+    checkpoint = _Checkpoint(result, triage, coverage, t0, point)
     checkpoint.write()
     # triage (confirm, minimize, save) runs in a thread beside generation: it mostly waits on its own
     # isolated processes, and the workers keep fuzzing meanwhile
     background = _BackgroundTriage(triage)
+    background.submit(todo)
     error: Exception | None = None
     with _interrupts() as signals:
         try:
+            seconds = result.budget["seconds"]
             deadline = t0 + seconds if seconds is not None else float("inf")
-            _fuzz(result, specs, triage, background, coverage, deadline, memory_mb, display, timeline, checkpoint)
+            _fuzz(result, specs, triage, background, coverage, deadline, display, timeline, checkpoint, point)
             result.fuzz_seconds = time.monotonic() - t0
             while not background.wait(0.1):  # the rest of the findings, after generation stopped
                 display.update(result, time.monotonic() - t0, background.stage())
@@ -486,7 +635,7 @@ def run_campaign(
         signals.disarm()  # a second Ctrl-C must not tear the report being written
         if signals.late and not result.interrupted and error is None:
             result.interrupted, result.interrupted_by = True, signals.late
-        _finish(result, triage, background, coverage, timeline, t0)
+        _finish(result, triage, background, coverage, timeline, t0, point)
         if result.report_dir:
             from fuzz.report import write_report
 
@@ -496,6 +645,45 @@ def run_campaign(
     if error is not None:
         raise error
     return result
+
+
+def _restore(result: CampaignResult, triage: _Triage, scheduler: _Scheduler) -> list[Any]:
+    """Set triage and scheduler up to continue `result`; return what to hand to triage first.
+
+    Ranges not counted at the checkpoint run again, so their failures are dropped from the lists (they come back);
+    failures seen but not triaged are triaged again from their regenerated case; a finding whose minimization was
+    cut short is minimized again. Entries this campaign saved after its last checkpoint are its own, not known.
+    """
+    progress = result.resume["progress"]
+    scheduler.restore(progress)
+    pending = {name: progress.get(name, {}).get("pending", []) for name in result.fuzzers}
+
+    def uncounted(name: str, index: int) -> bool:
+        return any(a <= index < b for a, b in pending.get(name, []))
+
+    result.failures = [f for f in result.failures if not uncounted(f["fuzzer"], f["case_index"])]
+    untriaged = [u for u in result.resume.get("untriaged", []) if u[0] in pending and not uncounted(u[0], u[1])]
+    for finding in result.findings:
+        triage.by_key[(finding.fuzzer, finding.signature)] = finding
+    triage.generator_signatures = {e["verdict"]["signature"] for e in result.generator_errors}
+    own = {(u[0], u[1]) for u in untriaged}
+    for name in result.fuzzers:
+        for path, entry in list_entries(result.corpus_dir, name):
+            if entry.get("seed") == result.seed and (name, entry.get("case_index")) in own:
+                triage.known[name].discard(entry["signature"])
+                triage.own_entries.add(path)
+    todo: list[Any] = [f for f in result.findings if f.new and not f.minimized and not f.save_error]
+    regenerate = {name: load_fuzzer(fuzzer_spec(name), name) for name in {u[0] for u in untriaged}}
+    for name, index, status, signature, *rest in untriaged:
+        try:
+            case: dict[str, Any] | None = generate_case(regenerate[name], result.seed, index)
+        except Exception:
+            case = None
+        details = {"inconclusive": True} if rest and rest[0] else {}
+        failure = CaseFailure(name, index, case, Verdict(status, signature, details))
+        triage.open[(name, index)] = failure
+        todo.append(failure)
+    return todo
 
 
 def _check_arguments(
@@ -538,52 +726,88 @@ def _fuzz(
     background: _BackgroundTriage,
     coverage: Counter[str],
     deadline: float,
-    memory_mb: int | None,
     display: _Progress,
     timeline: _Timeline,
     checkpoint: _Checkpoint,
+    point: _ResumePoint,
 ) -> None:
     """The generation loop: keep the workers busy until the budget is spent, hand failures to triage in order."""
     fuzzers = result.fuzzers
-    scheduler = _Scheduler(list(fuzzers), result.budget["cases"])
+    scheduler = point.scheduler
     pending: list[CaseFailure] = []
-    with WorkerPool(specs, result.seed, result.workers, triage.timeout_s, memory_mb) as pool:
-        while True:
-            out_of_time = time.monotonic() >= deadline
-            if not out_of_time:
-                for slot in pool.idle_slots():
-                    batch = scheduler.next_batch()
-                    if batch is None:
-                        break
-                    pool.submit(slot, batch)
-            if not pool.busy() and (out_of_time or scheduler.exhausted()):
-                break
-            for event in pool.poll(0.05):
-                if isinstance(event, CaseFailure):
-                    pending.append(event)
-                    with triage.lock:
-                        result.failures.append(_failure_record(event))
-                        if len(result.failures) > 2 * MAX_FAILURE_LOG:  # keep the lowest case indices
-                            _trim_failures(result.failures, fuzzers)
-                else:
-                    with triage.lock:
-                        _count_batch(result, event, coverage)
-                    scheduler.adapt(event)
-                    if event.rest is not None:
-                        scheduler.retries.appendleft(event.rest)
-            # Triage in case order per fuzzer, so "keep the first" does not depend on worker timing.
-            frontier = {name: scheduler.frontier(name, pool.in_flight()) for name in fuzzers}
-            ready = sorted((f for f in pending if f.index < frontier[f.fuzzer]), key=_case_order(fuzzers))
-            if ready:
-                pending = [f for f in pending if f.index >= frontier[f.fuzzer]]
-                background.submit(ready)
-            background.raise_error()
-            now = time.monotonic()
-            display.update(result, now - checkpoint.t0, background.stage())
-            timeline.sample(now)
-            checkpoint.maybe_write()
-        result.worker_respawns = pool.respawns
+    with _make_pool(result, specs, triage) as pool:
+        point.pool = pool
+        try:
+            _fuzz_loop(
+                result, triage, background, coverage, deadline, display, timeline, checkpoint, pool, scheduler, pending
+            )
+        finally:
+            point.freeze()  # before the pool closes: the batches in flight are the ones a resume runs again
+        result.worker_respawns += pool.respawns
     background.submit(sorted(pending, key=_case_order(fuzzers)))
+
+
+def _make_pool(result: CampaignResult, specs: dict[str, str], triage: _Triage) -> Any:
+    """Local worker processes, or a Dask cluster's workers when the campaign's settings name one."""
+    timeout_s, memory_mb, dask = triage.timeout_s, triage.memory_mb, result.settings.get("dask")
+    if dask is None:
+        return WorkerPool(specs, result.seed, result.workers, timeout_s, memory_mb)
+    from fuzz.dask_pool import DaskPool
+
+    pool = DaskPool(dask, specs, result.seed, timeout_s, memory_mb)
+    result.workers = pool.workers
+    return pool
+
+
+def _fuzz_loop(
+    result: CampaignResult,
+    triage: _Triage,
+    background: _BackgroundTriage,
+    coverage: Counter[str],
+    deadline: float,
+    display: _Progress,
+    timeline: _Timeline,
+    checkpoint: _Checkpoint,
+    pool: Any,
+    scheduler: _Scheduler,
+    pending: list[CaseFailure],
+) -> None:
+    fuzzers = result.fuzzers
+    while True:
+        out_of_time = time.monotonic() >= deadline
+        if not out_of_time:
+            for slot in pool.idle_slots():
+                batch = scheduler.next_batch()
+                if batch is None:
+                    break
+                pool.submit(slot, batch)
+        if not pool.busy() and (out_of_time or scheduler.exhausted()):
+            break
+        for event in pool.poll(0.05):
+            if isinstance(event, CaseFailure):
+                pending.append(event)
+                with triage.lock:
+                    triage.open[(event.fuzzer, event.index)] = event
+                    result.failures.append(_failure_record(event))
+                    if len(result.failures) > 2 * MAX_FAILURE_LOG:  # keep the lowest case indices
+                        _trim_failures(result.failures, fuzzers)
+            else:
+                with triage.lock:
+                    _count_batch(result, event, coverage)
+                scheduler.adapt(event)
+                if event.rest is not None:
+                    scheduler.retries.appendleft(event.rest)
+        # Triage in case order per fuzzer, so "keep the first" does not depend on worker timing.
+        frontier = {name: scheduler.frontier(name, pool.in_flight()) for name in fuzzers}
+        ready = sorted((f for f in pending if f.index < frontier[f.fuzzer]), key=_case_order(fuzzers))
+        if ready:
+            pending[:] = [f for f in pending if f.index >= frontier[f.fuzzer]]
+            background.submit(ready)
+        background.raise_error()
+        now = time.monotonic()
+        display.update(result, now - checkpoint.t0, background.stage())
+        timeline.sample(now)
+        checkpoint.maybe_write()
 
 
 def _finish(
@@ -593,11 +817,13 @@ def _finish(
     coverage: Counter[str],
     timeline: _Timeline,
     t0: float,
+    point: _ResumePoint,
 ) -> None:
     """Final figures of the result, in a stable order."""
     fuzzers = result.fuzzers
     with triage.lock:
         result.triage_seconds = round(background.busy_seconds, 3)
+        result.resume = point.state(triage)
         timeline.sample(time.monotonic(), force=True)
         _trim_failures(result.failures, fuzzers)
         result.findings.sort(key=lambda f: (fuzzers.index(f.fuzzer), f.case_index))
@@ -607,11 +833,44 @@ def _finish(
         result.complete = True
 
 
+class _ResumePoint:
+    """Where `fuzz run --resume` would continue: the scheduler's state, with the pool's batches in flight pending."""
+
+    def __init__(self, scheduler: _Scheduler) -> None:
+        self.scheduler = scheduler
+        self.pool: Any = None
+        self.frozen: dict[str, Any] | None = None
+
+    def freeze(self) -> None:
+        """Keep the state as it is now (the pool is about to close and forget its batches)."""
+        self.frozen = self.progress()
+        self.pool = None
+
+    def progress(self) -> dict[str, Any]:
+        if self.frozen is not None:
+            return self.frozen
+        return self.scheduler.state(self.pool.in_flight() if self.pool is not None else [])
+
+    def state(self, triage: _Triage) -> dict[str, Any]:
+        """The result's `resume` field (call with triage.lock held)."""
+        untriaged = sorted(triage.open.values(), key=lambda f: (f.fuzzer, f.index))
+        return {
+            "progress": self.progress(),
+            "untriaged": [
+                [f.fuzzer, f.index, f.verdict.status, f.verdict.signature, bool(f.verdict.details.get("inconclusive"))]
+                for f in untriaged
+            ],
+        }
+
+
 class _Checkpoint:
     """Rewrites summary.json and junit.xml while the campaign runs, so even `kill -9` leaves a readable report."""
 
-    def __init__(self, result: CampaignResult, lock: threading.Lock, coverage: Counter[str], t0: float) -> None:
-        self.result, self.lock, self.coverage, self.t0 = result, lock, coverage, t0
+    def __init__(
+        self, result: CampaignResult, triage: _Triage, coverage: Counter[str], t0: float, point: _ResumePoint
+    ) -> None:
+        self.result, self.triage, self.coverage, self.t0, self.point = result, triage, coverage, t0, point
+        self.lock = triage.lock
         self.next_at = 0.0
         self.findings_seen = 0
 
@@ -633,6 +892,7 @@ class _Checkpoint:
             result.elapsed = round(time.monotonic() - self.t0, 3)
             result.fuzz_seconds = result.elapsed
             result.coverage = dict(sorted(self.coverage.items()))
+            result.resume = self.point.state(self.triage)
             summary = result.to_dict()
         write_partial_report(summary, result.report_dir)
 

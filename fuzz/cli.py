@@ -108,11 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print JSON")
 
     run = add("run", "run a fuzzing campaign")
-    run.add_argument("fuzzers", nargs="+", metavar="FUZZER", help="registered fuzzer names")
+    run.add_argument("fuzzers", nargs="*", metavar="FUZZER", help="registered fuzzer names")
     run.add_argument("--seconds", type=_positive_float, metavar="S", help="time budget")
     run.add_argument("--cases", type=_positive_int, metavar="N", help="case budget (with --seconds: first to end)")
     run.add_argument("--seed", type=int, help="campaign seed (default: a random one, printed with the command)")
-    run.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
+    run.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="worker processes (default 1)")
+    run.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the campaign of this report folder (reports/<id>) from its last checkpoint",
+    )
+    run.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="check cases on a Dask cluster: tcp://HOST:8786 (a running `dask scheduler`) or local:N",
+    )
     run.add_argument("--corpus", default="corpus", metavar="DIR", help="corpus directory (default corpus)")
     run.add_argument("--report", default="reports", metavar="DIR", help="reports directory (default reports)")
     _add_isolation_args(run)
@@ -161,9 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """fuzz run: a campaign; exit 1 on new confirmed failures, 130/143 when interrupted."""
-    from fuzz.campaign import run_campaign
-    from fuzz.report import render_summary
+    from fuzz.campaign import resume_campaign, run_campaign
 
+    if args.resume is not None:
+        if args.fuzzers or args.seconds is not None or args.cases is not None or args.seed is not None:
+            raise BadInputError("fuzz run --resume DIR: the fuzzers, budget and seed come from the report; give none")
+        result = resume_campaign(
+            args.resume, workers=args.workers, progress=not args.json and not args.no_progress, dask=args.dask
+        )
+        return _print_run(result, args.json)
+    if not args.fuzzers:
+        raise BadInputError("fuzz run: name at least one fuzzer (see fuzz list), or --resume a campaign")
+    args.workers = args.workers or 1
     if args.seconds is None and args.cases is None:
         raise BadInputError("fuzz run: give a budget with --seconds S and/or --cases N")
     if len(set(args.fuzzers)) != len(args.fuzzers):
@@ -191,13 +210,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         minimize_seconds=args.minimize_seconds,
         progress=not args.json and not args.no_progress,
         command=command,
+        dask=args.dask,
     )
+    return _print_run(result, args.json)
+
+
+def _print_run(result: Any, as_json: bool) -> int:
+    from fuzz.report import render_summary
+
     summary = result.to_dict()
-    if args.json:
+    if as_json:
         print(strict_dumps(summary, indent=2, sort_keys=True))
     else:
         render_summary(summary)
-    return result.exit_code
+    return int(result.exit_code)
 
 
 def repeat_command(argv: list[str], seed: int) -> str:

@@ -46,7 +46,12 @@ def generate_case(fuzzer: Fuzzer, seed: int | str, index: int) -> dict[str, Any]
 
 
 def exception_verdict(exc: BaseException, prefix: str = "exception") -> Verdict:
-    """Turn an exception into a crash verdict whose signature names the type and the innermost frame."""
+    """Turn an exception into a crash verdict whose signature names the type and the innermost frame.
+
+    A MemoryError in a check (the worker's memory limit hit) gets its own kind: `oom:MemoryError:<where>`.
+    """
+    if prefix == "exception" and isinstance(exc, MemoryError):
+        prefix = "oom"
     frames = traceback.extract_tb(exc.__traceback__)
     where = f"{os.path.basename(frames[-1].filename)}:{frames[-1].name}" if frames else "unknown"
     details = {

@@ -130,3 +130,48 @@ class UndecidedToyFuzzer(ToyFuzzer):
         if rng.random() < 0.1:
             case["undecided"] = True
         return case
+
+
+class SlowToyFuzzer(ToyFuzzer):
+    """ToyFuzzer whose checks take 3 ms, with some exceptions: a campaign long enough to kill mid-run."""
+
+    name = "slow-toy"
+    p_boom = 0.02
+    check_delay = 0.003
+
+    def check(self, case: dict[str, Any]) -> Verdict:
+        time.sleep(self.check_delay)
+        return super().check(case)
+
+
+class DaskKillerToyFuzzer(ToyFuzzer):
+    """ToyFuzzer that, once (a marker file in $TOY_KILL_ONCE_DIR), kills the Dask worker that runs its check.
+
+    The check runs in an isolated process whose parent is the Dask worker: losing that worker loses the batch.
+    """
+
+    name = "killer-toy"
+
+    def check(self, case: dict[str, Any]) -> Verdict:
+        folder = os.environ.get("TOY_KILL_ONCE_DIR")
+        if folder and case["xs"][:1] == [7]:
+            try:
+                os.close(os.open(os.path.join(folder, "killed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(os.getppid(), signal.SIGKILL)
+                time.sleep(5)  # dies with its parent (PR_SET_PDEATHSIG)
+        return super().check(case)
+
+
+class OomToyFuzzer(ToyFuzzer):
+    """ToyFuzzer where some cases allocate 16 GB: under a worker memory limit they end in MemoryError."""
+
+    name = "oom-toy"
+
+    def generate(self, rng: random.Random) -> dict[str, Any]:
+        case = super().generate(rng)
+        if rng.random() < 0.05:
+            case["blowup"] = 16384
+        return case
