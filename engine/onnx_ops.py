@@ -1081,11 +1081,11 @@ def _avgpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
         sm = _windows(xa.pad(pp), tuple(ks), tuple(s), tuple(d)).sum(axes)
         return sm ** _full(sm, 1.0 / p) if p != 1 else sm
     total = _windows(x.pad(pp), tuple(ks), tuple(s), tuple(d)).sum(axes)
-    ones = Tensor.ones(x.shape[2:], x.dtype, x.device)
-    if attrs.get("count_include_pad", 0):
-        ones = ones.pad(pads).pad([(0, e) for e in extra])
+    if attrs.get("count_include_pad", 0):  # the explicit pads count, ceil_mode's extra end does not
+        ones = Tensor.ones(tuple(i + pb + pe for i, (pb, pe) in zip(x.shape[2:], pads)), x.dtype, x.device)
+        ones = ones.pad([(0, e) for e in extra])
     else:
-        ones = ones.pad([(pb, pe + e) for (pb, pe), e in zip(pads, extra)])
+        ones = Tensor.ones(x.shape[2:], x.dtype, x.device).pad([(pb, pe + e) for (pb, pe), e in zip(pads, extra)])
     cnt = _windows(ones, tuple(ks), tuple(s), tuple(d)).sum(axes)
     return total / cnt
 
