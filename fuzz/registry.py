@@ -12,6 +12,7 @@ from fuzz.errors import BadInputError
 FUZZERS: dict[str, str] = {
     "symbolic": "fuzz.symbolic:SymbolicFuzzer",
     "graphs": "fuzz.graphs:GraphFuzzer",
+    "onnx": "fuzz.onnx:OnnxFuzzer",
 }
 
 ENV_VAR = "UOPFUZZ_FUZZERS"

@@ -1,0 +1,194 @@
+"""ONNX cases: plain JSON, validated against the op table, turned into a ModelProto (onnx.helper) and input arrays.
+
+A case:
+  {"opset": 18,
+   "inputs":       [{"name": "in1", "shape": [2, 3], "dtype": "float32", "seed": 17, "domain": "normal"}, ...],
+   "initializers": [{"name": "w2", "shape": [3, 4], "dtype": "float32", "seed": 5, "domain": "normal"},
+                    {"name": "c3", "shape": [2], "dtype": "int64", "data": [0, -1]}, ...],
+   "nodes":        [{"op": "Gemm", "inputs": ["in1", "w2"], "outputs": ["v0"], "attrs": {"transB": 1}}, ...],
+   "outputs":      ["v0"]}
+A node reads only values defined before it ("" is an omitted optional input). Attributes whose name starts
+with "_" are the fuzzer's own notes (Split's output count before opset 18) and never reach the model.
+Domains of random values: normal, unit (-1..1), positive (0.25..4), int_small (-8..8), bool, index:N (-N..N-1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from fuzz.onnx.ops import NEWEST_OPSET, OPS, TT, Ctx
+
+MAX_NUMEL = 1 << 14  # per value: keeps a check fast
+MAX_NODES = 48
+MIN_OPSET = 13
+ORT_NEWEST_OPSET = 21  # onnxruntime 1.19, the lowest release allowed, runs opsets up to 21
+DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool")
+DOMAINS = ("normal", "unit", "positive", "int_small", "bool")
+
+
+class BadCase(ValueError):
+    """A case that does not describe a valid model (the message names the node, input or initializer)."""
+
+
+def newest_opset() -> int:
+    """The newest opset cases are drawn for: what the op table, the installed onnx and onnxruntime all know."""
+    import onnx
+
+    return min(NEWEST_OPSET, ORT_NEWEST_OPSET, onnx.defs.onnx_opset_version())
+
+
+def _shape(v: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v):
+        raise BadCase(f"{what}: shape must be a list of non-negative integers, got {v!r}")
+    if len(v) > 6 or math.prod(v) > MAX_NUMEL:
+        raise BadCase(f"{what}: shape {v} is over 6 dims or over {MAX_NUMEL} elements")
+    return tuple(v)
+
+
+def _check_tensor(t: Any, what: str, constant_ok: bool) -> TT:
+    if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"]:
+        raise BadCase(f"{what} must be an object with a non-empty string 'name'")
+    what = f"{what} {t['name']!r}"
+    random_keys, const_keys = {"name", "shape", "dtype", "seed", "domain"}, {"name", "shape", "dtype", "data"}
+    if set(t) != random_keys and not (constant_ok and set(t) == const_keys):
+        raise BadCase(f"{what} must have exactly the keys {sorted(random_keys)}"
+                      + (f" or {sorted(const_keys)}" if constant_ok else ""))
+    shape = _shape(t["shape"], what)
+    if t["dtype"] not in DTYPES:
+        raise BadCase(f"{what}: dtype {t['dtype']!r} is not one of {', '.join(DTYPES)}")
+    if "data" in t:
+        if not isinstance(t["data"], list) or len(t["data"]) != math.prod(shape) or \
+                not all(isinstance(x, (int, float)) for x in t["data"]):
+            raise BadCase(f"{what}: data must be {math.prod(shape)} numbers")
+    else:
+        if not isinstance(t["seed"], int) or not 0 <= t["seed"] < 2**63:
+            raise BadCase(f"{what}: seed must be an integer in [0, 2^63)")
+        dom = t["domain"]
+        if not isinstance(dom, str) or not (dom in DOMAINS or (dom.startswith("index:") and dom[6:].isdigit())):
+            raise BadCase(f"{what}: unknown domain {dom!r}")
+    return shape, t["dtype"]
+
+
+def constants(case: dict[str, Any]) -> dict[str, list[Any]]:
+    """The data of the constant initializers, by name (what shape rules read: axes, pads, shapes)."""
+    return {t["name"]: list(t["data"]) for t in case["initializers"] if "data" in t}
+
+
+def infer_types(case: Any) -> dict[str, TT]:
+    """(shape, dtype) of every value by name; BadCase naming the input, initializer or node that does not fit."""
+    if not isinstance(case, dict) or set(case) != {"opset", "inputs", "initializers", "nodes", "outputs"}:
+        raise BadCase("an onnx case is an object with exactly opset, inputs, initializers, nodes and outputs")
+    opset = case["opset"]
+    if not isinstance(opset, int) or not MIN_OPSET <= opset <= newest_opset():
+        raise BadCase(f"opset {opset!r} is not in {MIN_OPSET}..{newest_opset()}")
+    for key in ("inputs", "initializers", "nodes", "outputs"):
+        if not isinstance(case[key], list):
+            raise BadCase(f"{key!r} must be a list")
+    if len(case["nodes"]) > MAX_NODES:
+        raise BadCase(f"{len(case['nodes'])} nodes: at most {MAX_NODES}")
+    types: dict[str, TT] = {}
+
+    def define(name: str, t: TT, what: str) -> None:
+        if name in types:
+            raise BadCase(f"{what}: value {name!r} is defined twice")
+        types[name] = t
+
+    for t in case["inputs"]:
+        define(t["name"] if isinstance(t, dict) else "", _check_tensor(t, "input", False), "input")
+    for t in case["initializers"]:
+        define(t["name"] if isinstance(t, dict) else "", _check_tensor(t, "initializer", True), "initializer")
+    ctx = Ctx(types, constants(case), opset)
+    for k, node in enumerate(case["nodes"]):
+        if not isinstance(node, dict) or set(node) != {"op", "inputs", "outputs", "attrs"}:
+            raise BadCase(f"node {k} must be an object with exactly op, inputs, outputs and attrs")
+        op = node["op"]
+        where = f"node {k} ({op})"
+        if op not in OPS:
+            raise BadCase(f"node {k}: unknown op {op!r}")
+        if OPS[op].since > opset:
+            raise BadCase(f"{where}: the fuzzer draws {op} from opset {OPS[op].since}, the case has {opset}")
+        ins, outs, attrs = node["inputs"], node["outputs"], node["attrs"]
+        if not isinstance(ins, list) or not all(isinstance(i, str) for i in ins) or not ins or not ins[0]:
+            raise BadCase(f"{where}: inputs must be a non-empty list of names, the first one given")
+        if not isinstance(outs, list) or not outs or not all(isinstance(o, str) and o for o in outs):
+            raise BadCase(f"{where}: outputs must be a non-empty list of names")
+        if not isinstance(attrs, dict):
+            raise BadCase(f"{where}: attrs must be an object")
+        for i in ins:
+            if i and i not in types:
+                raise BadCase(f"{where} reads {i!r}, which is not defined before it")
+        try:
+            got = OPS[op].infer(ctx, ins, attrs)
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise BadCase(f"{where}: {type(e).__name__}: {e}") from None
+        if len(got) != len(outs):
+            raise BadCase(f"{where} makes {len(got)} values, the node names {len(outs)} outputs")
+        for name, (shape, dt) in zip(outs, got):
+            if math.prod(shape) > MAX_NUMEL:
+                raise BadCase(f"{where}: output {name!r} of shape {list(shape)} is over {MAX_NUMEL} elements")
+            define(name, (tuple(shape), dt), where)
+    outputs = case["outputs"]
+    if not outputs or not all(isinstance(o, str) and o in types for o in outputs) or len(set(outputs)) != len(outputs):
+        raise BadCase(f"outputs {outputs!r} must name distinct defined values")
+    inputs_named = {t["name"] for t in case["inputs"]} | {t["name"] for t in case["initializers"]}
+    if any(o in inputs_named for o in outputs):
+        raise BadCase("an output names an input or initializer: outputs are values nodes compute")
+    return types
+
+
+def make_values(t: dict[str, Any]) -> np.ndarray:
+    """The array of an input or initializer, from its data or its shape, dtype, seed and domain."""
+    shape, dt = tuple(t["shape"]), np.dtype(t["dtype"])
+    if "data" in t:
+        return np.asarray(t["data"]).astype(dt).reshape(shape)
+    rng = np.random.default_rng(t["seed"])
+    dom = t["domain"]
+    if dom == "bool" or dt == np.bool_:
+        v: np.ndarray = rng.random(shape) < 0.5
+    elif dom.startswith("index:"):
+        n = int(dom[6:])
+        v = rng.integers(-n, n, shape) if n else np.zeros(shape, np.int64)
+    elif dt.kind in "iu":
+        v = rng.integers(-8, 9, shape)
+    elif dom == "positive":
+        v = rng.uniform(0.25, 4.0, shape)
+    elif dom == "unit":
+        v = rng.uniform(-1.0, 1.0, shape)
+    else:
+        v = rng.standard_normal(shape)
+    return np.asarray(v).astype(dt)
+
+
+def feeds(case: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The graph inputs' arrays by name."""
+    return {t["name"]: make_values(t) for t in case["inputs"]}
+
+
+def to_model(case: dict[str, Any], outputs: list[str] | None = None) -> Any:
+    """The case as an onnx ModelProto; `outputs` (default: the case's) may name any value (intermediates too)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    types = infer_types(case)
+
+    def info(name: str) -> Any:
+        shape, dt = types[name]
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dt)), list(shape))
+
+    nodes = []
+    for k, n in enumerate(case["nodes"]):
+        attrs = {a: v for a, v in n["attrs"].items() if not a.startswith("_")}
+        if n["op"] == "Cast":  # the case names the dtype; the model holds its TensorProto number
+            attrs["to"] = helper.np_dtype_to_tensor_dtype(np.dtype(attrs["to"]))
+        nodes.append(helper.make_node(n["op"], n["inputs"], n["outputs"], name=f"n{k}_{n['op']}", **attrs))
+    inits = [numpy_helper.from_array(make_values(t), t["name"]) for t in case["initializers"]]
+    graph = helper.make_graph(nodes, "uopfuzz", [info(t["name"]) for t in case["inputs"]],
+                              [info(o) for o in (case["outputs"] if outputs is None else outputs)], inits)
+    opsets = [helper.make_opsetid("", case["opset"])]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="uopfuzz")
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,195 @@
+"""The ONNX fuzzer: random models from the op table (fuzz.onnx.ops), run by the engine's importer and by
+onnxruntime (oracles.ort_ref), and compared under its tolerance policy.
+
+One check: onnxruntime runs the model with its graph optimizations off (the reference: every node as written)
+and on; where onnxruntime has no kernel for an op or dtype, onnx's numpy ReferenceEvaluator is the reference.
+The engine (engine.onnx) runs it on the base device (LLVM at optimization level 0 where llvmlite is installed,
+else CPU). A difference is narrowed to the first node whose output differs: both sides are asked for every
+intermediate value, and nodes are walked in graph order.
+
+Signatures (what the minimizer keeps while it shrinks a case):
+  mismatch:<Op>          the engine's value of the first differing node, an <Op>, is wrong
+  crash:<Op>:<Error>     the engine raised at a node of type <Op> (an unsupported op is crash:<Op>:OnnxImportError)
+  crash:engine:<Error>   the engine raised outside any node
+  ort-opt:<Op>           onnxruntime with graph optimizations gives another result than without (an output of <Op>)
+  invalid:case / invalid:reference   the case is malformed / no reference can run it (not findings)
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any, Iterable
+
+import numpy as np
+
+from fuzz.base import Fuzzer
+from fuzz.case import Verdict
+from fuzz.onnx.case import BadCase, feeds, infer_types, to_model
+from fuzz.onnx.generate import gen_case
+from fuzz.onnx.ops import OPS
+from fuzz.onnx.reduce import node_count, reductions, size
+from oracles.ort_ref import ReferenceError, compare, run_ort, run_reference
+
+_NODE_OP = re.compile(r"node \S+ \((\w+)\)")
+
+
+def base_device() -> str:
+    from fuzz.graphs.fuzzer import device_available
+
+    return "LLVM" if device_available("LLVM") else "CPU"
+
+
+def reference_outputs(model: Any, inputs: dict[str, np.ndarray], outputs: list[str] | None = None
+                      ) -> tuple[str, dict[str, np.ndarray]]:
+    """(which reference, its outputs): onnxruntime without optimizations, else onnx's ReferenceEvaluator."""
+    try:
+        return "ort", run_ort(model, inputs, optimize=False, outputs=outputs)
+    except ReferenceError as ort_error:
+        try:
+            return "onnx.reference", run_reference(model, inputs, outputs)
+        except ReferenceError as e:
+            raise ReferenceError(f"{ort_error}; {e}") from None
+
+
+def run_engine(model: Any, inputs: dict[str, np.ndarray], device: str, outputs: list[str] | None = None
+               ) -> dict[str, np.ndarray]:
+    """The model's outputs (or the named values) computed by the engine on `device`, LLVM at level 0."""
+    import engine.onnx
+    from fuzz.graphs.fuzzer import _llvm_opt
+
+    with _llvm_opt(0), np.errstate(all="ignore"):
+        return engine.onnx.load(model).run(inputs, device=device, outputs=outputs)
+
+
+def first_difference(values: list[str], got: dict[str, np.ndarray], want: dict[str, np.ndarray]
+                     ) -> tuple[str, Any] | None:
+    """The first value (in graph order) the engine computes differently, and how; None if all agree."""
+    for name in values:
+        if name in want and name in got:
+            d = compare(got[name], want[name])
+            if d is not None:
+                return name, d
+    return None
+
+
+class OnnxFuzzer(Fuzzer):
+    """Random ONNX models: the engine's importer against onnxruntime (optimizations off and on)."""
+
+    name = "onnx"
+    timeout_s = 30.0
+
+    def __init__(self, device: str | None = None, max_nodes: int = 6, ops: list[str] | None = None,
+                 check_ort_opt: bool = True):
+        self.device = device or base_device()
+        self.max_nodes = max_nodes
+        self.ops = ops  # only these ops (None: the whole table)
+        self.check_ort_opt = check_ort_opt
+        self._coverage: dict[str, int] = {}
+
+    def generate(self, rng: random.Random) -> dict[str, Any]:
+        return gen_case(rng, self.max_nodes, self.ops)
+
+    def validate(self, case: Any) -> None:
+        super().validate(case)
+        infer_types(case)
+
+    def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        return reductions(case)
+
+    def size(self, case: dict[str, Any]) -> int:
+        return size(case)
+
+    def coverage(self) -> dict[str, int]:
+        out, self._coverage = self._coverage, {}
+        return out
+
+    def coverage_keys(self) -> list[str]:
+        return [f"op:{n}" for n in OPS] + [f"opset:{k}" for k in range(13, 22)]
+
+    def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
+        from fuzz.onnx.finding import reproducer_source
+
+        return reproducer_source(case, signature, details or {}, self.device)
+
+    def artifacts(self, case: dict[str, Any], verdict: Verdict) -> dict[str, bytes]:
+        from fuzz.onnx.finding import finding_files
+
+        return finding_files(case, verdict, self.device)
+
+    # ------------------------------------------------------------------ checking
+    def check(self, case: dict[str, Any]) -> Verdict:
+        try:
+            types = infer_types(case)
+            model = to_model(case)
+        except BadCase as e:
+            return Verdict("invalid", "invalid:case", {"error": str(e)})
+        for node in case["nodes"]:
+            self._coverage[f"op:{node['op']}"] = self._coverage.get(f"op:{node['op']}", 0) + 1
+        self._coverage[f"opset:{case['opset']}"] = self._coverage.get(f"opset:{case['opset']}", 0) + 1
+        inputs = feeds(case)
+        try:
+            ref_name, want = reference_outputs(model, inputs)
+        except ReferenceError as e:
+            return Verdict("invalid", "invalid:reference", {"error": str(e)})
+        if ref_name == "onnx.reference":  # the numpy evaluator has shape bugs of its own: held to the op table
+            wrong = [o for o in case["outputs"] if (want[o].shape, str(want[o].dtype)) != types[o]]
+            if wrong:
+                return Verdict("invalid", "invalid:reference", {"error": f"onnx.reference gives {wrong[0]} the "
+                                                                f"shape {list(want[wrong[0]].shape)}, the op table "
+                                                                f"{list(types[wrong[0]][0])}"})
+        details: dict[str, Any] = {"reference": ref_name, "device": self.device, "opset": case["opset"],
+                                   "ops": [n["op"] for n in case["nodes"]]}
+        try:
+            got = run_engine(model, inputs, self.device)
+        except Exception as e:
+            m = _NODE_OP.search(str(e))
+            where = m.group(1) if m else "engine"
+            return Verdict("crash", f"crash:{where}:{type(e).__name__}",
+                           {**details, "error": f"{type(e).__name__}: {str(e)[:2000]}"})
+        bad = first_difference(case["outputs"], got, want)
+        if ref_name == "ort" and self.check_ort_opt:
+            opt_verdict = self._check_ort_opt(case, model, inputs, want, got, details)
+            if opt_verdict is not None:
+                return opt_verdict
+        if bad is None:
+            return Verdict("pass")
+        return self._localize(case, model, inputs, bad, details)
+
+    def _check_ort_opt(self, case: dict[str, Any], model: Any, inputs: dict[str, np.ndarray],
+                       want: dict[str, np.ndarray], got: dict[str, np.ndarray], details: dict[str, Any]
+                       ) -> Verdict | None:
+        try:
+            opt = run_ort(model, inputs, optimize=True)
+        except ReferenceError as e:
+            return Verdict("crash", "ort-opt:crash", {**details, "error": str(e)})
+        diff = first_difference(case["outputs"], opt, want)
+        if diff is None:
+            return None
+        name, d = diff
+        op = _producer(case, name)["op"]
+        engine_agrees = compare(got[name], want[name]) is None
+        return Verdict("mismatch", f"ort-opt:{op}", {**details, "output": name, "kind": d.kind, **d.detail,
+                                                     "engine_matches": "ort" if engine_agrees else "neither"})
+
+    def _localize(self, case: dict[str, Any], model: Any, inputs: dict[str, np.ndarray], bad: tuple[str, Any],
+                  details: dict[str, Any]) -> Verdict:
+        name, d = bad
+        values = [o for n in case["nodes"] for o in n["outputs"]]
+        try:
+            wide = to_model(case, outputs=values)
+            _, want_all = reference_outputs(wide, inputs)
+            got_all = run_engine(wide, inputs, self.device)
+            first = first_difference(values, got_all, want_all)
+            if first is not None:
+                name, d = first
+        except Exception as e:  # narrowing failed: blame the output's own node
+            details["localize_error"] = f"{type(e).__name__}: {str(e)[:500]}"
+        node = _producer(case, name)
+        return Verdict("mismatch", f"mismatch:{node['op']}",
+                       {**details, "value": name, "node": case["nodes"].index(node), "kind": d.kind, **d.detail,
+                        "nodes": node_count(case)})
+
+
+def _producer(case: dict[str, Any], value: str) -> dict[str, Any]:
+    return next(n for n in case["nodes"] if value in n["outputs"])
