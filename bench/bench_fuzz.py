@@ -209,6 +209,7 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
         if name != "PYTHON":  # the interpreter compiles nothing
             patch(type(dev), "render", f"render {name}")
             patch(type(dev), "compile", f"compile {name}")
+            patch(type(dev), "compile_batch", f"compile {name}")  # a schedule's new kernels, compiled together
     fz = gf.GraphFuzzer(base=base, base_opt=base_opt)
     rng = random.Random(seed)
     verdicts: dict[str, int] = {}
