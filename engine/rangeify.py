@@ -42,6 +42,12 @@ class ScheduleItem:
     root: UOp
     shape: Shape = field(default=())
     fused: bool = True  # built by a fusing schedule (False: fuse=False, one kernel per computing op)
+    device: str = ""  # where it runs ("": the schedule's device); a transfer (ast a COPY) runs on its destination
+
+    @property
+    def is_copy(self) -> bool:
+        """A transfer between devices: bufs[0] (on `device`) gets the contents of bufs[1]."""
+        return self.ast.op is Ops.COPY
 
 
 class _NeedsRealize(Exception):
@@ -329,6 +335,10 @@ def _kernels_for(u: UOp, buffers: dict[UOp, Buffer], loop_orders: dict[UOp, list
                  ) -> list[ScheduleItem]:
     """The kernels that compute realized UOp `u` into buffers[u]. An ASSIGN stores its value into the target buffer
     directly, unless the value reads the target elsewhere than where it stores: then into a temporary, then a copy."""
+    if u.op is Ops.COPY:  # a transfer, not a kernel: from the source's buffer (or its view) into this one
+        src = u.src[0]
+        sbuf = (src.src[0] if src.op is Ops.RESHAPE else src).arg if _is_buffer_view(src) else buffers[src]
+        return [ScheduleItem(u, [buffers[u], sbuf], f"copy_{sbuf.size}", u, shape_of(u), fuse, buffers[u].device)]
     lroot = UOp(Ops.CONTIGUOUS, u.dtype, (u.src[1],)) if u.op is Ops.ASSIGN else u
     lw = _Lowerer(lroot, buffers, buffers[u], loop_orders.get(lroot))
     ast = lw.kernel()
@@ -416,8 +426,25 @@ def fuse_default() -> bool:
     return os.environ.get("FUSE", "1") != "0"
 
 
-def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None = None, fuse: bool | None = None
-             ) -> tuple[list[ScheduleItem], dict[UOp, UOp]]:
+def _devices_of(graph: list[UOp], roots: list[UOp], root_devices: list[str], default: str) -> dict[UOp, str]:
+    """Where each UOp is computed: a buffer's device, a COPY's destination, else its sources' device; what has none
+    (constants) takes the device of a root it is, else of a consumer."""
+    dev: dict[UOp, str | None] = {}
+    for u in graph:
+        dev[u] = (u.arg.device if u.op is Ops.BUFFER else u.arg if u.op is Ops.COPY else
+                  next((d for s in u.src if (d := dev[s]) is not None), None))
+    for r, d in zip(roots, root_devices):
+        if dev[r] is None:
+            dev[r] = d
+    for u in reversed(graph):
+        for s in u.src:
+            if dev[s] is None:
+                dev[s] = dev[u]
+    return {u: d or default for u, d in dev.items()}
+
+
+def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None = None, fuse: bool | None = None,
+             root_devices: list[str] | None = None) -> tuple[list[ScheduleItem], dict[UOp, UOp]]:
     """Kernels that compute `roots`, in the order to run them, and the buffer view each root becomes.
 
     fuse=False (default: `fuse_default()`) realizes every UOp that computes something (ALU, CAST, BITCAST,
@@ -427,6 +454,9 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
     ASSIGN(view of a buffer, value) writes the value into that buffer (no new one); its view is what it becomes.
     Kernels reading the buffer's old contents run before it; a kernel needing old and new contents reads the old
     from a copy; an assign whose value reads the buffer elsewhere than where it stores computes into a temporary.
+
+    Several devices: each UOp is computed where its buffers are (`root_devices`: where the roots are, default
+    `device`); a COPY(src, device) is a transfer item from src's buffer (src realized first where it is not one).
     """
     from engine.rewrite import substitute
 
@@ -442,6 +472,9 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
     if len(set(targets)) < len(targets):
         raise ValueError("schedule: two pending assigns to one buffer (realize the first before the second)")
     view_roots = list(sink.src)  # the roots as they read now (before any snapshot of old contents)
+    root_devices = root_devices or [device] * len(roots)
+    multi = any(d != device for d in root_devices) or any(
+        u.op is Ops.COPY or (u.op is Ops.BUFFER and u.arg.device != device) for u in sink.toposort)
     needs: set[UOp] = set()  # reduces that have to be realized (found while lowering)
     loop_orders: dict[UOp, list[int]] = {}  # kernels whose output loops were reordered
     tried: set[tuple[UOp, tuple[int, ...]]] = set()
@@ -451,15 +484,20 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
         aliased = {s: s.src[0] for s in sink.src if not fuse and s.op is Ops.RESHAPE and _computes(s.src[0])}
         want = [s for s in sink.src if not _is_buffer_view(s) and s not in aliased]
         force = {u for u in graph if u.op in (Ops.CONTIGUOUS, Ops.ASSIGN) or (not fuse and _computes(u))}
+        if multi:  # a copy and what it copies (unless a buffer already) are realized
+            force |= {x for u in graph if u.op is Ops.COPY for x in (u, u.src[0]) if x is u or not _is_buffer_view(x)}
+        devs = _devices_of(graph, list(sink.src), root_devices, device) if multi else {}
         to_realize = set(want) | force | needs
         order = [u for u in graph if u in to_realize]
-        buffers = {u: assign_target(u) if u.op is Ops.ASSIGN else Buffer(device, u.dtype, math.prod(shape_of(u)))
-                   for u in order}
+        buffers = {u: assign_target(u) if u.op is Ops.ASSIGN else
+                   Buffer(devs.get(u, device), u.dtype, math.prod(shape_of(u))) for u in order}
         groups: list[tuple[UOp, list[ScheduleItem]]] = []
         try:
             for u in order:
                 if buffers[u].size:  # else nothing to compute
                     groups.append((u, _kernels_for(u, buffers, loop_orders, fuse)))
+                    for it in groups[-1][1]:
+                        it.device = it.device or buffers[u].device
         except _NeedsRealize as e:
             # first try moving the loops the reduce depends on outermost; if that was tried, realize it
             current = loop_orders.get(e.root, list(range(len(shape_of(e.root)))))

@@ -81,9 +81,11 @@ def run_schedule(items: list[ScheduleItem], device: str, opts: OptsSpec = "defau
 
 
 def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple[ScheduleItem, Any, Any, list]]:
-    dev = get_device(device)
     programs = []
     for item in items:
+        if item.is_copy:  # a transfer: nothing to build
+            programs.append((item, None, []))
+            continue
         k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts)
         cache = _PROGRAMS[-1] if _PROGRAMS else None
         key = (item.ast, item.name, tuple(k.applied))
@@ -93,15 +95,29 @@ def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple
             if cache is not None:
                 cache[key] = prg
         programs.append((item, prg, k.applied))
-    runners = dev.runners([prg for _, prg, _ in programs])  # the schedule's new kernels compile in one batch
-    return [(item, prg, run, applied) for (item, prg, applied), run in zip(programs, runners)]
+    runners: dict[int, Any] = {}
+    for name in dict.fromkeys(item.device or device for item, prg, _ in programs if prg is not None):
+        # the schedule's new kernels compile in one batch per device
+        mine = [(i, prg) for i, (item, prg, _) in enumerate(programs)
+                if prg is not None and (item.device or device) == name]
+        runners.update(zip([i for i, _ in mine], get_device(name).runners([prg for _, prg in mine])))
+    return [(item, prg, runners.get(i), applied) for i, (item, prg, applied) in enumerate(programs)]
+
+
+def _copy(item: ScheduleItem) -> None:
+    """A transfer: the destination device's allocator takes what the source's gives out."""
+    dst, src = item.bufs
+    get_device(dst.device).allocator.copyin(dst.data, get_device(src.device).allocator.copyout(src.data))
 
 
 def _run(built: list[tuple[ScheduleItem, Any, Any, list]], device: str) -> None:
-    dev = get_device(device)
     for item, prg, runner, applied in built:
+        dev = get_device(item.device or device)
         t0 = time.perf_counter()
-        runner(*[b.data for b in item.bufs])
+        if item.is_copy:
+            _copy(item)
+        else:
+            runner(*[b.data for b in item.bufs])
         if Allocator.guard:
             for pos, b in enumerate(item.bufs):
                 if b.allocated and (side := guard_violation(b.data)) is not None:
@@ -114,7 +130,7 @@ def _run(built: list[tuple[ScheduleItem, Any, Any, list]], device: str) -> None:
         if DEBUG >= 1:
             ms = (time.perf_counter() - t0) * 1e3
             print(f"{dev.name:6s} {item.name:24s} out {item.shape} bufs {len(item.bufs)} {ms:8.3f} ms")
-        if DEBUG >= 2:
+        if DEBUG >= 2 and prg is not None:
             print(dev.render(prg))
 
 
@@ -165,7 +181,7 @@ def realize(tensors: list[Tensor], fuse: bool | None = None, opts: OptsSpec = "d
         return
     device = tensors[0].device
     roots = [t.uop for t in tensors]
-    items, views = schedule(roots, device, dict(REALIZED), fuse)
+    items, views = schedule(roots, device, dict(REALIZED), fuse, [t.device for t in tensors])
     built = _build(items, device, opts)
     assigns = {i.root for i in items if i.root.op is Ops.ASSIGN}
     if assigns:
@@ -189,4 +205,4 @@ def schedule_tensors(*tensors: Tensor, fuse: bool | None = None) -> list[Schedul
     """The kernels that would compute these tensors (inspectable; nothing runs)."""
     from engine.tensor import REALIZED
 
-    return schedule([t.uop for t in tensors], tensors[0].device, dict(REALIZED), fuse)[0]
+    return schedule([t.uop for t in tensors], tensors[0].device, dict(REALIZED), fuse, [t.device for t in tensors])[0]

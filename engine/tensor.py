@@ -130,6 +130,21 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
             raise RuntimeError(f"realize left a {u.op.name} instead of a buffer")
         return base.arg.numpy().reshape(self.shape)
 
+    def to(self, device: str) -> Tensor:
+        """This tensor on `device`: a COPY, run as a transfer between the devices' buffers (same device: a new
+        Tensor of the same value)."""
+        dev = canonical_device(device)
+        if dev == self.device:
+            return self._new(self.uop)
+        return Tensor(UOp(Ops.COPY, self.dtype, (self.uop,), dev), device=dev)
+
+    def shard(self, devices: Sequence[str], axis: int | None = None, sizes: Sequence[int] | None = None) -> Any:
+        """A multi-device tensor (engine.multi.MultiTensor) over `devices`: axis=None copies it to each, an axis
+        splits it there into len(devices) pieces (`sizes`, default as even as possible)."""
+        from engine.multi import shard
+
+        return shard(self, devices, axis, sizes)
+
     def tolist(self) -> Any:
         return self.numpy().tolist()
 

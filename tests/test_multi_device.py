@@ -35,3 +35,43 @@ def test_tensors_on_two_instances_have_their_own_buffers():
     np.testing.assert_array_equal((a * 2 + 1).numpy(), np.arange(4) * 2 + 1)
     with pytest.raises(ValueError, match="different devices, CPU:1 and CPU:2"):
         a + b
+
+
+def test_to_copies_across_devices_and_the_schedule_lists_the_transfers():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    a = Tensor(x, device="CPU:0")
+    b = (a * 2).to("CPU:1")
+    c = (b + 1).to("LLVM" if available("LLVM") else "PYTHON:1")
+    out = c.sum(1)
+    items = engine.schedule(out)
+    copies = [it for it in items if it.is_copy]
+    assert [(it.bufs[1].device, it.device) for it in copies] == [("CPU", "CPU:1"), ("CPU:1", c.device)]
+    assert [it.device for it in items if not it.is_copy] == ["CPU", "CPU:1", c.device]
+    np.testing.assert_array_equal(out.numpy(), (x * 2 + 1).sum(1))
+    assert out.uop.src[0].arg.device == c.device if out.uop.op is not engine.Ops.BUFFER else True
+    np.testing.assert_array_equal(b.numpy(), x * 2)
+
+
+def test_to_the_same_device_is_a_new_tensor_of_the_same_value():
+    a = Tensor([1, 2, 3])
+    b = a.to("cpu:0")
+    assert b is not a and b.device == "CPU" and not any(it.is_copy for it in engine.schedule(b + 0))
+
+
+def test_copy_reads_the_source_before_an_assign_overwrites_it():
+    a = Tensor(np.arange(4, dtype=np.int32))
+    b = a.to("CPU:1")
+    a.assign(a + 10)
+    from engine.realize import realize
+
+    realize([a, b])
+    np.testing.assert_array_equal(b.numpy(), np.arange(4))
+    np.testing.assert_array_equal(a.numpy(), np.arange(4) + 10)
+
+
+def test_copy_of_a_constant_and_under_guard_zones():
+    from engine.realize import guard_zones
+
+    with guard_zones():
+        t = Tensor.full((2, 3), 7, device="CPU:1").to("CPU:2") + Tensor.ones((2, 3), device="CPU:2")
+        np.testing.assert_array_equal(t.numpy(), np.full((2, 3), 8.0))
