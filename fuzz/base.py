@@ -63,6 +63,10 @@ class Fuzzer(abc.ABC):
             name=self.name, spec=spec, signature=signature or "failure", case_json=canonical_json(case)
         )
 
+    def artifacts(self, case: dict[str, Any], verdict: Verdict) -> dict[str, bytes]:
+        """Files saved beside the case's corpus entry, in a folder of the entry's name (default: none)."""
+        return {}
+
     def coverage(self) -> dict[str, int]:
         """Return rule-hit counts gathered since the last call and reset them (default: no coverage)."""
         return {}

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fuzz.atomic import atomic_write_text
+from fuzz.atomic import atomic_write_bytes, atomic_write_text
 from fuzz.case import Verdict, strict_dumps
 from fuzz.errors import BadInputError
 
@@ -72,9 +72,24 @@ def make_entry(
 
 
 def write_entry(path: str | os.PathLike[str], entry: dict[str, Any]) -> Path:
-    """Write an entry atomically to path (replacing any previous version)."""
+    """Write an entry atomically to path (replacing any previous version), then the files its fuzzer attaches to
+    it (`Fuzzer.artifacts`: an ONNX finding's model.onnx, inputs.npz, ...) into the folder <path without .json>/."""
     _check_entry(entry, Path(path))
-    return atomic_write_text(path, strict_dumps(entry, indent=2, sort_keys=True) + "\n")
+    written = atomic_write_text(path, strict_dumps(entry, indent=2, sort_keys=True) + "\n")
+    _write_artifacts(Path(path), entry)
+    return written
+
+
+def _write_artifacts(path: Path, entry: dict[str, Any]) -> None:
+    from fuzz.registry import UnknownFuzzerError, get_fuzzer
+
+    try:
+        fuzzer = get_fuzzer(entry["fuzzer"])
+    except UnknownFuzzerError:  # an entry of a plugin that is not loaded here: the JSON is the whole finding
+        return
+    files = fuzzer.artifacts(entry["case"], Verdict.from_dict(entry["verdict"]))
+    for name, data in files.items():
+        atomic_write_bytes(path.with_suffix("") / name, data)
 
 
 def save_entry(corpus_dir: str | os.PathLike[str], entry: dict[str, Any], overwrite: bool = False) -> Path:

@@ -1,8 +1,8 @@
 """What an ONNX finding is saved as, beside its corpus entry: the model (`model.onnx`), its inputs (`inputs.npz`),
 the verdict (`verdict.json`) and a standalone reproducer (`repro.py`, also the entry's `reproducer`).
 
-The reproducer embeds the model, the inputs and the reference outputs (computed when it was written), runs the
-model on the engine, compares under the tolerance policy of oracles/ort_ref.py (written out, so it imports
+The reproducer embeds the model and the inputs, computes the reference (onnxruntime), runs the model on the
+engine, compares under the tolerance policy of oracles/ort_ref.py (written out, so it imports
 neither fuzz nor oracles) and exits 1 while the engine still gets it wrong. An `ort-opt:` finding's reproducer
 runs onnxruntime with its graph optimizations off and on instead.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from fuzz.case import Verdict, strict_dumps
 from fuzz.onnx.case import feeds, to_model
-from oracles.ort_ref import RTOL, ReferenceError
+from oracles.ort_ref import RTOL
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -42,49 +42,51 @@ def finding_files(case: dict[str, Any], verdict: Verdict, device: str) -> dict[s
 
 def reproducer_source(case: dict[str, Any], signature: str, details: dict[str, Any], device: str) -> str:
     """Standalone Python that exits 1 while the finding still fails."""
-    from fuzz.onnx.fuzzer import reference_outputs
-
-    model = to_model(case)
-    inputs = feeds(case)
-    try:
-        ref_name, want = reference_outputs(model, inputs)
-    except ReferenceError:
-        ref_name, want = "none", {}
-    return model_reproducer(model.SerializeToString(), inputs, want, ref_name, signature,
+    return model_reproducer(to_model(case).SerializeToString(), feeds(case), signature,
                             details.get("device", device))
 
 
-def model_reproducer(model: bytes, inputs: dict[str, np.ndarray], want: dict[str, np.ndarray], ref_name: str,
-                     signature: str, device: str) -> str:
-    """The reproducer of a model with its inputs and reference outputs (onnx-check findings use it too)."""
+def model_reproducer(model: bytes, inputs: dict[str, np.ndarray], signature: str, device: str) -> str:
+    """The reproducer of a model with its inputs (onnx-check findings use it too). Writing it runs nothing: the
+    script computes the reference itself (onnxruntime, optimizations off; onnx.reference where that fails)."""
     ort_opt = signature.startswith("ort-opt")
     lines = [
         "#!/usr/bin/env python3",
         f'"""uopfuzz onnx finding: {signature or "failure"}. Exits 1 while it still fails.',
         "",
-        "The reference outputs below come from " + ("onnxruntime without graph optimizations; this runs onnxruntime"
-                                                  " with them on." if ort_opt else
-                                                  f"{ref_name}; this runs the engine on DEVICE.") + '"""',
-        "import base64", "import io", "import sys", "", "import numpy as np", "",
+        "The reference is onnxruntime without graph optimizations (onnx.reference where it cannot run the model);",
+        ("this compares onnxruntime with its graph optimizations on." if ort_opt else
+         "this compares the engine on DEVICE.") + '"""',
+        "import base64", "import io", "import sys", "", "import numpy as np", "import onnx",
+        "import onnxruntime as ort", "",
         f"MODEL = base64.b64decode({_b64(model)!r})",
         f"INPUTS = dict(np.load(io.BytesIO(base64.b64decode({_b64(npz_bytes(inputs))!r}))))",
-        f"WANT = dict(np.load(io.BytesIO(base64.b64decode({_b64(npz_bytes(want))!r}))))",
         f"DEVICE = {device!r}",
         f"RTOL = {RTOL!r}",
         "",
+        "",
+        "def ort_run(optimize):",
+        "    opts = ort.SessionOptions()",
+        "    opts.intra_op_num_threads = 1",
+        "    opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize",
+        "                                     else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)",
+        "    sess = ort.InferenceSession(MODEL, opts, providers=['CPUExecutionProvider'])",
+        "    names = [o.name for o in sess.get_outputs()]",
+        "    return dict(zip(names, sess.run(names, INPUTS)))",
+        "",
+        "",
+        "try:",
+        "    WANT = ort_run(False)",
+        "except Exception:",
+        "    from onnx.reference import ReferenceEvaluator",
+        "",
+        "    ev = ReferenceEvaluator(onnx.load_model_from_string(MODEL))",
+        "    WANT = dict(zip(ev.output_names, ev.run(None, INPUTS)))",
     ]
     if ort_opt:
-        lines += [
-            "import onnxruntime as ort",
-            "",
-            "opts = ort.SessionOptions()",
-            "opts.intra_op_num_threads = 1",
-            "opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL",
-            "sess = ort.InferenceSession(MODEL, opts, providers=['CPUExecutionProvider'])",
-            "GOT = dict(zip(WANT, sess.run(list(WANT), INPUTS)))",
-        ]
+        lines.append("GOT = ort_run(True)")
     else:
-        lines += ["import engine.onnx", "", "GOT = engine.onnx.load(MODEL).run(INPUTS, device=DEVICE)"]
+        lines += ["import engine.onnx  # noqa: E402", "", "GOT = engine.onnx.load(MODEL).run(INPUTS, device=DEVICE)"]
     lines.append(_CHECK)
     return "\n".join(lines) + "\n"
 
