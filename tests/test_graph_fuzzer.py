@@ -222,3 +222,66 @@ def test_in_place_assign_and_setitem_with_hazards_match_numpy():
     bad["nodes"].append({"op": "neg", "in": [0], "attrs": {}})  # reads a after it was written in place
     with pytest.raises(BadCase, match="written in place"):
         infer_types(bad)
+
+
+def _first_failure(op: str, attrs_ok, cases: int = 60) -> tuple[dict, object] | None:
+    """Generate cases until `cases` of them use `op` with attributes `attrs_ok` accepts; the first that fails."""
+    fz = GraphFuzzer()
+    rng = random.Random(7)
+    seen = 0
+    for _ in range(40000):
+        case = gen_case(rng, 6)
+        if not any(n["op"] == op and attrs_ok(n["attrs"]) for n in case["nodes"]):
+            continue
+        v = fz.check(case)
+        if v.status != "pass":
+            return case, v
+        seen += 1
+        if seen >= cases:
+            return None
+    return None
+
+
+def _plant_nearest_exact_as_nearest(mp) -> None:
+    import engine.tensor_ops.nn as nn
+
+    orig = nn._nearest_index
+    mp.setattr(nn, "_nearest_index", lambda i, o, s, exact: orig(i, o, s, False))
+
+
+def _plant_align_corners_ignored(mp) -> None:
+    import engine.tensor_ops.nn as nn
+
+    orig = nn._linear_axis
+    mp.setattr(nn, "_linear_axis", lambda x, ax, i, o, s, align: orig(x, ax, i, o, s, False))
+
+
+def _plant_mask_rows_inverted(mp) -> None:
+    """`t[mask] = v` with a mask over fewer dims than t writes the rows where the mask is False."""
+    import engine.tensor_ops.setitem as si
+
+    orig = si.assigned_value
+
+    def planted(t, index, v):
+        from engine.tensor import Tensor
+
+        if isinstance(index, Tensor) and index.dtype.name == "bool" and 0 < index.ndim < t.ndim:
+            index = index.logical_not() if hasattr(index, "logical_not") else (index == False)  # noqa: E712
+        return orig(t, index, v)
+
+    mp.setattr(si, "assigned_value", planted)
+
+
+@pytest.mark.parametrize("op, attrs_ok, plant", [
+    ("interpolate", lambda a: a["mode"] == "nearest-exact", _plant_nearest_exact_as_nearest),
+    ("interpolate", lambda a: bool(a.get("align_corners")), _plant_align_corners_ignored),
+    ("setitem_mask", lambda a: True, _plant_mask_rows_inverted),
+], ids=["nearest-exact", "align_corners", "mask-rows"])
+def test_new_ops_find_their_planted_bugs(monkeypatch, op, attrs_ok, plant):
+    """The reference of interpolate and of mask assignment is tight enough to see a wrong engine (and the same
+    generator finds nothing on the real engine: see the campaign tests)."""
+    assert _first_failure(op, attrs_ok, cases=15) is None  # the real engine passes
+    plant(monkeypatch)
+    got = _first_failure(op, attrs_ok)
+    assert got is not None, f"a planted {op} bug was not found"
+    assert got[1].status == "mismatch", got[1]

@@ -177,6 +177,8 @@ def _in_place(b: _Builder) -> int | None:
     k = b.rng.choice(inputs)
     shape, dt = b.types[k]
     readers = [i for i, (s, d) in enumerate(b.types) if d not in ("dead",) and i != k]
+    if b.rng.random() < 0.3:
+        return _mask_assign(b, k, readers)
     if b.rng.random() < 0.5:
         items = [[b.rng.choice((None, 0, 1)), b.rng.choice((None, d, d - 1)), b.rng.choice((1, 1, 2, -1))]
                  for d in shape[:b.rng.randint(1, len(shape))]]
@@ -204,6 +206,26 @@ def _in_place(b: _Builder) -> int | None:
     out = b.add_node(op, [k, value], attrs)
     if out is not None:
         b.types[k] = (b.types[k][0], "dead")  # later nodes read `out`, the same tensor after the write
+    return out
+
+
+def _mask_assign(b: _Builder, k: int, readers: list[int]) -> int | None:
+    """t[mask] = value on input k: the mask over its leading dims, the value a scalar or one row of the rest,
+    often computed from t itself."""
+    shape, dt = b.types[k]
+    m = b.rng.randint(1, len(shape))
+    mask = b.add_input(tuple(shape[:m]), "bool", "bool")
+    row = tuple(shape[m:]) if b.rng.random() < 0.5 else ()
+    value: int | None
+    if readers and b.rng.random() < 0.5:
+        value = b.add_node("sum", [b.rng.choice(readers + [k])], {"axis": None, "keepdim": False})
+    else:
+        value = b.add_input(row, dt, domain_for(b.rng, dt))
+    if value is None:
+        return None
+    out = b.add_node("setitem_mask", [k, mask, value], {})
+    if out is not None:
+        b.types[k] = (b.types[k][0], "dead")
     return out
 
 

@@ -1305,3 +1305,181 @@ _add(OpSpec("assign", "inplace", 2, lambda rng, pool: None, _assign_infer,
 _add(OpSpec("setitem", "inplace", 2, lambda rng, pool: None, _setitem_infer,
             lambda ns, a: f"({ns[0]}.__setitem__({_index_obj_src(a['index'])}, {ns[1]}) or {ns[0]})", _setitem_ref,
             weight=0.0))
+
+
+# ------------------------------------------------------------------ batch norm, resampling, advanced indexing
+
+_PLAIN_F = ("float16", "bfloat16", "float32", "float64")  # float dtypes the engine computes these ops in directly
+
+
+def _batchnorm_sample(rng: random.Random, pool: list[TT]) -> Any:
+    i = pick(rng, pool, lambda t: t[1] in _PLAIN_F and len(t[0]) >= 2 and t[0][1] > 0)
+    if i is None:
+        return None
+    (s, dt) = pool[i]
+    c = (s[1],)
+    return [i, new(c, dt, domain_for(rng, dt)), new(c, dt, "positive"), new(c, dt, domain_for(rng, dt)),
+            new(c, dt, domain_for(rng, dt))], {}
+
+
+def _batchnorm_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    (s, dt) = ts[0]
+    _need(dt in _PLAIN_F and len(s) >= 2 and all(t == ((s[1],), dt) for t in ts[1:]),
+          f"batchnorm of {ts[0]} with channel tensors {ts[1:]}")
+    return s, dt
+
+
+def _batchnorm_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    x, mean, var, w, b = rs
+    st = x.dtype
+    chan = (1, x.shape[1]) + (1,) * (len(x.shape) - 2)
+    mean, var, w, b = (R.movement(r, lambda v, f: v.reshape(chan)) for r in (mean, var, w, b))
+    inv = R.elementwise(lambda v: 1 / np.sqrt(v + 1e-5), [var], st, own=lambda v, o: 4 * o)
+    out = _bin(np.multiply, _bin(np.subtract, x, mean, st), inv, st)
+    return _bin(np.add, _bin(np.multiply, out, w, st), b, st)
+
+
+_add(OpSpec("batchnorm", "reduce", 5, _batchnorm_sample, _batchnorm_infer,
+            lambda ns, a: f"{ns[0]}.batchnorm({ns[1]}, {ns[2]}, {ns[3]}, {ns[4]})", _batchnorm_ref, weight=0.4))
+
+
+_LINEAR_MODE = {3: "linear", 4: "bilinear", 5: "trilinear"}
+
+
+def _interp_sample(rng: random.Random, pool: list[TT]) -> Any:
+    i = pick(rng, pool, lambda t: t[1] in _PLAIN_F and 3 <= len(t[0]) <= 5 and all(t[0]) and math.prod(t[0]) <= 512)
+    if i is None:
+        return None
+    s = pool[i][0]
+    mode = rng.choice(("nearest", "nearest-exact", "linear"))
+    attrs: dict[str, Any] = {"mode": _LINEAR_MODE[len(s)] if mode == "linear" else mode}
+    if rng.random() < 0.5:
+        attrs["size"] = [rng.choice((1, max(1, d // 2), d, d + 1, 2 * d, 3 * d - 1)) for d in s[2:]]
+    else:
+        attrs["scale"] = [rng.choice((0.5, 1.5, 2.0, 3.0, 2.5)) for _ in s[2:]]
+    if mode == "linear":
+        attrs["align_corners"] = rng.choice((None, False, True))
+    return [i], attrs
+
+
+def _interp_sizes(s: Shape, a: dict[str, Any]) -> list[int]:
+    if "size" in a:
+        return [int(v) for v in a["size"]]
+    return [int(math.floor(d * f)) for d, f in zip(s[2:], a["scale"])]
+
+
+def _interp_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    s, dt = ts[0]
+    _need(3 <= len(s) <= 5 and ("size" in a) != ("scale" in a), f"interpolate {a} of {s}")
+    sizes = _interp_sizes(s, a)
+    _need(dt in _PLAIN_F and len(sizes) == len(s) - 2 and all(v >= 1 for v in sizes) and all(s[2:]) and
+          a["mode"] in ("nearest", "nearest-exact", _LINEAR_MODE[len(s)]) and
+          ("align_corners" not in a or "linear" in a["mode"]), f"interpolate {a} of {s}")
+    return s[:2] + tuple(sizes), dt
+
+
+def _interp_code(ns: list[str], a: dict[str, Any]) -> str:
+    how = f"size={tuple(a['size'])}" if "size" in a else f"scale_factor={tuple(a['scale'])}"
+    corners = f", align_corners={a['align_corners']}" if "align_corners" in a else ""
+    return f"{ns[0]}.interpolate({how}, mode={a['mode']!r}{corners})"
+
+
+def _source_coord(n_in: int, n_out: int, scale: float | None, dst: np.ndarray, shift: float) -> np.ndarray:
+    """torch's source coordinate (dst + shift) * scale, in float64 (scale 1/scale_factor when given, else in/out)."""
+    sc = (1.0 / scale) if scale is not None else n_in / n_out
+    return (dst + shift) * sc
+
+
+def _interp_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    x = rs[0]
+    sizes = _interp_sizes(x.shape, a)
+    scales = a.get("scale", [None] * len(sizes))
+    out = x
+    for j, (n_out, scale) in enumerate(zip(sizes, scales)):
+        ax, n_in = 2 + j, x.shape[2 + j]
+        dst = np.arange(n_out, dtype=np.float64)
+        rest = (1,) * (len(x.shape) - ax - 1)
+        if a["mode"] in ("nearest", "nearest-exact"):
+            exact = a["mode"] == "nearest-exact"
+            real = _source_coord(n_in, n_out, scale, dst, 0.5 if exact else 0.0)
+            src = np.minimum(np.floor(real), n_in - 1).astype(np.int64)
+            # torch computes the coordinate in float32: where that can round across an integer, the source row
+            # is either neighbour, and those output positions are undefined
+            ambiguous = np.abs(real - np.round(real)) <= 4e-7 * np.maximum(real, 1.0)
+            sel = R.movement(out, lambda v, f, src=src, ax=ax: np.take(v, src, axis=ax))
+            out = Ref(sel.value, sel.err, sel.undef | ambiguous.reshape((n_out,) + rest))
+            continue
+        if a.get("align_corners"):
+            real = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+        else:
+            real = np.maximum(_source_coord(n_in, n_out, scale, dst, 0.5) - 0.5, 0.0)
+        i0 = np.minimum(np.floor(real).astype(np.int64), n_in - 1)
+        lam = np.clip(real - i0, 0.0, 1.0)
+        i1 = i0 + (i0 < n_in - 1)
+        w0, w1 = (1.0 - lam).reshape((n_out,) + rest), lam.reshape((n_out,) + rest)
+
+        def fn(v: np.ndarray, ax: int = ax, i0: np.ndarray = i0, i1: np.ndarray = i1, w0: np.ndarray = w0,
+               w1: np.ndarray = w1) -> np.ndarray:
+            return np.take(v, i0, axis=ax) * w0 + np.take(v, i1, axis=ax) * w1
+
+        mixed = R.multilinear(fn, [out], ot[1], terms=3, acc="float32" if ot[1] == "float64" else None)
+        # the weights come from a float32 coordinate: each off by about (coordinate + 1) float32 roundoffs
+        with np.errstate(all="ignore"):
+            mags = np.abs(np.take(out.f64(), i0, axis=ax)) + np.abs(np.take(out.f64(), i1, axis=ax))
+            slack = 4 * R.eps("float32") * (real.reshape((n_out,) + rest) + 2) * mags
+        out = Ref(mixed.value, mixed.err + np.where(np.isfinite(slack), slack, 0.0), mixed.undef)
+    return out
+
+
+_add(OpSpec("interpolate", "resample", 1, _interp_sample, _interp_infer, _interp_code, _interp_ref, weight=0.4))
+
+
+def _getitem_sample(rng: random.Random, pool: list[TT]) -> Any:
+    i = pick(rng, pool, lambda t: len(t[0]) >= 1 and all(t[0]) and math.prod(t[0]) <= 1024)
+    if i is None:
+        return None
+    s = pool[i][0]
+    axis = rng.randrange(len(s))
+    ishape = rand_shape(rng, rng.choice((0, 1, 1, 2)), max_numel=16)
+    return [i, new(ishape, rng.choice(("int32", "int64")), f"index:{s[axis]}")], {"axis": axis}
+
+
+def _getitem_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    (s, dt), (si, di) = ts
+    ax = a["axis"]
+    _need(is_int(di) and 0 <= ax < len(s) and s[ax] > 0, f"x[{':, ' * ax}idx] of {s} with an index {si} {di}")
+    return tuple(s[:ax]) + tuple(si) + tuple(s[ax + 1:]), dt
+
+
+def _getitem_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    x, idx = rs
+    ax, n = a["axis"], x.shape[a["axis"]]
+    i = idx.value.astype(np.int64)
+    if ((i < -n) | (i >= n)).any():
+        raise IndexError(f"getitem: index out of range for axis {ax} of size {n}")
+    out = R.movement(x, lambda v, f: np.take(v, i, axis=ax))  # numpy: negative indices count from the end
+    iu = idx.undef.reshape((1,) * ax + idx.shape + (1,) * (len(x.shape) - ax - 1))
+    return Ref(out.value, out.err, out.undef | iu)
+
+
+_add(OpSpec("getitem_array", "gather", 2, _getitem_sample, _getitem_infer,
+            lambda ns, a: f"{ns[0]}[{':, ' * a['axis']}{ns[1]}]", _getitem_ref, defaults={"axis": 0}, weight=0.5))
+
+
+# mask assignment, `t[mask] = value`: in place like setitem (the generator makes it); the mask covers t's leading
+# dims and the value is a scalar tensor or one row of t's remaining dims
+def _setitem_mask_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    (s, dt), (sm, dm), (sv, _) = ts
+    _need(dm == "bool" and 1 <= len(sm) <= len(s) and tuple(sm) == tuple(s[:len(sm)]) and
+          _fits(sv, tuple(s[len(sm):])), f"t[mask] = v with t {s}, mask {sm} {dm}, value {sv}")
+    return s, dt
+
+
+def _setitem_mask_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    t, mask, v = rs
+    cond = R.movement(mask, lambda m, f: m.reshape(m.shape + (1,) * (len(t.shape) - len(mask.shape))))
+    return R.where(cond, R.cast(v, ot[1]), t, ot[1])
+
+
+_add(OpSpec("setitem_mask", "inplace", 3, lambda rng, pool: None, _setitem_mask_infer,
+            lambda ns, a: f"({ns[0]}.__setitem__({ns[1]}, {ns[2]}) or {ns[0]})", _setitem_mask_ref, weight=0.0))
