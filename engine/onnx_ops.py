@@ -883,10 +883,9 @@ def _softmax_like(kind: str) -> Callable:
 
 
 def _softmax_axis(kind: str, x: Tensor, a: int) -> Tensor:
-    if kind == "softmax":
-        return x.softmax(a)
-    if kind == "logsoftmax":
-        return x.log_softmax(a)
+    if kind in ("softmax", "logsoftmax"):
+        wide = x.cast(dtypes.float32) if x.dtype in (dtypes.float16, dtypes.bfloat16) else x  # rounded once
+        return (wide.softmax(a) if kind == "softmax" else wide.log_softmax(a)).cast(x.dtype)
     i = x.argmax(a, keepdim=True)
     n = x.shape[a]
     ar = Tensor.arange(n, dtype=dtypes.int64, device=x.device).reshape(tuple(n if d == a else 1 for d in range(x.ndim)))
@@ -926,9 +925,17 @@ def _topk(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
 
 
 # ---------------------------------------------------------------------------------------------- products
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b rounded once: 16-bit floats multiply and accumulate in float32 (as onnxruntime and numpy do; the
+    engine's own half matmul rounds each product)."""
+    if a.dtype in (dtypes.float16, dtypes.bfloat16) and a.dtype == b.dtype:
+        return a.cast(dtypes.float32).matmul(b.cast(dtypes.float32)).cast(a.dtype)
+    return a.matmul(b)
+
+
 @op("MatMul")
 def _matmul(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
-    return inp[0].matmul(inp[1])
+    return matmul(inp[0], inp[1])
 
 
 @op("MatMulInteger")
@@ -949,7 +956,7 @@ def _gemm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
         a = a.transpose(0, 1)
     if attrs.get("transB", 0):
         b = b.transpose(0, 1)
-    out = a.matmul(b)
+    out = matmul(a, b)
     alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
     if alpha != 1.0:
         out = out * _full(out, alpha)

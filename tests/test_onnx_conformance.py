@@ -87,6 +87,7 @@ def run_case(case: Any, device: str = DEVICE) -> None:
         assert len(outs) == len(refs), f"{len(outs)} outputs, expected {len(refs)}"
         for out, ref in zip(outs, refs):
             ref = onnx.numpy_helper.to_array(ref) if isinstance(ref, onnx.TensorProto) else ref
+            ref = np.asarray(ref) if isinstance(ref, np.generic) else ref
             if isinstance(ref, (list, tuple)) or not isinstance(ref, np.ndarray):
                 raise AssertionError(f"expected a {type(ref).__name__} output")
             _close(np.asarray(out), ref, case.rtol, case.atol)

@@ -1,0 +1,220 @@
+"""ONNX handlers for composite layers: Attention, RotaryEmbedding, the losses, the recurrent layers.
+
+Registered into engine.onnx_ops.OPS when engine.onnx imports this module; same handler contract as there. Each is
+written from the operator's specification as engine Tensor code (masks as -inf additive biases, a fully masked
+attention row gives zeros, not NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.dtype import dtypes
+from engine.onnx_ops import Attrs, Inputs, Node, _full, engine_dtype, matmul, op
+from engine.tensor import Tensor
+
+
+def _opt(inp: Inputs, i: int) -> Any:
+    return inp[i] if len(inp) > i else None
+
+
+# ---------------------------------------------------------------------------------------------- attention
+def _heads(t: Tensor, n: int) -> Tensor:
+    """(B, S, n*h) -> (B, n, S, h)."""
+    b, s, hid = t.shape
+    return t.reshape(b, s, n, hid // n).permute(0, 2, 1, 3)
+
+
+def _safe_softmax(x: Tensor) -> Tensor:
+    """Softmax over the last axis where an all -inf row gives zeros (not NaN)."""
+    m = x.max(-1, keepdim=True)
+    m = (m == _full(m, -math.inf)).where(_full(m, 0), m)
+    e = (x - m).exp()
+    s = e.sum(-1, keepdim=True)
+    return e / (s == _full(s, 0)).where(_full(s, 1), s)
+
+
+def _frontier(i_len: int, j_len: int, offset: Any, dev: str) -> tuple[Tensor, Tensor]:
+    """(i + offset) and j as broadcastable int64 tensors; a per-batch offset gives shape (B, 1, L, 1)."""
+    i = Tensor.arange(i_len, dtype=dtypes.int64, device=dev).reshape(i_len, 1)
+    j = Tensor.arange(j_len, dtype=dtypes.int64, device=dev).reshape(1, j_len)
+    if isinstance(offset, Tensor):
+        return i + offset.cast(dtypes.int64).reshape(-1, 1, 1, 1), j
+    return i + offset, j
+
+
+@op("Attention")
+def _attention(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    q, k, v = inp[0], inp[1], inp[2]
+    mask, past_k, past_v, nonpad = _opt(inp, 3), _opt(inp, 4), _opt(inp, 5), _opt(inp, 6)
+    if (past_k is None) != (past_v is None):
+        raise ValueError("past_key and past_value must be given together")
+    three_d = q.ndim == 3
+    if three_d:
+        if "q_num_heads" not in attrs or "kv_num_heads" not in attrs:
+            raise ValueError("3D inputs need the q_num_heads and kv_num_heads attributes")
+        q, k, v = _heads(q, attrs["q_num_heads"]), _heads(k, attrs["kv_num_heads"]), _heads(v, attrs["kv_num_heads"])
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"Q, K, V must be 3D or 4D, got ranks {q.ndim}, {k.ndim}, {v.ndim}")
+    dt, dev = q.dtype, q.device
+    scale = attrs.get("scale")
+    scale = 1 / math.sqrt(q.shape[3]) if scale is None else scale
+    s = float(np.asarray(math.sqrt(scale)).astype(dt.np))  # the spec scales Q and K each by sqrt(scale)
+    if past_k is not None:
+        k, v = Tensor.cat([past_k, k], 2), Tensor.cat([past_v, v], 2)
+    present_k, present_v = k, v
+    lq, skv = q.shape[2], k.shape[2]
+    neg_inf, zero = _full(q, -math.inf), _full(q, 0)
+
+    bias: Tensor | None = None
+    if mask is not None:
+        if mask.shape[-1] < skv:
+            pad = [(0, 0)] * (mask.ndim - 1) + [(0, skv - mask.shape[-1])]
+            mask = mask.pad(pad, value=False if mask.dtype == dtypes.bool else -math.inf)
+        bias = mask.where(zero, neg_inf) if mask.dtype == dtypes.bool else mask.cast(dt)
+    if past_k is not None:
+        offset: Any = past_k.shape[2]
+    elif nonpad is not None:
+        offset = nonpad - _full(nonpad, lq)
+    else:
+        offset = 0
+    window = [attrs.get("left_window_size", -1), attrs.get("right_window_size", -1)]
+    if attrs.get("is_causal", 0):
+        i, j = _frontier(lq, skv, offset, dev)
+        causal = (j <= i).where(zero, neg_inf)
+        bias = causal if bias is None else bias + causal
+    if window[0] >= 0 or window[1] >= 0:
+        i, j = _frontier(lq, skv, offset, dev)
+        allowed = Tensor.full((1, 1), True, dtypes.bool, dev)
+        if window[0] >= 0:
+            allowed = allowed & (i - j <= _full(j, window[0]))
+        if window[1] >= 0:
+            allowed = allowed & (j - i <= _full(j, window[1]))
+        w = allowed.where(zero, neg_inf)
+        bias = w if bias is None else bias + w
+    if nonpad is not None:
+        pm = Tensor.arange(skv, dtype=dtypes.int64, device=dev).reshape(1, skv) < \
+            nonpad.cast(dtypes.int64).reshape(-1, 1)
+        pm = pm.where(zero, neg_inf).reshape(q.shape[0], 1, 1, skv)
+        bias = pm if bias is None else bias + pm
+
+    qh, kh = q.shape[1], k.shape[1]
+    if qh != kh:
+        if qh % kh:
+            raise ValueError(f"{qh} query heads are not a multiple of {kh} key/value heads")
+        r = qh // kh
+
+        def rep(t: Tensor) -> Tensor:
+            b, h, n, d = t.shape
+            return t.reshape(b, h, 1, n, d).expand(b, h, r, n, d).reshape(b, h * r, n, d)
+
+        k, v = rep(k), rep(v)
+    qk = matmul(q * s, (k * s).transpose(2, 3))
+    softcap = attrs.get("softcap", 0.0)
+    if softcap and softcap > 0:
+        qk = (qk / softcap).tanh() * softcap
+    mode = attrs.get("qk_matmul_output_mode", 0)
+    with_bias = qk if bias is None else qk + bias
+    qk_out = with_bias if mode == 2 else qk
+    sm_in = with_bias
+    if attrs.get("softmax_precision"):
+        sm_in = sm_in.cast(engine_dtype(attrs["softmax_precision"], "softmax_precision"))
+    p = _safe_softmax(sm_in)
+    if bias is not None:  # a row the bias masks entirely attends to nothing: zeros, even if a logit is inf/NaN
+        dead = bias.max(-1, keepdim=True) == _full(bias, -math.inf)
+        p = dead.where(_full(p, 0), p)
+    if mode == 3:
+        qk_out = p
+    y = matmul(p.cast(dt), v)
+    if three_d:
+        b, h, n, d = y.shape
+        y = y.permute(0, 2, 1, 3).reshape(b, n, h * d)
+    return [y, present_k, present_v, qk_out.cast(dt)]
+
+
+@op("RotaryEmbedding")
+def _rotary(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, cos, sin = inp[0], inp[1], inp[2]
+    pos = _opt(inp, 3)
+    interleaved = attrs.get("interleaved", 0)
+    rank = x.ndim
+    if rank == 4:  # (B, heads, S, h) -> (B, S, heads, h)
+        xs = x.permute(0, 2, 1, 3)
+    else:
+        nh = attrs.get("num_heads", 0)
+        if not nh:
+            raise ValueError("3D input needs the num_heads attribute")
+        b, sq, hid = x.shape
+        xs = x.reshape(b, sq, nh, hid // nh)
+    hs = xs.shape[3]
+    rot = attrs.get("rotary_embedding_dim", 0) or hs
+    if pos is not None:
+        cos = cos[pos.cast(dtypes.int64)]
+        sin = sin[pos.cast(dtypes.int64)]
+    # cos/sin: (B, S, rot/2) -> (B, S, 1, rot/2)
+    cos = cos.reshape(cos.shape[0], cos.shape[1], 1, cos.shape[2])
+    sin = sin.reshape(sin.shape[0], sin.shape[1], 1, sin.shape[2])
+    xr, rest = xs.shrink([None, None, None, (0, rot)]), xs.shrink([None, None, None, (rot, hs)])
+    half = rot // 2
+    if interleaved:
+        pairs = xr.reshape(xr.shape[:3] + (half, 2))
+        x1, x2 = pairs[..., 0], pairs[..., 1]
+    else:
+        x1, x2 = xr.shrink([None, None, None, (0, half)]), xr.shrink([None, None, None, (half, rot)])
+    r1 = x1 * cos - x2 * sin
+    r2 = x2 * cos + x1 * sin
+    if interleaved:
+        out = Tensor.stack([r1, r2], -1).reshape(xr.shape)
+    else:
+        out = Tensor.cat([r1, r2], -1)
+    if rot < hs:
+        out = Tensor.cat([out, rest], -1)
+    if rank == 4:
+        return out.permute(0, 2, 1, 3)
+    return out.reshape(x.shape)
+
+
+# ---------------------------------------------------------------------------------------------- losses
+def _nll(logp: Tensor, target: Tensor, weight: Tensor | None, attrs: Attrs) -> Tensor:
+    """NegativeLogLikelihoodLoss of log-probabilities (N, C, d...) at integer targets (N, d...)."""
+    red = attrs.get("reduction", "mean")
+    ign = attrs.get("ignore_index")
+    t = target.cast(dtypes.int64)
+    c = logp.shape[1]
+    keep = None if ign is None else (t != _full(t, ign))
+    safe = t if keep is None else keep.where(t, _full(t, 0))
+    safe = safe.clip(_full(safe, 0), _full(safe, c - 1))
+    picked = -logp.gather(1, safe.unsqueeze(1)).squeeze(1)
+    w = None
+    if weight is not None:
+        w = weight[safe]
+    if keep is not None:
+        kw = keep.cast(logp.dtype)
+        w = kw if w is None else w * kw
+    loss = picked if w is None else picked * w
+    if red == "none":
+        return loss
+    if red == "sum":
+        return loss.sum()
+    if red != "mean":
+        raise ValueError(f"unknown reduction {red!r}")
+    if w is None:
+        return loss.mean()
+    return loss.sum() / w.sum()
+
+
+@op("NegativeLogLikelihoodLoss")
+def _nll_loss(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    return _nll(inp[0], inp[1], _opt(inp, 2), attrs)
+
+
+@op("SoftmaxCrossEntropyLoss")
+def _sce_loss(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    x = inp[0]
+    logp = x.log_softmax(1)
+    return [_nll(logp, inp[1], _opt(inp, 2), attrs), logp]
+
+
