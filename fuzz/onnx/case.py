@@ -9,7 +9,7 @@ A case:
    "outputs":      ["v0"]}
 A node reads only values defined before it ("" is an omitted optional input). Attributes whose name starts
 with "_" are the fuzzer's own notes (Split's output count before opset 18) and never reach the model.
-Domains of random values: normal, unit (-1..1), positive (0.25..4), int_small (-8..8), bool, index:N (-N..N-1).
+Domains of random values: normal, unit (-1..1), positive (0.25..4; integers 1..8), int_small (-8..8), bool, index:N (-N..N-1).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def make_values(t: dict[str, Any]) -> np.ndarray:
         n = int(dom[6:])
         v = rng.integers(-n, n, shape) if n else np.zeros(shape, np.int64)
     elif dt.kind in "iu":
-        v = rng.integers(-8, 9, shape)
+        v = rng.integers(1, 9, shape) if dom == "positive" else rng.integers(-8, 9, shape)
     elif dom == "positive":
         v = rng.uniform(0.25, 4.0, shape)
     elif dom == "unit":

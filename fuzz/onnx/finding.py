@@ -86,7 +86,13 @@ def model_reproducer(model: bytes, inputs: dict[str, np.ndarray], signature: str
     if ort_opt:
         lines.append("GOT = ort_run(True)")
     else:
-        lines += ["import engine.onnx  # noqa: E402", "", "GOT = engine.onnx.load(MODEL).run(INPUTS, device=DEVICE)"]
+        lines += ["import engine.onnx  # noqa: E402", "",
+                  "try:",
+                  "    GOT = engine.onnx.load(MODEL).run(INPUTS, device=DEVICE)",
+                  "except Exception as e:  # the engine refuses or crashes: still failing",
+                  "    print(f'engine: {type(e).__name__}: {e}')",
+                  "    print('FAIL')",
+                  "    sys.exit(1)"]
     lines.append(_CHECK)
     return "\n".join(lines) + "\n"
 

@@ -906,6 +906,16 @@ def _slice_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     return ins, {}
 
 
+def _slice_len(n: int, start: int, end: int, step: int) -> int:
+    """ONNX's rule (not Python's: a start below 0 with a negative step is clamped to 0, not emptied)."""
+    start, end = start + n if start < 0 else start, end + n if end < 0 else end
+    if step > 0:
+        start, end = min(max(start, 0), n), min(max(end, 0), n)
+    else:
+        start, end = min(max(start, 0), n - 1), min(max(end, -1), n - 1)
+    return max(0, -(-(end - start) // step))
+
+
 def _slice_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = c.t(ins[0])
     starts = c.const(ins[1], "Slice starts")
@@ -921,7 +931,7 @@ def _slice_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     for ax, s, e, st in zip(norm, starts, ends, steps):
         if st == 0:
             raise ValueError("Slice step 0")
-        out[ax] = len(range(*slice(int(s), int(e), int(st)).indices(sx[ax])))
+        out[ax] = _slice_len(sx[ax], int(s), int(e), int(st))
     return [(tuple(out), dx)]
 
 

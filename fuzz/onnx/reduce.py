@@ -137,12 +137,15 @@ def _candidates(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def size(case: dict[str, Any]) -> int:
-    """What the minimizer drives down: nodes first, then tensors, elements, the opset and non-zero seeds."""
+    """What the minimizer drives down, most significant first: nodes, tensors, elements, the opset, attributes
+    away from their defaults, non-zero seeds; tensors and outputs count together (each reduction lowers one of them)."""
     tensors = case["inputs"] + case["initializers"]
-    numel = sum(_numel(t["shape"]) for t in tensors)
-    seeds = sum(1 for t in tensors if t.get("seed", 0))
-    return node_count(case) * 10**9 + len(tensors) * 10**7 + min(numel, 10**5) * 64 + (case["opset"] - 13) * 8 + \
-        min(seeds, 7)
+    numel = min(sum(_numel(t["shape"]) for t in tensors), 10**5)
+    seeds = min(sum(1 for t in tensors if t.get("seed", 0)), 7)
+    attrs = min(sum(1 for n in case["nodes"] for k, v in n["attrs"].items()
+                    if k in OPS[n["op"]].defaults and v != OPS[n["op"]].defaults[k]), 127)
+    return ((node_count(case) * 100 + min(len(tensors) + len(case["outputs"]), 99)) * 10**5 + numel) * 10**4 + \
+        (case["opset"] - 13) * 1024 + attrs * 8 + seeds
 
 
 def _numel(shape: list[int]) -> int:
