@@ -494,12 +494,15 @@ def run_campaign(
     progress: bool = False,
     command: str | None = None,
     dask: str | None = None,
+    known: dict[str, Iterable[str]] | None = None,
 ) -> CampaignResult:
     """Run a seeded campaign of the named fuzzers for `seconds` and/or `cases` (whichever ends first).
 
     Ctrl-C or SIGTERM (in the main thread) stops it: the result says interrupted and the report is still
     written. Confirmed findings are saved as soon as confirmed, and summary.json is checkpointed while it runs.
     `dask` ("tcp://host:8786" or "local:N") checks the cases on a Dask cluster instead of local worker processes.
+    `known`: per fuzzer, signatures to treat as known besides the corpus's own (`fuzz ci` fuzzes into a scratch
+    corpus, knowing the real one's).
     """
     specs = {name: fuzzer_spec(name) for name in fuzzers}
     instances = {name: load_fuzzer(spec, name) for name, spec in specs.items()}
@@ -521,7 +524,13 @@ def run_campaign(
         corpus_dir=str(corpus),
         engine_version=engine_version(),
         command=command,
-        settings={"timeout_s": timeout_s, "memory_mb": memory_mb, "minimize_seconds": minimize_seconds, "dask": dask},
+        settings={
+            "timeout_s": timeout_s,
+            "memory_mb": memory_mb,
+            "minimize_seconds": minimize_seconds,
+            "dask": dask,
+            "known": {name: sorted(set(sigs)) for name, sigs in (known or {}).items() if name in fuzzers},
+        },
     )
     check_writable(corpus, "corpus directory", [corpus / name for name in fuzzers])
     if reports is not None:
@@ -596,6 +605,8 @@ def _execute(
     timeout_s, memory_mb = float(settings["timeout_s"]), settings["memory_mb"]
     corpus = Path(result.corpus_dir)
     triage = _Triage(result, instances, corpus, result.seed, timeout_s, memory_mb, float(settings["minimize_seconds"]))
+    for name, signatures in settings.get("known", {}).items():
+        triage.known[name].update(signatures)
     scheduler = _Scheduler(list(result.fuzzers), result.budget["cases"])
     todo: list[Any] = _restore(result, triage, scheduler) if restored else []
     coverage: Counter[str] = Counter(result.coverage)

@@ -163,6 +163,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON")
     _add_isolation_args(replay)
 
+    ci = add(
+        "ci",
+        "the CI gate: replay the corpus, then a short campaign of each fuzzer; exit 1 only on a reproducible "
+        "regression not listed in the known-failures file",
+    )
+    ci.add_argument("fuzzers", nargs="*", metavar="FUZZER", help="fuzzers to run (default: every registered one)")
+    ci.add_argument("--seconds", type=_positive_float, default=120.0, metavar="S",
+                    help="campaign budget in all, split between the fuzzers (default 120)")
+    ci.add_argument("--seed", type=int, help="campaign seed (default: a random one, printed)")
+    ci.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                    help="worker processes (default: the cores available)")
+    ci.add_argument("--corpus", default="corpus", metavar="DIR", help="corpus directory (default corpus)")
+    ci.add_argument("--known", metavar="FILE", help="known open failures (default CORPUS/known.toml)")
+    ci.add_argument("--findings", default="fuzz-findings", metavar="DIR",
+                    help="where new findings and campaign reports go, what CI uploads (default fuzz-findings)")
+    ci.add_argument("--junit", metavar="FILE", help="write JUnit XML: a test case per corpus entry and per campaign")
+    ci.add_argument("--summary", metavar="FILE", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")
+    ci.add_argument("--minimize-seconds", type=_non_negative_float, default=10.0, metavar="S",
+                    help="minimization budget per new finding (default 10)")
+    ci.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_isolation_args(ci)
+
     report = add("report", "print a saved campaign report and write its HTML page")
     report.add_argument("dir", metavar="DIR")
     report.add_argument("--html", metavar="PATH", help="where to write the HTML page (default DIR/report.html)")
@@ -274,40 +296,11 @@ def fuzzer_description(spec: str) -> str:
     return str(text).strip().splitlines()[0] if str(text).strip() else "(no description)"
 
 
-def _load_checked_entry(path: str) -> tuple[dict[str, Any], Any]:
-    """Load a corpus entry and its fuzzer; a malformed case raises BadInputError naming the file."""
-    from fuzz.corpus import CorpusError, load_entry
-    from fuzz.registry import get_fuzzer
-
-    entry = load_entry(path)
-    fuzzer = get_fuzzer(entry["fuzzer"])
-    try:
-        fuzzer.validate(entry["case"])
-    except (ValueError, TypeError, OverflowError, RecursionError) as e:
-        message = str(e) if len(str(e)) <= 300 else str(e)[:300] + "..."
-        raise CorpusError(f"{path}: malformed {entry['fuzzer']} case: {message}") from None
-    return entry, fuzzer
-
-
-def _replay_one(path: str, timeout_s: float | None, memory_mb: int | None) -> dict[str, Any]:
-    """Re-check one corpus entry in isolation: what it recorded and what it gives now."""
-    from fuzz.worker import run_isolated
-
-    entry, fuzzer = _load_checked_entry(path)
-    timeout_s = timeout_s or fuzzer.timeout_s or DEFAULT_TIMEOUT_S
-    verdict = run_isolated(entry["fuzzer"], entry["case"], timeout_s, memory_mb)
-    return {
-        "path": path,
-        "fuzzer": entry["fuzzer"],
-        "recorded_signature": entry["signature"],
-        "still_failing": verdict.status != "pass",
-        "verdict": verdict.to_dict(),
-    }
-
-
 def cmd_repro(args: argparse.Namespace) -> int:
     """fuzz repro FILE: exit 1 while the entry still fails, 0 once it passes."""
-    done = _replay_one(args.file, args.timeout, args.memory_mb)
+    from fuzz.replay import replay_entry
+
+    done = replay_entry(args.file, args.timeout, args.memory_mb)
     verdict = done["verdict"]
     if args.json:
         print(strict_dumps(done, indent=2, sort_keys=True))
@@ -327,8 +320,9 @@ def cmd_minimize(args: argparse.Namespace) -> int:
     from fuzz.case import Verdict
     from fuzz.corpus import write_entry
     from fuzz.minimize import minimize
+    from fuzz.replay import load_checked_entry
 
-    entry, fuzzer = _load_checked_entry(args.file)
+    entry, fuzzer = load_checked_entry(args.file)
     case, stats = minimize(
         entry["fuzzer"],
         entry["case"],
@@ -356,12 +350,13 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         paths = args.paths or [line.split("\t", 1)[0].strip() for line in sys.stdin if line.strip()]
         return _replay(paths, args)
     from fuzz.corpus import list_entries
+    from fuzz.replay import corpus_paths
 
     if not Path(args.corpus).is_dir():
         raise BadInputError(f"--corpus {args.corpus}: no such directory")
-    entries = list_entries(args.corpus, args.fuzzer)
     if args.corpus_command == "replay":
-        return _replay([str(path) for path, _ in entries], args)
+        return _replay([str(path) for path in corpus_paths(args.corpus, args.fuzzer)], args)
+    entries = list_entries(args.corpus, args.fuzzer)
     rows = [
         {
             "path": str(path),
@@ -415,21 +410,71 @@ def _print_corpus_table(corpus: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _replay(paths: list[str], args: argparse.Namespace) -> int:
-    """Re-check each entry (all are loaded first, so a corrupt one stops the replay before anything runs)."""
-    chosen = [path for path in paths if args.fuzzer in (None, _load_checked_entry(path)[0]["fuzzer"])]
+    """Re-check each entry; a corrupt one is reported naming its file, and the rest still replay.
+
+    Exit 1 if an entry still fails, else 2 if one was corrupt, else 0.
+    """
+    from fuzz.replay import replay_or_report
+
     results = []
-    for path in chosen:
-        done = _replay_one(path, args.timeout, args.memory_mb)
+    for path in paths:
+        if args.fuzzer is not None and _entry_fuzzer(path) not in (None, args.fuzzer):
+            continue
+        done = replay_or_report(path, args.timeout, args.memory_mb)
         results.append(done)
-        if not args.json:
+        if "error" in done:
+            print(f"fuzz: error: {done['error']}", file=sys.stderr)
+        elif not args.json:
             verdict = done["verdict"]
             print(f"{'FAIL' if done['still_failing'] else 'ok  '} {path}: {verdict['status']} {verdict['signature']}")
     failing = sum(r["still_failing"] for r in results)
+    corrupt = sum("error" in r for r in results)
     if args.json:
-        print(strict_dumps({"entries": results, "failing": failing}, indent=2, sort_keys=True))
+        print(strict_dumps({"entries": results, "failing": failing, "corrupt": corrupt}, indent=2, sort_keys=True))
     else:
-        print(f"{len(results)} entries, {failing} still failing")
-    return EXIT_FAILED if failing else EXIT_OK
+        print(f"{len(results)} entries, {failing} still failing" + (f", {corrupt} corrupt" if corrupt else ""))
+    return EXIT_FAILED if failing else EXIT_BAD_INPUT if corrupt else EXIT_OK
+
+
+def _entry_fuzzer(path: str) -> str | None:
+    """The fuzzer an entry names (None if it cannot be read: it is replayed, to be reported)."""
+    from fuzz.corpus import CorpusError, load_entry
+
+    try:
+        return str(load_entry(path)["fuzzer"])
+    except CorpusError:
+        return None
+
+
+def cmd_ci(args: argparse.Namespace) -> int:
+    """fuzz ci: exit 1 on a reproducible regression, 2 on a corrupt corpus entry, else 0 (see fuzz/ci.py)."""
+    from fuzz.ci import markdown_summary, run_ci
+    from fuzz.registry import fuzzer_spec, known_fuzzers
+
+    fuzzers = args.fuzzers or sorted(known_fuzzers())
+    for name in fuzzers:
+        fuzzer_spec(name)  # an unknown name is bad input before anything runs
+    if len(set(fuzzers)) != len(fuzzers):
+        raise BadInputError(f"fuzz ci: a fuzzer is named twice in {' '.join(fuzzers)}")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    print(f"fuzz ci: seed {seed}, fuzzers {' '.join(fuzzers)}, {args.seconds:g} s of campaigns", file=sys.stderr)
+    gate = run_ci(
+        fuzzers,
+        corpus_dir=args.corpus,
+        known_file=args.known,
+        findings_dir=args.findings,
+        seconds=args.seconds,
+        seed=seed,
+        workers=args.workers or available_cores(),
+        timeout_s=args.timeout,
+        memory_mb=args.memory_mb,
+        minimize_seconds=args.minimize_seconds,
+        junit=args.junit,
+        summary=args.summary,
+        echo=not args.json,
+    )
+    print(strict_dumps(gate.to_dict(), indent=2, sort_keys=True) if args.json else markdown_summary(gate))
+    return gate.exit_code
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -448,6 +493,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "minimize": cmd_minimize,
     "corpus": cmd_corpus,
     "report": cmd_report,
+    "ci": cmd_ci,
 }
 
 

@@ -13,6 +13,7 @@ machine, each with this package installed); `--dask local:N` starts a LocalClust
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 import time
@@ -103,7 +104,7 @@ class DaskPool:
             from distributed import Client, LocalCluster
         except ImportError:
             raise BadInputError(
-                f"--dask {address}: needs Dask's distributed scheduler: pip install -e '.[distributed]'"
+                f"--dask {address}: needs Dask's distributed scheduler: pip install -e '.[dask]'"
             ) from None
         kind, value = parse_dask_address(address)
         self.specs, self.seed, self.timeout_s, self.memory_mb = dict(specs), seed, timeout_s, memory_mb
@@ -111,7 +112,11 @@ class DaskPool:
         try:
             if kind == "local":
                 self.cluster = LocalCluster(
-                    n_workers=value, threads_per_worker=1, processes=True, dashboard_address=None
+                    n_workers=value,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,  # a restarted worker is handled here, not news for the terminal
                 )
                 self.client = Client(self.cluster)
             else:

@@ -175,3 +175,18 @@ class OomToyFuzzer(ToyFuzzer):
         if rng.random() < 0.05:
             case["blowup"] = 16384
         return case
+
+
+class FlakyToyFuzzer(ToyFuzzer):
+    """ToyFuzzer whose case {"once": PATH} fails the first time it is checked (it creates PATH), then passes."""
+
+    name = "flaky-toy"
+
+    def check(self, case: dict[str, Any]) -> Verdict:
+        if case.get("once"):
+            try:
+                os.close(os.open(case["once"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return Verdict("pass")
+            return Verdict("mismatch", "mismatch:once")
+        return super().check(case)
