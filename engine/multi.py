@@ -270,10 +270,11 @@ def with_layout(m: MultiTensor, axis: int | None, sizes: Sequence[int] | None, d
 
 
 def realize_all(ms: Sequence[MultiTensor | Tensor]) -> None:
-    """Realize several (multi-device) tensors in one schedule."""
-    from engine.realize import realize
+    """Realize several (multi-device) tensors in one schedule; a kernel the same on every device is built once."""
+    from engine.realize import program_cache, realize
 
-    realize([s for m in ms for s in (m.shards if isinstance(m, MultiTensor) else [m])])
+    with program_cache():
+        realize([s for m in ms for s in (m.shards if isinstance(m, MultiTensor) else [m])])
 
 
 # ---------------------------------------------------------------------- all-reduce
