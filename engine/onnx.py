@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import external_data_helper, numpy_helper
 
-from engine import onnx_ops_nn  # noqa: F401  (registers its handlers in OPS)
+from engine import onnx_ops_nn, onnx_ops_quant  # noqa: F401  (they register their handlers in OPS)
 from engine.dtype import DType
 from engine.onnx_ops import OPS, Node, OnnxImportError, engine_dtype, register_static
 from engine.tensor import Tensor

@@ -163,20 +163,30 @@ OPS["BitwiseXor"] = _binary(lambda a, b: a ^ b)
 
 @op("BitShift")
 def _bitshift(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """A shift by a negative amount or by the width or more shifts every bit out (a right shift keeps the sign)."""
     a, b = inp[0], inp[1]
-    return a << b if attrs["direction"] == "LEFT" else a >> b
+    width = a.dtype.itemsize * 8
+    ok = (b >= _full(b, 0)) & (b < _full(b, width)) if not b.dtype.is_unsigned else b < _full(b, width)
+    safe = ok.where(b, _full(b, 0))
+    if attrs["direction"] == "LEFT":
+        return ok.where(a << safe, _full(a, 0))
+    out_of_range = (a < _full(a, 0)).where(_full(a, -1), _full(a, 0)) if not a.dtype.is_unsigned else _full(a, 0)
+    return ok.where(a >> safe, out_of_range)
 
 
 @op("Mod")
 def _mod(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     a, b = inp[0], inp[1]
+    if not a.dtype.is_float:
+        return _cmod(a, b) if attrs.get("fmod", 0) else a % b
+    r = a - (a / b).trunc() * b
+    r = (b.isinf() & a.isfinite()).where(a, r)  # C fmod: x mod +-inf is x
     if attrs.get("fmod", 0):
-        if a.dtype.is_float:
-            return a - (a / b).trunc() * b
-        return _cmod(a, b)
-    if a.dtype.is_float:
-        raise ValueError("Mod of floats needs fmod=1")
-    return a % b
+        return r
+    # the sign of the divisor (numpy's mod): a nonzero remainder of the other sign moves by b; zero takes b's sign
+    fix = (r != _full(r, 0)) & ((r < _full(r, 0)) != (b < _full(b, 0)))
+    r = fix.where(r + b, r)
+    return (r == _full(r, 0)).where((b < _full(b, 0)).where(_full(r, -0.0), _full(r, 0.0)), r)
 
 
 @op("Pow")
@@ -350,10 +360,7 @@ def _cast_to(x: Tensor, dt: DType, saturate: int) -> Tensor:
     if dt in (dtypes.float8_e4m3fn, dtypes.float8_e5m2) and saturate and x.dtype.is_float:
         lim = 448.0 if dt == dtypes.float8_e4m3fn else 57344.0
         xf = x.cast(dtypes.float32) if x.dtype.itemsize < 4 else x
-        clipped = xf.clip(_full(xf, -lim), _full(xf, lim))
-        if dt == dtypes.float8_e5m2:
-            clipped = xf.isinf().where(xf, clipped)
-        return clipped.cast(dt)
+        return xf.clip(_full(xf, -lim), _full(xf, lim)).cast(dt)  # infinities saturate too
     return x.cast(dt)
 
 
@@ -701,7 +708,8 @@ def _depth_to_space(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
 def _space_to_depth(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     x, b = inp[0], attrs["blocksize"]
     n, c, h, w = x.shape
-    t = x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
+    t = x.reshape(n, c, h // b, b, w // b, b)
+    t = t.permute(0, 1, 3, 5, 2, 4) if attrs.get("mode", "DCR") == "CRD" else t.permute(0, 3, 5, 1, 2, 4)
     return t.reshape(n, c * b * b, h // b, w // b)
 
 
@@ -1064,15 +1072,37 @@ def _pool_geometry(x: Tensor, attrs: Attrs) -> tuple[list[int], list[int], list[
 
 
 @op("MaxPool")
-def _maxpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+def _maxpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor | list[Tensor]:
     x = inp[0]
-    if node.n_outputs > 1:
-        raise NotImplementedError("MaxPool's Indices output is not supported")
     ks, s, d, pads, extra = _pool_geometry(x, attrs)
     pp = [(0, 0), (0, 0)] + [(pb, pe + e) for (pb, pe), e in zip(pads, extra)]
     xp = x.pad(pp, value=x.dtype.min) if any(p != (0, 0) for p in pp) else x
     n = len(ks)
-    return _windows(xp, tuple(ks), tuple(s), tuple(d)).max(tuple(range(-n, 0)))
+    win = _windows(xp, tuple(ks), tuple(s), tuple(d))
+    out = win.max(tuple(range(-n, 0)))
+    if node.n_outputs < 2:
+        return out
+    # Indices: the first maximum of each window, as a flat index into x (row-major, or column-major over the
+    # spatial axes with storage_order=1)
+    arg = win.reshape(win.shape[:-n] + (-1,)).argmax(-1)
+    ins, outs = x.shape[2:], out.shape[2:]
+    dev = x.device
+    flat: Tensor | None = None
+    rem = arg
+    coords = []
+    for j in range(n):
+        inner = math.prod(ks[j + 1:])
+        kj = rem // _full(rem, inner) if inner > 1 else rem
+        rem = rem - kj * _full(kj, inner) if inner > 1 else rem
+        o = Tensor.arange(outs[j], dtype=dtypes.int64, device=dev).reshape((outs[j],) + (1,) * (n - j - 1))
+        coords.append(o * s[j] + kj.cast(dtypes.int64) * d[j] - pads[j][0])
+    order = range(n) if not attrs.get("storage_order", 0) else range(n - 1, -1, -1)
+    for j in order:
+        flat = coords[j] if flat is None else flat * ins[j] + coords[j]
+    assert flat is not None
+    nb, c = x.shape[:2]
+    plane = Tensor.arange(nb * c, dtype=dtypes.int64, device=dev).reshape((nb, c) + (1,) * n)
+    return [out, plane * math.prod(ins) + flat]
 
 
 @op("AveragePool", "LpPool")
@@ -1122,12 +1152,18 @@ def _channel(t: Tensor, ndim: int) -> Tensor:
 
 
 @op("BatchNormalization")
-def _batchnorm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+def _batchnorm(inp: Inputs, attrs: Attrs, node: Node) -> Tensor | list[Tensor]:
     x, scale, bias, mean, var = inp[:5]
-    if attrs.get("training_mode", 0):
-        raise NotImplementedError("BatchNormalization in training mode is not supported")
     eps = attrs.get("epsilon", 1e-5)
     n = x.ndim
+    if attrs.get("training_mode", 0):  # normalize by the batch's statistics; update the running ones
+        axes = tuple(a for a in range(n) if a != 1)
+        bm = x.mean(axes)
+        bv = ((x - _channel(bm, n)) * (x - _channel(bm, n))).mean(axes)
+        mom = attrs.get("momentum", 0.9)
+        y = (x - _channel(bm, n)) * (_channel(bv, n) + _full(bv, eps)).rsqrt() * _channel(scale, n) + \
+            _channel(bias, n)
+        return [y, mean * mom + bm * (1 - mom), var * mom + bv * (1 - mom)]
     inv = (_channel(var, n) + _full(var, eps)).rsqrt()
     return (x - _channel(mean, n)) * inv * _channel(scale, n) + _channel(bias, n)
 
@@ -1232,7 +1268,8 @@ def _resize_matrix(in_size: int, out_size: int, scale: float, attrs: Attrs, roi:
     elif ctm == "pytorch_half_pixel":
         src = (o + 0.5) / scale - 0.5 if out_size > 1 else np.zeros_like(o)
     elif ctm == "align_corners":
-        src = o * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros_like(o)
+        length = in_size * scale  # the spec's resized length: the unfloored one when scales are given
+        src = o * (in_size - 1) / (length - 1) if length > 1 else np.zeros_like(o)
     elif ctm == "asymmetric":
         src = o / scale
     elif ctm == "half_pixel_symmetric":
@@ -1376,7 +1413,7 @@ def _resize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
 
 # ---------------------------------------------------------------------------------------------- quantization
 def _per_axis(s: Tensor, x: Tensor, attrs: Attrs) -> Tensor:
-    if s.ndim == 0 or s.numel() == 1 and x.ndim == 0:
+    if s.ndim == 0 or s.numel() == 1 and not attrs.get("block_size", 0):
         return s.reshape(())
     a = _ax(attrs.get("axis", 1), x.ndim)
     bs = attrs.get("block_size", 0)
