@@ -3,7 +3,8 @@
 Every candidate is a valid case (checked against the op table; invalid ones are never offered) with unused
 nodes and inputs dropped: drop an output or a realize point; make an output one of its node's inputs; rewire a
 node's consumers to one of its inputs (drop the node); replace a node by a fresh input of its shape and dtype
-(cut the subgraph above it); shrink every dimension of an input; reset attributes to their defaults; make an
+(cut the subgraph above it); shrink every dimension of an input, drop its size-1 axes; reset attributes to
+their defaults; make an
 input float32; simplify an input's values.
 """
 
@@ -123,10 +124,11 @@ def _candidates(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
                     c = copy.deepcopy(case)
                     c["inputs"][k]["shape"][d] = new_size
                     yield c
-        if len(inp["shape"]) > 0 and all(s == 1 for s in inp["shape"]):
-            c = copy.deepcopy(case)
-            c["inputs"][k]["shape"] = inp["shape"][1:]
-            yield c
+        for d, size in enumerate(inp["shape"]):  # a size-1 axis dropped, anywhere (ops reading it may not fit)
+            if size == 1:
+                c = copy.deepcopy(case)
+                del c["inputs"][k]["shape"][d]
+                yield c
     # attributes back to their defaults, one at a time
     for k, node in enumerate(case["nodes"]):
         for key, val in OPS[node["op"]].defaults.items():
