@@ -4,8 +4,7 @@ Every candidate is a valid case (checked against the op table; invalid ones are 
 nodes and inputs dropped: drop an output or a realize point; make an output one of its node's inputs; rewire a
 node's consumers to one of its inputs (drop the node); replace a node by a fresh input of its shape and dtype
 (cut the subgraph above it); shrink every dimension of an input, drop its size-1 axes; reset attributes to
-their defaults; make an
-input float32; simplify an input's values.
+their defaults; make an input float32; simplify an input's values.
 """
 
 from __future__ import annotations
