@@ -24,6 +24,7 @@ from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 # Fuzzer-specific subcommands: name -> "module:function", called with the remaining argv, returning an exit code.
 EXTRA_COMMANDS: dict[str, str] = {
     "prove-rules": "fuzz.symbolic.prove_rules:main",
+    "onnx-check": "fuzz.onnx.check:main",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL_ERROR = 0, 1, 2, 3
