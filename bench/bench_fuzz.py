@@ -2,6 +2,7 @@
 
 Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N] [--wide]
        python bench/bench_fuzz.py graphs [--seconds S] [--seed N] [--base LLVM]
+       python bench/bench_fuzz.py onnx [--seconds S] [--seed N]   (ONNX models checked per second)
 
 graphs: `GraphFuzzer.generate` + `check` with the default mode mix (base + two drawn modes per case), and the
 time split: generate, numpy reference, scheduling, codegen (opts, index simplification, linearize), compile
@@ -31,6 +32,7 @@ from fuzz.symbolic.generate import GenOptions  # noqa: E402
 
 TINYGRAD_PER_S = 108.0  # tinygrad's fuzz_symbolic on a comparable machine (the brief's reference)
 TARGET_PER_S = 1000.0
+ONNX_TARGET = 10.0  # ONNX models checked per second (issue 13)
 
 
 class _Clock:
@@ -246,9 +248,58 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
     print(f"reference: {refs}; target {GRAPH_TARGET:g}/s, moonshot {GRAPH_MOONSHOT:g}/s")
 
 
+def bench_onnx(seconds: float, seed: int) -> None:
+    """Print ONNX models checked per second on one core (generate, build, onnxruntime off and on, the engine on
+    its base device, compare), and where the time goes."""
+    import fuzz.onnx.fuzzer as of
+
+    clock = _Clock()
+    patched: list[tuple[Any, str, Any]] = []
+
+    def patch(obj: Any, name: str, label: str) -> None:
+        patched.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, clock.wrap(label, getattr(obj, name)))
+
+    patch(of, "gen_case", "generate")
+    patch(of, "to_model", "build model")
+    patch(of, "feeds", "input values")
+    patch(of, "run_ort", "onnxruntime")
+    patch(of, "run_reference", "onnx.reference")
+    patch(of, "run_engine", "engine")
+    patch(of, "compare", "compare")
+    fz = of.OnnxFuzzer()
+    rng = random.Random(seed)
+    verdicts: dict[str, int] = {}
+    n = 0
+    try:
+        fz.check(fz.generate(random.Random(-1)))  # warm-up: imports, onnxruntime's start
+        clock.total.clear()
+        clock.calls.clear()
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            v = fz.check(fz.generate(rng))
+            verdicts[v.signature or v.status] = verdicts.get(v.signature or v.status, 0) + 1
+            n += 1
+        wall = time.perf_counter() - start
+    finally:
+        for obj, name, orig in reversed(patched):
+            setattr(obj, name, orig)
+    print(f"onnx fuzzer (engine on {fz.device} at LLVM_OPT 0, onnxruntime optimizations off and on), one core, "
+          f"{seconds:g} s, seed {seed}")
+    print(f"{n} models in {wall:.1f} s: {n / wall:.2f} models/s; verdicts {verdicts}")
+    print("time split, % of wall (the engine's share includes its import, schedule, codegen and compile):")
+    tot = clock.total
+    for label in sorted(tot, key=lambda k: -tot[k]):
+        calls = clock.calls.get(label, 0)
+        print(f"  {label:<16} {100 * tot[label] / wall:6.1f}%  {1e3 * tot[label] / max(calls, 1):8.2f} ms/call "
+              f"({calls} calls)")
+    print(f"  {'other':<16} {100 * (wall - sum(tot.values())) / wall:6.1f}%")
+    print(f"reference: NNSmith ~0.7/s, NeuRI 8.7/s against onnxruntime; target {ONNX_TARGET:g}/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("fuzzer", choices=["symbolic", "graphs"])
+    ap.add_argument("fuzzer", choices=["symbolic", "graphs", "onnx"])
     ap.add_argument("--base", default="LLVM", help="graphs: the base device")
     ap.add_argument("--base-opt", type=int, default=0, help="graphs: LLVM's optimization level outside llvm-O2")
     ap.add_argument("--warm-cache", action="store_true",
@@ -259,6 +310,9 @@ def main() -> None:
     ap.add_argument("--wide", action="store_true",
                     help="also run with the generator's domains left as drawn (GenOptions.wide_domains=1)")
     args = ap.parse_args()
+    if args.fuzzer == "onnx":
+        bench_onnx(args.seconds, args.seed)
+        return
     if args.fuzzer == "graphs":
         bench_graphs(args.seconds, args.seed, args.base, args.base_opt, args.warm_cache)
         return
