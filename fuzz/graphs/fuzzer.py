@@ -8,11 +8,15 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
   unfused       every op its own kernel, no opts          separate  outputs realized one at a time, last first
   dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access), fused, default opts
   llvm-O2       LLVM with its optimizer at level 2 (what users run), fused, default opts
-By default each case runs `base` and two of the others (drawn from the case's seed); a failure of `base` runs
-them all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index
-provably in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer
-has guard zones checked after each kernel (engine.realize.guard_zones: an out-of-bounds store on CPU or LLVM is
-crash:<mode>:GuardError; the PYTHON device checks every access itself).
+  shard         the case over 2-5 instances of the base device (engine.multi): each input replicated or split on a
+                random axis into random, uneven pieces (empty ones too), drawn from the case's seed; a case using an
+                op that cannot run sharded (engine.multi.ShardError) passes this mode untested
+By default each case runs `base` and two of the others (drawn from the case's seed), and `shard` for a quarter of
+the cases (its own draw); a failure of `base` runs them all to find which part of the engine is at fault. Every
+kernel passes engine/spec.py (dtypes, every index provably in bounds) before it runs, integer index tensors run
+under engine.checked_indexing(), and every buffer has guard zones checked after each kernel
+(engine.realize.guard_zones: an out-of-bounds store on CPU or LLVM is crash:<mode>:GuardError; the PYTHON device
+checks every access itself).
 
 Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:numpy           every configuration differs from numpy (an op's semantics, the frontend, lowering)
@@ -20,6 +24,7 @@ Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:opts:default    the default opts differ, no opts agree   mismatch:opts:random   random opts differ
   mismatch:device:<NAME>   one device differs, another agrees (device:LLVM-O2: LLVM's optimized code differs)
   mismatch:order           realizing the outputs one at a time differs from realizing them together
+  mismatch:shard           the sharded run differs (a layout, a reshard, the all-reduce, the gather)
   crash:<mode>:<Error>     the engine raised (or the spec checker refused a kernel: crash:<mode>:SpecError)
   invalid:reference        the reference cannot evaluate the case (not a finding)
 """
@@ -36,7 +41,7 @@ import numpy as np
 
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
-from fuzz.graphs.case import BadCase, build, infer_types, make_values, op_count, reference
+from fuzz.graphs.case import BadCase, build, infer_types, make_values, needed, op_count, reference
 from fuzz.graphs.generate import gen_case
 from fuzz.graphs.ops import OPS
 from fuzz.graphs.reduce import reductions
@@ -57,6 +62,7 @@ class Config:
     opts: str = "default"  # "default" | "none" | "random"
     separate: bool = False
     llvm_opt: int = 0  # LLVM's optimization level, where the device is LLVM
+    shard: bool = False  # over several instances of `device` (engine.multi)
 
 
 @dataclass
@@ -93,6 +99,8 @@ def configs_for(names: Iterable[str], base: str, base_opt: int = 0) -> list[Conf
         elif n == "llvm-O2":
             if device_available("LLVM"):
                 out.append(Config("llvm-O2", "LLVM", llvm_opt=2))
+        elif n == "shard":
+            out.append(Config("shard", base, shard=True))
         elif n.startswith("dev:"):
             if n[4:] != base and device_available(n[4:]):
                 out.append(Config(n, n[4:]))
@@ -152,6 +160,7 @@ class GraphFuzzer(Fuzzer):
 
     name = "graphs"
     timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
+    shard_rate = 0.25  # the share of cases that also run the shard mode (when the modes are drawn)
 
     def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, extra_modes: int = 2,
                  max_nodes: int = 10, base_opt: int = 0):
@@ -182,7 +191,7 @@ class GraphFuzzer(Fuzzer):
         return out
 
     def coverage_keys(self) -> list[str]:
-        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES)]
+        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES, "shard")]
 
     def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
         return reproducer_source(case, signature, details or {}, self.base)
@@ -195,6 +204,8 @@ class GraphFuzzer(Fuzzer):
         extra = rng.sample(OTHER_MODES, min(self.extra_modes, len(OTHER_MODES)))
         if len(case["outputs"]) < 2 and "separate" in extra:
             extra[extra.index("separate")] = "unfused"
+        if random.Random(f"{case.get('seed', 0)}:shard").random() < self.shard_rate:  # its own draw: the others'
+            extra.append("shard")                                                      # stay as they were
         return ["base", *dict.fromkeys(extra)]
 
     def check(self, case: dict[str, Any]) -> Verdict:
@@ -244,6 +255,8 @@ class GraphFuzzer(Fuzzer):
             realize(ts, fuse=cfg.fuse, opts=opts)
 
         log: list[dict[str, Any]] = []
+        if cfg.shard:
+            return self._run_sharded(case, arrays, refs, cfg)
         try:
             with capture_kernels() as log, guard_zones(), _checked_indexing(), _llvm_opt(cfg.llvm_opt), \
                     np.errstate(all="ignore"):
@@ -258,14 +271,32 @@ class GraphFuzzer(Fuzzer):
         except Exception as e:
             return Outcome(cfg, "crash", type(e).__name__, {"error": f"{type(e).__name__}: {str(e)[:2000]}"},
                            list(log))
-        for k, (i, got) in enumerate(zip(case["outputs"], results)):
-            ref = refs[i]
-            assert ref is not None
-            d = compare(got, ref)
-            if d is not None:
-                return Outcome(cfg, "mismatch", d.kind, {"output": k, "value": i, "kind": d.kind, **d.detail},
-                               list(log), results)
-        return Outcome(cfg, "pass", kernels=list(log), results=results)
+        return _compared(case, refs, cfg, results, log)
+
+    def _run_sharded(self, case: dict[str, Any], arrays: list[np.ndarray], refs: list[Ref | None], cfg: Config
+                     ) -> Outcome:
+        """The shard mode: the case over several devices, each input laid out as `shard_layouts` draws."""
+        from engine.multi import ShardError, realize_all
+        from engine.realize import capture_kernels, guard_zones
+
+        layouts = shard_layouts(case, random.Random(f"{case.get('seed', 0)}:layout"))
+        devices = [cfg.device if i == 0 else f"{cfg.device}:{i}" for i in range(layouts["devices"])]
+        log: list[dict[str, Any]] = []
+        try:
+            with capture_kernels() as log, guard_zones(), _checked_indexing(), _llvm_opt(cfg.llvm_opt), \
+                    np.errstate(all="ignore"):
+                vals = build_sharded(case, arrays, devices, layouts["inputs"])
+                outs = [vals[i] for i in case["outputs"]]
+                realize_all(outs)
+                results = [t.numpy() for t in outs]
+        except ShardError as e:  # an op that cannot run sharded: this mode does not apply to the case
+            return Outcome(cfg, "pass", detail={"unsupported": str(e)[:500]})
+        except Exception as e:
+            return Outcome(cfg, "crash", type(e).__name__, {"error": f"{type(e).__name__}: {str(e)[:2000]}",
+                                                            "layouts": layouts}, list(log))
+        out = _compared(case, refs, cfg, results, log)
+        out.detail["layouts"] = layouts
+        return out
 
     def _verdict(self, case: dict[str, Any], outcomes: list[Outcome]) -> Verdict:
         by = {o.config.name: o for o in outcomes}
@@ -302,6 +333,66 @@ class GraphFuzzer(Fuzzer):
             "ops": [n["op"] for n in case["nodes"]],
         }
         return Verdict("crash" if status == "crash" else "mismatch", sig, details)
+
+
+def _compared(case: dict[str, Any], refs: list[Ref | None], cfg: Config, results: list[np.ndarray],
+              log: list[dict[str, Any]]) -> Outcome:
+    """The outcome of a run whose outputs are `results`: each compared with its reference (oracles.compare)."""
+    for k, (i, got) in enumerate(zip(case["outputs"], results)):
+        ref = refs[i]
+        assert ref is not None
+        d = compare(got, ref)
+        if d is not None:
+            return Outcome(cfg, "mismatch", d.kind, {"output": k, "value": i, "kind": d.kind, **d.detail},
+                           list(log), results)
+    return Outcome(cfg, "pass", kernels=list(log), results=results)
+
+
+def shard_layouts(case: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """How the shard mode lays a case out: 2 to 5 devices; per input [axis, sizes] (axis None: replicated), the
+    sizes random and uneven, now and then even or with empty pieces."""
+    n = rng.randint(2, 5)
+    inputs: list[list[Any]] = []
+    for inp in case["inputs"]:
+        shape = inp["shape"]
+        if not shape or rng.random() < 0.3:
+            inputs.append([None, None])
+            continue
+        axis = rng.randrange(len(shape))
+        size = shape[axis]
+        if rng.random() < 0.3:
+            sizes = [size // n + (1 if i < size % n else 0) for i in range(n)]
+        else:
+            cuts = sorted(rng.randint(0, size) for _ in range(n - 1))
+            sizes = [b - a for a, b in zip([0, *cuts], [*cuts, size])]
+        inputs.append([axis, sizes])
+    return {"devices": n, "inputs": inputs}
+
+
+def build_sharded(case: dict[str, Any], arrays: list[np.ndarray], devices: list[str], layouts: list[list[Any]]
+                  ) -> list[Any]:
+    """Engine MultiTensors of every needed value: the inputs sharded over `devices` as `layouts` says, then each
+    node's code (the op table's, as the other modes run it) with `Tensor` standing for engine.multi's namespace."""
+    from engine.dtype import dtypes
+    from engine.multi import TensorNamespace
+    from engine.tensor import Tensor
+
+    need = needed(case)
+    vals: list[Any] = [Tensor(a, device=devices[0]).shard(devices, *lay) if need[k] else None
+                       for k, (a, lay) in enumerate(zip(arrays, layouts))]
+    mids = set(case.get("realize", []))
+    scope = {"Tensor": TensorNamespace(), "dtypes": dtypes}
+    for k, node in enumerate(case["nodes"]):
+        if not need[len(arrays) + k]:
+            vals.append(None)
+            continue
+        ins = [vals[i] for i in node["in"]]
+        src = OPS[node["op"]].code([f"t{i}" for i in range(len(ins))], node.get("attrs", {}))
+        t = eval(compile(src, f"<{node['op']}>", "eval"), scope, {f"t{i}": v for i, v in enumerate(ins)})
+        if len(arrays) + k in mids:
+            t.realize()
+        vals.append(t)
+    return vals
 
 
 @contextlib.contextmanager
