@@ -81,7 +81,7 @@ def run_schedule(items: list[ScheduleItem], device: str, opts: OptsSpec = "defau
 
 
 def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple[ScheduleItem, Any, Any, list]]:
-    programs = []
+    programs: list[tuple[ScheduleItem, Any, list]] = []
     for item in items:
         if item.is_copy:  # a transfer: nothing to build
             programs.append((item, None, []))
