@@ -23,7 +23,7 @@ import numpy as np
 from engine.buffer import Buffer
 from engine.device import canonical_device
 from engine.dtype import DType
-from engine.shape import Shape, shape_of
+from engine.shape import Shape
 from engine.tensor import Tensor, _buffer_uop
 from engine.uop import GroupOp, Ops, UOp
 
