@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator
 
+from fuzz.symbolic.expr import to_uop_nodes
 from oracles.c_int import expr_size, is_bool_expr, variables
 
 Expr = list[Any]
@@ -49,10 +50,28 @@ def _bound_shrinks(lo: int, hi: int) -> list[tuple[int, int]]:
     return [b for b in dict.fromkeys(out) if b != (lo, hi)]
 
 
+def _ranges(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, tuple[int, int]]:
+    """The engine's range of every integer node (by id), for the cut that puts a fresh variable in its place: a
+    wrong range only makes a candidate the minimizer rejects (it must still fail the same way)."""
+    try:
+        nodes = to_uop_nodes(expr, bounds)
+    except (ValueError, OverflowError):
+        return {}
+    out = {}
+    for key, u in nodes.items():
+        lo, hi = u.vmin, u.vmax
+        if type(lo) is int and type(hi) is int and lo <= hi:
+            out[key] = (lo, hi)
+    return out
+
+
 def reductions(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Candidates: a subtree replaced by a child, a constant or a variable; smaller constants; narrower bounds."""
+    """Candidates: a subtree replaced by a child, a constant, a variable, or a fresh variable ranging over the
+    subtree's values (the outer rule usually needs only that range); smaller constants; narrower bounds."""
     expr, bounds = case["expr"], case["vars"]
     names = sorted(bounds)
+    ranges = _ranges(expr, bounds)
+    fresh = next(f"r{k}" for k in range(len(names) + 1) if f"r{k}" not in bounds)
     for path, node in _paths(expr):
         if node[0] in ("var", "const"):
             continue
@@ -64,6 +83,12 @@ def reductions(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
             [["const", 0], ["const", 1]] + [["var", n] for n in names]
         for r in repl:
             yield {**case, "expr": _replace(expr, path, r)}
+        if not want_bool and id(node) in ranges:
+            lo, hi = ranges[id(node)]
+            yield {**case, "expr": _replace(expr, path, ["var", fresh]), "vars": {**bounds, fresh: [lo, hi]}}
+            for c in dict.fromkeys((lo, hi)):
+                if c not in (0, 1):
+                    yield {**case, "expr": _replace(expr, path, ["const", c])}
     for path, node in _paths(expr):
         if node[0] == "const" and not isinstance(node[1], bool):
             for v in _const_shrinks(node[1]):
