@@ -17,8 +17,8 @@ from fuzz.campaign import run_campaign
 from fuzz.cli import main as cli_main
 from fuzz.corpus import load_entry
 from fuzz.graphs import GraphFuzzer
-from fuzz.graphs.generate import gen_case
 from fuzz.graphs.case import BadCase, infer_types, make_values, op_count, reference
+from fuzz.graphs.generate import gen_case
 from fuzz.graphs.ops import ALL_DTYPES, OPS
 from fuzz.graphs.reduce import reductions
 from fuzz.graphs.strategies import check, graphs

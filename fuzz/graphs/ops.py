@@ -18,6 +18,7 @@ in the engine is a finding and not a shared mistake.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass, field
@@ -1384,6 +1385,10 @@ def _interp_code(ns: list[str], a: dict[str, Any]) -> str:
     return f"{ns[0]}.interpolate({how}, mode={a['mode']!r}{corners})"
 
 
+def _take_rows(v: np.ndarray, fill: Any, idx: np.ndarray, axis: int) -> np.ndarray:
+    return np.take(v, idx, axis=axis)
+
+
 def _source_coord(n_in: int, n_out: int, scale: float | None, dst: np.ndarray, shift: float) -> np.ndarray:
     """torch's source coordinate (dst + shift) * scale, in float64 (scale 1/scale_factor when given, else in/out)."""
     sc = (1.0 / scale) if scale is not None else n_in / n_out
@@ -1406,7 +1411,7 @@ def _interp_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
             # torch computes the coordinate in float32: where that can round across an integer, the source row
             # is either neighbour, and those output positions are undefined
             ambiguous = np.abs(real - np.round(real)) <= 4e-7 * np.maximum(real, 1.0)
-            sel = R.movement(out, lambda v, f, src=src, ax=ax: np.take(v, src, axis=ax))
+            sel = R.movement(out, functools.partial(_take_rows, idx=src, axis=ax))
             out = Ref(sel.value, sel.err, sel.undef | ambiguous.reshape((n_out,) + rest))
             continue
         if a.get("align_corners"):
