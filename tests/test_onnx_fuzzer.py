@@ -231,3 +231,22 @@ def test_reference_evaluator_stands_in_where_onnxruntime_cannot_run(monkeypatch)
     assert want["z"].shape == (3, 5)
     v = OnnxFuzzer().check(case)
     assert v.status == "pass", v
+
+
+def test_a_reference_evaluator_error_is_not_blamed_on_the_engine(monkeypatch):
+    """Where onnxruntime cannot run the model, onnx.reference stands in; if it differs at a node that onnxruntime
+    runs alone and agrees with the engine on, the evaluator is wrong (onnx 1.23's LpNormalization p=1 drops |x|)."""
+    real_ort, real_ref = ort_ref.run_ort, ort_ref.run_reference
+
+    def only_single_nodes(model, inputs, optimize=False, outputs=None):
+        if len(model.graph.node) > 1:
+            raise ort_ref.ReferenceError("onnxruntime cannot load the model: no kernel")
+        return real_ort(model, inputs, optimize, outputs)
+
+    def wrong_relu(model, inputs, outputs=None):
+        return {k: v + 1 if k == "z" else v for k, v in real_ref(model, inputs, outputs).items()}
+
+    monkeypatch.setattr("fuzz.onnx.fuzzer.run_ort", only_single_nodes)
+    monkeypatch.setattr("fuzz.onnx.fuzzer.run_reference", wrong_relu)
+    v = OnnxFuzzer().check(GEMM_CASE)
+    assert v.signature == "invalid:reference" and "Relu" in v.details["error"], v
