@@ -1,5 +1,61 @@
 """The ONNX node cases the conformance test does not run: a regular expression (matched against the whole case name)
-mapped to why. Every entry must match at least one case (tests/test_onnx_conformance.py checks it)."""
+mapped to why. Every entry must match at least one case (tests/test_onnx_conformance.py checks it);
+`python tests/test_onnx_conformance.py --excluded` runs the excluded cases and lists those that pass now.
+"""
+
+_NO_DTYPE = "element type the engine has no dtype for (sub-byte ints, float4, FNUZ/E8M0 float8)"
+_NO_STRING = "string tensors: the engine computes on numbers only"
+_SEQUENCE = "sequence and optional values: the importer computes on tensors only"
+_DOMAIN = "operator of a domain other than the default ONNX one (ai.onnx.ml, ai.onnx.preview[.training])"
+_RANDOM = "random output (RNG of the reference, seeded differently): not comparable element by element"
+_TODO = "operator not implemented in the importer yet"
+_OWN = r"(?<!_expanded)(?<!_expanded_ver26)"  # the op itself; its _expanded function-body variants run
 
 EXCLUDE: dict[str, str] = {
+    # element types
+    r"test_cast(like)?_.*(INT4|INT2|FLOAT4E2M1|FNUZ|E8M0).*": _NO_DTYPE,
+    r"test_(de)?quantizelinear_(u?int[24]|float4e2m1)": _NO_DTYPE,
+    r"test_(equal_string|string_concat|string_split|strnormalizer|regex_full_match).*": _NO_STRING,
+    # value kinds
+    r"test_(sequence|optional)_.*": _SEQUENCE,
+    r"test_(identity_opt|identity_sequence|loop13_seq|loop16_seq_none|if_seq|if_opt)": _SEQUENCE,
+    r"test_(split|concat_from)_to_sequence.*|test_split_to_sequence_.*": _SEQUENCE,
+    # other domains
+    r"test_ai_onnx_ml_.*": _DOMAIN,
+    r"test_(adagrad|adam|momentum|nesterov_momentum)(_multiple)?": _DOMAIN,
+    r"test_flexattention.*" + _OWN: _DOMAIN,
+    # randomness
+    r"test_training_dropout(_default)?(_mask)?": _RANDOM,
+    r"test_bernoulli.*": _RANDOM,
+    # precision of the float16 reference
+    r"test_attention_4d_causal_fp16_expanded": "float16 reference rounds after each of ~60 expanded ops; "
+                                               "2 of 192 values one float16 ulp past rtol 1e-3",
+    r"test_causal_conv_with_state_silu_fp16_expanded": "float16 reference rounds after each expanded op; "
+                                                       "values one float16 ulp past rtol 1e-3",
+    # not implemented yet
+    r"test_image_decoder_.*": "ImageDecoder: decoding image files (JPEG, PNG, ...) is out of the engine's scope",
+    r"test_tfidfvectorizer_.*" + _OWN: _TODO + " (TfIdfVectorizer: n-gram counting)",
+    r"test_gridsample.*" + _OWN: _TODO + " (GridSample)",
+    r"test_lstm_.*" + _OWN: _TODO + " (LSTM)",
+    r"test_gru_.*" + _OWN: _TODO + " (GRU)",
+    r"test_(simple_)?rnn_.*" + _OWN: _TODO + " (RNN)",
+    r"test_scan9?_.*|test_linear_attention_.*": _TODO + " (Scan; LinearAttention, whose function body uses Scan)",
+    r"test_loop11|test_range_.*_expanded": _TODO + " (Loop: Range's function body uses it)",
+    r"test_if|test_affine_grid_.*_expanded": _TODO + " (If: AffineGrid's function body uses it)",
+    r"test_affine_grid_[23]d(_align_corners)?" + _OWN: _TODO + " (AffineGrid)",
+    r"test_dft.*|test_stft.*" + _OWN: _TODO + " (DFT, STFT)",
+    r"test_(hann|hamming|blackman)window.*" + _OWN: _TODO + " (the window functions)",
+    r"test_melweightmatrix" + _OWN: _TODO + " (MelWeightMatrix)",
+    r"test_nonmaxsuppression_.*" + _OWN: _TODO + " (NonMaxSuppression)",
+    r"test_unique_.*" + _OWN: _TODO + " (Unique)",
+    r"test_det_.*" + _OWN: _TODO + " (Det)",
+    r"test_swiglu.*" + _OWN: _TODO + " (SwiGLU)",
+    r"test_tensorscatter.*" + _OWN: _TODO + " (TensorScatter)",
+    r"test_causal_conv_with_state_.*" + _OWN: _TODO + " (CausalConvWithState)",
+    r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
+    r"test_col2im.*" + _OWN: _TODO + " (Col2Im)",
+    r"test_reversesequence_.*" + _OWN: _TODO + " (ReverseSequence)",
+    r"test_center_crop_pad_.*" + _OWN: _TODO + " (CenterCropPad)",
+    r"test_maxunpool_.*" + _OWN: _TODO + " (MaxUnpool)",
+    r"test_roialign_.*" + _OWN: _TODO + " (RoiAlign)",
 }
