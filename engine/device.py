@@ -21,6 +21,10 @@ class CompileError(Exception):
     """A backend compiler rejected generated code; the message names the kernel and carries its source."""
 
 
+class DeviceUnavailable(RuntimeError):
+    """A device's backend is installed but cannot run here (no GPU, no OpenCL platform); the message says why."""
+
+
 class GuardError(RuntimeError):
     """A kernel wrote outside a buffer: a guard zone around it was overwritten."""
 
@@ -68,6 +72,7 @@ class Device(ABC):
     """A backend: renderer + compiler + launcher over an allocator."""
 
     name: str = ""
+    gpu: bool = False  # kernels get the GPU shape (engine/codegen/gpu.py: launch indices, LOCAL and GROUP opts)
 
     def __init__(self) -> None:
         self.allocator = Allocator()
@@ -148,10 +153,11 @@ def split_device(name: str) -> tuple[str, int]:
 
 
 def available(name: str) -> bool:
-    """Whether the device `name` can run here (LLVM needs llvmlite)."""
+    """Whether the device `name` can run here (LLVM needs llvmlite; CUDA a GPU and cuda-bindings; OPENCL pyopencl
+    and a platform)."""
     try:
         get_device(name)
-    except (ValueError, ImportError):
+    except (ValueError, ImportError, DeviceUnavailable):
         return False
     return True
 
@@ -185,7 +191,9 @@ def canonical_device(name: str | None = None) -> str:
 def _load_builtin() -> None:
     import importlib
 
-    for mod in ("engine.runtime.cpu", "engine.runtime.llvm", "engine.runtime.python"):
+    # the GPU runtimes import their packages when a device is made (DeviceUnavailable without them)
+    for mod in ("engine.runtime.cpu", "engine.runtime.llvm", "engine.runtime.python", "engine.runtime.cuda",
+                "engine.runtime.opencl"):
         try:
             importlib.import_module(mod)
         except ImportError as e:

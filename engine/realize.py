@@ -27,7 +27,7 @@ DEBUG = int(os.environ.get("DEBUG", "0"))
 OptsSpec = Union[str, None, list[Opt], Callable[[UOp, str], Union[str, None, list[Opt]]]]
 
 _CAPTURES: list[list[dict[str, Any]]] = []  # the lists of the capture_kernels() blocks now open
-_PROGRAMS: list[dict[tuple[UOp, str, tuple[Opt, ...]], Any]] = []  # the caches of program_cache() blocks now open
+_PROGRAMS: list[dict[tuple[UOp, str, tuple[Any, ...]], Any]] = []  # the caches of program_cache() blocks now open
 
 
 @contextmanager
@@ -58,9 +58,10 @@ def guard_zones(on: bool = True) -> Iterator[None]:
 @contextmanager
 def program_cache() -> Iterator[None]:
     """Within the block, a kernel with the same AST, name and applied opts as one built before in it reuses that
-    Program: codegen is a function of those three (the graph fuzzer's modes of one case share most kernels). Scoped
-    to a block so that code changed between blocks (a planted bug, a fix) is always run."""
-    cache: dict[tuple[UOp, str, tuple[Opt, ...]], Any] = {}
+    Program: codegen is a function of those three and of whether the device is a GPU (the graph fuzzer's modes of
+    one case share most kernels). Scoped to a block so that code changed between blocks (a planted bug, a fix) is
+    always run."""
+    cache: dict[tuple[UOp, str, tuple[Any, ...]], Any] = {}
     _PROGRAMS.append(cache)
     try:
         yield
@@ -86,9 +87,10 @@ def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple
         if item.is_copy:  # a transfer: nothing to build
             programs.append((item, None, []))
             continue
-        k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts)
+        gpu = get_device(item.device or device).gpu
+        k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts, gpu)
         cache = _PROGRAMS[-1] if _PROGRAMS else None
-        key = (item.ast, item.name, tuple(k.applied))
+        key = (item.ast, item.name, (gpu, *k.applied))
         prg = cache.get(key) if cache is not None else None
         if prg is None:
             prg = k.to_program()

@@ -6,19 +6,27 @@ Opts (composable, each checked):
   Opt("UNROLL", k, n)  split reduce range k (in order of axis id) into (outer, n), the inner of kind "unroll"
   Opt("ACCUM", k, n)   split reduce range k into (outer, n) with n independent accumulators, combined at the end
   Opt("REORDER", 0, p) permute the output loops: new order = [order[i] for i in p]
+GPU kernels only (engine/codegen/gpu.py maps their loops to launch indices):
+  Opt("LOCAL", k, n)   split output loop k into (outer, n), the inner one thread index of a workgroup of n; when n
+                       does not divide the loop, the outer rounds up, the index is clamped to the last element and
+                       the stores are gated (no write past the end)
+  Opt("GROUP", k, n)   split reduce range k into (outer, n): n threads of a workgroup each reduce a part, then
+                       combine the parts through workgroup memory after a barrier
 A kernel can be built with no opts, the default heuristic, or an explicit list; the results must agree.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from engine.codegen import gpu as gpu_shape
 from engine.codegen.expand import expand_unrolls, expand_upcasts
 from engine.codegen.linearize import linearize
 from engine.codegen.program import Program
 from engine.dtype import dtypes
-from engine.rewrite import PatternMatcher, UPat, graph_rewrite
+from engine.rewrite import PatternMatcher, UPat, graph_rewrite, substitute
 from engine.spec import verify_kernel
 from engine.symbolic import simplify_given_valid, symbolic
 from engine.uop import Ops, UOp
@@ -84,8 +92,8 @@ kernel_rules = symbolic + index_rules
 class Kernel:
     """One scheduled kernel, its loop order and the opts applied so far."""
 
-    def __init__(self, ast: UOp, name: str = "kernel"):
-        self.ast, self.name = ast, name
+    def __init__(self, ast: UOp, name: str = "kernel", gpu: bool = False):
+        self.ast, self.name, self.gpu = ast, name, gpu
         ranges = [u for u in ast.toposort if u.op is Ops.RANGE]
         reduce_ranges = {r for u in ast.toposort if u.op is Ops.REDUCE for r in u.src[1:]}
         self.order: list[UOp] = sorted((r for r in ranges if r not in reduce_ranges), key=lambda r: r.arg)
@@ -120,19 +128,73 @@ class Kernel:
         self.ast = done[self.ast]
         return outer, inner
 
+    def threads(self) -> int:
+        """Threads of a workgroup: the product of the "local" loops and of the group loops' sizes (group loops
+        of one size share a thread index)."""
+        rs = self.ast.toposort
+        local = math.prod(u.src[0].arg for u in rs if u.op is Ops.RANGE and u.arg[1] == "local")
+        return local * math.prod({u.src[0].arg for u in rs if u.op is Ops.RANGE and u.arg[1] == "group"})
+
+    def _gpu_opt(self, opt: Opt) -> int:
+        if not self.gpu:
+            raise OptError(f"{self.name}: {opt.op} needs a GPU kernel")
+        n = opt.amount
+        if not isinstance(n, int) or n < 2:
+            raise OptError(f"{self.name}: {opt.op} amount must be an integer >= 2, got {n!r}")
+        groups = {u.src[0].arg for u in self.ast.toposort if u.op is Ops.RANGE and u.arg[1] == "group"}
+        if self.threads() * (1 if opt.op == "GROUP" and n in groups else n) > gpu_shape.MAX_THREADS:
+            raise OptError(f"{self.name}: {opt.op} {n} gives over {gpu_shape.MAX_THREADS} threads in a workgroup")
+        return n
+
+    def _local(self, opt: Opt) -> None:
+        n = self._gpu_opt(opt)
+        if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] != "loop":
+            raise OptError(f"{self.name}: no output loop {opt.axis} to split into threads")
+        r = self.order[opt.axis]
+        end = r.src[0].arg
+        if end % n == 0:
+            outer, inner = self._split(r, n, "global", "local")
+        else:  # round up; clamp the index (loads stay in bounds) and gate the stores
+            outer = UOp.range(-(-end // n), r.arg[0], "global")
+            inner = UOp.range(n, self._next_axis, "local")
+            self._next_axis += 1
+            expr = outer * n + inner
+            live = expr < end
+            stores = []
+            for s in self.ast.src:
+                if r in s.toposort:
+                    s = gpu_shape._gate(substitute(s, {r: expr.minimum(end - 1)}), live)
+                stores.append(s)
+            self.ast = UOp(Ops.SINK, self.ast.dtype, tuple(stores), self.ast.arg)
+        self.order = [outer if x is r else x for x in self.order if x is not r or outer.op is Ops.RANGE] + [inner]
+
+    def _group(self, opt: Opt) -> None:
+        n = self._gpu_opt(opt)
+        rr = self.reduce_ranges()
+        if not 0 <= opt.axis < len(rr) or rr[opt.axis].arg[1] != "reduce":
+            raise OptError(f"{self.name}: no reduce loop {opt.axis} to group")
+        r = rr[opt.axis]
+        if (why := gpu_shape.groupable(self.ast, self.order, r)) is not None:
+            raise OptError(f"{self.name}: cannot group reduce loop {opt.axis}: {why}")
+        self._split(r, n, "reduce", "group")
+
     def apply_opt(self, opt: Opt) -> Kernel:
         """Apply one optimization (raises OptError if it does not fit)."""
         if opt.op == "UPCAST":
-            if not 0 <= opt.axis < len(self.order):
+            if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] == "local":
                 raise OptError(f"{self.name}: no output loop {opt.axis}")
             r = self.order[opt.axis]
-            outer, inner = self._split(r, opt.amount, "loop", "upcast")
+            outer, inner = self._split(r, opt.amount, "global" if r.arg[1] == "global" else "loop", "upcast")
             self.order = [outer if x is r else x for x in self.order if x is not r or outer.op is Ops.RANGE] + [inner]
         elif opt.op in ("UNROLL", "ACCUM"):
             rr = self.reduce_ranges()
             if not 0 <= opt.axis < len(rr):
                 raise OptError(f"{self.name}: no reduce loop {opt.axis}")
             self._split(rr[opt.axis], opt.amount, "reduce", "unroll" if opt.op == "UNROLL" else "accum")
+        elif opt.op == "LOCAL":
+            self._local(opt)
+        elif opt.op == "GROUP":
+            self._group(opt)
         elif opt.op == "REORDER":
             p = tuple(opt.amount)
             if sorted(p) != list(range(len(self.order))):
@@ -144,14 +206,25 @@ class Kernel:
         return self
 
     def to_program(self) -> Program:
-        """Expand upcasts and unrolls, simplify indices, check the kernel (engine.spec), and linearize it."""
+        """Expand upcasts and unrolls (and on a GPU group reduces), simplify indices, check the kernel (engine.spec),
+        map a GPU kernel's parallel loops to launch indices, and linearize it."""
         upcasts = [r for r in self.order if r.arg[1] == "upcast"]
         ast = expand_upcasts(expand_unrolls(self.ast), upcasts)
+        if self.gpu:
+            ast = gpu_shape.group_reduces(ast, self._next_axis)
         ast = graph_rewrite(ast, kernel_rules)
         order = [graph_rewrite(r, kernel_rules) for r in self.order if r not in upcasts]
         order = [r for r in order if r.op is Ops.RANGE]
-        verify_kernel(ast, self.name)
-        return linearize(ast, self.name, order)
+        verify_kernel(ast, self.name)  # with loops, not launch indices: the same values, and intervals decide faster
+        if not self.gpu:
+            return linearize(ast, self.name, order)
+        try:
+            ast, order, gsize, lsize = gpu_shape.to_launch(ast, order)
+        except gpu_shape.LaunchError as e:
+            raise OptError(f"{self.name}: {e}") from None
+        prg = linearize(ast, self.name, order)
+        prg.global_size, prg.local_size = gsize, lsize
+        return prg
 
 
 def _contiguous_in_a_load(ast: UOp, r: UOp) -> bool:
@@ -205,19 +278,66 @@ def default_opts(k: Kernel) -> list[Opt]:
     return []
 
 
-def build_kernel(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Kernel:
+GPU_THREADS = 256  # threads default_gpu_opts aims for in a workgroup
+GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
+GROUP_MAX_OUTPUTS = 1 << 16  # ... when the kernel has fewer parallel outputs than this
+
+
+def default_gpu_opts(k: Kernel) -> list[Opt]:
+    """The default heuristic of a GPU kernel:
+
+    - large reduces (GROUP_MIN and up) over few parallel outputs (a full sum, a softmax's rows) are split across a
+      workgroup of 256 (or 128, 64, 32) threads (one thread index for all), so that its threads read adjacent
+      memory together;
+    - the innermost parallel output loop gets a workgroup of up to 256 threads (whole when smaller; else by its
+      largest power-of-two divisor from 256 down to 32; else 256 with the last workgroup gated).
+    """
+    def size(r: UOp) -> int:
+        return r.src[0].arg
+
+    def fits(opts: list[Opt]) -> bool:
+        try:
+            build_kernel(k.ast, k.name, opts, gpu=True)
+        except OptError:
+            return False
+        return True
+
+    serial = gpu_shape.serial_loops(k.ast, k.order)
+    par = [i for i, r in enumerate(k.order) if r not in serial and r.arg[1] in ("loop", "global")]
+    outputs = math.prod(size(k.order[i]) for i in par)
+    opts: list[Opt] = []
+    rr = k.reduce_ranges()
+    for i, r in enumerate(rr):
+        if size(r) >= GROUP_MIN and outputs < GROUP_MAX_OUTPUTS:
+            n = next((d for d in (256, 128, 64, 32) if size(r) % d == 0), 0)
+            if n and fits(opts + [Opt("GROUP", i, n)]):
+                opts.append(Opt("GROUP", i, n))
+    cap = GPU_THREADS // math.prod({o.amount for o in opts})
+    if par and cap >= 2 and (sz := size(k.order[par[-1]])) >= 2:
+        n = sz if sz <= cap else next((d for d in (256, 128, 64, 32) if d <= cap and sz % d == 0), cap)
+        if fits(opts + [Opt("LOCAL", par[-1], n)]):
+            opts.append(Opt("LOCAL", par[-1], n))
+    return opts
+
+
+def build_kernel(ast: UOp, name: str, opts: list[Opt] | str | None = "default", gpu: bool = False) -> Kernel:
     """A kernel with its opts applied (`Kernel.applied` lists them): opts "default" (heuristic), None/[] (none), or
-    an explicit list (OptError if one does not fit)."""
-    k = Kernel(ast, name)
-    chosen = default_opts(k) if isinstance(opts, str) else (opts or [])
+    an explicit list (OptError if one does not fit). `gpu`: a kernel for a GPU device (launch indices, LOCAL and
+    GROUP opts, default_gpu_opts)."""
+    k = Kernel(ast, name, gpu)
+    if isinstance(opts, str):
+        chosen = default_gpu_opts(k) if gpu else default_opts(k)
+    else:
+        chosen = opts or []
     for o in chosen:
         k.apply_opt(o)
     return k
 
 
-def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default") -> Program:
+def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default", gpu: bool = False) -> Program:
     """The program of a kernel AST: opts "default" (heuristic), None/[] (none), or an explicit list."""
-    return build_kernel(ast, name, opts).to_program()
+    return build_kernel(ast, name, opts, gpu).to_program()
 
 
-__all__ = ["Kernel", "Opt", "OptError", "build_kernel", "build_program", "default_opts", "kernel_rules", "dtypes"]
+__all__ = ["Kernel", "Opt", "OptError", "build_kernel", "build_program", "default_gpu_opts", "default_opts",
+           "kernel_rules", "dtypes"]

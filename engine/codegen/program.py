@@ -19,6 +19,11 @@ its user, and each UOp appears once. The kinds of UOp in a program, and what the
                  instead, without reading memory. LOADs of registers carry a distinct `arg` so that each read
                  is its own UOp (the value differs before and after a loop).
   STORE          dtype void, src = (INDEX, value). Writes the element; no write when `valid` is false.
+  SPECIAL        (GPU) dtype index, src = (size,), arg = "gidxD" (workgroup) or "lidxD" (thread in it), D = 0..2.
+                 The program runs once per thread of global_size workgroups of local_size threads.
+  DEFINE_LOCAL   (GPU) dtype = scalar.pointer(size), arg = id. Memory shared by the threads of a workgroup.
+  BARRIER        (GPU) src = (DEFINE_LOCAL, STORE): every thread of the workgroup waits here until all have
+                 done their stores before it; its value is the buffer (loads after it index the BARRIER).
   ALU ops, CAST, BITCAST
                  Pure scalar values; semantics are engine.alu.exec_alu (C semantics, ints wrap, IDIV truncates).
 
@@ -43,6 +48,9 @@ class Program:
     globals: list[tuple[DType, int]] = field(default_factory=list)
     # which globals the kernel writes
     outs: list[int] = field(default_factory=list)
+    # GPU launch (engine/codegen/gpu.py): workgroups per dimension, threads of a workgroup per dimension
+    global_size: tuple[int, ...] = (1, 1, 1)
+    local_size: tuple[int, ...] = (1, 1, 1)
 
     def __post_init__(self) -> None:
         if not self.globals:

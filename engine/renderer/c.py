@@ -108,8 +108,9 @@ static inline float round_e5m2(float f) { return e5m2_to_f(f_to_e5m2(f)); }
 """
 
 
-# the prelude of the GPU dialects: the CPU prelude's conversions without libc (memcpy, stdint.h), written with the
-# dialect's INLINE, F2U/U2F (float <-> uint32 bits) and CLZ64; float16 too is converted here, bit-exactly
+# the prelude of the GPU dialects (`hf`, not `half`: an OpenCL type): the CPU prelude's conversions without libc
+# (memcpy, stdint.h), written with the dialect's INLINE, F2U/U2F (float <-> uint32 bits) and CLZ64; float16 too is
+# converted here, bit-exactly
 GPU_PRELUDE = """INLINE float bf16_to_f(uint16_t b) { return U2F((uint32_t)b << 16); }
 INLINE uint16_t f_to_bf16(float f) {
   uint32_t u = F2U(f);
@@ -121,8 +122,8 @@ INLINE uint32_t fp8_mag(uint32_t a, uint32_t M, uint32_t B) {
     return ((a + (1u << (22 - M)) - 1u + ((a >> (23 - M)) & 1u)) >> (23 - M)) - ((127u - B) << M);
   uint32_t s = 151u - B - M - (a >> 23);
   if (s > 24) return 0;
-  uint32_t mant = (a & 0x7fffffu) | 0x800000u, q = mant >> s, rem = mant & ((1u << s) - 1u), half = 1u << (s - 1);
-  return q + (rem > half || (rem == half && (q & 1u)));
+  uint32_t mant = (a & 0x7fffffu) | 0x800000u, q = mant >> s, rem = mant & ((1u << s) - 1u), hf = 1u << (s - 1);
+  return q + (rem > hf || (rem == hf && (q & 1u)));
 }
 INLINE uint8_t f_to_e4m3(float f) {
   uint32_t u = F2U(f), a = u & 0x7fffffffu;

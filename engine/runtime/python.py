@@ -1,13 +1,17 @@
 """The PYTHON device: interprets a linear `Program` UOp by UOp, bounds-checking every memory access.
 
-It is the executable definition of the UOps: values follow `engine.alu.exec_alu`, loops follow RANGE/END,
-and an INDEX whose `valid` is true (or absent) outside [0, size) raises IndexError naming the kernel,
-the buffer and the index. Correct before fast, but each UOp is precompiled to a closure so that loops of
-a few hundred thousand iterations take seconds, not minutes.
-"""
+It is the executable definition of the UOps: values follow `engine.alu.exec_alu`, loops follow RANGE/END, and an
+INDEX whose `valid` is true (or absent) outside [0, size) raises IndexError naming the kernel, the buffer and the
+index. A GPU program (SPECIAL launch indices) runs once per thread of its grid: workgroup after workgroup, each with
+its own DEFINE_LOCAL memory; the threads of a workgroup run one after another up to the next BARRIER and wait there
+until all have reached it (a thread that ends or reaches another barrier while the others wait is an error:
+divergent barriers hang or race on a GPU). PYTHON_GPU is this device building kernels as a GPU device does, so GPU
+code generation is checked on any machine. Correct before fast, but each UOp is precompiled to a closure so that
+loops of a few hundred thousand iterations take seconds, not minutes."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 from typing import Any, Callable
 
@@ -77,6 +81,9 @@ class _Plan:
         self.globals: list[tuple[int, int]] = []  # (value slot, parameter position)
         self.regs: list[tuple[int, Any]] = []  # (value slot, initial value)
         self.vars: list[tuple[int, str, int, int]] = []  # (value slot, name, lo, hi)
+        self.specials: list[tuple[int, str, int]] = []  # (value slot, "gidx"/"lidx", dimension)
+        self.locals: list[tuple[int, int, Any]] = []  # (value slot, size, initial value)
+        self.barriers: set[int] = set()  # positions of BARRIERs
         self.stored: set[int] = set()  # parameter positions the kernel writes
         self.ends = self._match_loops()
         self.steps: list[Step] = [self._step(i, u) for i, u in enumerate(prg.uops)]
@@ -111,6 +118,20 @@ class _Plan:
         if u.op is Ops.DEFINE_VAR:
             self.vars.append((i, *u.arg))
             return lambda v: nxt
+        if u.op is Ops.SPECIAL:
+            self.specials.append((i, u.arg[:4], int(u.arg[4:])))
+            return lambda v: nxt
+        if u.op is Ops.DEFINE_LOCAL:
+            self.locals.append((i, u.dtype.size, wrap(u.dtype.scalar, 0)))
+            return lambda v: nxt
+        if u.op is Ops.BARRIER:
+            self.barriers.add(i)
+            b = src[0]
+
+            def barrier(v: list) -> int:
+                v[i] = v[b]
+                return nxt
+            return barrier
         if u.op is Ops.RANGE:
             return self._range_step(i, src[0])
         if u.op is Ops.END:
@@ -158,7 +179,10 @@ class _Plan:
 
     def _index_step(self, i: int, u: UOp, src: list[int]) -> Step:
         buf, name = u.src[0], self.prg.name
-        where = f"buffer {buf.arg}" if buf.op is Ops.DEFINE_GLOBAL else f"register {buf.arg}"
+        while buf.op is Ops.BARRIER:
+            buf = buf.src[0]
+        where = {Ops.DEFINE_GLOBAL: "buffer", Ops.DEFINE_LOCAL: "local buffer"}.get(buf.op, "register")
+        where = f"{where} {buf.arg}"
         declared = buf.dtype.size
         b, x = src[0], src[1]
 
@@ -248,28 +272,90 @@ class _Plan:
                 with np.errstate(invalid="ignore"):  # ml_dtypes warns on NaN codes; they convert to NaN exactly
                     lists[id(buf)] = (buf.astype(np.float64) if dt.kind == "f" else buf).reshape(-1).tolist()
             per_pos[pos] = lists[id(buf)]
-        v = list(self.template)
+        base = list(self.template)
         for slot, param in self.globals:
-            v[slot] = per_pos[param]
-        for slot, init in self.regs:
-            v[slot] = [init]
+            base[slot] = per_pos[param]
         for slot, name, lo, hi in self.vars:
             if name not in var_vals:
                 raise ValueError(f"kernel {prg.name}: no value for variable {name!r}")
             if not lo <= var_vals[name] <= hi:
                 raise ValueError(f"kernel {prg.name}: {name}={var_vals[name]} outside [{lo}, {hi}]")
-            v[slot] = var_vals[name]
-        steps, pc, n = self.steps, 0, len(self.steps)
+            base[slot] = var_vals[name]
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # rounding to a narrow float may overflow to inf
-                while pc < n:
-                    pc = steps[pc](v)
-        except (ArithmeticError, ValueError) as e:
-            e.add_note(f"in kernel {prg.name} at v{pc}: {prg.uops[pc].op}")
-            raise
+                if self.specials or self.locals:
+                    self._run_grid(base)
+                else:
+                    self._run_thread(base)
         finally:
             for param in sorted(self.stored):
                 _write_back(bufs[param], per_pos[param])
+
+    def _thread(self, base: list) -> list:
+        v = list(base)
+        for slot, init in self.regs:
+            v[slot] = [init]
+        return v
+
+    def _run_thread(self, base: list) -> None:
+        v = self._thread(base)
+        steps, pc, n = self.steps, 0, len(self.steps)
+        try:
+            while pc < n:
+                pc = steps[pc](v)
+        except (ArithmeticError, ValueError) as e:
+            e.add_note(f"in kernel {self.prg.name} at v{pc}: {self.prg.uops[pc].op}")
+            raise
+
+    def _run_grid(self, base: list) -> None:
+        """Every thread of every workgroup; threads of a workgroup in lock-step between barriers."""
+        gsize, lsize = self.prg.global_size, self.prg.local_size
+        declared = {(kind, dim): u.src[0].arg for u in self.prg.uops if u.op is Ops.SPECIAL
+                    for kind, dim in [(u.arg[:4], int(u.arg[4:]))]}
+        for (kind, dim), size in declared.items():
+            launch = (gsize if kind == "gidx" else lsize)[dim]
+            if size != launch:
+                raise ValueError(f"kernel {self.prg.name}: {kind}{dim} has size {size}, launched with {launch}")
+        threads = list(itertools.product(*(range(d) for d in reversed(lsize))))  # (z, y, x)
+        n = len(self.steps)
+        for group in itertools.product(*(range(d) for d in reversed(gsize))):
+            lanes: list[list] = []
+            shared = [(slot, [init] * size) for slot, size, init in self.locals]
+            for thread in threads:
+                v = self._thread(base)
+                for slot, kind, dim in self.specials:
+                    v[slot] = (group if kind == "gidx" else thread)[2 - dim]
+                for slot, mem in shared:
+                    v[slot] = mem
+                lanes.append(v)
+            if not self.barriers:
+                for thread, v in zip(threads, lanes):
+                    self._run_lane(v, 0, group, thread)
+                continue
+            pcs = [0] * len(lanes)
+            while pcs[0] < n:
+                for k, (thread, v) in enumerate(zip(threads, lanes)):
+                    pcs[k] = self._run_lane(v, pcs[k], group, thread)
+                if len(set(pcs)) > 1:
+                    at = sorted(set(pcs))
+                    raise RuntimeError(f"kernel {self.prg.name}: workgroup {group[::-1]}: threads stopped at "
+                                       f"{', '.join('the end' if p == n else f'barrier v{p}' for p in at)} "
+                                       f"(divergent barrier)")
+
+    def _run_lane(self, v: list, pc: int, group: tuple, thread: tuple) -> int:
+        """Run one thread from pc (past the barrier it waits at) to the next barrier or the end."""
+        steps, n, barriers = self.steps, len(self.steps), self.barriers
+        try:
+            if pc in barriers:
+                pc = steps[pc](v)
+            while pc < n and pc not in barriers:
+                pc = steps[pc](v)
+        except (ArithmeticError, ValueError, IndexError) as e:
+            e.add_note(f"in kernel {self.prg.name} at v{pc}: {self.prg.uops[pc].op}, workgroup {group[::-1]} "
+                       f"thread {thread[::-1]}")
+            raise
+        return pc
+
 
 def _write_back(buf: np.ndarray, values: list) -> None:
     """Copy interpreter values into a numpy buffer (values are exact in its dtype)."""
@@ -312,4 +398,12 @@ class PythonDevice(Device):
         return launch
 
 
+class PythonGPUDevice(PythonDevice):
+    """The interpreter running kernels built for a GPU (launch indices, workgroup memory, barriers)."""
+
+    name = "PYTHON_GPU"
+    gpu = True
+
+
 register_device("PYTHON", PythonDevice)
+register_device("PYTHON_GPU", PythonGPUDevice)
