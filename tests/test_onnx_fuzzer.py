@@ -250,3 +250,24 @@ def test_a_reference_evaluator_error_is_not_blamed_on_the_engine(monkeypatch):
     monkeypatch.setattr("fuzz.onnx.fuzzer.run_reference", wrong_relu)
     v = OnnxFuzzer().check(GEMM_CASE)
     assert v.signature == "invalid:reference" and "Relu" in v.details["error"], v
+
+
+def test_tolerance_follows_the_least_precise_dtype_on_the_way():
+    """Cast to float16, Pad, CastLike to float64: onnxruntime runs the float16 Pad in float32 and drops the casts
+    around it, so the float64 result is only float16-exact (a false mismatch:CastLike before this rule)."""
+    from fuzz.onnx.fuzzer import precisions
+
+    case = {"opset": 17, "inputs": [_x("x", [4, 2])],
+            "initializers": [{"name": "pads", "shape": [4], "dtype": "int64", "data": [0, 1, -1, 1]},
+                             _x("like", [1], "float64")],
+            "nodes": [{"op": "Cast", "inputs": ["x"], "outputs": ["h"], "attrs": {"to": "float16"}},
+                      {"op": "Pad", "inputs": ["h", "pads"], "outputs": ["p"], "attrs": {}},
+                      {"op": "CastLike", "inputs": ["p", "like"], "outputs": ["y"], "attrs": {}}],
+            "outputs": ["y"]}
+    assert precisions(case) == {"x": "float32", "pads": None, "like": "float64", "h": "float16", "p": "float16",
+                                "y": "float16"}
+    want = np.array([0.37667611, 1.0])
+    got = want.astype(np.float16).astype(np.float64)
+    assert ort_ref.compare(got, want).kind == "value"
+    assert ort_ref.compare(got, want, "float16") is None
+    assert OnnxFuzzer().check(case).status == "pass"

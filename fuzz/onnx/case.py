@@ -9,7 +9,8 @@ A case:
    "outputs":      ["v0"]}
 A node reads only values defined before it ("" is an omitted optional input). Attributes whose name starts
 with "_" are the fuzzer's own notes (Split's output count before opset 18) and never reach the model.
-Domains of random values: normal, unit (-1..1), positive (0.25..4; integers 1..8), int_small (-8..8), bool, index:N (-N..N-1).
+Domains of random values: normal, unit (-1..1), positive (0.25..4; integers 1..8), int_small (-8..8), bool,
+index:N (-N..N-1).
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def check_model(path: Path, device: str, runs: int, seed: int, findings: Path | 
 def narrow(model: Any, inputs: dict[str, np.ndarray], device: str) -> dict[str, Any] | None:
     """The first node whose output the engine computes differently, as a one-node model with its inputs."""
     import onnx
-    from onnx import helper, shape_inference
+    from onnx import shape_inference
 
     import engine.onnx
     from fuzz.onnx.fuzzer import reference_outputs
@@ -232,7 +232,7 @@ def _child(conn: Any, args: tuple[Any, ...]) -> None:
 def check_isolated(path: Path, device: str, runs: int, seed: int, findings: Path | None, timeout_s: float
                    ) -> dict[str, Any]:
     """check_model in a forked worker: a hang is a timeout, a dead worker a crash."""
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx: Any = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, (path, device, runs, seed, findings)), daemon=True)
     proc.start()

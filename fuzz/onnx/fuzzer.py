@@ -62,12 +62,26 @@ def run_engine(model: Any, inputs: dict[str, np.ndarray], device: str, outputs: 
         return engine.onnx.load(model).run(inputs, device=device, outputs=outputs)
 
 
-def first_difference(values: list[str], got: dict[str, np.ndarray], want: dict[str, np.ndarray]
-                     ) -> tuple[str, Any] | None:
+def precisions(case: dict[str, Any]) -> dict[str, str | None]:
+    """Per value, the least precise float dtype it is computed through (None: no float on the way)."""
+    rank = {"float16": 0, "float32": 1, "float64": 2}
+    out: dict[str, str | None] = {t["name"]: t["dtype"] if t["dtype"] in rank else None
+                                  for t in case["inputs"] + case["initializers"]}
+    types = infer_types(case)
+    for node in case["nodes"]:
+        for o in node["outputs"]:
+            seen = [p for p in (out.get(i) for i in node["inputs"] if i) if p] + \
+                ([types[o][1]] if types[o][1] in rank else [])
+            out[o] = min(seen, key=rank.__getitem__) if seen else None
+    return out
+
+
+def first_difference(values: list[str], got: dict[str, np.ndarray], want: dict[str, np.ndarray],
+                     precision: dict[str, str | None] | None = None) -> tuple[str, Any] | None:
     """The first value (in graph order) the engine computes differently, and how; None if all agree."""
     for name in values:
         if name in want and name in got:
-            d = compare(got[name], want[name])
+            d = compare(got[name], want[name], (precision or {}).get(name))
             if d is not None:
                 return name, d
     return None
@@ -147,13 +161,17 @@ class OnnxFuzzer(Fuzzer):
             where = m.group(1) if m else "engine"
             return Verdict("crash", f"crash:{where}:{type(e).__name__}",
                            {**details, "error": f"{type(e).__name__}: {str(e)[:2000]}"})
-        bad = first_difference(case["outputs"], got, want)
+        bad = first_difference(case["outputs"], got, want, precisions(case))
         if ref_name == "ort" and self.check_ort_opt:
             opt_verdict = self._check_ort_opt(case, model, inputs, want, got, details)
             if opt_verdict is not None:
                 return opt_verdict
         if bad is None:
             return Verdict("pass")
+        if ref_name == "ort" and _reference_agrees(model, inputs, case["outputs"], got, precisions(case)):
+            # onnxruntime drops float16 roundings where it wraps a kernel it lacks in casts: not the engine's fault
+            return Verdict("invalid", "invalid:reference", {**details, "error": f"onnxruntime differs at {bad[0]} "
+                                                            "from onnx.reference, which agrees with the engine"})
         return self._localize(case, model, inputs, bad, details)
 
     def _check_ort_opt(self, case: dict[str, Any], model: Any, inputs: dict[str, np.ndarray],
@@ -163,12 +181,12 @@ class OnnxFuzzer(Fuzzer):
             opt = run_ort(model, inputs, optimize=True)
         except ReferenceError as e:
             return Verdict("crash", "ort-opt:crash", {**details, "error": str(e)})
-        diff = first_difference(case["outputs"], opt, want)
+        diff = first_difference(case["outputs"], opt, want, precisions(case))
         if diff is None:
             return None
         name, d = diff
         op = _producer(case, name)["op"]
-        engine_agrees = compare(got[name], want[name]) is None
+        engine_agrees = compare(got[name], want[name], precisions(case).get(name)) is None
         return Verdict("mismatch", f"ort-opt:{op}", {**details, "output": name, "kind": d.kind, **d.detail,
                                                      "engine_matches": "ort" if engine_agrees else "neither"})
 
@@ -180,7 +198,7 @@ class OnnxFuzzer(Fuzzer):
             wide = to_model(case, outputs=values)
             _, want_all = reference_outputs(wide, inputs)
             got_all = run_engine(wide, inputs, self.device)
-            first = first_difference(values, got_all, want_all)
+            first = first_difference(values, got_all, want_all, precisions(case))
             if first is not None:
                 name, d = first
                 if details["reference"] == "onnx.reference" and _ort_agrees_on_node(
@@ -194,6 +212,16 @@ class OnnxFuzzer(Fuzzer):
         return Verdict("mismatch", f"mismatch:{node['op']}",
                        {**details, "value": name, "node": case["nodes"].index(node), "kind": d.kind, **d.detail,
                         "nodes": node_count(case)})
+
+
+def _reference_agrees(model: Any, inputs: dict[str, np.ndarray], outputs: list[str], got: dict[str, np.ndarray],
+                      precision: dict[str, str | None]) -> bool:
+    """Whether onnx's numpy ReferenceEvaluator agrees with the engine on every output."""
+    try:
+        ref = run_reference(model, inputs)
+    except ReferenceError:
+        return False
+    return all(compare(got[o], ref[o], precision.get(o)) is None for o in outputs)
 
 
 def _ort_agrees_on_node(case: dict[str, Any], node: dict[str, Any], inputs: dict[str, np.ndarray],
@@ -229,7 +257,8 @@ def _ort_agrees_on_node(case: dict[str, Any], node: dict[str, Any], inputs: dict
         ort_out = run_ort(model, node_feeds)
     except ReferenceError:
         return False
-    return all(compare(got_all[o], ort_out[o]) is None for o in node["outputs"] if o in got_all)
+    prec = precisions(case)
+    return all(compare(got_all[o], ort_out[o], prec.get(o)) is None for o in node["outputs"] if o in got_all)
 
 
 def _producer(case: dict[str, Any], value: str) -> dict[str, Any]:

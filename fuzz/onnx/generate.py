@@ -14,7 +14,7 @@ import math
 import random
 from typing import Any, Callable
 
-from fuzz.onnx.case import MAX_NUMEL, infer_types, newest_opset
+from fuzz.onnx.case import infer_types, newest_opset
 from fuzz.onnx.ops import FLOATS, OPS, TT, Ctx, OpSpec, Shape, broadcast
 
 # ops whose result is bit-exact given exact inputs (movement, selection, sign flips): exactness flows through

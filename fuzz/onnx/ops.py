@@ -893,7 +893,9 @@ def _slice_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
         # onnxruntime reads a huge end against the step's direction as "to the far end": the spec clamps it
         huge = (2**31, 2**63 - 1) if step > 0 else (-(2**31), -(2**63))
         e = d.rng.choice((d.rng.randint(-n - 1, n + 1), d.rng.randint(-n - 1, n + 1), *huge))
-        starts.append(s), ends.append(e), steps.append(step)
+        starts.append(s)
+        ends.append(e)
+        steps.append(step)
     ins = [x, d.const(starts), d.const(ends)]
     plain = sorted(axes) == list(range(r)) and all(st == 1 for st in steps)
     if not plain or d.rng.random() < 0.5:
