@@ -1,6 +1,7 @@
 """Fuzzer throughput on one core: verified cases per second, in-process (no workers), with a time split.
 
 Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N] [--wide]
+       python bench/bench_fuzz.py symbolic --dask local:N [--seconds S]   (campaigns: Dask vs the process pool)
        python bench/bench_fuzz.py graphs [--seconds S] [--seed N] [--base LLVM]
        python bench/bench_fuzz.py onnx [--seconds S] [--seed N]   (ONNX models checked per second)
 
@@ -248,6 +249,36 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
     print(f"reference: {refs}; target {GRAPH_TARGET:g}/s, moonshot {GRAPH_MOONSHOT:g}/s")
 
 
+def bench_dask(fuzzer: str, seconds: float, seed: int, address: str) -> None:
+    """Campaign throughput (`fuzz run`): the local process pool against Dask at 1 and N workers, same seed.
+
+    "steady" counts from the first checked batch on, so the Dask cluster's start (and the workers' first imports)
+    are left out; "start" is the time until then.
+    """
+    import tempfile
+
+    from fuzz.campaign import run_campaign
+    from fuzz.dask_pool import parse_dask_address
+
+    kind, n = parse_dask_address(address)
+    counts = sorted({1, n}) if kind == "local" else [os.cpu_count() or 1]  # a remote cluster: its own size
+    print(f"{fuzzer} campaigns, {seconds:g} s each, seed {seed}, {os.cpu_count()} cores here")
+    print(f"{'pool':<16} {'workers':>7} {'cases':>9} {'cases/s':>9} {'steady/s':>9} {'start s':>8} {'coord cpu':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in counts:
+            for dask in (None, f"local:{workers}" if kind == "local" else address):
+                cpu = time.process_time()  # the coordinator's own CPU (its threads; not the workers')
+                r = run_campaign([fuzzer], seconds=seconds, seed=seed, workers=workers, dask=dask,
+                                 corpus_dir=os.path.join(tmp, "corpus"), report_dir=None, minimize_seconds=0)
+                first = next((p for p in r.timeline if p["cases"] > 0), r.timeline[-1])
+                last = r.timeline[-1]
+                span = last["t"] - first["t"]
+                steady = (last["cases"] - first["cases"]) / span if span > 0 else 0.0
+                label = f"dask {dask}" if dask else "processes"
+                print(f"{label:<16} {r.workers:>7} {r.cases:>9,} {r.cases / r.fuzz_seconds:>9,.0f} "
+                      f"{steady:>9,.0f} {first['t']:>8.1f} {(time.process_time() - cpu) / r.elapsed:>8.0%}")
+
+
 def bench_onnx(seconds: float, seed: int) -> None:
     """Print ONNX models checked per second on one core (generate, build, onnxruntime off and on, the engine on
     its base device, compare), and where the time goes."""
@@ -309,7 +340,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="runs of the default mode (seeds seed, seed+1, ...)")
     ap.add_argument("--wide", action="store_true",
                     help="also run with the generator's domains left as drawn (GenOptions.wide_domains=1)")
+    ap.add_argument("--dask", metavar="ADDRESS",
+                    help="campaigns instead: cases/s of the process pool vs Dask (local:N or tcp://HOST:8786)")
     args = ap.parse_args()
+    if args.dask:
+        bench_dask(args.fuzzer, args.seconds, args.seed, args.dask)
+        return
     if args.fuzzer == "onnx":
         bench_onnx(args.seconds, args.seed)
         return
