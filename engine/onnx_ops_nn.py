@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.dtype import dtypes
-from engine.onnx_ops import Attrs, Inputs, Node, _full, engine_dtype, matmul, op
+from engine.onnx_ops import OPS, Attrs, Inputs, Node, _ax, _full, _ints, _scalar, engine_dtype, matmul, op
 from engine.tensor import Tensor
 
 
@@ -218,3 +218,90 @@ def _sce_loss(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
     return [_nll(logp, inp[1], _opt(inp, 2), attrs), logp]
 
 
+
+
+# ---------------------------------------------------------------------------------------------- small layers
+@op("SwiGLU")
+def _swiglu(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    a, b = inp[0], inp[1]
+    if a.shape != b.shape:
+        raise ValueError(f"A {a.shape} and B {b.shape} must have the same shape")
+    return a * (a * attrs.get("alpha", 1.0)).sigmoid() * b
+
+
+@op("CenterCropPad")
+def _center_crop_pad(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    shape = _ints(inp[1]) or []
+    axes = [_ax(a, x.ndim) for a in attrs.get("axes") or range(x.ndim)]
+    if len(axes) != len(shape):
+        raise ValueError(f"shape {shape} does not give one size per axis {axes}")
+    crop: list[Any] = [None] * x.ndim
+    pad = [(0, 0)] * x.ndim
+    for a, want in zip(axes, shape):
+        have = x.shape[a]
+        if want < have:  # the extra element of an odd difference is cut at the end
+            start = (have - want) // 2
+            crop[a] = (start, start + want)
+        elif want > have:
+            before = (want - have) // 2
+            pad[a] = (before, want - have - before)
+    return x.shrink(crop).pad(pad)
+
+
+@op("ReverseSequence")
+def _reverse_sequence(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, lens = inp[0], inp[1].cast(dtypes.int64)
+    ta, ba = _ax(attrs.get("time_axis", 0), x.ndim), _ax(attrs.get("batch_axis", 1), x.ndim)
+    nt = x.shape[ta]
+    t = Tensor.arange(nt, dtype=dtypes.int64, device=x.device).reshape(tuple(nt if i == ta else 1
+                                                                            for i in range(x.ndim)))
+    ln = lens.reshape(tuple(-1 if i == ba else 1 for i in range(x.ndim)))
+    src = (t < ln).where(ln - t - 1, t)
+    return x.gather(ta, src.broadcast_to(x.shape))
+
+
+def _window(kind: str) -> Any:
+    def handler(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+        size = int(_scalar(inp[0]))
+        dt = engine_dtype(attrs.get("output_datatype", 1), "output_datatype")
+        n = size if attrs.get("periodic", 1) else size - 1
+        i = Tensor.arange(size, dtype=dtypes.float64, device=node.device)
+        if kind == "hann":
+            w = (i * (math.pi / n)).sin().square()
+        elif kind == "hamming":
+            w = -(i * (2 * math.pi / n)).cos() * (21 / 46) + 25 / 46
+        else:
+            w = -(i * (2 * math.pi / n)).cos() * 0.5 + (i * (4 * math.pi / n)).cos() * 0.08 + 0.42
+        return w.cast(dt)
+    return handler
+
+
+OPS["HannWindow"] = _window("hann")
+OPS["HammingWindow"] = _window("hamming")
+OPS["BlackmanWindow"] = _window("blackman")
+
+
+@op("AffineGrid")
+def _affine_grid(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    theta = inp[0]
+    size = _ints(inp[1]) or []
+    spatial = size[2:]
+    dt, dev = theta.dtype, theta.device
+    align = attrs.get("align_corners", 0)
+
+    def axis_coords(n: int) -> Tensor:
+        i = Tensor.arange(n, dtype=dt, device=dev)
+        if align:
+            return i * (2.0 / (n - 1)) - 1.0 if n > 1 else i * 0.0
+        return (i * 2.0 + 1.0) / float(n) - 1.0
+
+    nd = len(spatial)  # the grid's last axis lists x (innermost) first
+    coords = []
+    for j in range(nd - 1, -1, -1):
+        c = axis_coords(spatial[j]).reshape(tuple(spatial[j] if k == j else 1 for k in range(nd)))
+        coords.append(c.broadcast_to(tuple(spatial)))
+    coords.append(Tensor.ones(tuple(spatial), dt, dev))
+    base = Tensor.stack(coords, -1).reshape(-1, nd + 1)  # (P, nd+1)
+    out = base.matmul(theta.transpose(1, 2))  # (N, P, nd)
+    return out.reshape((theta.shape[0],) + tuple(spatial) + (nd,))
