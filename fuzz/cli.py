@@ -32,8 +32,10 @@ EXIT_SIGINT, EXIT_SIGTERM, EXIT_BROKEN_PIPE = 130, 143, 141
 
 EXIT_STATUSES = """exit statuses:
   0    nothing new failed
-  1    new confirmed failures (run); the case still fails (repro, corpus replay)
-  2    bad usage or bad input: arguments, corpus files, folders that cannot be written
+  1    new confirmed failures (run); the case still fails (repro, corpus replay); a reproducible
+       regression not in corpus/known.toml (ci)
+  2    bad usage or bad input: arguments, corpus files, folders that cannot be written (corpus replay and
+       ci report a corrupt entry by name and replay the rest first)
   3    an internal error of the harness (a bug in fuzz/ itself, never a finding)
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM: the report is written all the same
   141  the output pipe was closed early (e.g. piped into head)"""
