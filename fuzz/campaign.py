@@ -36,7 +36,7 @@ from fuzz.worker import (
 )
 
 BATCH_SECONDS = 0.2  # target wall time of one batch: long enough to amortize IPC, short enough to stop on time
-MIN_BATCH, MAX_BATCH, FIRST_BATCH = 1, 4096, 16
+MIN_BATCH, MAX_BATCH, FIRST_BATCH = 1, 4096, 2  # small first: a batch of slow cases overruns a short budget
 MAX_CONFIRM_ATTEMPTS = 3  # per signature: after that, more flaky reports of it are only counted
 MAX_FLAKY_LISTED = 100  # flaky signatures listed in the summary (all are counted)
 MAX_FAILURE_LOG = 1000  # non-pass verdicts listed in the summary, lowest case indices first (all are counted)
