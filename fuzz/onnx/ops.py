@@ -404,7 +404,7 @@ def _convt_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     if d.rng.random() < 0.5:
         attrs["pads"] = [d.rng.choice((0, 1)) for _ in range(2 * nd)]
     if d.rng.random() < 0.3:
-        attrs["output_padding"] = [d.rng.randrange(max(a, b)) for a, b in zip(s, dl)]
+        attrs["output_padding"] = [d.rng.randrange(a) for a in s]  # onnxruntime: below the stride (spec: or dilation)
     if group != 1:
         attrs["group"] = group
     w = d.new_weight((c, d.rng.choice((1, 2)) * 1, *k), "float32")
