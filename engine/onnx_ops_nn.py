@@ -305,3 +305,137 @@ def _affine_grid(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     base = Tensor.stack(coords, -1).reshape(-1, nd + 1)  # (P, nd+1)
     out = base.matmul(theta.transpose(1, 2))  # (N, P, nd)
     return out.reshape((theta.shape[0],) + tuple(spatial) + (nd,))
+
+
+# ---------------------------------------------------------------------------------------------- recurrent layers
+def _activation(name: str, alpha: float | None, beta: float | None) -> Any:
+    """The named activation of RNN/GRU/LSTM, with its alpha/beta (or the spec's defaults)."""
+    n = name.lower()
+    if n == "sigmoid":
+        return lambda x: x.sigmoid()
+    if n == "tanh":
+        return lambda x: x.tanh()
+    if n == "relu":
+        return lambda x: x.relu()
+    if n == "leakyrelu":
+        a = 0.01 if alpha is None else alpha
+        return lambda x: (x < 0).where(x * a, x)
+    if n == "thresholdedrelu":
+        a = 1.0 if alpha is None else alpha
+        return lambda x: (x > a).where(x, _full(x, 0))
+    if n == "scaledtanh":
+        a, b = (1.0 if alpha is None else alpha), (1.0 if beta is None else beta)
+        return lambda x: (x * b).tanh() * a
+    if n == "hardsigmoid":
+        a, b = (0.2 if alpha is None else alpha), (0.5 if beta is None else beta)
+        return lambda x: (x * a + b).clip(_full(x, 0), _full(x, 1))
+    if n == "elu":
+        a = 1.0 if alpha is None else alpha
+        return lambda x: (x < 0).where((x.exp() - 1) * a, x)
+    if n == "softsign":
+        return lambda x: x / (x.abs() + 1)
+    if n == "softplus":
+        return lambda x: x.softplus()
+    if n == "affine":
+        a, b = (1.0 if alpha is None else alpha), (0.0 if beta is None else beta)
+        return lambda x: x * a + b
+    raise ValueError(f"unknown activation {name!r}")
+
+
+_GATES = {"RNN": (1, ["Tanh"]), "GRU": (3, ["Sigmoid", "Tanh"]), "LSTM": (4, ["Sigmoid", "Tanh", "Tanh"])}
+
+
+@op("RNN", "GRU", "LSTM")
+def _recurrent(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor | None]:
+    kind = node.op_type
+    ngates, default_acts = _GATES[kind]
+    x, w, r = inp[0], inp[1], inp[2]
+    b, lens, h0 = _opt(inp, 3), _opt(inp, 4), _opt(inp, 5)
+    c0, peep = (_opt(inp, 6), _opt(inp, 7)) if kind == "LSTM" else (None, None)
+    layout = attrs.get("layout", 0)
+    if layout:
+        x = x.transpose(0, 1)
+        h0 = None if h0 is None else h0.transpose(0, 1)
+        c0 = None if c0 is None else c0.transpose(0, 1)
+    steps, batch = x.shape[0], x.shape[1]
+    nd, hs = w.shape[0], r.shape[-1]
+    direction = attrs.get("direction", "forward")
+    if nd != (2 if direction == "bidirectional" else 1):
+        raise ValueError(f"direction {direction!r} with {nd} directions in W")
+    acts = attrs.get("activations") or default_acts * nd
+    alphas, betas = attrs.get("activation_alpha") or [], attrs.get("activation_beta") or []
+    per = len(default_acts)
+    clip = attrs.get("clip")
+    dt, dev = x.dtype, x.device
+    valid = None
+    if lens is not None:
+        t_idx = Tensor.arange(steps, dtype=dtypes.int64, device=dev).reshape(steps, 1, 1)
+        valid = t_idx < lens.cast(dtypes.int64).reshape(1, batch, 1)  # (T, B, 1)
+    ys, hs_last, cs_last = [], [], []
+    for d in range(nd):
+        fs = [_activation(acts[d * per + j], alphas[d * per + j] if len(alphas) > d * per + j else None,
+                          betas[d * per + j] if len(betas) > d * per + j else None) for j in range(per)]
+        wd, rd = w[d], r[d]  # (G*H, I), (G*H, H)
+        bias_w = b[d, : ngates * hs] if b is not None else None
+        bias_r = b[d, ngates * hs:] if b is not None else None
+        h = h0[d] if h0 is not None else Tensor.zeros((batch, hs), dt, dev)
+        c = c0[d] if c0 is not None else Tensor.zeros((batch, hs), dt, dev)
+        xw = x.reshape(steps * batch, -1).matmul(wd.transpose(0, 1)).reshape(steps, batch, ngates * hs)
+        if bias_w is not None:
+            xw = xw + bias_w
+        reverse = direction == "reverse" or (direction == "bidirectional" and d == 1)
+        outs: list[Tensor | None] = [None] * steps
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            gx = xw[t]
+
+            def gate(i: int, g: Tensor) -> Tensor:
+                return g[:, i * hs:(i + 1) * hs]
+
+            def clipped(v: Tensor) -> Tensor:
+                return v if clip is None else v.clip(_full(v, -clip), _full(v, clip))
+
+            if kind == "GRU":
+                hr = h.matmul(rd.transpose(0, 1))  # (B, 3H): z, r, h
+                if bias_r is not None:
+                    hr = hr + bias_r
+                z = fs[0](clipped(gate(0, gx) + gate(0, hr)))
+                rg = fs[0](clipped(gate(1, gx) + gate(1, hr)))
+                if attrs.get("linear_before_reset", 0):
+                    hh = fs[1](clipped(gate(2, gx) + rg * gate(2, hr)))
+                else:
+                    rh = (rg * h).matmul(rd[2 * hs:].transpose(0, 1))
+                    if bias_r is not None:
+                        rh = rh + bias_r[2 * hs:]
+                    hh = fs[1](clipped(gate(2, gx) + rh))
+                new_h, new_c = (-z + 1) * hh + z * h, c
+            else:
+                g = gx + h.matmul(rd.transpose(0, 1))
+                if bias_r is not None:
+                    g = g + bias_r
+                if kind == "RNN":
+                    new_h, new_c = fs[0](clipped(g)), c
+                else:  # LSTM gates i, o, f, c; peepholes i, o, f
+                    pi, po, pf = (None, None, None) if peep is None else \
+                        (peep[d, :hs], peep[d, hs:2 * hs], peep[d, 2 * hs:])
+                    gi, go, gf, gc = (gate(j, g) for j in range(4))
+                    i_t = fs[0](clipped(gi if pi is None else gi + pi * c))
+                    f_t = -i_t + 1 if attrs.get("input_forget", 0) else \
+                        fs[0](clipped(gf if pf is None else gf + pf * c))
+                    new_c = f_t * c + i_t * fs[1](clipped(gc))
+                    o_t = fs[0](clipped(go if po is None else go + po * new_c))
+                    new_h = o_t * fs[2](new_c)
+            if valid is not None:
+                new_h = valid[t].where(new_h, h)
+                new_c = valid[t].where(new_c, c)
+                outs[t] = valid[t].where(new_h, _full(new_h, 0))
+            else:
+                outs[t] = new_h
+            h, c = new_h.realize(), new_c.realize()  # one step's kernels at a time: the graph stays small
+        ys.append(Tensor.stack([o for o in outs if o is not None], 0))  # (T, B, H)
+        hs_last.append(h)
+        cs_last.append(c)
+    y = Tensor.stack(ys, 1)  # (T, D, B, H)
+    yh, yc = Tensor.stack(hs_last, 0), Tensor.stack(cs_last, 0)  # (D, B, H)
+    if layout:
+        y, yh, yc = y.permute(2, 0, 1, 3), yh.transpose(0, 1), yc.transpose(0, 1)
+    return [y, yh, yc] if kind == "LSTM" else [y, yh]
