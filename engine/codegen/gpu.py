@@ -10,7 +10,8 @@ into one index (the inner dimension) and recovered with // and %. At most three 
 threads in all, at most 64 in dimension 2 (CUDA's limits, which OpenCL devices also meet).
 
 Group loops of one size share one thread index. A grouped reduce REDUCE(v, outer, g) (g a "group" loop of n)
-becomes: each thread's partial REDUCE(v, outer) stored to temp[g] in workgroup memory (DEFINE_LOCAL), a BARRIER,
+becomes: each thread's partial REDUCE(v, outer) stored to temp[g] (in its row: threads of other "local" indices
+hold other partials) in workgroup memory (DEFINE_LOCAL), a BARRIER,
 then every thread combines temp[0..n) in a loop; the kernel's stores that depend on the combined value are gated by
 g == 0 (one writer). Only a reduce that runs once per thread can be grouped (a barrier in a loop would also need one
 before temp is reused): its value depends on no loop but the parallel ones."""
@@ -68,8 +69,14 @@ def groupable(ast: UOp, order: list[UOp], r: UOp) -> str | None:
     return None
 
 
-def group_reduces(ast: UOp, next_axis: int) -> UOp:
-    """Rewrite every REDUCE over a "group" loop into partials in workgroup memory, a barrier and a combine."""
+def group_reduces(ast: UOp, next_axis: int, local: list[UOp]) -> UOp:
+    """Rewrite every REDUCE over a "group" loop into partials in workgroup memory, a barrier and a combine.
+    `local`: the kernel's "local" loops; threads that differ in them hold different partials, so each has its row
+    of temp (temp[row * n + g])."""
+    row: UOp = UOp.const(dtypes.index, 0)
+    rows = 1
+    for r in local:
+        row, rows = row * _size(r) + r, rows * _size(r)
     done: dict[UOp, UOp] = {}
     gate: dict[UOp, UOp] = {}  # each UOp -> the condition its stores need (g == 0 of the grouped reduces it reads)
     n_temps = 0
@@ -83,12 +90,12 @@ def group_reduces(ast: UOp, next_axis: int) -> UOp:
             g = groups[0]
             rest = [r for r in src[1:] if r is not g]
             partial = UOp(Ops.REDUCE, u.dtype, (src[0], *rest), u.arg) if rest else src[0]
-            temp = UOp(Ops.DEFINE_LOCAL, u.dtype.pointer(_size(g)), (), n_temps)
-            st = UOp(Ops.STORE, dtypes.void, (UOp(Ops.INDEX, temp.dtype, (temp, g)), partial))
+            temp = UOp(Ops.DEFINE_LOCAL, u.dtype.pointer(_size(g) * rows), (), n_temps)
+            st = UOp(Ops.STORE, dtypes.void, (UOp(Ops.INDEX, temp.dtype, (temp, row * _size(g) + g)), partial))
             bar = UOp(Ops.BARRIER, temp.dtype, (temp, st))
             j = UOp.range(_size(g), next_axis + n_temps, "reduce")
             n_temps += 1
-            part = UOp(Ops.LOAD, u.dtype, (UOp(Ops.INDEX, temp.dtype, (bar, j)),))
+            part = UOp(Ops.LOAD, u.dtype, (UOp(Ops.INDEX, temp.dtype, (bar, row * _size(g) + j)),))
             done[u] = UOp(Ops.REDUCE, u.dtype, (part, j), u.arg)
             conds.append(g.eq(0))
         else:

@@ -211,7 +211,7 @@ class Kernel:
         upcasts = [r for r in self.order if r.arg[1] == "upcast"]
         ast = expand_upcasts(expand_unrolls(self.ast), upcasts)
         if self.gpu:
-            ast = gpu_shape.group_reduces(ast, self._next_axis)
+            ast = gpu_shape.group_reduces(ast, self._next_axis, [r for r in self.order if r.arg[1] == "local"])
         ast = graph_rewrite(ast, kernel_rules)
         order = [graph_rewrite(r, kernel_rules) for r in self.order if r not in upcasts]
         order = [r for r in order if r.op is Ops.RANGE]

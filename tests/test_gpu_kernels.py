@@ -1,0 +1,168 @@
+"""GPU kernels: launch shape, LOCAL/GROUP opts, the PYTHON_GPU emulator, and the OPENCL and CUDA devices where they
+exist (OPENCL on PoCL in CI; CUDA only on a machine with a GPU), plus NVRTC compile-only checks."""
+
+import numpy as np
+import pytest
+
+import engine
+from engine import Tensor
+from engine.codegen import gpu as gpu_shape
+from engine.codegen.kernel import Opt, OptError, build_kernel, build_program
+from engine.device import available
+from engine.realize import realize, schedule_tensors
+from engine.renderer.c import CUDA, OPENCL, render
+from engine.uop import Ops
+
+GPU_DEVICES = ["PYTHON_GPU", "OPENCL", "CUDA"]
+
+
+def need(dev: str) -> None:
+    if not available(dev):
+        pytest.skip(f"{dev} is not available here (OPENCL: pyopencl and a platform, e.g. pocl-opencl-icd; CUDA: a GPU "
+                    f"and cuda-bindings)")
+
+
+def _ast(t: Tensor):
+    items = schedule_tensors(t)
+    assert len(items) == 1
+    return items[0]
+
+
+def test_gpu_program_maps_output_loops_to_launch_indices():
+    item = _ast(Tensor(np.ones((6, 10), np.float32)) + 1)
+    prg = build_program(item.ast, item.name, [Opt("LOCAL", 1, 5)], gpu=True)
+    specials = {u.arg: u.src[0].arg for u in prg.uops if u.op is Ops.SPECIAL}
+    assert not any(u.op is Ops.RANGE for u in prg.uops)
+    assert prg.local_size == (5, 1, 1) and prg.global_size[0] * prg.global_size[1] == 12
+    assert specials["lidx0"] == 5
+
+
+def test_gpu_opts_refused_on_cpu_kernels():
+    item = _ast(Tensor(np.ones(64, np.float32)).sum())
+    with pytest.raises(OptError, match="needs a GPU kernel"):
+        build_kernel(item.ast, item.name, [Opt("GROUP", 0, 8)])
+    with pytest.raises(OptError, match="threads"):
+        build_kernel(item.ast, item.name, [Opt("GROUP", 0, 2048)], gpu=True)
+
+
+def test_default_gpu_opts_group_a_large_reduce_and_local_an_output_loop():
+    item = _ast(Tensor(np.ones(4096, np.float32)).sum())
+    assert build_kernel(item.ast, item.name, gpu=True).applied == [Opt("GROUP", 0, 256)]
+    item = _ast(Tensor(np.ones((3, 1000), np.float32)).exp())
+    assert [o.op for o in build_kernel(item.ast, item.name, gpu=True).applied] == ["LOCAL"]
+
+
+def test_grid_merges_loops_past_three_dimensions():
+    ast = _ast(Tensor(np.ones((2, 3, 4, 5), np.float32)) * 2).ast
+    prg = build_program(ast, "k", [], gpu=True)
+    assert len([u for u in prg.uops if u.op is Ops.SPECIAL]) == 3 and np.prod(prg.global_size) == 120
+
+
+@pytest.mark.parametrize("dev", GPU_DEVICES)
+def test_local_that_does_not_divide_gates_the_last_workgroup(dev):
+    need(dev)
+    a = np.arange(300, dtype=np.float32)
+    t = Tensor(a, device=dev) * 3 + 1
+    realize([t], opts=[Opt("LOCAL", 0, 64)])
+    np.testing.assert_array_equal(t.numpy(), a * 3 + 1)
+
+
+@pytest.mark.parametrize("dev", GPU_DEVICES)
+def test_grouped_reduces_match_numpy(dev):
+    need(dev)
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 512)).astype(np.float32)
+    t = Tensor(a, device=dev).softmax(1)
+    realize([t], opts=[Opt("GROUP", 0, 32), Opt("GROUP", 1, 32)])  # the max and the sum, one thread index
+    out = t.numpy()
+    e = np.exp(a - a.max(1, keepdims=True))
+    np.testing.assert_allclose(out, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-7)
+    s = Tensor(a, device=dev).sum()
+    realize([s], opts=[Opt("GROUP", 1, 32)])
+    np.testing.assert_allclose(s.numpy(), a.astype(np.float64).sum(), rtol=1e-5)
+    with pytest.raises(OptError, match="already grouped"):
+        realize([Tensor(a, device=dev).sum()], opts=[Opt("GROUP", 0, 2), Opt("GROUP", 1, 32)])
+
+
+@pytest.mark.parametrize("dev", GPU_DEVICES)
+def test_gpu_devices_agree_with_cpu_on_narrow_floats_and_ints(dev):
+    need(dev)
+    rng = np.random.default_rng(2)
+    for dt in ("float16", "bfloat16", "float8_e4m3fn", "int8", "uint32", "float64"):
+        x = rng.uniform(-3, 3, 257).astype(np.float32)
+        cpu = (Tensor(x).cast(dt) * 3 - 1).cast("float32").numpy()
+        got = (Tensor(x, device=dev).cast(dt) * 3 - 1).cast("float32").numpy()
+        np.testing.assert_array_equal(got, cpu, err_msg=dt)
+
+
+@pytest.mark.parametrize("dev", GPU_DEVICES)
+def test_matmul_with_local_and_upcast(dev):
+    need(dev)
+    rng = np.random.default_rng(3)
+    a, b = rng.random((33, 40)).astype(np.float32), rng.random((40, 24)).astype(np.float32)
+    t = Tensor(a, device=dev) @ Tensor(b, device=dev)
+    realize([t], opts=[Opt("UPCAST", 1, 4), Opt("LOCAL", 1, 6), Opt("GROUP", 0, 8)])
+    np.testing.assert_allclose(t.numpy(), a @ b, rtol=1e-5)
+
+
+def test_emulator_refuses_a_launch_unlike_the_kernel():
+    item = _ast(Tensor(np.ones(40, np.float32)) + 1)
+    prg = build_program(item.ast, item.name, [Opt("LOCAL", 0, 8)], gpu=True)
+    prg.global_size = (6, 1, 1)  # one workgroup too many: its threads would index past the buffer
+    dev = engine.device.get_device("PYTHON_GPU")
+    run = dev.runner(prg)
+    with pytest.raises(ValueError, match="gidx0 has size 5, launched with 6"):
+        run(np.zeros(40, np.float32), np.zeros(40, np.float32))
+
+
+def test_planted_missing_barrier_is_caught_by_the_emulator(monkeypatch):
+    """Without its barrier, thread 0 combines the partial sums before the others stored theirs: PYTHON_GPU runs
+    threads in lock-step only between barriers, so the sum comes out wrong."""
+    real = gpu_shape.group_reduces
+
+    def no_barrier(ast, next_axis, local):
+        from engine.rewrite import substitute
+        out = real(ast, next_axis, local)
+        bars = {u: u.src[0] for u in out.toposort if u.op is Ops.BARRIER}
+        stores = [u.src[1] for u in bars]
+        # keep the partial stores reachable (as extra sinks) while the loads no longer wait for them
+        return type(out)(Ops.SINK, out.dtype, tuple(substitute(out, bars).src) + tuple(stores), out.arg)
+
+    a = np.arange(64, dtype=np.float32)
+    s = Tensor(a, device="PYTHON_GPU").sum()
+    realize([s], opts=[Opt("GROUP", 0, 8)])
+    assert s.numpy() == a.sum()
+    monkeypatch.setattr(gpu_shape, "group_reduces", no_barrier)
+    s = Tensor(a, device="PYTHON_GPU").sum()
+    realize([s], opts=[Opt("GROUP", 0, 8)])
+    assert s.numpy() != a.sum()
+
+
+def _programs():
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.random((8, 300)).astype(np.float32))
+    cases = [x.softmax(1), x.cast("bfloat16").exp(), x.cast("float8_e5m2") + 1, (x * 100).cast("int64") // 7,
+             x.cast("float16").sum(0), x.max(), x.cast("float64").sqrt()]
+    progs = []
+    for t in cases:
+        for item in schedule_tensors(t):
+            progs.append(build_program(item.ast, item.name, "default", gpu=True))
+            progs.append(build_program(item.ast, item.name, [], gpu=True))
+    return progs
+
+
+def test_cuda_kernels_compile_with_nvrtc():
+    from engine.runtime.cuda import compile_cuda, nvrtc_available
+
+    if not nvrtc_available():
+        pytest.skip("NVRTC is not installed (pip install -e '.[gpu]')")
+    for prg in _programs():
+        cubin = compile_cuda(render(prg, CUDA), prg.name)
+        assert cubin[:4] == b"\x7fELF", prg.name
+
+
+def test_opencl_source_builds_on_every_program():
+    need("OPENCL")
+    dev = engine.device.get_device("OPENCL")
+    for prg in _programs():
+        assert dev.compile(render(prg, OPENCL), prg.name) is not None
