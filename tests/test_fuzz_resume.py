@@ -185,3 +185,34 @@ def test_timeout_option_turns_a_hang_into_a_timeout_finding(tmp_path, capsys):
     entry = load_entry(hangs[0]["corpus_path"])
     assert entry["verdict"]["details"]["timeout_s"] == 0.3 and entry["case"].get("hang")
     assert time.monotonic() - t0 < 60
+
+
+def test_resume_triages_what_the_checkpoint_left_open_and_keeps_its_own_saved_entry(tmp_path, capsys):
+    """Killed after saving a finding but before the checkpoint that lists it: resumed, the failure is triaged
+    again, the entry it saved is its own (rewritten and minimized, not called "known"), and still one file."""
+    args = ["--corpus", str(tmp_path / "c"), "--report", str(tmp_path / "r"), "--json"]
+    assert main(["run", "toy", "--cases", "200", "--seed", "5", "--minimize-seconds", "0", *args]) == 1
+    full = json.loads(capsys.readouterr().out)
+    [finding] = full["findings"]
+    path = Path(finding["corpus_path"])
+    saved = load_entry(path)
+    assert saved["case"] == generate_case(ToyFuzzer(), 5, finding["case_index"])  # as confirmed, not minimized
+    summary_path = tmp_path / "r" / full["campaign_id"] / "summary.json"
+    open_failure = ["toy", finding["case_index"], "mismatch", "mismatch:has13", False]
+    cut = dict(
+        full,
+        findings=[],
+        duplicates=0,
+        complete=False,
+        exit_code=None,
+        resume={"progress": full["resume"]["progress"], "untriaged": [open_failure]},
+    )
+    cut["per_fuzzer"]["toy"]["findings"] = 0
+    cut["settings"]["minimize_seconds"] = 5.0  # the killed campaign's budget: it was minimizing when killed
+    summary_path.write_text(json.dumps(cut))
+    assert main(["run", "--resume", str(summary_path.parent), "--json"]) == 1
+    resumed = json.loads(capsys.readouterr().out)
+    [again] = resumed["findings"]
+    assert again["new"] and again["case_index"] == finding["case_index"] and again["minimized"]
+    assert resumed["cases"] == 200 and resumed["counts"] == full["counts"]
+    assert list(path.parent.iterdir()) == [path] and load_entry(path)["case"]["xs"] == [13]  # minimized in place
