@@ -6,7 +6,8 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
                 schedule, the default opts, outputs together
   noopt         fused, no opts                           randopt   fused, a random valid list of opts per kernel
   unfused       every op its own kernel, no opts          separate  outputs realized one at a time, last first
-  dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access), fused, default opts
+  dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access; the GPU devices CUDA, OPENCL
+                and PYTHON_GPU, which emulates a GPU's grid, workgroup memory and barriers), fused, default opts
   llvm-O2       LLVM with its optimizer at level 2 (what users run), fused, default opts
   shard         the case over 2-5 instances of the base device (engine.multi): each input replicated or split on a
                 random axis into random, uneven pieces (empty ones too), drawn from the case's seed; a case using an
@@ -50,6 +51,10 @@ from oracles.compare import compare
 from oracles.numpy_ref import Ref
 
 OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON", "llvm-O2")
+# GPU devices, drawn on their own (the others' draws stay as they were): CUDA and OPENCL join every case where they
+# are available; PYTHON_GPU (the emulator, slow) a quarter of the cases
+GPU_MODES = ("dev:CUDA", "dev:OPENCL", "dev:PYTHON_GPU")
+PYTHON_GPU_RATE = 0.25
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ class GraphFuzzer(Fuzzer):
         return out
 
     def coverage_keys(self) -> list[str]:
-        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES, "shard")]
+        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES, "shard", *GPU_MODES)]
 
     def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
         return reproducer_source(case, signature, details or {}, self.base)
@@ -206,6 +211,9 @@ class GraphFuzzer(Fuzzer):
             extra[extra.index("separate")] = "unfused"
         if random.Random(f"{case.get('seed', 0)}:shard").random() < self.shard_rate:  # its own draw: the others'
             extra.append("shard")                                                      # stay as they were
+        extra += [m for m in GPU_MODES[:2] if device_available(m[4:])]
+        if random.Random(f"{case.get('seed', 0)}:gpu").random() < PYTHON_GPU_RATE:
+            extra.append("dev:PYTHON_GPU")
         return ["base", *dict.fromkeys(extra)]
 
     def check(self, case: dict[str, Any]) -> Verdict:
@@ -240,7 +248,8 @@ class GraphFuzzer(Fuzzer):
         if outcomes[0].status != "pass" and self.modes is None:  # base failed: run every mode to find the culprit
             ran = {o.config.name for o in outcomes}
             outcomes += [self.run_config(case, arrays, refs, c)
-                         for c in configs_for(OTHER_MODES, self.base, self.base_opt) if c.name not in ran]
+                         for c in configs_for(OTHER_MODES + GPU_MODES, self.base, self.base_opt)
+                         if c.name not in ran]
         return self._verdict(case, outcomes)
 
     def run_config(self, case: dict[str, Any], arrays: list[np.ndarray], refs: list[Ref | None], cfg: Config
