@@ -58,6 +58,7 @@ class CampaignOutcome:
     failed: list[dict[str, Any]] = field(default_factory=list)  # new confirmed findings, not known
     known: list[dict[str, Any]] = field(default_factory=list)  # new findings known.toml lists (with the reason)
     flaky: list[dict[str, Any]] = field(default_factory=list)  # failures that did not reproduce
+    never_hit: list[str] = field(default_factory=list)  # coverage keys (rules) the fuzzer declares, no case reached
     interrupted: bool = False
 
 
@@ -185,6 +186,7 @@ def fuzz_one(fuzzer: str, seconds: float, gate: GateResult, known: Known, option
         result.counts.get("timeout", 0),
         result.counts.get("crash", 0),
         flaky=list(result.flaky_findings),
+        never_hit=[key for key in result.coverage_rules if not result.coverage.get(key)],
         interrupted=result.interrupted,
     )
     for finding in result.new_findings:
@@ -356,6 +358,13 @@ def markdown_summary(gate: GateResult) -> str:
                 f"| {c.fuzzer} | {c.cases} | {c.cases_per_s:g} | {c.seconds:g} | {len(c.failed)} "
                 f"| {len(c.known)} | {len(c.flaky)} | {c.timeouts} | {c.crashes} | `{c.report_dir}` |"
             )
+        for c in gate.campaigns:
+            if c.never_hit:
+                lines += [
+                    "",
+                    f"{c.fuzzer}: {len(c.never_hit)} rules no case reached: "
+                    + ", ".join(f"`{key}`" for key in c.never_hit),
+                ]
     if gate.interrupted_by:
         lines += ["", f"Interrupted by {gate.interrupted_by}."]
     lines += ["", f"Findings folder: `{gate.findings_dir}`."]

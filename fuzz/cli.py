@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         metavar="DIR",
-        help="continue the campaign of this report folder (reports/<id>) from its last checkpoint",
+        help="continue the campaign of this report folder (reports/<id>) from its last checkpoint; its fuzzers, "
+        "seed, budget, corpus and limits come from the report (only --workers and --dask may change)",
     )
     run.add_argument(
         "--dask",

@@ -137,3 +137,12 @@ def test_malformed_known_file_is_bad_input_naming_it(tmp_path, capsys):
     known.write_text("[toy\n")
     assert main(["ci", "toy", "--seconds", "1", "--corpus", str(tmp_path / "corpus")]) == 2
     assert f"{known}: not valid TOML" in capsys.readouterr().err
+
+
+def test_summary_names_the_rules_no_case_reached(tmp_path, monkeypatch):
+    from toy_fuzzer import ToyFuzzer
+
+    monkeypatch.setattr(ToyFuzzer, "coverage_keys", lambda self: ["checked", "never-fires"])
+    _no_13(tmp_path)
+    code, _, summary = _ci(tmp_path)
+    assert code == 0 and "toy: 1 rules no case reached: `never-fires`" in summary
