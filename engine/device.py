@@ -135,8 +135,11 @@ def get_device(name: str | None = None) -> Device:
     if dev is None:
         canon = canonical_device(name)
         if canon not in _INSTANCES:
-            _INSTANCES[canon] = _DEVICES[split_device(canon)[0]]()
-            _INSTANCES[canon].name = canon  # an instance's name: CPU, CPU:1, ...
+            base, idx = split_device(canon)
+            inst = _INSTANCES[canon] = _DEVICES[base]()
+            inst.name = canon  # an instance's name: CPU, CPU:1, ...
+            if idx and not inst.gpu:  # host code runs on any instance of its backend: compile it once for all
+                inst._compiled = get_device(base)._compiled
         dev = _INSTANCES[name] = _INSTANCES[canon]
     return dev
 
