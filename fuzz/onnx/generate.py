@@ -92,6 +92,13 @@ class Draw:
         self.consts[name] = [int(v) for v in data]
         return self._add(name, (shape, "int64"), False, True)
 
+    def data(self, values: list[Any], dtype: str) -> str:
+        """A constant 1-D initializer of `dtype` holding `values`."""
+        name = self._name("k")
+        self.inits.append({"name": name, "shape": [len(values)], "dtype": dtype, "data": list(values)})
+        self.consts[name] = list(values)
+        return self._add(name, ((len(values),), dtype), False, True)
+
     def scalar(self, value: float, dtype: str) -> str:
         """A constant scalar initializer of `dtype`."""
         name = self._name("s")

@@ -1179,6 +1179,246 @@ def _hardsigmoid_attrs(d: Draw) -> dict[str, Any]:
     return {**_alpha(0.1, 0.5)(d), **_alpha(0.3, 0.7, "beta")(d)}
 
 
+
+# ---------------------------------------------------------------------------------------------- more ops
+def _prelu_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: t[1] in FLOATS and len(t[0]) >= 1)
+    if x is None:
+        return None
+    sx, dt = d.types[x]
+    if len(sx) >= 3 and d.rng.random() < 0.5:
+        slope: Shape = (sx[1],) + (1,) * (len(sx) - 2)  # per channel, as exporters write it
+    else:
+        slope = d.sub_shape(sx)
+    return [x, d.operand(slope, dt)], {}
+
+
+def _prelu_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    (sx, dx), (ss, ds) = c.t(ins[0]), c.t(ins[1])
+    if dx != ds or dx not in FLOATS or not _bcastable(ss, sx):
+        raise ValueError(f"PRelu slope {list(ss)} {ds} must broadcast to {list(sx)} {dx}")
+    return [(sx, dx)]
+
+
+def _topk_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: t[1] in ("float32", "float64") and len(t[0]) >= 1 and min(t[0]) >= 1)
+    if x is None:
+        return None
+    sx = d.types[x][0]
+    ax = d.rng.randrange(len(sx))
+    attrs: dict[str, Any] = {}
+    if ax != len(sx) - 1 or d.rng.random() < 0.3:
+        attrs["axis"] = ax - len(sx) if d.rng.random() < 0.5 else ax
+    if d.rng.random() < 0.4:
+        attrs["largest"] = 0
+    return [x, d.const([d.rng.randint(1, sx[ax])])], attrs
+
+
+def _topk_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    sx, dx = _float_in(c, ins[0], "TopK")
+    ax = axis_of(a.get("axis", -1), len(sx))
+    k = c.const(ins[1], "TopK k")
+    if len(k) != 1 or not 0 <= int(k[0]) <= sx[ax] or not a.get("sorted", 1):
+        raise ValueError(f"TopK k {k} for a dimension of {sx[ax]} (sorted results only)")
+    out = sx[:ax] + (int(k[0]),) + sx[ax + 1:]
+    return [(out, dx), (out, "int64")]
+
+
+def _gather_nd_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: len(t[0]) >= 1 and min(t[0]) >= 1)
+    if x is None:
+        return None
+    sx = d.types[x][0]
+    b = 1 if len(sx) >= 2 and d.rng.random() < 0.3 else 0
+    q = d.rng.randint(1, len(sx) - b)
+    lead = sx[:b] + tuple(d.rng.choice((1, 2, 3)) for _ in range(d.rng.choice((0, 1, 1, 2))))
+    idx = d.new_weight(lead + (q,), "int64", f"index:{min(sx[b:b + q])}")
+    return [x, idx], ({"batch_dims": b} if b else {})
+
+
+def _gather_nd_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    (sx, dx), (si, di) = c.t(ins[0]), c.t(ins[1])
+    b = a.get("batch_dims", 0)
+    if di != "int64" or not si or not 1 <= si[-1] <= len(sx) - b or si[:b] != sx[:b] or len(si) <= b:
+        raise ValueError(f"GatherND indices {list(si)} do not fit data {list(sx)} with batch_dims {b}")
+    return [(si[:-1] + sx[b + si[-1]:], dx)]
+
+
+def _scatter_elements_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: t[1] in FLOATS + INTS and 1 <= len(t[0]) <= 3 and min(t[0]) >= 1)
+    if x is None:
+        return None
+    sx, dt = d.types[x]
+    ax = d.rng.randrange(len(sx))
+    ishape = tuple(d.rng.randint(1, n) for n in sx)
+    rows = []  # distinct targets along the axis for every other position: the result does not depend on order
+    for _ in range(math.prod(ishape) // ishape[ax]):
+        picks = d.rng.sample(range(sx[ax]), ishape[ax])
+        rows.append([p - sx[ax] if d.rng.random() < 0.3 else p for p in picks])
+    moved = [v for row in rows for v in row]  # laid out with the axis last, then moved into place
+    order = [i for i in range(len(ishape)) if i != ax] + [ax]
+    flat = _unpermute(moved, tuple(ishape[i] for i in order), order)
+    idx = d.const(flat, shape=ishape)
+    attrs: dict[str, Any] = {"axis": ax - len(sx) if d.rng.random() < 0.4 else ax}
+    if d.opset >= 16 and d.rng.random() < 0.4:
+        attrs["reduction"] = d.rng.choice(("add", "mul") + (("max", "min") if d.opset >= 18 else ()))
+    return [x, idx, d.operand(ishape, dt)], attrs
+
+
+def _unpermute(values: list[int], shape: Shape, order: list[int]) -> list[int]:
+    """values laid out in `shape` (axes in `order`), rewritten in the natural axis order."""
+    n = len(order)
+    inv = [order.index(i) for i in range(n)]
+    natural = tuple(shape[inv[i]] for i in range(n))
+    out = [0] * len(values)
+    for flat, v in enumerate(values):
+        idx, rest = [], flat
+        for size in reversed(shape):
+            idx.append(rest % size)
+            rest //= size
+        idx.reverse()
+        nat = [idx[inv[i]] for i in range(n)]
+        pos = 0
+        for i, size in enumerate(natural):
+            pos = pos * size + nat[i]
+        out[pos] = v
+    return out
+
+
+def _scatter_elements_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    (sx, dx), (si, di), (su, du) = (c.t(i) for i in ins)
+    ax = axis_of(a.get("axis", 0), len(sx))
+    red = a.get("reduction", "none")
+    if red not in ("none", "add", "mul") + (("max", "min") if c.opset >= 18 else ()) or \
+            (red != "none" and c.opset < 16):
+        raise ValueError(f"ScatterElements reduction {red!r} at opset {c.opset}")
+    if di != "int64" or si != su or du != dx or len(si) != len(sx) or \
+            any(si[i] > sx[i] for i in range(len(sx)) if i != ax):
+        raise ValueError(f"ScatterElements indices {list(si)} / updates {list(su)} do not fit {list(sx)}")
+    data = c.const(ins[1], "ScatterElements indices")
+    if any(not -sx[ax] <= int(v) < sx[ax] for v in data):
+        raise ValueError("ScatterElements index out of range")
+    return [(sx, dx)]
+
+
+EINSUMS = ("ij,jk->ik", "bij,bjk->bik", "ij->ji", "ii->i", "ij->i", "ij->", "i,i->", "i,j->ij", "ij,ij->ij",
+           "bhqd,bhkd->bhqk", "ijk->kji", "ij,kj->ik", "bi,bi->b")
+
+
+def _einsum_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    eq = d.rng.choice(EINSUMS)
+    dt = d.rng.choice(("float32", "float32", "float64"))
+    dims: dict[str, int] = {}
+    for ch in eq:
+        if ch.isalpha() and ch not in dims:
+            dims[ch] = d.rng.choice((1, 2, 3, 4, 5))
+    ins = [d.operand(tuple(dims[ch] for ch in term), dt) for term in eq.split("->")[0].split(",")]
+    return ins, {"equation": eq}
+
+
+def _einsum_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    eq = a.get("equation", "")
+    if "->" not in eq or "." in eq:
+        raise ValueError(f"Einsum equation {eq!r}: only explicit ones without ellipsis are drawn")
+    lhs, out = eq.replace(" ", "").split("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ins):
+        raise ValueError(f"Einsum {eq!r} takes {len(terms)} inputs, got {len(ins)}")
+    dims: dict[str, int] = {}
+    dt = c.t(ins[0])[1]
+    for term, name in zip(terms, ins):
+        shape, d = c.t(name)
+        if len(term) != len(shape) or d != dt or d not in FLOATS:
+            raise ValueError(f"Einsum term {term!r} does not fit {list(shape)} {d}")
+        for ch, n in zip(term, shape):
+            if dims.setdefault(ch, n) != n:
+                raise ValueError(f"Einsum {eq!r}: {ch} is both {dims[ch]} and {n}")
+    if any(ch not in dims for ch in out) or len(set(out)) != len(out):
+        raise ValueError(f"Einsum output {out!r}")
+    return [(tuple(dims[ch] for ch in out), dt)]
+
+
+def _range_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    start, delta = d.rng.randint(-5, 5), d.rng.choice((1, 2, 3, -1, -2))
+    limit = start + delta * d.rng.randint(-1, 8) + d.rng.choice((0, 0, 1 if delta > 0 else -1))
+    return [d.const(start, shape=()), d.const(limit, shape=()), d.const(delta, shape=())], {}
+
+
+def _range_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    start, limit, delta = (int(c.const(i, "Range bounds")[0]) for i in ins)
+    if any(c.t(i) != ((), "int64") for i in ins) or delta == 0:
+        raise ValueError("Range takes three int64 scalars, delta not 0")
+    return [((max(-(-(limit - start) // delta), 0),), "int64")]
+
+
+def _onehot_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    depth = d.rng.randint(1, 6)
+    shape = tuple(d.rng.choice((1, 2, 3, 4)) for _ in range(d.rng.randint(1, 3)))
+    idx = d.new_value(shape, "int64", f"index:{depth}")
+    dt = d.rng.choice(("float32", "int64"))
+    values = d.data([d.rng.choice((0, -1, 2)), d.rng.choice((1, 3, 5))], dt)
+    r = len(shape) + 1
+    return [idx, d.const(depth, shape=()), values], ({"axis": d.rng.randrange(-r, r)} if d.rng.random() < 0.6 else {})
+
+
+def _onehot_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    (si, di), (sv, dv) = c.t(ins[0]), c.t(ins[2])
+    depth = c.const(ins[1], "OneHot depth")
+    if di not in INTS or sv != (2,) or len(depth) != 1 or int(depth[0]) < 1:
+        raise ValueError("OneHot takes integer indices, a positive depth and two values")
+    ax = axis_of(a.get("axis", -1), len(si) + 1)
+    return [(si[:ax] + (int(depth[0]),) + si[ax:], dv)]
+
+
+_NEAREST_SCALES = (0.5, 1.0, 2.0, 4.0)  # exact in binary: a nearest index never hinges on how x / scale rounds
+_LINEAR_SCALES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+
+def _resize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: t[1] == "float32" and len(t[0]) in (3, 4) and min(t[0][2:]) >= 2, fresh=False)
+    if x is None:
+        x = d.new_value(d.image_shape(), "float32", "normal")
+    sx = d.types[x][0]
+    mode = d.rng.choice(("nearest", "linear"))
+    ctm = d.rng.choice(("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"))
+    attrs: dict[str, Any] = {}
+    if mode != "nearest":
+        attrs["mode"] = mode
+    if ctm != "half_pixel" or d.rng.random() < 0.2:
+        attrs["coordinate_transformation_mode"] = ctm
+    if mode == "nearest" and d.rng.random() < 0.7:
+        attrs["nearest_mode"] = d.rng.choice(("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"))
+    pool = _NEAREST_SCALES if mode == "nearest" else _LINEAR_SCALES
+    scales = [1.0, 1.0] + [d.rng.choice(pool) for _ in sx[2:]]
+    if mode == "linear" and d.rng.random() < 0.3:  # sizes instead of scales
+        sizes = [n if i < 2 else max(1, int(n * s)) for i, (n, s) in enumerate(zip(sx, scales))]
+        return [x, "", "", d.const(sizes)], attrs
+    return [x, "", d.data(scales, "float32")], attrs
+
+
+def _resize_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    sx, dx = _float_in(c, ins[0], "Resize")
+    if a.get("mode", "nearest") not in ("nearest", "linear") or a.get("antialias", 0) or "axes" in a or \
+            a.get("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize":
+        raise ValueError("Resize: only nearest/linear without antialias, axes or tf_crop_and_resize are drawn")
+    if len(ins) > 1 and ins[1]:
+        raise ValueError("Resize roi is not drawn")
+    if len(ins) > 3 and ins[3]:
+        if len(ins) > 2 and ins[2]:
+            raise ValueError("Resize takes scales or sizes, not both")
+        sizes = [int(v) for v in c.const(ins[3], "Resize sizes")]
+        if len(sizes) != len(sx) or min(sizes) < 1:
+            raise ValueError(f"Resize sizes {sizes} for rank {len(sx)}")
+        return [(tuple(sizes), dx)]
+    scales = [float(v) for v in c.const(ins[2], "Resize scales")]
+    if len(scales) != len(sx) or min(scales) <= 0:
+        raise ValueError(f"Resize scales {scales} for rank {len(sx)}")
+    out = tuple(int(math.floor(n * s)) for n, s in zip(sx, scales))
+    if min(out) < 1:
+        raise ValueError(f"Resize output {list(out)} is empty")
+    return [(out, dx)]
+
+
 def _spec(name: str, pair: tuple[Any, Any], since: int = 13, defaults: dict[str, Any] | None = None,
           discrete: bool = False) -> OpSpec:
     return OpSpec(name, pair[0], pair[1], since, defaults or {}, discrete)
@@ -1256,5 +1496,16 @@ OP_LIST: list[OpSpec] = [
     _spec("Trilu", (_trilu_sample, _trilu_infer), since=14, defaults={"upper": 1}),
     _spec("Shape", (_shape_sample, _shape_infer), defaults={"start": 0, "end": None}),
     _spec("Size", (_unary(CASTS)[0], _size_infer)),
+    _spec("PRelu", (_prelu_sample, _prelu_infer)),
+    _spec("TopK", (_topk_sample, _topk_infer), defaults={"axis": -1, "largest": 1}, discrete=True),
+    _spec("GatherND", (_gather_nd_sample, _gather_nd_infer), defaults={"batch_dims": 0}),
+    _spec("ScatterElements", (_scatter_elements_sample, _scatter_elements_infer),
+          defaults={"axis": 0, "reduction": "none"}),
+    _spec("Einsum", (_einsum_sample, _einsum_infer)),
+    _spec("Range", (_range_sample, _range_infer)),
+    _spec("OneHot", (_onehot_sample, _onehot_infer), defaults={"axis": -1}),
+    _spec("Resize", (_resize_sample, _resize_infer), since=13,
+          defaults={"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
+                    "nearest_mode": "round_prefer_floor"}),
 ]
 OPS: dict[str, OpSpec] = {s.name: s for s in OP_LIST}
