@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import external_data_helper, numpy_helper
 
-from engine import onnx_ops_nn, onnx_ops_quant  # noqa: F401  (they register their handlers in OPS)
+from engine import onnx_ops_control, onnx_ops_nn, onnx_ops_quant  # noqa: F401  (they register handlers in OPS)
 from engine.dtype import DType
 from engine.onnx_ops import OPS, Node, OnnxImportError, engine_dtype, register_static
 from engine.tensor import Tensor
@@ -62,6 +62,27 @@ class _ParsedNode:
         self.attrs, self.where = attrs, where
 
 
+def _outer_names(n: onnx.NodeProto) -> list[str]:
+    """The values a node's graph attributes read from enclosing scopes (what its subgraphs use but do not define)."""
+    names: list[str] = []
+    for a in n.attribute:
+        for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+            local = {vi.name for vi in g.input} | {t.name for t in g.initializer}
+            for sub in g.node:
+                names.extend(i for i in list(sub.input) + _outer_names(sub) if i and i not in local)
+                local.update(sub.output)
+    return names
+
+
+class _Subgraph:
+    """A graph attribute (If's branches, Loop's and Scan's body): its nodes, initializers, input and output names."""
+
+    def __init__(self, proto: onnx.GraphProto, nodes: list[_ParsedNode], init: dict[str, np.ndarray]):
+        self.proto, self.nodes, self.init = proto, nodes, init
+        self.inputs = [vi.name for vi in proto.input]
+        self.outputs = [vi.name for vi in proto.output]
+
+
 class OnnxModel:
     """A loaded model: its declared inputs and outputs, and `run` on any engine device."""
 
@@ -100,6 +121,33 @@ class OnnxModel:
             if name not in known:
                 raise OnnxImportError(f"{self._file}graph output {name!r} is produced by no node")
         self._device_init: dict[str, dict[str, Tensor]] = {}
+        self._subgraphs: dict[int, _Subgraph] = {}
+
+    def _subgraph(self, g: onnx.GraphProto, where: str) -> _Subgraph:
+        """A graph attribute parsed once (its nodes named after the node that holds it)."""
+        sg = self._subgraphs.get(id(g))
+        if sg is None:
+            init = {t.name: self._initializer(t) for t in g.initializer}
+            nodes = [self._parse_node(n, i, f"{where} / {g.name or 'subgraph'}") for i, n in enumerate(g.node)]
+            sg = self._subgraphs[id(g)] = _Subgraph(g, nodes, init)
+        return sg
+
+    def _run_subgraph(self, g: onnx.GraphProto, ins: list[Tensor], outer: dict[str, Tensor | None], device: str,
+                      where: str) -> list[Tensor]:
+        """Run a subgraph: its inputs bound in order, the enclosing scope's values visible."""
+        sg = self._subgraph(g, where)
+        if len(ins) != len(sg.inputs):
+            raise OnnxImportError(f"{where}: subgraph {g.name!r} takes {len(sg.inputs)} inputs, got {len(ins)}")
+        scope = dict(outer)
+        for name, arr in sg.init.items():
+            scope[name] = register_static(Tensor(arr, device=device), arr)
+        scope.update(zip(sg.inputs, ins))
+        for n in sg.nodes:
+            self._run_node(n, scope, device)
+        missing = [o for o in sg.outputs if o not in scope]
+        if missing:
+            raise OnnxImportError(f"{where}: subgraph {g.name!r} computes no value {missing[0]!r}")
+        return [scope[o] for o in sg.outputs]
 
     # ------------------------------------------------------------------ loading helpers
     def _initializer(self, t: onnx.TensorProto) -> np.ndarray:
@@ -127,8 +175,8 @@ class OnnxModel:
             dims.append(int(d.dim_value) if k == "dim_value" else d.dim_param if k == "dim_param" else None)
         return tuple(dims), dt
 
-    def _parse_node(self, n: onnx.NodeProto, i: int) -> _ParsedNode:
-        where = f"{self._file}node {n.name or '#' + str(i)} ({n.op_type})"
+    def _parse_node(self, n: onnx.NodeProto, i: int, parent: str = "") -> _ParsedNode:
+        where = f"{parent or self._file}{' / ' if parent else ''}node {n.name or '#' + str(i)} ({n.op_type})"
         if n.domain not in ("", "ai.onnx"):
             raise OnnxImportError(f"{where}: unsupported op {n.op_type!r} of domain {n.domain!r}")
         if n.op_type not in OPS:
@@ -234,16 +282,23 @@ class OnnxModel:
             if n is None or n.index in need:
                 continue
             need.add(n.index)
-            stack.extend(i for i in n.inputs if i and i not in values)
+            stack.extend(i for i in n.inputs + _outer_names(n.proto) if i and i not in values)
         return [n for n in self._nodes if n.index in need]
 
     def _run_node(self, n: _ParsedNode, values: dict[str, Tensor | None], device: str) -> None:
         handler = OPS.get(n.op_type)
         if handler is None:
             raise OnnxImportError(f"{n.where}: unsupported op {n.op_type!r}")
+        missing = [i for i in n.inputs if i not in values]
+        if missing:
+            raise OnnxImportError(f"{n.where}: input {missing[0]!r} is produced by no node, initializer or graph input")
         args = [values[i] for i in n.inputs]
+
+        def run_graph(g: onnx.GraphProto, ins: list[Tensor]) -> list[Tensor]:
+            return self._run_subgraph(g, ins, values, device, n.where)
+
         try:
-            out = handler(args, dict(n.attrs), Node(n.op_type, self.opset, device, len(n.outputs)))
+            out = handler(args, dict(n.attrs), Node(n.op_type, self.opset, device, len(n.outputs), run_graph))
         except OnnxImportError as e:
             raise OnnxImportError(f"{n.where}: {e}") from None
         except (ValueError, TypeError, IndexError, NotImplementedError) as e:

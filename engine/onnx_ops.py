@@ -32,12 +32,15 @@ Attrs = dict[str, Any]
 
 
 class Node:
-    """What a handler may know about the node it runs: op type, the model's opset, the device, its output count."""
+    """What a handler may know about the node it runs: op type, the model's opset, the device, its output count,
+    and `run_graph(graph, inputs) -> outputs`, which runs a subgraph attribute (If, Loop, Scan) in the node's scope."""
 
-    __slots__ = ("op_type", "opset", "device", "n_outputs")
+    __slots__ = ("op_type", "opset", "device", "n_outputs", "run_graph")
 
-    def __init__(self, op_type: str, opset: int, device: str, n_outputs: int = 1):
+    def __init__(self, op_type: str, opset: int, device: str, n_outputs: int = 1,
+                 run_graph: Callable[[Any, list[Tensor]], list[Tensor]] | None = None):
         self.op_type, self.opset, self.device, self.n_outputs = op_type, opset, device, n_outputs
+        self.run_graph = run_graph
 
 
 OPS: dict[str, Callable[[Inputs, Attrs, Node], Any]] = {}

@@ -527,3 +527,29 @@ def test_dangling_input_is_reported_at_load():
 
 def test_model_type():
     assert isinstance(load(_mlp()), OnnxModel)
+
+
+def test_if_and_loop_run_subgraphs_that_read_the_outer_scope():
+    """Subgraphs read outer values (`k`, computed by a node only the subgraph uses): the node must still run."""
+    then_g = helper.make_graph([helper.make_node("Mul", ["x", "k"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", F, None)])
+    else_g = helper.make_graph([helper.make_node("Sub", ["x", "k"], ["e"])], "else", [],
+                               [helper.make_tensor_value_info("e", F, None)])
+    body = helper.make_graph(
+        [helper.make_node("Add", ["acc_in", "k"], ["acc_out"]), helper.make_node("Identity", ["c_in"], ["c_out"]),
+         helper.make_node("Cast", ["i"], ["i_f"], to=F), helper.make_node("Mul", ["acc_out", "i_f"], ["scan"])],
+        "body", [helper.make_tensor_value_info("i", I64, []), helper.make_tensor_value_info("c_in", TensorProto.BOOL,
+                                                                                           []),
+                 helper.make_tensor_value_info("acc_in", F, None)],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", F,
+                                                                                                     None),
+         helper.make_tensor_value_info("scan", F, None)])
+    nodes = [helper.make_node("Abs", ["x"], ["k"]),
+             helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g),
+             helper.make_node("Loop", ["trips", "", "x"], ["acc", "scans"], body=body)]
+    m = _model(nodes, [("x", F, (3,)), ("cond", TensorProto.BOOL, ())], [("y", F, None), ("acc", F, None),
+                                                                         ("scans", F, None)],
+               {"trips": np.array(4, np.int64)})
+    for c in (True, False):
+        got = _check(m, {"x": _rand((3,)), "cond": np.array(c)})
+        assert got["scans"].shape == (4, 3)
