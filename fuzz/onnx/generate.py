@@ -165,9 +165,8 @@ class Draw:
                   and (not self.need_exact or n in self.exact)]
             if ok:
                 return self.rng.choice(ok[-6:])
-        if self.rng.random() < 0.15 and sa:
-            shape = tuple(1 if self.rng.random() < 0.5 else n for n in sa) + ()  # same rank, broadcast one side
-            shape = tuple(n if n != 1 else self.rng.choice((1, 1, 2)) for n in shape) if 1 in sa else shape
+        if self.rng.random() < 0.15 and 1 in sa:  # both sides broadcast: a's size-1 dims grow in the partner
+            shape = tuple(self.rng.choice((1, 2, 3)) if n == 1 else 1 if self.rng.random() < 0.3 else n for n in sa)
         else:
             shape = self.sub_shape(sa) if self.rng.random() < 0.5 else sa
         if not _bcast_ok(shape, sa):
