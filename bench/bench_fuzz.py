@@ -179,7 +179,8 @@ class _SelfClock(_Clock):
         return timed
 
 
-def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_cache: bool = False) -> None:
+def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_cache: bool = False,
+                 gpu: bool = True) -> None:
     """Print graphs checked per second on one core with the default mode mix, and where the time goes.
 
     The C compiler's on-disk cache (UOPFUZZ_CACHE) starts empty unless `warm_cache`: a campaign's cases are new, so
@@ -195,12 +196,18 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
 
     clock = _SelfClock()
     patched: list[tuple[Any, str, Any]] = []
+    if not gpu:
+        patched.append((gf, "GPU_MODES", gf.GPU_MODES))
+        gf.GPU_MODES = ()
 
     def patch(obj: Any, name: str, label: str) -> None:
         patched.append((obj, name, getattr(obj, name)))
         setattr(obj, name, clock.wrap(label, getattr(obj, name)))
 
-    devices = {n: get_device(n) for n in ("CPU", "LLVM", "PYTHON")}
+    from engine.device import available
+
+    names = ["CPU", "LLVM", "PYTHON"] + [m[4:] for m in gf.GPU_MODES[:2] if available(m[4:])]
+    devices = {n: get_device(n) for n in names}
     patch(gf, "reference", "reference")
     patch(gf, "build", "build tensors")
     patch(gf, "compare", "compare")
@@ -235,7 +242,9 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
             setattr(obj, name, orig)
     tot = clock.total
     cache = "warm (kept)" if warm_cache else "cold (a new UOPFUZZ_CACHE)"
-    print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + 2 drawn per case), one core, "
+    gpus = ", ".join(m[4:] for m in gf.GPU_MODES[:2] if available(m[4:])) if gpu else ""
+    print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + 2 drawn per case"
+          f"{', + ' + gpus + ' on every case' if gpus else ', no GPU device'}), one core, "
           f"{seconds:g} s, seed {seed}, C compile cache {cache}")
     print(f"{n} cases in {wall:.1f} s: {n / wall:.2f} graphs/s; verdicts {verdicts}")
     print("time split, % of wall, each part's own time (a realize point's kernels count as theirs, not building's):")
@@ -333,6 +342,8 @@ def main() -> None:
     ap.add_argument("fuzzer", choices=["symbolic", "graphs", "onnx"])
     ap.add_argument("--base", default="LLVM", help="graphs: the base device")
     ap.add_argument("--base-opt", type=int, default=0, help="graphs: LLVM's optimization level outside llvm-O2")
+    ap.add_argument("--no-gpu", action="store_true",
+                    help="graphs: leave the GPU devices (CUDA, OPENCL) out of the mode mix, as on a machine without them")
     ap.add_argument("--warm-cache", action="store_true",
                     help="graphs: keep the C compiler's on-disk cache (default: start from an empty one)")
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per mode")
@@ -350,7 +361,7 @@ def main() -> None:
         bench_onnx(args.seconds, args.seed)
         return
     if args.fuzzer == "graphs":
-        bench_graphs(args.seconds, args.seed, args.base, args.base_opt, args.warm_cache)
+        bench_graphs(args.seconds, args.seed, args.base, args.base_opt, args.warm_cache, not args.no_gpu)
         return
     bench_symbolic(args.seconds, args.seed, args.wide, args.runs)
 
