@@ -19,10 +19,21 @@ from onnx import external_data_helper, numpy_helper
 
 from engine import onnx_ops_control, onnx_ops_nn, onnx_ops_quant  # noqa: F401  (they register handlers in OPS)
 from engine.dtype import DType
-from engine.onnx_ops import OPS, Node, OnnxImportError, engine_dtype, register_static
+from engine.onnx_ops import (
+    NARROW,
+    OPS,
+    Narrow,
+    Node,
+    OnnxImportError,
+    register_static,
+    value_dtype,
+)
 from engine.tensor import Tensor
 
 SUPPORTED_OPS = frozenset(OPS)
+# the ops that may read sub-byte integer values (held widened): they keep them in range or leave the type
+NARROW_OK = frozenset({"Cast", "CastLike", "QuantizeLinear", "DequantizeLinear", "Identity", "Reshape", "Flatten",
+                       "Squeeze", "Unsqueeze", "Transpose", "Shape", "Size"})
 
 __all__ = ["OnnxImportError", "OnnxModel", "load", "OPS", "SUPPORTED_OPS"]
 
@@ -62,6 +73,20 @@ class _ParsedNode:
         self.attrs, self.where = attrs, where
 
 
+def _narrow_output(n: _ParsedNode, narrow_in: list[Narrow | None]) -> Narrow | None:
+    """The sub-byte type of a node's first output, if it has one."""
+    if n.op_type == "Cast":
+        return NARROW.get(n.attrs.get("to", 0))
+    if n.op_type == "CastLike":
+        return narrow_in[1] if len(narrow_in) > 1 else None
+    if n.op_type == "QuantizeLinear":
+        zp = narrow_in[2] if len(narrow_in) > 2 else None
+        return zp if len(n.inputs) > 2 and n.inputs[2] else NARROW.get(n.attrs.get("output_dtype", 0))
+    if n.op_type in NARROW_OK and n.op_type not in ("DequantizeLinear", "Shape", "Size"):
+        return narrow_in[0] if narrow_in else None
+    return None
+
+
 def _outer_names(n: onnx.NodeProto) -> list[str]:
     """The values a node's graph attributes read from enclosing scopes (what its subgraphs use but do not define)."""
     names: list[str] = []
@@ -94,18 +119,19 @@ class OnnxModel:
         if not self.opset:
             raise OnnxImportError(f"{self._file}the model imports no version of the default ONNX domain")
         self._init: dict[str, np.ndarray] = {}
+        self._init_narrow: dict[str, Narrow] = {}
         for t in g.initializer:
             self._init[t.name] = self._initializer(t)
         for st in g.sparse_initializer:
             raise OnnxImportError(f"{self._file}sparse initializer {st.values.name!r} is not supported")
         self._inputs: list[tuple[str, tuple[int | str | None, ...], np.dtype]] = []
-        self._input_types: dict[str, tuple[tuple[int | str | None, ...] | None, DType]] = {}
+        self._input_types: dict[str, tuple[tuple[int | str | None, ...] | None, DType, np.dtype, Narrow | None]] = {}
         for vi in g.input:
             if vi.name in self._init:
                 continue
-            shape, dt = self._value_type(vi, "graph input")
-            self._input_types[vi.name] = (shape, dt)
-            self._inputs.append((vi.name, shape if shape is not None else (), dt.np))
+            shape, dt, npdt, nt = self._value_type(vi, "graph input")
+            self._input_types[vi.name] = (shape, dt, npdt, nt)
+            self._inputs.append((vi.name, shape if shape is not None else (), npdt))
         self._outputs = [o.name for o in g.output]
         self._output_types = [(o.name, *self._declared(o, "graph output")) for o in g.output]
         self._nodes = [self._parse_node(n, i) for i, n in enumerate(g.node)]
@@ -133,7 +159,7 @@ class OnnxModel:
         return sg
 
     def _run_subgraph(self, g: onnx.GraphProto, ins: list[Tensor], outer: dict[str, Tensor | None], device: str,
-                      where: str) -> list[Tensor]:
+                      where: str, narrow: dict[str, Narrow]) -> list[Tensor]:
         """Run a subgraph: its inputs bound in order, the enclosing scope's values visible."""
         sg = self._subgraph(g, where)
         if len(ins) != len(sg.inputs):
@@ -143,7 +169,7 @@ class OnnxModel:
             scope[name] = register_static(Tensor(arr, device=device), arr)
         scope.update(zip(sg.inputs, ins))
         for n in sg.nodes:
-            self._run_node(n, scope, device)
+            self._run_node(n, scope, device, dict(narrow))
         missing = [o for o in sg.outputs if o not in scope]
         if missing:
             raise OnnxImportError(f"{where}: subgraph {g.name!r} computes no value {missing[0]!r}")
@@ -152,28 +178,32 @@ class OnnxModel:
     # ------------------------------------------------------------------ loading helpers
     def _initializer(self, t: onnx.TensorProto) -> np.ndarray:
         try:
-            engine_dtype(t.data_type, f"initializer {t.name!r}")
-            return numpy_helper.to_array(t)
+            dt, _, nt = value_dtype(t.data_type, f"initializer {t.name!r}")
+            if nt is not None:
+                self._init_narrow[t.name] = nt
+            return numpy_helper.to_array(t).astype(dt.np)
         except OnnxImportError as e:
             raise OnnxImportError(f"{self._file}{e}") from None
         except Exception as e:  # a truncated raw_data, a missing external file
             raise OnnxImportError(f"{self._file}initializer {t.name!r} cannot be read: {e}") from None
 
-    def _value_type(self, vi: onnx.ValueInfoProto, what: str) -> tuple[tuple[int | str | None, ...] | None, DType]:
+    def _value_type(self, vi: onnx.ValueInfoProto,
+                    what: str) -> tuple[tuple[int | str | None, ...] | None, DType, np.dtype, Narrow | None]:
+        """Declared shape (None if undeclared), engine dtype, numpy dtype and sub-byte type of a value."""
         tt = vi.type
         if tt.WhichOneof("value") != "tensor_type":
             raise OnnxImportError(f"{self._file}{what} {vi.name!r} is a {tt.WhichOneof('value')}, not a tensor")
         try:
-            dt = engine_dtype(tt.tensor_type.elem_type, f"{what} {vi.name!r}")
+            dt, npdt, nt = value_dtype(tt.tensor_type.elem_type, f"{what} {vi.name!r}")
         except OnnxImportError as e:
             raise OnnxImportError(f"{self._file}{e}") from None
         if not tt.tensor_type.HasField("shape"):
-            return None, dt
+            return None, dt, npdt, nt
         dims: list[int | str | None] = []
         for d in tt.tensor_type.shape.dim:
             k = d.WhichOneof("value")
             dims.append(int(d.dim_value) if k == "dim_value" else d.dim_param if k == "dim_param" else None)
-        return tuple(dims), dt
+        return tuple(dims), dt, npdt, nt
 
     def _parse_node(self, n: onnx.NodeProto, i: int, parent: str = "") -> _ParsedNode:
         where = f"{parent or self._file}{' / ' if parent else ''}node {n.name or '#' + str(i)} ({n.op_type})"
@@ -217,8 +247,8 @@ class OnnxModel:
     def _declared(self, vi: onnx.ValueInfoProto, what: str) -> tuple[tuple[int | str | None, ...], np.dtype | None]:
         if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.elem_type:
             return (), None
-        shape, dt = self._value_type(vi, what)
-        return (shape if shape is not None else ()), dt.np
+        shape, _, npdt, _ = self._value_type(vi, what)
+        return (shape if shape is not None else ()), npdt
 
     def _init_tensors(self, device: str) -> dict[str, Tensor]:
         if device not in self._device_init:
@@ -230,18 +260,18 @@ class OnnxModel:
         return self._device_init[device]
 
     def _check_feed(self, name: str, value: Any) -> np.ndarray:
-        shape, dt = self._input_types[name]
+        shape, dt, npdt, _ = self._input_types[name]
         arr = np.asarray(value)
         where = f"{self._file}graph input {name!r}"
-        if arr.dtype != dt.np:
-            raise OnnxImportError(f"{where}: expected dtype {dt.name}, got {arr.dtype}")
+        if arr.dtype != npdt:
+            raise OnnxImportError(f"{where}: expected dtype {npdt}, got {arr.dtype}")
         if shape is not None:
             if arr.ndim != len(shape):
                 raise OnnxImportError(f"{where}: expected rank {len(shape)} (shape {shape}), got shape {arr.shape}")
             for want, got in zip(shape, arr.shape):
                 if isinstance(want, int) and want != got:
                     raise OnnxImportError(f"{where}: expected shape {shape}, got {arr.shape}")
-        return arr
+        return arr.astype(dt.np, copy=False)
 
     def run(self, feeds: dict[str, np.ndarray], device: str | None = None,
             outputs: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -257,6 +287,8 @@ class OnnxModel:
                                       f"{', '.join(n for n, _, _ in self._inputs)})")
         values: dict[str, Tensor | None] = {"": None}
         values.update(self._init_tensors(device))
+        narrow = dict(self._init_narrow)
+        narrow.update({name: ty[3] for name, ty in self._input_types.items() if ty[3] is not None})
         for name in self._input_types:
             if name not in feeds:
                 raise OnnxImportError(f"{self._file}graph input {name!r} is missing from the feeds")
@@ -268,10 +300,18 @@ class OnnxModel:
             if name not in values and name not in self._producer:
                 raise OnnxImportError(f"{self._file}no value named {name!r} in the graph")
         for n in self._needed(wanted, values):
-            self._run_node(n, values, device)
+            self._run_node(n, values, device, narrow)
         outs = [values[name] for name in wanted]
         realize([t for t in outs if t is not None])
-        return {name: t.numpy() for name, t in zip(wanted, outs) if t is not None}
+        narrow_np = {nt.np for nt in NARROW.values()}
+        declared = {name: npdt for name, _, npdt in self._output_types if npdt in narrow_np}
+        res = {}
+        for name, t in zip(wanted, outs):
+            if t is not None:  # sub-byte values go back to their own numpy type
+                nt = narrow.get(name)
+                want = nt.np if nt is not None else declared.get(name)
+                res[name] = t.numpy() if want is None else t.numpy().astype(want)
+        return res
 
     def _needed(self, wanted: list[str], values: dict[str, Any]) -> list[_ParsedNode]:
         """The nodes the wanted values depend on, in graph order."""
@@ -285,7 +325,9 @@ class OnnxModel:
             stack.extend(i for i in n.inputs + _outer_names(n.proto) if i and i not in values)
         return [n for n in self._nodes if n.index in need]
 
-    def _run_node(self, n: _ParsedNode, values: dict[str, Tensor | None], device: str) -> None:
+    def _run_node(self, n: _ParsedNode, values: dict[str, Tensor | None], device: str,
+                  narrow: dict[str, Narrow]) -> None:
+        """Run one node: its outputs join `values`; `narrow` names the values of a sub-byte type."""
         handler = OPS.get(n.op_type)
         if handler is None:
             raise OnnxImportError(f"{n.where}: unsupported op {n.op_type!r}")
@@ -293,12 +335,19 @@ class OnnxModel:
         if missing:
             raise OnnxImportError(f"{n.where}: input {missing[0]!r} is produced by no node, initializer or graph input")
         args = [values[i] for i in n.inputs]
+        narrow_in = [narrow.get(i) for i in n.inputs]
+        if n.op_type not in NARROW_OK:
+            for name, nt in zip(n.inputs, narrow_in):
+                if nt is not None:
+                    raise OnnxImportError(f"{n.where}: input {name!r} has the sub-byte type {nt.name}, which only "
+                                          f"{', '.join(sorted(NARROW_OK))} read")
 
         def run_graph(g: onnx.GraphProto, ins: list[Tensor]) -> list[Tensor]:
-            return self._run_subgraph(g, ins, values, device, n.where)
+            return self._run_subgraph(g, ins, values, device, n.where, narrow)
 
         try:
-            out = handler(args, dict(n.attrs), Node(n.op_type, self.opset, device, len(n.outputs), run_graph))
+            out = handler(args, dict(n.attrs), Node(n.op_type, self.opset, device, len(n.outputs), run_graph,
+                                                    narrow_in))
         except OnnxImportError as e:
             raise OnnxImportError(f"{n.where}: {e}") from None
         except (ValueError, TypeError, IndexError, NotImplementedError) as e:
@@ -307,6 +356,9 @@ class OnnxModel:
         for name, t in zip(n.outputs, outs):
             if name:
                 values[name] = t
+        nt = _narrow_output(n, narrow_in)
+        if nt is not None and n.outputs and n.outputs[0]:
+            narrow[n.outputs[0]] = nt
         for name in n.outputs[len(outs):]:
             if name:
                 raise OnnxImportError(f"{n.where}: output {name!r} is not computed by the importer")

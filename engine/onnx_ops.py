@@ -35,12 +35,17 @@ class Node:
     """What a handler may know about the node it runs: op type, the model's opset, the device, its output count,
     and `run_graph(graph, inputs) -> outputs`, which runs a subgraph attribute (If, Loop, Scan) in the node's scope."""
 
-    __slots__ = ("op_type", "opset", "device", "n_outputs", "run_graph")
+    __slots__ = ("op_type", "opset", "device", "n_outputs", "run_graph", "narrow")
 
     def __init__(self, op_type: str, opset: int, device: str, n_outputs: int = 1,
-                 run_graph: Callable[[Any, list[Tensor]], list[Tensor]] | None = None):
+                 run_graph: Callable[[Any, list[Tensor]], list[Tensor]] | None = None,
+                 narrow: list[Any] | None = None):
         self.op_type, self.opset, self.device, self.n_outputs = op_type, opset, device, n_outputs
         self.run_graph = run_graph
+        self.narrow = narrow or []  # per input: its sub-byte type (a Narrow) or None
+
+    def narrow_in(self, i: int) -> Any:
+        return self.narrow[i] if i < len(self.narrow) else None
 
 
 OPS: dict[str, Callable[[Inputs, Attrs, Node], Any]] = {}
@@ -62,6 +67,39 @@ def engine_dtype(elem_type: int, what: str) -> DType:
         name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() else elem_type
         raise OnnxImportError(f"{what} has dtype {name}, which the engine does not have")
     return dt
+
+
+class Narrow:
+    """A sub-byte integer element type (int4, uint4, int2, uint2): values live widened in `storage`, and only ops
+    that keep them in range (casts, quantization, movement) may touch them (engine.onnx.NARROW_OK)."""
+
+    def __init__(self, name: str, storage: DType, np_dtype: Any, lo: int, hi: int):
+        self.name, self.storage, self.np, self.lo, self.hi = name, storage, np.dtype(np_dtype), lo, hi
+
+
+def _narrow_types() -> dict[int, Narrow]:
+    import ml_dtypes
+
+    out = {}
+    for name, storage, lo, hi in (("INT4", dtypes.int8, -8, 7), ("UINT4", dtypes.uint8, 0, 15),
+                                  ("INT2", dtypes.int8, -2, 1), ("UINT2", dtypes.uint8, 0, 3)):
+        code, npt = getattr(TensorProto, name, None), getattr(ml_dtypes, name.lower(), None)
+        if code is not None and npt is not None:  # INT2/UINT2 need onnx >= 1.20 and ml_dtypes >= 0.5
+            out[code] = Narrow(name, storage, npt, lo, hi)
+    return out
+
+
+NARROW: dict[int, Narrow] = _narrow_types()
+
+
+def value_dtype(elem_type: int, what: str) -> tuple[DType, np.dtype, Narrow | None]:
+    """The engine dtype values of an ONNX element type live in, the numpy dtype they come and go as, and the
+    sub-byte type if it is one; OnnxImportError naming `what` for a type the engine cannot hold."""
+    nt = NARROW.get(int(elem_type))
+    if nt is not None:
+        return nt.storage, nt.np, nt
+    dt = engine_dtype(elem_type, what)
+    return dt, dt.np, None
 
 
 # numpy values of tensors known without running a kernel, by their (interned) UOp
@@ -351,11 +389,29 @@ def _dropout(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
 
 @op("Cast")
 def _cast(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    nt = NARROW.get(attrs["to"])
+    if nt is not None:
+        return _cast_narrow(inp[0], nt)
     return _cast_to(inp[0], engine_dtype(attrs["to"], "Cast target"), attrs.get("saturate", 1))
+
+
+def _cast_narrow(x: Tensor, nt: Narrow) -> Tensor:
+    """To a sub-byte type: floats truncate, and a value outside the type becomes 0 (the reference's rule);
+    integers wrap to the type's width."""
+    if x.dtype.is_float:
+        v = x.cast(dtypes.float32).trunc() if x.dtype.itemsize < 4 else x.trunc()
+        ok = (v >= _full(v, nt.lo)) & (v <= _full(v, nt.hi))
+        return ok.where(v, _full(v, 0)).cast(nt.storage)
+    span = nt.hi - nt.lo + 1
+    w = x.cast(dtypes.int64)
+    return ((w - nt.lo) % span + nt.lo).cast(nt.storage)
 
 
 @op("CastLike")
 def _castlike(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    nt = node.narrow_in(1)
+    if nt is not None:
+        return _cast_narrow(inp[0], nt)
     return _cast_to(inp[0], inp[1].dtype, attrs.get("saturate", 1))
 
 
@@ -1434,6 +1490,12 @@ def _per_axis(s: Tensor, x: Tensor, attrs: Attrs) -> Tensor:
 def _quantize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     x, scale = inp[0], inp[1]
     zp = inp[2] if len(inp) > 2 else None
+    nt = node.narrow_in(2) if zp is not None else NARROW.get(attrs.get("output_dtype", 0))
+    if nt is not None:
+        y = (x.cast(dtypes.float32) / _per_axis(scale, x, attrs).cast(dtypes.float32)).round()
+        if zp is not None:
+            y = y + _per_axis(zp, x, attrs).cast(dtypes.float32)
+        return y.clip(_full(y, float(nt.lo)), _full(y, float(nt.hi))).cast(nt.storage)
     if zp is not None:
         dt = zp.dtype
     elif attrs.get("output_dtype"):

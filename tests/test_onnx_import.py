@@ -553,3 +553,17 @@ def test_if_and_loop_run_subgraphs_that_read_the_outer_scope():
     for c in (True, False):
         got = _check(m, {"x": _rand((3,)), "cond": np.array(c)})
         assert got["scans"].shape == (4, 3)
+
+
+def test_sub_byte_ints_round_trip_and_other_ops_on_them_are_refused():
+    import ml_dtypes
+
+    I4 = TensorProto.INT4
+    m = _model([helper.make_node("Cast", ["x"], ["q"], to=I4), helper.make_node("Cast", ["q"], ["y"], to=F)],
+               [("x", F, (5,))], [("q", I4, None), ("y", F, None)])
+    got = load(m).run({"x": np.array([-9.0, -8.0, 3.7, 7.0, 8.0], np.float32)}, "LLVM")
+    assert got["q"].dtype == ml_dtypes.int4
+    np.testing.assert_array_equal(got["y"], [0, -8, 3, 7, 0])  # truncated; outside int4's range: 0
+    bad = _model([helper.make_node("Neg", ["q"], ["y"], name="neg")], [("q", I4, (2,))], [("y", I4, None)])
+    with pytest.raises(OnnxImportError, match=r"node neg \(Neg\): input 'q' has the sub-byte type INT4"):
+        load(bad).run({"q": np.array([1, 2], ml_dtypes.int4)}, "LLVM")
