@@ -439,3 +439,100 @@ def _recurrent(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor | None]:
     if layout:
         y, yh, yc = y.permute(2, 0, 1, 3), yh.transpose(0, 1), yc.transpose(0, 1)
     return [y, yh, yc] if kind == "LSTM" else [y, yh]
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+def _reflect(v: Tensor, lo: float, hi: float) -> Tensor:
+    """Reflect coordinates by the near border until they lie in [lo, hi] (the spec's reference rule)."""
+    rng = hi - lo
+
+    def fold(dx: Tensor, near: float, far: float, sign: float) -> Tensor:
+        n = (dx / rng).trunc() if rng else dx * 0
+        r = dx - n * rng
+        odd = (n.cast(dtypes.int64) % 2) == _full(n.cast(dtypes.int64), 1)
+        return odd.where(far - sign * r, near + sign * r)
+
+    below = fold(lo - v, lo, hi, 1.0)
+    above = fold(v - hi, hi, lo, -1.0)
+    return (v < lo).where(below, (v > hi).where(above, v))
+
+
+def _cubic_coeffs(t: Tensor) -> list[Tensor]:
+    a = -0.75
+
+    def k(x: Tensor) -> Tensor:  # Keys' kernel for 1 <= |x| <= 2 and |x| <= 1
+        return ((x * a - 5 * a) * x + 8 * a) * x - 4 * a
+
+    def k1(x: Tensor) -> Tensor:
+        return ((x * (a + 2)) - (a + 3)) * x * x + 1
+
+    return [k(t + 1), k1(t), k1(-t + 1), k(-t + 2)]
+
+
+@op("GridSample")
+def _grid_sample(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, grid = inp[0], inp[1]
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(attrs.get("mode", "linear"), attrs.get("mode", "linear"))
+    pad = attrs.get("padding_mode", "zeros")
+    align = attrs.get("align_corners", 0)
+    nb, ch, dims = x.shape[0], x.shape[1], x.shape[2:]
+    nd = len(dims)
+    out = grid.shape[1:-1]
+    q = math.prod(out)
+    g = grid.cast(dtypes.float32).reshape(nb, q, nd)
+    coords = []
+    for i, d in enumerate(dims):  # the grid lists the innermost axis first
+        n = g[:, :, nd - 1 - i]
+        v = (n + 1) / 2.0 * (d - 1) if align else ((n + 1) * d - 1) / 2.0
+        if mode == "nearest":
+            v = v.round()
+        lo, hi = (0.0, d - 1.0) if align else (-0.5, d - 0.5)
+        if pad == "border":
+            v = v.clip(_full(v, 0.0), _full(v, d - 1.0))
+        elif pad == "reflection":
+            v = _reflect(v, lo, hi)
+        coords.append((v, lo, hi))
+
+    def taps(v: Tensor) -> list[tuple[Tensor, Tensor | None]]:
+        """(integer index, weight) pairs along one axis."""
+        if mode == "nearest":
+            return [(v.cast(dtypes.int64), None)]
+        f = v.floor()
+        t = v - f
+        base = f.cast(dtypes.int64)
+        if mode == "linear":
+            return [(base, -t + 1), (base + 1, t)]
+        return [(base + (j - 1), c) for j, c in enumerate(_cubic_coeffs(t))]
+
+    flat = x.reshape(nb, ch, math.prod(dims))
+    total: Tensor | None = None
+    per_axis = [taps(v) for v, _, _ in coords]
+    for combo in np.ndindex(*[len(p) for p in per_axis]):
+        lin: Tensor | None = None
+        weight: Tensor | None = None
+        ok: Tensor | None = None
+        for i, j in enumerate(combo):
+            idx, w = per_axis[i][j]
+            d = dims[i]
+            if pad == "zeros":
+                inside = (idx >= 0) & (idx < d)
+                ok = inside if ok is None else ok & inside
+                idx = idx.clip(_full(idx, 0), _full(idx, d - 1))
+            elif pad == "border":
+                idx = idx.clip(_full(idx, 0), _full(idx, d - 1))
+            else:
+                _, lo, hi = coords[i]
+                idx = _reflect(idx.cast(dtypes.float32), lo, hi).trunc().cast(dtypes.int64)
+                idx = idx.clip(_full(idx, 0), _full(idx, d - 1))
+            lin = idx if lin is None else lin * d + idx
+            if w is not None:
+                weight = w if weight is None else weight * w
+        assert lin is not None
+        vals = flat.gather(2, lin.reshape(nb, 1, q).expand(nb, ch, q))
+        if ok is not None:
+            vals = ok.reshape(nb, 1, q).where(vals, _full(vals, 0))
+        if weight is not None:
+            vals = vals * weight.cast(x.dtype).reshape(nb, 1, q)
+        total = vals if total is None else total + vals
+    assert total is not None
+    return total.reshape((nb, ch) + tuple(out))

@@ -35,7 +35,6 @@ EXCLUDE: dict[str, str] = {
     # not implemented yet
     r"test_image_decoder_.*": "ImageDecoder: decoding image files (JPEG, PNG, ...) is out of the engine's scope",
     r"test_tfidfvectorizer_.*" + _OWN: _TODO + " (TfIdfVectorizer: n-gram counting)",
-    r"test_gridsample.*" + _OWN: _TODO + " (GridSample)",
     r"test_scan_sum": "Scan of opset 8 (a batch axis and sequence_lens): not implemented",
     r"test_linear_attention_.*" + _OWN: _TODO + " (LinearAttention)",
     r"test_dft.*|test_stft.*" + _OWN: _TODO + " (DFT, STFT)",
