@@ -23,7 +23,8 @@ from engine.onnx import OnnxModel, load
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from onnx_exclude import EXCLUDE  # noqa: E402
 
-PASS_FLOOR = 1400  # the first target; the measured count is in README ("ONNX")
+PASS_FLOOR = 1600  # measured 1,643 with onnx 1.23 (README, "ONNX models"); the target was 1,400
+LIST_ONNX = (1, 23)  # the onnx release the exclude list and the floor were made with (its node cases)
 DEVICE = "LLVM"
 
 
@@ -125,11 +126,16 @@ def run_all(device: str = DEVICE, pattern: str | None = None,
     return passed, failed, skipped
 
 
+def _onnx_version() -> tuple[int, int]:
+    return tuple(int(p) for p in onnx.__version__.split(".")[:2])  # type: ignore[return-value]
+
+
 def test_every_exclude_entry_has_a_reason_and_matches_a_case():
     names = [c.name for c in _node_cases()]
     for pattern, reason in EXCLUDE.items():
         assert reason.strip(), f"exclude entry {pattern!r} gives no reason"
-        assert any(re.fullmatch(pattern, n) for n in names), f"exclude entry {pattern!r} matches no case"
+        if _onnx_version() >= LIST_ONNX:  # older releases lack some cases
+            assert any(re.fullmatch(pattern, n) for n in names), f"exclude entry {pattern!r} matches no case"
 
 
 def test_onnx_node_conformance():
@@ -140,7 +146,8 @@ def test_onnx_node_conformance():
           f"{len(skipped)} excluded of {len(passed) + len(failed) + len(skipped)} in {secs:.0f} s")
     report = "\n".join(f"  {n}: {m}" for n, m in sorted(failed.items()))
     assert not failed, f"{len(failed)} node cases failed that are not excluded:\n{report}"
-    assert len(passed) >= PASS_FLOOR
+    if _onnx_version() >= LIST_ONNX:
+        assert len(passed) >= PASS_FLOOR
 
 
 if __name__ == "__main__":
