@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import external_data_helper, numpy_helper
 
-from engine import onnx_ops_control, onnx_ops_nn, onnx_ops_quant  # noqa: F401  (they register handlers in OPS)
+from engine import onnx_ops_control, onnx_ops_nn, onnx_ops_quant, onnx_ops_signal  # noqa: F401  (register handlers)
 from engine.dtype import DType
 from engine.onnx_ops import (
     NARROW,
