@@ -242,9 +242,10 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
             setattr(obj, name, orig)
     tot = clock.total
     cache = "warm (kept)" if warm_cache else "cold (a new UOPFUZZ_CACHE)"
-    gpus = ", ".join(m[4:] for m in gf.GPU_MODES[:2] if available(m[4:])) if gpu else ""
+    gpus = ", ".join(f"{m[4:]} ({'a quarter of the cases: on the CPU' if gf._emulated(m[4:]) else 'every case'})"
+                     for m in gf.GPU_MODES[:2] if available(m[4:])) if gpu else ""
     print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + 2 drawn per case"
-          f"{', + ' + gpus + ' on every case' if gpus else ', no GPU device'}), one core, "
+          f"{', + ' + gpus if gpus else ', no GPU device'}), one core, "
           f"{seconds:g} s, seed {seed}, C compile cache {cache}")
     print(f"{n} cases in {wall:.1f} s: {n / wall:.2f} graphs/s; verdicts {verdicts}")
     print("time split, % of wall, each part's own time (a realize point's kernels count as theirs, not building's):")

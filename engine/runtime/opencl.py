@@ -11,7 +11,7 @@ built with -cl-fp32-correctly-rounded-divide-sqrt and without -cl-mad-enable (no
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -29,6 +29,13 @@ def _pyopencl() -> Any:
     except ImportError as e:
         raise DeviceUnavailable(f"OPENCL: pyopencl is not installed ({e}); pip install -e '.[gpu]'") from None
     return pyopencl
+
+
+class _Built(NamedTuple):
+    """A built kernel: its OpenCL program and the kernel's name in it."""
+
+    program: Any
+    symbol: str
 
 
 class OpenCLDevice(Device):
@@ -55,6 +62,7 @@ class OpenCLDevice(Device):
         self.ctx = cl.Context([self.device])
         self.queue = cl.CommandQueue(self.ctx)
         self.max_threads = self.device.max_work_group_size
+        self.emulated = bool(self.device.type & cl.device_type.CPU)  # PoCL: OpenCL on the host's cores
 
     def cache_key(self, src: str) -> str:
         return f"{self.device.name}\n{src}"
@@ -64,13 +72,32 @@ class OpenCLDevice(Device):
 
     def compile(self, src: str, name: str) -> Any:
         try:
-            return self.cl.Program(self.ctx, src).build(options=BUILD_OPTIONS)
+            return _Built(self.cl.Program(self.ctx, src).build(options=BUILD_OPTIONS), name)
         except self.cl.Error as e:
             raise CompileError(f"kernel {name}: OpenCL build failed:\n{e}\n--- source ---\n{src}") from None
 
+    def compile_batch(self, sources: list[tuple[str, str]]) -> list[Any]:
+        """The new kernels of one schedule in one program and one build (a build costs tens of ms on PoCL whatever
+        the kernel); each kernel gets a name unique in the batch. A batch that fails is built one by one, so the
+        error names its kernel."""
+        prelude = OPENCL.prelude
+        if len(sources) < 2 or not all(src.startswith(prelude) for src, _ in sources):
+            return [self.compile(src, name) for src, name in sources]
+        symbols = [f"{name}_b{i}" for i, (_, name) in enumerate(sources)]
+        parts = [prelude]
+        for (src, name), sym in zip(sources, symbols):
+            body = src[len(prelude):]
+            at = body.find(f" {name}(")
+            parts.append(body[:at] + f" {sym}(" + body[at + len(name) + 2:])
+        try:
+            program = self.cl.Program(self.ctx, "".join(parts)).build(options=BUILD_OPTIONS)
+        except self.cl.Error:
+            return [self.compile(src, name) for src, name in sources]
+        return [_Built(program, sym) for sym in symbols]
+
     def launcher(self, compiled: Any, prg: Program) -> Callable[..., None]:
         cl = self.cl
-        kernel = getattr(compiled, prg.name)
+        kernel = getattr(compiled.program, compiled.symbol)
         nparams = max((u.arg for u in prg.uops if u.op is Ops.DEFINE_GLOBAL), default=-1) + 1
         local = tuple(prg.local_size)
         global_ = tuple(g * lo for g, lo in zip(prg.global_size, local))  # OpenCL counts threads, not workgroups

@@ -52,7 +52,7 @@ from oracles.numpy_ref import Ref
 
 OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON", "llvm-O2")
 # GPU devices, drawn on their own (the others' draws stay as they were): CUDA and OPENCL join every case where they
-# are available; PYTHON_GPU (the emulator, slow) a quarter of the cases
+# are available, OPENCL on the host's cores (PoCL) and PYTHON_GPU (the emulator, slow) a quarter of the cases
 GPU_MODES = ("dev:CUDA", "dev:OPENCL", "dev:PYTHON_GPU")
 PYTHON_GPU_RATE = 0.25
 
@@ -85,6 +85,14 @@ def device_available(name: str) -> bool:
     from engine.device import available
 
     return available(name)
+
+
+def _emulated(name: str) -> bool:
+    """Whether a GPU device runs on the host's CPU (OpenCL on PoCL): as slow to compile as the CPU device, and no
+    GPU hardware to check."""
+    from engine.device import get_device
+
+    return bool(getattr(get_device(name), "emulated", False))
 
 
 def configs_for(names: Iterable[str], base: str, base_opt: int = 0) -> list[Config]:
@@ -211,7 +219,10 @@ class GraphFuzzer(Fuzzer):
             extra[extra.index("separate")] = "unfused"
         if random.Random(f"{case.get('seed', 0)}:shard").random() < self.shard_rate:  # its own draw: the others'
             extra.append("shard")                                                      # stay as they were
-        extra += [m for m in GPU_MODES[:2] if device_available(m[4:])]
+        for m in GPU_MODES[:2]:  # a GPU joins every case; OpenCL on the host's cores (PoCL) a quarter of them
+            if device_available(m[4:]) and (not _emulated(m[4:]) or
+                                            random.Random(f"{case.get('seed', 0)}:{m}").random() < PYTHON_GPU_RATE):
+                extra.append(m)
         if random.Random(f"{case.get('seed', 0)}:gpu").random() < PYTHON_GPU_RATE:
             extra.append("dev:PYTHON_GPU")
         return ["base", *dict.fromkeys(extra)]
