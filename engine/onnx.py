@@ -164,7 +164,7 @@ class OnnxModel:
         sg = self._subgraph(g, where)
         if len(ins) != len(sg.inputs):
             raise OnnxImportError(f"{where}: subgraph {g.name!r} takes {len(sg.inputs)} inputs, got {len(ins)}")
-        scope = dict(outer)
+        scope: dict[str, Any] = dict(outer)
         for name, arr in sg.init.items():
             scope[name] = register_static(Tensor(arr, device=device), arr)
         scope.update(zip(sg.inputs, ins))
@@ -306,11 +306,11 @@ class OnnxModel:
         narrow_np = {nt.np for nt in NARROW.values()}
         declared = {name: npdt for name, _, npdt in self._output_types if npdt in narrow_np}
         res = {}
-        for name, t in zip(wanted, outs):
-            if t is not None:  # sub-byte values go back to their own numpy type
+        for name, val in zip(wanted, outs):
+            if val is not None:  # sub-byte values go back to their own numpy type
                 nt = narrow.get(name)
                 want = nt.np if nt is not None else declared.get(name)
-                res[name] = t.numpy() if want is None else t.numpy().astype(want)
+                res[name] = val.numpy() if want is None else val.numpy().astype(want)
         return res
 
     def _needed(self, wanted: list[str], values: dict[str, Any]) -> list[_ParsedNode]:

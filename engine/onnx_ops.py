@@ -368,6 +368,8 @@ def _isinf(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
 @op("Clip")
 def _clip(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     x = inp[0]
+    lo: Tensor | None
+    hi: Tensor | None
     if node.opset < 11:
         lo, hi = _full(x, attrs.get("min", -3.4e38)), _full(x, attrs.get("max", 3.4e38))
     else:
@@ -799,7 +801,7 @@ def _onehot(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
 
 @op("Compress")
 def _compress(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
-    x, cond = inp[0], static(inp[1]).astype(bool)
+    x, cond = inp[0], np.asarray(static(inp[1])).astype(bool)
     axis = attrs.get("axis")
     if axis is None:
         x, axis = x.reshape(-1), 0
@@ -1415,8 +1417,9 @@ def _antialias(W: np.ndarray, src: np.ndarray, in_size: int, scale: float, kerne
 def _resize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     x = inp[0]
     n = x.ndim
+    scales: list[Any] | None
     if node.op_type == "Upsample" or node.opset < 11:
-        scales = list(static(inp[1]).astype(np.float64)) if len(inp) > 1 else list(attrs["scales"])
+        scales = list(np.asarray(static(inp[1])).astype(np.float64)) if len(inp) > 1 else list(attrs["scales"])
         roi, sizes = None, None
         attrs = dict(attrs, coordinate_transformation_mode="asymmetric", nearest_mode="floor")
     else:
