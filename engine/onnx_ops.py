@@ -1072,6 +1072,10 @@ def _conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     ks, s, d = _conv_attrs(attrs, w)
     pads = _spatial_pads(attrs, x.shape[2:], ks, s, d)
     x = x.pad([(0, 0), (0, 0)] + pads)
+    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # accumulate in float32 and round once, as MatMul does
+        f32 = dtypes.float32
+        y = x.cast(f32).conv2d(w.cast(f32), None if b is None else b.cast(f32), s, 0, d, attrs.get("group", 1))
+        return y.cast(x.dtype)
     return x.conv2d(w, b, s, 0, d, attrs.get("group", 1))
 
 

@@ -536,3 +536,27 @@ def _grid_sample(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
         total = vals if total is None else total + vals
     assert total is not None
     return total.reshape((nb, ch) + tuple(out))
+
+
+@op("CausalConvWithState")
+def _causal_conv_with_state(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    """Depthwise causal 1D convolution over [past_state | input]; the last k-1 columns are the next state."""
+    x, w = inp[0], inp[1]
+    bias, past = _opt(inp, 2), _opt(inp, 3)
+    act = attrs.get("activation", "none")
+    if act not in ("none", "silu", "swish"):
+        raise ValueError(f"unknown activation {act!r}")
+    if x.ndim != 3 or w.ndim != 3:
+        raise ValueError(f"input and weight must be rank 3, got {x.shape} and {w.shape}")
+    b, c, _ = x.shape
+    k = w.shape[2]
+    state = past if past is not None else Tensor.zeros((b, c, k - 1), x.dtype, x.device)
+    padded = Tensor.cat([state, x], 2) if k > 1 else x
+    half = x.dtype in (dtypes.float16, dtypes.bfloat16)  # accumulate in float32, round once
+    f = (lambda t: t.cast(dtypes.float32)) if half else (lambda t: t)
+    y = f(padded).conv2d(f(w), None if bias is None else f(bias), 1, 0, 1, c).cast(x.dtype)
+    if act != "none":
+        yf = y.cast(dtypes.float32)
+        y = (yf * yf.sigmoid()).cast(x.dtype)
+    n = padded.shape[2]
+    return [y, padded.shrink([None, None, (n - (k - 1), n)])]

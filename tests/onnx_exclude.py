@@ -30,8 +30,6 @@ EXCLUDE: dict[str, str] = {
     # precision of the float16 reference
     r"test_attention_4d_causal_fp16_expanded": "float16 reference rounds after each of ~60 expanded ops; "
                                                "2 of 192 values one float16 ulp past rtol 1e-3",
-    r"test_causal_conv_with_state_silu_fp16_expanded": "float16 reference rounds after each expanded op; "
-                                                       "values one float16 ulp past rtol 1e-3",
     # not implemented yet
     r"test_image_decoder_.*": "ImageDecoder: decoding image files (JPEG, PNG, ...) is out of the engine's scope",
     r"test_tfidfvectorizer_.*" + _OWN: _TODO + " (TfIdfVectorizer: n-gram counting)",
@@ -44,7 +42,6 @@ EXCLUDE: dict[str, str] = {
     r"test_unique_.*" + _OWN: _TODO + " (Unique)",
     r"test_det_.*" + _OWN: _TODO + " (Det)",
     r"test_tensorscatter.*" + _OWN: _TODO + " (TensorScatter)",
-    r"test_causal_conv_with_state_.*" + _OWN: _TODO + " (CausalConvWithState)",
     r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
     r"test_col2im.*" + _OWN: _TODO + " (Col2Im)",
     r"test_maxunpool_.*" + _OWN: _TODO + " (MaxUnpool)",
