@@ -337,7 +337,9 @@ OPS["HardSwish"] = _unary(lambda x, a: x * (x * (1 / 6) + 0.5).clip(_full(x, 0),
 OPS["Softplus"] = _unary(lambda x, a: x.softplus())
 OPS["Softsign"] = _unary(lambda x, a: x / (x.abs() + 1))
 OPS["Mish"] = _unary(lambda x, a: x * x.softplus().tanh())
-OPS["ThresholdedRelu"] = _unary(lambda x, a: (x > a["alpha"]).where(x, _full(x, 0)))
+# alpha is a float32 attribute, compared in float32 (not rounded to a float16 input's dtype first), as onnxruntime
+OPS["ThresholdedRelu"] = _unary(lambda x, a: ((x.cast(dtypes.float32) if x.dtype.itemsize < 4 else x) >
+                                              float(np.float32(a["alpha"]))).where(x, _full(x, 0)))
 OPS["Swish"] = _unary(lambda x, a: x * (x * a["alpha"]).sigmoid())
 OPS["Identity"] = _unary(lambda x, a: x.cast(x.dtype))
 
@@ -587,8 +589,13 @@ def _slice(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     for a, s, e, st in zip(axes, starts, ends, steps):
         if st == 0:
             raise ValueError("slice step 0")
-        b, en, stp = slice(s, e, st).indices(x.shape[a])
-        idx[a] = slice(b, en if en >= 0 else None, stp)
+        n = x.shape[a]  # ONNX's clamping, not Python's: a start before the axis with a negative step is 0
+        s, e = s + n if s < 0 else s, e + n if e < 0 else e
+        if st > 0:
+            s, e = min(max(s, 0), n), min(max(e, 0), n)
+        else:
+            s, e = min(max(s, 0), n - 1), min(max(e, -1), n - 1)
+        idx[a] = slice(s, e if e >= 0 else None, st)
     return x[tuple(idx)]
 
 
@@ -608,7 +615,14 @@ def _pad(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     pp = [(0, 0)] * x.ndim
     for i, a in enumerate(axes):
         pp[a] = (pads[i], pads[i + len(axes)])
-    return _pad_mode(x, pp, attrs.get("mode", "constant"), value)
+    # ONNX pads, then crops (negative pads): a crop larger than the axis can be paid by the pad on the other side
+    out = _pad_mode(x, [(max(b, 0), max(e, 0)) for b, e in pp], attrs.get("mode", "constant"), value)
+    if any(b < 0 or e < 0 for b, e in pp):
+        crop = tuple(slice(-min(b, 0), n + min(e, 0)) for (b, e), n in zip(pp, out.shape))
+        if any(c.start > c.stop for c in crop):
+            raise ValueError(f"pads {pads} crop more than the axis of shape {x.shape} has")
+        out = out[crop]
+    return out
 
 
 def _pad_mode(x: Tensor, pp: list[tuple[int, int]], mode: str, value: Any = 0) -> Tensor:
