@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.dtype import dtypes
-from engine.onnx_ops import OPS, Attrs, Inputs, Node, _ax, _full, _ints, _scalar, engine_dtype, matmul, op
+from engine.onnx_ops import OPS, Attrs, Inputs, Node, _ax, _full, _ints, _scalar, const, engine_dtype, matmul, op
 from engine.tensor import Tensor
 
 
@@ -560,3 +560,56 @@ def _causal_conv_with_state(inp: Inputs, attrs: Attrs, node: Node) -> list[Tenso
         y = (yf * yf.sigmoid()).cast(x.dtype)
     n = padded.shape[2]
     return [y, padded.shrink([None, None, (n - (k - 1), n)])]
+
+
+@op("TensorScatter")
+def _tensor_scatter(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Write `update` into a cache along `axis` from each batch row's write index (wrapping in circular mode)."""
+    cache, upd = inp[0], inp[1]
+    wi = _opt(inp, 2)
+    mode = attrs.get("mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise ValueError(f"unknown mode {mode!r}")
+    n = cache.ndim
+    a = _ax(attrs.get("axis", -2), n)
+    if a == 0:
+        raise ValueError("axis must not be the batch axis")
+    length, seq = cache.shape[a], upd.shape[a]
+    dev = cache.device
+    p = Tensor.arange(length, dtype=dtypes.int64, device=dev).reshape(tuple(length if i == a else 1 for i in range(n)))
+    start = Tensor.zeros((cache.shape[0],), dtypes.int64, dev) if wi is None else wi.cast(dtypes.int64)
+    j = p - start.reshape((-1,) + (1,) * (n - 1))
+    if mode == "circular":
+        j = j % length
+    hit = (j >= 0) & (j < seq)
+    idx = hit.where(j, _full(j, 0)).broadcast_to(cache.shape[:a] + (length,) + cache.shape[a + 1:])
+    vals = upd.gather(a, idx)
+    return hit.broadcast_to(cache.shape).where(vals, cache)
+
+
+@op("Col2Im")
+def _col2im(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Sum sliding blocks back into an image: a grouped transposed convolution with one-hot kernels."""
+    x = inp[0]
+    img, block = _ints(inp[1]) or [], _ints(inp[2]) or []
+    nd = len(img)
+    s = attrs.get("strides") or [1] * nd
+    d = attrs.get("dilations") or [1] * nd
+    pads = attrs.get("pads") or [0] * (2 * nd)
+    k = math.prod(block)
+    nb, ck, nblk = x.shape
+    if ck % k:
+        raise ValueError(f"input channels {ck} are not a multiple of the block size {k}")
+    c = ck // k
+    counts = [(i + pads[j] + pads[j + nd] - (d[j] * (b - 1) + 1)) // s[j] + 1 for j, (i, b) in enumerate(zip(img,
+                                                                                                          block))]
+    if math.prod(counts) != nblk:
+        raise ValueError(f"{nblk} blocks do not tile image {img} with block {block}")
+    w = np.zeros((c * k, 1) + tuple(block), x.dtype.np)
+    for ch in range(c):
+        for kk, pos in enumerate(np.ndindex(*block)):
+            w[(ch * k + kk, 0) + pos] = 1
+    y = x.reshape((nb, ck) + tuple(counts)).conv_transpose2d(const(w, x.device), None, s, 0, 0, d, c)
+    full = [i + pads[j] + pads[j + nd] for j, i in enumerate(img)]
+    y = y.pad([(0, 0), (0, 0)] + [(0, f - o) for f, o in zip(full, y.shape[2:])])
+    return y.shrink([None, None] + [(pads[j], pads[j] + img[j]) for j in range(nd)])

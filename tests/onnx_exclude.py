@@ -41,9 +41,7 @@ EXCLUDE: dict[str, str] = {
     r"test_nonmaxsuppression_.*" + _OWN: _TODO + " (NonMaxSuppression)",
     r"test_unique_.*" + _OWN: _TODO + " (Unique)",
     r"test_det_.*" + _OWN: _TODO + " (Det)",
-    r"test_tensorscatter.*" + _OWN: _TODO + " (TensorScatter)",
     r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
-    r"test_col2im.*" + _OWN: _TODO + " (Col2Im)",
     r"test_maxunpool_.*" + _OWN: _TODO + " (MaxUnpool)",
     r"test_roialign_.*" + _OWN: _TODO + " (RoiAlign)",
 }
