@@ -613,3 +613,26 @@ def _col2im(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     full = [i + pads[j] + pads[j + nd] for j, i in enumerate(img)]
     y = y.pad([(0, 0), (0, 0)] + [(0, f - o) for f, o in zip(full, y.shape[2:])])
     return y.shrink([None, None] + [(pads[j], pads[j] + img[j]) for j in range(nd)])
+
+
+@op("MaxUnpool")
+def _max_unpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Put each pooled value at its index (flat over the output, as MaxPool's Indices), zeros elsewhere."""
+    x, ind = inp[0], inp[1].cast(dtypes.int64)
+    shape = _ints(inp[2]) if len(inp) > 2 and inp[2] is not None else None
+    ks = attrs["kernel_shape"]
+    nd = len(ks)
+    s = attrs.get("strides") or [1] * nd
+    pads = attrs.get("pads") or [0] * (2 * nd)
+    inferred = list(x.shape[:2]) + [(i - 1) * st + k - pads[j] - pads[j + nd]
+                                    for j, (i, st, k) in enumerate(zip(x.shape[2:], s, ks))]
+    nb, c = x.shape[:2]
+    p_in, p_out = math.prod(x.shape[2:]), math.prod(inferred[2:])  # indices address the inferred shape
+    plane = Tensor.arange(nb * c, dtype=dtypes.int64, device=x.device).reshape(nb, c, 1) * p_out
+    local = ind.reshape(nb, c, p_in) - plane  # index inside its own (n, c) plane
+    slots = Tensor.arange(p_out, dtype=dtypes.int64, device=x.device).reshape(1, 1, 1, p_out)
+    hit = local.reshape(nb, c, p_in, 1) == slots
+    out = hit.where(x.reshape(nb, c, p_in, 1), _full(x, 0)).sum(2, dtype=x.dtype).reshape(tuple(inferred))
+    if shape is not None:  # a larger output_shape: zeros after the inferred block
+        out = out.pad([(0, want - have) for want, have in zip(shape, inferred)])
+    return out

@@ -42,6 +42,5 @@ EXCLUDE: dict[str, str] = {
     r"test_unique_.*" + _OWN: _TODO + " (Unique)",
     r"test_det_.*" + _OWN: _TODO + " (Det)",
     r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
-    r"test_maxunpool_.*" + _OWN: _TODO + " (MaxUnpool)",
     r"test_roialign_.*" + _OWN: _TODO + " (RoiAlign)",
 }
