@@ -70,11 +70,19 @@ def engine_dtype(elem_type: int, what: str) -> DType:
 
 
 class Narrow:
-    """A sub-byte integer element type (int4, uint4, int2, uint2): values live widened in `storage`, and only ops
-    that keep them in range (casts, quantization, movement) may touch them (engine.onnx.NARROW_OK)."""
+    """An element type the engine has no dtype for, held widened in `storage`: the sub-byte integers (int4, uint4,
+    int2, uint2; range lo..hi) and small floats (float4e2m1 and the FNUZ float8s: `m` mantissa bits, smallest
+    normal exponent `emin`, largest finite `maxv`, whether it has a NaN). Only ops that keep values on the type's
+    grid (casts, quantization, movement) may read them (engine.onnx.NARROW_OK)."""
 
-    def __init__(self, name: str, storage: DType, np_dtype: Any, lo: int, hi: int):
+    def __init__(self, name: str, storage: DType, np_dtype: Any, lo: float, hi: float, m: int = 0, emin: int = 0,
+                 has_nan: bool = False):
         self.name, self.storage, self.np, self.lo, self.hi = name, storage, np.dtype(np_dtype), lo, hi
+        self.m, self.emin, self.has_nan = m, emin, has_nan
+
+    @property
+    def is_float(self) -> bool:
+        return self.storage.is_float
 
 
 def _narrow_types() -> dict[int, Narrow]:
@@ -86,6 +94,12 @@ def _narrow_types() -> dict[int, Narrow]:
         code, npt = getattr(TensorProto, name, None), getattr(ml_dtypes, name.lower(), None)
         if code is not None and npt is not None:  # INT2/UINT2 need onnx >= 1.20 and ml_dtypes >= 0.5
             out[code] = Narrow(name, storage, npt, lo, hi)
+    for name, npname, m, emin, maxv, has_nan in (("FLOAT8E4M3FNUZ", "float8_e4m3fnuz", 3, -7, 240.0, True),
+                                                 ("FLOAT8E5M2FNUZ", "float8_e5m2fnuz", 2, -15, 57344.0, True),
+                                                 ("FLOAT4E2M1", "float4_e2m1fn", 1, 0, 6.0, False)):
+        code, npt = getattr(TensorProto, name, None), getattr(ml_dtypes, npname, None)
+        if code is not None and npt is not None:
+            out[code] = Narrow(name, dtypes.float32, npt, -maxv, maxv, m, emin, has_nan)
     return out
 
 
@@ -395,13 +409,31 @@ def _dropout(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
 def _cast(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     nt = NARROW.get(attrs["to"])
     if nt is not None:
-        return _cast_narrow(inp[0], nt)
+        return _cast_narrow(inp[0], nt, attrs.get("saturate", 1))
     return _cast_to(inp[0], engine_dtype(attrs["to"], "Cast target"), attrs.get("saturate", 1))
 
 
-def _cast_narrow(x: Tensor, nt: Narrow) -> Tensor:
-    """To a sub-byte type: floats truncate, and a value outside the type becomes 0 (the reference's rule);
-    integers wrap to the type's width."""
+def _round_small_float(x: Tensor, nt: Narrow, saturate: bool) -> Tensor:
+    """x rounded (to nearest, ties to even) onto a small float format's grid, held in float32. Too large values and
+    infinities become the largest finite value when saturating, else NaN where the format has one; NaN becomes
+    NaN, or 0 in a format without it (float4e2m1)."""
+    xf = x.cast(dtypes.float32)
+    a = xf.abs()
+    e = (a.bitcast(dtypes.int32) >> 23) - 127  # the binade, exactly (float32 subnormals round to 0 anyway)
+    e = e.maximum(_full(e, nt.emin))
+    quantum = ((e - nt.m + 127) << 23).bitcast(dtypes.float32)  # 2**(e - m): one step of the grid there
+    r = (a / quantum).round() * quantum
+    big = nt.hi if saturate or not nt.has_nan else math.nan
+    r = (r > _full(r, nt.hi)).where(_full(r, big), r)
+    r = (xf < _full(xf, 0)).where(-r, r)
+    return xf.isnan().where(_full(r, math.nan if nt.has_nan else 0.0), r)
+
+
+def _cast_narrow(x: Tensor, nt: Narrow, saturate: int = 1) -> Tensor:
+    """To a type the engine holds widened: small floats round onto their grid; for the sub-byte integers floats
+    truncate and a value outside the type becomes 0 (the reference's rule), integers wrap to the type's width."""
+    if nt.is_float:
+        return _round_small_float(x, nt, bool(saturate))
     if x.dtype.is_float:
         v = x.cast(dtypes.float32).trunc() if x.dtype.itemsize < 4 else x.trunc()
         ok = (v >= _full(v, nt.lo)) & (v <= _full(v, nt.hi))
@@ -415,7 +447,7 @@ def _cast_narrow(x: Tensor, nt: Narrow) -> Tensor:
 def _castlike(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     nt = node.narrow_in(1)
     if nt is not None:
-        return _cast_narrow(inp[0], nt)
+        return _cast_narrow(inp[0], nt, attrs.get("saturate", 1))
     return _cast_to(inp[0], inp[1].dtype, attrs.get("saturate", 1))
 
 
@@ -1512,6 +1544,11 @@ def _quantize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     x, scale = inp[0], inp[1]
     zp = inp[2] if len(inp) > 2 else None
     nt = node.narrow_in(2) if zp is not None else NARROW.get(attrs.get("output_dtype", 0))
+    if nt is not None and nt.is_float:
+        y = x.cast(dtypes.float32) / _per_axis(scale, x, attrs).cast(dtypes.float32)
+        if zp is not None:
+            y = y + _per_axis(zp, x, attrs).cast(dtypes.float32)
+        return _cast_narrow(y, nt, attrs.get("saturate", 1))
     if nt is not None:
         y = (x.cast(dtypes.float32) / _per_axis(scale, x, attrs).cast(dtypes.float32)).round()
         if zp is not None:

@@ -567,3 +567,29 @@ def test_sub_byte_ints_round_trip_and_other_ops_on_them_are_refused():
     bad = _model([helper.make_node("Neg", ["q"], ["y"], name="neg")], [("q", I4, (2,))], [("y", I4, None)])
     with pytest.raises(OnnxImportError, match=r"node neg \(Neg\): input 'q' has the sub-byte type INT4"):
         load(bad).run({"q": np.array([1, 2], ml_dtypes.int4)}, "LLVM")
+
+
+@pytest.mark.parametrize("name,elem", [("float8_e4m3fnuz", TensorProto.FLOAT8E4M3FNUZ),
+                                       ("float8_e5m2fnuz", TensorProto.FLOAT8E5M2FNUZ),
+                                       ("float4_e2m1fn", TensorProto.FLOAT4E2M1)])
+def test_small_float_casts_round_like_ml_dtypes(name, elem):
+    """Held in float32, rounded onto the format's grid: the same values as ml_dtypes' own conversion (ties to even,
+    subnormals, and beyond the largest finite value NaN without saturation, the largest value with it)."""
+    import ml_dtypes
+
+    npt = getattr(ml_dtypes, name)
+    r = np.random.default_rng(3)
+    x = np.concatenate([r.standard_normal(300) * s for s in (1e-3, 0.1, 1, 30, 1e4)]).astype(np.float32)
+    x = np.concatenate([x, np.array([0.25, 0.75, -3.5, 1e9, -1e9, np.nan], np.float32)])
+    m = _model([helper.make_node("Cast", ["x"], ["s"], to=elem), helper.make_node("Cast", ["x"], ["n"], to=elem,
+                                                                                  saturate=0)],
+               [("x", F, x.shape)], [("s", elem, None), ("n", elem, None)])
+    got = load(m).run({"x": x}, "LLVM")
+    assert got["s"].dtype == npt and got["n"].dtype == npt
+    big = float(ml_dtypes.finfo(npt).max)
+    inside = np.abs(x) <= big
+    want = x.astype(npt).astype(np.float32)
+    np.testing.assert_array_equal(got["s"].astype(np.float32)[inside], want[inside])
+    assert (np.abs(got["s"].astype(np.float32)[~inside & ~np.isnan(x)]) == big).all()
+    if name != "float4_e2m1fn":  # float4 has no NaN: it always saturates
+        np.testing.assert_array_equal(got["n"].astype(np.float32), x.astype(npt).astype(np.float32))
