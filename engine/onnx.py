@@ -17,7 +17,13 @@ import numpy as np
 import onnx
 from onnx import external_data_helper, numpy_helper
 
-from engine import onnx_ops_control, onnx_ops_nn, onnx_ops_quant, onnx_ops_signal  # noqa: F401  (register handlers)
+from engine import (  # noqa: F401  (they register their handlers in OPS)
+    onnx_ops_control,
+    onnx_ops_nn,
+    onnx_ops_quant,
+    onnx_ops_sequence,
+    onnx_ops_signal,
+)
 from engine.dtype import DType
 from engine.onnx_ops import (
     NARROW,
@@ -73,6 +79,27 @@ class _ParsedNode:
         self.attrs, self.where = attrs, where
 
 
+def _kind(tp: onnx.TypeProto) -> str:
+    """What a value is: "tensor", "sequence", "optional" or "optional sequence"."""
+    k = tp.WhichOneof("value")
+    if k == "sequence_type":
+        return "sequence"
+    if k == "optional_type":
+        return "optional " + _kind(tp.optional_type.elem_type) if _kind(tp.optional_type.elem_type) != "tensor" \
+            else "optional"
+    return "tensor"
+
+
+def _element_type(tp: onnx.TypeProto) -> onnx.TypeProto:
+    """The tensor type inside a sequence or optional type (the type itself for a tensor)."""
+    k = tp.WhichOneof("value")
+    if k == "sequence_type":
+        return _element_type(tp.sequence_type.elem_type)
+    if k == "optional_type":
+        return _element_type(tp.optional_type.elem_type)
+    return tp
+
+
 def _narrow_output(n: _ParsedNode, narrow_in: list[Narrow | None]) -> Narrow | None:
     """The sub-byte type of a node's first output, if it has one."""
     if n.op_type == "Cast":
@@ -126,11 +153,13 @@ class OnnxModel:
             raise OnnxImportError(f"{self._file}sparse initializer {st.values.name!r} is not supported")
         self._inputs: list[tuple[str, tuple[int | str | None, ...], np.dtype]] = []
         self._input_types: dict[str, tuple[tuple[int | str | None, ...] | None, DType, np.dtype, Narrow | None]] = {}
+        self._input_kinds: dict[str, str] = {}  # "tensor", "sequence", "optional" or "optional sequence"
         for vi in g.input:
             if vi.name in self._init:
                 continue
             shape, dt, npdt, nt = self._value_type(vi, "graph input")
             self._input_types[vi.name] = (shape, dt, npdt, nt)
+            self._input_kinds[vi.name] = _kind(vi.type)
             self._inputs.append((vi.name, shape if shape is not None else (), npdt))
         self._outputs = [o.name for o in g.output]
         self._output_types = [(o.name, *self._declared(o, "graph output")) for o in g.output]
@@ -190,7 +219,7 @@ class OnnxModel:
     def _value_type(self, vi: onnx.ValueInfoProto,
                     what: str) -> tuple[tuple[int | str | None, ...] | None, DType, np.dtype, Narrow | None]:
         """Declared shape (None if undeclared), engine dtype, numpy dtype and sub-byte type of a value."""
-        tt = vi.type
+        tt = _element_type(vi.type)
         if tt.WhichOneof("value") != "tensor_type":
             raise OnnxImportError(f"{self._file}{what} {vi.name!r} is a {tt.WhichOneof('value')}, not a tensor")
         try:
@@ -259,13 +288,30 @@ class OnnxModel:
             self._device_init[device] = ts
         return self._device_init[device]
 
-    def _check_feed(self, name: str, value: Any) -> np.ndarray:
+    def _feed_value(self, name: str, value: Any, device: str) -> Any:
+        """A checked feed as the importer's value: a Tensor, a list of them (a sequence), or None (an empty
+        optional)."""
+        kind = self._input_kinds[name]
+        where = f"{self._file}graph input {name!r}"
+        if kind.startswith("optional") and value is None:
+            return None
+        if kind.endswith("sequence"):
+            if not isinstance(value, (list, tuple)):
+                raise OnnxImportError(f"{where}: expected a sequence (list) of arrays, got {type(value).__name__}")
+            return [self._tensor(self._check_feed(name, v, False), device) for v in value]
+        return self._tensor(self._check_feed(name, value), device)
+
+    @staticmethod
+    def _tensor(arr: np.ndarray, device: str) -> Tensor:
+        return register_static(Tensor(arr, device=device), arr)
+
+    def _check_feed(self, name: str, value: Any, check_shape: bool = True) -> np.ndarray:
         shape, dt, npdt, _ = self._input_types[name]
         arr = np.asarray(value)
         where = f"{self._file}graph input {name!r}"
         if arr.dtype != npdt:
             raise OnnxImportError(f"{where}: expected dtype {npdt}, got {arr.dtype}")
-        if shape is not None:
+        if shape is not None and check_shape:
             if arr.ndim != len(shape):
                 raise OnnxImportError(f"{where}: expected rank {len(shape)} (shape {shape}), got shape {arr.shape}")
             for want, got in zip(shape, arr.shape):
@@ -292,25 +338,25 @@ class OnnxModel:
         for name in self._input_types:
             if name not in feeds:
                 raise OnnxImportError(f"{self._file}graph input {name!r} is missing from the feeds")
-            arr = self._check_feed(name, feeds[name])
-            t = Tensor(arr, device=device)
-            register_static(t, arr)
-            values[name] = t
+            values[name] = self._feed_value(name, feeds[name], device)
         for name in wanted:
             if name not in values and name not in self._producer:
                 raise OnnxImportError(f"{self._file}no value named {name!r} in the graph")
         for n in self._needed(wanted, values):
             self._run_node(n, values, device, narrow)
         outs = [values[name] for name in wanted]
-        realize([t for t in outs if t is not None])
+        realize([t for v in outs for t in (v if isinstance(v, list) else [v]) if t is not None])
         narrow_np = {nt.np for nt in NARROW.values()}
         declared = {name: npdt for name, _, npdt in self._output_types if npdt in narrow_np}
-        res = {}
-        for name, val in zip(wanted, outs):
-            if val is not None:  # sub-byte values go back to their own numpy type
-                nt = narrow.get(name)
-                want = nt.np if nt is not None else declared.get(name)
-                res[name] = val.numpy() if want is None else val.numpy().astype(want)
+        res: dict[str, Any] = {}
+        for name, val in zip(wanted, outs):  # sub-byte values go back to their own numpy type
+            nt = narrow.get(name)
+            want = nt.np if nt is not None else declared.get(name)
+
+            def host(t: Tensor) -> np.ndarray:
+                return t.numpy() if want is None else t.numpy().astype(want)
+
+            res[name] = None if val is None else [host(t) for t in val] if isinstance(val, list) else host(val)
         return res
 
     def _needed(self, wanted: list[str], values: dict[str, Any]) -> list[_ParsedNode]:

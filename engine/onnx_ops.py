@@ -355,7 +355,7 @@ OPS["Mish"] = _unary(lambda x, a: x * x.softplus().tanh())
 OPS["ThresholdedRelu"] = _unary(lambda x, a: ((x.cast(dtypes.float32) if x.dtype.itemsize < 4 else x) >
                                               float(np.float32(a["alpha"]))).where(x, _full(x, 0)))
 OPS["Swish"] = _unary(lambda x, a: x * (x * a["alpha"]).sigmoid())
-OPS["Identity"] = _unary(lambda x, a: x.cast(x.dtype))
+OPS["Identity"] = lambda inp, attrs, node: [inp[0] if not isinstance(inp[0], Tensor) else inp[0].cast(inp[0].dtype)]
 
 
 @op("Gelu")

@@ -5,7 +5,6 @@ mapped to why. Every entry must match at least one case (tests/test_onnx_conform
 
 _NO_DTYPE = "float8 E8M0 (a power-of-two scale type with its own rounding modes): not emulated"
 _NO_STRING = "string tensors: the engine computes on numbers only"
-_SEQUENCE = "sequence and optional values: the importer computes on tensors only"
 _DOMAIN = "operator of a domain other than the default ONNX one (ai.onnx.ml, ai.onnx.preview[.training])"
 _RANDOM = "random output (RNG of the reference, seeded differently): not comparable element by element"
 _TODO = "operator not implemented in the importer yet"
@@ -15,10 +14,6 @@ EXCLUDE: dict[str, str] = {
     # element types
     r"test_cast(like)?_.*E8M0.*": _NO_DTYPE,
     r"test_(equal_string|string_concat|string_split|strnormalizer|regex_full_match).*": _NO_STRING,
-    # value kinds
-    r"test_(sequence|optional)_.*": _SEQUENCE,
-    r"test_(identity_opt|identity_sequence|loop13_seq|loop16_seq_none|if_seq|if_opt)": _SEQUENCE,
-    r"test_(split|concat_from)_to_sequence.*|test_split_to_sequence_.*": _SEQUENCE,
     # other domains
     r"test_ai_onnx_ml_.*": _DOMAIN,
     r"test_(adagrad|adam|momentum|nesterov_momentum)(_multiple)?": _DOMAIN,

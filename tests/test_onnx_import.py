@@ -593,3 +593,28 @@ def test_small_float_casts_round_like_ml_dtypes(name, elem):
     assert (np.abs(got["s"].astype(np.float32)[~inside & ~np.isnan(x)]) == big).all()
     if name != "float4_e2m1fn":  # float4 has no NaN: it always saturates
         np.testing.assert_array_equal(got["n"].astype(np.float32), x.astype(npt).astype(np.float32))
+
+
+def test_sequences_are_lists_and_optionals_may_be_none():
+    nodes = [helper.make_node("SequenceConstruct", ["a", "b"], ["s"]),
+             helper.make_node("SequenceInsert", ["s", "a"], ["s2"]),
+             helper.make_node("SequenceAt", ["s2", "i"], ["at"]),
+             helper.make_node("ConcatFromSequence", ["s2"], ["cat"], axis=0),
+             helper.make_node("SequenceLength", ["s2"], ["n"])]
+    seq_t = helper.make_tensor_sequence_value_info("s2", F, None)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", F, (2, 3)),
+                                           helper.make_tensor_value_info("b", F, (1, 3))],
+                              [seq_t, helper.make_tensor_value_info("at", F, None),
+                               helper.make_tensor_value_info("cat", F, None),
+                               helper.make_tensor_value_info("n", I64, None)],
+                              [numpy_helper.from_array(np.array(-2, np.int64), "i")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    feeds = {"a": _rand((2, 3)), "b": _rand((1, 3), 1)}
+    got = load(m).run(feeds, "LLVM")
+    want = _ort(m, feeds)
+    assert isinstance(got["s2"], list) and len(got["s2"]) == 3
+    for g, w in zip(got["s2"], want["s2"]):
+        np.testing.assert_array_equal(g, w)
+    for k in ("at", "cat", "n"):
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-6)
