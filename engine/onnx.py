@@ -23,6 +23,7 @@ from engine import (  # noqa: F401  (they register their handlers in OPS)
     onnx_ops_quant,
     onnx_ops_sequence,
     onnx_ops_signal,
+    onnx_ops_training,
 )
 from engine.dtype import DType
 from engine.onnx_ops import (
@@ -31,6 +32,7 @@ from engine.onnx_ops import (
     Narrow,
     Node,
     OnnxImportError,
+    op_key,
     register_static,
     value_dtype,
 )
@@ -71,10 +73,11 @@ def _attr_value(a: onnx.AttributeProto) -> Any:
 class _ParsedNode:
     """One node of the graph with its attributes parsed and defaulted."""
 
-    __slots__ = ("proto", "index", "op_type", "inputs", "outputs", "attrs", "where")
+    __slots__ = ("proto", "index", "op_type", "key", "inputs", "outputs", "attrs", "where")
 
     def __init__(self, proto: onnx.NodeProto, index: int, attrs: dict[str, Any], where: str):
         self.proto, self.index, self.op_type = proto, index, proto.op_type
+        self.key = op_key(proto.domain, proto.op_type)
         self.inputs, self.outputs = list(proto.input), list(proto.output)
         self.attrs, self.where = attrs, where
 
@@ -142,8 +145,9 @@ class OnnxModel:
         self.proto, self.path = proto, path
         self._file = f"{path}: " if path else ""
         g = proto.graph
-        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
-        if not self.opset:
+        self._domains = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in proto.opset_import}
+        self.opset = self._domains.get("", 0)
+        if not self.opset and not any(n.domain not in ("", "ai.onnx") for n in g.node):
             raise OnnxImportError(f"{self._file}the model imports no version of the default ONNX domain")
         self._init: dict[str, np.ndarray] = {}
         self._init_narrow: dict[str, Narrow] = {}
@@ -236,13 +240,15 @@ class OnnxModel:
 
     def _parse_node(self, n: onnx.NodeProto, i: int, parent: str = "") -> _ParsedNode:
         where = f"{parent or self._file}{' / ' if parent else ''}node {n.name or '#' + str(i)} ({n.op_type})"
-        if n.domain not in ("", "ai.onnx"):
-            raise OnnxImportError(f"{where}: unsupported op {n.op_type!r} of domain {n.domain!r}")
-        if n.op_type not in OPS:
-            raise OnnxImportError(f"{where}: unsupported op {n.op_type!r}")
+        domain = "" if n.domain == "ai.onnx" else n.domain
+        if op_key(domain, n.op_type) not in OPS:
+            of = f" of domain {domain!r}" if domain else ""
+            raise OnnxImportError(f"{where}: unsupported op {n.op_type!r}{of}")
+        if domain not in self._domains:
+            raise OnnxImportError(f"{where}: the model imports no version of domain {domain or 'ai.onnx'!r}")
         attrs: dict[str, Any] = {}
         try:
-            schema = onnx.defs.get_schema(n.op_type, self.opset, "")
+            schema = onnx.defs.get_schema(n.op_type, self._domains[domain], domain)
         except Exception:
             schema = None
         if schema is not None:
@@ -374,7 +380,7 @@ class OnnxModel:
     def _run_node(self, n: _ParsedNode, values: dict[str, Tensor | None], device: str,
                   narrow: dict[str, Narrow]) -> None:
         """Run one node: its outputs join `values`; `narrow` names the values of a sub-byte type."""
-        handler = OPS.get(n.op_type)
+        handler = OPS.get(n.key)
         if handler is None:
             raise OnnxImportError(f"{n.where}: unsupported op {n.op_type!r}")
         missing = [i for i in n.inputs if i not in values]

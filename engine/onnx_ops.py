@@ -163,6 +163,11 @@ def _ax(a: int, n: int, what: str = "axis") -> int:
     return a % n if n else 0
 
 
+def op_key(domain: str, op_type: str) -> str:
+    """The OPS key of an operator: its name in the default domain, `domain:name` in another."""
+    return op_type if domain in ("", "ai.onnx") else f"{domain}:{op_type}"
+
+
 def op(*names: str) -> Callable:
     def deco(fn: Callable) -> Callable:
         for n in names:

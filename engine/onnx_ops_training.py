@@ -1,0 +1,70 @@
+"""ONNX training ops of the ai.onnx.preview.training domain: the optimizers Adagrad, Adam and Momentum (standard and
+Nesterov), each updating n tensors at once: inputs R, T, then the n X, the n G and the n state tensors of each kind.
+
+Registered into engine.onnx_ops.OPS (under `ai.onnx.preview.training:<Op>`) when engine.onnx imports this module.
+"""
+
+from __future__ import annotations
+
+import math
+
+from engine.onnx_ops import OPS, Attrs, Inputs, Node, _scalar, op_key
+from engine.tensor import Tensor
+
+DOMAIN = "ai.onnx.preview.training"
+
+
+def _groups(inp: Inputs, kinds: int) -> tuple[float, int, list[list[Tensor]]]:
+    """R, T and the inputs after them split into `kinds` groups of n."""
+    n = (len(inp) - 2) // kinds
+    if n * kinds != len(inp) - 2 or n == 0:
+        raise ValueError(f"{len(inp) - 2} tensors after R and T do not split into {kinds} groups")
+    return float(_scalar(inp[0])), int(_scalar(inp[1])), [list(inp[2 + k * n:2 + (k + 1) * n]) for k in range(kinds)]
+
+
+def _adagrad(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    r, t, (xs, gs, hs) = _groups(inp, 3)
+    rate = r / (1 + t * attrs.get("decay_factor", 0.0))
+    eps, norm = attrs.get("epsilon", 0.0), attrs.get("norm_coefficient", 0.0)
+    new_x, new_h = [], []
+    for x, g, h in zip(xs, gs, hs):
+        gr = x * norm + g
+        h2 = h + gr * gr
+        new_x.append(x - gr * rate / (h2.sqrt() + eps))
+        new_h.append(h2)
+    return new_x + new_h
+
+
+def _adam(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    r, t, (xs, gs, vs, hs) = _groups(inp, 4)
+    alpha, beta = attrs.get("alpha", 0.9), attrs.get("beta", 0.999)
+    eps, norm, post = attrs.get("epsilon", 1e-6), attrs.get("norm_coefficient", 0.0), \
+        attrs.get("norm_coefficient_post", 0.0)
+    rate = r * math.sqrt(1 - beta ** t) / (1 - alpha ** t) if t > 0 else r
+    out_x, out_v, out_h = [], [], []
+    for x, g, v, h in zip(xs, gs, vs, hs):
+        gr = x * norm + g
+        v2 = v * alpha + gr * (1 - alpha)
+        h2 = h * beta + gr * gr * (1 - beta)
+        out_x.append((x - v2 / (h2.sqrt() + eps) * rate) * (1 - post))
+        out_v.append(v2)
+        out_h.append(h2)
+    return out_x + out_v + out_h
+
+
+def _momentum(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    r, t, (xs, gs, vs) = _groups(inp, 3)
+    alpha, beta = attrs["alpha"], attrs["beta"] if t > 0 else 1.0
+    norm, nesterov = attrs["norm_coefficient"], attrs.get("mode", "standard") == "nesterov"
+    out_x, out_v = [], []
+    for x, g, v in zip(xs, gs, vs):
+        gr = x * norm + g
+        v2 = v * alpha + gr * beta
+        out_x.append(x - (gr + v2 * alpha) * r if nesterov else x - v2 * r)
+        out_v.append(v2)
+    return out_x + out_v
+
+
+OPS[op_key(DOMAIN, "Adagrad")] = _adagrad
+OPS[op_key(DOMAIN, "Adam")] = _adam
+OPS[op_key(DOMAIN, "Momentum")] = _momentum
