@@ -32,6 +32,7 @@ from engine.onnx_ops import (
     Narrow,
     Node,
     OnnxImportError,
+    onnx_elem_type,
     op_key,
     register_static,
     value_dtype,
@@ -73,11 +74,13 @@ def _attr_value(a: onnx.AttributeProto) -> Any:
 class _ParsedNode:
     """One node of the graph with its attributes parsed and defaulted."""
 
-    __slots__ = ("proto", "index", "op_type", "key", "inputs", "outputs", "attrs", "where")
+    __slots__ = ("proto", "index", "op_type", "key", "inputs", "outputs", "attrs", "where", "schema")
 
-    def __init__(self, proto: onnx.NodeProto, index: int, attrs: dict[str, Any], where: str):
+    def __init__(self, proto: onnx.NodeProto, index: int, attrs: dict[str, Any], where: str,
+                 schema: Any = None):
         self.proto, self.index, self.op_type = proto, index, proto.op_type
         self.key = op_key(proto.domain, proto.op_type)
+        self.schema = schema  # set for an op without a handler that onnx defines by a function body
         self.inputs, self.outputs = list(proto.input), list(proto.output)
         self.attrs, self.where = attrs, where
 
@@ -115,6 +118,45 @@ def _narrow_output(n: _ParsedNode, narrow_in: list[Narrow | None]) -> Narrow | N
     if n.op_type in NARROW_OK and n.op_type not in ("DequantizeLinear", "Shape", "Size"):
         return narrow_in[0] if narrow_in else None
     return None
+
+
+def _function_graph(n: _ParsedNode, inp: list[Any]) -> onnx.GraphProto:
+    """The function body of a node's op as a graph: attribute references resolved from the node's attributes
+    (with the schema's defaults), its formal inputs and outputs as the graph's."""
+    schema = n.schema
+    node = onnx.NodeProto()
+    node.CopyFrom(n.proto)
+    given = {a.name for a in node.attribute}
+    node.attribute.extend(a.default_value for name, a in schema.attributes.items()
+                          if name not in given and a.default_value is not None and a.default_value.type != 0)
+    if schema.has_function:
+        fn = schema.function_body
+    else:
+        types = [onnx.TypeProto() if t is None else
+                 onnx.helper.make_tensor_type_proto(onnx_elem_type(t.dtype), t.shape) for t in inp]
+        fn = onnx.FunctionProto.FromString(schema.get_context_dependent_function(
+            node.SerializeToString(), [t.SerializeToString() for t in types]))
+    attrs = {a.name: a for a in node.attribute}
+    nodes = []
+    for fnode in fn.node:
+        c = onnx.NodeProto()
+        c.CopyFrom(fnode)
+        kept = []
+        for a in c.attribute:
+            if a.ref_attr_name:
+                if a.ref_attr_name in attrs:
+                    r = onnx.AttributeProto()
+                    r.CopyFrom(attrs[a.ref_attr_name])
+                    r.name = a.name
+                    kept.append(r)
+            else:
+                kept.append(a)
+        del c.attribute[:]
+        c.attribute.extend(kept)
+        nodes.append(c)
+    return onnx.helper.make_graph(nodes, f"{n.op_type}_function", [onnx.helper.make_empty_tensor_value_info(i)
+                                                                   for i in fn.input],
+                                  [onnx.helper.make_empty_tensor_value_info(o) for o in fn.output])
 
 
 def _outer_names(n: onnx.NodeProto) -> list[str]:
@@ -208,6 +250,18 @@ class OnnxModel:
             raise OnnxImportError(f"{where}: subgraph {g.name!r} computes no value {missing[0]!r}")
         return [scope[o] for o in sg.outputs]
 
+    def _function_handler(self, n: _ParsedNode) -> Any:
+        """A handler that runs the function body onnx defines the node's op by (context-dependent ones are built
+        for the input types of the run)."""
+
+        def handler(inp: list[Any], attrs: dict[str, Any], node: Node) -> list[Any]:
+            assert node.run_graph is not None
+            body = _function_graph(n, inp)
+            ins = list(inp) + [None] * (len(body.input) - len(inp))
+            return node.run_graph(body, ins)
+
+        return handler
+
     # ------------------------------------------------------------------ loading helpers
     def _initializer(self, t: onnx.TensorProto) -> np.ndarray:
         try:
@@ -241,16 +295,17 @@ class OnnxModel:
     def _parse_node(self, n: onnx.NodeProto, i: int, parent: str = "") -> _ParsedNode:
         where = f"{parent or self._file}{' / ' if parent else ''}node {n.name or '#' + str(i)} ({n.op_type})"
         domain = "" if n.domain == "ai.onnx" else n.domain
-        if op_key(domain, n.op_type) not in OPS:
+        try:
+            schema = onnx.defs.get_schema(n.op_type, self._domains.get(domain, 0), domain)
+        except Exception:
+            schema = None
+        by_function = schema is not None and (schema.has_function or schema.has_context_dependent_function)
+        if op_key(domain, n.op_type) not in OPS and not by_function:
             of = f" of domain {domain!r}" if domain else ""
             raise OnnxImportError(f"{where}: unsupported op {n.op_type!r}{of}")
         if domain not in self._domains:
             raise OnnxImportError(f"{where}: the model imports no version of domain {domain or 'ai.onnx'!r}")
         attrs: dict[str, Any] = {}
-        try:
-            schema = onnx.defs.get_schema(n.op_type, self._domains[domain], domain)
-        except Exception:
-            schema = None
         if schema is not None:
             for name, a in schema.attributes.items():
                 if a.default_value is not None and a.default_value.type != 0:
@@ -266,7 +321,7 @@ class OnnxModel:
             for name, a in schema.attributes.items():
                 if a.required and name not in attrs:
                     raise OnnxImportError(f"{where}: required attribute {name!r} is missing")
-        return _ParsedNode(n, i, attrs, where)
+        return _ParsedNode(n, i, attrs, where, schema if op_key(domain, n.op_type) not in OPS else None)
 
     # ------------------------------------------------------------------ public
     @property
@@ -381,6 +436,8 @@ class OnnxModel:
                   narrow: dict[str, Narrow]) -> None:
         """Run one node: its outputs join `values`; `narrow` names the values of a sub-byte type."""
         handler = OPS.get(n.key)
+        if handler is None and n.schema is not None:
+            handler = self._function_handler(n)
         if handler is None:
             raise OnnxImportError(f"{n.where}: unsupported op {n.op_type!r}")
         missing = [i for i in n.inputs if i not in values]

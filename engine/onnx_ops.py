@@ -60,6 +60,11 @@ _ONNX_DTYPES: dict[int, DType] = {
 }
 
 
+def onnx_elem_type(dt: DType) -> int:
+    """The ONNX element type of an engine dtype."""
+    return next(code for code, d in _ONNX_DTYPES.items() if d == dt)
+
+
 def engine_dtype(elem_type: int, what: str) -> DType:
     """The engine dtype of an ONNX element type; OnnxImportError naming `what` for one the engine lacks."""
     dt = _ONNX_DTYPES.get(int(elem_type))

@@ -5,7 +5,7 @@ mapped to why. Every entry must match at least one case (tests/test_onnx_conform
 
 _NO_DTYPE = "float8 E8M0 (a power-of-two scale type with its own rounding modes): not emulated"
 _NO_STRING = "string tensors: the engine computes on numbers only"
-_DOMAIN = "operator of the ai.onnx.ml or ai.onnx.preview domain: not implemented"
+_DOMAIN = "operator of the ai.onnx.ml domain: not implemented"
 _RANDOM = "random output (RNG of the reference, seeded differently): not comparable element by element"
 _TODO = "operator not implemented in the importer yet"
 _OWN = r"(?<!_expanded)(?<!_expanded_ver26)"  # the op itself; its _expanded function-body variants run
@@ -16,7 +16,6 @@ EXCLUDE: dict[str, str] = {
     r"test_(equal_string|string_concat|string_split|strnormalizer|regex_full_match).*": _NO_STRING,
     # other domains
     r"test_ai_onnx_ml_.*": _DOMAIN,
-    r"test_flexattention.*" + _OWN: _DOMAIN,
     # randomness
     r"test_training_dropout(_default)?(_mask)?": _RANDOM,
     r"test_bernoulli.*": _RANDOM,
@@ -27,7 +26,6 @@ EXCLUDE: dict[str, str] = {
     r"test_image_decoder_.*": "ImageDecoder: decoding image files (JPEG, PNG, ...) is out of the engine's scope",
     r"test_tfidfvectorizer_.*" + _OWN: _TODO + " (TfIdfVectorizer: n-gram counting)",
     r"test_scan_sum": "Scan of opset 8 (a batch axis and sequence_lens): not implemented",
-    r"test_linear_attention_.*" + _OWN: _TODO + " (LinearAttention)",
     r"test_dft_inverse(_opset19)?": "the reference's float32 roundoff (1.9e-7) on imaginary parts that are exactly 0 "
                                     "exceeds atol 1e-7 (the engine gives 5e-15)",
     r"test_melweightmatrix" + _OWN: _TODO + " (MelWeightMatrix)",

@@ -618,3 +618,14 @@ def test_sequences_are_lists_and_optionals_may_be_none():
         np.testing.assert_array_equal(g, w)
     for k in ("at", "cat", "n"):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["HardSwish", "Mish", "Celu"])
+def test_an_op_without_a_handler_runs_its_onnx_function_body(op, monkeypatch):
+    """onnx defines these by a function body; with the handler gone the importer expands the body instead."""
+    monkeypatch.delitem(onnx_ops.OPS, op)
+    m = _unary_model(op)
+    _check(m, {"x": _rand((2, 3, 4)) * 3}, tol=2e-5)
+    monkeypatch.delitem(onnx_ops.OPS, "Det", raising=False)
+    with pytest.raises(OnnxImportError, match="unsupported op 'Det'"):  # no handler and no function body
+        load(_unary_model("Det", shape=(2, 2)))
