@@ -299,7 +299,8 @@ class OnnxModel:
             schema = onnx.defs.get_schema(n.op_type, self._domains.get(domain, 0), domain)
         except Exception:
             schema = None
-        by_function = schema is not None and (schema.has_function or schema.has_context_dependent_function)
+        by_function = schema is not None and bool(getattr(schema, "has_function", False)
+                                                  or getattr(schema, "has_context_dependent_function", False))
         if op_key(domain, n.op_type) not in OPS and not by_function:
             of = f" of domain {domain!r}" if domain else ""
             raise OnnxImportError(f"{where}: unsupported op {n.op_type!r}{of}")
