@@ -14,7 +14,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from fuzz.base import Fuzzer
 from fuzz.case import STATUSES, Verdict, case_hash
 from fuzz.corpus import engine_version, entry_path, known_signatures, list_entries, make_entry, write_entry
 from fuzz.errors import BadInputError
+from fuzz.guided import ROUND_CASES, GuidedRounds
 from fuzz.minimize import minimize
 from fuzz.registry import fuzzer_spec, load_fuzzer
 from fuzz.worker import (
@@ -30,6 +31,7 @@ from fuzz.worker import (
     Batch,
     BatchDone,
     CaseFailure,
+    NewCoverage,
     WorkerPool,
     generate_case,
     run_isolated,
@@ -105,6 +107,7 @@ class CampaignResult:
     # where to continue after kill -9 or Ctrl-C: per fuzzer the next case index and the ranges not yet counted
     # ("progress"), and the failures seen but not yet triaged ("untriaged": [fuzzer, index, status, signature])
     resume: dict[str, Any] = field(default_factory=dict)
+    guidance: dict[str, Any] = field(default_factory=dict)  # a guided campaign's rounds, pools, branch coverage
 
     @property
     def new_findings(self) -> list[Finding]:
@@ -156,19 +159,23 @@ class _Scheduler:
                 self.limit[name] = cases // len(fuzzers) + (1 if k < cases % len(fuzzers) else 0)
         self.batch_size = dict.fromkeys(fuzzers, FIRST_BATCH)
         self.retries: deque[Batch] = deque()  # rests of batches whose worker died
+        self.guided: GuidedRounds | None = None  # guided: batches stay inside the current round and carry its guide
         self._turn = 0
 
     def next_batch(self) -> Batch | None:
         if self.retries:
-            return self.retries.popleft()
+            batch = self.retries.popleft()  # always of the current round: a round closes only once all is counted
+            return batch if self.guided is None else replace(batch, guide=self.guided.guide(batch.fuzzer))
         for _ in range(len(self.fuzzers)):
             name = self.fuzzers[self._turn % len(self.fuzzers)]
             self._turn += 1
             start = self.next_index[name]
             stop = int(min(start + self.batch_size[name], self.limit[name]))
+            if self.guided is not None:
+                stop = min(stop, self.guided.round_end(name))
             if stop > start:
                 self.next_index[name] = stop
-                return Batch(name, start, stop)
+                return Batch(name, start, stop, self.guided.guide(name) if self.guided is not None else None)
         return None
 
     def exhausted(self) -> bool:
@@ -495,6 +502,9 @@ def run_campaign(
     command: str | None = None,
     dask: str | None = None,
     known: dict[str, Iterable[str]] | None = None,
+    guided: bool = False,
+    branch_coverage: bool = False,
+    guided_round: int = ROUND_CASES,
 ) -> CampaignResult:
     """Run a seeded campaign of the named fuzzers for `seconds` and/or `cases` (whichever ends first).
 
@@ -503,7 +513,10 @@ def run_campaign(
     `dask` ("tcp://host:8786" or "local:N") checks the cases on a Dask cluster instead of local worker processes.
     `known`: per fuzzer, signatures to treat as known besides the corpus's own (`fuzz ci` fuzzes into a scratch
     corpus, knowing the real one's).
+    `guided`: coverage-guided rounds of `guided_round` cases per fuzzer (fuzz.guided); `branch_coverage` adds the
+    arcs of engine/symbolic.py to the keys that guide it.
     """
+    _check_guided(guided, branch_coverage, guided_round, dask)
     specs = {name: fuzzer_spec(name) for name in fuzzers}
     instances = {name: load_fuzzer(spec, name) for name, spec in specs.items()}
     if timeout_s is None:  # the slowest fuzzer's own limit (a graph case compiles kernels several ways)
@@ -530,6 +543,7 @@ def run_campaign(
             "minimize_seconds": minimize_seconds,
             "dask": dask,
             "known": {name: sorted(set(sigs)) for name, sigs in (known or {}).items() if name in fuzzers},
+            "guided": {"round_cases": guided_round, "branches": branch_coverage} if guided else None,
         },
     )
     check_writable(corpus, "corpus directory", [corpus / name for name in fuzzers])
@@ -568,6 +582,8 @@ def resume_campaign(
     result.workers = workers or result.workers
     if dask is not None or workers is not None:
         result.settings["dask"] = dask
+    if result.settings.get("guided") and result.settings.get("dask") is not None:
+        raise BadInputError("--dask: a guided campaign runs on local workers only (resume it without --dask)")
     if result.settings.get("dask") is not None:
         from fuzz.dask_pool import parse_dask_address
 
@@ -608,6 +624,7 @@ def _execute(
     for name, signatures in settings.get("known", {}).items():
         triage.known[name].update(signatures)
     scheduler = _Scheduler(list(result.fuzzers), result.budget["cases"])
+    scheduler.guided = _guided_rounds(result, restored)
     todo: list[Any] = _restore(result, triage, scheduler) if restored else []
     coverage: Counter[str] = Counter(result.coverage)
     display = _Progress(progress)
@@ -686,8 +703,9 @@ def _restore(result: CampaignResult, triage: _Triage, scheduler: _Scheduler) -> 
     todo: list[Any] = [f for f in result.findings if f.new and not f.minimized and not f.save_error]
     regenerate = {name: load_fuzzer(fuzzer_spec(name), name) for name in {u[0] for u in untriaged}}
     for name, index, status, signature, *rest in untriaged:
-        try:
-            case: dict[str, Any] | None = generate_case(regenerate[name], result.seed, index)
+        try:  # a guided campaign saves the case (the pool of its round is gone)
+            saved = rest[1] if len(rest) > 1 else None
+            case: dict[str, Any] | None = saved or generate_case(regenerate[name], result.seed, index)
         except Exception:
             case = None
         details = {"inconclusive": True} if rest and rest[0] else {}
@@ -695,6 +713,26 @@ def _restore(result: CampaignResult, triage: _Triage, scheduler: _Scheduler) -> 
         triage.open[(name, index)] = failure
         todo.append(failure)
     return todo
+
+
+def _check_guided(guided: bool, branch_coverage: bool, guided_round: int, dask: str | None) -> None:
+    if branch_coverage and not guided:
+        raise BadInputError("--branch-coverage guides a campaign: it needs --guided")
+    if guided and dask is not None:
+        raise BadInputError("--guided with --dask: guided campaigns run on local workers only (drop --dask)")
+    if guided and guided_round < 1:
+        raise BadInputError(f"--guided-round must be at least 1, got {guided_round}")
+
+
+def _guided_rounds(result: CampaignResult, restored: bool) -> GuidedRounds | None:
+    """The guided rounds of the campaign (restored from its checkpoint when resuming); None when not guided."""
+    settings = result.settings.get("guided")
+    if not settings:
+        return None
+    saved = result.resume.get("guided") if restored else None
+    if saved:
+        return GuidedRounds.from_state(saved, list(result.fuzzers))
+    return GuidedRounds(list(result.fuzzers), int(settings["round_cases"]), bool(settings["branches"]))
 
 
 def _check_arguments(
@@ -795,7 +833,10 @@ def _fuzz_loop(
         if not pool.busy() and (out_of_time or scheduler.exhausted()):
             break
         for event in pool.poll(0.05):
-            if isinstance(event, CaseFailure):
+            if isinstance(event, NewCoverage):
+                if scheduler.guided is not None:
+                    scheduler.guided.report(event.fuzzer, event.index, event.case, event.keys)
+            elif isinstance(event, CaseFailure):
                 pending.append(event)
                 with triage.lock:
                     triage.open[(event.fuzzer, event.index)] = event
@@ -810,6 +851,10 @@ def _fuzz_loop(
                     scheduler.retries.appendleft(event.rest)
         # Triage in case order per fuzzer, so "keep the first" does not depend on worker timing.
         frontier = {name: scheduler.frontier(name, pool.in_flight()) for name in fuzzers}
+        if scheduler.guided is not None:
+            with triage.lock:  # a checkpoint must see a round closed in one step
+                for name in fuzzers:
+                    scheduler.guided.maybe_close(name, frontier[name])
         ready = sorted((f for f in pending if f.index < frontier[f.fuzzer]), key=_case_order(fuzzers))
         if ready:
             pending[:] = [f for f in pending if f.index >= frontier[f.fuzzer]]
@@ -839,6 +884,8 @@ def _finish(
         _trim_failures(result.failures, fuzzers)
         result.findings.sort(key=lambda f: (fuzzers.index(f.fuzzer), f.case_index))
         result.coverage = dict(sorted(coverage.items()))
+        if point.scheduler.guided is not None:
+            result.guidance = point.scheduler.guided.summary()
         result.elapsed = round(time.monotonic() - t0, 3)
         result.fuzz_seconds = round(result.fuzz_seconds, 3)
         result.complete = True
@@ -865,13 +912,18 @@ class _ResumePoint:
     def state(self, triage: _Triage) -> dict[str, Any]:
         """The result's `resume` field (call with triage.lock held)."""
         untriaged = sorted(triage.open.values(), key=lambda f: (f.fuzzer, f.index))
-        return {
+        guided = self.scheduler.guided
+        state: dict[str, Any] = {
             "progress": self.progress(),
             "untriaged": [
                 [f.fuzzer, f.index, f.verdict.status, f.verdict.signature, bool(f.verdict.details.get("inconclusive"))]
+                + ([f.case] if guided is not None else [])
                 for f in untriaged
             ],
         }
+        if guided is not None:
+            state["guided"] = guided.state()
+        return state
 
 
 class _Checkpoint:

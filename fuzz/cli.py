@@ -127,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="check cases on a Dask cluster: tcp://HOST:8786 (a running `dask scheduler`) or local:N",
     )
+    run.add_argument(
+        "--guided",
+        action="store_true",
+        help="coverage-guided: cases that reach a new coverage key join a seed pool, half of each round's cases "
+        "mutate pool cases (same seed, same cases with any --workers)",
+    )
+    run.add_argument(
+        "--branch-coverage",
+        action="store_true",
+        help="with --guided: the arcs run in engine/symbolic.py guide too (sys.settrace; slower cases)",
+    )
+    run.add_argument(
+        "--guided-round", type=_positive_int, default=None, metavar="N", help="cases per guided round (default 256)"
+    )
     run.add_argument("--corpus", default="corpus", metavar="DIR", help="corpus directory (default corpus)")
     run.add_argument("--report", default="reports", metavar="DIR", help="reports directory (default reports)")
     _add_isolation_args(run)
@@ -202,6 +216,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.fuzzers or args.seconds is not None or args.cases is not None or args.seed is not None:
             raise BadInputError("fuzz run --resume DIR: the fuzzers, budget and seed come from the report; give none")
+        if args.guided or args.branch_coverage or args.guided_round is not None:
+            raise BadInputError("fuzz run --resume DIR: whether the campaign is guided comes from the report")
         result = resume_campaign(
             args.resume, workers=args.workers, progress=not args.json and not args.no_progress, dask=args.dask
         )
@@ -237,8 +253,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.json and not args.no_progress,
         command=command,
         dask=args.dask,
+        **_guided_args(args),
     )
     return _print_run(result, args.json)
+
+
+def _guided_args(args: argparse.Namespace) -> dict[str, Any]:
+    """run_campaign's guided arguments (none unless given: an unguided campaign is called as before)."""
+    out: dict[str, Any] = {}
+    if args.guided:
+        out["guided"] = True
+    if args.branch_coverage:
+        out["branch_coverage"] = True
+    if args.guided_round is not None:
+        if not args.guided:
+            raise BadInputError("fuzz run: --guided-round needs --guided")
+        out["guided_round"] = args.guided_round
+    return out
 
 
 def _print_run(result: Any, as_json: bool) -> int:

@@ -70,7 +70,7 @@ def check_batch(
             for event in pool.poll(0.1):
                 if isinstance(event, CaseFailure):
                     failures.append((event.fuzzer, event.index, event.case, event.verdict.to_dict()))
-                else:
+                elif isinstance(event, BatchDone):  # (NewCoverage comes only from guided batches, never sent here)
                     counts.update(event.counts)
                     coverage.update(event.coverage)
                     todo = event.rest  # the worker died on a case: the rest of the batch goes on in a new one

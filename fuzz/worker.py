@@ -13,12 +13,13 @@ import signal
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from fuzz.base import Fuzzer
 from fuzz.case import STATUSES, Verdict
+from fuzz.guided import ArcTracer, Guide, guided_case, traced_file
 from fuzz.registry import fuzzer_spec, load_fuzzer
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -40,8 +41,10 @@ def case_rng(seed: int | str, index: int) -> random.Random:
     return random.Random(f"{seed}:{index}")
 
 
-def generate_case(fuzzer: Fuzzer, seed: int | str, index: int) -> dict[str, Any]:
-    """Generate case `index` of the campaign with this seed."""
+def generate_case(fuzzer: Fuzzer, seed: int | str, index: int, guide: Guide | None = None) -> dict[str, Any]:
+    """Generate case `index` of the campaign with this seed (of a guided round when guide is set)."""
+    if guide is not None:
+        return guided_case(fuzzer, seed, index, case_rng(seed, index), guide)[0]
     return fuzzer.generate(case_rng(seed, index))
 
 
@@ -212,11 +215,12 @@ def run_isolated(
 
 @dataclass(frozen=True)
 class Batch:
-    """Cases start..stop-1 of one fuzzer."""
+    """Cases start..stop-1 of one fuzzer (of a guided round when `guide` is set; not part of its identity)."""
 
     fuzzer: str
     start: int
     stop: int
+    guide: Guide | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -233,6 +237,16 @@ class CaseFailure:
 
 
 @dataclass
+class NewCoverage:
+    """A case of a guided batch reached coverage keys its batch had not seen (fuzz.guided decides what joins)."""
+
+    fuzzer: str
+    index: int
+    case: dict[str, Any]
+    keys: list[str]
+
+
+@dataclass
 class BatchDone:
     """A batch has ended; `rest` holds the cases it did not reach because its worker died."""
 
@@ -241,6 +255,9 @@ class BatchDone:
     coverage: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     rest: Batch | None = None
+
+
+PoolEvent = CaseFailure | NewCoverage | BatchDone  # what WorkerPool.poll returns
 
 
 def _worker_main(
@@ -268,33 +285,72 @@ def _worker_main(
             return
         if message is None:
             return
-        name, start, stop = message
+        name, start, stop, guide = message
         if name not in fuzzers:
             fuzzers[name] = load_fuzzer(specs[name], name)
         fuzzer = fuzzers[name]
         for k in range(len(STATUSES)):
             counts[base + k] = 0
         t0 = time.perf_counter()
+        watch = _GuidedBatch(fuzzer, guide) if guide is not None else None
         for i in range(start, stop):
             exit_if_orphaned(parent_pid)
             started[slot] = time.monotonic()  # written before the index, so the parent never sees a stale time
             index[slot] = i
             case: dict[str, Any] | None
             try:
-                case = fuzzer.generate(case_rng(seed, i))
+                case = (
+                    fuzzer.generate(case_rng(seed, i))
+                    if guide is None
+                    else guided_case(fuzzer, seed, i, case_rng(seed, i), guide)[0]
+                )
             except BaseException as e:
                 case, verdict = None, exception_verdict(e, "generate")
             else:
-                verdict = check_case(fuzzer, case)
+                verdict = check_case(fuzzer, case) if watch is None else watch.check(case)
             counts[base + STATUS_SLOT[verdict.status]] += 1
             if verdict.status not in ("pass", "invalid"):
                 conn.send(("failure", name, i, case, verdict.to_dict()))
+            if watch is not None and case is not None:
+                new = watch.new_keys()
+                if new:
+                    conn.send(("new", name, i, case, new))
         index[slot] = -1
         try:
-            coverage = dict(fuzzer.coverage())
+            coverage = dict(fuzzer.coverage()) if watch is None else watch.coverage
         except Exception:
             coverage = {}
         conn.send(("done", coverage, time.perf_counter() - t0))
+
+
+class _GuidedBatch:
+    """A worker's per-case coverage in a guided batch: the keys each case reached that the batch had not seen."""
+
+    def __init__(self, fuzzer: Fuzzer, guide: Guide) -> None:
+        self.fuzzer, self.seen = fuzzer, set(guide.known)
+        self.coverage: dict[str, int] = {}
+        self.tracer = ArcTracer(traced_file()) if guide.branches else None
+        self._keys: list[str] = []
+
+    def check(self, case: dict[str, Any]) -> Verdict:
+        if self.tracer is None:
+            verdict = check_case(self.fuzzer, case)
+        else:
+            with self.tracer.tracing():
+                verdict = check_case(self.fuzzer, case)
+        try:
+            hits = self.fuzzer.coverage()
+        except Exception:
+            hits = {}
+        for key, n in hits.items():
+            self.coverage[key] = self.coverage.get(key, 0) + n
+        self._keys = [k for k, n in hits.items() if n] + (self.tracer.take() if self.tracer is not None else [])
+        return verdict
+
+    def new_keys(self) -> list[str]:
+        new = sorted(set(self._keys) - self.seen)
+        self.seen.update(new)
+        return new
 
 
 class WorkerPool:
@@ -355,18 +411,18 @@ class WorkerPool:
         assert conn is not None
         self._batches[slot], self._batch_t0[slot] = batch, time.perf_counter()
         try:
-            conn.send((batch.fuzzer, batch.start, batch.stop))
+            conn.send((batch.fuzzer, batch.start, batch.stop, batch.guide))
         except OSError:  # it died just now: start a fresh one
             self._procs[slot].join()
             self._discard(slot)
             self._spawn(slot)
             conn = self._conns[slot]
             assert conn is not None
-            conn.send((batch.fuzzer, batch.start, batch.stop))
+            conn.send((batch.fuzzer, batch.start, batch.stop, batch.guide))
 
-    def poll(self, wait_s: float = 0.05) -> list[CaseFailure | BatchDone]:
+    def poll(self, wait_s: float = 0.05) -> list[PoolEvent]:
         """Wait up to wait_s for worker messages, deaths and timeouts; return what happened."""
-        events: list[CaseFailure | BatchDone] = []
+        events: list[PoolEvent] = []
         busy = [s for s in range(self.size) if self._batches[s] is not None]
         handles: list[Any] = [self._conns[s] for s in busy] + [self._procs[s].sentinel for s in busy]
         ready = set(wait(handles, timeout=wait_s)) if handles else set()
@@ -440,7 +496,7 @@ class WorkerPool:
         base = slot * len(STATUSES)
         return {status: int(self._counts[base + k]) for k, status in enumerate(STATUSES)}
 
-    def _drain(self, slot: int, events: list[CaseFailure | BatchDone], hung_index: int | None = None) -> None:
+    def _drain(self, slot: int, events: list[PoolEvent], hung_index: int | None = None) -> None:
         """Read every pending message of a worker; on EOF the worker has died."""
         conn = self._conns[slot]
         assert conn is not None
@@ -450,6 +506,9 @@ class WorkerPool:
                 if message[0] == "failure":
                     _, name, i, case, verdict = message
                     events.append(CaseFailure(name, i, case, Verdict.from_dict(verdict)))
+                elif message[0] == "new":
+                    _, name, i, case, keys = message
+                    events.append(NewCoverage(name, i, case, keys))
                 else:
                     _, coverage, seconds = message
                     batch = self._batches[slot]
@@ -460,7 +519,7 @@ class WorkerPool:
         except (EOFError, OSError):
             self._lost_worker(slot, events, hung_index)
 
-    def _kill_hung(self, events: list[CaseFailure | BatchDone]) -> None:
+    def _kill_hung(self, events: list[PoolEvent]) -> None:
         now = time.monotonic()
         for s in range(self.size):
             if self._batches[s] is None or self._procs[s] is None:
@@ -473,7 +532,7 @@ class WorkerPool:
             if self._batches[s] is not None:
                 self._lost_worker(s, events, i)
 
-    def _lost_worker(self, slot: int, events: list[CaseFailure | BatchDone], hung_index: int | None) -> None:
+    def _lost_worker(self, slot: int, events: list[PoolEvent], hung_index: int | None) -> None:
         """A worker died (or was killed for hanging): record its current case and hand back the rest."""
         proc, batch = self._procs[slot], self._batches[slot]
         proc.join()
@@ -493,21 +552,22 @@ class WorkerPool:
                     f"fuzz worker for {batch.fuzzer!r} keeps dying before running a case "
                     f"({exitcode_signature(exitcode)})"
                 )
-            rest = Batch(batch.fuzzer, batch.start + done, batch.stop) if done < len(batch) else None
+            rest = replace(batch, start=batch.start + done) if done < len(batch) else None
             events.append(BatchDone(batch, counts, {}, time.perf_counter() - self._batch_t0[slot], rest))
             return
         stack = _read_stack(self._stack_path(slot))
         verdict = timeout_verdict(self.timeout_s, stack) if hung_index is not None else crash_verdict(exitcode, stack)
         counts[verdict.status] += 1
-        events.append(CaseFailure(batch.fuzzer, current, self._regenerate(batch.fuzzer, current), verdict))
-        rest = Batch(batch.fuzzer, current + 1, batch.stop) if current + 1 < batch.stop else None
+        events.append(CaseFailure(batch.fuzzer, current, self._regenerate(batch, current), verdict))
+        rest = replace(batch, start=current + 1) if current + 1 < batch.stop else None
         events.append(BatchDone(batch, counts, {}, time.perf_counter() - self._batch_t0[slot], rest))
 
-    def _regenerate(self, name: str, index: int) -> dict[str, Any] | None:
+    def _regenerate(self, batch: Batch, index: int) -> dict[str, Any] | None:
         """Generate in the parent the case a dead worker was on (generation is deterministic)."""
+        name = batch.fuzzer
         try:
             if name not in self._fuzzers:
                 self._fuzzers[name] = load_fuzzer(self.specs[name], name)
-            return generate_case(self._fuzzers[name], self.seed, index)
+            return generate_case(self._fuzzers[name], self.seed, index, batch.guide)
         except Exception:
             return None

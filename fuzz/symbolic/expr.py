@@ -92,10 +92,8 @@ def _build_op(op: str, srcs: list[UOp]) -> UOp:
         return srcs[0].logical_not()
     if op == "WHERE":
         return srcs[0].where(srcs[1], srcs[2])
-    if op == "CAST_BOOL":
-        return srcs[0].cast(dtypes.bool)
-    if op == "CAST_INT":
-        return srcs[0].cast(dtypes.index)
+    if op in ("CAST_BOOL", "CAST_INT"):  # built as written: a cast to the operand's own dtype is kept (cast_same)
+        return UOp(Ops.CAST, dtypes.bool if op == "CAST_BOOL" else dtypes.index, (srcs[0],))
     raise ValueError(f"unknown op {op!r} in symbolic expression")
 
 

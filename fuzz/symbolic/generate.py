@@ -24,6 +24,9 @@ class GenOptions:
     negative_bounds: float = 0.35  # chance a variable's range reaches below zero
     symbolic_divisor: float = 0.15  # chance a div/mod divides by a variable (with a range excluding 0)
     bool_ops: float = 0.25  # chance a node is a comparison / where / and-or
+    # chance of the corner forms some rules need: bool constants in AND/OR/XOR/CMPEQ/CMPNE, WHERE with constant
+    # bool arms, casts (also to the operand's own dtype), shifts by constants
+    corner_forms: float = 0.08
     # variable ranges are up to ~1000 wide, so three of them can span 10**9 points; the exhaustive oracle proves
     # a case of up to this many points in about a millisecond, Z3 takes 3-100 ms: wider domains are narrowed...
     max_points: int = 1 << 16
@@ -79,6 +82,8 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
         cond = gen_bool(rng, depth - 1, names, opts, divisor_vars)
         return ["WHERE", cond, gen_int(rng, depth - 1, names, opts, divisor_vars),
                 gen_int(rng, depth - 1, names, opts, divisor_vars)]
+    if rng.random() < opts.corner_forms:
+        return _int_corner(rng, depth, names, opts, divisor_vars)
     op = rng.choice(_INT_OPS)
     a = gen_int(rng, depth - 1, names, opts, divisor_vars)
     if op == "NEG":
@@ -105,10 +110,47 @@ def gen_bool(rng: random.Random, depth: int, names: list[str], opts: GenOptions,
                 gen_bool(rng, depth - 1, names, opts, divisor_vars)]
     if depth > 1 and r < 0.3:
         return ["NOT", gen_bool(rng, depth - 1, names, opts, divisor_vars)]
+    if depth > 1 and r < 0.3 + opts.corner_forms:
+        return _bool_corner(rng, depth, names, opts, divisor_vars)
     a = gen_int(rng, max(depth - 1, 0), names, opts, divisor_vars)
     b = ["const", _const(rng, opts)] if rng.random() < 0.7 else gen_int(rng, max(depth - 2, 0), names, opts,
                                                                          divisor_vars)
     return [rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPNE", "CMPEQ"]), a, b]
+
+
+def _int_corner(rng: random.Random, depth: int, names: list[str], opts: GenOptions, divisor_vars: list[str]) -> Expr:
+    """A shift by a constant (shl_to_mul, shr_to_div), a div/mod by 0, 1 or -1, or a cast to int (of an int or a
+    bool)."""
+    r = rng.random()
+    if r < 0.45:
+        a = gen_int(rng, depth - 1, names, opts, divisor_vars)
+        return [rng.choice(["SHL", "SHR"]), a, ["const", rng.choice([0, 1, 1, 2, 2, 3, 4, 5])]]
+    if r < 0.6:  # C leaves x/0 undefined; the cases define it as 0, as the engine's div_by_0 does
+        return [rng.choice(["IDIV", "MOD"]), gen_int(rng, depth - 1, names, opts, divisor_vars),
+                ["const", rng.choice([0, 1, -1])]]
+    if r < 0.8:
+        return ["CAST_INT", gen_int(rng, depth - 1, names, opts, divisor_vars)]  # the same dtype: cast_same
+    return ["CAST_INT", gen_bool(rng, depth - 1, names, opts, divisor_vars)]
+
+
+def _bool_corner(rng: random.Random, depth: int, names: list[str], opts: GenOptions, divisor_vars: list[str]) -> Expr:
+    """Bool forms with constant operands: and/or/xor/==/!= with True or False, where with bool arms, casts."""
+    r = rng.random()
+    a = gen_bool(rng, depth - 1, names, opts, divisor_vars)
+    if r < 0.55:
+        k = ["const", rng.random() < 0.5]
+        op = rng.choice(["AND", "OR", "XOR", "XOR", "CMPEQ", "CMPNE"])
+        return [op, a, k] if rng.random() < 0.7 else [op, k, a]
+    if r < 0.6:
+        return ["XOR", a, gen_bool(rng, depth - 1, names, opts, divisor_vars)]
+    if r < 0.65:  # and_not, or_not
+        return [rng.choice(["AND", "OR"]), a, ["NOT", a]]
+    if r < 0.85:
+        t = rng.random() < 0.5
+        return ["WHERE", a, ["const", t], ["const", not t]]
+    if r < 0.93:
+        return ["CAST_BOOL", a]  # the same dtype: cast_same
+    return ["CAST_BOOL", gen_int(rng, depth - 1, names, opts, divisor_vars)]
 
 
 def _narrow(bounds: dict[str, list[int]], max_points: int) -> None:
