@@ -636,3 +636,31 @@ def _max_unpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     if shape is not None:  # a larger output_shape: zeros after the inferred block
         out = out.pad([(0, want - have) for want, have in zip(shape, inferred)])
     return out
+
+
+# ---------------------------------------------------------------------------------------------- linear algebra
+@op("Det")
+def _det(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Determinants of the last two axes by Gaussian elimination with partial pivoting, unrolled over n."""
+    a = inp[0]
+    n = a.shape[-1]
+    if a.ndim < 2 or a.shape[-2] != n:
+        raise ValueError(f"Det needs square matrices, got shape {a.shape}")
+    lead = a.shape[:-2]
+    dev = a.device
+    det = Tensor.ones(lead, a.dtype, dev)
+    rows = Tensor.arange(n, dtype=dtypes.int64, device=dev)
+    for k in range(n):
+        below = (rows >= k).reshape((1,) * len(lead) + (n,))
+        col = below.where(a[..., :, k].abs(), _full(a, -1.0))
+        p = col.argmax(-1).cast(dtypes.int64)  # (lead,): the pivot row
+        pk = p.unsqueeze(-1)
+        swap = (rows == k).where(pk, (rows == pk).where(_full(pk, k), rows))  # exchange rows k and p
+        a = a.gather(a.ndim - 2, swap.unsqueeze(-1).expand(lead + (n, n)))
+        det = (p != _full(p, k)).where(-det, det)
+        pivot = a[..., k, k]
+        det = det * pivot
+        safe = (pivot == _full(pivot, 0)).where(_full(pivot, 1), pivot)
+        factor = (rows > k).reshape((1,) * len(lead) + (n,)).where(a[..., :, k] / safe.unsqueeze(-1), _full(a, 0))
+        a = (a - factor.unsqueeze(-1) * a[..., k:k + 1, :]).realize()
+    return det

@@ -105,3 +105,32 @@ def _stft(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     out_re, out_im = dft_last(re, im, flen, False, onesided)
     assert out_im is not None
     return Tensor.stack([out_re, out_im], -1)
+
+
+@op("MelWeightMatrix")
+def _mel_weight_matrix(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Triangular mel filters over the one-sided spectrum's bins (a constant of the static inputs)."""
+    from engine.onnx_ops import engine_dtype
+
+    n_mel, n_fft, rate = (int(_scalar(t)) for t in inp[:3])
+    lo, hi = float(_scalar(inp[3])), float(_scalar(inp[4]))
+
+    def mel(f: float) -> float:
+        return 2595 * math.log10(1 + f / 700)
+
+    edges = np.arange(n_mel + 2) * ((mel(hi) - mel(lo)) / (n_mel + 2)) + mel(lo)
+    hz = 700 * (10 ** (edges / 2595) - 1)
+    bins = (((n_fft + 1) * hz) // rate).astype(np.int64)
+    w = np.zeros((n_fft // 2 + 1, n_mel))
+    for i in range(n_mel):
+        left, center, right = bins[i], bins[i + 1], bins[i + 2]
+        if center == left:
+            w[center, i] = 1
+        else:
+            j = np.arange(left, center + 1)
+            w[j, i] = (j - left) / (center - left)
+        if right > center:
+            j = np.arange(center, right)
+            w[j, i] = (right - j) / (right - center)
+    dt = engine_dtype(attrs.get("output_datatype", 1), "output_datatype")
+    return const(w.astype(dt.np), node.device)

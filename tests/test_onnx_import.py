@@ -629,3 +629,11 @@ def test_an_op_without_a_handler_runs_its_onnx_function_body(op, monkeypatch):
     monkeypatch.delitem(onnx_ops.OPS, "Det", raising=False)
     with pytest.raises(OnnxImportError, match="unsupported op 'Det'"):  # no handler and no function body
         load(_unary_model("Det", shape=(2, 2)))
+
+
+def test_det_pivots_and_gives_zero_for_singular_matrices():
+    x = _rand((3, 4, 4))
+    x[1, 0] = 0.0  # a zero first pivot: the row exchange must happen
+    x[2, 3] = x[2, 1] * 2  # singular
+    got = _check(_unary_model("Det", shape=(3, 4, 4)), {"x": x}, tol=1e-4)["y"]
+    assert abs(got[2]) < 1e-4
