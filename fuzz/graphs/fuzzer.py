@@ -44,6 +44,7 @@ from fuzz.base import Fuzzer
 from fuzz.case import Verdict
 from fuzz.graphs.case import BadCase, build, infer_types, make_values, needed, op_count, reference
 from fuzz.graphs.generate import gen_case
+from fuzz.graphs.mutate import mutate_graph
 from fuzz.graphs.ops import OPS
 from fuzz.graphs.reduce import reductions
 from fuzz.graphs.repro import reproducer_source
@@ -187,6 +188,12 @@ class GraphFuzzer(Fuzzer):
 
     def generate(self, rng: random.Random) -> dict[str, Any]:
         return gen_case(rng, self.max_nodes)
+
+    def mutate(self, case: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+        """An attribute, an input's dtype or data, a node on top or an op swapped (fuzz.graphs.mutate); a fresh
+        case when no edit gives a valid graph."""
+        mutated = mutate_graph(case, rng)
+        return mutated if mutated is not None else self.generate(rng)
 
     def validate(self, case: Any) -> None:
         super().validate(case)

@@ -26,9 +26,9 @@ from engine.rewrite import RuleStats, trace_rewrites, track_rules
 from engine.symbolic import simplify, symbolic
 from engine.uop import Ops, UOp
 from fuzz.base import Fuzzer
-from fuzz.case import Verdict
+from fuzz.case import Verdict, canonical_json
 from fuzz.symbolic.expr import subexpressions, to_expr, to_uop, to_uop_dag, to_uop_nodes
-from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case
+from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case, mutate_case
 from fuzz.symbolic.reduce import case_size, reductions
 from oracles.c_int import check_bounds, check_node, expr_size
 from oracles.exhaustive import Overflow, check_all, domain_size
@@ -107,6 +107,20 @@ class SymbolicFuzzer(Fuzzer):
 
     def generate(self, rng: random.Random) -> dict[str, Any]:
         return gen_case(rng, self.options)
+
+    def mutate(self, case: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+        """One or two random edits of case (see generate.mutate_case); a fresh case if the result is malformed."""
+        before = canonical_json(case)
+        for k in range(4):  # one edit, sometimes two; again while an edit changed nothing (an op for itself)
+            case = mutate_case(case, rng, self.options)
+            if canonical_json(case) != before and (k > 0 or rng.random() < 0.7):
+                break
+        try:
+            self.validate(case)
+            to_uop(case["expr"], case["vars"])
+        except ValueError:
+            return self.generate(rng)
+        return case
 
     def validate(self, case: Any) -> None:
         self._validate_vars(case)

@@ -193,3 +193,73 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
     else:
         expr = gen_int(rng, opts.depth, names, opts, divisor_vars)
     return {"vars": bounds, "expr": expr}
+
+
+_SWAPS = [("ADD", "SUB", "MUL", "MAX", "MIN"), ("IDIV", "MOD"), ("CMPLT", "CMPLE", "CMPNE", "CMPEQ"),
+          ("AND", "OR", "XOR"), ("SHL", "SHR")]
+
+
+def mutate_case(case: dict[str, Any], rng: random.Random, opts: GenOptions | None = None) -> dict[str, Any]:
+    """A variation of a case (the caller's copy is changed): a subterm replaced by a fresh one, a constant, a
+    variable's range or an operator changed. The expression may need re-validating (see SymbolicFuzzer.mutate)."""
+    opts = opts or GenOptions()
+    bounds, expr = case["vars"], case["expr"]
+    names = sorted(bounds)
+    divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0]
+    nodes = _nodes_with_parents(expr)
+    r = rng.random()
+    if r < 0.4:  # a subterm (not the root, which keeps its type) replaced by a fresh one of the same type
+        subterms = [(p, k, n) for p, k, n in nodes[1:] if not (p[0] in ("SHL", "SHR") and k == 2)]  # shifts: consts
+        if subterms:
+            parent, k, node = rng.choice(subterms)
+            depth = rng.randint(1, 3)
+            bool_node = is_bool(node)
+            parent[k] = (gen_bool if bool_node else gen_int)(rng, depth, names, opts, divisor_vars)
+    elif r < 0.6:  # a constant
+        consts = [(p, k, n) for p, k, n in nodes if n[0] == "const" and p is not None]
+        if consts:
+            parent, k, node = rng.choice(consts)
+            if isinstance(node[1], bool):
+                parent[k] = ["const", not node[1]]
+            elif not (parent[0] in ("SHL", "SHR") and k == 2):
+                parent[k] = ["const", _const(rng, opts)]
+            else:
+                parent[k] = ["const", rng.randint(0, 5)]
+    elif r < 0.8:  # a variable's range
+        name = rng.choice(names)
+        lo = rng.choice([0, 0, 1, -rng.randint(1, 40), rng.randint(0, 20)])
+        bounds[name] = [lo, lo + rng.choice([0, 1, 3, 7, 15, 31, rng.randint(0, 100)])]
+        _narrow(bounds, opts.max_points)
+    else:  # an operator, for another of the same kind
+        ops = [(p, k, n) for p, k, n in nodes if any(n[0] in group for group in _SWAPS)]
+        if ops:
+            _, _, node = rng.choice(ops)
+            group = next(g for g in _SWAPS if node[0] in g)
+            node[0] = rng.choice(group)
+    return case
+
+
+def _nodes_with_parents(expr: Expr) -> list[tuple[Any, int, Expr]]:
+    """Every node with its parent and its index there (the root's parent is None), parents first."""
+    out: list[tuple[Any, int, Expr]] = [(None, 0, expr)]
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node[0] in ("var", "const"):
+            continue
+        for k in range(1, len(node)):
+            out.append((node, k, node[k]))
+            stack.append(node[k])
+    return out
+
+
+def is_bool(expr: Expr) -> bool:
+    """Whether a generated expression is bool-valued (a WHERE is bool when its arms are)."""
+    op = expr[0]
+    if op == "const":
+        return isinstance(expr[1], bool)
+    if op == "var":
+        return False
+    if op == "WHERE":
+        return is_bool(expr[2]) and is_bool(expr[3])
+    return op in ("CMPLT", "CMPLE", "CMPNE", "CMPEQ", "AND", "OR", "XOR", "NOT", "CAST_BOOL")
