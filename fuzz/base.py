@@ -75,6 +75,10 @@ class Fuzzer(abc.ABC):
         """Every key `coverage` can report (the report lists those never hit); default: unknown, []."""
         return []
 
+    def unreachable_keys(self) -> dict[str, str]:
+        """Coverage keys no case can reach, each with the reason (the report names them apart); default: none."""
+        return {}
+
     def validate(self, case: Any) -> None:
         """Raise ValueError with a clear message if case is malformed (default: it must be a JSON object)."""
         if not isinstance(case, dict):

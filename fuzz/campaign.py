@@ -91,6 +91,7 @@ class CampaignResult:
     generator_errors: list[dict[str, Any]] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)
     coverage_rules: list[str] = field(default_factory=list)  # every rule the fuzzers can hit, where they say
+    coverage_unreachable: dict[str, str] = field(default_factory=dict)  # keys no case can reach: the reason each
     timeline: list[dict[str, float]] = field(default_factory=list)  # progress samples, see _Timeline
     engine_version: str = ""
     worker_respawns: int = 0
@@ -551,6 +552,7 @@ def run_campaign(
         result.report_dir = str(reports / result.campaign_id)
         check_writable(Path(result.report_dir), "report directory")
     result.coverage_rules = _coverage_rules(instances.values())
+    result.coverage_unreachable = {k: why for f in instances.values() for k, why in f.unreachable_keys().items()}
     result.per_fuzzer = {name: {"cases": 0, **dict.fromkeys(STATUSES, 0), "findings": 0} for name in fuzzers}
     return _execute(result, specs, instances, progress, restored=False)
 

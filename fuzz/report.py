@@ -144,6 +144,7 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
             f"{summary.get('inconclusive', 0)} inconclusive",
         ),
         ("rules hit", str(summary.get("rules_hit", 0))),
+        *_coverage_rows(summary),
     ]
     problem = _campaign_problem(summary)
     if problem:
@@ -187,6 +188,27 @@ def render_summary(summary: dict[str, Any], console: Console | None = None) -> N
         for rule, hits in sorted(coverage.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_RULES]:
             table.add_row(rule, f"{hits:,}")
         console.print(table)
+
+
+def _coverage_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows naming the coverage keys no case reached, those no case can reach (with why), and guidance figures."""
+    hit, unreachable = summary.get("coverage", {}), summary.get("coverage_unreachable", {})
+    never = [k for k in summary.get("coverage_rules", []) if not hit.get(k) and k not in unreachable]
+    rows = [("never reached", ", ".join(never) or "none")] if summary.get("coverage_rules") else []
+    rows += [(f"unreachable {k}", why) for k, why in unreachable.items()]
+    guidance = summary.get("guidance") or {}
+    for name, g in guidance.get("fuzzers", {}).items():
+        rows.append((f"guided {name}", f"{g['rounds']} rounds of {guidance['round_cases']}, pool {g['pool']}"))
+    branches = guidance.get("branch_coverage")
+    if branches:
+        rows.append(
+            (
+                "branch coverage",
+                f"{branches['file']}: {branches['arcs']} arcs, lines {branches['lines']} of {branches['lines_total']} "
+                f"({branches['line_percent']}%)",
+            )
+        )
+    return rows
 
 
 def print_report(
