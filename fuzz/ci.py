@@ -186,7 +186,9 @@ def fuzz_one(fuzzer: str, seconds: float, gate: GateResult, known: Known, option
         result.counts.get("timeout", 0),
         result.counts.get("crash", 0),
         flaky=list(result.flaky_findings),
-        never_hit=[k for k in result.coverage_rules if not result.coverage.get(k) and k not in result.coverage_unreachable],
+        never_hit=[
+            k for k in result.coverage_rules if not result.coverage.get(k) and k not in result.coverage_unreachable
+        ],
         interrupted=result.interrupted,
     )
     for finding in result.new_findings:
