@@ -874,6 +874,28 @@ def _nonzero(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     return const(np.array(np.nonzero(mask), dtype=np.int64).reshape(mask.ndim, -1), inp[0].device)
 
 
+@op("Unique")
+def _unique(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    """Unique values (sorted, or in order of first occurrence), first indices, inverse indices and counts. The
+    output shapes depend on the values: x is realized and the grouping done on the host."""
+    x = inp[0]
+    v = np.asarray(static(x))
+    axis = attrs.get("axis")
+    a = None if axis is None else _ax(axis, v.ndim)
+    flat = v.reshape(-1) if a is None else v
+    y, first, inverse, counts = np.unique(flat, return_index=True, return_inverse=True, return_counts=True, axis=a)
+    inverse = inverse.reshape(-1)
+    if not attrs.get("sorted", 1):  # reorder the groups by where they first occur
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        y = y[order] if a is None else np.take(y, order, axis=a)
+        first, counts, inverse = first[order], counts[order], rank[inverse]
+    dev = x.device
+    return [const(y.astype(v.dtype), dev), const(first.astype(np.int64), dev), const(inverse.astype(np.int64), dev),
+            const(counts.astype(np.int64), dev)]
+
+
 # ---------------------------------------------------------------------------------------------- reductions
 def _reduce_axes(inp: Inputs, attrs: Attrs, node: Node, since: int, ndim: int) -> tuple[int, ...] | None:
     """The reduced axes; None means the input passes through (noop_with_empty_axes and no axes)."""

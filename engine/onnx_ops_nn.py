@@ -664,3 +664,41 @@ def _det(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
         factor = (rows > k).reshape((1,) * len(lead) + (n,)).where(a[..., :, k] / safe.unsqueeze(-1), _full(a, 0))
         a = (a - factor.unsqueeze(-1) * a[..., k:k + 1, :]).realize()
     return det
+
+
+@op("NonMaxSuppression")
+def _non_max_suppression(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Greedy per batch and class: best score first, dropping boxes whose IoU with a kept one exceeds the threshold.
+    The IoU matrix is engine code; the selection (its length depends on the values) runs on the host."""
+    boxes, scores = inp[0], inp[1]
+    max_out = int(_scalar(_opt(inp, 2), 0))
+    iou_th = float(_scalar(_opt(inp, 3), 0.0))
+    score_th = _opt(inp, 4)
+    b = boxes.cast(dtypes.float32)
+    if attrs.get("center_point_box", 0):  # [x_center, y_center, width, height]
+        xc, yc, w, h = (b[..., i] for i in range(4))
+        y1, y2, x1, x2 = yc - h / 2, yc + h / 2, xc - w / 2, xc + w / 2
+    else:  # [y1, x1, y2, x2], either corner first
+        ya, xa, yb, xb = (b[..., i] for i in range(4))
+        y1, y2, x1, x2 = ya.minimum(yb), ya.maximum(yb), xa.minimum(xb), xa.maximum(xb)
+    area = (y2 - y1) * (x2 - x1)
+    ih = (y2.unsqueeze(2).minimum(y2.unsqueeze(1)) - y1.unsqueeze(2).maximum(y1.unsqueeze(1))).relu()
+    iw = (x2.unsqueeze(2).minimum(x2.unsqueeze(1)) - x1.unsqueeze(2).maximum(x1.unsqueeze(1))).relu()
+    inter = ih * iw
+    union = area.unsqueeze(2) + area.unsqueeze(1) - inter
+    iou = ((union > 0).where(inter / (union > 0).where(union, _full(union, 1.0)), _full(inter, 0.0))).numpy()
+    sc = scores.numpy()
+    th = None if score_th is None else float(_scalar(score_th))
+    picked: list[list[int]] = []
+    for bi in range(sc.shape[0]):
+        for ci in range(sc.shape[1]):
+            s = sc[bi, ci]
+            order = [int(i) for i in np.argsort(-s, kind="stable") if th is None or s[i] > th]
+            keep: list[int] = []
+            for i in order:
+                if len(keep) >= max_out:
+                    break
+                if all(iou[bi, i, j] <= iou_th for j in keep):
+                    keep.append(i)
+            picked.extend([bi, ci, i] for i in keep)
+    return const(np.array(picked, np.int64).reshape(-1, 3), boxes.device)

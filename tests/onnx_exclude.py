@@ -28,8 +28,6 @@ EXCLUDE: dict[str, str] = {
     r"test_scan_sum": "Scan of opset 8 (a batch axis and sequence_lens): not implemented",
     r"test_dft_inverse(_opset19)?": "the reference's float32 roundoff (1.9e-7) on imaginary parts that are exactly 0 "
                                     "exceeds atol 1e-7 (the engine gives 5e-15)",
-    r"test_nonmaxsuppression_.*" + _OWN: _TODO + " (NonMaxSuppression)",
-    r"test_unique_.*" + _OWN: _TODO + " (Unique)",
     r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
     r"test_roialign_.*" + _OWN: _TODO + " (RoiAlign)",
 }
