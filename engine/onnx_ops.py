@@ -105,6 +105,9 @@ def _narrow_types() -> dict[int, Narrow]:
         code, npt = getattr(TensorProto, name, None), getattr(ml_dtypes, npname, None)
         if code is not None and npt is not None:
             out[code] = Narrow(name, dtypes.float32, npt, -maxv, maxv, m, emin, has_nan)
+    code, npt = getattr(TensorProto, "FLOAT8E8M0", None), getattr(ml_dtypes, "float8_e8m0fnu", None)
+    if code is not None and npt is not None:  # powers of two 2**-127 .. 2**127 and NaN: an exponent byte
+        out[code] = Narrow("FLOAT8E8M0", dtypes.float32, npt, 2.0 ** -127, 2.0 ** 127, 0, -127, True)
     return out
 
 
@@ -419,7 +422,7 @@ def _dropout(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
 def _cast(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     nt = NARROW.get(attrs["to"])
     if nt is not None:
-        return _cast_narrow(inp[0], nt, attrs.get("saturate", 1))
+        return _cast_narrow(inp[0], nt, attrs.get("saturate", 1), attrs.get("round_mode", "up"))
     return _cast_to(inp[0], engine_dtype(attrs["to"], "Cast target"), attrs.get("saturate", 1))
 
 
@@ -439,9 +442,35 @@ def _round_small_float(x: Tensor, nt: Narrow, saturate: bool) -> Tensor:
     return xf.isnan().where(_full(r, math.nan if nt.has_nan else 0.0), r)
 
 
-def _cast_narrow(x: Tensor, nt: Narrow, saturate: int = 1) -> Tensor:
+def _round_e8m0(x: Tensor, saturate: bool, mode: str) -> Tensor:
+    """To float8 E8M0 (2**(e-127) for an exponent byte e, 255 is NaN), held in float32: the float32 exponent of |x|,
+    moved up by the rounding mode ("up": any fraction; "nearest": the spec's guard/round/sticky rule; "down": never),
+    except past 2**127 when saturating; 0 becomes 2**-127, infinities and NaN become NaN."""
+    bits = x.cast(dtypes.float32).bitcast(dtypes.int32)
+    e = (bits >> 23) & 0xFF
+    special = e == _full(e, 0xFF)
+    if mode == "up":
+        up = (bits & 0x7FFFFF) != _full(e, 0)
+    elif mode == "nearest":
+        g, r, st = (bits & 0x400000) != _full(e, 0), (bits & 0x200000) != _full(e, 0), (bits & 0x1FFFFF) != _full(e, 0)
+        up = g & (r | st | (e > _full(e, 0)))
+    elif mode == "down":
+        up = e != e
+    else:
+        raise ValueError(f"unknown round_mode {mode!r}")
+    up = up & special.logical_not()
+    if saturate:
+        up = up & (e != _full(e, 0xFE))
+    e = up.where(e + 1, e)
+    value = (e == _full(e, 0)).where(_full(e, 0x400000), e << 23).bitcast(dtypes.float32)
+    return (special | (e == _full(e, 0xFF))).where(_full(value, math.nan), value)
+
+
+def _cast_narrow(x: Tensor, nt: Narrow, saturate: int = 1, round_mode: str = "up") -> Tensor:
     """To a type the engine holds widened: small floats round onto their grid; for the sub-byte integers floats
     truncate and a value outside the type becomes 0 (the reference's rule), integers wrap to the type's width."""
+    if nt.name == "FLOAT8E8M0":
+        return _round_e8m0(x, bool(saturate), round_mode)
     if nt.is_float:
         return _round_small_float(x, nt, bool(saturate))
     if x.dtype.is_float:
@@ -457,7 +486,7 @@ def _cast_narrow(x: Tensor, nt: Narrow, saturate: int = 1) -> Tensor:
 def _castlike(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     nt = node.narrow_in(1)
     if nt is not None:
-        return _cast_narrow(inp[0], nt, attrs.get("saturate", 1))
+        return _cast_narrow(inp[0], nt, attrs.get("saturate", 1), attrs.get("round_mode", "up"))
     return _cast_to(inp[0], inp[1].dtype, attrs.get("saturate", 1))
 
 

@@ -637,3 +637,19 @@ def test_det_pivots_and_gives_zero_for_singular_matrices():
     x[2, 3] = x[2, 1] * 2  # singular
     got = _check(_unary_model("Det", shape=(3, 4, 4)), {"x": x}, tol=1e-4)["y"]
     assert abs(got[2]) < 1e-4
+
+
+@pytest.mark.parametrize("mode", ["up", "down", "nearest"])
+@pytest.mark.parametrize("saturate", [0, 1])
+def test_e8m0_casts_match_onnx_bit_rule(mode, saturate):
+    from onnx.numpy_helper import to_float8e8m0
+
+    E8 = TensorProto.FLOAT8E8M0
+    r = np.random.default_rng(5)
+    x = np.concatenate([np.exp2(r.uniform(-130, 127.9, 400)) * r.choice([1, -1], 400),
+                        [0.0, 1.0, 1.5, 3.0, 2.0 ** 127 * 1.9, np.inf, np.nan]]).astype(np.float32)
+    m = _model([helper.make_node("Cast", ["x"], ["y"], to=E8, saturate=saturate, round_mode=mode)],
+               [("x", F, x.shape)], [("y", E8, None)])
+    got = load(m).run({"x": x}, "LLVM")["y"]
+    want = to_float8e8m0(x, saturate=bool(saturate), round_mode=mode)
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
