@@ -4,6 +4,8 @@ Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N] [--wide]
        python bench/bench_fuzz.py symbolic --dask local:N [--seconds S]   (campaigns: Dask vs the process pool)
        python bench/bench_fuzz.py graphs [--seconds S] [--seed N] [--base LLVM]
        python bench/bench_fuzz.py onnx [--seconds S] [--seed N]   (ONNX models checked per second)
+       python bench/bench_fuzz.py symbolic --guided [--seconds S]   (coverage over time and time to each planted
+                                                                    bug, with and without guidance)
 
 graphs: `GraphFuzzer.generate` + `check` with the default mode mix (base + two drawn modes per case), and the
 time split: generate, numpy reference, scheduling, codegen (opts, index simplification, linearize), compile
@@ -289,6 +291,98 @@ def bench_dask(fuzzer: str, seconds: float, seed: int, address: str) -> None:
                       f"{steady:>9,.0f} {first['t']:>8.1f} {(time.process_time() - cpu) / r.elapsed:>8.0%}")
 
 
+def _guided_run(seconds: float, seed: int, mode: str, traced: bool, signature: str | None = None) -> dict[str, Any]:
+    """The guided-round algorithm in process (one worker, one batch per round): mode is "off", "rules" or "arcs"
+    (what guides); traced: measure the arcs of engine/symbolic.py (every mode pays the tracer alike). Returns the
+    samples (t, rules reached, arcs reached) and, with signature, the seconds until a case fails that way."""
+    from fuzz.guided import ARC_PREFIX, ROUND_CASES, ArcTracer, GuidedRounds, guided_case, traced_file
+    from fuzz.worker import case_rng
+
+    f = SymbolicFuzzer()
+    rounds = GuidedRounds(["symbolic"], ROUND_CASES, branches=mode == "arcs")
+    tracer = ArcTracer(traced_file()) if traced else None
+    rules: set[str] = set()
+    arcs: set[str] = set()
+    samples, found, i, t0 = [], None, 0, time.perf_counter()
+    next_sample = 1.0
+    while time.perf_counter() - t0 < seconds:
+        guide = rounds.guide("symbolic")
+        case = guided_case(f, seed, i, case_rng(seed, i), guide)[0] if mode != "off" else f.generate(case_rng(seed, i))
+        if tracer is not None:
+            with tracer.tracing():
+                verdict = f.check(case)
+        else:
+            verdict = f.check(case)
+        keys = [k for k, n in f.coverage().items() if n]
+        case_arcs = tracer.take() if tracer is not None else []
+        rules.update(keys)
+        arcs.update(case_arcs)
+        if mode != "off":
+            rounds.report("symbolic", i, case, keys + (case_arcs if mode == "arcs" else []))
+            rounds.maybe_close("symbolic", i + 1)
+        i += 1
+        now = time.perf_counter() - t0
+        if signature is not None and verdict.signature == signature:
+            found = now
+            break
+        if now >= next_sample:
+            samples.append((now, len(rules), len(arcs)))
+            next_sample *= 2
+    samples.append((time.perf_counter() - t0, len(rules), len({a for a in arcs if a.startswith(ARC_PREFIX)})))
+    return {"samples": samples, "found": found, "cases": i}
+
+
+def bench_guided(seconds: float, seed: int) -> None:
+    """Coverage over time with and without guidance (equal budget, same seed), and time to each planted bug of
+    tests/test_symbolic_fuzzer.py."""
+    import importlib.util
+    import tempfile
+
+    import engine.symbolic as sym
+    from fuzz.campaign import run_campaign
+    from fuzz.guided import branch_summary
+
+    rules = len(SymbolicFuzzer().coverage_keys())
+    print(f"symbolic, {seconds:g} s per mode, seed {seed}, one process; rules of {rules}, arcs of engine/symbolic.py "
+          "(every mode traced alike)")
+    print(f"{'guided by':<12} {'cases':>7}  rules/arcs reached at 1, 2, 4, 8, ... s and at the end")
+    for mode in ("off", "rules", "arcs"):
+        r = _guided_run(seconds, seed, mode, traced=True)
+        points = "  ".join(f"{t:.0f}s:{n}/{a}" for t, n, a in r["samples"])
+        print(f"{mode:<12} {r['cases']:>7}  {points}")
+    print(f"engine/symbolic.py has {branch_summary(set())['lines_total']} executable lines")
+    print(f"\ncampaigns (fuzz run, 1 worker, {seconds:g} s, untraced): the cost of guidance itself")
+    with tempfile.TemporaryDirectory() as tmp:
+        for guided in (False, True):
+            r = run_campaign(["symbolic"], seconds=seconds, seed=seed, workers=1, corpus_dir=tmp, report_dir=None,
+                             minimize_seconds=0, guided=guided)
+            hit = sum(1 for n in r.coverage.values() if n)
+            print(f"{'guided' if guided else 'unguided':<10} {r.cases:>8,} cases {r.cases / r.fuzz_seconds:>7,.0f}/s "
+                  f"rules reached {hit}")
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "test_symbolic_fuzzer.py")
+    spec = importlib.util.spec_from_file_location("planted_symbolic", path)
+    assert spec is not None and spec.loader is not None
+    planted = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(planted)
+    bugs = [("fold_mod", planted._mod_fold_ignoring_sign, "mismatch:not-equal:fold_mod"),
+            ("fold_div", planted._div_fold_ignoring_sign, "mismatch:not-equal:fold_div"),
+            ("affine_simplify", planted._fast_path_dropping_constants, "mismatch:fast-path")]
+    print(f"\nseconds (cases) to the first case of each planted bug, seeds {seed}..{seed + 4}, median; untraced")
+    for target, bug, signature in bugs:
+        real = getattr(sym, target)
+        setattr(sym, target, bug)
+        try:
+            row = []
+            for mode in ("off", "rules"):
+                runs = [_guided_run(seconds, s, mode, traced=False, signature=signature) for s in range(seed, seed + 5)]
+                times = sorted(r["found"] if r["found"] is not None else float("inf") for r in runs)
+                cases = sorted(r["cases"] for r in runs)
+                row.append(f"{mode}: {times[2]:.3f} s ({cases[2]})")
+            print(f"{target:<16} " + "   ".join(row))
+        finally:
+            setattr(sym, target, real)
+
+
 def bench_onnx(seconds: float, seed: int) -> None:
     """Print ONNX models checked per second on one core (generate, build, onnxruntime off and on, the engine on
     its base device, compare), and where the time goes."""
@@ -354,7 +448,12 @@ def main() -> None:
                     help="also run with the generator's domains left as drawn (GenOptions.wide_domains=1)")
     ap.add_argument("--dask", metavar="ADDRESS",
                     help="campaigns instead: cases/s of the process pool vs Dask (local:N or tcp://HOST:8786)")
+    ap.add_argument("--guided", action="store_true",
+                    help="symbolic: coverage over time and time to each planted bug, with and without guidance")
     args = ap.parse_args()
+    if args.guided:
+        bench_guided(args.seconds, args.seed)
+        return
     if args.dask:
         bench_dask(args.fuzzer, args.seconds, args.seed, args.dask)
         return
