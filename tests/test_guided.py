@@ -173,3 +173,11 @@ def test_unreachable_rules_are_shadowed_as_the_report_says(rule, expr):
         simplify(to_uop(expr, {"x": [0, 9]}))
     fired = RuleStats.take()
     assert rule not in fired and "bounds_fold" in fired  # if this fails, the rule became reachable: update the dict
+
+
+def test_branch_guided_campaign_is_the_same_with_one_or_two_workers(tmp_path):
+    runs = [run_campaign(["symbolic"], cases=240, seed=4, workers=w, corpus_dir=tmp_path / f"c{w}", report_dir=None,
+                         minimize_seconds=0, guided=True, branch_coverage=True, guided_round=80) for w in (1, 2)]
+    assert runs[0].resume["guided"] == runs[1].resume["guided"]
+    assert any(k.startswith("arc:") for k in runs[0].resume["guided"]["fuzzers"]["symbolic"]["known"])
+    assert runs[0].guidance["branch_coverage"]["lines"] > 100
