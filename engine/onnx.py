@@ -1,10 +1,13 @@
 """ONNX importer: load a model (path, bytes or ModelProto) and run it on any engine device.
 
-The rule: every value a node computes is an engine Tensor, computed by the handler in `OPS[op_type]` (looked up
-when the node runs, so a test can patch one). Only values an op needs as static data (Reshape's shape, Slice's
-starts, Pad's pads, TopK's k, ...) are read back as numpy (`engine.onnx_ops.static`): initializers, Constant
-outputs and graph inputs are known without running a kernel. Attributes get the defaults of the op's schema for
-the model's opset. Every error about the model or its inputs is one OnnxImportError naming the file, the node
+The rule: every value a node computes is an engine Tensor (a sequence is a list of them, an empty optional None),
+computed by the handler in `OPS[op_type]` (`OPS["domain:op"]` for another domain; looked up when the node runs, so
+a test can patch one), or, for an op without a handler that onnx defines by a function body, by running that body.
+Only values an op needs as static data (Reshape's shape, Slice's starts, Pad's pads, TopK's k, ...) are read back
+as numpy (`engine.onnx_ops.static`): initializers, Constant outputs and graph inputs are known without running a
+kernel; ops whose output sizes depend on the values (NonZero, Unique, NonMaxSuppression) realize them. Element
+types the engine lacks are held widened (`engine.onnx_ops.NARROW`). Attributes get the defaults of the op's schema
+for the model's opset. Every error about the model or its inputs is one OnnxImportError naming the file, the node
 (its name, or `#index`) and the op type.
 """
 
