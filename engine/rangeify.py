@@ -13,6 +13,9 @@ What gets its own buffer (the realize rule):
     order was already tried, the reduce is realized. A reduce the loops around it would evaluate more often than
     it has values (overlapping windows: a conv read by a 3x3 stride-2 max_pool) is realized too. Each fused reduce
     gets fresh RANGEs of kind "reduce" and its own accumulator, initialized once per value it produces.
+    A reduce to be realized is realized with its elementwise epilogue where every use of it passes through one
+    elementwise UOp over it (`_epilogue_top`: relu(batchnorm(conv)), gelu(x @ w + b)): that chain is then
+    computed once per element, not once per use by the consumer's loops.
 """
 
 from __future__ import annotations
@@ -297,6 +300,37 @@ class _Lowerer:
         return (_REDUCE, [(u.src[0], tuple(new), valid)], (u, ranges))
 
 
+EPILOGUE_MAX = 512  # _epilogue_top looks at most this many UOps above a reduce
+
+
+def _epilogue_top(u: UOp, pos: dict[UOp, int], roots: set[UOp], users: dict[UOp, set[UOp]]) -> UOp:
+    """The UOp to realize for reduce `u`: the highest elementwise UOp over u (through reshapes) through which every
+    use of u passes (the only one of the elementwise UOps over u up to it with a use outside them), else u itself.
+    `pos`: each UOp's position in the graph's topological order."""
+    size = math.prod(shape_of(u))
+    region = {u}
+    open_uses = {u: len(users.get(u, ())) + (u in roots)}  # uses outside the region, per UOp in it
+    n_open, top = 1, u
+    todo = [(pos[x], x) for x in users.get(u, ())]
+    heapq.heapify(todo)
+    while todo and len(region) < EPILOGUE_MAX:
+        _, x = heapq.heappop(todo)
+        if x in region or not (x.op in GroupOp.ALU or x.op in (Ops.CAST, Ops.BITCAST, Ops.RESHAPE)) or \
+                math.prod(shape_of(x)) != size:
+            continue  # a use that is not elementwise: what it reads keeps a use outside
+        region.add(x)
+        for s in set(x.src) & region:
+            open_uses[s] -= 1
+            n_open -= open_uses[s] == 0
+        open_uses[x] = len(users.get(x, ())) + (x in roots)
+        n_open += open_uses[x] > 0
+        if n_open == 1 and open_uses[x]:
+            top = x
+        for y in users.get(x, ()):
+            heapq.heappush(todo, (pos[y], y))
+    return top
+
+
 def _computes(u: UOp) -> bool:
     """A tensor-level UOp that computes values (not a movement op, constant or buffer): its own kernel unfused."""
     return u.op in GroupOp.ALU or u.op in (Ops.CAST, Ops.BITCAST, Ops.REDUCE_AXIS, Ops.CONTIGUOUS)
@@ -487,6 +521,7 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
         if multi:  # a copy and what it copies (unless a buffer already) are realized
             force |= {x for u in graph if u.op is Ops.COPY for x in (u, u.src[0]) if x is u or not _is_buffer_view(x)}
         devs = _devices_of(graph, list(sink.src), root_devices, device) if multi else {}
+        users: dict[UOp, set[UOp]] | None = None  # each UOp's consumers, when _epilogue_top needs them
         to_realize = set(want) | force | needs
         order = [u for u in graph if u in to_realize]
         buffers = {u: assign_target(u) if u.op is Ops.ASSIGN else
@@ -507,7 +542,12 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
                 tried.add(key)
                 loop_orders[e.root] = reordered
             else:
-                needs.add(e.u)
+                if users is None:
+                    users = {}
+                    for x in graph:
+                        for s in x.src:
+                            users.setdefault(s, set()).add(x)
+                needs.add(_epilogue_top(e.u, {x: i for i, x in enumerate(graph)}, set(sink.src), users))
             continue
         items = _order_kernels(groups, to_realize)
         if items is not None:

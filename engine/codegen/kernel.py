@@ -6,6 +6,9 @@ Opts (composable, each checked):
   Opt("UNROLL", k, n)  split reduce range k (in order of axis id) into (outer, n), the inner of kind "unroll"
   Opt("ACCUM", k, n)   split reduce range k into (outer, n) with n independent accumulators, combined at the end
   Opt("REORDER", 0, p) permute the output loops: new order = [order[i] for i in p]
+  Opt("VECTOR", k, n)  (CPU kernels) split output loop k into (outer, n), the inner of kind "vector" placed
+                       innermost and kept as a loop: the C renderer runs its n iterations as the lanes of SIMD
+                       vectors (n a power of two up to 64; one per kernel); other renderers run it as a loop
 GPU kernels only (engine/codegen/gpu.py maps their loops to launch indices):
   Opt("LOCAL", k, n)   split output loop k into (outer, n), the inner one thread index of a workgroup of n; when n
                        does not divide the loop, the outer rounds up, the index is clamped to the last element and
@@ -23,6 +26,7 @@ from typing import Any
 
 from engine.codegen import gpu as gpu_shape
 from engine.codegen.expand import expand_unrolls, expand_upcasts
+from engine.codegen.heuristic import cpu_plan
 from engine.codegen.linearize import linearize
 from engine.codegen.program import Program
 from engine.dtype import dtypes
@@ -33,6 +37,7 @@ from engine.uop import Ops, UOp
 
 UPCAST_WHOLE = 64  # default_opts upcasts an innermost output loop up to this size whole
 UNROLL_MAX = 7  # default_opts unrolls an innermost reduce loop up to this size (a conv's 7x7 kernel)
+VECTOR_LANES = (2, 4, 8, 16, 32, 64)  # the lane counts Opt VECTOR accepts (GCC vectors are powers of two)
 
 
 class OptError(ValueError):
@@ -178,10 +183,23 @@ class Kernel:
             raise OptError(f"{self.name}: cannot group reduce loop {opt.axis}: {why}")
         self._split(r, n, "reduce", "group")
 
+    def _vector(self, opt: Opt) -> None:
+        if self.gpu:
+            raise OptError(f"{self.name}: VECTOR needs a CPU kernel")
+        if opt.amount not in VECTOR_LANES:
+            raise OptError(f"{self.name}: VECTOR lanes must be one of {VECTOR_LANES}, got {opt.amount!r}")
+        if any(r.arg[1] == "vector" for r in self.order):
+            raise OptError(f"{self.name}: the kernel already has a vector loop")
+        if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] != "loop":
+            raise OptError(f"{self.name}: no output loop {opt.axis} to vectorize")
+        r = self.order[opt.axis]
+        outer, inner = self._split(r, opt.amount, "loop", "vector")
+        self.order = [outer if x is r else x for x in self.order if x is not r or outer.op is Ops.RANGE] + [inner]
+
     def apply_opt(self, opt: Opt) -> Kernel:
         """Apply one optimization (raises OptError if it does not fit)."""
         if opt.op == "UPCAST":
-            if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] == "local":
+            if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] in ("local", "vector"):
                 raise OptError(f"{self.name}: no output loop {opt.axis}")
             r = self.order[opt.axis]
             outer, inner = self._split(r, opt.amount, "global" if r.arg[1] == "global" else "loop", "upcast")
@@ -191,6 +209,8 @@ class Kernel:
             if not 0 <= opt.axis < len(rr):
                 raise OptError(f"{self.name}: no reduce loop {opt.axis}")
             self._split(rr[opt.axis], opt.amount, "reduce", "unroll" if opt.op == "UNROLL" else "accum")
+        elif opt.op == "VECTOR":
+            self._vector(opt)
         elif opt.op == "LOCAL":
             self._local(opt)
         elif opt.op == "GROUP":
@@ -215,6 +235,7 @@ class Kernel:
         ast = graph_rewrite(ast, kernel_rules)
         order = [graph_rewrite(r, kernel_rules) for r in self.order if r not in upcasts]
         order = [r for r in order if r.op is Ops.RANGE]
+        order = [r for r in order if r.arg[1] != "vector"] + [r for r in order if r.arg[1] == "vector"]  # innermost
         verify_kernel(ast, self.name)  # with loops, not launch indices: the same values, and intervals decide faster
         if not self.gpu:
             return linearize(ast, self.name, order)
@@ -257,10 +278,14 @@ def default_opts(k: Kernel) -> list[Opt]:
       (a conv's kernel width), unroll it: lane l and tap j read x[l + j], and with the taps unrolled the
       compiler loads and multiplies the lanes as vectors (conv 3x3: 2x faster);
     - else, if the first reduce loop reads adjacent memory (a row sum), give it 8 (or 4) accumulators.
+    Before those, a CPU kernel gets engine.codegen.heuristic's vectorized register tile where it has one.
     """
     rr = k.reduce_ranges()
     if not rr:
         return []
+    plan = cpu_plan(k.order, rr, k.ast)
+    if plan is not None:
+        return [Opt(op, axis, amount) for op, axis, amount in plan]
 
     def size(r: UOp) -> int:
         return r.src[0].arg if r.src[0].op is Ops.CONST else 0

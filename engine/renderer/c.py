@@ -15,18 +15,22 @@ fits; else the float of the two around it whose last bit is 1), which the narrow
 it would round the original value (float32 keeps more than two bits beyond bfloat16's and fp8's precision).
 float64 to float16 rounds once, as numpy does. Index values are int64_t.
 The outermost output loop runs in parallel (OpenMP) when the kernel is big enough; "upcast" and "unroll" loops
-are unrolled by the compiler.
+are unrolled by the compiler. In the CPU dialect a "vector" loop (Opt VECTOR) runs its iterations as the lanes of
+GCC vectors (`_Lanes`): what depends on it is a vector (or, for an index, base + lane * stride kept symbolic), loads
+and stores of adjacent elements are vector moves, float +, -, *, / are vector ops, and every other op runs lane by
+lane with the scalar translation; the other dialects run it as a plain loop.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from engine.alu import wrap
 from engine.codegen.program import Program
 from engine.dtype import DType, dtypes
-from engine.uop import Ops, UOp
+from engine.uop import GroupOp, Ops, UOp
 
 PARALLEL_MIN_WORK = 1 << 15
 
@@ -377,6 +381,225 @@ def _alu(u: UOp, s: list[str], d: Dialect = C) -> str:
     raise NotImplementedError(f"{d.name} backend: op {op.name} is not supported")
 
 
+_FLOATS = (dtypes.float32, dtypes.float64)  # float types held in registers as they are stored (no rounding)
+_INTS = (dtypes.int32, dtypes.int64, dtypes.uint32, dtypes.uint64)
+
+
+def _load_expr(u: UOp, addr: str, valid: str | None, alt: str, d: Dialect) -> str:
+    """The value a LOAD of `u` reads at `addr` (a narrow float converted), or `alt` where `valid` is false."""
+    dt = u.dtype.scalar
+    if u.src[0].src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow:
+        addr = f"{d.narrow[dt.name][0]}({addr})"
+    return addr if valid is None else f"({valid} ? {addr} : {alt})"
+
+
+def _store_value(idx: UOp, v: str, d: Dialect) -> str:
+    """A register value as it is stored through INDEX `idx` (a narrow float to its storage bits)."""
+    dt = idx.dtype.scalar
+    return f"{d.narrow[dt.name][1]}({v})" if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow else v
+
+
+def _alu_expr(u: UOp, srcs: list[str], d: Dialect) -> str:
+    """An ALU/CAST/BITCAST as a C expression, rounded to a narrow float type where it has one."""
+    # the CPU dialect calls _alu(u, srcs): tests plant bugs in it through that signature
+    expr = _alu(u, srcs) if d is C else _alu(u, srcs, d)
+    if (u.dtype.scalar.is_float and u.op not in (Ops.CAST, Ops.BITCAST, Ops.WHERE)) or u.op is Ops.CAST:
+        expr = _round(u.dtype, expr)
+    return expr
+
+
+class _Lanes:
+    """The lanes of a "vector" loop of the CPU dialect while its body is rendered.
+
+    A value that depends on the loop's counter is held as one of:
+      affine   an index base + lane * stride kept symbolic (base a scalar variable), so that a load or store of
+               stride 1 is one vector move;
+      vector   a GCC vector of its register type (bool: uint8_t 0/1), lane l being `name[l]`;
+      mask     a bool as an integer vector of -1/0 (what a vector comparison gives), lane l being `(name[l] & 1)`.
+    What does not depend on it stays a scalar. Lane by lane every value is what the scalar translation computes:
+    vector code is used only where it computes the same (float +, -, *, /, comparisons, selects, bit casts and
+    integer bit ops, loads and stores of adjacent elements of types held as stored); every other op runs lane by
+    lane with the scalar translation, consecutive ones in one loop over the lanes."""
+
+    def __init__(self, rng: UOp, n: int, names: dict[UOp, str], out: Any):
+        self.rng, self.n, self.names, self.out = rng, n, names, out
+        self.affine: dict[UOp, tuple[str, int]] = {rng: ("0", 1)}
+        self.vectors: set[UOp] = set()  # values (and accumulators) held as vectors
+        self.masks: dict[UOp, int] = {}  # mask -> the byte width of its lanes
+        self.indexes: set[UOp] = set()  # INDEXes whose address or gate depends on the lanes
+        self.types: dict[str, str] = {}  # vector type name -> its typedef
+        self.decls: list[str] = []  # the lane-by-lane group being collected: declarations and loop body
+        self.body: list[str] = []
+
+    def depends(self, u: UOp) -> bool:
+        return u in self.affine or u in self.vectors or u in self.masks or u in self.indexes
+
+    def vtype(self, dt: DType) -> str:
+        """The GCC vector type of n lanes of `dt`'s register type (declared once per kernel)."""
+        c = "uint8_t" if dt.scalar == dtypes.bool else ctype(dt)
+        name = f"v{self.n}_{c}"
+        self.types.setdefault(name, f"typedef {c} {name} __attribute__((vector_size({self.n} * sizeof({c}))));")
+        return name
+
+    def mtype(self, itemsize: int) -> str:
+        return self.vtype(dtypes.int64 if itemsize == 8 else dtypes.int32)
+
+    def lane(self, u: UOp, lane: str = "l_") -> str:
+        """Lane `lane` of a value, as a C expression (a scalar value is the same in every lane)."""
+        if u in self.affine:
+            base, stride = self.affine[u]
+            return f"({base} + {lane})" if stride == 1 else f"({base} + {lane} * {stride}ll)"
+        if u in self.masks:
+            return f"({self.names[u]}[{lane}] & 1)"
+        return f"{self.names[u]}[{lane}]" if u in self.vectors else self.names[u]
+
+    def vec(self, u: UOp) -> str:
+        """A vector or scalar value as a vector expression (a scalar broadcast)."""
+        if u in self.vectors:
+            return self.names[u]
+        return f"(({self.vtype(u.dtype)}){{{', '.join([self.names[u]] * self.n)}}})"
+
+    def flush(self) -> None:
+        """Emit the lane-by-lane group collected so far: its declarations, then one loop over the lanes."""
+        if self.body:
+            for line in self.decls:
+                self.out(line)
+            self.out(f"for (int l_ = 0; l_ < {self.n}; l_++) {{")
+            for line in self.body:
+                self.out("  " + line)
+            self.out("}")
+        self.decls, self.body = [], []
+
+    def emit(self, line: str) -> None:
+        self.flush()
+        self.out(line)
+
+    def per_lane(self, name: str, dt: DType, expr: str) -> None:
+        """Vector `name`, each lane l_ set to `expr` (written in terms of l_), in the current lane-by-lane group."""
+        self.decls.append(f"{self.vtype(dt)} {name};")
+        self.body.append(f"{name}[l_] = {expr};")
+
+    def contiguous(self, idx: UOp) -> str | None:
+        """The base of a lane-dependent, ungated index of stride 1 (its lanes address adjacent elements)."""
+        if len(idx.src) > 2 or idx.src[1] not in self.affine:
+            return None
+        base, stride = self.affine[idx.src[1]]
+        return base if stride == 1 else None
+
+    def render(self, u: UOp, name: str) -> bool:
+        """Render `u` (its value named `name`) if it depends on the lanes; False leaves it to the scalar code."""
+        op, names = u.op, self.names
+        if op is Ops.DEFINE_REG:  # an accumulator inside the loop holds one value per lane
+            names[u] = f"acc{u.arg}"
+            self.vectors.add(u)
+            self.emit(f"{self.vtype(u.dtype.scalar)} acc{u.arg};")
+            return True
+        if not any(self.depends(x) for x in u.src):
+            if op not in (Ops.CONST, Ops.DEFINE_GLOBAL, Ops.INDEX):  # the scalar code emits something
+                self.flush()
+            return False
+        if op is Ops.INDEX:  # loads and stores read its parts
+            self.indexes.add(u)
+        elif op is Ops.STORE:
+            self._store(u)
+        elif op is Ops.LOAD:
+            names[u] = name
+            self._load(u, name)
+        else:
+            names[u] = name
+            self._alu(u, name)
+        return True
+
+    def _store(self, u: UOp) -> None:
+        idx, val = u.src
+        buf = self.names[idx.src[0]]
+        if idx.src[0] in self.vectors:  # an accumulator
+            if val in self.vectors or not self.depends(val):
+                self.emit(f"{buf} = {self.vec(val)};")
+            else:
+                self.body.append(f"{buf}[l_] = {self.lane(val)};")
+            return
+        base, dt = self.contiguous(idx), idx.dtype.scalar
+        if base is not None and val in self.vectors and storage_type(dt) == ctype(dt):
+            self.emit(f"memcpy(&{buf}[{base}], &{self.names[val]}, sizeof({self.names[val]}));")
+            return
+        stmt = f"{buf}[{self.lane(idx.src[1])}] = {_store_value(idx, self.lane(val), C)};"
+        self.body.append(f"if ({self.lane(idx.src[2])}) {stmt}" if len(idx.src) > 2 else stmt)
+
+    def _load(self, u: UOp, name: str) -> None:
+        idx, dt = u.src[0], u.dtype.scalar
+        buf = self.names[idx.src[0]]
+        self.vectors.add(u)
+        if idx.src[0] in self.vectors:  # an accumulator's value
+            self.emit(f"{self.vtype(dt)} {name} = {buf};")
+            return
+        base = self.contiguous(idx)
+        if base is not None and storage_type(dt) == ctype(dt):
+            self.emit(f"{self.vtype(dt)} {name};")
+            self.emit(f"memcpy(&{name}, &{buf}[{base}], sizeof({name}));")
+            return
+        valid = self.lane(idx.src[2]) if len(idx.src) > 2 else None
+        alt = self.names[u.src[1]] if len(u.src) > 1 else "0"
+        self.per_lane(name, dt, _load_expr(u, f"{buf}[{self.lane(idx.src[1])}]", valid, alt, C))
+
+    def _alu(self, u: UOp, name: str) -> None:
+        op, dt, src = u.op, u.dtype.scalar, u.src
+        if dt == dtypes.index and op in (Ops.ADD, Ops.SUB, Ops.MUL) and not any(x in self.vectors for x in src):
+            (ab, ast_), (bb, bst) = [self.affine.get(x, (self.names[x], 0)) for x in src]
+            if op is not Ops.MUL or (c := src[1] if src[0] in self.affine else src[0]).op is Ops.CONST:
+                stride = ast_ + bst if op is Ops.ADD else ast_ - bst if op is Ops.SUB else (ast_ or bst) * c.arg
+                self.affine[u] = (name, stride)  # (ab + l*as) op (bb + l*bs)
+                self.emit(f"int64_t {name} = {_alu_expr(u, [ab, bb], C)};")
+                return
+        native = self._native(u)
+        if native is not None:
+            self.emit(f"{native[0]} {name} = {native[1]};")
+            return
+        self.vectors.add(u)
+        self.per_lane(name, dt, _alu_expr(u, [self.lane(x) for x in src], C))
+
+    def _native(self, u: UOp) -> tuple[str, str] | None:
+        """(type, vector expression) of an op that vector code computes exactly as the scalar code, else None."""
+        op, dt, src = u.op, u.dtype.scalar, u.src
+        if any(x in self.affine for x in src):
+            return None
+        sdt = src[0].dtype.scalar if src else dt
+        vectors = [x for x in src if x in self.vectors]
+        if op in (Ops.ADD, Ops.SUB, Ops.MUL, Ops.FDIV, Ops.NEG, Ops.RECIPROCAL) and dt in _FLOATS or \
+                op in (Ops.AND, Ops.OR, Ops.XOR) and dt in _INTS and not any(x in self.masks for x in src):
+            self.vectors.add(u)  # a vector with a scalar: GCC broadcasts the scalar
+            return self.vtype(dt), _alu_expr(u, [self.names[x] for x in src], C)
+        if op in (Ops.AND, Ops.OR) and dt == dtypes.bool and all(x in self.masks for x in src) and \
+                len({self.masks[x] for x in src}) == 1:
+            self.masks[u] = self.masks[src[0]]
+            return self.mtype(self.masks[u]), _alu_expr(u, [self.names[x] for x in src], C)
+        if op in GroupOp.Comparison and sdt in _FLOATS:
+            self.masks[u] = sdt.itemsize
+            return self.mtype(sdt.itemsize), _alu_expr(u, [self.vec(x) for x in src], C)
+        if op is Ops.BITCAST and dt in _FLOATS + _INTS and sdt in _FLOATS + _INTS and \
+                dt.itemsize == sdt.itemsize and vectors:
+            self.vectors.add(u)
+            return self.vtype(dt), f"(({self.vtype(dt)}){self.names[src[0]]})"
+        if op is Ops.WHERE and dt in _FLOATS + _INTS and (self.masks.get(src[0]) == dt.itemsize or
+                                                          not self.depends(src[0])):
+            self.vectors.add(u)
+            if src[0] not in self.masks:  # one condition for every lane
+                return self.vtype(dt), f"({self.names[src[0]]} ? {self.vec(src[1])} : {self.vec(src[2])})"
+            return self.vtype(dt), self._select(self.names[src[0]], self.vec(src[1]), self.vec(src[2]), dt)
+        if op is Ops.MAX and dt in _FLOATS:  # MAXF: NaN if either is NaN, else the larger
+            a, b = self.vec(src[0]), self.vec(src[1])
+            nan = f"(({self.vtype(dt)}){{{', '.join(['NAN'] * self.n)}}})"
+            self.vectors.add(u)
+            return self.vtype(dt), self._select(f"(({a} != {a}) | ({b} != {b}))", nan,
+                                                self._select(f"({b} > {a})", b, a, dt), dt)
+        return None
+
+    def _select(self, mask: str, a: str, b: str, dt: DType) -> str:
+        """Lane by lane `mask ? a : b` for vectors of `dt` and a -1/0 mask of the same width (bit operations)."""
+        m = self.mtype(dt.itemsize)
+        return f"(({self.vtype(dt)})((({m}){a} & {mask}) | (({m}){b} & ~{mask})))"
+
+
 def render_c(prg: Program) -> str:
     """The C translation unit of a program: one function named after it."""
     return render(prg, C)
@@ -400,16 +623,34 @@ def render(prg: Program, d: Dialect) -> str:
     total = math.prod(u.src[0].arg for u in prg.uops if u.op is Ops.RANGE and u.src[0].op is Ops.CONST)
     first_loop = True
     counter = 0
+    lanes: _Lanes | None = None  # the "vector" loop being rendered (CPU dialect)
+    typedefs: dict[str, str] = {}
 
     def emit(text: str) -> None:
         lines.append("  " * depth + text)
 
     for u in prg.uops:
         op = u.op
+        if lanes is not None:
+            if op is Ops.END and u.src[0] is lanes.rng:
+                lanes.flush()
+                typedefs.update(lanes.types)
+                lanes = None
+                depth -= 1
+                emit("}")
+                continue
+            if lanes.render(u, f"{'val' if op is Ops.LOAD else 'alu'}{counter}"):
+                counter += 1
+                continue
         if op is Ops.DEFINE_GLOBAL:
             names[u] = f"data{u.arg}"
         elif op is Ops.CONST:
             names[u] = _const(u)
+        elif op is Ops.RANGE and u.arg[1] == "vector" and d is C and lanes is None and u.src[0].op is Ops.CONST:
+            emit(f"{{  /* {u.src[0].arg} lanes of loop {u.arg[0]} */")
+            depth += 1
+            lanes = _Lanes(u, u.src[0].arg, names, emit)
+            names[u] = f"lanes{u.arg[0]}"
         elif op is Ops.RANGE:
             n = f"ridx{u.arg[0]}_{counter}"
             counter += 1
@@ -446,36 +687,23 @@ def render(prg: Program, d: Dialect) -> str:
             names[u] = f"{names[u.src[0]]}[{names[u.src[1]]}]"
         elif op is Ops.LOAD:
             idx = u.src[0]
-            addr = names[idx]
-            dt = u.dtype.scalar
-            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow:
-                addr = f"{d.narrow[dt.name][0]}({addr})"
-            if len(idx.src) > 2:
-                addr = f"({names[idx.src[2]]} ? {addr} : {names[u.src[1]] if len(u.src) > 1 else '0'})"
             n = f"val{counter}"
             counter += 1
             names[u] = n
-            emit(f"{ctype(dt, d)} {n} = {addr};")
+            valid = names[idx.src[2]] if len(idx.src) > 2 else None
+            alt = names[u.src[1]] if len(u.src) > 1 else "0"
+            emit(f"{ctype(u.dtype, d)} {n} = {_load_expr(u, names[idx], valid, alt, d)};")
         elif op is Ops.STORE:
             idx, val = u.src
-            dt = idx.dtype.scalar
-            v = names[val]
-            if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow:
-                v = f"{d.narrow[dt.name][1]}({v})"
-            stmt = f"{names[idx]} = {v};"
+            stmt = f"{names[idx]} = {_store_value(idx, names[val], d)};"
             emit(f"if ({names[idx.src[2]]}) {stmt}" if len(idx.src) > 2 else stmt)
         else:
             n = f"alu{counter}"
             counter += 1
             names[u] = n
-            # the CPU dialect calls _alu(u, srcs): tests plant bugs in it through that signature
-            expr = _alu(u, [names[s] for s in u.src]) if d is C else _alu(u, [names[s] for s in u.src], d)
-            if u.dtype.scalar.is_float and op not in (Ops.CAST, Ops.BITCAST, Ops.WHERE):
-                expr = _round(u.dtype, expr)
-            elif op is Ops.CAST:
-                expr = _round(u.dtype, expr)
-            emit(f"{ctype(u.dtype, d)} {n} = {expr};")
+            emit(f"{ctype(u.dtype, d)} {n} = {_alu_expr(u, [names[s] for s in u.src], d)};")
     body = "\n".join(lines)
     threads = math.prod(u.src[0].arg for u in prg.uops if u.op is Ops.SPECIAL and u.arg.startswith("lidx"))
     prefix = d.kernel_prefix.format(threads=threads)
-    return f"{d.prelude}\n{prefix} {prg.name}({', '.join(params)}) {{\n{body}\n}}\n"
+    types = "".join(t + "\n" for t in typedefs.values())
+    return f"{d.prelude}\n{types}{prefix} {prg.name}({', '.join(params)}) {{\n{body}\n}}\n"

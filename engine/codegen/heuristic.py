@@ -1,0 +1,121 @@
+"""The default opts of a CPU kernel that reduces (a matmul, a conv, a pooled or normalized row): register tiles.
+
+The rule, from what the loads inside the reduce loops do when an output loop steps (their stride along it):
+  1. the vector loop is the output loop along which the most of those loads read adjacent elements (stride 1),
+     with no load whose address is not affine in it; its lanes fill a 64-byte vector (16 float32, 8 float64) or
+     fewer where that does not divide the loop (at least 4). Opt VECTOR: the C renderer runs the lanes as SIMD.
+  2. the tile: the vector loop's outer part is upcast by u1 (vectors side by side) and a second output loop by u2,
+     one along which the vector loads do not move (each vector loaded is used u2 times, each scalar of the other
+     operand u1 times), with u1 * u2 accumulators, at most TILE_MAX (AVX-512 has 32 vector registers; the loads
+     need some). Larger tiles first, then the squarer (fewer loads per multiply).
+  3. a small innermost reduce loop (a conv's kernel width) is unrolled.
+A kernel where no output loop reads adjacent memory keeps the scalar heuristic (engine.codegen.kernel): upcast a
+contiguous innermost output loop, or split a contiguous reduce into independent accumulators.
+
+The plan is a list of (op, axis, amount) in the order to apply them, the axes as Kernel.apply_opt reads them then.
+"""
+
+from __future__ import annotations
+
+from engine.symbolic import simplify, terms_of
+from engine.uop import Ops, UOp
+
+VECTOR_BYTES = 64  # one AVX-512 register
+TILE_MAX = 24  # accumulators of a register tile
+UNROLL_MAX = 7  # an innermost reduce loop up to this size is unrolled (a conv's 7x7 kernel)
+
+Plan = list[tuple[str, int, int]]
+
+
+def stride(index: UOp, r: UOp) -> int | None:
+    """How far `index` moves when range r steps: its coefficient in the affine index, 0 if r does not occur, None if
+    r occurs inside a non-affine part (a division, a modulo, a product of ranges)."""
+    terms, _ = terms_of(simplify(index))
+    if r in terms:
+        return terms[r] if not any(r in b.toposort for b in terms if b is not r) else None
+    return None if any(r in b.toposort for b in terms) else 0
+
+
+def _size(r: UOp) -> int:
+    return r.src[0].arg if r.src[0].op is Ops.CONST else 0
+
+
+def reduce_loads(ast: UOp) -> list[UOp]:
+    """The INDEXes of buffer loads that run inside a reduce loop (what the tile reuses)."""
+    inside: list[UOp] = []
+    for u in ast.toposort:
+        if u.op is Ops.REDUCE:
+            rs = set(u.src[1:])
+            inside.extend(x for x in u.src[0].toposort if x.op is Ops.INDEX and x.src[0].op is Ops.DEFINE_GLOBAL
+                          and rs & set(x.src[1].toposort))
+    return list(dict.fromkeys(inside))
+
+
+def _lanes(n: int, itemsize: int) -> int:
+    return next((w for w in (VECTOR_BYTES // max(itemsize, 4), 8, 4) if w <= VECTOR_BYTES // max(itemsize, 4)
+                 and n % w == 0), 0)
+
+
+def _row_split(n: int) -> int:
+    """The most rows of a loop of n a tile can take: all of a short loop, else its largest divisor up to 8."""
+    return n if n <= 8 else max(d for d in range(1, 9) if n % d == 0)
+
+
+def _tile(outer: int, rows: int, has_rows: bool) -> tuple[int, int]:
+    """(u1, u2): vectors side by side (dividing `outer`) and rows (dividing `rows`, or all of a short loop)."""
+    best = (1, 1)
+    for u1 in (4, 3, 2, 1):
+        if outer % u1:
+            continue
+        for u2 in (range(min(rows, 8), 0, -1) if has_rows else (1,)):
+            if (rows % u2 and u2 != rows) or u1 * u2 > TILE_MAX:
+                continue
+            if (u1 * u2, -abs(u1 - u2)) > (best[0] * best[1], -abs(best[0] - best[1])):
+                best = (u1, u2)
+    if not has_rows:  # no loop to share the vectors with: more of them side by side
+        best = (next(u for u in (8, 6, 4, 3, 2, 1) if outer % u == 0), 1)
+    return best
+
+
+def cpu_plan(order: list[UOp], reduce_ranges: list[UOp], ast: UOp) -> Plan | None:
+    """The vectorized register-tile plan of a CPU kernel (`order`: its output loops), or None where no output loop
+    reads adjacent memory inside the reduce."""
+    loads = reduce_loads(ast)
+    if not reduce_ranges or not loads:
+        return None
+    strides = {(ld, r): stride(ld.src[1], r) for ld in loads for r in order}
+    best: tuple[int, int, int] | None = None  # (adjacent loads, lanes, position)
+    for i, r in enumerate(order):
+        if r.arg[1] != "loop" or not _size(r) or any(strides[(ld, r)] is None for ld in loads):
+            continue
+        adjacent = [ld for ld in loads if strides[(ld, r)] == 1]
+        if not adjacent:
+            continue
+        lanes = _lanes(_size(r), max(ld.src[0].dtype.scalar.itemsize for ld in adjacent))
+        if lanes and (best is None or (len(adjacent), lanes) > best[:2]):
+            best = (len(adjacent), lanes, i)
+    if best is None:
+        return None
+    _, lanes, vi = best
+    v = order[vi]
+    vloads = [ld for ld in loads if strides[(ld, v)] == 1]
+    rows = [(i, r) for i, r in enumerate(order) if i != vi and r.arg[1] == "loop" and _size(r) > 1
+            and all(strides[(ld, r)] == 0 for ld in vloads)]
+    ri, row = max(rows, key=lambda x: (_row_split(_size(x[1])), -x[0]), default=(-1, None))
+    outer = _size(v) // lanes
+    u1, u2 = _tile(outer, _size(row) if row is not None else 1, row is not None)
+    plan: Plan = [("VECTOR", vi, lanes)]
+    # positions after VECTOR: the vector loop's outer part stays at vi (gone if it had one iteration)
+    pos = list(range(len(order)))
+    if outer == 1:
+        pos.remove(vi)
+    if u1 > 1:
+        plan.append(("UPCAST", pos.index(vi), u1))
+        if outer == u1:
+            pos.remove(vi)
+    if row is not None and u2 > 1:
+        plan.append(("UPCAST", pos.index(ri), u2))
+    rr = reduce_ranges
+    if 1 < _size(rr[-1]) <= UNROLL_MAX:
+        plan.append(("UNROLL", len(rr) - 1, _size(rr[-1])))
+    return plan

@@ -1,0 +1,192 @@
+"""CPU speed opts: Opt VECTOR (a loop run as SIMD lanes by the C renderer), the register-tile heuristic, and the
+scheduler realizing a reduce with its elementwise epilogue. Every vectorized kernel must compute exactly what the
+same kernel computes without opts (same operations per lane, same order)."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.codegen.heuristic import cpu_plan, stride
+from engine.codegen.kernel import Kernel, Opt, OptError, build_kernel, default_opts
+from engine.device import get_device
+from engine.dtype import dtypes
+from engine.rangeify import schedule
+from engine.realize import run_schedule, schedule_tensors
+from engine.tensor import Tensor
+from engine.uop import Ops
+
+rng = np.random.default_rng(0)
+
+
+def arr(*shape: int, dtype: Any = np.float32) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _size(r: Any) -> int:
+    return r.src[0].arg
+
+
+def vector_opts(ast: Any, name: str) -> list[Opt]:
+    """VECTOR on the innermost output loop that takes 16, 8, 4 or 2 lanes, and an UPCAST of another loop by 2."""
+    k = Kernel(ast, name)
+    for i in reversed(range(len(k.order))):
+        lanes = next((n for n in (16, 8, 4, 2) if _size(k.order[i]) % n == 0), 0)
+        if lanes:
+            opts = [Opt("VECTOR", i, lanes)]
+            other = next((j for j, r in enumerate(k.order) if j != i and _size(r) % 2 == 0), None)
+            return opts + ([Opt("UPCAST", other, 2)] if other is not None else [])
+    return []
+
+
+def _run(t: Tensor, opts: Any) -> np.ndarray:
+    items, views = schedule([t.uop], "CPU")
+    run_schedule(items, "CPU", opts)
+    v = views[t.uop]
+    return (v.src[0] if v.op is Ops.RESHAPE else v).arg.numpy().reshape(t.shape)
+
+
+def _vector_sources(t: Tensor, opts: Any) -> list[str]:
+    dev = get_device("CPU")
+    srcs = [dev.render(build_kernel(it.ast, it.name, opts(it.ast, it.name) if callable(opts) else opts)
+                       .to_program()) for it in schedule_tensors(t)]
+    return [s for s in srcs if "lanes of loop" in s]
+
+
+def _same(t: Tensor, opts: Any = vector_opts) -> str:
+    """The kernels of `t` with `opts` give bit for bit what they give without opts; the vectorized sources."""
+    srcs = _vector_sources(t, opts)
+    assert srcs, "no kernel was vectorized"
+    got, want = _run(t, opts), _run(t, None)
+    np.testing.assert_array_equal(got.view(np.uint8) if got.dtype.kind == "f" else got,
+                                  want.view(np.uint8) if want.dtype.kind == "f" else want)
+    return "\n".join(srcs)
+
+
+def test_a_vectorized_matmul_tile_loads_and_multiplies_whole_vectors():
+    a, b, bias = Tensor(arr(8, 24)), Tensor(arr(24, 32)), Tensor(arr(32))
+    out = (a @ b + bias).relu()
+    [item] = schedule_tensors(out)
+    plan = default_opts(Kernel(item.ast, item.name))
+    assert plan[0] == Opt("VECTOR", 1, 16) and Opt("UPCAST", 0, 8) in plan
+    src = _same(out, lambda ast, name: plan)
+    loop = src[src.index("for (int64_t ridx2"):]
+    assert "memcpy(&val" in loop and "l_ <" not in loop[:loop.index("}")]  # no lane-by-lane code in the reduce
+    np.testing.assert_allclose(out.numpy(), np.maximum(a.numpy() @ b.numpy() + bias.numpy(), 0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64, np.float16, np.int32, np.int64, np.uint8])
+def test_vector_lanes_of_column_sums_match_scalar_code(dt):
+    x = Tensor((arr(12, 32) * 20).astype(dt))
+    _same(x.sum(0))
+    _same((x * 3 - x).max(0))
+
+
+def test_vector_lanes_of_narrow_float_matmuls_round_like_scalar_code():
+    for dt in (dtypes.float16, dtypes.bfloat16):
+        a, b = Tensor(arr(4, 16)).cast(dt), Tensor(arr(16, 32)).cast(dt)
+        _same(a @ b)
+
+
+def test_vector_lanes_of_comparisons_selects_and_bool_outputs():
+    x, y = Tensor(arr(6, 16)), Tensor(arr(6, 16))
+    leaky = (x > 0).where(x, x * 0.1)
+    _same((leaky * y).sum(0))
+    _same(((x * y).sum(0) > 0) & ((x - y).sum(0) < 1))
+    _same((x.sum(0) >= 0).where(x.sum(0), y.max(0)))
+
+
+def test_vector_lanes_propagate_nan_through_max_like_scalar_code():
+    a = arr(5, 16)
+    a[2, 3], a[0, 7] = np.nan, np.nan
+    x = Tensor(a)
+    src = _same(x.max(0))
+    assert "NAN" in src
+    _same((x.sum(0)).relu())
+
+
+def test_vector_lanes_of_index_values_argmax_and_erf_bit_tricks():
+    x = Tensor(arr(9, 32))
+    _same(x.argmax(0))
+    _same((x @ Tensor(arr(32, 16))).gelu())  # erf: bit casts, integer masks, exp2 lane by lane
+
+
+def test_vector_lanes_of_padded_and_strided_convs_gather_where_not_adjacent():
+    x, w = Tensor(arr(1, 3, 9, 16)), Tensor(arr(4, 3, 3, 3))
+    _same(x.conv2d(w, padding=1))  # gated loads of the padding, lane by lane
+    _same(x.conv2d(w, padding=1, stride=2))  # stride-2 lanes: gathers
+    conv = x.conv2d(w, padding=1)
+    assert _vector_sources(conv, "default")  # the heuristic's own tile; its unrolled taps add in another order
+    np.testing.assert_allclose(_run(conv, "default"), _run(conv, None), rtol=1e-5, atol=1e-5)
+
+
+def test_vector_opt_is_checked():
+    [item] = schedule_tensors(Tensor(arr(8, 12)) @ Tensor(arr(12, 16)))
+    k = Kernel(item.ast, item.name)
+    with pytest.raises(OptError, match="lanes must be one of"):
+        Kernel(item.ast, item.name).apply_opt(Opt("VECTOR", 1, 3))
+    with pytest.raises(OptError, match="cannot split"):
+        Kernel(item.ast, item.name).apply_opt(Opt("VECTOR", 1, 32))
+    with pytest.raises(OptError, match="needs a CPU kernel"):
+        Kernel(item.ast, item.name, gpu=True).apply_opt(Opt("VECTOR", 1, 16))
+    k.apply_opt(Opt("VECTOR", 1, 8))
+    with pytest.raises(OptError, match="already has a vector loop"):
+        k.apply_opt(Opt("VECTOR", 0, 4))
+    with pytest.raises(OptError, match="no output loop"):
+        k.apply_opt(Opt("UPCAST", len(k.order) - 1, 2))  # the vector loop itself
+    # reordered after the vector loop: it stays innermost, the result is the same
+    out = Tensor(arr(8, 12)) @ Tensor(arr(12, 16))
+    np.testing.assert_array_equal(_run(out, [Opt("VECTOR", 1, 8), Opt("REORDER", 0, (2, 0, 1))]), _run(out, None))
+
+
+def test_other_devices_run_a_vector_loop_as_a_plain_loop():
+    a, b = arr(4, 8), arr(8, 16)
+    want = a @ b
+    for dev in ("PYTHON", "LLVM"):
+        from engine.device import available
+
+        if not available(dev):
+            continue
+        ta, tb = Tensor(a, device=dev), Tensor(b, device=dev)
+        out = ta @ tb
+        items, views = schedule([out.uop], dev)
+        run_schedule(items, dev, [Opt("VECTOR", 1, 16), Opt("UPCAST", 0, 2)])
+        v = views[out.uop]
+        np.testing.assert_allclose((v.src[0] if v.op is Ops.RESHAPE else v).arg.numpy().reshape(4, 16), want,
+                                   rtol=1e-5)
+
+
+def test_heuristic_strides_and_plan_follow_the_memory_layout():
+    a, b = Tensor(arr(16, 32)), Tensor(arr(32, 48))
+    [item] = schedule_tensors(a @ b)
+    k = Kernel(item.ast, item.name)
+    loads = [u for u in k.ast.toposort if u.op is Ops.INDEX and u.src[0].op is Ops.DEFINE_GLOBAL and u.src[0].arg]
+    by_buf = {ld.src[0].arg: ld for ld in loads}
+    rows, cols = k.order
+    assert stride(by_buf[1].src[1], rows) == 32 and stride(by_buf[1].src[1], cols) == 0
+    assert stride(by_buf[2].src[1], cols) == 1
+    assert cpu_plan(k.order, k.reduce_ranges(), k.ast) == [("VECTOR", 1, 16), ("UPCAST", 1, 3), ("UPCAST", 0, 8)]
+    # b transposed: no output loop reads adjacent memory in the reduce: no vector plan (the scalar heuristic)
+    [item] = schedule_tensors(a @ Tensor(arr(48, 32)).permute(1, 0))
+    k = Kernel(item.ast, item.name)
+    assert cpu_plan(k.order, k.reduce_ranges(), k.ast) is None
+    assert all(o.op != "VECTOR" for o in default_opts(k))
+
+
+def test_a_reduce_is_realized_with_its_elementwise_epilogue():
+    # conv -> batchnorm -> relu -> conv: the first kernel computes the batchnorm and relu once per element; the
+    # second conv reads the result instead of recomputing rsqrt and relu for every use
+    x, w1, w2 = Tensor(arr(1, 4, 8, 8)), Tensor(arr(8, 4, 3, 3)), Tensor(arr(8, 8, 1, 1))
+    mean, var = Tensor(arr(8)), Tensor(np.abs(arr(8)) + 1)
+    out = x.conv2d(w1, padding=1).batchnorm(mean, var).relu().conv2d(w2)
+    items = schedule_tensors(out)
+    assert len(items) == 2
+    first, second = ({u.op for u in it.ast.toposort} for it in items)
+    assert Ops.SQRT in first and Ops.MAX in first and Ops.SQRT not in second
+    # gelu(x @ w + b) read by a matmul: erf is computed in the producer, once per element
+    h = Tensor(arr(4, 16)) @ Tensor(arr(16, 32)) + Tensor(arr(32))
+    items = schedule_tensors(h.gelu() @ Tensor(arr(32, 8)))
+    assert len(items) == 2 and Ops.EXP2 in {u.op for u in items[0].ast.toposort}
+    assert Ops.EXP2 not in {u.op for u in items[1].ast.toposort}
+    np.testing.assert_allclose((h.gelu() @ Tensor(np.eye(32, dtype=np.float32))).numpy(), h.gelu().numpy(),
+                               rtol=1e-6)
