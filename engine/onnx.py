@@ -24,6 +24,7 @@ from engine import (  # noqa: F401  (they register their handlers in OPS)
     onnx_ops_control,
     onnx_ops_nn,
     onnx_ops_quant,
+    onnx_ops_resize,
     onnx_ops_sequence,
     onnx_ops_signal,
     onnx_ops_training,

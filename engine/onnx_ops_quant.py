@@ -1,5 +1,5 @@
-"""ONNX handlers for integer and quantized compute: BitCast, DynamicQuantizeLinear, QLinearMatMul, MatMulInteger's
-convolution sibling ConvInteger, and QLinearConv.
+"""ONNX handlers for integer and quantized compute: QuantizeLinear, DequantizeLinear, BitCast, DynamicQuantizeLinear,
+QLinearMatMul, MatMulInteger's convolution sibling ConvInteger, and QLinearConv.
 
 Registered into engine.onnx_ops.OPS when engine.onnx imports this module; same handler contract as there. Rounding
 is to nearest, ties to even, then saturation to the output type (the spec's rule for every quantizing op).
@@ -8,7 +8,7 @@ is to nearest, ties to even, then saturation to the output type (the spec's rule
 from __future__ import annotations
 
 from engine.dtype import DType, dtypes
-from engine.onnx_ops import OPS, Attrs, Inputs, Node, _full, engine_dtype, op
+from engine.onnx_ops import NARROW, OPS, Attrs, Inputs, Node, _ax, _cast_narrow, _cast_to, _full, engine_dtype, op
 from engine.tensor import Tensor
 
 
@@ -88,3 +88,66 @@ def _qlinear_conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
         wsf = wsf.reshape((1, -1) + (1,) * (x.ndim - 2))
     mult = xs.cast(dtypes.float32) * wsf / ys.cast(dtypes.float32)
     return _saturate(acc.cast(dtypes.float32) * mult + yz.cast(dtypes.float32), yz.dtype)
+
+
+# ---------------------------------------------------------------------------------------------- quantization
+def _per_axis(s: Tensor, x: Tensor, attrs: Attrs) -> Tensor:
+    if s.ndim == 0 or s.numel() == 1 and not attrs.get("block_size", 0):
+        return s.reshape(())
+    a = _ax(attrs.get("axis", 1), x.ndim)
+    bs = attrs.get("block_size", 0)
+    if bs:
+        s = s.reshape(s.shape[:a + 1] + (1,) + s.shape[a + 1:])
+        s = s.expand(s.shape[:a + 1] + (bs,) + s.shape[a + 2:])
+        s = s.reshape(s.shape[:a] + (s.shape[a] * bs,) + s.shape[a + 2:])
+        return s.shrink([(0, x.shape[a]) if i == a else None for i in range(x.ndim)])
+    if s.ndim == 1:
+        return s.reshape(tuple(-1 if i == a else 1 for i in range(x.ndim)))
+    return s
+
+
+@op("QuantizeLinear")
+def _quantize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale = inp[0], inp[1]
+    zp = inp[2] if len(inp) > 2 else None
+    nt = node.narrow_in(2) if zp is not None else NARROW.get(attrs.get("output_dtype", 0))
+    if nt is not None and nt.is_float:
+        y = x.cast(dtypes.float32) / _per_axis(scale, x, attrs).cast(dtypes.float32)
+        if zp is not None:
+            y = y + _per_axis(zp, x, attrs).cast(dtypes.float32)
+        return _cast_narrow(y, nt, attrs.get("saturate", 1))
+    if nt is not None:
+        y = (x.cast(dtypes.float32) / _per_axis(scale, x, attrs).cast(dtypes.float32)).round()
+        if zp is not None:
+            y = y + _per_axis(zp, x, attrs).cast(dtypes.float32)
+        return y.clip(_full(y, float(nt.lo)), _full(y, float(nt.hi))).cast(nt.storage)
+    if zp is not None:
+        dt = zp.dtype
+    elif attrs.get("output_dtype"):
+        dt = engine_dtype(attrs["output_dtype"], "QuantizeLinear output_dtype")
+    else:
+        dt = dtypes.uint8
+    s = _per_axis(scale, x, attrs)
+    xf = x.cast(dtypes.float32) if x.dtype != dtypes.float64 else x
+    y = xf / s.cast(xf.dtype)
+    if dt.is_float:
+        if zp is not None:
+            y = y + _per_axis(zp, x, attrs).cast(xf.dtype)
+        return _cast_to(y, dt, attrs.get("saturate", 1))
+    y = y.round()
+    if zp is not None:
+        y = y + _per_axis(zp, x, attrs).cast(xf.dtype)
+    return y.clip(_full(y, float(dt.min)), _full(y, float(dt.max))).cast(dt)
+
+
+@op("DequantizeLinear")
+def _dequantize(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x, scale = inp[0], inp[1]
+    zp = inp[2] if len(inp) > 2 else None
+    s = _per_axis(scale, x, attrs)
+    wide = dtypes.float32
+    xf = x.cast(wide)
+    if zp is not None:
+        xf = xf - _per_axis(zp, x, attrs).cast(wide)
+    out_dt = engine_dtype(attrs["output_dtype"], "output_dtype") if attrs.get("output_dtype") else scale.dtype
+    return (xf * s.cast(wide)).cast(out_dt)
