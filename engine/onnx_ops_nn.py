@@ -13,7 +13,21 @@ from typing import Any
 import numpy as np
 
 from engine.dtype import dtypes
-from engine.onnx_ops import OPS, Attrs, Inputs, Node, _ax, _full, _ints, _scalar, const, engine_dtype, matmul, op
+from engine.onnx_ops import (
+    OPS,
+    Attrs,
+    Inputs,
+    Node,
+    _ax,
+    _full,
+    _ints,
+    _scalar,
+    const,
+    engine_dtype,
+    matmul,
+    op,
+    static,
+)
 from engine.tensor import Tensor
 
 
@@ -702,3 +716,70 @@ def _non_max_suppression(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
                     keep.append(i)
             picked.extend([bi, ci, i] for i in keep)
     return const(np.array(picked, np.int64).reshape(-1, 3), boxes.device)
+
+
+def _roi_samples(roi: np.ndarray, scale: float, half_pixel: bool, h: int, w: int, ph: int, pw: int,
+                 ratio: int) -> tuple[np.ndarray, np.ndarray]:
+    """One region's bilinear taps: flat positions and weights, (ph*pw, samples, 4) each (the spec's rules: samples
+    outside [-1, size] weigh 0, coordinates clamp at 0 and at the last row/column)."""
+    off = 0.5 if half_pixel else 0.0
+    x0, y0, x1, y1 = (float(v) * scale - off for v in roi[:4])
+    rw, rh = x1 - x0, y1 - y0
+    if not half_pixel:
+        rw, rh = max(rw, 1.0), max(rh, 1.0)
+    bh, bw = rh / ph, rw / pw
+    gh = ratio if ratio > 0 else int(math.ceil(rh / ph))
+    gw = ratio if ratio > 0 else int(math.ceil(rw / pw))
+    pos = np.zeros((ph * pw, max(gh * gw, 1), 4), np.int64)
+    wts = np.zeros((ph * pw, max(gh * gw, 1), 4), np.float64)
+    for b_ in range(ph * pw):
+        py, px = divmod(b_, pw)
+        for s_ in range(gh * gw):
+            iy, ix = divmod(s_, gw)
+            y = y0 + py * bh + (iy + 0.5) * bh / gh
+            x = x0 + px * bw + (ix + 0.5) * bw / gw
+            if y < -1.0 or y > h or x < -1.0 or x > w:
+                continue
+            y, x = max(y, 0.0), max(x, 0.0)
+            yl, xl = int(y), int(x)
+            yh, xh = (yl + 1, xl + 1)
+            if yl >= h - 1:
+                yl = yh = h - 1
+                y = float(yl)
+            if xl >= w - 1:
+                xl = xh = w - 1
+                x = float(xl)
+            ly, lx = y - yl, x - xl
+            pos[b_, s_] = [yl * w + xl, yl * w + xh, yh * w + xl, yh * w + xh]
+            wts[b_, s_] = [(1 - ly) * (1 - lx), (1 - ly) * lx, ly * (1 - lx), ly * lx]
+    return pos, wts
+
+
+@op("RoiAlign")
+def _roi_align(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Average or max of bilinear samples in each bin of each region; the regions (static) set the taps on the
+    host, the engine gathers and combines the values."""
+    x, rois, bidx = inp[0], np.asarray(static(inp[1])), np.asarray(static(inp[2])).astype(np.int64)
+    n, c, h, w = x.shape
+    ph, pw = attrs.get("output_height", 1), attrs.get("output_width", 1)
+    half = attrs.get("coordinate_transformation_mode", "half_pixel") == "half_pixel"
+    taps = [_roi_samples(r, attrs.get("spatial_scale", 1.0), half, h, w, ph, pw, attrs.get("sampling_ratio", 0))
+            for r in rois]
+    smax = max(p.shape[1] for p, _ in taps)
+    nr = len(taps)
+    pos = np.zeros((nr, ph * pw, smax, 4), np.int64)
+    wts = np.zeros((nr, ph * pw, smax, 4), np.float64)
+    valid = np.zeros((nr, 1, ph * pw, smax), bool)
+    for r, (p, wt) in enumerate(taps):
+        pos[r, :, :p.shape[1]], wts[r, :, :p.shape[1]], valid[r, :, :, :p.shape[1]] = p, wt, True
+    xr = x.reshape(n, c, h * w)[bidx]  # (R, C, H*W)
+    idx = const(pos.reshape(nr, 1, -1), x.device).expand(nr, c, ph * pw * smax * 4)
+    vals = xr.gather(2, idx).reshape(nr, c, ph * pw, smax, 4) * const(wts.astype(x.dtype.np), x.device).reshape(
+        nr, 1, ph * pw, smax, 4)
+    if attrs.get("mode", "avg") == "avg":
+        count = np.array([max(p.shape[1], 1) for p, _ in taps], np.float64).reshape(nr, 1, 1)
+        out = vals.sum((3, 4)) / const(count.astype(x.dtype.np), x.device)
+    else:
+        m = vals.max(4)
+        out = const(valid, x.device).where(m, _full(m, -math.inf)).max(3)
+    return out.reshape(nr, c, ph, pw)

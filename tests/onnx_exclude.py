@@ -27,5 +27,4 @@ EXCLUDE: dict[str, str] = {
     r"test_dft_inverse(_opset19)?": "the reference's float32 roundoff (1.9e-7) on imaginary parts that are exactly 0 "
                                     "exceeds atol 1e-7 (the engine gives 5e-15)",
     r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
-    r"test_roialign_.*" + _OWN: _TODO + " (RoiAlign)",
 }
