@@ -22,12 +22,12 @@ from onnx import external_data_helper, numpy_helper
 
 from engine import (  # noqa: F401  (they register their handlers in OPS)
     onnx_ops_control,
+    onnx_ops_domains,
     onnx_ops_nn,
     onnx_ops_quant,
     onnx_ops_resize,
     onnx_ops_sequence,
     onnx_ops_signal,
-    onnx_ops_training,
 )
 from engine.dtype import DType
 from engine.onnx_ops import (

@@ -1,13 +1,15 @@
-"""ONNX training ops of the ai.onnx.preview.training domain: the optimizers Adagrad, Adam and Momentum (standard and
-Nesterov), each updating n tensors at once: inputs R, T, then the n X, the n G and the n state tensors of each kind.
+"""ONNX ops of other domains: the optimizers of ai.onnx.preview.training (Adagrad, Adam, Momentum standard and
+Nesterov, each updating n tensors at once: inputs R, T, then the n X, the n G and the n state tensors of each
+kind), and the numeric ops of ai.onnx.ml that need no strings (Binarizer, ArrayFeatureExtractor).
 
-Registered into engine.onnx_ops.OPS (under `ai.onnx.preview.training:<Op>`) when engine.onnx imports this module.
+Registered into engine.onnx_ops.OPS (under `<domain>:<Op>`) when engine.onnx imports this module.
 """
 
 from __future__ import annotations
 
 import math
 
+from engine.dtype import dtypes
 from engine.onnx_ops import OPS, Attrs, Inputs, Node, _scalar, op_key
 from engine.tensor import Tensor
 
@@ -68,3 +70,23 @@ def _momentum(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
 OPS[op_key(DOMAIN, "Adagrad")] = _adagrad
 OPS[op_key(DOMAIN, "Adam")] = _adam
 OPS[op_key(DOMAIN, "Momentum")] = _momentum
+
+
+# ---------------------------------------------------------------------------------------------- ai.onnx.ml
+ML = "ai.onnx.ml"
+
+
+def _binarizer(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    x = inp[0]
+    return (x > attrs.get("threshold", 0.0)).cast(x.dtype)
+
+
+def _array_feature_extractor(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """The given positions of the last axis (a vector gives one row)."""
+    x, idx = inp[0], inp[1].cast(dtypes.int64).reshape(-1)
+    out = x[..., idx]
+    return out.reshape(1, -1) if x.ndim == 1 else out
+
+
+OPS[op_key(ML, "Binarizer")] = _binarizer
+OPS[op_key(ML, "ArrayFeatureExtractor")] = _array_feature_extractor
