@@ -27,3 +27,14 @@ EXCLUDE: dict[str, str] = {
                                     "exceeds atol 1e-7 (the engine gives 5e-15)",
     r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
 }
+
+# Only with onnx releases before the one the list was made with (1.23): cases whose expected outputs those releases
+# compute differently (the engine matches 1.23's), or that were renamed since.
+EXCLUDE_OLD_ONNX: dict[str, str] = {
+    r"test_cast(like)?_(FLOAT_to_STRING|STRING_to_FLOAT)(_expanded)?": _NO_STRING,
+    r"test_cast_FLOAT(16)?_to_INT4": "onnx < 1.23 expects int4 casts to wrap; 1.23 gives 0 outside the range",
+    r"test_qlinearmatmul_(2D|3D)_int8_float(16|32)": "onnx < 1.23's expected outputs differ from 1.23's",
+    r"test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_True":
+        "onnx < 1.23's expected outputs differ from 1.23's",
+    r"test_adam_multiple": "onnx < 1.23's expected outputs differ from 1.23's (float64 vs float32 steps)",
+}
