@@ -783,3 +783,40 @@ def _roi_align(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
         m = vals.max(4)
         out = const(valid, x.device).where(m, _full(m, -math.inf)).max(3)
     return out.reshape(nr, c, ph, pw)
+
+
+@op("DeformConv")
+def _deform_conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """2D convolution whose taps move by learned offsets (and scale by a mask): each tap is a bilinear sample (zeros
+    outside, GridSample with align_corners), then a grouped contraction with the weights."""
+    x, w, off = inp[0], inp[1], inp[2]
+    bias, mask = _opt(inp, 3), _opt(inp, 4)
+    if x.ndim != 4:
+        raise NotImplementedError("DeformConv is supported for 2D inputs")
+    n, ic, ih, iw = x.shape
+    oc, icpg, kh, kw = w.shape
+    g, og = attrs.get("group", 1), attrs.get("offset_group", 1)
+    sh, sw = attrs.get("strides") or [1, 1]
+    dh, dw = attrs.get("dilations") or [1, 1]
+    pt, pl = (attrs.get("pads") or [0, 0, 0, 0])[:2]
+    oh, ow = off.shape[2:]
+    k = kh * kw
+    dt, dev = x.dtype, x.device
+    o6 = off.reshape(n, og, kh, kw, 2, oh, ow)
+    base_y = (np.arange(oh) * sh - pt)[None, None, :, None] + (np.arange(kh) * dh)[:, None, None, None]
+    base_x = (np.arange(ow) * sw - pl)[None, None, None, :] + (np.arange(kw) * dw)[None, :, None, None]
+    y = o6[:, :, :, :, 0] + const(np.broadcast_to(base_y, (kh, kw, oh, ow)).astype(dt.np), dev)
+    xx = o6[:, :, :, :, 1] + const(np.broadcast_to(base_x, (kh, kw, oh, ow)).astype(dt.np), dev)
+    # normalized for GridSample with align_corners: (x, y) last, one row of k*oh*ow points per (batch, group)
+    gy = y / float(ih - 1) * 2.0 - 1.0 if ih > 1 else y * 0.0
+    gx = xx / float(iw - 1) * 2.0 - 1.0 if iw > 1 else xx * 0.0
+    grid = Tensor.stack([gx, gy], -1).reshape(n * og, 1, k * oh * ow, 2)
+    xs = x.reshape(n * og, ic // og, ih, iw)
+    samples = OPS["GridSample"]([xs, grid], {"mode": "linear", "padding_mode": "zeros", "align_corners": 1}, node)
+    s = samples.reshape(n, og, ic // og, k, oh * ow)
+    if mask is not None:
+        s = s * mask.reshape(n, og, 1, k, oh * ow)
+    s = s.reshape(n, g, icpg * k, oh * ow)
+    wg = w.reshape(1, g, oc // g, icpg * k)
+    out = matmul(wg, s).reshape(n, oc, oh, ow)
+    return out if bias is None else out + bias.reshape(1, oc, 1, 1)

@@ -25,7 +25,6 @@ EXCLUDE: dict[str, str] = {
     r"test_scan_sum": "Scan of opset 8 (a batch axis and sequence_lens): not implemented",
     r"test_dft_inverse(_opset19)?": "the reference's float32 roundoff (1.9e-7) on imaginary parts that are exactly 0 "
                                     "exceeds atol 1e-7 (the engine gives 5e-15)",
-    r"test_(basic_)?deform_conv_.*" + _OWN: _TODO + " (DeformConv)",
 }
 
 # Only with onnx releases before the one the list was made with (1.23): cases whose expected outputs those releases
