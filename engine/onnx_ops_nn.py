@@ -820,3 +820,53 @@ def _deform_conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     wg = w.reshape(1, g, oc // g, icpg * k)
     out = matmul(wg, s).reshape(n, oc, oh, ow)
     return out if bias is None else out + bias.reshape(1, oc, 1, 1)
+
+
+@op("TfIdfVectorizer")
+def _tfidf_vectorizer(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
+    """Counts of the pool's integer n-grams in each row (n >= 2 also with 1 to max_skip_count+1 steps between
+    items; unigrams once), then TF, IDF or TFIDF weighting. Each n-gram size and step is one comparison of shifted
+    views against the pool's columns."""
+    x = inp[0].cast(dtypes.int64)
+    if attrs.get("pool_strings"):
+        raise NotImplementedError("string pools are not supported")
+    pool = list(attrs.get("pool_int64s") or [])
+    starts = list(attrs["ngram_counts"]) + [len(pool)]
+    indexes = list(attrs["ngram_indexes"])
+    lo, hi, skip = attrs["min_gram_length"], attrs["max_gram_length"], attrs["max_skip_count"]
+    width = max(indexes) + 1 if indexes else 0
+    rows = x.reshape(1, -1) if x.ndim <= 1 else x
+    b, length = rows.shape
+    dev = x.device
+    counts = Tensor.zeros((b, width), dtypes.float32, dev)
+    gid = 0
+    for n in range(1, len(starts)):
+        grams = np.asarray(pool[starts[n - 1]:starts[n]], np.int64).reshape(-1, n)
+        ids = indexes[gid:gid + len(grams)]
+        gid += len(grams)
+        if not lo <= n <= hi or not len(grams):
+            continue
+        to_out = np.zeros((len(grams), width), np.float32)
+        to_out[np.arange(len(grams)), ids] = 1
+        for d in ([1] if n == 1 else range(1, skip + 2)):
+            m = length - (n - 1) * d  # the start positions
+            if m <= 0:
+                continue
+            hit: Tensor | None = None
+            for j in range(n):
+                col = rows.shrink([None, (j * d, j * d + m)]).reshape(b, m, 1)
+                eq = col == const(grams[:, j].reshape(1, 1, -1), dev)
+                hit = eq if hit is None else hit & eq
+            assert hit is not None
+            counts = counts + hit.cast(dtypes.float32).sum(1).matmul(const(to_out, dev))
+    mode = attrs.get("mode", "TF")
+    wts = attrs.get("weights")
+    w = None if not wts else const(np.asarray(wts, np.float32), dev)
+    if mode == "IDF":
+        out = (counts > 0).cast(dtypes.float32)
+        out = out if w is None else out * w
+    elif mode == "TFIDF":
+        out = counts if w is None else counts * w
+    else:
+        out = counts
+    return out.reshape(width) if x.ndim <= 1 else out

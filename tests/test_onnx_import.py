@@ -678,3 +678,12 @@ def test_e8m0_casts_match_onnx_bit_rule(mode, saturate):
     got = load(m).run({"x": x}, "LLVM")["y"]
     want = to_float8e8m0(x, saturate=bool(saturate), round_mode=mode)
     np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+@pytest.mark.parametrize("mode", ["TF", "IDF", "TFIDF"])
+def test_tfidf_vectorizer_modes(mode):
+    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode=mode, min_gram_length=1, max_gram_length=2,
+                            max_skip_count=1, ngram_counts=[0, 3], ngram_indexes=[0, 1, 2, 3, 4],
+                            pool_int64s=[2, 3, 5, 2, 3, 5, 4], weights=[0.5, 1.0, 2.0, 3.0, 0.25])
+    m = _model([node], [("x", TensorProto.INT32, (2, 6))], [("y", F, None)])
+    _check(m, {"x": np.array([[2, 3, 5, 4, 2, 3], [5, 5, 4, 1, 2, 0]], np.int32)})
