@@ -11,7 +11,8 @@ Both models are built with onnx.helper, random weights (seed 0), batch 1:
   MatMul + Add, Reshape/Transpose into heads, MatMul, Div, Softmax, MatMul, the output projection, residual Adds, an
   MLP with the exact Gelu spelled as Erf (as exporters write it).
 
-For each model: the engine's first run (import, build the lazy graph, schedule, codegen, compile, run: each timed),
+For each model: the engine's first run (import, build the lazy graph, schedule, codegen, compile with an empty
+kernel cache, run: each timed),
 the steady latency (best of N) of the engine's compiled kernels replayed on new inputs and of an onnxruntime session
 with intra_op_num_threads = --threads (OMP_NUM_THREADS is set to the same before the engine's kernels load), and the
 largest error of the engine's outputs relative to onnxruntime's (pass: max |a - b| <= ATOL + RTOL |b|).
@@ -30,6 +31,7 @@ if __name__ == "__main__":  # the OpenMP runtime reads OMP_NUM_THREADS once, whe
     os.environ.setdefault("OMP_NUM_THREADS", _t)
 
 import platform  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -319,7 +321,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads and OMP_NUM_THREADS")
     ap.add_argument("--fold-bn", action="store_true", help="fold batch norm into the convs, as exporters do")
     ap.add_argument("--kernels", action="store_true", help="per-kernel steady times of the engine")
+    ap.add_argument("--warm-cache", action="store_true", help="keep the on-disk kernel cache (default: a fresh one, "
+                    "so the first run compiles every kernel)")
     args = ap.parse_args()
+    if not args.warm_cache:
+        os.environ["UOPFUZZ_CACHE"] = tempfile.mkdtemp(prefix="bench_onnx_")
     import onnxruntime as ort
 
     models: list[tuple[str, Callable[[], onnx.ModelProto]]] = []

@@ -1172,9 +1172,26 @@ def _conv_attrs(attrs: Attrs, w: Tensor) -> tuple[list[int], list[int], list[int
     return list(ks), attrs.get("strides") or [1] * n, attrs.get("dilations") or [1] * n
 
 
+_OUT_CHANNEL_LAST: weakref.WeakKeyDictionary[UOp, Tensor] = weakref.WeakKeyDictionary()
+
+
+def _out_channel_last(w: Tensor) -> Tensor:
+    """A constant conv weight (O, I, *k) as the same values held with the output channel innermost (an (I, *k, O)
+    buffer, permuted back): a kernel that computes several output channels at once reads them as adjacent memory
+    (onnxruntime prepacks its weights too). Made once per weight; a weight that is not a known constant is kept."""
+    arr = _STATIC.get(w.uop)
+    if arr is None or w.ndim < 3:
+        return w
+    packed = _OUT_CHANNEL_LAST.get(w.uop)
+    if packed is None:
+        held = np.ascontiguousarray(np.moveaxis(np.asarray(arr), 0, -1))
+        packed = _OUT_CHANNEL_LAST[w.uop] = Tensor(held, device=w.device).permute(w.ndim - 1, *range(w.ndim - 1))
+    return packed
+
+
 @op("Conv")
 def _conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
-    x, w = inp[0], inp[1]
+    x, w = inp[0], _out_channel_last(inp[1])
     b = inp[2] if len(inp) > 2 else None
     ks, s, d = _conv_attrs(attrs, w)
     pads = _spatial_pads(attrs, x.shape[2:], ks, s, d)

@@ -266,8 +266,10 @@ def test_default_opts_vectorize_a_conv_over_its_columns_and_unroll_the_kernel_wi
     x, w = Tensor(arr(2, 3, 8, 16)), Tensor(arr(4, 3, 3, 5))
     [item] = schedule_tensors(x.conv2d(w, padding=(1, 2)))
     k = Kernel(item.ast, item.name)
-    # columns as 16 vector lanes, the 4 output channels (which the input loads do not depend on) as a register tile
-    assert default_opts(k) == [Opt("VECTOR", 3, 16), Opt("UPCAST", 1, 4), Opt("UNROLL", 2, 5)]
+    # the rows (8 iterations left, the most) outermost to run in parallel, columns as 16 vector lanes, the 4 output
+    # channels (which the input loads do not depend on) as a register tile
+    assert default_opts(k) == [Opt("REORDER", 0, (2, 0, 1, 3)), Opt("VECTOR", 3, 16), Opt("UPCAST", 2, 4),
+                               Opt("UNROLL", 2, 5)]
 
 
 def test_integer_power_by_a_tensor_exponent_is_one_kernel():

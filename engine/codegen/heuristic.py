@@ -2,13 +2,16 @@
 
 The rule, from what the loads inside the reduce loops do when an output loop steps (their stride along it):
   1. the vector loop is the output loop along which the most of those loads read adjacent elements (stride 1),
-     with no load whose address is not affine in it; its lanes fill a 64-byte vector (16 float32, 8 float64) or
-     fewer where that does not divide the loop (at least 4). Opt VECTOR: the C renderer runs the lanes as SIMD.
+     less those that gather (another stride), with no load whose address is not affine in it; its lanes fill a
+     64-byte vector (16 float32, 8 float64) or fewer where that does not divide the loop (at least 4). Opt VECTOR:
+     the C renderer runs the lanes as SIMD.
   2. the tile: the vector loop's outer part is upcast by u1 (vectors side by side) and a second output loop by u2,
      one along which the vector loads do not move (each vector loaded is used u2 times, each scalar of the other
      operand u1 times), with u1 * u2 accumulators, at most TILE_MAX (AVX-512 has 32 vector registers; the loads
      need some). Larger tiles first, then the squarer (fewer loads per multiply).
-  3. a small innermost reduce loop (a conv's kernel width) is unrolled.
+  3. the output loop with the most iterations left goes outermost (the C renderer runs it in parallel), where
+     every reduce depends on every output loop (else the scheduler's order keeps fused reduces out of loops).
+  4. a small innermost reduce loop (a conv's kernel width) is unrolled.
 A kernel where no output loop reads adjacent memory keeps the scalar heuristic (engine.codegen.kernel): upcast a
 contiguous innermost output loop, or split a contiguous reduce into independent accumulators.
 
@@ -17,6 +20,8 @@ The plan is a list of (op, axis, amount) in the order to apply them, the axes as
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.symbolic import simplify, terms_of
 from engine.uop import Ops, UOp
 
@@ -24,16 +29,20 @@ VECTOR_BYTES = 64  # one AVX-512 register
 TILE_MAX = 24  # accumulators of a register tile
 UNROLL_MAX = 7  # an innermost reduce loop up to this size is unrolled (a conv's 7x7 kernel)
 
-Plan = list[tuple[str, int, int]]
+Plan = list[tuple[str, int, Any]]  # (op, axis, amount): amount a lane count, a factor or a permutation
 
 
 def stride(index: UOp, r: UOp) -> int | None:
     """How far `index` moves when range r steps: its coefficient in the affine index, 0 if r does not occur, None if
     r occurs inside a non-affine part (a division, a modulo, a product of ranges)."""
+    return strides_of(index, [r])[0]
+
+
+def strides_of(index: UOp, ranges: list[UOp]) -> list[int | None]:
+    """stride(index, r) for each of `ranges` (the index simplified once)."""
     terms, _ = terms_of(simplify(index))
-    if r in terms:
-        return terms[r] if not any(r in b.toposort for b in terms if b is not r) else None
-    return None if any(r in b.toposort for b in terms) else 0
+    inside = {x for b in terms if b.op is not Ops.RANGE for x in b.toposort}
+    return [None if r in inside else terms.get(r, 0) for r in ranges]
 
 
 def _size(r: UOp) -> int:
@@ -77,23 +86,31 @@ def _tile(outer: int, rows: int, has_rows: bool) -> tuple[int, int]:
     return best
 
 
+def _reduces_use_every_loop(ast: UOp, order: list[UOp], reduce_ranges: list[UOp]) -> bool:
+    """Whether every reduce depends on every output loop: then the loop order places none of them better (the
+    scheduler put the loops a fused reduce depends on outermost, so it runs once per value: keep that order)."""
+    own = set(reduce_ranges)
+    return all(set(order) <= set(u.src[0].toposort) - own for u in ast.toposort if u.op is Ops.REDUCE)
+
+
 def cpu_plan(order: list[UOp], reduce_ranges: list[UOp], ast: UOp) -> Plan | None:
     """The vectorized register-tile plan of a CPU kernel (`order`: its output loops), or None where no output loop
     reads adjacent memory inside the reduce."""
     loads = reduce_loads(ast)
     if not reduce_ranges or not loads:
         return None
-    strides = {(ld, r): stride(ld.src[1], r) for ld in loads for r in order}
-    best: tuple[int, int, int] | None = None  # (adjacent loads, lanes, position)
+    strides = {(ld, r): st for ld in loads for r, st in zip(order, strides_of(ld.src[1], order))}
+    best: tuple[int, int, int] | None = None  # (adjacent loads - gathers, lanes, position)
     for i, r in enumerate(order):
         if r.arg[1] != "loop" or not _size(r) or any(strides[(ld, r)] is None for ld in loads):
             continue
         adjacent = [ld for ld in loads if strides[(ld, r)] == 1]
+        gathers = sum(strides[(ld, r)] not in (0, 1) for ld in loads)
         if not adjacent:
             continue
         lanes = _lanes(_size(r), max(ld.src[0].dtype.scalar.itemsize for ld in adjacent))
-        if lanes and (best is None or (len(adjacent), lanes) > best[:2]):
-            best = (len(adjacent), lanes, i)
+        if lanes and (best is None or (len(adjacent) - gathers, lanes) > best[:2]):
+            best = (len(adjacent) - gathers, lanes, i)
     if best is None:
         return None
     _, lanes, vi = best
@@ -101,10 +118,18 @@ def cpu_plan(order: list[UOp], reduce_ranges: list[UOp], ast: UOp) -> Plan | Non
     vloads = [ld for ld in loads if strides[(ld, v)] == 1]
     rows = [(i, r) for i, r in enumerate(order) if i != vi and r.arg[1] == "loop" and _size(r) > 1
             and all(strides[(ld, r)] == 0 for ld in vloads)]
-    ri, row = max(rows, key=lambda x: (_row_split(_size(x[1])), -x[0]), default=(-1, None))
+    ri, row = max(rows, key=lambda x: (_row_split(_size(x[1])), x[0]), default=(-1, None))  # ties: the inner
     outer = _size(v) // lanes
     u1, u2 = _tile(outer, _size(row) if row is not None else 1, row is not None)
-    plan: Plan = [("VECTOR", vi, lanes)]
+    # the loop run in parallel (the outermost) is the one with the most iterations left after the tile
+    left = [_size(r) // (lanes * u1 if i == vi else u2 if i == ri else 1) for i, r in enumerate(order)]
+    first = max(range(len(order)), key=lambda i: (left[i], -i))
+    plan: Plan = []
+    if left[first] > left[0] and _reduces_use_every_loop(ast, order, reduce_ranges):
+        perm = [first] + [i for i in range(len(order)) if i != first]
+        plan.append(("REORDER", 0, tuple(perm)))
+        vi, ri = perm.index(vi), perm.index(ri) if row is not None else -1
+    plan.append(("VECTOR", vi, lanes))
     # positions after VECTOR: the vector loop's outer part stays at vi (gone if it had one iteration)
     pos = list(range(len(order)))
     if outer == 1:
