@@ -62,7 +62,7 @@ def _loop(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
 def _scan(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
     assert node.run_graph is not None
     if node.opset < 9:
-        raise NotImplementedError("Scan before opset 9 (with a batch axis and sequence_lens) is not supported")
+        return _scan8(inp, attrs, node)
     body = attrs["body"]
     m = attrs["num_scan_inputs"]
     n = len(inp) - m
@@ -90,3 +90,36 @@ def _scan(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
         axis = out_axes[j] % (seq[0].ndim + 1)
         scans.append(Tensor.stack(seq, axis))
     return states + scans
+
+
+def _scan8(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor]:
+    """Scan of opset 8: a batch axis first on every state and sequence, optional per-row lengths (steps past a row's
+    length leave its states alone and give zero scan outputs); the body runs per row and step."""
+    assert node.run_graph is not None
+    body, m = attrs["body"], attrs["num_scan_inputs"]
+    lens_t, rest = inp[0], list(inp[1:])
+    n = len(rest) - m
+    states, xs = rest[:n], rest[n:]
+    dirs = attrs.get("directions") or [0] * m
+    batch, steps = xs[0].shape[0], xs[0].shape[1]
+    lens = [steps] * batch if lens_t is None else [int(v) for v in np.asarray(static(lens_t)).reshape(-1)]
+    k = node.n_outputs - n
+    final: list[list[Tensor]] = [[] for _ in range(n)]
+    scans: list[list[Tensor]] = [[] for _ in range(k)]
+    for b in range(batch):
+        st = [s[b] for s in states]
+        outs_b: list[list[Tensor]] = [[] for _ in range(k)]
+        for t in range(lens[b]):
+            slices = [x[b, (lens[b] - 1 - t) if rev else t] for x, rev in zip(xs, dirs)]
+            outs = node.run_graph(body, st + slices)
+            st = _realized(outs[:n])
+            for acc, v in zip(outs_b, outs[n:]):
+                acc.append(v)
+        for j in range(n):
+            final[j].append(st[j])
+        for j in range(k):
+            if not outs_b[j]:
+                raise NotImplementedError("a row of length 0 leaves its scan output's shape unknown")
+            seq = Tensor.stack(outs_b[j], 0)
+            scans[j].append(seq.pad([(0, steps - lens[b])] + [(0, 0)] * (seq.ndim - 1)))
+    return [Tensor.stack(f, 0) for f in final] + [Tensor.stack(sc, 0) for sc in scans]

@@ -21,7 +21,6 @@ EXCLUDE: dict[str, str] = {
                                                "2 of 192 values one float16 ulp past rtol 1e-3",
     # not implemented yet
     r"test_image_decoder_.*": "ImageDecoder: decoding image files (JPEG, PNG, ...) is out of the engine's scope",
-    r"test_scan_sum": "Scan of opset 8 (a batch axis and sequence_lens): not implemented",
     r"test_dft_inverse(_opset19)?": "the reference's float32 roundoff (1.9e-7) on imaginary parts that are exactly 0 "
                                     "exceeds atol 1e-7 (the engine gives 5e-15)",
 }
