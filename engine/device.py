@@ -73,6 +73,9 @@ class Device(ABC):
 
     name: str = ""
     gpu: bool = False  # kernels get the GPU shape (engine/codegen/gpu.py: launch indices, LOCAL and GROUP opts)
+    fork_safe: bool = True  # False: its driver (CUDA, an OpenCL platform) cannot be used by a fork of a process that
+    # started it: the fork's calls hang or fail, so the device is unavailable there (a fork that never saw it starts
+    # its own)
 
     def __init__(self) -> None:
         self.allocator = Allocator()
@@ -120,6 +123,17 @@ class Device(ABC):
 
 _DEVICES: dict[str, Callable[[], Device]] = {}
 _INSTANCES: dict[str, Device] = {}
+_FORKED_AWAY: set[str] = set()  # backends whose driver this process's parent started before forking it
+
+
+def _after_fork_in_child() -> None:
+    for name, dev in list(_INSTANCES.items()):
+        if not dev.fork_safe:
+            del _INSTANCES[name]
+            _FORKED_AWAY.add(split_device(name)[0])
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def register_device(name: str, factory: Callable[[], Device]) -> None:
@@ -136,6 +150,9 @@ def get_device(name: str | None = None) -> Device:
         canon = canonical_device(name)
         if canon not in _INSTANCES:
             base, idx = split_device(canon)
+            if base in _FORKED_AWAY:
+                raise DeviceUnavailable(f"{canon}: its driver was started by the parent of this forked process, "
+                                        "and a fork cannot use it (a process that forks before using it can)")
             inst = _INSTANCES[canon] = _DEVICES[base]()
             inst.name = canon  # an instance's name: CPU, CPU:1, ...
             if idx and not inst.gpu:  # host code runs on any instance of its backend: compile it once for all

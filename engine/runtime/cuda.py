@@ -90,6 +90,7 @@ class CUDADevice(Device):
 
     name = "CUDA"
     gpu = True
+    fork_safe = False
 
     def __init__(self) -> None:
         super().__init__()

@@ -43,6 +43,7 @@ class OpenCLDevice(Device):
 
     name = "OPENCL"
     gpu = True
+    fork_safe = False
 
     def __init__(self) -> None:
         super().__init__()
