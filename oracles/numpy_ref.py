@@ -151,13 +151,20 @@ def _broadcast(args: Sequence[Ref]) -> list[Ref]:
             for a in args]
 
 
-def _perturbations(xs: list[np.ndarray], errs: list[np.ndarray]) -> Any:
-    """The inputs moved by their errors, every sign combination of the inputs that have one."""
+def _perturbations(xs: list[np.ndarray], errs: list[np.ndarray], zero: bool = False) -> Any:
+    """The inputs moved by their errors, every sign combination of the inputs that have one; with `zero`, also each
+    input's point nearest 0 (0 itself where the error interval holds it): a discrete op that is not monotone, such
+    as `x != 0`, can flip inside the interval with both ends agreeing."""
     moving = [i for i, e in enumerate(errs) if e.any()]
     for signs in itertools.product((-1.0, 1.0), repeat=len(moving)):
         ys = list(xs)
         for i, s in zip(moving, signs):
             ys[i] = xs[i] + s * errs[i]
+        yield ys
+    if zero and moving:
+        ys = list(xs)
+        for i in moving:
+            ys[i] = np.clip(np.zeros_like(xs[i]), xs[i] - errs[i], xs[i] + errs[i])
         yield ys
 
 
@@ -174,7 +181,8 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
     `pole`: the arguments at which 0 is a singularity (a divisor): undefined where such an argument is within its
     error of 0 (the result could be any size, or infinite)."""
     args = _broadcast(args)
-    compute = compute or ("float64" if is_float(out) else out)
+    # a discrete op on floats (logical_not, a cast to bool) works on the float values, so their errors count
+    compute = compute or ("float64" if is_float(out) or (discrete and any(is_float(a.dtype) for a in args)) else out)
     with np.errstate(all="ignore"):
         xs = [a.value.astype(NP_DTYPES[compute]) for a in args]
         undef = np.zeros(args[0].shape if args else (), bool)
@@ -188,7 +196,7 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
             undef = undef | ((errs[i] > 0) & (np.abs(xs[i]) <= errs[i]))
         carried = np.zeros(center.shape)
         if compute == "float64" and any(e.any() for e in errs):
-            for ys in _perturbations(xs, errs):
+            for ys in _perturbations(xs, errs, zero=discrete):
                 moved = fn(*ys)
                 if discrete or not is_float(out):
                     undef = undef | ~_same(moved, center)
