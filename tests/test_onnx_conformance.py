@@ -23,7 +23,7 @@ from engine.onnx import OnnxModel, load
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from onnx_exclude import EXCLUDE, EXCLUDE_OLD_ONNX  # noqa: E402
 
-PASS_FLOOR = 1800  # measured 1,822 with onnx 1.23 (README, "ONNX models"); the target was 1,400
+PASS_FLOOR = 1820  # measured 1,836 with onnx 1.23 (README, "ONNX models"); the target was 1,400
 LIST_ONNX = (1, 23)  # the onnx release the exclude list and the floor were made with (its node cases)
 DEVICE = "LLVM"
 
