@@ -300,9 +300,19 @@ def _int_div(u: UOp, a: str, b: str) -> str:
     return f"({b} == 0 ? 0 : {expr})" if zero else expr
 
 
+_WRAPPING = {Ops.ADD: "+", Ops.SUB: "-", Ops.MUL: "*"}
+
+
 def _alu(u: UOp, s: list[str], d: Dialect = C) -> str:
     op, dt = u.op, u.dtype.scalar
     sdt = u.src[0].dtype.scalar if u.src else dt
+    if d is not C and dt.name in ("int32", "int64") and (op in _WRAPPING or op is Ops.NEG):
+        # CUDA and OpenCL have no -fwrapv: signed overflow is undefined there, and ptxas miscompiled -max(-x) (an
+        # int32 min) on an H100 (found by the graph fuzzer). The engine's ints wrap: compute them unsigned.
+        st, ut = ctype(dt, d), "uint32_t" if dt.name == "int32" else "uint64_t"
+        if op is Ops.NEG:
+            return f"(({st})(({ut})0 - ({ut}){s[0]}))"
+        return f"(({st})(({ut}){s[0]} {_WRAPPING[op]} ({ut}){s[1]}))"
     if op is Ops.ADD:
         return f"({s[0]} + {s[1]})"
     if op is Ops.SUB:
