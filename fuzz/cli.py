@@ -87,7 +87,7 @@ def _add_isolation_args(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=DEFAULT_MEMORY_MB,
         metavar="N",
-        help=f"address-space limit per worker in MB (default {DEFAULT_MEMORY_MB})",
+        help=f"address space a worker may add to what it starts with, in MB (default {DEFAULT_MEMORY_MB})",
     )
 
 

@@ -136,11 +136,20 @@ def _set_up_worker(memory_mb: int | None, stack_path: str, parent_pid: int) -> N
     faulthandler.register(signal.SIGUSR1, stack_file)
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory_mb:
-            limit = int(memory_mb) * 1024 * 1024
+        if memory_mb:  # on top of what the fork starts with (a big parent, e.g. a long pytest run, is not counted)
+            limit = _address_space() + int(memory_mb) * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ValueError, OSError):
         pass
+
+
+def _address_space() -> int:
+    """Bytes of address space this process holds now (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def exit_if_orphaned(parent_pid: int) -> None:
