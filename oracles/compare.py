@@ -72,8 +72,8 @@ def _report(kind: str, bad: np.ndarray, got: np.ndarray, ref: Ref, diff: np.ndar
             tol: np.ndarray | None = None) -> Difference:
     first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
     detail: dict[str, Any] = {"bad": int(bad.sum()), "of": int(bad.size), "first_index": list(first),
-                              "got": _scalar(got[first] if first else got[()]),
-                              "want": _scalar(ref.value[first] if first else ref.value[()])}
+                              "got": json_scalar(got[first] if first else got[()]),
+                              "want": json_scalar(ref.value[first] if first else ref.value[()])}
     if diff is not None and tol is not None:
         worst = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), bad.shape) if bad.ndim else ()
         detail["max_error"] = float(diff[worst])
@@ -81,7 +81,8 @@ def _report(kind: str, bad: np.ndarray, got: np.ndarray, ref: Ref, diff: np.ndar
     return Difference(kind, detail)
 
 
-def _scalar(v: Any) -> Any:
+def json_scalar(v: Any) -> Any:
+    """One element as a JSON value (bool, int, float; non-finite floats as strings)."""
     v = np.asarray(v)
     if v.dtype.kind == "b":
         return bool(v)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from oracles.compare import json_scalar
+
 RTOL = {"float16": 2e-2, "bfloat16": 5e-2, "float32": 2e-4, "float64": 1e-6}  # float64: float attributes are float32
 
 
@@ -127,19 +129,9 @@ def _report(kind: str, bad: np.ndarray, got: np.ndarray, want: np.ndarray, diff:
             tol: np.ndarray | None = None) -> Mismatch:
     first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
     detail: dict[str, Any] = {"bad": int(bad.sum()), "of": int(bad.size), "first_index": list(first),
-                              "got": _scalar(got[first]), "want": _scalar(want[first])}
+                              "got": json_scalar(got[first]), "want": json_scalar(want[first])}
     if diff is not None and tol is not None:
         worst = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), bad.shape) if bad.ndim else ()
         detail["max_error"] = float(diff[worst])
         detail["tolerance_there"] = float(tol[worst])
     return Mismatch(kind, detail)
-
-
-def _scalar(v: Any) -> Any:
-    v = np.asarray(v)
-    if v.dtype.kind == "b":
-        return bool(v)
-    if v.dtype.kind in "iu":
-        return int(v)
-    f = float(v.astype(np.float64))
-    return f if np.isfinite(f) else repr(f)
