@@ -23,7 +23,7 @@ from typing import Any
 
 from fuzz.case import STATUSES, Verdict
 from fuzz.errors import BadInputError
-from fuzz.worker import Batch, BatchDone, CaseFailure, WorkerPool
+from fuzz.worker import Batch, BatchDone, CaseFailure, SlotPool, WorkerPool
 
 LOCAL_PREFIX = "local:"
 CONNECT_TIMEOUT_S = 30.0  # to reach a scheduler and see its first worker
@@ -96,7 +96,7 @@ def _allow_children() -> None:
             process._config["daemon"] = False  # type: ignore[attr-defined]
 
 
-class DaskPool:
+class DaskPool(SlotPool):
     """The WorkerPool interface (idle_slots, submit, poll, in_flight, busy, close) over a Dask cluster."""
 
     def __init__(self, address: str, specs: dict[str, str], seed: int, timeout_s: float, memory_mb: int | None):
@@ -131,21 +131,6 @@ class DaskPool:
         self._batches: list[Batch | None] = [None] * self.size
         self._resubmits: Counter[Batch] = Counter()
         self.respawns = 0  # batches run again because their Dask worker was lost, plus isolated-process restarts
-
-    def __enter__(self) -> DaskPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def idle_slots(self) -> list[int]:
-        return [s for s in range(self.size) if self._batches[s] is None]
-
-    def in_flight(self) -> list[Batch]:
-        return [b for b in self._batches if b is not None]
-
-    def busy(self) -> bool:
-        return any(b is not None for b in self._batches)
 
     def submit(self, slot: int, batch: Batch) -> None:
         assert self._batches[slot] is None, f"slot {slot} is busy"

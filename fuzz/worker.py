@@ -15,7 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Self
 
 from fuzz.base import Fuzzer
 from fuzz.case import STATUSES, Verdict
@@ -362,7 +362,36 @@ class _GuidedBatch:
         return new
 
 
-class WorkerPool:
+class SlotPool:
+    """Numbered slots that each run one batch at a time: what the local WorkerPool and fuzz.dask_pool.DaskPool
+    share (a campaign drives either through idle_slots, submit, poll, in_flight, busy and close)."""
+
+    size: int
+    _batches: list[Batch | None]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def idle_slots(self) -> list[int]:
+        """Slots with no batch in flight."""
+        return [s for s in range(self.size) if self._batches[s] is None]
+
+    def in_flight(self) -> list[Batch]:
+        """Batches currently running."""
+        return [b for b in self._batches if b is not None]
+
+    def busy(self) -> bool:
+        """True while any batch is in flight."""
+        return any(b is not None for b in self._batches)
+
+
+class WorkerPool(SlotPool):
     """Long-lived worker processes; the parent watches each one's current case to catch deaths and hangs."""
 
     def __init__(
@@ -389,24 +418,6 @@ class WorkerPool:
         self._startup_failures = 0
         self._stack_dir = tempfile.mkdtemp(prefix="fuzz-stacks-")
         self.respawns = 0
-
-    def __enter__(self) -> WorkerPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def idle_slots(self) -> list[int]:
-        """Slots with no batch in flight."""
-        return [s for s in range(self.size) if self._batches[s] is None]
-
-    def in_flight(self) -> list[Batch]:
-        """Batches currently running."""
-        return [b for b in self._batches if b is not None]
-
-    def busy(self) -> bool:
-        """True while any batch is in flight."""
-        return any(b is not None for b in self._batches)
 
     def submit(self, slot: int, batch: Batch) -> None:
         """Start a batch on an idle slot, spawning its worker if needed."""
