@@ -56,6 +56,11 @@ OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON
 # are available, OPENCL on the host's cores (PoCL) and PYTHON_GPU (the emulator, slow) a quarter of the cases
 GPU_MODES = ("dev:CUDA", "dev:OPENCL", "dev:PYTHON_GPU")
 PYTHON_GPU_RATE = 0.25
+# random opts on a CPU device (VECTOR too) and on a GPU device (LOCAL and GROUP too), each its own draw; "gpu" is
+# CUDA where it is available, else the PYTHON_GPU emulator (slow, but it checks every access: a small rate)
+RANDOPT_MODES = ("randopt:CPU", "randopt:gpu")
+RANDOPT_CPU_RATE = 0.25
+RANDOPT_GPU_RATE = 0.1
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,10 @@ def configs_for(names: Iterable[str], base: str, base_opt: int = 0) -> list[Conf
                 out.append(Config("llvm-O2", "LLVM", llvm_opt=2))
         elif n == "shard":
             out.append(Config("shard", base, shard=True))
+        elif n.startswith("randopt:"):
+            dev = randopt_device(n[8:])
+            if device_available(dev):
+                out.append(Config(n, dev, opts="random"))
         elif n.startswith("dev:"):
             if n[4:] != base and device_available(n[4:]):
                 out.append(Config(n, n[4:]))
@@ -123,38 +132,65 @@ def configs_for(names: Iterable[str], base: str, base_opt: int = 0) -> list[Conf
     return [c if c.name == "llvm-O2" else dataclasses.replace(c, llvm_opt=base_opt) for c in out]
 
 
-def random_opts(rng: random.Random) -> Any:
+# the opt kinds random_opts draws from, by device: every device the original four (drawn as they always were), a CPU
+# device also VECTOR (the C renderer's SIMD lanes), a GPU device also LOCAL and GROUP (engine/codegen/gpu.py)
+BASE_KINDS = ("UPCAST", "UPCAST", "UNROLL", "ACCUM", "REORDER")
+CPU_KINDS = BASE_KINDS + ("VECTOR", "VECTOR")
+GPU_KINDS = BASE_KINDS + ("LOCAL", "LOCAL", "GROUP", "GROUP")
+LOCAL_AMOUNTS = (2, 3, 4, 5, 7, 8, 16, 32, 64, 128)  # LOCAL need not divide its loop (the last workgroup is gated)
+GROUP_AMOUNTS = (2, 3, 4, 5, 7, 8, 16, 32, 64, 128, 256)
+
+
+def randopt_device(name: str) -> str:
+    """The device of mode randopt:<name>: a device name, or "gpu" (CUDA where available, else PYTHON_GPU)."""
+    if name == "gpu":
+        return "CUDA" if device_available("CUDA") else "PYTHON_GPU"
+    return name
+
+
+def random_opts(rng: random.Random, device: str | None = None) -> Any:
     """An opts function for engine.realize: per kernel, up to three opts drawn at random, each kept only if it
-    applies (so the list is always valid for that kernel)."""
-    from engine.codegen.kernel import Kernel, Opt, OptError
+    applies (so the list is always valid for that kernel). `device`: the kernels' device; a CPU device draws VECTOR
+    too, a GPU device LOCAL and GROUP too (and its list is checked to fit a launch); any other draws as before."""
+    from engine.codegen.kernel import VECTOR_LANES, Kernel, Opt, OptError
     from engine.uop import Ops
+
+    gpu = bool(device) and _is_gpu(device or "")
+    kinds = GPU_KINDS if gpu else CPU_KINDS if device is not None and device.split(":")[0] == "CPU" else BASE_KINDS
 
     def size(r: Any) -> int:
         return r.src[0].arg if r.src[0].op is Ops.CONST else 0
 
-    def amounts(n: int) -> list[int]:
-        return [a for a in (2, 3, 4, 5, 7, 8, 16, n) if 1 < a <= n and n % a == 0]
+    def amounts(n: int, pool: tuple[int, ...] = (2, 3, 4, 5, 7, 8, 16)) -> list[int]:
+        return [a for a in (*pool, n) if 1 < a <= n and n % a == 0]
+
+    def draw(k: Any, kind: str) -> Any:
+        """One opt of `kind` for kernel k, or None where it has no loop to apply it to."""
+        if kind == "REORDER":
+            perm = list(range(len(k.order)))
+            rng.shuffle(perm)
+            return Opt("REORDER", 0, tuple(perm))
+        loops = k.order if kind in ("UPCAST", "VECTOR", "LOCAL") else k.reduce_ranges()
+        if not loops:
+            return None
+        ax = rng.randrange(len(loops))
+        n = size(loops[ax])
+        if kind == "LOCAL":
+            am = [a for a in (*LOCAL_AMOUNTS, n) if 1 < a <= max(n, 2)]
+        else:
+            am = amounts(n, VECTOR_LANES if kind == "VECTOR" else GROUP_AMOUNTS if kind == "GROUP" else
+                         (2, 3, 4, 5, 7, 8, 16))
+        return Opt(kind, ax, rng.choice(am)) if am else None
 
     def choose(ast: Any, name: str) -> list[Any]:
-        k = Kernel(ast, name)
+        k = Kernel(ast, name, gpu)
         chosen = []
         ops = len(ast.toposort)
         grow = 1  # how many copies of the body the upcasts and unrolls make: kept small so kernels compile fast
         for _ in range(rng.randint(1, 3)):
-            kind = rng.choice(("UPCAST", "UPCAST", "UNROLL", "ACCUM", "REORDER"))
-            if kind == "REORDER":
-                perm = list(range(len(k.order)))
-                rng.shuffle(perm)
-                opt = Opt("REORDER", 0, tuple(perm))
-            else:
-                loops = k.order if kind == "UPCAST" else k.reduce_ranges()
-                if not loops:
-                    continue
-                ax = rng.randrange(len(loops))
-                am = amounts(size(loops[ax]))
-                if not am:
-                    continue
-                opt = Opt(kind, ax, rng.choice(am))
+            opt = draw(k, rng.choice(kinds))
+            if opt is None:
+                continue
             factor = opt.amount if opt.op in ("UPCAST", "UNROLL", "ACCUM") else 1
             if grow * factor > 32 or ops * grow * factor > 12000:
                 continue
@@ -164,9 +200,28 @@ def random_opts(rng: random.Random) -> Any:
                 continue
             grow *= factor
             chosen.append(opt)
+        while gpu and chosen and not _launches(ast, name, chosen):  # e.g. more than three workgroup loops
+            chosen.pop()
         return chosen
 
     return choose
+
+
+def _is_gpu(device: str) -> bool:
+    from engine.device import get_device
+
+    return bool(getattr(get_device(device), "gpu", False))
+
+
+def _launches(ast: Any, name: str, opts: list[Any]) -> bool:
+    """Whether a GPU kernel with `opts` fits a launch (engine/codegen/gpu.py raises OptError where it does not)."""
+    from engine.codegen.kernel import OptError, build_kernel
+
+    try:
+        build_kernel(ast, name, opts, gpu=True).to_program()
+    except OptError:
+        return False
+    return True
 
 
 class GraphFuzzer(Fuzzer):
@@ -211,7 +266,7 @@ class GraphFuzzer(Fuzzer):
         return out
 
     def coverage_keys(self) -> list[str]:
-        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES, "shard", *GPU_MODES)]
+        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES, "shard", *GPU_MODES, *RANDOPT_MODES)]
 
     def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
         return reproducer_source(case, signature, details or {}, self.base)
@@ -232,6 +287,9 @@ class GraphFuzzer(Fuzzer):
                 extra.append(m)
         if random.Random(f"{case.get('seed', 0)}:gpu").random() < PYTHON_GPU_RATE:
             extra.append("dev:PYTHON_GPU")
+        for m, rate in zip(RANDOPT_MODES, (RANDOPT_CPU_RATE, RANDOPT_GPU_RATE)):
+            if random.Random(f"{case.get('seed', 0)}:{m}").random() < rate:
+                extra.append(m)
         return ["base", *dict.fromkeys(extra)]
 
     def check(self, case: dict[str, Any]) -> Verdict:
@@ -268,6 +326,11 @@ class GraphFuzzer(Fuzzer):
             outcomes += [self.run_config(case, arrays, refs, c)
                          for c in configs_for(OTHER_MODES + GPU_MODES, self.base, self.base_opt)
                          if c.name not in ran]
+        ran = {o.config.name for o in outcomes}
+        for o in list(outcomes):  # random opts on a device fail: does the device fail with its default opts too?
+            if o.status != "pass" and o.config.name.startswith("randopt:") and f"dev:{o.config.device}" not in ran:
+                outcomes += [self.run_config(case, arrays, refs, c)
+                             for c in configs_for([f"dev:{o.config.device}"], self.base, self.base_opt)]
         return self._verdict(case, outcomes)
 
     def run_config(self, case: dict[str, Any], arrays: list[np.ndarray], refs: list[Ref | None], cfg: Config
@@ -276,7 +339,8 @@ class GraphFuzzer(Fuzzer):
 
         opts: Any = {"default": "default", "none": None}.get(cfg.opts)
         if cfg.opts == "random":
-            opts = random_opts(random.Random(f"{case.get('seed', 0)}:{cfg.name}"))
+            opts = random_opts(random.Random(f"{case.get('seed', 0)}:{cfg.name}"),
+                               cfg.device if cfg.name != "randopt" else None)  # randopt draws as it always did
 
         def run(ts: list[Any]) -> None:
             realize(ts, fuse=cfg.fuse, opts=opts)
@@ -350,6 +414,10 @@ class GraphFuzzer(Fuzzer):
                 n, f"device:{n[4:]}" if n.startswith("dev:") else n)
             if n == "noopt":  # no opts fails where the default opts pass: the unoptimized path is at fault
                 culprit = "opts:none"
+            elif n.startswith("randopt:"):  # opts:random:<device>, or the device where its default opts fail too
+                dev = by.get(f"dev:{worst.config.device}")
+                culprit = (f"device:{worst.config.device}" if dev is not None and dev.status != "pass"
+                           else f"opts:random:{worst.config.device}")
         status = worst.status
         sig = f"{status}:{culprit}" + (f":{worst.error}" if status == "crash" else "")
         details = {
