@@ -121,3 +121,71 @@ def c_store_one_past(mp: Any) -> None:
         return c.render_c(prg).replace("data0[", "data0[1 + ")
 
     mp.setattr(CPUDevice, "render", planted)
+
+
+# ---------------------------------------------------------------- bugs in the opts only random opts reach
+def vector_lane_loop_short(mp: Any) -> None:
+    """C renderer, vector lanes (Opt VECTOR): the loop over the lanes of ops that run lane by lane stops one lane
+    short where the vector has more than 2 lanes, so the last lane (the tail) is left 0."""
+    import engine.renderer.c as c
+
+    def planted(self: Any) -> None:
+        if self.body:
+            for line in self.decls:  # zeroed: the lane left out reads 0 (the same wrong value on every run)
+                self.out(line.replace(";", " = {0};"))
+            self.out(f"for (int l_ = 0; l_ < {self.n - 1 if self.n > 2 else self.n}; l_++) {{")
+            for line in self.body:
+                self.out("  " + line)
+            self.out("}")
+        self.decls, self.body = [], []
+
+    mp.setattr(c._Lanes, "flush", planted)
+
+
+def vector_split_drops_tail(mp: Any) -> None:
+    """Kernel opts: Opt VECTOR of a loop longer than its lanes runs the outer loop one block short, so the last
+    block of the loop (its tail) is never computed."""
+    import engine.codegen.kernel as kn
+
+    orig = kn.Kernel._split
+
+    def planted(self: Any, r: UOp, n: int, outer_kind: str, inner_kind: str) -> Any:
+        outer, inner = orig(self, r, n, outer_kind, inner_kind)
+        if inner_kind == "vector" and outer.op is Ops.RANGE:
+            short = UOp.range(outer.src[0].arg - 1, outer.arg[0], outer.arg[1])
+            self.ast = _substitute(self.ast, outer, short)
+            outer = short
+        return outer, inner
+
+    mp.setattr(kn.Kernel, "_split", planted)
+
+
+def group_combine_skips_last_thread(mp: Any) -> None:
+    """GPU code generation (Opt GROUP): the combine of a grouped reduce reads the partials of threads 0..n-2, so
+    the last thread's part of the reduce is lost."""
+    import engine.codegen.gpu as gpu
+
+    orig = gpu.group_reduces
+
+    def planted(ast: UOp, next_axis: int, local: list[UOp]) -> UOp:
+        out = orig(ast, next_axis, local)
+        combines = {j for u in out.toposort if u.op is Ops.REDUCE and u.src[0].op is Ops.LOAD
+                    and u.src[0].src[0].src[0].op is Ops.BARRIER for j in u.src[1:]}
+        short = {j: UOp.range(j.src[0].arg - 1, j.arg[0], j.arg[1]) for j in combines if j.src[0].arg > 1}
+        return _substitute_all(out, short) if short else out
+
+    mp.setattr(gpu, "group_reduces", planted)
+
+
+def _substitute_all(ast: UOp, mapping: dict[UOp, UOp]) -> UOp:
+    from engine.rewrite import substitute
+
+    return substitute(ast, mapping)
+
+
+# bugs only the random opts of a device reach: (plant, the mode whose random opts reach them, signature part)
+OPT_PLANTED: dict[str, tuple[Callable[[Any], None], str, str]] = {
+    "vector_lane_loop_short": (vector_lane_loop_short, "randopt:CPU", ":CPU"),
+    "vector_split_drops_tail": (vector_split_drops_tail, "randopt:CPU", "opts"),
+    "group_combine_skips_last_thread": (group_combine_skips_last_thread, "randopt:gpu", "PYTHON_GPU"),
+}
