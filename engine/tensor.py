@@ -449,8 +449,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     def min(self, axis: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
         if self.dtype == dtypes.bool:
             return self.logical_not().max(axis, keepdim).logical_not()
-        if self.dtype.is_unsigned:
-            return (self ^ -1).max(axis, keepdim) ^ -1  # ~max(~x) flips the order of unsigned ints
+        if self.dtype.kind in "iu":  # ~max(~x): ~x = -1 - x flips the order of every int (-x wraps at the minimum)
+            return (self ^ -1).max(axis, keepdim) ^ -1
         return (-self).max(axis, keepdim).__neg__()
 
 

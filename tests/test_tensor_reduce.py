@@ -113,6 +113,20 @@ def test_argmax_nan_and_edge_cases() -> None:
     assert Tensor(np.zeros((0, 3))).argmax(1).shape == (0,)
 
 
+@pytest.mark.parametrize("device", ["LLVM", "CPU", "PYTHON", "PYTHON_GPU"])
+def test_min_and_argmin_of_signed_ints_reach_the_type_minimum(device: str) -> None:
+    """min was -max(-x): -(-128) wraps to -128 in int8, so a row holding the type's minimum lost it (the graph
+    fuzzer's int8 min of [-128, 5, 3] gave 3); ~max(~x) cannot wrap."""
+    for dtype in (np.int8, np.int16, np.int32, np.int64, np.uint8):
+        lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+        x = np.array([[lo, 5, 3], [7, hi, lo + 1], [hi, lo, lo]], dtype)
+        t = Tensor(x, device=device)
+        np.testing.assert_array_equal(t.min(1).numpy(), x.min(1), err_msg=str(dtype))
+        np.testing.assert_array_equal(t.min(0).numpy(), x.min(0), err_msg=str(dtype))
+        np.testing.assert_array_equal(t.argmin(1).numpy(), x.argmin(1), err_msg=str(dtype))
+        assert t.min().item() == lo
+
+
 # ------------------------------------------------------------------ any, all
 @pytest.mark.parametrize("dtype", [np.bool_, np.int32, np.float32])
 @pytest.mark.parametrize("axis", [None, 1, (0, 2)])
