@@ -12,7 +12,7 @@ from graph_planted import OPT_PLANTED
 
 from fuzz.graphs import GraphFuzzer
 from fuzz.graphs.case import infer_types, make_values, op_count, reference
-from fuzz.graphs.fuzzer import OTHER_MODES, RANDOPT_MODES, configs_for, random_opts
+from fuzz.graphs.fuzzer import RANDOPT_MODES, configs_for, random_opts
 from fuzz.graphs.generate import gen_case
 from fuzz.minimize import minimize
 

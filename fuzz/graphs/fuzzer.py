@@ -5,6 +5,9 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
   base          the base device (LLVM unless told otherwise, compiled at LLVM_OPT 0: ~1.5 ms a kernel), fused
                 schedule, the default opts, outputs together
   noopt         fused, no opts                           randopt   fused, a random valid list of opts per kernel
+                                                                   (UPCAST, UNROLL, ACCUM, REORDER)
+  randopt:<D>   random opts on device D, drawn from every opt D accepts: randopt:CPU adds VECTOR (the C renderer's
+                SIMD lanes), a GPU device adds LOCAL and GROUP; randopt:gpu is CUDA where available, else PYTHON_GPU
   unfused       every op its own kernel, no opts          separate  outputs realized one at a time, last first
   dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access; the GPU devices CUDA, OPENCL
                 and PYTHON_GPU, which emulates a GPU's grid, workgroup memory and barriers), fused, default opts
@@ -13,9 +16,10 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
                 random axis into random, uneven pieces (empty ones too), drawn from the case's seed; a case using an
                 op that cannot run sharded (engine.multi.ShardError) passes this mode untested
 By default each case runs `base` and two of the others (drawn from the case's seed), and `shard` for a quarter of
-the cases (its own draw); a failure of `base` runs them all to find which part of the engine is at fault. Every
-kernel passes engine/spec.py (dtypes, every index provably in bounds) before it runs, integer index tensors run
-under engine.checked_indexing(), and every buffer has guard zones checked after each kernel
+the cases, randopt:CPU for a quarter and randopt:gpu for a tenth (each its own draw); a failure of `base` runs them
+all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index provably
+in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer has guard
+zones checked after each kernel
 (engine.realize.guard_zones: an out-of-bounds store on CPU or LLVM is crash:<mode>:GuardError; the PYTHON device
 checks every access itself).
 
@@ -23,6 +27,7 @@ Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:numpy           every configuration differs from numpy (an op's semantics, the frontend, lowering)
   mismatch:fusion          fused schedules differ, the unfused one agrees
   mismatch:opts:default    the default opts differ, no opts agree   mismatch:opts:random   random opts differ
+  mismatch:opts:random:<D> random opts on device D differ, D's default opts agree (else mismatch:device:<D>)
   mismatch:device:<NAME>   one device differs, another agrees (device:LLVM-O2: LLVM's optimized code differs)
   mismatch:order           realizing the outputs one at a time differs from realizing them together
   mismatch:shard           the sharded run differs (a layout, a reshard, the all-reduce, the gather)
@@ -266,7 +271,8 @@ class GraphFuzzer(Fuzzer):
         return out
 
     def coverage_keys(self) -> list[str]:
-        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in ("base", *OTHER_MODES, "shard", *GPU_MODES, *RANDOPT_MODES)]
+        modes = ("base", *OTHER_MODES, "shard", *GPU_MODES, *RANDOPT_MODES)
+        return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in modes]
 
     def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
         return reproducer_source(case, signature, details or {}, self.base)
