@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,3 +77,18 @@ def canonical_json(obj: Any) -> str:
 def case_hash(case: Any) -> str:
     """Return the first 16 hex digits of the sha256 of the case's canonical JSON."""
     return hashlib.sha256(canonical_json(case).encode()).hexdigest()[:16]
+
+
+def distinct_valid(case: dict[str, Any], candidates: Iterable[dict[str, Any]],
+                   valid: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Iterator[dict[str, Any]]:
+    """A fuzzer's reductions: each candidate made valid (`valid` gives the normalized case, or None to drop it),
+    every distinct one once, none equal to `case` itself."""
+    seen: set[str] = set()
+    for cand in candidates:
+        v = valid(cand)
+        if v is None or v == case:
+            continue
+        key = repr(v)
+        if key not in seen:
+            seen.add(key)
+            yield v

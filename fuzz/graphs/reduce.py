@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator
 
+from fuzz.case import distinct_valid
 from fuzz.graphs.case import BadCase, infer_types, needed
 from fuzz.graphs.ops import OPS
 
@@ -76,16 +77,7 @@ def _as_input(case: dict[str, Any], vid: int, shape: tuple[int, ...], dtype: str
 
 
 def reductions(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    seen: set[str] = set()
-    for cand in _candidates(case):
-        v = _valid(cand)
-        if v is None:
-            continue
-        key = repr(v)
-        if key in seen or v == case:
-            continue
-        seen.add(key)
-        yield v
+    return distinct_valid(case, _candidates(case), _valid)
 
 
 def _candidates(case: dict[str, Any]) -> Iterator[dict[str, Any]]:

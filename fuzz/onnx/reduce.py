@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator
 
+from fuzz.case import distinct_valid
 from fuzz.onnx.case import MIN_OPSET, BadCase, infer_types
 from fuzz.onnx.ops import OPS
 
@@ -62,16 +63,7 @@ def _rename(case: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 
 
 def reductions(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    seen: set[str] = set()
-    for cand in _candidates(case):
-        v = _valid(cand)
-        if v is None:
-            continue
-        key = repr(v)
-        if key in seen or v == case:
-            continue
-        seen.add(key)
-        yield v
+    return distinct_valid(case, _candidates(case), _valid)
 
 
 def _candidates(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
