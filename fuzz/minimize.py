@@ -1,4 +1,9 @@
-"""Generic greedy delta-debugging: keep the first smaller reduction with the same signature, restart from it."""
+"""Generic greedy delta-debugging: keep the first smaller reduction with the same signature, restart from it.
+
+A candidate whose worker hung or died (timeout, a signal, out of memory) while the target is another failure is
+checked once more before it is rejected: such a death can be the machine's (a fork that inherited a lock some
+other thread held, a loaded box), and a rejected candidate is never tried again, so a transient death would leave
+the saved case larger than it has to be."""
 
 from __future__ import annotations
 
@@ -58,6 +63,8 @@ def minimize(
                 continue
             tried += 1
             result = check(candidate)
+            if result.signature != signature and _worker_death(result):
+                result = check(candidate)
             if result.signature == signature:
                 current, current_size, verdict = candidate, candidate_size, result
                 steps += 1
@@ -73,3 +80,10 @@ def minimize(
         "verdict": verdict.to_dict() if verdict is not None else None,
     }
     return current, stats
+
+
+def _worker_death(verdict: Verdict) -> bool:
+    """A hang or death of the checking process itself, not a failure the case's code raised."""
+    return verdict.status == "timeout" and verdict.signature == "timeout" or verdict.signature.startswith(
+        ("crash:SIG", "crash:signal", "crash:exit", "oom")
+    )

@@ -47,3 +47,32 @@ def test_minimize_checks_segfaulting_candidates_in_isolation_by_default():
     case, stats = minimize("toy", {"xs": [5, 7], "segv": True}, "crash:SIGSEGV", time_budget_s=20)
     assert case == {"xs": [], "segv": True}
     assert stats["size_after"] == 0 and stats["verdict"]["status"] == "crash"
+
+
+def test_a_worker_death_is_checked_again_before_the_candidate_is_rejected():
+    # the first check of {"xs": [13]} hangs (a fork that inherited a held lock, a loaded box): rejected for good,
+    # the saved case would keep an element it does not need
+    hung = []
+
+    def check(case):
+        if case == {"xs": [13]} and not hung:
+            hung.append(case)
+            return Verdict("timeout", "timeout", {"timeout_s": 10})
+        return _in_process(case)
+
+    case, stats = minimize("toy", {"xs": [20, 13]}, "mismatch:has13", check_fn=check)
+    assert hung and case == {"xs": [13]}
+
+
+def test_a_failure_the_case_raises_is_not_checked_twice():
+    calls = []
+
+    def check(case):
+        calls.append(case)
+        if case["xs"] == [13]:
+            return Verdict("crash", "exception:ValueError:x.py:f")
+        return _in_process(case)
+
+    case, _ = minimize("toy", {"xs": [20, 13]}, "mismatch:has13", check_fn=check)
+    assert case == {"xs": [20, 13]} or case["xs"] != [13]
+    assert calls.count({"xs": [13]}) == 1
