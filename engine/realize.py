@@ -87,8 +87,9 @@ def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple
         if item.is_copy:  # a transfer: nothing to build
             programs.append((item, None, []))
             continue
-        gpu = get_device(item.device or device).gpu
-        k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts, gpu)
+        dev = get_device(item.device or device)
+        gpu, tc = dev.gpu, getattr(dev, "tensor_cores", ())  # tc: the shapes of Opt TC (engine/codegen/tc.py)
+        k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts, gpu, tc)
         cache = _PROGRAMS[-1] if _PROGRAMS else None
         key = (item.ast, item.name, (gpu, *k.applied))
         prg = cache.get(key) if cache is not None else None

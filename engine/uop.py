@@ -95,6 +95,9 @@ class Ops(IntEnum):
     SINK = auto()
     KERNEL = auto()
     NOOP = auto()
+    # tensor cores (engine/codegen/tc.py): src = (A fragment, B fragment, C fragment) of one lane, arg = (instruction,
+    # input dtype name); dtype: float32.vec(4), that lane's D fragment (GEP picks one)
+    WMMA = auto()
 
     def __repr__(self) -> str:
         return f"Ops.{self.name}"

@@ -4,6 +4,7 @@ The rule: on a GPU every output loop the kernel's reduces all depend on runs in 
 column loop, which its row max and sum do not depend on) stay loops inside a thread, so no reduce is recomputed
 per thread. Parallel loops map to launch indices (`SPECIAL`):
   "local" loops (from Opt LOCAL) and "group" loops (from Opt GROUP) -> lidxD (thread in a workgroup);
+  the "warp" loop (from Opt TC: a tensor core's 32 lanes) -> lidx0, innermost, so that its lanes are one warp;
   the other parallel loops -> gidxD (workgroup in the grid).
 Dimension 0 is the innermost loop. More than three grid loops, or a grid dimension 1 or 2 above 65535, are merged
 into one index (the inner dimension) and recovered with // and %. At most three workgroup loops, MAX_THREADS
@@ -156,6 +157,7 @@ def to_launch(ast: UOp, order: list[UOp]) -> tuple[UOp, list[UOp], tuple[int, ..
     # group loops of one size share a thread index: each reduce's parts are independent of the others'
     by_size = {_size(g): g for g in reversed(groups)}
     local += [by_size[_size(g)] for g in groups if by_size[_size(g)] is g]
+    local += [r for r in order if r.arg[1] == "warp"]  # innermost: consecutive threads, one warp
     if len(local) > 3:
         raise LaunchError(f"{len(local)} workgroup loops (three at most)")
     threads = math.prod(map(_size, local))

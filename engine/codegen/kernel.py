@@ -15,6 +15,10 @@ GPU kernels only (engine/codegen/gpu.py maps their loops to launch indices):
                        the stores are gated (no write past the end)
   Opt("GROUP", k, n)   split reduce range k into (outer, n): n threads of a workgroup each reduce a part, then
                        combine the parts through workgroup memory after a barrier
+  Opt("TC", k, shape)  (first, on a device with tensor cores: CUDA, PYTHON_GPU) candidate k of a matmul-shaped
+                       reduce (engine/codegen/tc.py: a float32 sum of products of float16/bfloat16 values) runs on
+                       warp-wide mma instructions of `shape` ("m16n8k16"): a "warp" loop of 32 lanes (thread index 0)
+                       holds the fragments; tails are clamped, zeroed and gated. GROUP does not apply after it
 A kernel can be built with no opts, the default heuristic, or an explicit list; the results must agree.
 """
 
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.codegen import gpu as gpu_shape
+from engine.codegen import tc as tensor_cores
 from engine.codegen.expand import expand_unrolls, expand_upcasts
 from engine.codegen.heuristic import cpu_plan
 from engine.codegen.linearize import linearize
@@ -97,8 +102,9 @@ kernel_rules = symbolic + index_rules
 class Kernel:
     """One scheduled kernel, its loop order and the opts applied so far."""
 
-    def __init__(self, ast: UOp, name: str = "kernel", gpu: bool = False):
+    def __init__(self, ast: UOp, name: str = "kernel", gpu: bool = False, tc: tuple[str, ...] = ()):
         self.ast, self.name, self.gpu = ast, name, gpu
+        self.tc = tc  # the tensor-core shapes the device runs (engine.codegen.tc.SHAPES names)
         ranges = [u for u in ast.toposort if u.op is Ops.RANGE]
         reduce_ranges = {r for u in ast.toposort if u.op is Ops.REDUCE for r in u.src[1:]}
         self.order: list[UOp] = sorted((r for r in ranges if r not in reduce_ranges), key=lambda r: r.arg)
@@ -134,10 +140,10 @@ class Kernel:
         return outer, inner
 
     def threads(self) -> int:
-        """Threads of a workgroup: the product of the "local" loops and of the group loops' sizes (group loops
-        of one size share a thread index)."""
+        """Threads of a workgroup: the product of the "local" and "warp" loops and of the group loops' sizes (group
+        loops of one size share a thread index)."""
         rs = self.ast.toposort
-        local = math.prod(u.src[0].arg for u in rs if u.op is Ops.RANGE and u.arg[1] == "local")
+        local = math.prod(u.src[0].arg for u in rs if u.op is Ops.RANGE and u.arg[1] in ("local", "warp"))
         return local * math.prod({u.src[0].arg for u in rs if u.op is Ops.RANGE and u.arg[1] == "group"})
 
     def _gpu_opt(self, opt: Opt) -> int:
@@ -179,9 +185,36 @@ class Kernel:
         if not 0 <= opt.axis < len(rr) or rr[opt.axis].arg[1] != "reduce":
             raise OptError(f"{self.name}: no reduce loop {opt.axis} to group")
         r = rr[opt.axis]
+        if any(x.arg[1] == "warp" for x in self.order):
+            raise OptError(f"{self.name}: GROUP does not apply to a tensor-core kernel")
         if (why := gpu_shape.groupable(self.ast, self.order, r)) is not None:
             raise OptError(f"{self.name}: cannot group reduce loop {opt.axis}: {why}")
         self._split(r, n, "reduce", "group")
+
+    def _tc(self, opt: Opt) -> None:
+        if not self.gpu:
+            raise OptError(f"{self.name}: TC needs a GPU kernel")
+        if opt.amount not in self.tc:
+            have = ", ".join(self.tc) or "none"
+            raise OptError(f"{self.name}: no tensor-core shape {opt.amount!r} on this device (it has: {have})")
+        if self.applied:
+            raise OptError(f"{self.name}: TC must be the first opt")
+        shape = tensor_cores.SHAPES[opt.amount]
+        found = tensor_cores.candidates(self.ast, self.order)
+        if not found:
+            why = tensor_cores.why_not(self.ast) or "no output loops and reduce loop make it matmul-shaped"
+            raise OptError(f"{self.name}: no tensor-core reduce: {why}")
+        if not isinstance(opt.axis, int) or not 0 <= opt.axis < len(found):
+            raise OptError(f"{self.name}: TC candidate {opt.axis!r} does not exist ({len(found)} candidates)")
+        c = found[opt.axis]
+        if c.dtype.name not in shape.inputs:
+            raise OptError(f"{self.name}: tensor-core shape {shape.name} does not take {c.dtype.name} inputs")
+        if self.threads() * tensor_cores.WARP > gpu_shape.MAX_THREADS:
+            raise OptError(f"{self.name}: TC gives over {gpu_shape.MAX_THREADS} threads in a workgroup")
+        self.ast, outer, lane = tensor_cores.apply_tc(self.ast, c, shape, self._next_axis)
+        self._next_axis += 1
+        self.order = [outer.get(r, r) for r in self.order]
+        self.order = [r for r in self.order if r.op is Ops.RANGE] + [lane]
 
     def _vector(self, opt: Opt) -> None:
         if self.gpu:
@@ -199,7 +232,7 @@ class Kernel:
     def apply_opt(self, opt: Opt) -> Kernel:
         """Apply one optimization (raises OptError if it does not fit)."""
         if opt.op == "UPCAST":
-            if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] in ("local", "vector"):
+            if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] in ("local", "vector", "warp"):
                 raise OptError(f"{self.name}: no output loop {opt.axis}")
             r = self.order[opt.axis]
             outer, inner = self._split(r, opt.amount, "global" if r.arg[1] == "global" else "loop", "upcast")
@@ -215,6 +248,8 @@ class Kernel:
             self._local(opt)
         elif opt.op == "GROUP":
             self._group(opt)
+        elif opt.op == "TC":
+            self._tc(opt)
         elif opt.op == "REORDER":
             p = tuple(opt.amount)
             if sorted(p) != list(range(len(self.order))):
@@ -345,11 +380,12 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
     return opts
 
 
-def build_kernel(ast: UOp, name: str, opts: list[Opt] | str | None = "default", gpu: bool = False) -> Kernel:
+def build_kernel(ast: UOp, name: str, opts: list[Opt] | str | None = "default", gpu: bool = False,
+                 tc: tuple[str, ...] = ()) -> Kernel:
     """A kernel with its opts applied (`Kernel.applied` lists them): opts "default" (heuristic), None/[] (none), or
     an explicit list (OptError if one does not fit). `gpu`: a kernel for a GPU device (launch indices, LOCAL and
-    GROUP opts, default_gpu_opts)."""
-    k = Kernel(ast, name, gpu)
+    GROUP opts, default_gpu_opts); `tc`: the tensor-core shapes that device runs (Opt TC)."""
+    k = Kernel(ast, name, gpu, tc)
     if isinstance(opts, str):
         chosen = default_gpu_opts(k) if gpu else default_opts(k)
     else:
@@ -359,9 +395,10 @@ def build_kernel(ast: UOp, name: str, opts: list[Opt] | str | None = "default", 
     return k
 
 
-def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default", gpu: bool = False) -> Program:
+def build_program(ast: UOp, name: str, opts: list[Opt] | str | None = "default", gpu: bool = False,
+                  tc: tuple[str, ...] = ()) -> Program:
     """The program of a kernel AST: opts "default" (heuristic), None/[] (none), or an explicit list."""
-    return build_kernel(ast, name, opts, gpu).to_program()
+    return build_kernel(ast, name, opts, gpu, tc).to_program()
 
 
 __all__ = ["Kernel", "Opt", "OptError", "build_kernel", "build_program", "default_gpu_opts", "default_opts",

@@ -5,7 +5,9 @@ INDEX whose `valid` is true (or absent) outside [0, size) raises IndexError nami
 index. A GPU program (SPECIAL launch indices) runs once per thread of its grid: workgroup after workgroup, each with
 its own DEFINE_LOCAL memory; the threads of a workgroup run one after another up to the next BARRIER and wait there
 until all have reached it (a thread that ends or reaches another barrier while the others wait is an error:
-divergent barriers hang or race on a GPU). PYTHON_GPU is this device building kernels as a GPU device does, so GPU
+divergent barriers hang or race on a GPU). A WMMA (a tensor core's mma.sync, engine/codegen/tc.py) is warp-wide: the
+threads stop there as at a barrier, then each warp of 32 consecutive threads exchanges its fragments as the PTX ISA
+lays them out (`mma_m16n8k16`, written from the ISA's tables, not from the code generator's). PYTHON_GPU is this device building kernels as a GPU device does, so GPU
 code generation is checked on any machine. Correct before fast, but each UOp is precompiled to a closure so that
 loops of a few hundred thousand iterations take seconds, not minutes."""
 
@@ -84,6 +86,7 @@ class _Plan:
         self.specials: list[tuple[int, str, int]] = []  # (value slot, "gidx"/"lidx", dimension)
         self.locals: list[tuple[int, int, Any]] = []  # (value slot, size, initial value)
         self.barriers: set[int] = set()  # positions of BARRIERs
+        self.wmmas: set[int] = set()  # positions of WMMAs (warp-wide: every thread stops there too)
         self.stored: set[int] = set()  # parameter positions the kernel writes
         self.ends = self._match_loops()
         self.steps: list[Step] = [self._step(i, u) for i, u in enumerate(prg.uops)]
@@ -132,6 +135,18 @@ class _Plan:
                 v[i] = v[b]
                 return nxt
             return barrier
+        if u.op is Ops.WMMA:
+            if u.arg[0] != "m16n8k16":
+                raise NotImplementedError(f"kernel {self.prg.name}: PYTHON device has no tensor core {u.arg[0]}")
+            self.wmmas.add(i)
+            return lambda v: nxt  # run by _run_grid for the whole warp
+        if u.op is Ops.GEP:
+            s0, lane = src[0], u.arg[0]
+
+            def gep(v: list) -> int:
+                v[i] = v[s0][lane]
+                return nxt
+            return gep
         if u.op is Ops.RANGE:
             return self._range_step(i, src[0])
         if u.op is Ops.END:
@@ -328,7 +343,7 @@ class _Plan:
                 for slot, mem in shared:
                     v[slot] = mem
                 lanes.append(v)
-            if not self.barriers:
+            if not self.barriers and not self.wmmas:
                 for thread, v in zip(threads, lanes):
                     self._run_lane(v, 0, group, thread)
                 continue
@@ -341,20 +356,80 @@ class _Plan:
                     raise RuntimeError(f"kernel {self.prg.name}: workgroup {group[::-1]}: threads stopped at "
                                        f"{', '.join('the end' if p == n else f'barrier v{p}' for p in at)} "
                                        f"(divergent barrier)")
+                if pcs[0] in self.wmmas:
+                    self._warp_mma(pcs[0], lanes, group)
+                    pcs = [pcs[0] + 1] * len(lanes)
 
     def _run_lane(self, v: list, pc: int, group: tuple, thread: tuple) -> int:
         """Run one thread from pc (past the barrier it waits at) to the next barrier or the end."""
-        steps, n, barriers = self.steps, len(self.steps), self.barriers
+        steps, n, barriers, stops = self.steps, len(self.steps), self.barriers, self.barriers | self.wmmas
         try:
             if pc in barriers:
                 pc = steps[pc](v)
-            while pc < n and pc not in barriers:
+            while pc < n and pc not in stops:
                 pc = steps[pc](v)
         except (ArithmeticError, ValueError, IndexError) as e:
             e.add_note(f"in kernel {self.prg.name} at v{pc}: {self.prg.uops[pc].op}, workgroup {group[::-1]} "
                        f"thread {thread[::-1]}")
             raise
         return pc
+
+    def _warp_mma(self, pc: int, lanes: list[list], group: tuple) -> None:
+        """Run the WMMA at pc for every warp of the workgroup (32 consecutive threads, x fastest)."""
+        u = self.prg.uops[pc]
+        if len(lanes) % 32:
+            raise RuntimeError(f"kernel {self.prg.name}: WMMA v{pc} in a workgroup of {len(lanes)} threads "
+                               f"(whole warps of 32 needed), workgroup {group[::-1]}")
+        src = [self.pos[s] for s in u.src]
+        for w in range(0, len(lanes), 32):
+            warp = lanes[w:w + 32]
+            outs = mma_m16n8k16([[v[s] for s in src] for v in warp], u.arg[1])
+            for v, out in zip(warp, outs):
+                v[pc] = out
+
+
+def mma_m16n8k16(frags: list[list[float]], in_dtype: str) -> list[tuple[float, ...]]:
+    """mma.sync.aligned.m16n8k16.row.col.f32.<in>.<in>.f32 of one warp: frags[lane] = (a0..a7, b0..b3, c0..c3) ->
+    each lane's (d0..d3). Layout from the PTX ISA (groupID = lane >> 2, threadID_in_group = lane % 4):
+      a_i: row groupID (i in 0,1,4,5) or groupID + 8 (i in 2,3,6,7); col 2*tig + (i & 1), + 8 for i >= 4
+      b_i: row 2*tig + (i & 1), + 8 for i >= 2; col groupID
+      c_i, d_i: row groupID (i < 2) or groupID + 8; col 2*tig + (i & 1)
+    D = C + A B in float32: d starts at c and adds each product (exact for float16/bfloat16 inputs) in order of k,
+    rounding to float32 after each add. Inputs must be values of `in_dtype`."""
+    if len(frags) != 32:
+        raise ValueError(f"mma.m16n8k16 needs 32 lanes, got {len(frags)}")
+    dt = {"float16": np.float16, "bfloat16": _bfloat16()}[in_dtype]
+    a = np.full((16, 16), np.nan)
+    b = np.full((16, 8), np.nan)
+    c = np.full((16, 8), np.nan)
+    for lane, f in enumerate(frags):
+        gid, tig = lane >> 2, lane % 4
+        for i in range(8):
+            a[gid + 8 * (i in (2, 3, 6, 7)), 2 * tig + (i & 1) + 8 * (i >= 4)] = f[i]
+        for i in range(4):
+            b[2 * tig + (i & 1) + 8 * (i >= 2), gid] = f[8 + i]
+            c[gid + 8 * (i >= 2), 2 * tig + (i & 1)] = f[12 + i]
+    for name, m, fmt in (("A", a, dt), ("B", b, dt), ("C", c, np.float32)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            exact = np.array_equal(m.astype(fmt).astype(np.float64), m, equal_nan=True)
+        if not exact:
+            raise ValueError(f"mma.m16n8k16: a {name} fragment holds a value that is not {np.dtype(fmt).name}")
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    d = c.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(16):
+            d = d + np.outer(a32[:, k], b32[k, :]).astype(np.float32)
+    out = []
+    for lane in range(32):
+        gid, tig = lane >> 2, lane % 4
+        out.append(tuple(float(d[gid + 8 * (i >= 2), 2 * tig + (i & 1)]) for i in range(4)))
+    return out
+
+
+def _bfloat16() -> Any:
+    import ml_dtypes
+
+    return ml_dtypes.bfloat16
 
 
 def _write_back(buf: np.ndarray, values: list) -> None:
@@ -403,6 +478,7 @@ class PythonGPUDevice(PythonDevice):
 
     name = "PYTHON_GPU"
     gpu = True
+    tensor_cores = ("m16n8k16",)  # emulated exactly (mma_m16n8k16), so TC kernels are checked on any machine
 
 
 register_device("PYTHON", PythonDevice)
