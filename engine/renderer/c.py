@@ -610,6 +610,40 @@ class _Lanes:
         return f"(({self.vtype(dt)})((({m}){a} & {mask}) | (({m}){b} & ~{mask})))"
 
 
+_MMA_TYPES = {"float16": ("f16", "f_to_f16"), "bfloat16": ("bf16", "f_to_bf16")}
+
+
+def _mma_bits(x: UOp, names: dict[UOp, str], to_bits: str) -> str:
+    """The 16 storage bits of a tensor-core input: a load's element itself (0 where a gate or a select of the tail
+    gives 0), else its float converted."""
+    if x.op is Ops.WHERE and x.src[2].op is Ops.CONST and x.src[2].arg == 0 and x.src[1].op is Ops.LOAD:
+        return f"({names[x.src[0]]} ? {_mma_bits(x.src[1], names, to_bits)} : 0u)"
+    if x.op is Ops.LOAD and x.src[0].src[0].op is Ops.DEFINE_GLOBAL and x.src[0].src[0].dtype.scalar == x.dtype:
+        idx = x.src[0]
+        if len(idx.src) == 2:
+            return f"(uint32_t){names[idx]}"
+        if len(x.src) > 1 and x.src[1].op is Ops.CONST and x.src[1].arg == 0:
+            return f"({names[idx.src[2]]} ? (uint32_t){names[idx]} : 0u)"
+    return f"(uint32_t){to_bits}({names[x]})"
+
+
+def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
+    """A WMMA (engine/codegen/tc.py) as inline PTX mma.sync: pairs of 16-bit inputs packed into 32-bit registers,
+    the first element in the low half (the ISA's "low to high" order)."""
+    shape, in_dtype = u.arg
+    if d is not CUDA or shape != "m16n8k16" or in_dtype not in _MMA_TYPES:
+        raise NotImplementedError(f"{d.name} backend: no tensor core {shape} for {in_dtype}")
+    ptx_type, to_bits = _MMA_TYPES[in_dtype]
+    bits = [_mma_bits(x, names, to_bits) for x in u.src[:12]]
+    regs = [f"{bits[i]} | ({bits[i + 1]} << 16)" for i in range(0, 12, 2)]
+    name = names[u]
+    outs = ", ".join(f'"=f"({name}[{i}])' for i in range(4))
+    ins = ", ".join([f'"r"({r})' for r in regs] + [f'"f"({names[c]})' for c in u.src[12:]])
+    return [f"float {name}[4];",
+            f'asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.{ptx_type}.{ptx_type}.f32 {{%0, %1, %2, %3}}, '
+            f'{{%4, %5, %6, %7}}, {{%8, %9}}, {{%10, %11, %12, %13}};" : {outs} : {ins});']
+
+
 def render_c(prg: Program) -> str:
     """The C translation unit of a program: one function named after it."""
     return render(prg, C)
@@ -707,6 +741,13 @@ def render(prg: Program, d: Dialect) -> str:
             idx, val = u.src
             stmt = f"{names[idx]} = {_store_value(idx, names[val], d)};"
             emit(f"if ({names[idx.src[2]]}) {stmt}" if len(idx.src) > 2 else stmt)
+        elif op is Ops.WMMA:
+            names[u] = f"wmma{counter}"
+            counter += 1
+            for line in _wmma(u, names, d):
+                emit(line)
+        elif op is Ops.GEP:
+            names[u] = f"{names[u.src[0]]}[{u.arg[0]}]"
         else:
             n = f"alu{counter}"
             counter += 1

@@ -21,6 +21,7 @@ from engine.renderer.c import CUDA, render
 from engine.uop import Ops
 
 COMPILE_ONLY_ARCH = "sm_90"  # what compile-only checks build for (an H100/H200)
+TENSOR_CORES = ("m16n8k16",)  # the Opt TC shapes (engine/codegen/tc.py) the renderer emits as mma.sync (sm_80+)
 NVRTC_OPTIONS = ["--fmad=false", "-default-device", "--std=c++17"]
 
 
@@ -91,6 +92,7 @@ class CUDADevice(Device):
     name = "CUDA"
     gpu = True
     fork_safe = False
+    tensor_cores: tuple[str, ...] = ()  # set from the card's architecture
 
     def __init__(self) -> None:
         super().__init__()
@@ -106,6 +108,7 @@ class CUDADevice(Device):
         major = _check(drv.cuDeviceGetAttribute(attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, self.dev), "arch")
         minor = _check(drv.cuDeviceGetAttribute(attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, self.dev), "arch")
         self.arch = f"sm_{major}{minor}"
+        self.tensor_cores = TENSOR_CORES if major >= 8 else ()  # mma.m16n8k16 with f16 and bf16: sm_80 and up
         self._free: dict[int, list[int]] = {}  # bytes -> device allocations to reuse
 
     def _current(self) -> None:
