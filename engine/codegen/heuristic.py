@@ -144,3 +144,28 @@ def cpu_plan(order: list[UOp], reduce_ranges: list[UOp], ast: UOp) -> Plan | Non
     if 1 < _size(rr[-1]) <= UNROLL_MAX:
         plan.append(("UNROLL", len(rr) - 1, _size(rr[-1])))
     return plan
+
+
+
+TC_MIN_USE = 0.5  # tensor cores only where the tiles' padding leaves at least this share of their products useful
+
+
+def tc_choice(order: list[UOp], ast: UOp, shapes: tuple[str, ...]) -> tuple[int, str, int, int] | None:
+    """Opt TC for a GPU kernel with a matmul-shaped reduce on a device with tensor cores: (candidate, shape, axis id
+    of its m loop, of its n loop) for the candidate (engine/codegen/tc.py) whose tiles waste the least, then the
+    largest M*N*K; None where no candidate takes a shape or the padding wastes more than TC_MIN_USE allows."""
+    from engine.codegen import tc
+
+    best = None
+    for name in shapes:
+        shape = tc.SHAPES[name]
+        for i, c in enumerate(tc.candidates(ast, order)):
+            if c.dtype.name not in shape.inputs:
+                continue
+            sizes = [r.src[0].arg for r in (c.m, c.n, c.k)]
+            padded = [-(-s // t) * t for s, t in zip(sizes, (shape.m, shape.n, shape.k))]
+            use = sizes[0] * sizes[1] * sizes[2] / (padded[0] * padded[1] * padded[2])
+            key = (use, sizes[0] * sizes[1] * sizes[2])
+            if use >= TC_MIN_USE and (best is None or key > best[0]):
+                best = key, (i, name, c.m.arg[0], c.n.arg[0])
+    return best[1] if best is not None else None

@@ -31,7 +31,7 @@ from typing import Any
 from engine.codegen import gpu as gpu_shape
 from engine.codegen import tc as tensor_cores
 from engine.codegen.expand import expand_unrolls, expand_upcasts
-from engine.codegen.heuristic import cpu_plan
+from engine.codegen.heuristic import cpu_plan, tc_choice
 from engine.codegen.linearize import linearize
 from engine.codegen.program import Program
 from engine.dtype import dtypes
@@ -339,6 +339,7 @@ def default_opts(k: Kernel) -> list[Opt]:
 
 
 GPU_THREADS = 256  # threads default_gpu_opts aims for in a workgroup
+TC_WARPS = 4  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
 GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
 GROUP_MAX_OUTPUTS = 1 << 16  # ... when the kernel has fewer parallel outputs than this
 
@@ -351,16 +352,20 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
       memory together;
     - the innermost parallel output loop gets a workgroup of up to 256 threads (whole when smaller; else by its
       largest power-of-two divisor from 256 down to 32; else 256 with the last workgroup gated).
+    On a device with tensor cores, a matmul-shaped reduce (engine/codegen/tc.py) gets `default_tc_opts` instead.
     """
     def size(r: UOp) -> int:
         return r.src[0].arg
 
     def fits(opts: list[Opt]) -> bool:
         try:
-            build_kernel(k.ast, k.name, opts, gpu=True)
+            build_kernel(k.ast, k.name, opts, gpu=True, tc=k.tc)
         except OptError:
             return False
         return True
+
+    if k.tc and not k.applied and (tc_opts := default_tc_opts(k)):
+        return tc_opts
 
     serial = gpu_shape.serial_loops(k.ast, k.order)
     par = [i for i, r in enumerate(k.order) if r not in serial and r.arg[1] in ("loop", "global")]
@@ -377,6 +382,35 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
         n = sz if sz <= cap else next((d for d in (256, 128, 64, 32) if d <= cap and sz % d == 0), cap)
         if fits(opts + [Opt("LOCAL", par[-1], n)]):
             opts.append(Opt("LOCAL", par[-1], n))
+    return opts
+
+
+def default_tc_opts(k: Kernel) -> list[Opt]:
+    """Opt TC on the candidate engine.codegen.heuristic.tc_choice picks, then up to TC_WARPS warps per workgroup
+    over its n tiles (LOCAL; else over its m tiles), then two m tiles per warp where they divide (UPCAST: each B
+    fragment loaded once for two mma). [] where no candidate is worth it."""
+    choice = tc_choice(k.order, k.ast, k.tc)
+    if choice is None:
+        return []
+    i, shape, m_axis, n_axis = choice
+    t = Kernel(k.ast, k.name, k.gpu, k.tc).apply_opt(Opt("TC", i, shape))
+    opts = [Opt("TC", i, shape)]
+
+    def tiles(axis_id: int) -> tuple[int, int]:
+        """(position in the loop order, tiles) of the tile loop of an axis (-1, 1 where one tile has no loop)."""
+        pos = next((j for j, r in enumerate(t.order) if r.arg[0] == axis_id and r.arg[1] == "loop"), -1)
+        return pos, t.order[pos].src[0].arg if pos >= 0 else 1
+
+    for axis in (n_axis, m_axis):
+        pos, n = tiles(axis)
+        if (w := next((w for w in (TC_WARPS, 2) if n % w == 0), 0)):
+            t.apply_opt(Opt("LOCAL", pos, w))
+            opts.append(Opt("LOCAL", pos, w))
+            break
+    pos, n = tiles(m_axis)
+    if n % 2 == 0:
+        t.apply_opt(Opt("UPCAST", pos, 2))
+        opts.append(Opt("UPCAST", pos, 2))
     return opts
 
 

@@ -87,15 +87,29 @@ class Candidate:
         return self.a.dtype
 
 
+_NARROW = ("float16", "bfloat16")
+
+
+def _narrow(x: UOp) -> UOp | None:
+    """A float16/bfloat16 UOp whose value cast to float32 is x's: CAST(y) -> y; a select of such a cast and zero (a
+    padded input: the pad of a cast tensor) -> the select of y and zero; else None."""
+    if x.op is Ops.CAST and x.src[0].dtype.name in _NARROW:
+        return x.src[0]
+    if x.op is Ops.WHERE and x.src[2].op is Ops.CONST and x.src[2].arg == 0 and (y := _narrow(x.src[1])) is not None:
+        return UOp(Ops.WHERE, y.dtype, (x.src[0], y, UOp.const(y.dtype, x.src[2].arg)))
+    return None
+
+
 def _operands(red: UOp) -> tuple[UOp, UOp] | None:
-    """(a, b) of a float32 REDUCE(ADD) of CAST(a) * CAST(b), a and b float16 or bfloat16 of one dtype; else None."""
+    """(a, b) of a float32 REDUCE(ADD) of a product of float16 or bfloat16 values a and b of one dtype (cast to
+    float32, exactly: `_narrow`); else None."""
     if red.arg is not Ops.ADD or red.dtype != dtypes.float32:
         return None
     v = red.src[0]
-    if v.op is not Ops.MUL or any(x.op is not Ops.CAST for x in v.src):
+    if v.op is not Ops.MUL:
         return None
-    a, b = v.src[0].src[0], v.src[1].src[0]
-    if a.dtype != b.dtype or a.dtype.scalar.name not in ("float16", "bfloat16") or a.dtype.count != 1:
+    a, b = _narrow(v.src[0]), _narrow(v.src[1])
+    if a is None or b is None or a.dtype != b.dtype:
         return None
     return a, b
 
