@@ -714,9 +714,13 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"mutants_graph: unknown mutant(s) {bad}; --list shows them", file=sys.stderr)
         return 2
+    now = datetime.datetime.now(datetime.timezone.utc)
     print(f"graph fuzzer mutants: {a.seconds:g} s campaign each, seed {a.seed}, 1 worker; "
-          f"{platform.node()} ({os.cpu_count()} cores), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+          f"{platform.node()} ({os.cpu_count()} cores), {now:%Y-%m-%d %H:%M} UTC")
     print(f"{'mutant':<38} {'layer':<19} {'found':<5} {'s':>6} {'signature':<42} {'ops':>3} {'cases':>6}")
+    import fuzz.campaign  # noqa: F401  (loaded before the forks: every mutant's campaign runs the same fuzzer code)
+    import fuzz.graphs.fuzzer  # noqa: F401
+
     rows = []
     t0 = time.monotonic()
     for n in names:
