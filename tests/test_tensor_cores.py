@@ -169,8 +169,9 @@ def test_tc_conv2d_as_a_matmul():
     item = _kernel(build("PYTHON_GPU"))
     found = tensor_cores.candidates(item.ast, build_kernel(item.ast, "k", [], gpu=True).order)
     assert found, "the conv's reduce is not matmul-shaped"
+    assert len(found) == 9  # m: batch, row or column; n: output channel; k: input channel or a tap
     ref = _run(build, [])
-    for i in range(len(found)):  # every choice of m (a pixel loop), n (the channels) and k (channels or taps)
+    for i in (0, 4, 8):
         np.testing.assert_array_equal(_run(build, [Opt("TC", i, "m16n8k16")]), ref)
 
 
@@ -240,3 +241,95 @@ def test_tc_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
         assert f"mma.sync.aligned.m16n8k16.row.col.f32.{ptx}.{ptx}.f32" in src
         for arch in ("sm_80", "sm_90"):
             assert len(compile_cuda(src, "tc_k", arch)) > 0
+
+
+# ------------------------------------------------------------------ the graph fuzzer draws TC and finds TC bugs
+
+
+def _tc_case(tag: str, i: int) -> dict:
+    """A matmul-shaped graph case: two float16/bfloat16 inputs cast to float32 and multiplied (ragged sizes, a batch
+    now and then, an op on top now and then), as the graph fuzzer's generator would write it."""
+    rng = random.Random(f"{tag}:{i}")
+    dt = rng.choice(("float16", "bfloat16"))
+    m, n, k = (rng.choice((2, 3, 5, 8, 16, 17, 24, 33)) for _ in range(3))
+    batch = [2] if rng.random() < 0.3 else []
+    inputs = [{"domain": rng.choice(("normal", "unit")), "dtype": dt, "seed": rng.randrange(1 << 30), "shape": s}
+              for s in (batch + [m, k], batch + [k, n])]
+    nodes = [{"attrs": {"dtype": "float32"}, "in": [0], "op": "cast"},
+             {"attrs": {"dtype": "float32"}, "in": [1], "op": "cast"},
+             {"attrs": {}, "in": [2, 3], "op": "matmul"}]
+    if rng.random() < 0.5:
+        nodes.append({"attrs": {}, "in": [4], "op": rng.choice(("relu", "neg", "exp"))})
+    return {"inputs": inputs, "nodes": nodes, "outputs": [1 + len(nodes)], "realize": [], "seed": i}
+
+
+def _planted_lanes_swapped(mp) -> None:
+    """Code generation: lanes 0 and 5 load each other's A fragment (the emulator places them by the ISA's layout)."""
+    from engine.uop import UOp
+
+    orig = tensor_cores.a_position
+
+    def planted(lane, i):
+        idx = dtypes.index
+        other = UOp(Ops.WHERE, idx, (lane.eq(5), UOp.const(idx, 0), lane))
+        return orig(UOp(Ops.WHERE, idx, (lane.eq(0), UOp.const(idx, 5), other)), i)
+    mp.setattr(tensor_cores, "a_position", planted)
+
+
+def _planted_k_tail_dropped(mp) -> None:
+    """Code generation: the reduce's tile loop rounds down, so the last K % 16 products are never summed."""
+    from engine.uop import UOp
+
+    orig = tensor_cores._split
+
+    def planted(r, tile, kind):
+        if kind != "reduce" or r.src[0].arg < tile:
+            return orig(r, tile, kind)
+        outer = r.src[0].arg // tile
+        return (UOp.range(outer, r.arg[0], kind) if outer > 1 else UOp.const(dtypes.index, 0)), False
+    mp.setattr(tensor_cores, "_split", planted)
+
+
+def test_randopt_gpu_draws_tc_on_matmul_shaped_kernels_and_the_clean_engine_passes():
+    from fuzz.graphs import GraphFuzzer
+    from fuzz.graphs.case import infer_types, make_values, reference
+    from fuzz.graphs.fuzzer import configs_for
+
+    fz = GraphFuzzer(base="LLVM", modes=("randopt:gpu",))
+    (cfg,) = configs_for(["randopt:gpu"], fz.base)
+    drawn = 0
+    for i in range(12):
+        case = _tc_case("clean", i)
+        arrays = [make_values(x) for x in case["inputs"]]
+        with np.errstate(all="ignore"):
+            refs = reference(case, arrays, infer_types(case))
+        o = fz.run_config(case, arrays, refs, cfg)
+        assert o.status == "pass", (o.status, o.error, case)
+        drawn += sum(op == "TC" for k in o.kernels for op, _, _ in k["opts"])
+    assert drawn >= 3, drawn
+
+
+@pytest.mark.parametrize("plant", [_planted_lanes_swapped, _planted_k_tail_dropped])
+def test_planted_tc_bug_is_found_by_a_seeded_campaign_and_minimized(monkeypatch, plant):
+    from fuzz.graphs import GraphFuzzer
+    from fuzz.graphs.case import op_count
+    from fuzz.minimize import minimize
+
+    fz = GraphFuzzer(base="LLVM", modes=("randopt:gpu",))
+    plant(monkeypatch)
+    found = None
+    for i in range(40):
+        case = _tc_case(plant.__name__, i)
+        v = fz.check(case)
+        if v.status in ("mismatch", "crash"):
+            found = case, v
+            break
+    assert found is not None, f"{plant.__name__} was not found in 40 cases of randopt:gpu"
+    case, v = found
+    # the default opts pick TC too: the signature names the device (both fail) or the random opts
+    assert v.signature in ("mismatch:device:PYTHON_GPU", "mismatch:opts:random:PYTHON_GPU"), v.signature
+    small, _ = minimize("graphs", case, v.signature, check_fn=fz.check, time_budget_s=20)
+    assert op_count(small) <= 3, small
+    assert fz.check(small).signature == v.signature
+    monkeypatch.undo()
+    assert fz.check(small).status == "pass"  # the real engine passes the minimized case

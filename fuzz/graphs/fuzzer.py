@@ -158,9 +158,11 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
     applies (so the list is always valid for that kernel). `device`: the kernels' device; a CPU device draws VECTOR
     too, a GPU device LOCAL and GROUP too (and its list is checked to fit a launch); any other draws as before."""
     from engine.codegen.kernel import VECTOR_LANES, Kernel, Opt, OptError
+    from engine.codegen.tc import candidates as tc_candidates
     from engine.uop import Ops
 
     gpu = bool(device) and _is_gpu(device or "")
+    tc = _tensor_cores(device or "") if gpu else ()
     kinds = GPU_KINDS if gpu else CPU_KINDS if device is not None and device.split(":")[0] == "CPU" else BASE_KINDS
 
     def size(r: Any) -> int:
@@ -188,8 +190,16 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
         return Opt(kind, ax, rng.choice(am)) if am else None
 
     def choose(ast: Any, name: str) -> list[Any]:
-        k = Kernel(ast, name, gpu)
+        k = Kernel(ast, name, gpu, tc)
         chosen = []
+        # tensor cores first (a kernel without a matmul-shaped reduce draws as before): half of the kernels that can
+        if tc and (cands := tc_candidates(ast, k.order)) and rng.random() < 0.5:
+            opt = Opt("TC", rng.randrange(len(cands)), rng.choice(tc))
+            try:
+                k.apply_opt(opt)
+                chosen.append(opt)
+            except OptError:  # a shape that does not take this kernel's dtype
+                pass
         ops = len(ast.toposort)
         grow = 1  # how many copies of the body the upcasts and unrolls make: kept small so kernels compile fast
         for _ in range(rng.randint(1, 3)):
@@ -205,7 +215,7 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
                 continue
             grow *= factor
             chosen.append(opt)
-        while gpu and chosen and not _launches(ast, name, chosen):  # e.g. more than three workgroup loops
+        while gpu and chosen and not _launches(ast, name, chosen, tc):  # e.g. more than three workgroup loops
             chosen.pop()
         return chosen
 
@@ -218,12 +228,19 @@ def _is_gpu(device: str) -> bool:
     return bool(getattr(get_device(device), "gpu", False))
 
 
-def _launches(ast: Any, name: str, opts: list[Any]) -> bool:
+def _tensor_cores(device: str) -> tuple[str, ...]:
+    """The tensor-core shapes (Opt TC) of a device's kernels."""
+    from engine.device import get_device
+
+    return tuple(getattr(get_device(device), "tensor_cores", ()))
+
+
+def _launches(ast: Any, name: str, opts: list[Any], tc: tuple[str, ...] = ()) -> bool:
     """Whether a GPU kernel with `opts` fits a launch (engine/codegen/gpu.py raises OptError where it does not)."""
     from engine.codegen.kernel import OptError, build_kernel
 
     try:
-        build_kernel(ast, name, opts, gpu=True).to_program()
+        build_kernel(ast, name, opts, gpu=True, tc=tc).to_program()
     except OptError:
         return False
     return True
