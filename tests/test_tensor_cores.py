@@ -111,8 +111,10 @@ def test_fragment_layout_of_the_code_generator_matches_the_isa():
             assert tuple(ev(x, v) for x in tensor_cores.a_position(lane, i)) == (
                 g + (8 if i in (2, 3, 6, 7) else 0), 2 * t + (i & 1) + (8 if i >= 4 else 0))
         for i in range(4):
-            assert tuple(ev(x, v) for x in tensor_cores.b_position(lane, i)) == (2 * t + (i & 1) + (8 if i >= 2 else 0), g)
-            assert tuple(ev(x, v) for x in tensor_cores.c_position(lane, i)) == (g + (8 if i >= 2 else 0), 2 * t + (i & 1))
+            b = tuple(ev(x, v) for x in tensor_cores.b_position(lane, i))
+            assert b == (2 * t + (i & 1) + (8 if i >= 2 else 0), g)
+            c = tuple(ev(x, v) for x in tensor_cores.c_position(lane, i))
+            assert c == (g + (8 if i >= 2 else 0), 2 * t + (i & 1))
 
 
 # ------------------------------------------------------------------ TC kernels == no-opt kernels on PYTHON_GPU

@@ -137,7 +137,7 @@ def candidates(ast: UOp, order: list[UOp]) -> list[Candidate]:
     in_a, in_b = set(a.toposort), set(b.toposort)
     outs = [r for r in order if r.op is Ops.RANGE and r.arg[1] == "loop" and r.src[0].op is Ops.CONST]
     ks = [r for r in red.src[1:] if r.op is Ops.RANGE and r.arg[1] == "reduce" and r.src[0].op is Ops.CONST]
-    found = []
+    found: list[Candidate] = []
     for m in outs:
         if m not in in_a or m in in_b:
             continue

@@ -7,8 +7,8 @@ its own DEFINE_LOCAL memory; the threads of a workgroup run one after another up
 until all have reached it (a thread that ends or reaches another barrier while the others wait is an error:
 divergent barriers hang or race on a GPU). A WMMA (a tensor core's mma.sync, engine/codegen/tc.py) is warp-wide: the
 threads stop there as at a barrier, then each warp of 32 consecutive threads exchanges its fragments as the PTX ISA
-lays them out (`mma_m16n8k16`, written from the ISA's tables, not from the code generator's). PYTHON_GPU is this device building kernels as a GPU device does, so GPU
-code generation is checked on any machine. Correct before fast, but each UOp is precompiled to a closure so that
+lays them out (`mma_m16n8k16`, written from the ISA's tables, not from the code generator's). PYTHON_GPU is this
+device building kernels as a GPU device does, so GPU code generation is checked on any machine. Correct before fast, but each UOp is precompiled to a closure so that
 loops of a few hundred thousand iterations take seconds, not minutes."""
 
 from __future__ import annotations
