@@ -7,6 +7,9 @@ copies the inputs to the GPU once and times the kernels back to back (CUDA event
 warm-up), then times the same computation in PyTorch. Figures: TFLOP/s for GEMM/conv/attention, GB/s (bytes of
 the inputs and outputs, read and written once) for the memory-bound rows; `ratio` is engine / torch. The engine's
 result is checked against torch's (a row whose result differs says so). --small shrinks every size (a quick run).
+The fp16/bf16 GEMM rows compute as torch does (float32 sums of 16-bit products, rounded once to the 16-bit output),
+which is the reduce the engine's tensor cores take (Opt TC, engine/codegen/tc.py: mma.sync m16n8k16 on sm_80 and
+up, picked by the default GPU opts); column `tc` says whether a kernel of the row used them.
 Needs a CUDA GPU, cuda-bindings, NVRTC and torch; prints why and exits 2 otherwise.
 """
 
@@ -33,9 +36,14 @@ def rows(small: bool) -> dict[str, dict[str, Any]]:
     r = 8192 // s
     b, h, t, d = 8, 16, 1024 // s, 64
     cb, cc, hw = 32 // (2 if small else 1), 64, 56 // (2 if small else 1)
+    def gemm16(a: Any, w: Any) -> Any:  # torch's half GEMM: float32 sums, one rounding to the input dtype
+        return (a.cast("float32") @ w.cast("float32")).cast(a.dtype)
+
     return {
-        "gemm_fp16": dict(shapes=[(n, n), (n, n)], dtype="float16", fn=lambda a, w: a @ w, flops=2 * n**3),
-        "gemm_bf16": dict(shapes=[(n, n), (n, n)], dtype="bfloat16", fn=lambda a, w: a @ w, flops=2 * n**3),
+        "gemm_fp16": dict(shapes=[(n, n), (n, n)], dtype="float16", fn=gemm16, torch=lambda a, w: a @ w,
+                          flops=2 * n**3),
+        "gemm_bf16": dict(shapes=[(n, n), (n, n)], dtype="bfloat16", fn=gemm16, torch=lambda a, w: a @ w,
+                          flops=2 * n**3),
         "gemm_fp32": dict(shapes=[(n, n), (n, n)], dtype="float32", fn=lambda a, w: a @ w, flops=2 * n**3),
         "add": dict(shapes=[(e,), (e,)], dtype="float32", fn=lambda a, w: a + w, bytes=3 * 4 * e),
         "sum": dict(shapes=[(e,)], dtype="float32", fn=lambda a: a.sum(), bytes=4 * e),
@@ -55,10 +63,11 @@ def rows(small: bool) -> dict[str, dict[str, Any]]:
     }
 
 
-def time_engine(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> tuple[float, np.ndarray, int]:
-    """(ms per run, result, kernels) of the engine's kernels on the GPU, inputs already there."""
+def time_engine(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> tuple[float, np.ndarray, int, bool]:
+    """(ms per run, result, kernels, whether one used tensor cores) of the engine's kernels on the GPU, inputs
+    already there."""
     from engine import Tensor
-    from engine.codegen.kernel import build_program
+    from engine.codegen.kernel import build_kernel
     from engine.device import get_device
     from engine.realize import schedule_tensors
 
@@ -69,7 +78,9 @@ def time_engine(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> t
         x.realize()
     out = spec["fn"](*ins)
     items = schedule_tensors(out)
-    prgs = [build_program(it.ast, it.name, "default", gpu=True) for it in items]
+    kernels = [build_kernel(it.ast, it.name, "default", gpu=True, tc=dev.tensor_cores) for it in items]
+    prgs = [k.to_program() for k in kernels]
+    used_tc = any(o.op == "TC" for k in kernels for o in k.applied)
     launches = []
     on_gpu: dict[int, int] = {}
     for it, prg in zip(items, prgs):
@@ -96,7 +107,7 @@ def time_engine(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> t
     dev.copyout(result, on_gpu[id(last)])
     for buf in {id(b): b for it in items for b in it.bufs}.values():
         dev.free_device(on_gpu[id(buf)], buf.data.nbytes)
-    return ms, result, len(items)
+    return ms, result, len(items), used_tc
 
 
 def time_torch(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> tuple[float, np.ndarray]:
@@ -143,15 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, iters {args.iters}"
           f"{', small sizes' if args.small else ''}")
-    print(f"{'row':12s} {'kernels':>7s} {'engine ms':>10s} {'torch ms':>10s} {'engine':>12s} {'torch':>12s} "
-          f"{'ratio':>7s}  check")
+    print(f"{'row':12s} {'kernels':>7s} {'tc':>3s} {'engine ms':>10s} {'torch ms':>10s} {'engine':>12s} "
+          f"{'torch':>12s} {'ratio':>7s}  check")
     out = []
     rng = np.random.default_rng(0)
     for name in names:
         spec = table[name]
         arrays = [rng.standard_normal(s, dtype=np.float32) for s in spec["shapes"]]
         try:
-            ems, got, nk = time_engine(spec, arrays, args.iters)
+            ems, got, nk, used_tc = time_engine(spec, arrays, args.iters)
         except Exception as e:  # one failing row does not hide the others
             print(f"{name:12s} engine failed: {type(e).__name__}: {str(e)[:300]}")
             out.append({"row": name, "error": f"{type(e).__name__}: {e}"[:2000]})
@@ -163,10 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         g = got.astype(np.float32).reshape(-1)
         atol = tol * max(1.0, float(np.abs(want).max()))
         ok = g.shape == want.shape and bool(np.allclose(g, want, rtol=tol, atol=atol))
-        print(f"{name:12s} {nk:7d} {ems:10.3f} {tms:10.3f} {ev:8.1f} {unit:>3s} {tv:8.1f} {unit:>3s} {ev / tv:7.3f}  "
-              f"{'ok' if ok else 'DIFFERS'}", flush=True)
-        out.append({"row": name, "kernels": nk, "engine_ms": ems, "torch_ms": tms, "unit": unit, "engine": ev,
-                    "torch": tv, "ratio": ev / tv, "matches_torch": ok})
+        print(f"{name:12s} {nk:7d} {'yes' if used_tc else 'no':>3s} {ems:10.3f} {tms:10.3f} {ev:8.1f} {unit:>3s} "
+              f"{tv:8.1f} {unit:>3s} {ev / tv:7.3f}  {'ok' if ok else 'DIFFERS'}", flush=True)
+        out.append({"row": name, "kernels": nk, "tensor_cores": used_tc, "engine_ms": ems, "torch_ms": tms,
+                    "unit": unit, "engine": ev, "torch": tv, "ratio": ev / tv, "matches_torch": ok})
     if args.json:
         Path(args.json).write_text(json.dumps({"device": torch.cuda.get_device_name(0), "rows": out}, indent=1))
     return 0
