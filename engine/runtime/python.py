@@ -8,8 +8,9 @@ until all have reached it (a thread that ends or reaches another barrier while t
 divergent barriers hang or race on a GPU). A WMMA (a tensor core's mma.sync, engine/codegen/tc.py) is warp-wide: the
 threads stop there as at a barrier, then each warp of 32 consecutive threads exchanges its fragments as the PTX ISA
 lays them out (`mma_m16n8k16`, written from the ISA's tables, not from the code generator's). PYTHON_GPU is this
-device building kernels as a GPU device does, so GPU code generation is checked on any machine. Correct before fast, but each UOp is precompiled to a closure so that
-loops of a few hundred thousand iterations take seconds, not minutes."""
+device building kernels as a GPU device does, so GPU code generation is checked on any machine. Correct before
+fast, but each UOp is precompiled to a closure so that loops of a few hundred thousand iterations take seconds, not
+minutes."""
 
 from __future__ import annotations
 
@@ -354,7 +355,7 @@ class _Plan:
                 if len(set(pcs)) > 1:
                     at = sorted(set(pcs))
                     raise RuntimeError(f"kernel {self.prg.name}: workgroup {group[::-1]}: threads stopped at "
-                                       f"{', '.join('the end' if p == n else f'barrier v{p}' for p in at)} "
+                                       f"{', '.join('the end' if p == n else f'{self._stop(p)} v{p}' for p in at)} "
                                        f"(divergent barrier)")
                 if pcs[0] in self.wmmas:
                     self._warp_mma(pcs[0], lanes, group)
@@ -373,6 +374,9 @@ class _Plan:
                        f"thread {thread[::-1]}")
             raise
         return pc
+
+    def _stop(self, pc: int) -> str:
+        return "barrier" if pc in self.barriers else "WMMA"
 
     def _warp_mma(self, pc: int, lanes: list[list], group: tuple) -> None:
         """Run the WMMA at pc for every warp of the workgroup (32 consecutive threads, x fastest)."""
