@@ -1,0 +1,657 @@
+"""Mutation analysis of the symbolic and ONNX fuzzers: realistic bugs planted in the engine, each hunted by a seeded
+campaign. A mutant that no campaign finds is a blind spot of the fuzzer (its generator, samplers or oracle).
+
+Usage: python bench/mutants_sym_onnx.py [--fuzzer symbolic|onnx|all] [--seconds S] [--only NAME,NAME] [--seed N]
+                                        [--workers N] [--list] [--markdown]
+
+Each mutant is a function that installs one bug through a `Patch` (a small monkeypatch: attributes, dict items and
+function bodies, all undone by `undo`). Most are one-line edits of the engine's own source (`edit`: the function's
+body is recompiled with the line changed and swapped in by `__code__`, so every reference to it, rule tables
+included, runs the bug); the rest wrap an ONNX handler. Every mutant runs in a forked child (the engine caches
+bounds and canonical forms on interned UOps: a child starts clean), whose campaign workers inherit the bug. A
+clean campaign with the same seed and budget runs first; signatures it also reports do not count as kills.
+Columns: found, seconds to the first failing case (its index's share of the campaign's time), the signature, the
+minimized case's size in nodes (expression nodes, ONNX nodes).
+"""
+
+from __future__ import annotations
+
+import __future__
+import argparse
+import inspect
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import engine.onnx  # noqa: E402,F401 - registers every handler (Resize lives in its own module)
+import engine.onnx_ops as onnx_ops  # noqa: E402
+import engine.symbolic as sym  # noqa: E402
+import engine.uop as uop_mod  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------- patching
+class Patch:
+    """A monkeypatch for planting bugs: setattr, setitem and function-body edits, undone in reverse by `undo`."""
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+
+    def setattr(self, obj: Any, name: str, value: Any) -> None:
+        old = getattr(obj, name)
+        setattr(obj, name, value)
+        self._undo.append(lambda: setattr(obj, name, old))
+
+    def setitem(self, d: dict, key: Any, value: Any) -> None:
+        missing = key not in d
+        old = d.get(key)
+        d[key] = value
+        self._undo.append(lambda: d.pop(key) if missing else d.__setitem__(key, old))
+
+    def undo(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+def _compile_function(src: str, glb: dict[str, Any], what: str) -> Callable:
+    ns: dict[str, Any] = {}
+    code = compile(src, f"<mutant of {what}>", "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
+    exec(code, glb, ns)
+    (fn,) = [v for v in ns.values() if callable(v)]
+    return fn
+
+
+def edit(p: Patch, fn: Callable, *changes: tuple[str, str]) -> None:
+    """Plant a bug in `fn` by source edits (each `old` must occur exactly once); every caller then runs the edit."""
+    lines = textwrap.dedent(inspect.getsource(fn)).splitlines(keepends=True)
+    src = "".join(line for line in lines if not line.startswith("@"))  # not again through @op: it registers
+    for old, new in changes:
+        if src.count(old) != 1:
+            raise ValueError(f"mutant of {fn.__qualname__}: {old!r} occurs {src.count(old)} times, not once")
+        src = src.replace(old, new)
+    new_fn = _compile_function(src, fn.__globals__, fn.__qualname__)
+    if new_fn.__code__.co_freevars != fn.__code__.co_freevars:
+        raise ValueError(f"mutant of {fn.__qualname__}: a closure cannot be edited")
+    p.setattr(fn, "__code__", new_fn.__code__)
+
+
+def edit_rule(p: Patch, rule: str, lambda_src: str) -> None:
+    """Give the symbolic rule named `rule` the body of `lambda_src` (same parameters): the table keeps its entry."""
+    (r,) = [r for r in sym.symbolic.rules if r.name == rule]
+    new_fn = _compile_function(f"_f = {lambda_src}\n", r.fn.__globals__, rule)
+    if inspect.signature(new_fn).parameters.keys() != inspect.signature(r.fn).parameters.keys():
+        raise ValueError(f"mutant of rule {rule}: the parameters must stay {list(inspect.signature(r.fn).parameters)}")
+    p.setattr(r.fn, "__code__", new_fn.__code__)
+
+
+def wrap_op(p: Patch, op: str, planted: Callable[[Callable, list, dict, Any], Any]) -> None:
+    """Replace the ONNX handler of `op` by planted(original, inputs, attrs, node)."""
+    orig = onnx_ops.OPS[op]
+    p.setitem(onnx_ops.OPS, op, lambda inp, attrs, node: planted(orig, inp, attrs, node))
+
+
+# ---------------------------------------------------------------------------------------------- the catalogue
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    fuzzer: str  # "symbolic" or "onnx"
+    install: Callable[[Patch], None]
+
+    @property
+    def doc(self) -> str:
+        return " ".join((self.install.__doc__ or "").split())
+
+
+MUTANTS: dict[str, Mutant] = {}
+
+
+def mutant(fuzzer: str) -> Callable[[Callable[[Patch], None]], Callable[[Patch], None]]:
+    def deco(fn: Callable[[Patch], None]) -> Callable[[Patch], None]:
+        MUTANTS[fn.__name__] = Mutant(fn.__name__, fuzzer, fn)
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------- symbolic: folds
+@mutant("symbolic")
+def div_fold_checks_only_the_rest(p: Patch) -> None:
+    """fold_div splits (a*c + r)//c into a + r//c checking only that r keeps one sign, not the whole numerator:
+    wrong for numerators whose range crosses 0 (C truncates toward 0)."""
+    edit(p, sym.fold_div, ("if not quot or (x.vmin < 0 and x.vmax > 0):", "if not quot:"),
+         ("if (x.vmin >= 0 and rest.vmin >= 0) or (x.vmax <= 0 and rest.vmax <= 0):",
+          "if rest.vmin >= 0 or rest.vmax <= 0:"))
+
+
+@mutant("symbolic")
+def mod_fold_one_period_early(p: Patch) -> None:
+    """fold_mod reduces coefficients mod c once the numerator is > -c (an off-by-one-period sign check): a numerator
+    that dips just below 0 keeps C's negative remainder, the fold gives a positive one."""
+    edit(p, sym.fold_mod, ("if x.vmin >= 0:  # nonnegative", "if x.vmin > -c:  # nonnegative"))
+
+
+@mutant("symbolic")
+def nested_mod_without_divisibility(p: Patch) -> None:
+    """(x % m) % a -> x % a without checking that a divides m ((x%6)%4 is not x%4)."""
+    edit_rule(p, "nested_mod", "lambda x, m, a: x % a if a.arg > 0 and m.arg > 0 else None")
+
+
+@mutant("symbolic")
+def shr_fold_on_negatives(p: Patch) -> None:
+    """x >> c -> x // 2**c without x >= 0: an arithmetic shift floors, C division truncates (-1 >> 1 is -1)."""
+    edit_rule(p, "shr_to_div", "lambda x, c: x // (1 << c.arg) if 0 <= c.arg < x.dtype.bits else None")
+
+
+@mutant("symbolic")
+def le_to_lt_off_by_one(p: Patch) -> None:
+    """x <= c -> x < c (the +1 forgotten): wrong exactly at the range edge x == c."""
+    edit_rule(p, "le_to_lt", "lambda x, c: x < c.arg if x.dtype.kind == 'x' else None")
+
+
+@mutant("symbolic")
+def lt_const_floor_instead_of_ceil(p: Patch) -> None:
+    """g*y < r -> y < floor(r/g) instead of ceil(r/g) when dividing a comparison by the common factor."""
+    edit(p, sym.fold_cmp_const, ("rhs = -((-rhs) // g) if not const_left else rhs // g",
+                                 "rhs = rhs // g if not const_left else rhs // g"))
+
+
+@mutant("symbolic")
+def eq_fold_ignores_divisibility(p: Patch) -> None:
+    """g*y == r -> y == r//g without checking that g divides r (x*2 == 3 becomes x == 1)."""
+    edit(p, sym.fold_cmp_const, ("if rhs % g != 0:  # g*y == rhs has no solution", "if False:"))
+
+
+@mutant("symbolic")
+def div_lt_assumes_floor(p: Patch) -> None:
+    """x//d < c -> x < c*d for every c: true for floor division, wrong for C's truncation when c <= 0."""
+    edit(p, sym._div_lt, ("bound = c.arg * d.arg if c.arg > 0 else (c.arg - 1) * d.arg + 1", "bound = c.arg * d.arg"))
+
+
+@mutant("symbolic")
+def div_self_includes_zero(p: Patch) -> None:
+    """x // x -> 1 when x >= 0 (0 // 0 is 0 here, as in numpy), instead of only when x is never 0."""
+    edit_rule(p, "div_self", "lambda x: x.const_like(1) if x.vmin >= 0 or x.vmax < 0 else None")
+
+
+@mutant("symbolic")
+def max_max_const_takes_min(p: Patch) -> None:
+    """max(max(x, a), b) -> max(x, min(a, b)): the constants combined with the wrong operator."""
+    edit_rule(p, "max_max_const", "lambda x, a, b: x.maximum(min(a.arg, b.arg))")
+
+
+@mutant("symbolic")
+def product_distribution_drops_constant_scale(p: Patch) -> None:
+    """(x*a + b)*c -> x*(a*c) + b: the constant of the distributed sum is not scaled."""
+    edit(p, sym.canonical_product, ("{b: k * const for b, k in terms.items()}, c0 * const)",
+                                    "{b: k * const for b, k in terms.items()}, c0)"))
+
+
+@mutant("symbolic")
+def sum_merges_variables_with_equal_ranges(p: Patch) -> None:
+    """Like terms matched by a key that leaves out the variable's name: x + y -> x*2 when both range over the same
+    interval."""
+    edit(p, sym._add_terms, ("for b, k in tb.items():\n        k = out.get(b, 0) + sign * k",
+                             "for b, k in tb.items():\n"
+                             "        b = next((o for o in out if o.op is b.op is _DEFINE_VAR and o.arg[1:] == b.arg[1:]"
+                             "), b)\n        k = out.get(b, 0) + sign * k"))
+
+
+@mutant("symbolic")
+def fast_path_negation_keeps_constant(p: Patch) -> None:
+    """The affine fast path negates a form's terms but not its constant: -(x + 3) -> -x + 3."""
+    edit(p, sym.affine_simplify, ("forms[n] = ({b: -k for b, k in ta.items()}, -ca)",
+                                  "forms[n] = ({b: -k for b, k in ta.items()}, ca)"))
+
+
+# ---------------------------------------------------------------- symbolic: given a validity condition
+@mutant("symbolic")
+def valid_negated_bound_off_by_one(p: Patch) -> None:
+    """not (x < c) read as x >= c + 1: simplifying under that condition narrows x past its valid range."""
+    edit(p, sym._clause_bounds, ("return (a, hi + 1, None) if neg else (a, None, hi)",
+                                 "return (a, hi + 2, None) if neg else (a, None, hi)"))
+
+
+@mutant("symbolic")
+def valid_or_taken_as_and(p: Patch) -> None:
+    """A validity condition's OR split into clauses as if it were AND: both sides' bounds are assumed."""
+    edit(p, sym._clauses, ("if v.op is Ops.AND and v.dtype == dtypes.bool:",
+                           "if v.op in (Ops.AND, Ops.OR) and v.dtype == dtypes.bool:"))
+
+
+# ---------------------------------------------------------------- symbolic: bounds (vmin/vmax)
+@mutant("symbolic")
+def mul_bounds_ignore_negative_ranges(p: Patch) -> None:
+    """Bounds of a*b as [alo*blo, ahi*bhi]: right for nonnegative ranges, unsound once either crosses 0."""
+    edit(p, uop_mod._fill_bounds, ("lo, hi = min(c0, c1, c2, c3), max(c0, c1, c2, c3)", "lo, hi = c0, c3"))
+
+
+@mutant("symbolic")
+def idiv_bounds_for_negative_constants(p: Patch) -> None:
+    """The index fast path for x // c bounds (monotone for c > 0) taken for every nonzero constant c."""
+    edit(p, uop_mod._fill_bounds, ("if (op is _IDIV or op is _MOD) and src[1].op is _CONST and src[1].arg > 0:",
+                                   "if (op is _IDIV and src[1].op is _CONST and src[1].arg != 0) or "
+                                   "(op is _MOD and src[1].op is _CONST and src[1].arg > 0):"))
+
+
+@mutant("symbolic")
+def idiv_bounds_floor_division(p: Patch) -> None:
+    """Bounds of a // b (symbolic or negative divisor) from Python's floor division instead of C's truncation."""
+    edit(p, uop_mod._bounds, ("corners = [_c_div(a, b) for a in (alo, ahi) for b in (blo, bhi)]",
+                              "corners = [a // b for a in (alo, ahi) for b in (blo, bhi)]"))
+
+
+@mutant("symbolic")
+def mod_bounds_one_period_for_negatives(p: Patch) -> None:
+    """Bounds of x % c from one period (alo%c, ahi%c) also for negative dividends, where C's % is negative."""
+    edit(p, uop_mod._mod_bounds, ("if alo >= 0 and alo // c == ahi // c:", "if alo // c == ahi // c:"))
+
+
+@mutant("symbolic")
+def mod_bounds_assume_nonnegative(p: Patch) -> None:
+    """Bounds of a % b for a symbolic or negative divisor start at 0: C's remainder takes the dividend's sign."""
+    edit(p, uop_mod._bounds, ("lo = 0 if alo >= 0 else max(alo, -m)", "lo = 0"))
+
+
+@mutant("symbolic")
+def max_bounds_swapped_for_negatives(p: Patch) -> None:
+    """Bounds of max(a, b) computed as min's when the first operand can be negative."""
+    edit(p, uop_mod._bounds, ("return (max(mm[0][0], mm[1][0]), max(mm[0][1], mm[1][1]))",
+                              "return (max(mm[0][0], mm[1][0]), max(mm[0][1], mm[1][1])) if mm[0][0] >= 0 else "
+                              "(min(mm[0][0], mm[1][0]), min(mm[0][1], mm[1][1]))"))
+
+
+@mutant("symbolic")
+def where_bounds_arms_swapped(p: Patch) -> None:
+    """Bounds of where(c, a, b) with a decided condition take the other arm's interval."""
+    edit(p, uop_mod._bounds, ("return a if c[0] else b\n        return (min(a[0], b[0]), max(a[1], b[1]))",
+                              "return b if c[0] else a\n        return (min(a[0], b[0]), max(a[1], b[1]))"))
+
+
+@mutant("symbolic")
+def lt_bounds_edge_inclusive(p: Patch) -> None:
+    """x < y decided True when x's maximum only reaches y's minimum (<= taken for <): wrong at the range edge."""
+    edit(p, uop_mod._bool_bounds, ("if ahi < blo:\n            return (True, True)\n        if alo >= bhi:",
+                                   "if ahi <= blo:\n            return (True, True)\n        if alo >= bhi:"))
+
+
+@mutant("symbolic")
+def or_bounds_use_and(p: Patch) -> None:
+    """The upper bound of a | b computed as a's and b's (an AND/OR mix-up): a | b 'never true' if one side never is."""
+    edit(p, uop_mod._bool_bounds, ("return (bool(mm[0][0] or mm[1][0]), bool(mm[0][1] or mm[1][1]))",
+                                   "return (bool(mm[0][0] or mm[1][0]), bool(mm[0][1] and mm[1][1]))"))
+
+
+@mutant("symbolic")
+def cast_bool_bounds_ignore_negatives(p: Patch) -> None:
+    """bool(x) decided True only from x > 0: a range below 0 is taken as 'maybe False' -- sound -- but a range
+    [lo, 0] with lo < 0 is decided False (x != 0 is True for negative x)."""
+    edit(p, uop_mod._bool_bounds, ("if lo == hi == 0:\n            return (False, False)",
+                                   "if hi == 0:\n            return (False, False)"))
+
+
+# ---------------------------------------------------------------- ONNX: attributes and their defaults
+def _near(v: Any, ref: float) -> bool:
+    return isinstance(v, float) and abs(v - ref) < 1e-6
+
+
+@mutant("onnx")
+def gemm_bias_needs_explicit_beta(p: Patch) -> None:
+    """Gemm adds C only when beta was given: with beta at its default (1.0) the bias is dropped."""
+    wrap_op(p, "Gemm", lambda orig, inp, a, node: orig(inp[:2] if a.get("beta", 1.0) == 1.0 else inp, a, node))
+
+
+@mutant("onnx")
+def gemm_alpha_ignored(p: Patch) -> None:
+    """Gemm never scales A*B by alpha."""
+    edit(p, onnx_ops._gemm, ("if alpha != 1.0:", "if False:"))
+
+
+@mutant("onnx")
+def leaky_relu_default_alpha(p: Patch) -> None:
+    """LeakyRelu's default alpha taken from another framework (0.2, TensorFlow's) instead of ONNX's 0.01."""
+    wrap_op(p, "LeakyRelu", lambda orig, inp, a, node: orig(inp, {**a, "alpha": 0.2} if _near(a["alpha"], 0.01)
+                                                             else a, node))
+
+
+@mutant("onnx")
+def elu_alpha_ignored(p: Patch) -> None:
+    """Elu always uses alpha = 1 (the default), whatever the attribute says."""
+    wrap_op(p, "Elu", lambda orig, inp, a, node: orig(inp, {**a, "alpha": 1.0}, node))
+
+
+@mutant("onnx")
+def hard_sigmoid_pytorch_default(p: Patch) -> None:
+    """HardSigmoid's default alpha is PyTorch's 1/6 instead of ONNX's 0.2."""
+    wrap_op(p, "HardSigmoid", lambda orig, inp, a, node: orig(inp, {**a, "alpha": 1 / 6}
+                                                              if _near(a["alpha"], 0.2) else a, node))
+
+
+@mutant("onnx")
+def transpose_default_perm_identity(p: Patch) -> None:
+    """Transpose without perm keeps the axes in order instead of reversing them."""
+    edit(p, onnx_ops._transpose, ("list(range(x.ndim))[::-1]", "list(range(x.ndim))"))
+
+
+@mutant("onnx")
+def reduce_noop_with_empty_axes_ignored(p: Patch) -> None:
+    """Reduce* with no axes reduces everything even when noop_with_empty_axes=1 says pass the input through."""
+    edit(p, onnx_ops._reduce_axes, ('return None if attrs.get("noop_with_empty_axes", 0) else tuple(range(ndim))',
+                                    "return tuple(range(ndim))"))
+
+
+@mutant("onnx")
+def reduce_mean_keepdims_ignored(p: Patch) -> None:
+    """ReduceMean drops the reduced axes whatever keepdims says (keepdims read as 0)."""
+    wrap_op(p, "ReduceMean", lambda orig, inp, a, node: orig(inp, {**a, "keepdims": 0}, node))
+
+
+@mutant("onnx")
+def argmax_select_last_index_ignored(p: Patch) -> None:
+    """ArgMax/ArgMin return the first of tied extremes even with select_last_index=1."""
+    for op in ("ArgMax", "ArgMin"):
+        wrap_op(p, op, lambda orig, inp, a, node: orig(inp, {**a, "select_last_index": 0}, node))
+
+
+@mutant("onnx")
+def cumsum_exclusive_ignored(p: Patch) -> None:
+    """CumSum with exclusive=1 still includes each element in its own sum."""
+    edit(p, onnx_ops._cumsum, ("if excl:", "if False:"))
+
+
+@mutant("onnx")
+def cumsum_reverse_not_flipped_back(p: Patch) -> None:
+    """CumSum with reverse=1 flips the input but forgets to flip the result back."""
+    edit(p, onnx_ops._cumsum, ("return out.flip(a) if rev else out", "return out"))
+
+
+@mutant("onnx")
+def avgpool_count_include_pad_ignored(p: Patch) -> None:
+    """AveragePool divides by the count of real elements even with count_include_pad=1."""
+    edit(p, onnx_ops._avgpool, ('if attrs.get("count_include_pad", 0):', "if False:"))
+
+
+@mutant("onnx")
+def maxpool_ceil_mode_ignored(p: Patch) -> None:
+    """MaxPool rounds its output size down even with ceil_mode=1 (the last partial window is dropped)."""
+    wrap_op(p, "MaxPool", lambda orig, inp, a, node: orig(inp, {**a, "ceil_mode": 0}, node))
+
+
+@mutant("onnx")
+def conv_transpose_output_padding_ignored(p: Patch) -> None:
+    """ConvTranspose ignores output_padding (the output is that much short at the end)."""
+    edit(p, onnx_ops._conv_transpose, ('op_ = attrs.get("output_padding") or [0] * n', "op_ = [0] * n"))
+
+
+@mutant("onnx")
+def resize_half_pixel_as_asymmetric(p: Patch) -> None:
+    """Resize treats the default coordinate_transformation_mode half_pixel as asymmetric (no half-pixel offset)."""
+    wrap_op(p, "Resize", lambda orig, inp, a, node: orig(inp, {**a, "coordinate_transformation_mode": "asymmetric"}
+                                                         if a.get("coordinate_transformation_mode") == "half_pixel"
+                                                         else a, node))
+
+
+@mutant("onnx")
+def depth_to_space_crd_as_dcr(p: Patch) -> None:
+    """DepthToSpace ignores mode=CRD and always rearranges depth-column-row."""
+    wrap_op(p, "DepthToSpace", lambda orig, inp, a, node: orig(inp, {**a, "mode": "DCR"}, node))
+
+
+@mutant("onnx")
+def batchnorm_epsilon_ignored(p: Patch) -> None:
+    """BatchNormalization divides by sqrt(var) without epsilon."""
+    edit(p, onnx_ops._batchnorm, ('eps = attrs.get("epsilon", 1e-5)', "eps = 0.0"))
+
+
+@mutant("onnx")
+def layernorm_normalizes_one_axis(p: Patch) -> None:
+    """LayerNormalization normalizes over the given axis only, not over it and every axis after it."""
+    edit(p, onnx_ops._layernorm, ("axes = tuple(range(a, x.ndim))", "axes = (a,)"))
+
+
+@mutant("onnx")
+def softmax_opset11_semantics(p: Patch) -> None:
+    """Softmax at opset 13+ computed with the opset-11 rule (the input flattened to 2-D at axis, normalized over
+    every axis from axis on): the same only when axis is the last one."""
+    def planted(orig: Callable, inp: list, a: dict, node: Any) -> Any:
+        old = onnx_ops.Node(node.op_type, 12, node.device, node.n_outputs, node.run_graph, node.narrow)
+        return orig(inp, a, old)
+    wrap_op(p, "Softmax", planted)
+
+
+@mutant("onnx")
+def trilu_k_ignored(p: Patch) -> None:
+    """Trilu ignores its diagonal offset input k (always the main diagonal)."""
+    edit(p, onnx_ops._trilu, ("k = _scalar(inp[1], 0) if len(inp) > 1 else 0", "k = 0"))
+
+
+@mutant("onnx")
+def mod_integer_sign_of_dividend(p: Patch) -> None:
+    """Integer Mod with fmod=0 takes the dividend's sign (C's %) instead of the divisor's."""
+    edit(p, onnx_ops._mod, ('return _cmod(a, b) if attrs.get("fmod", 0) else a % b', "return _cmod(a, b)"))
+
+
+@mutant("onnx")
+def div_integer_floors(p: Patch) -> None:
+    """Integer Div floors (numpy's //) instead of truncating toward zero as ONNX runtimes do."""
+    wrap_op(p, "Div", lambda orig, inp, a, node: inp[0] // inp[1] if not inp[0].dtype.is_float
+            else orig(inp, a, node))
+
+
+# ---------------------------------------------------------------- ONNX: axes, inputs by opset, broadcasting
+@mutant("onnx")
+def concat_negative_axis_off_by_one(p: Patch) -> None:
+    """Concat normalizes a negative axis as axis + rank - 1 (one axis too far left)."""
+    edit(p, onnx_ops._concat, ('axis = _ax(attrs["axis"], ts[0].ndim)',
+                               'axis = _ax(attrs["axis"] - (attrs["axis"] < 0), ts[0].ndim)'))
+
+
+@mutant("onnx")
+def flatten_negative_axis_off_by_one(p: Patch) -> None:
+    """Flatten normalizes a negative axis as axis + rank - 1."""
+    edit(p, onnx_ops._flatten, ("a = a + x.ndim if a < 0 else a", "a = a + x.ndim - 1 if a < 0 else a"))
+
+
+@mutant("onnx")
+def slice_negative_step_end_clamped_to_0(p: Patch) -> None:
+    """Slice with a negative step clamps an end before the axis to 0 instead of -1: the first element is lost."""
+    edit(p, onnx_ops._slice, ("min(max(e, -1), n - 1)", "min(max(e, 0), n - 1)"))
+
+
+@mutant("onnx")
+def slice_steps_ignored(p: Patch) -> None:
+    """Slice ignores its steps input (the opset-1 signature had none)."""
+    edit(p, onnx_ops._slice, ("steps = steps or [1] * len(starts)", "steps = [1] * len(starts)"))
+
+
+@mutant("onnx")
+def split_sizes_input_ignored(p: Patch) -> None:
+    """Split ignores the split sizes input and splits evenly."""
+    edit(p, onnx_ops._split, ('sizes = (_ints(inp[1]) if len(inp) > 1 else None) if node.opset >= 13 else '
+                              'attrs.get("split")', "sizes = None"))
+
+
+@mutant("onnx")
+def squeeze_axes_input_ignored(p: Patch) -> None:
+    """Squeeze reads axes only from the attribute (before opset 13), so the axes input is ignored and every size-1
+    axis is squeezed."""
+    edit(p, onnx_ops._squeeze, ("axes = _axes_of(inp, attrs, node, 13)", 'axes = attrs.get("axes")'))
+
+
+@mutant("onnx")
+def clip_missing_min_shifts_max(p: Patch) -> None:
+    """Clip drops its empty optional inputs before reading them: with only max given, max is taken as min."""
+    edit(p, onnx_ops._clip, ("x = inp[0]", "inp = [t for t in inp if t is not None]\n    x = inp[0]"))
+
+
+@mutant("onnx")
+def gather_negative_indices_clamped(p: Patch) -> None:
+    """Gather clamps negative indices to 0 instead of counting them from the end."""
+    edit(p, onnx_ops._gather, ("np.where(i < 0, i + n, i)", "np.where(i < 0, 0, i)"),
+         ("idx = (idx < 0).where(idx + n, idx)", "idx = (idx < 0).where(idx * 0, idx)"))
+
+
+@mutant("onnx")
+def onehot_negative_indices_not_wrapped(p: Patch) -> None:
+    """OneHot gives an all-off row for a negative index instead of counting it from depth."""
+    edit(p, onnx_ops._onehot, ("i = (i < 0).where(i + depth, i)", "pass"))
+
+
+@mutant("onnx")
+def expand_takes_shape_literally(p: Patch) -> None:
+    """Expand broadcasts to the shape input as written, not to its broadcast with the input's shape (a 1 in
+    `shape` where the input has n > 1, or fewer dims than the input)."""
+    edit(p, onnx_ops._expand, ("return x.broadcast_to(_broadcast_shape(x.shape, shape))",
+                               "return x.broadcast_to(shape)"))
+
+
+# ---------------------------------------------------------------------------------------------- running
+def _node_count(fuzzer: str, case: dict[str, Any]) -> int:
+    if fuzzer == "onnx":
+        return len(case["nodes"])
+    from oracles.c_int import expr_size
+
+    return expr_size(case["expr"])
+
+
+def hunt(name: str, seconds: float, seed: int, workers: int, minimize_seconds: float) -> dict[str, Any]:
+    """Install mutant `name` ("clean:<fuzzer>" for none) in this process and run one seeded campaign."""
+    from fuzz.campaign import run_campaign
+    from fuzz.corpus import load_entry
+
+    fuzzer = name.split(":", 1)[1] if name.startswith("clean:") else MUTANTS[name].fuzzer
+    p = Patch()
+    if not name.startswith("clean:"):
+        MUTANTS[name].install(p)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_campaign([fuzzer], seconds=seconds, seed=seed, workers=workers, corpus_dir=os.path.join(tmp, "c"),
+                             report_dir=None, minimize_seconds=minimize_seconds)
+            findings = []
+            for f in sorted(r.findings, key=lambda f: f.case_index):
+                size = None
+                try:
+                    size = _node_count(fuzzer, load_entry(f.corpus_path)["case"])
+                except Exception:  # noqa: BLE001 - a finding not saved keeps its size unknown
+                    pass
+                t_first = r.elapsed * (f.case_index + 1) / max(r.cases, 1)
+                findings.append({"signature": f.signature, "case_index": f.case_index, "t_first": round(t_first, 1),
+                                 "nodes": size, "minimized": f.minimized})
+    finally:
+        p.undo()
+    return {"name": name, "fuzzer": fuzzer, "cases": r.cases, "elapsed": round(r.elapsed, 1), "findings": findings}
+
+
+def _hunt_child(conn: Any, *args: Any) -> None:
+    try:
+        conn.send(hunt(*args))
+    except BaseException as e:  # noqa: BLE001 - reported as the row's error
+        conn.send({"name": args[0], "error": f"{type(e).__name__}: {e}"})
+    conn.close()
+
+
+def hunt_forked(name: str, seconds: float, seed: int, workers: int, minimize_seconds: float) -> dict[str, Any]:
+    """hunt() in a forked child: the parent's engine state stays clean."""
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_hunt_child, args=(send, name, seconds, seed, workers, minimize_seconds))
+    proc.start()
+    send.close()
+    try:
+        out = recv.recv()
+    except EOFError:
+        out = {"name": name, "error": f"child died (exit {proc.exitcode})"}
+    proc.join()
+    return out
+
+
+def verdict(row: dict[str, Any], clean: set[str]) -> dict[str, Any] | None:
+    """The first finding of a mutant's campaign that the clean campaign did not also report."""
+    return next((f for f in row.get("findings", []) if f["signature"] not in clean), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fuzzer", choices=("symbolic", "onnx", "all"), default="all")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--only", default="", help="comma-separated mutant names")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--minimize-seconds", type=float, default=10.0)
+    ap.add_argument("--list", action="store_true", help="list the mutants and what each models")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--json", default="", help="also write the rows to this file")
+    args = ap.parse_args(argv)
+    names = [m.name for m in MUTANTS.values() if args.fuzzer in ("all", m.fuzzer)]
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in MUTANTS]
+        if unknown:
+            print(f"mutants_sym_onnx: unknown mutant(s) {unknown}; --list names them", file=sys.stderr)
+            return 2
+        names = wanted
+    if args.list:
+        for n in names:
+            print(f"{MUTANTS[n].fuzzer:9s} {n:45s} {MUTANTS[n].doc}")
+        return 0
+    fuzzers = sorted({MUTANTS[n].fuzzer for n in names})
+    t0 = time.time()
+    clean: dict[str, set[str]] = {}
+    for fz in fuzzers:
+        row = hunt_forked(f"clean:{fz}", args.seconds, args.seed, args.workers, args.minimize_seconds)
+        clean[fz] = {f["signature"] for f in row.get("findings", [])}
+        print(f"clean {fz}: {row.get('cases')} cases, findings {sorted(clean[fz])} {row.get('error', '')}",
+              flush=True)
+    rows = []
+    for n in names:
+        row = hunt_forked(n, args.seconds, args.seed, args.workers, args.minimize_seconds)
+        row["kill"] = verdict(row, clean[MUTANTS[n].fuzzer])
+        rows.append(row)
+        k = row["kill"]
+        print(f"{MUTANTS[n].fuzzer:9s} {n:45s} " + (f"FOUND {k['t_first']:5.1f}s {k['signature']} ({k['nodes']} nodes)"
+              if k else f"survived {row.get('error', '')}") + f"  [{row.get('cases')} cases]", flush=True)
+    _table(rows, args, time.time() - t0)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+def _table(rows: list[dict[str, Any]], args: argparse.Namespace, wall: float) -> None:
+    killed = sum(1 for r in rows if r["kill"])
+    md = args.markdown
+    head = ("fuzzer", "mutant", "found", "t_first s", "signature", "nodes", "cases")
+    print()
+    if md:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+    else:
+        print(f"{head[0]:9s} {head[1]:45s} {head[2]:5s} {head[3]:>9s} {head[4]:42s} {head[5]:>5s} {head[6]:>6s}")
+    for r in rows:
+        k = r["kill"]
+        cells = (MUTANTS[r["name"]].fuzzer, r["name"], "yes" if k else "NO", f"{k['t_first']:.1f}" if k else "-",
+                 k["signature"] if k else r.get("error", "-"), str(k["nodes"]) if k else "-", str(r.get("cases")))
+        if md:
+            print("| " + " | ".join(f"`{c}`" if i in (1, 4) and c != "-" else c for i, c in enumerate(cells)) + " |")
+        else:
+            print(f"{cells[0]:9s} {cells[1]:45s} {cells[2]:5s} {cells[3]:>9s} {cells[4]:42s} {cells[5]:>5s} "
+                  f"{cells[6]:>6s}")
+    by = {}
+    for r in rows:
+        fz = MUTANTS[r["name"]].fuzzer
+        a, b = by.get(fz, (0, 0))
+        by[fz] = (a + bool(r["kill"]), b + 1)
+    rates = ", ".join(f"{fz} {a}/{b}" for fz, (a, b) in sorted(by.items()))
+    print(f"\nkill rate {killed}/{len(rows)} ({rates}); {args.seconds:g} s per campaign, seed {args.seed}, "
+          f"{args.workers} worker(s); {platform.node()} ({os.cpu_count()} cores), "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; wall {wall:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
