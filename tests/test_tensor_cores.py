@@ -1,12 +1,16 @@
-"""Tensor cores (Opt TC, engine/codegen/tc.py): mma.sync m16n8k16 with float16/bfloat16 inputs and float32 sums.
+"""Tensor cores (Opt TC, engine/codegen/tc.py): mma.sync m16n8k16 with float16/bfloat16 inputs and m16n8k32 with
+fp8 e4m3/e5m2 inputs, float32 sums.
 
 What is verified here, on any CPU:
-  - PYTHON_GPU emulates the instruction from the PTX ISA's fragment tables (engine.runtime.python.mma_m16n8k16), and
-    that emulation is checked against a plain numpy matmul of the tiles rebuilt here from the ISA's formulas;
+  - PYTHON_GPU emulates the instructions from the PTX ISA's fragment tables (engine.runtime.python.mma_m16n8k16 and
+    mma_m16n8k32), and that emulation is checked against a plain numpy matmul of the tiles rebuilt here from the
+    ISA's formulas; so is the code generator's layout (engine.codegen.tc.a_position, ...);
   - TC kernels (matmul fp16/bf16 of tile-aligned and ragged shapes, batched matmul, conv2d as a matmul, with LOCAL,
     UPCAST and UNROLL after TC) give the no-opt result on PYTHON_GPU: bit for bit on integer-valued data (every sum
     exact), within float32 reassociation on random data; every access is bounds-checked by the emulator;
-  - the CUDA source of TC kernels compiles with NVRTC to cubins for sm_80 and sm_90 (ptxas checks the inline PTX);
+  - fp8 (e4m3, e5m2) matmuls with m16n8k32 give the no-opt result on PYTHON_GPU, bit for bit;
+  - the CUDA source of TC kernels compiles with NVRTC to cubins for sm_80 and sm_90 (fp8: sm_89 and sm_90), so
+    ptxas accepts the inline PTX;
   - the default GPU heuristic picks TC on devices that have it, OpenCL refuses it, and randopt:gpu draws it;
   - bugs planted in the fragment layout (two lanes swapped) and in the tails (the K tail dropped) are found by a
     short seeded campaign of the graph fuzzer (randopt:gpu) over matmul-shaped cases, and minimized.
@@ -32,7 +36,8 @@ from engine.runtime.python import mma_m16n8k16
 from engine.uop import Ops
 
 TC = ("m16n8k16",)
-DTYPES = {"float16": np.float16, "bfloat16": dtypes.bfloat16.np}
+DTYPES = {"float16": np.float16, "bfloat16": dtypes.bfloat16.np, "float8_e4m3fn": dtypes.float8_e4m3fn.np,
+          "float8_e5m2": dtypes.float8_e5m2.np}
 
 
 def _kernel(t: Tensor):
@@ -79,6 +84,27 @@ def test_emulated_mma_follows_the_ptx_fragment_layout():
         assert list(d) == [D[g + 8 * (i // 2), 2 * t + i % 2] for i in range(4)], lane
 
 
+def test_emulated_fp8_mma_follows_the_ptx_fragment_layout():
+    from engine.runtime.python import mma_m16n8k32
+
+    rng = np.random.default_rng(1)
+    A = rng.integers(-8, 9, (16, 32)).astype(np.float64)
+    B = rng.integers(-8, 9, (32, 8)).astype(np.float64)
+    frags = []
+    for lane in range(32):
+        g, t = lane // 4, lane % 4
+        a = [A[g + 8 * ((i // 4) % 2), 4 * t + i % 4 + 16 * (i // 8)] for i in range(16)]
+        b = [B[4 * t + i % 4 + 16 * (i // 4), g] for i in range(8)]
+        frags.append(a + b + [0.0] * 4)
+    D = A @ B
+    for lane, d in enumerate(mma_m16n8k32(frags, "float8_e4m3fn")):
+        g, t = lane // 4, lane % 4
+        assert list(d) == [D[g + 8 * (i // 2), 2 * t + i % 2] for i in range(4)], lane
+    frags[3][0] = 500.0  # beyond e4m3's largest finite value (448)
+    with pytest.raises(ValueError, match="not float8_e4m3fn"):
+        mma_m16n8k32(frags, "float8_e4m3fn")
+
+
 def test_emulated_mma_rounds_each_float32_partial_sum_in_order_of_k():
     frags = [[0.0] * 16 for _ in range(32)]
     # row 0 of A and column 0 of B: lane 0 holds A[0, 0..1] (a0, a1) and A[0, 8..9] (a4, a5), B[0..1, 0] (b0, b1)
@@ -115,6 +141,12 @@ def test_fragment_layout_of_the_code_generator_matches_the_isa():
             assert b == (2 * t + (i & 1) + (8 if i >= 2 else 0), g)
             c = tuple(ev(x, v) for x in tensor_cores.c_position(lane, i))
             assert c == (g + (8 if i >= 2 else 0), 2 * t + (i & 1))
+        for i in range(16):  # m16n8k32, 8-bit inputs
+            a = tuple(ev(x, v) for x in tensor_cores.a_position(lane, i, 32))
+            assert a == (g + (8 if i in (4, 5, 6, 7, 12, 13, 14, 15) else 0), 4 * t + (i & 3) + (16 if i >= 8 else 0))
+        for i in range(8):
+            b = tuple(ev(x, v) for x in tensor_cores.b_position(lane, i, 32))
+            assert b == (4 * t + (i & 3) + (16 if i >= 4 else 0), g)
 
 
 # ------------------------------------------------------------------ TC kernels == no-opt kernels on PYTHON_GPU
@@ -139,6 +171,17 @@ def test_tc_matmul_of_random_values_differs_only_by_float32_reassociation(dt):
     bound = 72 * np.finfo(np.float32).eps * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
     assert (np.abs(tc - exact) <= bound).all() and (np.abs(plain - exact) <= bound).all()
     assert not np.array_equal(tc, plain) or dt == "bfloat16"  # another order of additions (fp16: it shows)
+
+
+@pytest.mark.parametrize("dt", ["float8_e4m3fn", "float8_e5m2"])
+@pytest.mark.parametrize("shape", [(16, 8, 32), (20, 12, 70), (33, 17, 5)])
+def test_fp8_tc_matmul_equals_the_unoptimized_kernel(dt, shape):
+    a, b = _mm(*shape, dt, np.random.default_rng(sum(shape)))
+    plain = _run(_matmul(a, b), [])
+    np.testing.assert_array_equal(_run(_matmul(a, b), [Opt("TC", 0, "m16n8k32")]), plain)
+    np.testing.assert_array_equal(plain, a.astype(np.float64) @ b.astype(np.float64))
+    with pytest.raises(OptError, match="does not take float8"):
+        build_kernel(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16")], gpu=True, tc=TC)
 
 
 @pytest.mark.parametrize("opts", [
@@ -229,19 +272,20 @@ def test_opencl_renderer_refuses_a_wmma():
 # ------------------------------------------------------------------ NVRTC: the inline PTX assembles
 
 
-@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("dt", ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
 def test_tc_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
-    from engine.runtime.cuda import compile_cuda, nvrtc_available
+    from engine.runtime.cuda import TENSOR_CORES, compile_cuda, nvrtc_available
 
     if not nvrtc_available():
         pytest.skip("NVRTC is not importable here (pip install -e '.[gpu]': cuda-bindings and nvidia-cuda-nvrtc)")
     a, b = _mm(40, 24, 72, dt, np.random.default_rng(12))
     ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
-    for opts in ([Opt("TC", 0, "m16n8k16")], "default"):
-        src = render(build_program(ast, "tc_k", opts, gpu=True, tc=TC), CUDA)
-        ptx = {"float16": "f16", "bfloat16": "bf16"}[dt]
-        assert f"mma.sync.aligned.m16n8k16.row.col.f32.{ptx}.{ptx}.f32" in src
-        for arch in ("sm_80", "sm_90"):
+    shape, archs = ("m16n8k16", ("sm_80", "sm_90")) if dt[-2:] == "16" else ("m16n8k32", ("sm_89", "sm_90"))
+    for opts in ([Opt("TC", 0, shape)], "default"):
+        src = render(build_program(ast, "tc_k", opts, gpu=True, tc=TENSOR_CORES), CUDA)
+        ptx = {"float16": "f16", "bfloat16": "bf16", "float8_e4m3fn": "e4m3", "float8_e5m2": "e5m2"}[dt]
+        assert f"mma.sync.aligned.{shape}.row.col.f32.{ptx}.{ptx}.f32" in src
+        for arch in archs:
             assert len(compile_cuda(src, "tc_k", arch)) > 0
 
 
@@ -249,10 +293,10 @@ def test_tc_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
 
 
 def _tc_case(tag: str, i: int) -> dict:
-    """A matmul-shaped graph case: two float16/bfloat16 inputs cast to float32 and multiplied (ragged sizes, a batch
+    """A matmul-shaped graph case: two float16/bfloat16/fp8 inputs cast to float32 and multiplied (ragged sizes, a batch
     now and then, an op on top now and then), as the graph fuzzer's generator would write it."""
     rng = random.Random(f"{tag}:{i}")
-    dt = rng.choice(("float16", "bfloat16"))
+    dt = rng.choice(("float16", "bfloat16", "float8_e4m3fn"))
     m, n, k = (rng.choice((2, 3, 5, 8, 16, 17, 24, 33)) for _ in range(3))
     batch = [2] if rng.random() < 0.3 else []
     inputs = [{"domain": rng.choice(("normal", "unit")), "dtype": dt, "seed": rng.randrange(1 << 30), "shape": s}
@@ -271,10 +315,10 @@ def _planted_lanes_swapped(mp) -> None:
 
     orig = tensor_cores.a_position
 
-    def planted(lane, i):
+    def planted(lane, i, k=16):
         idx = dtypes.index
         other = UOp(Ops.WHERE, idx, (lane.eq(5), UOp.const(idx, 0), lane))
-        return orig(UOp(Ops.WHERE, idx, (lane.eq(0), UOp.const(idx, 5), other)), i)
+        return orig(UOp(Ops.WHERE, idx, (lane.eq(0), UOp.const(idx, 5), other)), i, k)
     mp.setattr(tensor_cores, "a_position", planted)
 
 

@@ -1,9 +1,9 @@
 """Tensor cores: Opt("TC", axis, shape) rewrites a matmul-shaped reduce into warp-wide `mma.sync` instructions.
 
 What applies: a kernel whose one REDUCE(ADD) in float32 sums a product CAST(a) * CAST(b), with a and b of one input
-dtype of the shape (float16 or bfloat16: exact in float32), and three ranges chosen among the kernel's: an output loop
-m that a depends on and b does not, an output loop n that b depends on and a does not, and a reduce range k of that
-REDUCE that both depend on (matmul: row, column, inner; batched matmul: the batch stays a loop; conv2d: output
+dtype of the shape (float16 or bfloat16 for m16n8k16, fp8 e4m3/e5m2 for m16n8k32 on sm_89 and up: exact in
+float32), and three ranges chosen among the kernel's: an output loop m that a depends on and b does not, an output
+loop n that b depends on and a does not, and a reduce range k of that REDUCE that both depend on (matmul: row, column, inner; batched matmul: the batch stays a loop; conv2d: output
 pixel, output channel, input channel, the taps stay reduce loops). `candidates` lists every (m, n, k) in a fixed
 order; the opt's axis picks one.
 
@@ -14,6 +14,8 @@ The rewrite (`apply_tc`), for a shape M x N x K (m16n8k16):
     A (M x K, row): a_i at row g + 8*((i // 2) % 2), column 2t + i % 2 + 8*(i // 4), i = 0..7
     B (K x N, col): b_i at row 2t + i % 2 + 8*(i // 2), column g, i = 0..3
     C/D (M x N):    c_i at row g + 8*(i // 2), column 2t + i % 2, i = 0..3
+  (m16n8k32, 8-bit inputs: a_i at row g + 8*((i // 4) % 2), column 4t + i % 4 + 16*(i // 8), i = 0..15;
+   b_i at row 4t + i % 4 + 16*(i // 4), column g, i = 0..7; C/D as above)
   one WMMA UOp per lane takes (a_0..7, b_0..3, c_0..3 = 0) and gives the lane's d_0..3 (GEP i), each summed over k_o
   (and the REDUCE's other ranges) by its own REDUCE; every STORE becomes four, element i at (row_i, col_i).
 Tails: a size that the tile does not divide rounds its outer loop up; the index is clamped to the last element (every
@@ -50,18 +52,23 @@ class TensorCoreShape:
     c_elems: int
 
 
-SHAPES = {"m16n8k16": TensorCoreShape("m16n8k16", 16, 8, 16, ("float16", "bfloat16"), 8, 4, 4)}
+SHAPES = {"m16n8k16": TensorCoreShape("m16n8k16", 16, 8, 16, ("float16", "bfloat16"), 8, 4, 4),
+          "m16n8k32": TensorCoreShape("m16n8k32", 16, 8, 32, ("float8_e4m3fn", "float8_e5m2"), 16, 8, 4)}
 
 
-def a_position(lane: UOp, i: int) -> tuple[UOp, UOp]:
-    """(row, column) of element i of lane's A fragment in the 16 x 16 tile (m16n8k16)."""
+def a_position(lane: UOp, i: int, k: int = 16) -> tuple[UOp, UOp]:
+    """(row, column) of element i of lane's A fragment in the 16 x k tile (m16n8k16 or m16n8k32)."""
     g, t = lane // 4, lane % 4
+    if k == 32:  # four 8-bit elements per register
+        return g + 8 * ((i // 4) % 2), t * 4 + (i % 4 + 16 * (i // 8))
     return g + 8 * ((i // 2) % 2), t * 2 + (i % 2 + 8 * (i // 4))
 
 
-def b_position(lane: UOp, i: int) -> tuple[UOp, UOp]:
-    """(row, column) of element i of lane's B fragment in the 16 x 8 tile."""
+def b_position(lane: UOp, i: int, k: int = 16) -> tuple[UOp, UOp]:
+    """(row, column) of element i of lane's B fragment in the k x 8 tile."""
     g, t = lane // 4, lane % 4
+    if k == 32:
+        return t * 4 + (i % 4 + 16 * (i // 4)), g
     return t * 2 + (i % 2 + 8 * (i // 2)), g
 
 
@@ -87,11 +94,11 @@ class Candidate:
         return self.a.dtype
 
 
-_NARROW = ("float16", "bfloat16")
+_NARROW = ("float16", "bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
 def _narrow(x: UOp) -> UOp | None:
-    """A float16/bfloat16 UOp whose value cast to float32 is x's: CAST(y) -> y; a select of such a cast and zero (a
+    """A 16-bit or 8-bit float UOp whose value cast to float32 is x's: CAST(y) -> y; a select of such a cast and zero (a
     padded input: the pad of a cast tensor) -> the select of y and zero; else None."""
     if x.op is Ops.CAST and x.src[0].dtype.name in _NARROW:
         return x.src[0]
@@ -101,7 +108,7 @@ def _narrow(x: UOp) -> UOp | None:
 
 
 def _operands(red: UOp) -> tuple[UOp, UOp] | None:
-    """(a, b) of a float32 REDUCE(ADD) of a product of float16 or bfloat16 values a and b of one dtype (cast to
+    """(a, b) of a float32 REDUCE(ADD) of a product of 16-bit or 8-bit float values a and b of one dtype (cast to
     float32, exactly: `_narrow`); else None."""
     if red.arg is not Ops.ADD or red.dtype != dtypes.float32:
         return None
@@ -120,7 +127,7 @@ def why_not(ast: UOp) -> str | None:
     if len(reds) != 1:
         return f"{len(reds)} reduces (tensor cores need exactly one)"
     if _operands(reds[0]) is None:
-        return "its reduce is not a float32 sum of products of float16 or bfloat16 values"
+        return "its reduce is not a float32 sum of products of 16-bit or 8-bit float values"
     if any(reds[0] not in s.toposort for s in ast.src):
         return "a store does not depend on the reduce"
     return None
@@ -173,14 +180,14 @@ def apply_tc(ast: UOp, c: Candidate, shape: TensorCoreShape, lane_axis: int) -> 
     zero = UOp.const(c.dtype, 0.0)
     frag_a = []
     for i in range(shape.a_elems):
-        row, col = a_position(lane, i)
+        row, col = a_position(lane, i, shape.k)
         mi, _ = at(c.m, m_o, shape.m, row, m_tail)  # rows past M feed only outputs that are not stored
         ki, kvalid = at(c.k, k_o, shape.k, col, k_tail)
         v = substitute(c.a, {c.m: mi, c.k: ki})
         frag_a.append(UOp(Ops.WHERE, c.dtype, (kvalid, v, zero)) if kvalid is not None else v)
     frag_b = []
     for i in range(shape.b_elems):
-        row, col = b_position(lane, i)
+        row, col = b_position(lane, i, shape.k)
         ki, kvalid = at(c.k, k_o, shape.k, row, k_tail)
         ni, _ = at(c.n, n_o, shape.n, col, n_tail)
         v = substitute(c.b, {c.n: ni, c.k: ki})

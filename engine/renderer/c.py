@@ -610,7 +610,9 @@ class _Lanes:
         return f"(({self.vtype(dt)})((({m}){a} & {mask}) | (({m}){b} & ~{mask})))"
 
 
-_MMA_TYPES = {"float16": ("f16", "f_to_f16"), "bfloat16": ("bf16", "f_to_bf16")}
+_MMA_TYPES = {"float16": ("f16", "f_to_f16"), "bfloat16": ("bf16", "f_to_bf16"), "float8_e4m3fn": ("e4m3", "f_to_e4m3"),
+              "float8_e5m2": ("e5m2", "f_to_e5m2")}
+_MMA_SHAPES = {"m16n8k16": (8, 4, 2), "m16n8k32": (16, 8, 4)}  # A elements, B elements, elements per 32-bit register
 
 
 def _mma_bits(x: UOp, names: dict[UOp, str], to_bits: str) -> str:
@@ -628,19 +630,22 @@ def _mma_bits(x: UOp, names: dict[UOp, str], to_bits: str) -> str:
 
 
 def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
-    """A WMMA (engine/codegen/tc.py) as inline PTX mma.sync: pairs of 16-bit inputs packed into 32-bit registers,
-    the first element in the low half (the ISA's "low to high" order)."""
+    """A WMMA (engine/codegen/tc.py) as inline PTX mma.sync: 16-bit inputs two and 8-bit inputs four to a 32-bit
+    register, the first element in the lowest bits (the ISA's "low to high" order)."""
     shape, in_dtype = u.arg
-    if d is not CUDA or shape != "m16n8k16" or in_dtype not in _MMA_TYPES:
+    if d is not CUDA or shape not in _MMA_SHAPES or in_dtype not in _MMA_TYPES:
         raise NotImplementedError(f"{d.name} backend: no tensor core {shape} for {in_dtype}")
     ptx_type, to_bits = _MMA_TYPES[in_dtype]
-    bits = [_mma_bits(x, names, to_bits) for x in u.src[:12]]
-    regs = [f"{bits[i]} | ({bits[i + 1]} << 16)" for i in range(0, 12, 2)]
+    n_a, n_b, per = _MMA_SHAPES[shape]
+    bits = [_mma_bits(x, names, to_bits) for x in u.src[:n_a + n_b]]
+    width = 32 // per
+    regs = [" | ".join(f"({bits[i + j]} << {width * j})" if j else bits[i] for j in range(per))
+            for i in range(0, n_a + n_b, per)]
     name = names[u]
     outs = ", ".join(f'"=f"({name}[{i}])' for i in range(4))
-    ins = ", ".join([f'"r"({r})' for r in regs] + [f'"f"({names[c]})' for c in u.src[12:]])
+    ins = ", ".join([f'"r"({r})' for r in regs] + [f'"f"({names[c]})' for c in u.src[n_a + n_b:]])
     return [f"float {name}[4];",
-            f'asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.{ptx_type}.{ptx_type}.f32 {{%0, %1, %2, %3}}, '
+            f'asm volatile("mma.sync.aligned.{shape}.row.col.f32.{ptx_type}.{ptx_type}.f32 {{%0, %1, %2, %3}}, '
             f'{{%4, %5, %6, %7}}, {{%8, %9}}, {{%10, %11, %12, %13}};" : {outs} : {ins});']
 
 

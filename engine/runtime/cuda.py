@@ -21,7 +21,7 @@ from engine.renderer.c import CUDA, render
 from engine.uop import Ops
 
 COMPILE_ONLY_ARCH = "sm_90"  # what compile-only checks build for (an H100/H200)
-TENSOR_CORES = ("m16n8k16",)  # the Opt TC shapes (engine/codegen/tc.py) the renderer emits as mma.sync (sm_80+)
+TENSOR_CORES = ("m16n8k16", "m16n8k32")  # the Opt TC shapes (engine/codegen/tc.py) the renderer emits as mma.sync
 NVRTC_OPTIONS = ["--fmad=false", "-default-device", "--std=c++17"]
 
 
@@ -108,7 +108,8 @@ class CUDADevice(Device):
         major = _check(drv.cuDeviceGetAttribute(attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, self.dev), "arch")
         minor = _check(drv.cuDeviceGetAttribute(attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, self.dev), "arch")
         self.arch = f"sm_{major}{minor}"
-        self.tensor_cores = TENSOR_CORES if major >= 8 else ()  # mma.m16n8k16 with f16 and bf16: sm_80 and up
+        # mma.m16n8k16 with f16 and bf16: sm_80 and up; m16n8k32 with e4m3 and e5m2: sm_89 and up
+        self.tensor_cores = TENSOR_CORES if (major, minor) >= (8, 9) else TENSOR_CORES[:1] if major >= 8 else ()
         self._free: dict[int, list[int]] = {}  # bytes -> device allocations to reuse
 
     def _current(self) -> None:

@@ -137,7 +137,7 @@ class _Plan:
                 return nxt
             return barrier
         if u.op is Ops.WMMA:
-            if u.arg[0] != "m16n8k16":
+            if u.arg[0] not in MMA:
                 raise NotImplementedError(f"kernel {self.prg.name}: PYTHON device has no tensor core {u.arg[0]}")
             self.wmmas.add(i)
             return lambda v: nxt  # run by _run_grid for the whole warp
@@ -387,7 +387,7 @@ class _Plan:
         src = [self.pos[s] for s in u.src]
         for w in range(0, len(lanes), 32):
             warp = lanes[w:w + 32]
-            outs = mma_m16n8k16([[v[s] for s in src] for v in warp], u.arg[1])
+            outs = MMA[u.arg[0]]([[v[s] for s in src] for v in warp], u.arg[1])
             for v, out in zip(warp, outs):
                 v[pc] = out
 
@@ -400,28 +400,58 @@ def mma_m16n8k16(frags: list[list[float]], in_dtype: str) -> list[tuple[float, .
       c_i, d_i: row groupID (i < 2) or groupID + 8; col 2*tig + (i & 1)
     D = C + A B in float32: d starts at c and adds each product (exact for float16/bfloat16 inputs) in order of k,
     rounding to float32 after each add. Inputs must be values of `in_dtype`."""
-    if len(frags) != 32:
-        raise ValueError(f"mma.m16n8k16 needs 32 lanes, got {len(frags)}")
-    dt = {"float16": np.float16, "bfloat16": _bfloat16()}[in_dtype]
-    a = np.full((16, 16), np.nan)
-    b = np.full((16, 8), np.nan)
-    c = np.full((16, 8), np.nan)
-    for lane, f in enumerate(frags):
+    a, b, c = np.full((16, 16), np.nan), np.full((16, 8), np.nan), np.full((16, 8), np.nan)
+    for lane, f in enumerate(_lanes(frags, 16)):
         gid, tig = lane >> 2, lane % 4
         for i in range(8):
             a[gid + 8 * (i in (2, 3, 6, 7)), 2 * tig + (i & 1) + 8 * (i >= 4)] = f[i]
         for i in range(4):
             b[2 * tig + (i & 1) + 8 * (i >= 2), gid] = f[8 + i]
             c[gid + 8 * (i >= 2), 2 * tig + (i & 1)] = f[12 + i]
-    for name, m, fmt in (("A", a, dt), ("B", b, dt), ("C", c, np.float32)):
+    return _mma("m16n8k16", a, b, c, in_dtype)
+
+
+def mma_m16n8k32(frags: list[list[float]], in_dtype: str) -> list[tuple[float, ...]]:
+    """mma.sync.aligned.m16n8k32.row.col.f32.<e4m3|e5m2>.<same>.f32 of one warp: frags[lane] = (a0..a15, b0..b7,
+    c0..c3) -> each lane's (d0..d3). Layout from the PTX ISA for 8-bit inputs, four to a register:
+      a_i: row groupID (i in 0..3, 8..11) or groupID + 8 (i in 4..7, 12..15); col 4*tig + (i & 3), + 16 for i >= 8
+      b_i: row 4*tig + (i & 3), + 16 for i >= 4; col groupID
+      c_i, d_i: as in m16n8k16
+    D = C + A B in float32 as in mma_m16n8k16 (products of fp8 values are exact in float32)."""
+    a, b, c = np.full((16, 32), np.nan), np.full((32, 8), np.nan), np.full((16, 8), np.nan)
+    for lane, f in enumerate(_lanes(frags, 28)):
+        gid, tig = lane >> 2, lane % 4
+        for i in range(16):
+            a[gid + 8 * ((i >> 2) & 1), 4 * tig + (i & 3) + 16 * (i >= 8)] = f[i]
+        for i in range(8):
+            b[4 * tig + (i & 3) + 16 * (i >= 4), gid] = f[16 + i]
+        for i in range(4):
+            c[gid + 8 * (i >= 2), 2 * tig + (i & 1)] = f[24 + i]
+    return _mma("m16n8k32", a, b, c, in_dtype)
+
+
+def _lanes(frags: list[list[float]], per_lane: int) -> list[list[float]]:
+    if len(frags) != 32 or any(len(f) != per_lane for f in frags):
+        raise ValueError(f"mma: needs 32 lanes of {per_lane} values, got {len(frags)} lanes")
+    return frags
+
+
+def _mma(name: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, in_dtype: str) -> list[tuple[float, ...]]:
+    """D = C + A B of whole tiles, sequentially in k with float32 rounding, then each lane's D fragment (the C
+    layout of m16n8k16, shared by every shape here). Inputs must be exact in their types."""
+    import ml_dtypes
+
+    dt = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float8_e4m3fn": ml_dtypes.float8_e4m3fn,
+          "float8_e5m2": ml_dtypes.float8_e5m2}[in_dtype]
+    for what, m, fmt in (("A", a, dt), ("B", b, dt), ("C", c, np.float32)):
         with np.errstate(over="ignore", invalid="ignore"):
             exact = np.array_equal(m.astype(fmt).astype(np.float64), m, equal_nan=True)
         if not exact:
-            raise ValueError(f"mma.m16n8k16: a {name} fragment holds a value that is not {np.dtype(fmt).name}")
+            raise ValueError(f"mma.{name}: a {what} fragment holds a value that is not {np.dtype(fmt).name}")
     a32, b32 = a.astype(np.float32), b.astype(np.float32)
     d = c.astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(16):
+        for k in range(a.shape[1]):
             d = d + np.outer(a32[:, k], b32[k, :]).astype(np.float32)
     out = []
     for lane in range(32):
@@ -430,10 +460,7 @@ def mma_m16n8k16(frags: list[list[float]], in_dtype: str) -> list[tuple[float, .
     return out
 
 
-def _bfloat16() -> Any:
-    import ml_dtypes
-
-    return ml_dtypes.bfloat16
+MMA = {"m16n8k16": mma_m16n8k16, "m16n8k32": mma_m16n8k32}  # the tensor-core instructions PYTHON_GPU runs
 
 
 def _write_back(buf: np.ndarray, values: list) -> None:
@@ -482,7 +509,7 @@ class PythonGPUDevice(PythonDevice):
 
     name = "PYTHON_GPU"
     gpu = True
-    tensor_cores = ("m16n8k16",)  # emulated exactly (mma_m16n8k16), so TC kernels are checked on any machine
+    tensor_cores = ("m16n8k16", "m16n8k32")  # emulated exactly (mma_m16n8k16), so TC kernels are checked on any machine
 
 
 register_device("PYTHON", PythonDevice)
