@@ -5,8 +5,7 @@ dtype of the shape (float16 or bfloat16 for m16n8k16, fp8 e4m3/e5m2 for m16n8k32
 float32), and three ranges chosen among the kernel's: an output loop m that a depends on and b does not, an output
 loop n that b depends on and a does not, and a reduce range k of that REDUCE that both depend on (matmul: row,
 column, inner; batched matmul: the batch stays a loop; conv2d: output pixel, output channel, input channel, the taps
-stay reduce loops). `candidates` lists every (m, n, k) in a fixed
-order; the opt's axis picks one.
+stay reduce loops). `candidates` lists every (m, n, k) in a fixed order; the opt's axis picks one.
 
 The rewrite (`apply_tc`), for a shape M x N x K (m16n8k16):
   m -> m_o * M + row, n -> n_o * N + col, k -> k_o * K + kk: m_o and n_o stay output loops, k_o the reduce loop;
