@@ -631,7 +631,8 @@ def _mma_bits(x: UOp, names: dict[UOp, str], to_bits: str) -> str:
 
 def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
     """A WMMA (engine/codegen/tc.py) as inline PTX mma.sync: 16-bit inputs two and 8-bit inputs four to a 32-bit
-    register, the first element in the lowest bits (the ISA's "low to high" order)."""
+    register, the first element in the lowest bits (the ISA's "low to high" order). Volatile: the whole warp must
+    run it, so the compiler must not sink it into a store's condition (where only some lanes would)."""
     shape, in_dtype = u.arg
     if d is not CUDA or shape not in _MMA_SHAPES or in_dtype not in _MMA_TYPES:
         raise NotImplementedError(f"{d.name} backend: no tensor core {shape} for {in_dtype}")
