@@ -9,7 +9,8 @@ the inputs and outputs, read and written once) for the memory-bound rows; `ratio
 result is checked against torch's (a row whose result differs says so). --small shrinks every size (a quick run).
 The fp16/bf16 GEMM rows compute as torch does (float32 sums of 16-bit products, rounded once to the 16-bit output),
 which is the reduce the engine's tensor cores take (Opt TC, engine/codegen/tc.py: mma.sync m16n8k16 on sm_80 and
-up, picked by the default GPU opts); column `tc` says whether a kernel of the row used them.
+up, picked by the default GPU opts); column `tc` says whether a kernel of the row used them. gemm_fp8 (e4m3 inputs,
+float32 output: m16n8k32 on sm_89 and up) is timed against torch._scaled_mm with unit scales.
 Needs a CUDA GPU, cuda-bindings, NVRTC and torch; prints why and exits 2 otherwise.
 """
 
@@ -44,6 +45,8 @@ def rows(small: bool) -> dict[str, dict[str, Any]]:
                           flops=2 * n**3),
         "gemm_bf16": dict(shapes=[(n, n), (n, n)], dtype="bfloat16", fn=gemm16, torch=lambda a, w: a @ w,
                           flops=2 * n**3),
+        "gemm_fp8": dict(shapes=[(n, n), (n, n)], dtype="float8_e4m3fn",
+                         fn=lambda a, w: a.cast("float32") @ w.cast("float32"), torch=_torch_fp8_gemm, flops=2 * n**3),
         "gemm_fp32": dict(shapes=[(n, n), (n, n)], dtype="float32", fn=lambda a, w: a @ w, flops=2 * n**3),
         "add": dict(shapes=[(e,), (e,)], dtype="float32", fn=lambda a, w: a + w, bytes=3 * 4 * e),
         "sum": dict(shapes=[(e,)], dtype="float32", fn=lambda a: a.sum(), bytes=4 * e),
@@ -63,6 +66,14 @@ def rows(small: bool) -> dict[str, dict[str, Any]]:
     }
 
 
+def _torch_fp8_gemm(a: Any, w: Any) -> Any:
+    """torch's fp8 GEMM: float32 sums of e4m3 products (cuBLASLt wants the second operand column-major)."""
+    import torch
+
+    one = torch.ones((), device=a.device, dtype=torch.float32)
+    return torch._scaled_mm(a, w.t().contiguous().t(), scale_a=one, scale_b=one, out_dtype=torch.float32)
+
+
 def time_engine(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> tuple[float, np.ndarray, int, bool]:
     """(ms per run, result, kernels, whether one used tensor cores) of the engine's kernels on the GPU, inputs
     already there."""
@@ -78,7 +89,8 @@ def time_engine(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> t
         x.realize()
     out = spec["fn"](*ins)
     items = schedule_tensors(out)
-    kernels = [build_kernel(it.ast, it.name, "default", gpu=True, tc=dev.tensor_cores) for it in items]
+    kernels = [build_kernel(it.ast, it.name, "default", gpu=True, tc=getattr(dev, "tensor_cores", ()))
+               for it in items]
     prgs = [k.to_program() for k in kernels]
     used_tc = any(o.op == "TC" for k in kernels for o in k.applied)
     launches = []
@@ -113,7 +125,8 @@ def time_engine(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> t
 def time_torch(spec: dict[str, Any], arrays: list[np.ndarray], iters: int) -> tuple[float, np.ndarray]:
     import torch
 
-    dt = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}[spec["dtype"]]
+    dt = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+          "float8_e4m3fn": getattr(torch, "float8_e4m3fn", None)}[spec["dtype"]]
     ins = [torch.from_numpy(a).cuda().to(dt) for a in arrays]
     fn: Callable[..., Any] = spec.get("torch", spec["fn"])
     with torch.no_grad():
