@@ -194,7 +194,8 @@ def realize(tensors: list[Tensor], fuse: bool | None = None, opts: OptsSpec = "d
         if t.uop not in views:  # a buffer view of an overwritten buffer: now reads a copy of the old contents
             continue
         v = views[t.uop]
-        if t.uop.op is not Ops.ASSIGN:
+        # not a view mapped to itself: the weak key would be held by its own value, and its buffer never freed
+        if t.uop.op is not Ops.ASSIGN and v is not t.uop:
             REALIZED[t.uop] = v
         t.uop = v
     if assigns:
