@@ -22,3 +22,64 @@ def test_realizing_a_realized_tensor_leaves_no_immortal_entry():
     del t
     gc.collect()
     assert len(REALIZED) <= before
+
+
+def _store_const(name: str, k: int) -> str:
+    return f'define void @"{name}"(ptr %data0) {{\n  store i32 {k}, ptr %data0\n  ret void\n}}\n'
+
+
+def _call(compiled: object) -> int:
+    import ctypes
+
+    out = np.zeros(1, np.int32)
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p)(compiled.address)(out.ctypes.data)  # type: ignore[attr-defined]
+    return int(out[0])
+
+
+def test_llvm_kernels_of_one_name_in_the_shared_engine_keep_their_own_code():
+    # every module goes into one engine, which resolves names across modules: a kernel whose function kept its
+    # name would run another kernel's code
+    from engine.runtime.llvm import compile_llvm, compile_llvm_batch
+
+    a = compile_llvm(_store_const("same", 3), "same", 0)
+    b = compile_llvm(_store_const("same", 5), "same", 0)
+    c, d = compile_llvm_batch([(_store_const("same", 7), "same"), (_store_const("same", 9), "same")], 0)
+    assert [_call(x) for x in (a, b, c, d)] == [3, 5, 7, 9]
+    assert a.engine is b.engine is c.engine  # one engine per optimization level
+
+
+def test_llvm_engines_rotate_and_old_code_outlives_the_switch(monkeypatch):
+    import engine.runtime.llvm as llvm_rt
+
+    monkeypatch.setattr(llvm_rt, "ENGINE_KERNELS", 2)
+    kept = []
+    for k in range(7):
+        got = llvm_rt.compile_llvm(_store_const("rot", k), "rot", 1)
+        if k % 2:
+            kept.append((k, got))
+        del got
+        gc.collect()  # a dropped kernel may free an old engine: the ones kept must still run
+    assert len({id(x.engine) for _, x in kept}) >= 3
+    assert [_call(x) for _, x in kept] == [k for k, _ in kept]
+
+
+def test_a_patched_llvm_renderer_is_not_masked_by_compiled_kernels(monkeypatch):
+    # the planted-bug tests patch a renderer in the process that already compiled the same kernel: the compile
+    # cache is keyed by the rendered source, so the patched code is what runs
+    import engine.renderer.llvm as ll
+    from engine.device import get_device
+
+    get_device("LLVM")
+    x = np.arange(5, dtype=np.float32)
+    first = (Tensor(x, device="LLVM") + 2).numpy()
+    np.testing.assert_array_equal(first, x + 2)
+    from engine.uop import Ops
+
+    orig = ll._Renderer.float_alu
+
+    def planted(self, u, dt, args):  # a float add is rendered as a subtraction
+        return orig(self, u.replace(op=Ops.SUB) if u.op is Ops.ADD else u, dt, args)
+
+    monkeypatch.setattr(ll._Renderer, "float_alu", planted)
+    second = (Tensor(x, device="LLVM") + 2).numpy()
+    np.testing.assert_array_equal(second, x - 2)

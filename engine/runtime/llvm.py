@@ -3,13 +3,17 @@
 `LLVM_OPT` (environment, or engine.runtime.llvm.OPT_LEVEL) sets the optimization level, 0 to 3 (default 2): at 0 a
 typical kernel compiles in about 1.5 ms instead of 25 ms (the graph fuzzer's base mode), at 2 the code is fast.
 
-One MCJIT execution engine per compiled module (kept alive by the compiled object). Buffers are passed as raw
-pointers to the flat numpy arrays, followed by one i64 per DEFINE_VAR (by keyword, in program order).
+Compiled modules are added to one shared MCJIT execution engine per optimization level (a new engine costs about
+1.6 ms, most of a small batch's compile); after ENGINE_KERNELS kernels a fresh engine takes over, and an old one is
+freed with the last kernel compiled into it. Every kernel's function gets a name unique in the process (the engine
+resolves names across its modules). Buffers are passed as raw pointers to the flat numpy arrays, followed by one i64
+per DEFINE_VAR (by keyword, in program order).
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 from typing import Any, Callable
 
@@ -23,15 +27,19 @@ from engine.runtime.cpu import param_count
 from engine.uop import Ops
 
 OPT_LEVEL = int(os.environ.get("LLVM_OPT", "2"))
+ENGINE_KERNELS = 512  # kernels one shared execution engine takes before a fresh one starts
 _HOST: list[tuple[Any, str, str]] = []  # (target, cpu name, features) of this host, looked up once
+_ENGINES: dict[int, list[Any]] = {}  # optimization level -> [engine, its target machine, kernels added to it]
+_SERIAL = itertools.count()  # makes every kernel's function name unique in the process
 
 
 def _target_machine(opt: int | None = None) -> Any:
     """A new host target machine for an optimization level (llvmlite >= 0.45 initializes LLVM itself).
 
-    Never shared between compiles: an MCJIT execution engine takes ownership of its target machine and frees it
+    Never shared between engines: an MCJIT execution engine takes ownership of its target machine and frees it
     with itself, so a machine cached across engines is freed under the others once one compiled kernel is
-    dropped (the next compile then crashed the process). A new one costs about 0.2 ms."""
+    dropped (the next compile then crashed the process). A shared engine's own machine serves the modules added
+    to it, for as long as it lives."""
     opt = OPT_LEVEL if opt is None else opt
     if not 0 <= opt <= 3:
         raise ValueError(f"LLVM optimization level must be 0 to 3, got {opt}")
@@ -45,8 +53,7 @@ def _target_machine(opt: int | None = None) -> Any:
 
 
 class _Compiled:
-    """A JIT-compiled kernel: the engine that owns the code (shared by the kernels of one batch) and the function's
-    address."""
+    """A JIT-compiled kernel: the engine that owns the code (shared with other kernels) and the function's address."""
 
     def __init__(self, engine: Any, address: int, src: str) -> None:
         self.engine, self.address, self.src = engine, address, src
@@ -56,14 +63,27 @@ def _symbol(name: str) -> str:
     return name.replace('"', "_")
 
 
-def _jit(mod: Any, opt: int) -> Any:
-    """Optimize (at `opt`) and JIT-compile a parsed module into a new execution engine."""
-    tm = _target_machine(opt)
+def _parse(src: str, name: str, symbol: str) -> Any:
+    """The verified module of a kernel's IR, its function renamed to `symbol`."""
+    mod = llvm.parse_assembly(src.replace(f'define void @"{_symbol(name)}"(', f'define void @"{symbol}"(', 1))
+    mod.verify()
+    return mod
+
+
+def _jit(mod: Any, opt: int, kernels: int) -> Any:
+    """Optimize (at `opt`) a parsed module of `kernels` kernels and JIT-compile it into the shared engine of that
+    level (a fresh one once the current one holds ENGINE_KERNELS kernels)."""
+    slot = _ENGINES.get(opt)
+    if slot is None or slot[2] >= ENGINE_KERNELS:
+        tm = _target_machine(opt)
+        slot = _ENGINES[opt] = [llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm), tm, 0]
+    engine, tm = slot[0], slot[1]
     if opt:
         pass_builder = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=opt))
         pass_builder.getModulePassManager().run(mod, pass_builder)
-    engine = llvm.create_mcjit_compiler(mod, tm)
+    engine.add_module(mod)
     engine.finalize_object()
+    slot[2] += kernels
     return engine
 
 
@@ -77,36 +97,31 @@ def _address(engine: Any, symbol: str, name: str, src: str) -> int:
 def compile_llvm(src: str, name: str, opt: int | None = None) -> _Compiled:
     """Parse, verify, optimize (OPT_LEVEL unless `opt` is given) and JIT-compile LLVM IR; CompileError names the
     kernel and carries the IR."""
-    opt = OPT_LEVEL if opt is None else opt
-    try:
-        mod = llvm.parse_assembly(src)
-        mod.verify()
-        engine = _jit(mod, opt)
-    except RuntimeError as e:
-        raise CompileError(f"LLVM could not compile kernel {name}: {e}\n{src}") from e
-    return _Compiled(engine, _address(engine, _symbol(name), name, src), src)
+    return compile_llvm_batch([(src, name)], opt)[0]
 
 
 def compile_llvm_batch(sources: list[tuple[str, str]], opt: int | None = None) -> list[_Compiled]:
-    """Several kernels linked into one module and JIT-compiled by one engine: a third of the time of compiling them
-    one by one (the engine's fixed cost is most of a small kernel's). Each kernel's function gets a name unique in
-    the batch (two kernels may share a name). If the batch does not compile, each is compiled alone, so the error
-    names its kernel."""
+    """Several kernels linked into one module and JIT-compiled together: a third of the time of compiling them
+    one by one (the fixed cost is most of a small kernel's). If the batch does not parse or verify, each kernel is
+    compiled alone, so the error names its kernel."""
     opt = OPT_LEVEL if opt is None else opt
-    if len(sources) < 2:
-        return [compile_llvm(src, name, opt) for src, name in sources]
-    symbols = [f"{_symbol(name)}.b{i}" for i, (_, name) in enumerate(sources)]
+    if not 0 <= opt <= 3:
+        raise ValueError(f"LLVM optimization level must be 0 to 3, got {opt}")
+    symbols = [f"{_symbol(name)}.j{next(_SERIAL)}" for _, name in sources]
     try:
         linked = None
         for (src, name), sym in zip(sources, symbols):
-            mod = llvm.parse_assembly(src.replace(f'define void @"{_symbol(name)}"(', f'define void @"{sym}"(', 1))
-            mod.verify()
+            mod = _parse(src, name, sym)
             if linked is None:
                 linked = mod
             else:
                 linked.link_in(mod)
-        engine = _jit(linked, opt)
-    except RuntimeError:
+        if linked is None:
+            return []
+        engine = _jit(linked, opt, len(sources))
+    except RuntimeError as e:
+        if len(sources) == 1:
+            raise CompileError(f"LLVM could not compile kernel {sources[0][1]}: {e}\n{sources[0][0]}") from e
         return [compile_llvm(src, name, opt) for src, name in sources]
     return [_Compiled(engine, _address(engine, sym, name, src), src) for (src, name), sym in zip(sources, symbols)]
 
