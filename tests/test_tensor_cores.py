@@ -218,6 +218,10 @@ def test_tc_conv2d_as_a_matmul():
     ref = _run(build, [])
     for i in (0, 4, 8):
         np.testing.assert_array_equal(_run(build, [Opt("TC", i, "m16n8k16")]), ref)
+    x = rng.integers(-3, 4, (1, 16, 4, 16)).astype(np.float16)  # 16 columns: the default opts pick TC
+    item = _kernel(build("PYTHON_GPU"))
+    assert build_kernel(item.ast, "k", "default", gpu=True, tc=TC).applied[0].op == "TC"
+    np.testing.assert_array_equal(_run(build, "default"), _run(build, []))
 
 
 def test_tc_with_an_epilogue_and_a_half_output():
@@ -379,3 +383,20 @@ def test_planted_tc_bug_is_found_by_a_seeded_campaign_and_minimized(monkeypatch,
     assert fz.check(small).signature == v.signature
     monkeypatch.undo()
     assert fz.check(small).status == "pass"  # the real engine passes the minimized case
+
+
+def test_composed_and_conv_tc_kernels_compile_with_nvrtc():
+    from engine.runtime.cuda import compile_cuda, nvrtc_available
+
+    if not nvrtc_available():
+        pytest.skip("NVRTC is not importable here (pip install -e '.[gpu]': cuda-bindings and nvidia-cuda-nvrtc)")
+    a, b = _mm(64, 32, 64, "float16", np.random.default_rng(13))
+    mm = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    x = Tensor(np.ones((2, 16, 16, 16), np.float16)).cast(dtypes.float32)  # the default picks TC: 16 columns
+    conv = _kernel(x.conv2d(Tensor(np.ones((8, 16, 3, 3), np.float16)).cast(dtypes.float32), padding=1)).ast
+    for ast, opts in ((mm, [Opt("TC", 0, "m16n8k16"), Opt("LOCAL", 0, 3), Opt("ACCUM", 0, 2)]),
+                      (mm, [Opt("TC", 0, "m16n8k16"), Opt("UPCAST", 0, 2), Opt("UNROLL", 0, 2)]),
+                      (conv, [Opt("TC", 4, "m16n8k16")]), (conv, "default")):
+        prg = build_program(ast, "tc_k", opts, gpu=True, tc=TC)
+        assert any(u.op is Ops.WMMA for u in prg.uops)
+        assert len(compile_cuda(render(prg, CUDA), "tc_k", "sm_80")) > 0
