@@ -156,7 +156,8 @@ def randopt_device(name: str) -> str:
 def random_opts(rng: random.Random, device: str | None = None) -> Any:
     """An opts function for engine.realize: per kernel, up to three opts drawn at random, each kept only if it
     applies (so the list is always valid for that kernel). `device`: the kernels' device; a CPU device draws VECTOR
-    too, a GPU device LOCAL and GROUP too (and its list is checked to fit a launch); any other draws as before."""
+    too, a GPU device LOCAL and GROUP too (and its list is checked to fit a launch), and TC first for half of the
+    matmul-shaped kernels where it has tensor cores (engine/codegen/tc.py); any other draws as before."""
     from engine.codegen.kernel import VECTOR_LANES, Kernel, Opt, OptError
     from engine.codegen.tc import candidates as tc_candidates
     from engine.uop import Ops
