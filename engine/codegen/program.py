@@ -24,6 +24,10 @@ its user, and each UOp appears once. The kinds of UOp in a program, and what the
   DEFINE_LOCAL   (GPU) dtype = scalar.pointer(size), arg = id. Memory shared by the threads of a workgroup.
   BARRIER        (GPU) src = (DEFINE_LOCAL, STORE): every thread of the workgroup waits here until all have
                  done their stores before it; its value is the buffer (loads after it index the BARRIER).
+  WMMA           (GPU, Opt TC) dtype float32.vec(4), src = one lane's A, B and C fragment elements, arg =
+                 (instruction, input dtype name): a warp-wide mma.sync (engine/codegen/tc.py); every lane of the warp
+                 runs it together, and each gets its own D fragment.
+  GEP            arg = (i,): element i of a vector value (a WMMA's D fragment).
   ALU ops, CAST, BITCAST
                  Pure scalar values; semantics are engine.alu.exec_alu (C semantics, ints wrap, IDIV truncates).
 
