@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ class GenOptions:
     # chance of the corner forms some rules need: bool constants in AND/OR/XOR/CMPEQ/CMPNE, WHERE with constant
     # bool arms, casts (also to the operand's own dtype), shifts by constants
     corner_forms: float = 0.08
+    guarded_where: float = 0.35  # chance a WHERE guards an arm that changes value at its condition's edge
+    divmod_pairs: float = 0.06  # chance a div/mod node is a (a//c)*(c*k) + (a%c)*k pair (canonical_sum recombines)
+    same_operands: float = 0.03  # chance a binary node reads one subterm twice (x//x is 1 only where x != 0)
     # variable ranges are up to ~1000 wide, so three of them can span 10**9 points; the exhaustive oracle proves
     # a case of up to this many points in about a millisecond, Z3 takes 3-100 ms: wider domains are narrowed...
     max_points: int = 1 << 16
@@ -79,6 +83,8 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
     if depth <= 0 or rng.random() < 0.12:
         return ["var", rng.choice(names)] if rng.random() < 0.75 else ["const", _const(rng, opts)]
     if rng.random() < opts.bool_ops * 0.5:
+        if rng.random() < opts.guarded_where:
+            return _guarded_where(rng, depth, names, opts, divisor_vars)
         cond = gen_bool(rng, depth - 1, names, opts, divisor_vars)
         return ["WHERE", cond, gen_int(rng, depth - 1, names, opts, divisor_vars),
                 gen_int(rng, depth - 1, names, opts, divisor_vars)]
@@ -88,7 +94,17 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
     a = gen_int(rng, depth - 1, names, opts, divisor_vars)
     if op == "NEG":
         return ["NEG", a]
+    if rng.random() < opts.same_operands:  # x//x, x%x, x-x, max(x, x): the rules for one value on both sides
+        return [op, a, copy.deepcopy(a)]
     if op in ("IDIV", "MOD"):
+        if rng.random() < opts.divmod_pairs:  # (a//c)*(c*k) + (a%c)*k: index math split and put back together
+            c = rng.choice([2, 3, 4, 4, 8, 16, rng.randint(2, opts.max_const)])
+            k = rng.choice([1, 1, 2, 3, -1, -2])
+            if rng.random() < 0.5:
+                a = ["ADD", a, ["const", _const(rng, opts)]]
+            quot = ["MUL", ["IDIV", a, ["const", c]], ["const", c * k if rng.random() < 0.8 else c * k + 1]]
+            rem = ["MUL", ["MOD", copy.deepcopy(a), ["const", c]], ["const", k]]
+            return ["ADD", quot, rem] if rng.random() < 0.5 else ["ADD", rem, quot]
         if rng.random() < 0.35:  # the shape of real index math: (a*(c*m) + b) // c
             c = rng.choice([2, 3, 4, 4, 8, 16, rng.randint(2, opts.max_const)])
             b = gen_int(rng, depth - 2, names, opts, divisor_vars)
@@ -100,6 +116,36 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
         return ["MUL", a, k] if rng.random() < 0.8 else ["MUL", k, a]
     b = gen_int(rng, depth - 1, names, opts, divisor_vars) if rng.random() < 0.7 else ["const", _const(rng, opts)]
     return [op, a, b]
+
+
+def _guarded_where(rng: random.Random, depth: int, names: list[str], opts: GenOptions,
+                   divisor_vars: list[str]) -> Expr:
+    """where(t < c, ...t near c..., b): an arm that changes value at the edge its condition draws (the shape of a
+    padded load, what given-valid simplification narrows: a range narrowed one step too far shows up here)."""
+    t = gen_int(rng, rng.choice((0, 0, 1, 2)), names, opts, divisor_vars)
+    c = _const(rng, opts)
+    cond: Expr = [rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPNE", "CMPEQ"]), t, ["const", c]]
+    negated = rng.random() < 0.4
+    if negated:
+        cond = ["NOT", cond]
+    # a negated clause narrows only inside an AND: where(not c, a, b) is rewritten to where(c, b, a) first
+    if rng.random() < (0.7 if negated else 0.3):
+        cond = ["AND", cond, gen_bool(rng, max(depth - 2, 1), names, opts, divisor_vars)]
+    edge = c + rng.choice((-1, 0, 0, 1))
+    r = rng.random()
+    if r < 0.35:
+        arm: Expr = [rng.choice(["MAX", "MIN"]), copy.deepcopy(t), ["const", edge]]
+    elif r < 0.7:
+        arm = [rng.choice(["IDIV", "MOD"]), ["ADD", copy.deepcopy(t), ["const", -edge]],
+               ["const", rng.choice((2, 3, 4, 8))]]
+    else:
+        arm = ["WHERE", [rng.choice(["CMPLT", "CMPLE"]), copy.deepcopy(t), ["const", edge]],
+               gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars),
+               gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars)]
+    if rng.random() < 0.3:
+        arm = ["ADD", arm, gen_int(rng, max(depth - 3, 0), names, opts, divisor_vars)]
+    other = gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars)
+    return ["WHERE", cond, arm, other] if rng.random() < 0.75 else ["WHERE", ["NOT", cond], other, arm]
 
 
 def gen_bool(rng: random.Random, depth: int, names: list[str], opts: GenOptions, divisor_vars: list[str]) -> Expr:
