@@ -16,9 +16,10 @@ GPU kernels only (engine/codegen/gpu.py maps their loops to launch indices):
   Opt("GROUP", k, n)   split reduce range k into (outer, n): n threads of a workgroup each reduce a part, then
                        combine the parts through workgroup memory after a barrier
   Opt("TC", k, shape)  (first, on a device with tensor cores: CUDA, PYTHON_GPU) candidate k of a matmul-shaped
-                       reduce (engine/codegen/tc.py: a float32 sum of products of float16/bfloat16 values) runs on
-                       warp-wide mma instructions of `shape` ("m16n8k16"): a "warp" loop of 32 lanes (thread index 0)
-                       holds the fragments; tails are clamped, zeroed and gated. GROUP does not apply after it
+                       reduce (engine/codegen/tc.py: a float32 sum of products of float16/bfloat16 values for shape
+                       "m16n8k16", of fp8 e4m3/e5m2 values for "m16n8k32") runs on warp-wide mma instructions: a
+                       "warp" loop of 32 lanes (thread index 0) holds the fragments; tails are clamped, zeroed and
+                       gated. GROUP does not apply after it
 A kernel can be built with no opts, the default heuristic, or an explicit list; the results must agree.
 """
 
