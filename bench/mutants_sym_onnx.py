@@ -210,6 +210,87 @@ def fast_path_negation_keeps_constant(p: Patch) -> None:
                                   "forms[n] = ({b: -k for b, k in ta.items()}, ca)"))
 
 
+@mutant("symbolic")
+def mod_fold_identity_edge_inclusive(p: Patch) -> None:
+    """x % c -> x when 0 <= x <= c (the range test inclusive at the top): wrong for x == c exactly."""
+    edit(p, sym.fold_mod, ("if 0 <= x.vmin and x.vmax < c or", "if 0 <= x.vmin and x.vmax <= c or"))
+
+
+@mutant("symbolic")
+def divmod_recombine_any_coefficient(p: Patch) -> None:
+    """(x//c)*j + (x%c)*k recombined to x*k whenever both terms are there, without checking j == k*c."""
+    edit(p, sym._divmod_pair, ("if d is not None and c != 0 and terms.get(d) == k * c:",
+                               "if d is not None and c != 0 and d in terms:"))
+
+
+@mutant("symbolic")
+def divmod_recombine_unscaled_constant(p: Patch) -> None:
+    """((x+b)//c)*c*k + ((x+b)%c)*k -> x*k + b: the numerator's constant is not multiplied by k."""
+    edit(p, sym._recombine_divmod, ("terms[one] = terms.get(one, 0) + k * sub_const",
+                                    "terms[one] = terms.get(one, 0) + sub_const"))
+
+
+@mutant("symbolic")
+def const_lt_ceil_instead_of_floor(p: Patch) -> None:
+    """r < g*y -> ceil(r/g) < y (the rounding of the other side): wrong where g does not divide r."""
+    edit(p, sym.fold_cmp_const, ("rhs = -((-rhs) // g) if not const_left else rhs // g",
+                                 "rhs = -((-rhs) // g) if not const_left else -((-rhs) // g)"))
+
+
+@mutant("symbolic")
+def div_lt_nonpositive_bound_off_by_one(p: Patch) -> None:
+    """x//d < c for c <= 0 -> x < (c-1)*d (the +1 forgotten): wrong at x == (c-1)*d."""
+    edit(p, sym._div_lt, ("(c.arg - 1) * d.arg + 1", "(c.arg - 1) * d.arg"))
+
+
+@mutant("symbolic")
+def product_through_negation_loses_sign(p: Patch) -> None:
+    """(-(s*2))*3 -> s*6: flattening a product through a negation forgets to flip the constant's sign."""
+    edit(p, sym._factors, ("elif through_neg and f.op is _NEG:\n            const = -const",
+                           "elif through_neg and f.op is _NEG:\n            const = const"))
+
+
+@mutant("symbolic")
+def small_sum_shortcut_ignores_order(p: Patch) -> None:
+    """The canonical-sum shortcut accepts a + b in either order: x + y and y + x stay two forms of one sum."""
+    edit(p, sym._small_canonical, ("return x.op is _SUB or not b.key < a.key", "return True"))
+
+
+@mutant("symbolic")
+def mod_bounds_one_period_by_width(p: Patch) -> None:
+    """Bounds of x % c from one period whenever the range is narrower than c, even where it crosses a multiple of c
+    (then the remainder wraps around to 0 inside the range)."""
+    edit(p, uop_mod._mod_bounds, ("if alo >= 0 and alo // c == ahi // c:", "if alo >= 0 and ahi - alo < c:"))
+
+
+@mutant("symbolic")
+def ne_bounds_touching_ranges_disjoint(p: Patch) -> None:
+    """x != y decided True when the ranges only touch (ahi == blo): the disjointness test is inclusive."""
+    edit(p, uop_mod._bool_bounds, ("if ahi < blo or bhi < alo:", "if ahi <= blo or bhi <= alo:"))
+
+
+@mutant("symbolic")
+def valid_not_equal_taken_as_equal(p: Patch) -> None:
+    """A validity clause not (x == c) read as x == c: the negation of an equality is dropped."""
+    edit(p, sym._clause_bounds, ("if c.op is Ops.CMPEQ:\n        if neg:\n            return None",
+                                 "if c.op is Ops.CMPEQ:\n        if False:\n            return None"))
+
+
+@mutant("symbolic")
+def wraps_check_ignores_underflow(p: Patch) -> None:
+    """Fixed-width ints: a linear form counts as wrapping only above the dtype's maximum, not below its minimum
+    (uint16 (-x) % 26 folded as if it were index math). Symbolic cases are index-typed: a known blind spot."""
+    edit(p, sym._wraps, ("return lo < dt.min or hi > dt.max", "return hi > dt.max"))
+
+
+@mutant("symbolic")
+def cast_bounds_ignore_truncation(p: Patch) -> None:
+    """Bounds of an int-to-int cast keep the source's interval even when it does not fit the target (a cast to int8
+    of 0..300 wraps). Symbolic cases cast only to index and bool: a known blind spot."""
+    edit(p, uop_mod._bounds, ("return (int(lo), int(hi)) if dt.min <= lo and hi <= dt.max else _dtype_range(dt)",
+                              "return (int(lo), int(hi))"))
+
+
 # ---------------------------------------------------------------- symbolic: given a validity condition
 @mutant("symbolic")
 def valid_negated_bound_off_by_one(p: Patch) -> None:
@@ -511,6 +592,80 @@ def expand_takes_shape_literally(p: Patch) -> None:
                                "return x.broadcast_to(shape)"))
 
 
+@mutant("onnx")
+def unsqueeze_negative_axes_by_input_rank(p: Patch) -> None:
+    """Unsqueeze normalizes negative axes against the input's rank instead of the output's (rank + len(axes))."""
+    edit(p, onnx_ops._unsqueeze, ("n = x.ndim + len(axes)", "n = x.ndim + (0 if any(a < 0 for a in axes) else len(axes))"))
+
+
+@mutant("onnx")
+def onehot_negative_axis_by_input_rank(p: Patch) -> None:
+    """OneHot normalizes a negative axis against the indices' rank instead of the output's (one more)."""
+    edit(p, onnx_ops._onehot, ('a = _ax(attrs.get("axis", -1), n)',
+                               'a = _ax(attrs.get("axis", -1), n - (attrs.get("axis", -1) < -1))'))
+
+
+@mutant("onnx")
+def split_num_outputs_floor(p: Patch) -> None:
+    """Split into num_outputs parts with floor(n/k) per part instead of ceil: an uneven split loses its tail."""
+    edit(p, onnx_ops._split, ("step = -(-n // k)", "step = n // k or 1"))
+
+
+@mutant("onnx")
+def pad_negative_pads_ignored(p: Patch) -> None:
+    """Pad treats negative pads (crops) as 0."""
+    edit(p, onnx_ops._pad, ("if any(b < 0 or e < 0 for b, e in pp):", "if False:"))
+
+
+@mutant("onnx")
+def clip_applies_max_before_min(p: Patch) -> None:
+    """Clip takes the minimum with max first, then the maximum with min: the same unless min > max, where ONNX gives
+    max everywhere."""
+    edit(p, onnx_ops._clip, ("out = x if lo is None else x.maximum(lo)\n    return (out if hi is None else "
+                             "out.minimum(hi)).cast(x.dtype)",
+                             "out = x if hi is None else x.minimum(hi)\n    return (out if lo is None else "
+                             "out.maximum(lo)).cast(x.dtype)"))
+
+
+@mutant("onnx")
+def maxpool_pads_with_zero(p: Patch) -> None:
+    """MaxPool pads with 0 instead of the dtype's minimum: a window over the padding of negative values gives 0."""
+    edit(p, onnx_ops._maxpool, ("xp = x.pad(pp, value=x.dtype.min) if", "xp = x.pad(pp) if"))
+
+
+@mutant("onnx")
+def avgpool_counts_ceil_mode_tail_as_pad(p: Patch) -> None:
+    """AveragePool with count_include_pad=1 and ceil_mode=1 also counts the cells past the end that only ceil_mode
+    adds (only the explicit pads count)."""
+    edit(p, onnx_ops._avgpool, ("ones = ones.pad([(0, e) for e in extra])",
+                                "ones = Tensor.ones(tuple(n + e for n, e in zip(ones.shape, extra)), x.dtype, x.device)"))
+
+
+@mutant("onnx")
+def conv_transpose_pads_swapped(p: Patch) -> None:
+    """ConvTranspose reads pads as (end, begin) instead of (begin, end): wrong for asymmetric pads."""
+    edit(p, onnx_ops._conv_transpose, ("pads = [(pl[j], pl[j + n]) for j in range(n)]",
+                                       "pads = [(pl[j + n], pl[j]) for j in range(n)]"))
+
+
+@mutant("onnx")
+def variadic_max_reads_two_inputs(p: Patch) -> None:
+    """Max of three or more inputs reads only the first two."""
+    wrap_op(p, "Max", lambda orig, inp, a, node: orig(inp[:2], a, node))
+
+
+@mutant("onnx")
+def gelu_tanh_approximation_ignored(p: Patch) -> None:
+    """Gelu computes the exact (erf) form even with approximate="tanh"."""
+    edit(p, onnx_ops._gelu, ('if attrs.get("approximate", "none") == "tanh":', "if False:"))
+
+
+@mutant("onnx")
+def topk_largest_ignored(p: Patch) -> None:
+    """TopK always returns the largest values, even with largest=0."""
+    wrap_op(p, "TopK", lambda orig, inp, a, node: orig(inp, {**a, "largest": 1}, node))
+
+
 # ---------------------------------------------------------------------------------------------- running
 def _node_count(fuzzer: str, case: dict[str, Any]) -> int:
     if fuzzer == "onnx":
@@ -520,7 +675,8 @@ def _node_count(fuzzer: str, case: dict[str, Any]) -> int:
     return expr_size(case["expr"])
 
 
-def hunt(name: str, seconds: float, seed: int, workers: int, minimize_seconds: float) -> dict[str, Any]:
+def hunt(name: str, seconds: float | None, seed: int, workers: int, minimize_seconds: float,
+         cases: int | None = None) -> dict[str, Any]:
     """Install mutant `name` ("clean:<fuzzer>" for none) in this process and run one seeded campaign."""
     from fuzz.campaign import run_campaign
     from fuzz.corpus import load_entry
@@ -531,8 +687,8 @@ def hunt(name: str, seconds: float, seed: int, workers: int, minimize_seconds: f
         MUTANTS[name].install(p)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            r = run_campaign([fuzzer], seconds=seconds, seed=seed, workers=workers, corpus_dir=os.path.join(tmp, "c"),
-                             report_dir=None, minimize_seconds=minimize_seconds)
+            r = run_campaign([fuzzer], seconds=seconds, cases=cases, seed=seed, workers=workers,
+                             corpus_dir=os.path.join(tmp, "c"), report_dir=None, minimize_seconds=minimize_seconds)
             findings = []
             for f in sorted(r.findings, key=lambda f: f.case_index):
                 size = None
@@ -548,27 +704,64 @@ def hunt(name: str, seconds: float, seed: int, workers: int, minimize_seconds: f
     return {"name": name, "fuzzer": fuzzer, "cases": r.cases, "elapsed": round(r.elapsed, 1), "findings": findings}
 
 
-def _hunt_child(conn: Any, *args: Any) -> None:
+def first_failure(name: str, n: int, seed: str = "m", ops: list[str] | None = None,
+                  options: Any = None) -> tuple[int, str] | None:
+    """Install mutant `name` in this process, check n generated cases of its fuzzer (ONNX: only `ops`, if given;
+    symbolic: with GenOptions `options`): (index, signature) of the first that fails, else None. No campaign: a
+    direct check for tests (run it in_child)."""
+    import random
+
+    mu = MUTANTS[name]
+    p = Patch()
+    mu.install(p)
     try:
-        conn.send(hunt(*args))
-    except BaseException as e:  # noqa: BLE001 - reported as the row's error
-        conn.send({"name": args[0], "error": f"{type(e).__name__}: {e}"})
-    conn.close()
+        if mu.fuzzer == "symbolic":
+            from fuzz.symbolic import SymbolicFuzzer
+
+            f: Any = SymbolicFuzzer(options)
+            gen = f.generate
+        else:
+            from fuzz.onnx.fuzzer import OnnxFuzzer
+            from fuzz.onnx.generate import gen_case
+
+            f = OnnxFuzzer()
+            gen = (lambda rng: gen_case(rng, ops=ops)) if ops else f.generate
+        for i in range(n):
+            v = f.check(gen(random.Random(f"{seed}:{i}")))
+            if v.status in ("mismatch", "crash"):
+                return i, v.signature
+        return None
+    finally:
+        p.undo()
 
 
-def hunt_forked(name: str, seconds: float, seed: int, workers: int, minimize_seconds: float) -> dict[str, Any]:
-    """hunt() in a forked child: the parent's engine state stays clean."""
+def in_child(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) in a forked child (the parent's engine state stays clean); its result, or a dict with 'error'."""
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_hunt_child, args=(send, name, seconds, seed, workers, minimize_seconds))
+    proc = ctx.Process(target=_child, args=(send, fn, args))
     proc.start()
     send.close()
     try:
         out = recv.recv()
     except EOFError:
-        out = {"name": name, "error": f"child died (exit {proc.exitcode})"}
+        out = {"error": f"child died (exit {proc.exitcode})"}
     proc.join()
     return out
+
+
+def _child(conn: Any, fn: Callable[..., Any], args: tuple) -> None:
+    try:
+        conn.send(fn(*args))
+    except BaseException as e:  # noqa: BLE001 - reported as the row's error
+        conn.send({"error": f"{type(e).__name__}: {e}"})
+    conn.close()
+
+
+def hunt_forked(name: str, seconds: float | None, seed: int, workers: int, minimize_seconds: float,
+                cases: int | None = None) -> dict[str, Any]:
+    """hunt() in a forked child: the parent's engine state stays clean."""
+    return {"name": name, **in_child(hunt, name, seconds, seed, workers, minimize_seconds, cases)}
 
 
 def verdict(row: dict[str, Any], clean: set[str]) -> dict[str, Any] | None:
