@@ -2,14 +2,16 @@
 
 Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N] [--wide]
        python bench/bench_fuzz.py symbolic --dask local:N [--seconds S]   (campaigns: Dask vs the process pool)
-       python bench/bench_fuzz.py graphs [--seconds S] [--seed N] [--base LLVM]
+       python bench/bench_fuzz.py graphs [--seconds S | --cases N] [--seed N] [--base LLVM] [--no-gpu]
+       python bench/bench_fuzz.py graphs --against OTHER_TREE [--cases N] [--repeat R]   (before/after, one run)
        python bench/bench_fuzz.py onnx [--seconds S] [--seed N]   (ONNX models checked per second)
        python bench/bench_fuzz.py symbolic --guided [--seconds S]   (coverage over time and time to each planted
                                                                     bug, with and without guidance)
 
 graphs: `GraphFuzzer.generate` + `check` with the default mode mix (base + two drawn modes per case), and the
 time split: generate, numpy reference, scheduling, codegen (opts, index simplification, linearize), compile
-(per device), kernel runs, and the rest (tensor building, comparing).
+(per device), kernel runs, and the rest (tensor building, comparing); rates in wall time and per CPU-second (this
+process and the C compiler: what one idle core gives on a shared machine).
 
 Runs `SymbolicFuzzer.generate` + `check` in a loop: the default (exhaustive numpy proof for domains of at
 most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and with
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -157,22 +160,31 @@ GRAPH_REFERENCES = {"NNSmith": 0.7, "NeuRI": 8.7}  # models checked per second, 
 GRAPH_TARGET, GRAPH_MOONSHOT = 20.0, 50.0
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (the C compiler): on a shared machine, what one core
+    spent, whatever else ran beside it."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 class _SelfClock(_Clock):
     """Like _Clock, but each label gets only its own time: a wrapped call inside another (a realize point's
-    compiles inside tensor building) is taken out of the outer label's time, so the rows add up to the wall time."""
+    compiles inside tensor building) is taken out of the outer label's time, so the rows add up to the total.
+    `timer`: wall time (time.perf_counter) or CPU time (cpu_seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timer: Any = time.perf_counter) -> None:
         super().__init__()
+        self.timer = timer
         self._inner: list[float] = []  # per open wrapped call: the time of the wrapped calls inside it
 
     def wrap(self, name: str, fn: Any) -> Any:
         def timed(*args: Any, **kw: Any) -> Any:
             self._inner.append(0.0)
-            t0 = time.perf_counter()
+            t0 = self.timer()
             try:
                 return fn(*args, **kw)
             finally:
-                dt = time.perf_counter() - t0
+                dt = self.timer() - t0
                 inner = self._inner.pop()
                 if self._inner:
                     self._inner[-1] += dt
@@ -182,21 +194,25 @@ class _SelfClock(_Clock):
 
 
 def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_cache: bool = False,
-                 gpu: bool = True) -> None:
+                 gpu: bool = True, cases: int | None = None) -> None:
     """Print graphs checked per second on one core with the default mode mix, and where the time goes.
 
-    The C compiler's on-disk cache (UOPFUZZ_CACHE) starts empty unless `warm_cache`: a campaign's cases are new, so
-    each of its C kernels is compiled (a re-run of the same seed would find them all compiled)."""
+    Rates in wall time and in CPU time (this process and the C compiler's): on a shared machine the CPU-time rate is
+    what one idle core would give; the split is in CPU time. `cases`: check exactly that many (the same cases for a
+    seed, to compare trees) instead of running for `seconds`. The C compiler's on-disk cache (UOPFUZZ_CACHE) and
+    PoCL's kernel cache start empty unless `warm_cache`: a campaign's cases are new, so each of its kernels is
+    compiled (a re-run of the same seed would find them all compiled)."""
     import tempfile
 
     if not warm_cache:
         os.environ["UOPFUZZ_CACHE"] = tempfile.mkdtemp(prefix="bench_fuzz_cache_")
+        os.environ["POCL_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_fuzz_pocl_")
     import engine.codegen.kernel as kernel_mod
     import engine.realize as realize_mod
     import fuzz.graphs.fuzzer as gf
     from engine.device import get_device
 
-    clock = _SelfClock()
+    clock = _SelfClock(cpu_seconds)
     patched: list[tuple[Any, str, Any]] = []
     if not gpu:
         patched.append((gf, "GPU_MODES", gf.GPU_MODES))
@@ -224,41 +240,95 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
             patch(type(dev), "compile_batch", f"compile {name}")  # a schedule's new kernels, compiled together
     fz = gf.GraphFuzzer(base=base, base_opt=base_opt)
     rng = random.Random(seed)
+    todo = [fz.generate(rng) for _ in range(cases)] if cases is not None else None
     verdicts: dict[str, int] = {}
     n, t_gen = 0, 0.0
     try:
         fz.check(fz.generate(random.Random(-1)))  # warm-up: imports, the first compiles
         clock.total.clear()
         clock.calls.clear()
-        start = time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            t0 = time.perf_counter()
-            case = fz.generate(rng)
-            t_gen += time.perf_counter() - t0
+        start, cpu0 = time.perf_counter(), cpu_seconds()
+        while (n < len(todo)) if todo is not None else (time.perf_counter() - start < seconds):
+            t0 = cpu_seconds()
+            case = todo[n] if todo is not None else fz.generate(rng)
+            t_gen += cpu_seconds() - t0
             v = fz.check(case)
             verdicts[v.signature or v.status] = verdicts.get(v.signature or v.status, 0) + 1
             n += 1
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
     finally:
         for obj, name, orig in reversed(patched):
             setattr(obj, name, orig)
     tot = clock.total
-    cache = "warm (kept)" if warm_cache else "cold (a new UOPFUZZ_CACHE)"
+    cache = "warm (kept)" if warm_cache else "cold (new UOPFUZZ_CACHE and POCL_CACHE_DIR)"
     gpus = ", ".join(f"{m[4:]} ({'a quarter of the cases: on the CPU' if gf._emulated(m[4:]) else 'every case'})"
                      for m in gf.GPU_MODES[:2] if available(m[4:])) if gpu else ""
+    budget = f"{cases} cases" if cases is not None else f"{seconds:g} s"
     print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + 2 drawn per case"
           f"{', + ' + gpus if gpus else ', no GPU device'}), one core, "
-          f"{seconds:g} s, seed {seed}, C compile cache {cache}")
-    print(f"{n} cases in {wall:.1f} s: {n / wall:.2f} graphs/s; verdicts {verdicts}")
-    print("time split, % of wall, each part's own time (a realize point's kernels count as theirs, not building's):")
+          f"{budget}, seed {seed}, compile caches {cache}")
+    print(f"{n} cases: {wall:.1f} s wall, {n / wall:.2f} graphs/s; {cpu:.1f} s CPU, {n / cpu:.2f} graphs per "
+          f"CPU-second; verdicts {verdicts}")
+    print("time split, % of CPU time, each part's own time (a realize point's kernels count as theirs, not "
+          "building's):")
     rows = [("generate", t_gen)] + [(k, tot[k]) for k in sorted(tot, key=lambda k: -tot[k])]
-    rows.append(("other (realize, checks)", wall - t_gen - sum(tot.values())))
+    rows.append(("other (realize, checks)", cpu - t_gen - sum(tot.values())))
     for label, t in rows:
         calls = clock.calls.get(label, n if label == "generate" else 0)
         per = f"{1e3 * t / calls:8.2f} ms/call ({calls} calls)" if calls else ""
-        print(f"  {label:<26} {100 * t / wall:6.1f}%  {per}")
+        print(f"  {label:<26} {100 * t / cpu:6.1f}%  {per}")
     refs = ", ".join(f"{k} {v:g}/s" for k, v in GRAPH_REFERENCES.items())
     print(f"reference: {refs}; target {GRAPH_TARGET:g}/s, moonshot {GRAPH_MOONSHOT:g}/s")
+
+
+# checks `cases` graphs of a seed in the tree on sys.path[0] (cold caches) and prints wall and CPU seconds: the same
+# few lines run against any tree, whatever its own bench script does
+_GRAPHS_IN_TREE = """
+import os, random, resource, sys, tempfile, time
+os.environ["UOPFUZZ_CACHE"] = tempfile.mkdtemp(prefix="bench_fuzz_cache_")
+os.environ["POCL_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_fuzz_pocl_")
+import fuzz.graphs.fuzzer as gf
+if sys.argv[3] == "0":
+    gf.GPU_MODES = ()
+def cpu():
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+fz = gf.GraphFuzzer()
+fz.check(fz.generate(random.Random(-1)))
+rng = random.Random(int(sys.argv[2]))
+cases = [fz.generate(rng) for _ in range(int(sys.argv[1]))]
+t0, c0 = time.perf_counter(), cpu()
+for c in cases:
+    fz.check(c)
+print(time.perf_counter() - t0, cpu() - c0)
+"""
+
+
+def bench_graphs_against(other: str, cases: int, seed: int, repeats: int, gpu: bool) -> None:
+    """Before/after in one run: this tree and `other` (a checkout of another commit) check the same `cases` graphs,
+    alternately `repeats` times each, in fresh processes with cold caches; medians of graphs/s, wall and CPU."""
+    import subprocess
+
+    trees = {"this tree": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+             "other": os.path.abspath(other)}
+    got: dict[str, list[tuple[float, float]]] = {k: [] for k in trees}
+    for _ in range(repeats):
+        for label, tree in trees.items():
+            env = {**os.environ, "PYTHONPATH": tree}
+            out = subprocess.run([sys.executable, "-c", _GRAPHS_IN_TREE, str(cases), str(seed), str(int(gpu))],
+                                 cwd=tree, env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"bench in {tree} failed:\n{out.stderr[-3000:]}")
+            wall, cpu = map(float, out.stdout.split()[-2:])
+            got[label].append((wall, cpu))
+    print(f"graph fuzzer, {cases} cases of seed {seed}, {'with' if gpu else 'no'} GPU devices, cold caches, "
+          f"{repeats} alternating runs each (medians)")
+    print(f"  {'tree':<12} {'graphs/s wall':>14} {'graphs/CPU-s':>13}   runs (wall/CPU s)")
+    for label, runs in got.items():
+        wall = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        detail = ", ".join(f"{w:.1f}/{c:.1f}" for w, c in runs)
+        print(f"  {label:<12} {cases / wall:14.2f} {cases / cpu:13.2f}   {detail}   {trees[label]}")
 
 
 def bench_dask(fuzzer: str, seconds: float, seed: int, address: str) -> None:
@@ -438,10 +508,15 @@ def main() -> None:
     ap.add_argument("--base", default="LLVM", help="graphs: the base device")
     ap.add_argument("--base-opt", type=int, default=0, help="graphs: LLVM's optimization level outside llvm-O2")
     ap.add_argument("--no-gpu", action="store_true",
-                    help="graphs: leave the GPU devices (CUDA, OPENCL) out of the mode mix, as on a machine without them")
+                    help="graphs: leave the GPU devices (CUDA, OPENCL) out of the mode mix, as on a machine without "
+                         "them")
     ap.add_argument("--warm-cache", action="store_true",
-                    help="graphs: keep the C compiler's on-disk cache (default: start from an empty one)")
+                    help="graphs: keep the C compiler's and PoCL's on-disk caches (default: start from empty ones)")
     ap.add_argument("--seconds", type=float, default=10.0, help="seconds per mode")
+    ap.add_argument("--cases", type=int, help="graphs: check this many cases of the seed instead of --seconds")
+    ap.add_argument("--against", metavar="TREE",
+                    help="graphs: before/after in one run, this tree against TREE (a checkout of another commit)")
+    ap.add_argument("--repeat", type=int, default=3, help="graphs --against: alternating runs of each tree")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=int, default=1, help="runs of the default mode (seeds seed, seed+1, ...)")
     ap.add_argument("--wide", action="store_true",
@@ -460,8 +535,11 @@ def main() -> None:
     if args.fuzzer == "onnx":
         bench_onnx(args.seconds, args.seed)
         return
+    if args.fuzzer == "graphs" and args.against:
+        bench_graphs_against(args.against, args.cases or 150, args.seed, args.repeat, not args.no_gpu)
+        return
     if args.fuzzer == "graphs":
-        bench_graphs(args.seconds, args.seed, args.base, args.base_opt, args.warm_cache, not args.no_gpu)
+        bench_graphs(args.seconds, args.seed, args.base, args.base_opt, args.warm_cache, not args.no_gpu, args.cases)
         return
     bench_symbolic(args.seconds, args.seed, args.wide, args.runs)
 
