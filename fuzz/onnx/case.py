@@ -10,7 +10,7 @@ A case:
 A node reads only values defined before it ("" is an omitted optional input). Attributes whose name starts
 with "_" are the fuzzer's own notes (Split's output count before opset 18) and never reach the model.
 Domains of random values: normal, unit (-1..1), positive (0.25..4; integers 1..8), int_small (-8..8), bool,
-index:N (-N..N-1).
+index:N (-N..N-1), grid (the integers -2..2: ties for ArgMax, TopK and comparisons).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MAX_NODES = 48
 MIN_OPSET = 13
 ORT_NEWEST_OPSET = 21  # onnxruntime 1.19, the lowest release allowed, runs opsets up to 21
 DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool")
-DOMAINS = ("normal", "unit", "positive", "int_small", "bool")
+DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid")
 
 
 class BadCase(ValueError):
@@ -152,6 +152,8 @@ def make_values(t: dict[str, Any]) -> np.ndarray:
     elif dom.startswith("index:"):
         n = int(dom[6:])
         v = rng.integers(-n, n, shape) if n else np.zeros(shape, np.int64)
+    elif dom == "grid":
+        v = rng.integers(-2, 3, shape)
     elif dt.kind in "iu":
         v = rng.integers(1, 9, shape) if dom == "positive" else rng.integers(-8, 9, shape)
     elif dom == "positive":

@@ -208,6 +208,8 @@ def _try_case(rng: random.Random, max_nodes: int, only: list[str] | None) -> dic
     opset = draw_opset(rng)
     d = Draw(rng, opset)
     specs = [s for s in OPS.values() if s.since <= opset and (only is None or s.name in only)]
+    if not specs:
+        return None  # only ops newer than this opset: draw another
     weights = [WEIGHTS.get(s.name, 1.0) for s in specs]
     nodes: list[dict[str, Any]] = []
     target = rng.randint(1, max_nodes)
