@@ -84,36 +84,3 @@ def test_a_patched_llvm_renderer_is_not_masked_by_compiled_kernels(monkeypatch):
     second = (Tensor(x, device="LLVM") + 2).numpy()
     np.testing.assert_array_equal(second, x - 2)
 
-
-def _bf16_of_one(src_prelude: str, tmp_path, name: str) -> int:
-    import ctypes
-
-    from engine.runtime.cpu import _build_library
-
-    lib = _build_library(src_prelude + "int k(void) { return (int)f_to_bf16(1.0f); }\n", name)
-    lib.k.restype = ctypes.c_int
-    return int(lib.k())
-
-
-def test_cpu_precompiled_prelude_serves_only_sources_that_start_with_it(tmp_path, monkeypatch):
-    import engine.runtime.cpu as cpu
-
-    monkeypatch.setenv("UOPFUZZ_CACHE", str(tmp_path))
-    monkeypatch.setattr(cpu, "_PCH", {})
-    assert _bf16_of_one(cpu.PRELUDE, tmp_path, "plain") == 0x3F80
-    assert list((tmp_path / "cpu").glob("prelude_*.h.gch")), "the prelude was not precompiled"
-    # a source whose prelude differs (a patched renderer) is compiled from its own text, not from the header
-    changed = cpu.PRELUDE.replace("0x7fffu + ((u >> 16) & 1u)) >> 16);", "0x7fffu + ((u >> 16) & 1u)) >> 16) + 1;")
-    assert changed != cpu.PRELUDE
-    assert _bf16_of_one(changed, tmp_path, "changed") == 0x3F81
-
-
-def test_cpu_damaged_precompiled_prelude_falls_back_to_the_text(tmp_path, monkeypatch):
-    import engine.runtime.cpu as cpu
-
-    monkeypatch.setenv("UOPFUZZ_CACHE", str(tmp_path))
-    monkeypatch.setattr(cpu, "_PCH", {})
-    assert _bf16_of_one(cpu.PRELUDE, tmp_path, "first") == 0x3F80
-    for gch in (tmp_path / "cpu").glob("prelude_*.h.gch"):
-        gch.write_bytes(gch.read_bytes()[:1000])  # truncated: gcc fails reading it
-    assert _bf16_of_one(cpu.PRELUDE + "\n", tmp_path, "second") == 0x3F80

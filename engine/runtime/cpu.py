@@ -3,18 +3,17 @@
 Kernels with SIMD vector code (a "vector" loop, engine/renderer/c.py) compile at -O1: their vectors are explicit,
 and -O2 only doubles the compile time (ResNet-50's kernels: 4.0 s against 9.3 s, the same speed); the others at -O2,
 where GCC vectorizes plain loops itself (an elementwise kernel: 1.4x faster). The new kernels of a schedule compile
-in batches, one compiler process per core this process may use at a time. The prelude every kernel starts with is
-included from a header precompiled once per compiler and flags (most of a small kernel's parse is the system headers).
+in batches, one compiler process per core this process may use at a time. (A precompiled header for the prelude
+saved no measurable time: loading it costs about what parsing the system headers does.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import hashlib
 import os
 import subprocess
-import threading
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -67,63 +66,21 @@ class _Kernel(NamedTuple):
     symbol: str
 
 
-def _prelude_header(flags: list[str], cc: str) -> str | None:
-    """The name of a header holding PRELUDE, precompiled beside it for these flags and compiler (once, kept in the
-    cache): cc then loads the system headers' parse instead of redoing it, about 6 ms of a small kernel's ~45 ms.
-    GCC uses a precompiled header only where it fits the compile, else the header's text, so the code is the same
-    either way. None where the compiler cannot precompile it."""
-    key = hashlib.sha256((PRELUDE + " ".join(flags) + cc).encode()).hexdigest()[:16]
-    if key in _PCH:
-        return _PCH[key]
-    d = _cache_dir()
-    header = d / f"prelude_{key}.h"
-    if not Path(f"{header}.gch").exists():
-        tmp = d / f"prelude_{key}.{os.getpid()}.{threading.get_ident()}"
-        try:
-            Path(f"{tmp}.h").write_text(PRELUDE)
-            proc = subprocess.run([cc, *flags, "-x", "c-header", "-o", f"{tmp}.gch", f"{tmp}.h"], capture_output=True)
-            if proc.returncode != 0:
-                _PCH[key] = None
-                return None
-            os.replace(f"{tmp}.h", header)  # the header first: a .gch is looked for beside the header it stands for
-            os.replace(f"{tmp}.gch", f"{header}.gch")
-        finally:
-            for leftover in (f"{tmp}.h", f"{tmp}.gch"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover)
-    _PCH[key] = header.name
-    return header.name
-
-
-_PCH: dict[str, str | None] = {}  # precompiled prelude headers of this process, by compiler, flags and prelude
-
-
 def _build_library(src: str, name: str) -> Any:
-    """Compile C source into a shared library (cached on disk by source, flags and compiler) and load it. A source
-    that starts with PRELUDE includes it from the precompiled header instead; if that fails (a damaged header file),
-    it compiles from its own text before any error is raised."""
+    """Compile C source into a shared library (cached on disk by source, flags and compiler) and load it."""
     cc = os.environ.get("CC", "cc")
     flags = [opt_level(src), *CFLAGS]
     key = hashlib.sha256((src + " ".join(flags) + cc).encode()).hexdigest()[:24]
-    d = _cache_dir()
-    lib = d / f"{name}_{key}.so"
+    lib = _cache_dir() / f"{name}_{key}.so"
     if not lib.exists():
-        header = _prelude_header([f for f in flags if f != "-shared"], cc) if src.startswith(PRELUDE) else None
-        tmp = d / f"{name}_{key}.{os.getpid()}.{threading.get_ident()}"  # beside the cache: no directory to make
-        try:
-            for text in ([f'#include "{header}"\n{src[len(PRELUDE):]}'] if header else []) + [src]:
-                Path(f"{tmp}.c").write_text(text)
-                proc = subprocess.run([cc, *flags, "-o", f"{tmp}.so", f"{tmp}.c", "-lm"], capture_output=True,
-                                      text=True)
-                if proc.returncode == 0:
-                    break
-            else:
+        with tempfile.TemporaryDirectory() as tmp:
+            c_file = Path(tmp) / f"{name}.c"
+            c_file.write_text(src)
+            out = Path(tmp) / "k.so"
+            proc = subprocess.run([cc, *flags, "-o", str(out), str(c_file), "-lm"], capture_output=True, text=True)
+            if proc.returncode != 0:
                 raise CompileError(f"kernel {name}: C compilation failed:\n{proc.stderr}\n--- source ---\n{src}")
-            os.replace(f"{tmp}.so", lib)  # atomic: a concurrent compile of the same source is harmless
-        finally:
-            for leftover in (f"{tmp}.c", f"{tmp}.so"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(leftover)
+            os.replace(out, lib)  # atomic: a concurrent compile of the same source is harmless
     return ctypes.CDLL(str(lib))
 
 
