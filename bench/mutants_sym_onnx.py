@@ -15,8 +15,8 @@ minimized case's size in nodes (expression nodes, ONNX nodes).
 """
 
 from __future__ import annotations
-
 import __future__
+
 import argparse
 import inspect
 import json
@@ -199,8 +199,8 @@ def sum_merges_variables_with_equal_ranges(p: Patch) -> None:
     interval."""
     edit(p, sym._add_terms, ("for b, k in tb.items():\n        k = out.get(b, 0) + sign * k",
                              "for b, k in tb.items():\n"
-                             "        b = next((o for o in out if o.op is b.op is _DEFINE_VAR and o.arg[1:] == b.arg[1:]"
-                             "), b)\n        k = out.get(b, 0) + sign * k"))
+                             "        b = next((o for o in out if o.op is b.op is _DEFINE_VAR and "
+                             "o.arg[1:] == b.arg[1:]), b)\n        k = out.get(b, 0) + sign * k"))
 
 
 @mutant("symbolic")
@@ -595,7 +595,8 @@ def expand_takes_shape_literally(p: Patch) -> None:
 @mutant("onnx")
 def unsqueeze_negative_axes_by_input_rank(p: Patch) -> None:
     """Unsqueeze normalizes negative axes against the input's rank instead of the output's (rank + len(axes))."""
-    edit(p, onnx_ops._unsqueeze, ("n = x.ndim + len(axes)", "n = x.ndim + (0 if any(a < 0 for a in axes) else len(axes))"))
+    edit(p, onnx_ops._unsqueeze, ("n = x.ndim + len(axes)",
+                                  "n = x.ndim + (0 if any(a < 0 for a in axes) else len(axes))"))
 
 
 @mutant("onnx")
@@ -638,7 +639,8 @@ def avgpool_counts_ceil_mode_tail_as_pad(p: Patch) -> None:
     """AveragePool with count_include_pad=1 and ceil_mode=1 also counts the cells past the end that only ceil_mode
     adds (only the explicit pads count)."""
     edit(p, onnx_ops._avgpool, ("ones = ones.pad([(0, e) for e in extra])",
-                                "ones = Tensor.ones(tuple(n + e for n, e in zip(ones.shape, extra)), x.dtype, x.device)"))
+                                "ones = Tensor.ones(tuple(n + e for n, e in zip(ones.shape, extra)), x.dtype, "
+                                "x.device)"))
 
 
 @mutant("onnx")
@@ -835,7 +837,7 @@ def _table(rows: list[dict[str, Any]], args: argparse.Namespace, wall: float) ->
         else:
             print(f"{cells[0]:9s} {cells[1]:45s} {cells[2]:5s} {cells[3]:>9s} {cells[4]:42s} {cells[5]:>5s} "
                   f"{cells[6]:>6s}")
-    by = {}
+    by: dict[str, tuple[int, int]] = {}
     for r in rows:
         fz = MUTANTS[r["name"]].fuzzer
         a, b = by.get(fz, (0, 0))

@@ -656,6 +656,7 @@ def _reduce_infer(op: str):
 
 
 def _argmax_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x: str | None
     if d.rng.random() < 0.4:  # values on a small grid: ties, where select_last_index matters
         x = d.new_value(d.shape(), d.rng.choice(("float32", "float32", "float16", "float64")), "grid")
     else:

@@ -99,11 +99,11 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
     if op in ("IDIV", "MOD"):
         if rng.random() < opts.divmod_pairs:  # (a//c)*(c*k) + (a%c)*k: index math split and put back together
             c = rng.choice([2, 3, 4, 4, 8, 16, rng.randint(2, opts.max_const)])
-            k = rng.choice([1, 1, 2, 3, -1, -2])
+            coef = rng.choice([1, 1, 2, 3, -1, -2])
             if rng.random() < 0.5:
                 a = ["ADD", a, ["const", _const(rng, opts)]]
-            quot = ["MUL", ["IDIV", a, ["const", c]], ["const", c * k if rng.random() < 0.8 else c * k + 1]]
-            rem = ["MUL", ["MOD", copy.deepcopy(a), ["const", c]], ["const", k]]
+            quot = ["MUL", ["IDIV", a, ["const", c]], ["const", c * coef if rng.random() < 0.8 else c * coef + 1]]
+            rem = ["MUL", ["MOD", copy.deepcopy(a), ["const", c]], ["const", coef]]
             return ["ADD", quot, rem] if rng.random() < 0.5 else ["ADD", rem, quot]
         if rng.random() < 0.35:  # the shape of real index math: (a*(c*m) + b) // c
             c = rng.choice([2, 3, 4, 4, 8, 16, rng.randint(2, opts.max_const)])
