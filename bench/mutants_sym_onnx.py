@@ -668,6 +668,36 @@ def topk_largest_ignored(p: Patch) -> None:
     wrap_op(p, "TopK", lambda orig, inp, a, node: orig(inp, {**a, "largest": 1}, node))
 
 
+@mutant("onnx")
+def where_condition_shaped_like_values(p: Patch) -> None:
+    """Where takes its output shape from the two values and broadcasts the condition to it: a condition that itself
+    broadcasts the values (a larger shape) fails."""
+    def planted(orig: Callable, inp: list, a: dict, node: Any) -> Any:
+        from engine.tensor import _broadcast_shape
+
+        c, x, y = inp[:3]
+        return orig([c.broadcast_to(_broadcast_shape(x.shape, y.shape)), x, y], a, node)
+    wrap_op(p, "Where", planted)
+
+
+@mutant("onnx")
+def matmul_batch_from_first_operand(p: Patch) -> None:
+    """MatMul takes the batch dims from A and broadcasts B to them: a B whose batch dims broadcast A's fails."""
+    def planted(orig: Callable, inp: list, a: dict, node: Any) -> Any:
+        x, w = inp[:2]
+        if w.ndim >= 3:
+            w = w.broadcast_to(tuple(x.shape[:-2]) + tuple(w.shape[-2:]))
+        return orig([x, w], a, node)
+    wrap_op(p, "MatMul", planted)
+
+
+@mutant("onnx")
+def reduce_float16_accumulates_in_float16(p: Patch) -> None:
+    """Reductions of float16 accumulate in float16 (onnxruntime sums in float32 and rounds once)."""
+    edit(p, onnx_ops._reduce, ('if dt in (dtypes.float16, dtypes.bfloat16) and kind not in ("max", "min"):',
+                               "if False:"))
+
+
 # ---------------------------------------------------------------------------------------------- running
 def _node_count(fuzzer: str, case: dict[str, Any]) -> int:
     if fuzzer == "onnx":

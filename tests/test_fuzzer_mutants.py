@@ -116,6 +116,8 @@ def test_onnx_grid_domain_gives_ties():
     ("trilu_k_ignored", ["Trilu"], "mismatch:Trilu"),
     ("div_integer_floors", ["Div"], "mismatch:Div"),
     ("clip_applies_max_before_min", ["Clip"], "mismatch:Clip"),
+    ("where_condition_shaped_like_values", ["Where"], "crash:Where"),
+    ("matmul_batch_from_first_operand", ["MatMul"], "crash:MatMul"),
 ])
 def test_onnx_sampler_covers_what_the_mutant_breaks(name, ops, signature):
     found = _first_failure(name, 40, ops=ops)
@@ -140,3 +142,19 @@ def test_onnx_samplers_draw_the_corners_the_survivors_needed():
                for c, nd in clips)  # min > max
     div_cases, _ = _nodes("Div")
     assert any(t["dtype"].startswith("int") for c in div_cases for t in c["inputs"] + c["initializers"])
+
+
+def test_onnx_samplers_broadcast_from_either_side():
+    from fuzz.onnx.case import infer_types
+    from fuzz.onnx.ops import broadcast
+
+    def shapes(op):
+        out = []
+        for c, nd in _nodes(op)[1]:
+            t = infer_types(c)
+            out.append([t[v][0] for v in nd["inputs"] + nd["outputs"]])
+        return out
+
+    # a Where condition that broadcasts both values; a MatMul B whose batch dims broadcast A's
+    assert any(broadcast(x, y) != out for _, x, y, out in shapes("Where"))
+    assert any(len(b) >= 3 and out[:-2] != a[:-2] for a, b, out in shapes("MatMul"))

@@ -143,7 +143,13 @@ def _where_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
         return None
     cond = d.pick(lambda t: t[1] == "bool" and _bcastable(t[0], d.types[x][0]), fresh=False)
     if cond is None:
-        cond = d.new_value(d.sub_shape(d.types[x][0]), "bool", "bool")
+        sx = d.types[x][0]
+        shape = d.sub_shape(sx)
+        if d.rng.random() < 0.25:  # the condition broadcasts the values: their size-1 dims grow, or one dim more
+            shape = tuple(d.rng.choice((2, 3)) if m == 1 else m for m in sx)
+            if len(sx) < 4 and d.rng.random() < 0.5:
+                shape = (d.rng.choice((2, 3)), *shape)
+        cond = d.new_value(shape, "bool", "bool")
     return [cond, x, d.partner(x)], {}
 
 
@@ -223,8 +229,14 @@ def _matmul_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     n = d.dim()
     if len(sa) == 1 or d.rng.random() < 0.3:
         sb: Shape = (k,) if d.rng.random() < 0.3 else (k, n)
+        if len(sa) == 1 and d.rng.random() < 0.3:  # a vector times a batch of matrices
+            sb = (d.rng.choice((2, 3)), k, n)
     else:
         batch = d.sub_shape(sa[:-2]) if d.rng.random() < 0.6 else ()
+        if d.rng.random() < 0.3:  # b's batch broadcasts a's: a's size-1 batch dims grow, or b has one more
+            batch = tuple(d.rng.choice((2, 3)) if m == 1 else m for m in sa[:-2])
+            if len(sa) < 4 and d.rng.random() < 0.5:
+                batch = (d.rng.choice((2, 3)), *batch)
         sb = batch + (k, n)
     return [a, d.operand(sb, dt)], {}
 
