@@ -5,7 +5,8 @@
   errors could flip a discrete result) are not compared.
 - Integers and bools: exactly equal.
 - Floats: NaN exactly where the reference has NaN, +-inf exactly where it has the same infinity (or where the
-  reference is within its tolerance of overflowing); finite values
+  reference is within its tolerance of overflowing); where the reference is one correctly rounded operation of
+  exact operands (Ref.rounded: a float cast, +, -, *, /), exactly its value; other finite values
   within 2 * err + 2 * eps(dtype) * |want| + 2 * tiny(dtype), where `err` is the reference's propagated error
   bound (it already scales with the dtype, with the length of every reduction on the way, and with cancellation:
   a sum's rounding is bounded by the sum of its terms' magnitudes, not by its result).
@@ -65,6 +66,8 @@ def compare(got: np.ndarray, ref: Ref) -> Difference | None:
         fin = defined & np.isfinite(g) & np.isfinite(w)
         diff = np.where(fin, np.abs(g - w), 0.0)
         bad = fin & (diff > tol)
+        if ref.rounded is not None:  # one correctly rounded op of exact operands: exactly equal
+            bad = bad | (fin & ref.rounded & (g != w))
     return _report("value", bad, got, ref, diff, tol) if bad.any() else None
 
 

@@ -109,11 +109,14 @@ def stat_dtype(dt: str) -> str:
 
 @dataclass
 class Ref:
-    """One tensor of the reference: value in its dtype, absolute error bound, undefined mask."""
+    """One tensor of the reference: value in its dtype, absolute error bound, undefined mask, and (optional) where
+    the value is one correctly rounded IEEE operation (a float cast, +, -, *, /) of exact operands: there the engine,
+    which rounds every op once, must give exactly `value` (its error bound would let a truncation through)."""
 
     value: np.ndarray
     err: np.ndarray
     undef: np.ndarray
+    rounded: np.ndarray | None = None
 
     @property
     def dtype(self) -> str:
@@ -171,7 +174,7 @@ def _perturbations(xs: list[np.ndarray], errs: list[np.ndarray], zero: bool = Fa
 def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, compute: str | None = None,
                 domain: Callable[..., np.ndarray] | None = None, discrete: bool = False,
                 own: Callable[..., np.ndarray] | None = None, own_unit: str = "work",
-                pole: tuple[int, ...] = ()) -> Ref:
+                pole: tuple[int, ...] = (), rounded_once: bool = False) -> Ref:
     """An elementwise op: `fn` on the inputs converted to `compute` (float64 for float results, else `out`),
     rounded once to `out`. `domain(*xs)` is True where the op is defined; `discrete` ops (comparisons, floor,
     casts to integers) are undefined where moving an input within its error changes the result. `own(*xs, out)`
@@ -179,7 +182,9 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
     float64), for ops the engine computes as several steps (exp as exp2(x*log2(e)) is off by about |x| ulps);
     own_unit="out" counts it in roundoffs of `out` instead, for ops computed step by step in their own dtype.
     `pole`: the arguments at which 0 is a singularity (a divisor): undefined where such an argument is within its
-    error of 0 (the result could be any size, or infinite)."""
+    error of 0 (the result could be any size, or infinite). `rounded_once`: `fn` is one IEEE operation (+, -, *, /),
+    so where the operands are exact the result is the correctly rounded one (float64 has more than twice the
+    precision of float32 plus two bits, so rounding its result again is innocuous) and must come out exactly."""
     args = _broadcast(args)
     # a discrete op on floats (logical_not, a cast to bool) works on the float values, so their errors count
     compute = compute or ("float64" if is_float(out) or (discrete and any(is_float(a.dtype) for a in args)) else out)
@@ -215,7 +220,11 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
                 unit = eps(out) if own_unit == "out" else eps("float64" if out == "float64" else "float32")
                 extra = np.abs(own(*xs, center)) * unit + _MIN_NORMAL[out]
             carried = carried + np.where(np.isfinite(extra), extra, 0.0)
-        return _round(center.astype(np.float64), out, carried, undef)
+        out_ref = _round(center.astype(np.float64), out, carried, undef)
+        if rounded_once and own is None:
+            out_ref.rounded = ~out_ref.undef & np.logical_and.reduce([a.err == 0 for a in args] +
+                                                                     [np.ones(center.shape, bool)])
+        return out_ref
     return Ref(center.astype(NP_DTYPES[out]), np.zeros(center.shape), undef)
 
 
@@ -245,15 +254,31 @@ def cast(x: Ref, dt: str) -> Ref:
                 np.zeros(x.shape, bool)
             if not is_float(src):
                 err = np.where(o64 == x.value.astype(np.float64), 0.0, err) if src != "bool" else np.zeros(x.shape)
-            return Ref(out, np.where(np.isfinite(o64), err, 0.0), x.undef | near)
-        info = np.iinfo(NP_DTYPES[dt])
+            undef = x.undef | near
+            rounded = (x.err == 0) & ~undef if is_float(src) else None  # one rounding of an exact float
+            return Ref(out, np.where(np.isfinite(o64), err, 0.0), undef, rounded)
         if is_float(src):
-            def fits(v: np.ndarray) -> np.ndarray:
-                return np.isfinite(v) & (np.trunc(v) >= info.min) & (np.trunc(v) <= info.max)
-
-            return elementwise(lambda v: np.where(fits(v), np.trunc(v), 0).astype(NP_DTYPES[dt]), [x], dt,
-                               compute="float64", domain=fits, discrete=True)
+            return elementwise(lambda v: _float_to_int(v, dt), [x], dt, compute="float64",
+                               domain=lambda v: _int_conversion_defined(v, dt), discrete=True)
         return Ref(x.value.astype(NP_DTYPES[dt]), np.zeros(x.shape), x.undef.copy())
+
+
+def _int_conversion_defined(v: np.ndarray, dt: str) -> np.ndarray:
+    """Where the engine defines a float to integer conversion: NaN, +-inf, and values whose truncation fits int64
+    (uint64: below 2^64); beyond that the backends' conversions differ."""
+    t = np.trunc(v)
+    return ~np.isfinite(v) | ((t >= -(2.0**63)) & (t < (2.0**64 if dt == "uint64" else 2.0**63)))
+
+
+def _float_to_int(v: np.ndarray, dt: str) -> np.ndarray:
+    """The engine's float to integer conversion (engine.alu's rule, from its definition): truncate toward zero and
+    wrap into `dt` (300.0 to int8 is 44); NaN and +-inf give the dtype's minimum."""
+    t = np.where(_int_conversion_defined(v, dt) & np.isfinite(v), np.trunc(v), 0.0)
+    big = t >= 2.0**63  # uint64 only
+    out = np.where(big, 0.0, t).astype(np.int64).astype(NP_DTYPES[dt])
+    if dt == "uint64":
+        out = np.where(big, np.where(big, t, 0.0).astype(np.uint64), out)
+    return np.where(np.isfinite(v), out, np.iinfo(NP_DTYPES[dt]).min).astype(NP_DTYPES[dt])
 
 
 def where(cond: Ref, a: Ref, b: Ref, out: str) -> Ref:
@@ -270,8 +295,9 @@ def where(cond: Ref, a: Ref, b: Ref, out: str) -> Ref:
 
 
 def movement(x: Ref, fn: Callable[[np.ndarray, Any], np.ndarray], fill: Any = 0) -> Ref:
-    """A movement op `fn` applied to value, error and mask. `fn` may pad; `fill` is the padded value."""
-    return Ref(np.array(fn(x.value, fill)), np.array(fn(x.err, 0.0)), np.array(fn(x.undef, False)))
+    """A movement op `fn` applied to value, error and masks. `fn` may pad; `fill` is the padded value."""
+    rounded = None if x.rounded is None else np.array(fn(x.rounded, False))
+    return Ref(np.array(fn(x.value, fill)), np.array(fn(x.err, 0.0)), np.array(fn(x.undef, False)), rounded)
 
 
 def concat(xs: Sequence[Ref], axis: int, out: str) -> Ref:
@@ -352,7 +378,8 @@ def signed_zeros_agree(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def argext(x: Ref, axis: int | None, keepdims: bool, largest: bool) -> Ref:
     """Index of the first max (min) along `axis` (None: flattened); a NaN counts as the extreme. Undefined where
-    another element is within the errors of the extreme."""
+    another element is within the errors of the extreme; exact ties (no error along the axis) are defined: the
+    first index wins."""
     v, e, u = x.f64(), x.err, x.undef
     if axis is None:
         v, e, u = v.reshape(-1), e.reshape(-1), u.reshape(-1)
@@ -361,12 +388,14 @@ def argext(x: Ref, axis: int | None, keepdims: bool, largest: bool) -> Ref:
         ax = axis
     with np.errstate(all="ignore"):
         key = v if largest else -v
+        # a NaN beats everything, +inf too (numpy: the first NaN)
+        idx = np.where(np.any(np.isnan(v), axis=ax, keepdims=True),
+                       np.argmax(np.isnan(v), axis=ax, keepdims=True), np.argmax(key, axis=ax, keepdims=True))
         key = np.where(np.isnan(key), np.inf, key)
-        idx = np.argmax(key, axis=ax, keepdims=True)
         top = np.take_along_axis(key, idx, ax)
         emax = np.max(e, axis=ax, keepdims=True) if e.size else e
         close = (key >= top - 2 * emax) & np.isfinite(top)
-        ties = np.sum(close & ~np.isnan(v), axis=ax, keepdims=True) > 1
+        ties = (np.sum(close & ~np.isnan(v), axis=ax, keepdims=True) > 1) & (emax > 0)
         anynan = np.any(np.isnan(v), axis=ax, keepdims=True)
         undef = np.any(u, axis=ax, keepdims=True) | (ties & ~anynan) | (np.isinf(top) & (emax > 0))
     if axis is None:

@@ -9,7 +9,9 @@ A case:
    "seed":    123}             # drives the random opts of the opts mode
 Values are numbered inputs first, then nodes: node k is value len(inputs) + k. A node only reads earlier values.
 Domains: normal, unit (-1..1), wide (normal times 10^-3..10^3), positive (0.25..4), int_small (-8..8, 0..16
-unsigned), int_full (every bit pattern), bool, shift (0..7), nonneg_small (0..3), index:N (-N..N-1).
+unsigned), int_full (every bit pattern), int_edge (the dtype's limits and their neighbours, -1, 0, 1 and small
+values), bool, shift (0..7), nonneg_small (0..3), index:N (-N..N-1), int_valued (whole floats -8..8: exact ties
+and quotients), special (normal with a quarter NaN, +-inf, +-0.0), huge (+-10^2..10^5.5).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from oracles.numpy_ref import NP_DTYPES, Ref
 
 MAX_NUMEL = 1 << 16  # per value: keeps a check fast and the PYTHON device usable
 MAX_NODES = 64
-DOMAINS = ("normal", "unit", "wide", "positive", "int_small", "int_full", "bool", "shift", "nonneg_small")
+DOMAINS = ("normal", "unit", "wide", "positive", "int_small", "int_full", "int_edge", "bool", "shift", "nonneg_small",
+           "int_valued", "special", "huge")
 
 
 class BadCase(ValueError):
@@ -133,13 +136,27 @@ def make_values(inp: dict[str, Any]) -> np.ndarray:
             v = rng.integers(-n, n, shape) if n else np.zeros(shape, np.int64)
         elif dom == "int_full" and npdt.kind in "iu":
             v = rng.integers(0, 256, shape + (npdt.itemsize,), dtype=np.uint8).view(npdt).reshape(shape)
-        elif dom in ("int_small", "int_full"):
+        elif dom == "int_edge" and npdt.kind in "iu":
+            info = np.iinfo(npdt)
+            small = (0, 1, 2, 3) if npdt.kind == "u" else (0, 1, 2, -1, -2, -3)
+            edges = np.array([int(info.min), int(info.min) + 1, int(info.max) - 1, int(info.max), *small,
+                              int(info.max) // 2, int(info.max) // 2 + 1, int(info.min) // 2], npdt)
+            v = edges[rng.integers(0, len(edges), shape)]
+        elif dom in ("int_small", "int_full", "int_edge"):
             lo = 0 if npdt.kind == "u" else -8
             v = rng.integers(lo, lo + 17, shape)
         elif dom == "shift":
             v = rng.integers(0, 8, shape)
         elif dom == "nonneg_small":
             v = rng.integers(0, 4, shape)
+        elif dom == "int_valued":
+            v = rng.integers(-8, 9, shape).astype(np.float64)
+        elif dom == "special":
+            v = rng.standard_normal(shape)
+            hit = rng.random(shape) < 0.25
+            v = np.where(hit, rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0]), shape), v)
+        elif dom == "huge":
+            v = rng.choice(np.array([-1.0, 1.0]), shape) * 10.0 ** rng.uniform(2, 5.5, shape)
         elif dom == "positive":
             v = rng.uniform(0.25, 4.0, shape)
         elif dom == "unit":

@@ -1,7 +1,8 @@
 """Random graph cases: ops drawn from the op table by weight, reading mostly recent values (deep chains) and
 now and then older ones (diamonds), plus patterns that stress fusion on purpose: softmax and layernorm written
 out (reduce -> expand -> reduce), a cat of reduces, a reduce over a padded, flipped or shrunk view, a reduce read
-by two outputs. Same rng state, same case.
+by two outputs, a select on a comparison of two loads, a masked fill reduced over the masked axis. Same rng state,
+same case.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fuzz.graphs.case import MAX_NUMEL, BadCase, infer_types
-from fuzz.graphs.ops import ALL_DTYPES, OPS, TT, domain_for, rand_shape
+from fuzz.graphs.ops import ALL_DTYPES, OPS, TT, domain_for, partner_shape, rand_shape
 
 # how often each dtype is drawn for a fresh input (the rest of ALL_DTYPES share what is left)
 DTYPE_WEIGHTS = {"float32": 30, "float16": 7, "bfloat16": 5, "float64": 7, "float8_e4m3fn": 2, "float8_e5m2": 2,
@@ -229,7 +230,38 @@ def _mask_assign(b: _Builder, k: int, readers: list[int]) -> int | None:
     return out
 
 
-PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place)
+def _select_by_compare(b: _Builder) -> int | None:
+    """where(x < y, x, y)-like: a select whose condition compares two loaded values (a max or min written out, the
+    shape of many clamps), with the arms in either order, or two other values."""
+    x = _pick_float(b) if b.rng.random() < 0.7 else _fresh(b)
+    shape, dt = b.types[x]
+    y = b.add_input(shape if b.rng.random() < 0.7 else partner_shape(b.rng, shape), dt, domain_for(b.rng, dt))
+    c = b.add_node(b.rng.choice(("lt", "le", "gt", "ge", "eq", "ne")), [x, y], {})
+    if c is None:
+        return None
+    arms = [x, y] if b.rng.random() < 0.5 else [y, x]
+    if b.rng.random() < 0.3:
+        arms[b.rng.randrange(2)] = b.add_input(shape, dt, domain_for(b.rng, dt))
+    return b.add_node("where", [c, *arms], {})
+
+
+def _masked_reduce(b: _Builder) -> int | None:
+    """A masked fill then a reduce over the masked axis (attention masks): rows where the mask keeps nothing reduce
+    over the fill value alone, which is often an extreme one (NaN, +-inf, 0)."""
+    x = _pick_float(b)
+    shape, dt = b.types[x]
+    ax = b.rng.randrange(len(shape))
+    mask = b.add_input(tuple(1 if k != ax and b.rng.random() < 0.3 else d for k, d in enumerate(shape)), "bool",
+                       "bool")
+    fill = b.add_input((), dt, "special")
+    m = b.add_node("where", [mask, x, fill], {})
+    op = b.rng.choice(("max", "min", "sum", "softmax", "logsumexp", "argmax"))
+    attrs: dict[str, Any] = {"axis": ax} if op == "softmax" else {"axis": ax, "keepdim": b.rng.random() < 0.5}
+    return m and b.add_node(op, [m], attrs) or None
+
+
+PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
+            _select_by_compare, _masked_reduce)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
@@ -244,7 +276,7 @@ def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
     nodes: list[int] = []
     while len(nodes) < target and tries < target * 8:
         tries += 1
-        if rng.random() < 0.12:
+        if rng.random() < 0.18:
             out = rng.choice(PATTERNS)(b)
             if out is not None:
                 nodes.append(out)

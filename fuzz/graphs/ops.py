@@ -34,6 +34,8 @@ TT = tuple[Shape, str]  # a value's (shape, dtype)
 Src = Any  # an int (index into the pool) or {"new": {"shape", "dtype", "domain"}}
 ALL_DTYPES = ("bool", *INTS, *FLOATS)
 DIMS = (1, 2, 3, 4, 5, 7, 8, 13, 16, 33)  # odd sizes next to vector widths
+LONG_DIMS = (257, 300, 513, 1031)  # now and then one long axis: past the engine's short paths (a cumsum of up to 256
+                                   # is one masked sum, longer ones are blocked; GROUP amounts stop at 256)
 
 
 @dataclass(frozen=True)
@@ -85,15 +87,25 @@ def pick(rng: random.Random, pool: list[TT], ok: Callable[[TT], bool]) -> int | 
 
 
 def rand_shape(rng: random.Random, ndim: int | None = None, max_numel: int = 2048) -> Shape:
-    """A small shape: 0 to 4 dims from DIMS, now and then a size-0 axis."""
+    """A small shape: 0 to 4 dims from DIMS, now and then one long axis or a size-0 axis."""
     if ndim is None:
         ndim = rng.choice((0, 1, 1, 2, 2, 2, 3, 3, 4))
     while True:
         shape = tuple(rng.choice(DIMS) for _ in range(ndim))
+        if shape and rng.random() < 0.04:
+            k = rng.randrange(ndim)
+            shape = shape[:k] + (rng.choice(LONG_DIMS),) + shape[k + 1:]
         if shape and rng.random() < 0.03:
             shape = tuple(0 if i == rng.randrange(ndim) else s for i, s in enumerate(shape))
         if math.prod(shape) <= max_numel:
             return shape
+
+
+# float domains by weight: besides plain values, whole numbers (exact ties for argmax and max, exact quotients for
+# // and %), NaN/inf/-0.0 mixed in (the ops that define them, bool casts, NaN-propagating max), and magnitudes up to
+# 3e5 (casts past the int and fp8 ranges); half-width floats skip wide and huge (their inputs would overflow)
+FLOAT_DOMAINS = {"normal": 4, "unit": 2, "wide": 2, "int_valued": 1.2, "special": 0.8, "huge": 0.6}
+HALF_DOMAINS = {"normal": 4, "unit": 2, "int_valued": 1.2, "special": 0.8}
 
 
 def domain_for(rng: random.Random, dtype: str, need: str = "") -> str:
@@ -101,10 +113,14 @@ def domain_for(rng: random.Random, dtype: str, need: str = "") -> str:
     if dtype == "bool":
         return "bool"
     if is_int(dtype):
-        return "int_full" if rng.random() < 0.15 and not need else "int_small"
+        if need:
+            return "int_small"
+        r = rng.random()
+        return "int_full" if r < 0.15 else "int_edge" if r < 0.25 else "int_small"
     if need == "positive":
         return "positive"
-    return rng.choice(("normal", "normal", "unit", "wide")) if dtype not in HALF else rng.choice(("normal", "unit"))
+    doms = FLOAT_DOMAINS if dtype not in HALF else HALF_DOMAINS
+    return rng.choices(list(doms), list(doms.values()))[0]
 
 
 def new(shape: Shape, dtype: str, domain: str) -> dict[str, Any]:
@@ -122,7 +138,7 @@ def _bcast(a: Shape, b: Shape) -> Shape:
     return tuple(out)
 
 
-def _partner_shape(rng: random.Random, shape: Shape) -> Shape:
+def partner_shape(rng: random.Random, shape: Shape) -> Shape:
     """A shape that broadcasts with `shape`: the same, some dims set to 1, or fewer leading dims."""
     r = rng.random()
     if r < 0.5 or not shape:
@@ -266,7 +282,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
             out: Callable[[str], str] | None = None, compute: Callable[[str, str], str] | None = None,
             domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
             mixed: bool = True, scalars: bool = True, weight: float = 1.0, own_unit: str = "work",
-            pole: tuple[int, ...] = ()) -> None:
+            pole: tuple[int, ...] = (), rounded_once: bool = False) -> None:
     """An elementwise binary op. Operands of one dtype, or (`mixed`) two dtypes promoted as numpy does, or a
     tensor and a Python scalar (attrs["scalar"], on the right; attrs["reverse"] puts it on the left)."""
     out = out or (lambda d: d)
@@ -287,7 +303,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         dt2 = dt
         if mixed and rng.random() < 0.2:
             dt2 = rng.choice([d for d in dtypes if d in ALL_DTYPES])
-        want = _partner_shape(rng, shape)
+        want = partner_shape(rng, shape)
         j = pick(rng, pool, lambda t: t[1] == dt2 and _fits(t[0], shape) and t[0] != () or t[0] == want)
         if j is None or rng.random() < 0.3 or name in ("lshift", "rshift"):  # shift amounts: 0..7 only
             dom = "shift" if name in ("lshift", "rshift") else "nonneg_small" if name == "pow" and is_int(dt2) \
@@ -331,7 +347,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         if domain is _quotient_domain:  # this domain depends on the dtype the engine divides in
             dom = lambda a, b: _quotient_domain(a, b, p)  # noqa: E731
         return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own, own_unit=own_unit,
-                             pole=pole)
+                             pole=pole, rounded_once=rounded_once and is_float(o))
 
     # arity None: one tensor input with a scalar, else two
     _add(OpSpec(name, "elementwise", None, sample, infer, code, ref, defaults={"reverse": False}, weight=weight))
@@ -346,21 +362,24 @@ def _fits(a: Shape, b: Shape) -> bool:
 
 _N = _F + _I
 _NB = _N + ("bool",)
-_binary("add", _NB, np.add, "({0} + {1})", weight=2.0)
-_binary("sub", _N, np.subtract, "({0} - {1})", weight=1.5)
-_binary("mul", _NB, np.multiply, "({0} * {1})", weight=2.0)
+# +, -, *, / are one IEEE operation each: with exact operands the engine's result is exactly the reference's
+_binary("add", _NB, np.add, "({0} + {1})", weight=2.0, rounded_once=True)
+_binary("sub", _N, np.subtract, "({0} - {1})", weight=1.5, rounded_once=True)
+_binary("mul", _NB, np.multiply, "({0} * {1})", weight=2.0, rounded_once=True)
 _binary("truediv", _NB, lambda a, b: a / b, "({0} / {1})", out=lambda d: d if is_float(d) else "float64",
-        compute=lambda p, o: "float64", domain=lambda a, b: b != 0, pole=(1,))
+        compute=lambda p, o: "float64", domain=lambda a, b: b != 0, pole=(1,), rounded_once=True)
 
 
 def _quotient_domain(a: np.ndarray, b: np.ndarray, dt: str) -> np.ndarray:
     """Integers: everywhere. Floats: where a/b, rounded in `dt` as the engine computes it, cannot land on the
-    other side of an integer (so floor(a/b) is well defined)."""
+    other side of an integer (so floor(a/b) is well defined), and where a/b is exactly a whole number small enough
+    to be exact in `dt` (6.0 // 3.0 is 2.0 however it is computed)."""
     if not is_float(dt):
         return np.ones(np.shape(a), bool)
     q = a / b
     near = np.abs(q - np.round(q)) <= 8 * R.eps(dt) * np.maximum(np.abs(q), 1)
-    return (b != 0) & np.isfinite(q) & ~near
+    whole = (np.fmod(a, b) == 0) & (np.abs(q) * R.eps(dt) < 0.25)
+    return (b != 0) & np.isfinite(q) & (~near | whole)
 
 
 def _int_or_float(int_fn: Callable[..., Any], float_fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -370,9 +389,9 @@ def _int_or_float(int_fn: Callable[..., Any], float_fn: Callable[..., Any]) -> C
 
 
 _binary("floordiv", _N, _int_or_float(np.floor_divide, lambda a, b: np.floor(a / b)), "({0} // {1})",
-        discrete=True, domain=_quotient_domain)
+        discrete=True, domain=_quotient_domain, weight=1.3)
 _binary("mod", _N, _int_or_float(np.remainder, lambda a, b: a - np.floor(a / b) * b), "({0} % {1})",
-        domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)), own_unit="out")
+        domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)), own_unit="out", weight=1.3)
 _binary("pow", _N, lambda a, b: np.power(a, b if a.dtype.kind == "f" else np.maximum(b, 0)), "({0} ** {1})",
         scalars=True, mixed=False,
         domain=lambda a, b: (a > 0) if a.dtype.kind == "f" else (b >= 0),
@@ -400,9 +419,9 @@ def _where_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[s
         return None
     shape, dt = pool[a]
     c = pick(rng, pool, lambda t: t[1] == "bool" and _fits(t[0], shape))
-    cond: Src = c if c is not None and rng.random() < 0.7 else new(_partner_shape(rng, shape), "bool", "bool")
+    cond: Src = c if c is not None and rng.random() < 0.7 else new(partner_shape(rng, shape), "bool", "bool")
     b = pick(rng, pool, lambda t: t[1] == dt and _fits(t[0], shape))
-    other: Src = b if b is not None and rng.random() < 0.6 else new(_partner_shape(rng, shape), dt,
+    other: Src = b if b is not None and rng.random() < 0.6 else new(partner_shape(rng, shape), dt,
                                                                        domain_for(rng, dt))
     return [cond, a, other], {}
 
@@ -1046,7 +1065,7 @@ def _matmul_sample(rng: random.Random, pool: list[TT]) -> Any:
         return None
     s, dt = pool[i]
     k = s[-1]
-    m = rng.choice((1, 2, 3, 4, 7, 8, 16))
+    m = k if k <= 64 and rng.random() < 0.3 else rng.choice((1, 2, 3, 4, 7, 8, 16))  # square weights are common
     bshape: Shape = (k,) if rng.random() < 0.15 else (k, m)
     if len(s) >= 3 and rng.random() < 0.4:
         bshape = s[:-2] + (k, m)
@@ -1155,7 +1174,7 @@ def _conv_sample(rng: random.Random, pool: list[TT], transpose: bool) -> Any:
     wshape = (xs[1], cout_g, kh, kw) if transpose else (cout_g * groups, xs[1] // groups, kh, kw)
     attrs: dict[str, Any] = {"stride": [rng.choice((1, 1, 2)), rng.choice((1, 2))],
                              "padding": [rng.choice((0, 0, 1)), rng.choice((0, 1))],
-                             "dilation": [rng.choice((1, 1, 2)), 1], "groups": groups}
+                             "dilation": [rng.choice((1, 1, 2)), rng.choice((1, 1, 2))], "groups": groups}
     if transpose:
         attrs["output_padding"] = [0, 0]
     srcs = [x, new(wshape, dt, "normal")]
@@ -1224,11 +1243,16 @@ for _name, _tr in (("conv2d", False), ("conv_transpose2d", True)):
 
 def _pool_sample(rng: random.Random, pool: list[TT]) -> Any:
     i = pick(rng, pool, lambda t: len(t[0]) >= 3 and t[1] in _F and t[0][-1] >= 2 and t[0][-2] >= 2)
-    if i is None:
-        return None
+    x: Src = i
+    if i is None or rng.random() < 0.3:  # few values in a pool have 3+ dims: a fresh image often
+        dt = rng.choice(("float32", "float32", "float64", "float16", "bfloat16"))
+        shape: Shape = (rng.choice((1, 2)), rng.choice((1, 3)), rng.choice((2, 3, 5, 7, 8)), rng.choice((2, 4, 5, 9)))
+        x = new(shape, dt, domain_for(rng, dt))
+    else:
+        shape = pool[i][0]
     k = [rng.choice((1, 2, 3)), rng.choice((2, 3))]
-    k = [min(k[0], pool[i][0][-2]), min(k[1], pool[i][0][-1])]
-    return [i], {"kernel": k, "stride": [rng.choice((1, 2)), rng.choice((1, 2, 3))],
+    k = [min(k[0], shape[-2]), min(k[1], shape[-1])]
+    return [x], {"kernel": k, "stride": [rng.choice((1, 2)), rng.choice((1, 2, 3))],
                  "padding": [rng.randint(0, k[0] // 2), rng.randint(0, k[1] // 2)]}
 
 
