@@ -514,9 +514,11 @@ def c_unsigned_shr_arithmetic(mp: Any) -> None:
 
 def _c_prelude(mp: Any, old: str, new: str) -> None:
     import engine.renderer.c as c
+    import engine.runtime.cpu as cpu
 
     assert old in c.C.prelude, old
     mp.setattr(c, "C", dataclasses.replace(c.C, prelude=c.C.prelude.replace(old, new)))
+    mp.setattr(cpu, "PRELUDE", c.C.prelude)  # the CPU device compiles kernels with this prelude in batches
 
 
 def c_bfloat16_truncates(mp: Any) -> None:
