@@ -1,0 +1,120 @@
+"""Regression tests for the blind spots the graph fuzzer's mutant analysis (bench/mutants_graph.py) found and closed:
+each planted bug that a generator or reference fix relies on is caught on a small case that the fixed generator
+draws, the clean engine passes the same case, and the generator keeps drawing what the fix added."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from engine import device
+from fuzz.graphs import GraphFuzzer
+from fuzz.graphs.case import infer_types, make_values
+from fuzz.graphs.generate import gen_case
+from oracles import numpy_ref as R
+from oracles.compare import compare
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+import mutants_graph as MG  # noqa: E402
+
+
+def _x(shape, dtype="float32", seed=1, domain="normal"):
+    return {"shape": list(shape), "dtype": dtype, "seed": seed, "domain": domain}
+
+
+def _case(inputs, nodes, seed=3):
+    n = len(inputs)
+    return {"inputs": inputs, "nodes": nodes, "outputs": [n + len(nodes) - 1], "realize": [], "seed": seed}
+
+
+def _node(op, ins, **attrs):
+    return {"op": op, "in": ins, "attrs": attrs}
+
+
+# (mutant, case that the fixed generator can draw, modes to run, signature part the finding must have)
+CASES = {
+    "argmax_tie_takes_last": (  # exact ties were undefined in the reference
+        _case([_x((3, 7), "int32", 5, "int_small")], [_node("argmax", [0], axis=1, keepdim=False)]), (), "numpy"),
+    "float_floordiv_whole_quotient": (  # exact whole quotients were undefined; whole floats were never drawn
+        _case([_x((4, 5), "float32", 1, "int_valued"), _x((4, 5), "float32", 2, "int_valued")],
+              [_node("floordiv", [0, 1])]), (), "numpy"),
+    "c_bfloat16_truncates": (  # one rounding of exact operands was held only to a tolerance of an ulp
+        _case([_x((16,), "bfloat16", 1), _x((16,), "bfloat16", 2)], [_node("add", [0, 1])]), ("dev:CPU",),
+        "device:CPU"),
+    "c_float_to_int_saturates": (  # out-of-range float to int casts were undefined; no input was large
+        _case([_x((16,), "float32", 1, "huge")], [_node("cast", [0], dtype="int8")]), ("dev:CPU",), "device:CPU"),
+    "llvm_nan_to_bool_false": (  # no input held NaN
+        _case([_x((16,), "float32", 5, "special")], [_node("cast", [0], dtype="bool")]), ("dev:CPU",),
+        "device:LLVM"),
+    "python_max_ignores_nan": (
+        _case([_x((4, 8), "float32", 6, "special")], [_node("max", [0], axis=1, keepdim=False)]),
+        ("dev:PYTHON",), "device:PYTHON"),
+    "conv_width_dilation_ignored": (  # the sampler drew dilation on the first spatial axis only
+        _case([_x((1, 2, 5, 7)), _x((2, 2, 2, 2), seed=2)],
+              [_node("conv2d", [0, 1], stride=[1, 1], padding=[0, 0], dilation=[1, 2], groups=1)]), (), "numpy"),
+    "cumsum_long_blocks_inclusive": (  # no axis was longer than 33
+        _case([_x((300,), "float32", 4)], [_node("cumsum", [0], axis=0)]), (), "numpy"),
+    "max_pool_pads_with_zero": (  # pooling read only 3+-dim values already in the pool: rare
+        _case([_x((1, 1, 5, 4), "float32", 2)], [_node("max_pool2d", [0], kernel=[2, 3], stride=[2, 2],
+                                                        padding=[1, 1])]), (), "numpy"),
+    "small_int_sum_in_own_dtype": (  # int_small rows never overflow int8
+        _case([_x((2, 5), "int8", 7, "int_edge")], [_node("sum", [0], axis=1, keepdim=False)]), (), "numpy"),
+    "matmul_square_operand_transposed": (
+        _case([_x((3, 4)), _x((4, 4), seed=2)], [_node("matmul", [0, 1])]), (), "numpy"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_mutant_is_caught_on_a_case_the_generator_draws(monkeypatch, name):
+    case, modes, expect = CASES[name]
+    infer_types(case)
+    fz = GraphFuzzer(modes=modes)
+    assert fz.check(case).status == "pass"  # the clean engine
+    MG.MUTANTS[name].plant(monkeypatch)
+    for dev in list(device._INSTANCES.values()):  # programs compiled above, under the same source, are not reused
+        monkeypatch.setattr(dev, "_compiled", {})
+    v = fz.check(case)
+    assert v.status != "pass" and expect in v.signature, (v.signature, v.details.get("modes"))
+
+
+def test_generator_draws_the_new_domains_long_axes_and_attributes():
+    cases = [gen_case(random.Random(f"mut:{i}"), 10) for i in range(600)]
+    doms = {i["domain"] for c in cases for i in c["inputs"]}
+    assert {"int_valued", "special", "huge", "int_edge"} <= doms, doms
+    dims = [d for c in cases for s, _ in infer_types(c) for d in s]
+    assert max(dims) >= 257
+    nodes = [n for c in cases for n in c["nodes"]]
+    assert any(n["op"] == "conv2d" and n["attrs"]["dilation"][1] == 2 for n in nodes)
+    assert any(n["op"] in ("max_pool2d", "avg_pool2d") and any(n["attrs"]["padding"]) for n in nodes)
+    # a select whose condition compares two values (the select-on-compare pattern)
+    assert any(n["op"] == "where" and c["nodes"][n["in"][0] - len(c["inputs"])]["op"] in ("lt", "le", "gt", "ge",
+                                                                                         "eq", "ne")
+               for c in cases for n in c["nodes"] if n["in"][0] >= len(c["inputs"]))
+
+
+def test_new_domains_hold_what_they_promise():
+    sp = make_values(_x((4000,), "float32", 1, "special"))
+    assert np.isnan(sp).any() and np.isposinf(sp).any() and np.isneginf(sp).any()
+    assert (make_values(_x((50,), "float16", 1, "int_valued")) % 1 == 0).all()
+    assert np.abs(make_values(_x((200,), "float32", 1, "huge"))).max() > 6e4
+    edge = make_values(_x((200,), "int8", 1, "int_edge"))
+    assert edge.min() == -128 and edge.max() == 127
+
+
+def test_reference_defines_exact_ties_whole_quotients_and_wrapping_casts():
+    ties = R.argext(R.exact(np.array([[1, 3, 3, 0]], np.int32)), 1, False, True)
+    assert ties.value.tolist() == [1] and not ties.undef.any()
+    near = R.argext(R.Ref(np.array([[1.0, 3.0, 3.0]]), np.full((1, 3), 1e-9), np.zeros((1, 3), bool)), 1, False, True)
+    assert near.undef.all()  # ties within the errors stay undefined
+    nan_inf = R.argext(R.exact(np.array([[np.inf, 1.0, np.nan]], np.float32)), 1, False, True)
+    assert nan_inf.value.tolist() == [2]  # the first NaN beats +inf, as numpy
+    c = R.cast(R.exact(np.array([300.0, -300.0, np.nan, -np.inf, 1e30], np.float32)), "int8")
+    assert c.value[:4].tolist() == [44, -44, -128, -128] and not c.undef[:4].any() and c.undef[4]
+    r = R.cast(R.exact(np.array([1.0137], np.float32)), "bfloat16")
+    assert r.rounded is not None and r.rounded.all()
+    assert compare(np.array([1.0078125], R.NP_DTYPES["bfloat16"]), r) is not None  # truncated: caught
+    assert compare(r.value.copy(), r) is None
