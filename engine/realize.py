@@ -27,7 +27,7 @@ DEBUG = int(os.environ.get("DEBUG", "0"))
 OptsSpec = Union[str, None, list[Opt], Callable[[UOp, str], Union[str, None, list[Opt]]]]
 
 _CAPTURES: list[list[dict[str, Any]]] = []  # the lists of the capture_kernels() blocks now open
-_PROGRAMS: list[dict[tuple[UOp, str, tuple[Any, ...]], Any]] = []  # the caches of program_cache() blocks now open
+_PROGRAMS: list[_Shared] = []  # the caches of the program_cache() blocks now open
 
 
 @contextmanager
@@ -55,13 +55,26 @@ def guard_zones(on: bool = True) -> Iterator[None]:
         Allocator.guard = old
 
 
+class _Shared:
+    """What the kernels built in one program_cache() block share: Programs by (AST, name, GPU or not, applied opts),
+    the built kernels' (Program, applied opts) by (AST, name, opts asked for, GPU or not, tensor cores), and loaded
+    runners by (device, Program, the device's code settings: Device.cache_key of an empty source)."""
+
+    def __init__(self) -> None:
+        self.programs: dict[tuple[Any, ...], Any] = {}
+        self.kernels: dict[tuple[Any, ...], tuple[Any, list[Opt]]] = {}
+        self.runners: dict[tuple[Any, ...], tuple[Any, Any]] = {}  # value: (Program, runner): the Program kept alive
+
+
 @contextmanager
 def program_cache() -> Iterator[None]:
     """Within the block, a kernel with the same AST, name and applied opts as one built before in it reuses that
     Program: codegen is a function of those three and of whether the device is a GPU (the graph fuzzer's modes of
-    one case share most kernels). Scoped to a block so that code changed between blocks (a planted bug, a fix) is
-    always run."""
-    cache: dict[tuple[UOp, str, tuple[Any, ...]], Any] = {}
+    one case share most kernels); the same AST and name asked for with the same opts skip building the kernel (the
+    heuristic, the opts' checks), and a Program loaded before on the same device with the same code settings (an
+    LLVM optimization level) reuses its runner (no render, no compile-cache lookup). Scoped to a block so that code
+    changed between blocks (a planted bug, a fix) is always run."""
+    cache = _Shared()
     _PROGRAMS.append(cache)
     try:
         yield
@@ -81,29 +94,66 @@ def run_schedule(items: list[ScheduleItem], device: str, opts: OptsSpec = "defau
     _run(_build(items, device, opts), device)
 
 
+def _opts_key(spec: Any) -> Any:
+    """A hashable form of the opts asked for a kernel ("default", none, a list of Opt), None if there is none."""
+    if isinstance(spec, str) or not spec:
+        return spec or ()
+    try:
+        key = tuple(spec)
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _kernel(item: ScheduleItem, dev: Any, spec: Any, cache: _Shared | None) -> tuple[Any, list[Opt]]:
+    """The Program of a kernel and the opts applied to it, shared with earlier builds in the program_cache block."""
+    gpu, tc = dev.gpu, getattr(dev, "tensor_cores", ())  # tc: the shapes of Opt TC (engine/codegen/tc.py)
+    asked = _opts_key(spec) if cache is not None else None
+    kkey = (item.ast, item.name, asked, gpu, tc)
+    if cache is not None and asked is not None and (hit := cache.kernels.get(kkey)) is not None:
+        return hit
+    k = build_kernel(item.ast, item.name, spec, gpu, tc)
+    key = (item.ast, item.name, (gpu, *k.applied))
+    prg = cache.programs.get(key) if cache is not None else None
+    if prg is None:
+        prg = k.to_program()
+        if cache is not None:
+            cache.programs[key] = prg
+    if cache is not None and asked is not None:
+        cache.kernels[kkey] = (prg, k.applied)
+    return prg, k.applied
+
+
+def _runners(name: str, prgs: list[Any], cache: _Shared | None) -> list[Any]:
+    """Runners of programs on device `name`: the new ones compiled in one batch, those loaded before in the
+    program_cache block on this device with the same code settings reused."""
+    dev = get_device(name)
+    if cache is None:
+        return dev.runners(prgs)
+    settings = dev.cache_key("")  # what the device adds to a source's cache key: its settings that change the code
+    keys = [(name, id(prg), settings) for prg in prgs]
+    new = [prg for prg, key in zip(prgs, keys) if key not in cache.runners]
+    for prg, run in zip(new, dev.runners(new) if new else []):
+        cache.runners[(name, id(prg), settings)] = (prg, run)
+    return [cache.runners[key][1] for key in keys]
+
+
 def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple[ScheduleItem, Any, Any, list]]:
+    cache = _PROGRAMS[-1] if _PROGRAMS else None
     programs: list[tuple[ScheduleItem, Any, list]] = []
     for item in items:
         if item.is_copy:  # a transfer: nothing to build
             programs.append((item, None, []))
             continue
-        dev = get_device(item.device or device)
-        gpu, tc = dev.gpu, getattr(dev, "tensor_cores", ())  # tc: the shapes of Opt TC (engine/codegen/tc.py)
-        k = build_kernel(item.ast, item.name, opts(item.ast, item.name) if callable(opts) else opts, gpu, tc)
-        cache = _PROGRAMS[-1] if _PROGRAMS else None
-        key = (item.ast, item.name, (gpu, *k.applied))
-        prg = cache.get(key) if cache is not None else None
-        if prg is None:
-            prg = k.to_program()
-            if cache is not None:
-                cache[key] = prg
-        programs.append((item, prg, k.applied))
+        spec = opts(item.ast, item.name) if callable(opts) else opts
+        programs.append((item, *_kernel(item, get_device(item.device or device), spec, cache)))
     runners: dict[int, Any] = {}
     for name in dict.fromkeys(item.device or device for item, prg, _ in programs if prg is not None):
         # the schedule's new kernels compile in one batch per device
         mine = [(i, prg) for i, (item, prg, _) in enumerate(programs)
                 if prg is not None and (item.device or device) == name]
-        runners.update(zip([i for i, _ in mine], get_device(name).runners([prg for _, prg in mine])))
+        runners.update(zip([i for i, _ in mine], _runners(name, [prg for _, prg in mine], cache)))
     return [(item, prg, runners.get(i), applied) for i, (item, prg, applied) in enumerate(programs)]
 
 

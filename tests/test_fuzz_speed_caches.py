@@ -84,3 +84,53 @@ def test_a_patched_llvm_renderer_is_not_masked_by_compiled_kernels(monkeypatch):
     second = (Tensor(x, device="LLVM") + 2).numpy()
     np.testing.assert_array_equal(second, x - 2)
 
+
+
+def test_program_cache_reuses_runners_only_for_the_same_device_settings(monkeypatch):
+    # the graph fuzzer's modes of one case share loaded runners; llvm-O2 changes the code of the same Program, so it
+    # must render and compile its own
+    import engine.runtime.llvm as llvm_rt
+    from engine.device import get_device
+    from engine.realize import program_cache
+
+    dev = get_device("LLVM")
+    rendered: list[str] = []
+    orig = type(dev).render
+    monkeypatch.setattr(type(dev), "render", lambda self, prg: rendered.append(prg.name) or orig(self, prg))
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    counts = []
+    with program_cache():
+        for level in (0, 0, 2):
+            monkeypatch.setattr(llvm_rt, "OPT_LEVEL", level)
+            got = (Tensor(x, device="LLVM").exp() * 3).sum(1).numpy()
+            np.testing.assert_allclose(got, (np.exp(x) * 3).sum(1), rtol=1e-6)
+            counts.append(len(rendered))
+    assert counts[0] >= 1 and counts[1] == counts[0] and counts[2] > counts[1], counts
+
+
+def test_program_cache_keeps_kernels_built_with_other_opts_apart():
+    from engine.realize import capture_kernels, program_cache, realize
+
+    x = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    with program_cache(), capture_kernels() as log:
+        for opts in ("default", None, "default"):
+            t = Tensor(x, device="LLVM").sum(1)
+            realize([t], opts=opts)
+            np.testing.assert_allclose(t.numpy(), x.sum(1), rtol=1e-6)
+    assert log[0]["opts"] and not log[1]["opts"] and log[2]["opts"] == log[0]["opts"], log
+
+
+def test_a_patched_renderer_is_used_in_the_next_program_cache_block(monkeypatch):
+    # the cache is scoped to a block (one fuzzer case): code changed between blocks is always what runs
+    import engine.renderer.llvm as ll
+    from engine.realize import program_cache
+    from engine.uop import Ops
+
+    x = np.arange(5, dtype=np.float32)
+    with program_cache():
+        np.testing.assert_array_equal((Tensor(x, device="LLVM") + 2).numpy(), x + 2)
+    orig = ll._Renderer.float_alu
+    monkeypatch.setattr(ll._Renderer, "float_alu",
+                        lambda self, u, dt, args: orig(self, u.replace(op=Ops.SUB) if u.op is Ops.ADD else u, dt, args))
+    with program_cache():
+        np.testing.assert_array_equal((Tensor(x, device="LLVM") + 2).numpy(), x - 2)
