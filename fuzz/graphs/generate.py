@@ -1,8 +1,8 @@
 """Random graph cases: ops drawn from the op table by weight, reading mostly recent values (deep chains) and
 now and then older ones (diamonds), plus patterns that stress fusion on purpose: softmax and layernorm written
 out (reduce -> expand -> reduce), a cat of reduces, a reduce over a padded, flipped or shrunk view, a reduce read
-by two outputs, a select on a comparison of two loads, a masked fill reduced over the masked axis. Same rng state,
-same case.
+by two outputs, a select on a comparison of two loads, a masked fill reduced over the masked axis, a cast from values
+at their dtype's limits, shifts and bit ops on integers with their top bits set. Same rng state, same case.
 """
 
 from __future__ import annotations
@@ -260,8 +260,36 @@ def _masked_reduce(b: _Builder) -> int | None:
     return m and b.add_node(op, [m], attrs) or None
 
 
+def _conversion(b: _Builder) -> int | None:
+    """A value cast across dtypes from an input that reaches its dtype's limits (magnitudes past the target's range,
+    NaN and +-inf, integer limits), now and then computed on in the new dtype and cast back."""
+    src = random_dtype(b.rng)
+    dom = "bool" if src == "bool" else b.rng.choice(("int_edge", "int_full", "int_small")) if src[0] in "iu" else \
+        b.rng.choice(("huge", "special", "wide", "int_valued"))
+    x = b.add_input(rand_shape(b.rng), src, dom)
+    dst = random_dtype(b.rng)
+    y = b.add_node("cast", [x], {"dtype": dst})
+    if y is not None and dst != "bool" and b.rng.random() < 0.4:
+        y = b.add_node(b.rng.choice(("add", "mul", "sub", "maximum")), [y, y], {})
+    if y is not None and b.rng.random() < 0.3:
+        y = b.add_node("cast", [y], {"dtype": src})
+    return y
+
+
+def _bit_twiddle(b: _Builder) -> int | None:
+    """Shifts and bit ops on integers whose top bits are set (the limits of their dtype, every bit pattern)."""
+    dt = b.rng.choice(("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"))
+    x = b.add_input(rand_shape(b.rng), dt, b.rng.choice(("int_edge", "int_full")))
+    op = b.rng.choice(("rshift", "rshift", "lshift", "and", "or", "xor"))
+    if op in ("rshift", "lshift"):
+        if b.rng.random() < 0.5:
+            return b.add_node(op, [x], {"scalar": b.rng.randrange(8), "reverse": False})
+        return b.add_node(op, [x, b.add_input(b.types[x][0], dt, "shift")], {})
+    return b.add_node(op, [x, b.add_input(b.types[x][0], dt, b.rng.choice(("int_edge", "int_full")))], {})
+
+
 PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
-            _select_by_compare, _masked_reduce)
+            _select_by_compare, _masked_reduce, _conversion, _bit_twiddle)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
@@ -292,7 +320,10 @@ def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
     if not nodes:
         x = _float_input(b)
         nodes.append(b.add_node("neg", [x], {}) or x)
-    outputs = [nodes[-1]]
+    # the last node and up to three other nodes nothing reads (their ops are checked too, not generated in vain)
+    consumed = {i for it in b.items if it[0] == "node" for i in it[2]}
+    sinks = [n for n in dict.fromkeys(nodes) if n not in consumed and n != nodes[-1]]
+    outputs = [nodes[-1], *rng.sample(sinks, min(len(sinks), 3))]
     for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):  # several outputs: a multi-output schedule
         cand = rng.choice(nodes)
         if cand not in outputs:
