@@ -488,7 +488,7 @@ def _bitcast_infer(ts: list[TT], attrs: dict[str, Any]) -> TT:
 
 def _bitcast_ref(rs: list[Ref], attrs: dict[str, Any], ot: TT) -> Ref:
     x = rs[0]
-    v = np.ascontiguousarray(x.value).view(R.NP_DTYPES[attrs["dtype"]])
+    v = np.ascontiguousarray(x.value).view(R.NP_DTYPES[attrs["dtype"]]).reshape(x.value.shape)  # 0-d stays 0-d
     return Ref(v, np.zeros(v.shape), x.undef | (x.err > 0))  # bits of an inexact value mean nothing
 
 
