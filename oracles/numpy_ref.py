@@ -454,7 +454,11 @@ def multilinear(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, te
         xs = [a.f64() for a in args]
         mags = [np.abs(np.where(np.isfinite(x), x, 0)) for x in xs]
         v = fn(*xs)
-        err = eps(acc or out) * max(terms, 1) * fn(*mags)
+        total = fn(*mags)
+        # a partial sum may reach the sum of the magnitudes: past the accumulator's range it may overflow (float16
+        # int-limit values cast and convolved gave inf on every device but one, for a final value of 43872)
+        undef = undef | (total >= _MAX[acc or out])
+        err = eps(acc or out) * max(terms, 1) * total
         for i, a in enumerate(args):
             if a.err.any():
                 err = err + fn(*[a.err if j == i else mags[j] + args[j].err for j in range(len(args))])
