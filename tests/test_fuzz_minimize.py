@@ -74,5 +74,5 @@ def test_a_failure_the_case_raises_is_not_checked_twice():
         return _in_process(case)
 
     case, _ = minimize("toy", {"xs": [20, 13]}, "mismatch:has13", check_fn=check)
-    assert case == {"xs": [20, 13]} or case["xs"] != [13]
+    assert case["xs"] != [13]  # rejected: it fails another way
     assert calls.count({"xs": [13]}) == 1
