@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
@@ -77,9 +78,13 @@ class Device(ABC):
     # started it: the fork's calls hang or fail, so the device is unavailable there (a fork that never saw it starts
     # its own)
 
+    # compiled programs kept, least recently used dropped first: a campaign worker builds kernels for hours, and a
+    # cache that only grows ends in a false out-of-memory verdict (and makes every fork of the process slower)
+    compile_cache_size: int = 1024
+
     def __init__(self) -> None:
         self.allocator = Allocator()
-        self._compiled: dict[str, Any] = {}
+        self._compiled: OrderedDict[str, Any] = OrderedDict()
 
     @abstractmethod
     def render(self, prg: Program) -> str:
@@ -106,15 +111,22 @@ class Device(ABC):
         """Render, compile (cached by source; the new ones in one batch) and load several programs."""
         keys = []
         todo: dict[str, tuple[str, str]] = {}
+        cache = self._compiled
         for prg in prgs:
             src = self.render(prg)
             key = self.cache_key(src)
             keys.append(key)
-            if key not in self._compiled and key not in todo:
+            if key in cache:
+                cache.move_to_end(key)
+            elif key not in todo:
                 todo[key] = (src, prg.name)
+        found = {key: cache[key] for key in keys if key in cache}  # kept for this call whatever gets evicted
         if todo:
-            self._compiled.update(zip(todo, self.compile_batch(list(todo.values()))))
-        return [self.launcher(self._compiled[key], prg) for key, prg in zip(keys, prgs)]
+            found.update(zip(todo, self.compile_batch(list(todo.values()))))
+            cache.update((key, found[key]) for key in todo)
+            while len(cache) > self.compile_cache_size:
+                cache.popitem(last=False)
+        return [self.launcher(found[key], prg) for key, prg in zip(keys, prgs)]
 
     def runner(self, prg: Program) -> Callable[..., None]:
         """Render, compile (cached by source) and load a program."""

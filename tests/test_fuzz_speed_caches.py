@@ -24,6 +24,24 @@ def test_realizing_a_realized_tensor_leaves_no_immortal_entry():
     assert len(REALIZED) <= before
 
 
+def test_compiled_programs_are_bounded_least_recently_used_first(monkeypatch):
+    # every distinct kernel source was kept for the life of the process: a campaign worker grew without bound, and
+    # late in the test suite each forked check copied a process of over a gigabyte
+    from engine.device import get_device
+
+    dev = get_device("PYTHON")
+    monkeypatch.setattr(dev, "compile_cache_size", 3)
+    x = Tensor(np.arange(4, dtype=np.float32), device="PYTHON")
+    first = (x + 1).realize()
+    for k in range(2, 8):
+        np.testing.assert_array_equal((x * k).numpy(), np.arange(4) * k)
+        np.testing.assert_array_equal((x + 1).numpy(), np.arange(4) + 1)  # used again: stays in the cache
+        assert len(dev._compiled) <= 3
+    keys = list(dev._compiled)
+    np.testing.assert_array_equal((x + 1).numpy(), first.numpy())
+    assert list(dev._compiled) == keys  # the kernel of x + 1 was still cached: nothing compiled, nothing evicted
+
+
 def _store_const(name: str, k: int) -> str:
     return f'define void @"{name}"(ptr %data0) {{\n  store i32 {k}, ptr %data0\n  ret void\n}}\n'
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -76,7 +77,7 @@ def test_mutant_is_caught_on_a_case_the_generator_draws(monkeypatch, name):
     assert fz.check(case).status == "pass"  # the clean engine
     MG.MUTANTS[name].plant(monkeypatch)
     for dev in list(device._INSTANCES.values()):  # programs compiled above, under the same source, are not reused
-        monkeypatch.setattr(dev, "_compiled", {})
+        monkeypatch.setattr(dev, "_compiled", OrderedDict())
     v = fz.check(case)
     assert v.status != "pass" and expect in v.signature, (v.signature, v.details.get("modes"))
 
