@@ -24,6 +24,9 @@ from fuzz.registry import fuzzer_spec, load_fuzzer
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 4096
+# a worker whose address space grew by this much (or by half its memory limit, if less) since it started retires
+# after its batch and a fresh one takes its place: caches a long campaign fills must not end in a false oom verdict
+RETIRE_GROWTH_MB = 1024
 MAX_STARTUP_FAILURES = 3  # consecutive worker deaths outside any case before the pool gives up
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -285,6 +288,7 @@ def _worker_main(
     _set_up_worker(memory_mb, stack_path, parent_pid)
     fuzzers: dict[str, Fuzzer] = {}
     base = slot * len(STATUSES)
+    retire_at = _address_space() + min(RETIRE_GROWTH_MB, (memory_mb or RETIRE_GROWTH_MB * 2) // 2) * 1024 * 1024
     while True:
         while not conn.poll(0.5):
             exit_if_orphaned(parent_pid)  # EOF may never come: later workers inherit this pipe's other end
@@ -329,7 +333,10 @@ def _worker_main(
             coverage = dict(fuzzer.coverage()) if watch is None else watch.coverage
         except Exception:
             coverage = {}
-        conn.send(("done", coverage, time.perf_counter() - t0))
+        retire = _address_space() >= retire_at
+        conn.send(("done", coverage, time.perf_counter() - t0, retire))
+        if retire:
+            return
 
 
 class _GuidedBatch:
@@ -418,6 +425,7 @@ class WorkerPool(SlotPool):
         self._startup_failures = 0
         self._stack_dir = tempfile.mkdtemp(prefix="fuzz-stacks-")
         self.respawns = 0
+        self.retired = 0  # workers that ended themselves after a batch for having grown (see RETIRE_GROWTH_MB)
 
     def submit(self, slot: int, batch: Batch) -> None:
         """Start a batch on an idle slot, spawning its worker if needed."""
@@ -506,6 +514,15 @@ class WorkerPool(SlotPool):
     def _stack_path(self, slot: int) -> str:
         return os.path.join(self._stack_dir, f"worker-{slot}.txt")
 
+    def _retire(self, slot: int) -> None:
+        proc = self._procs[slot]
+        proc.join(5.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        self._discard(slot)
+        self.retired += 1
+
     def _discard(self, slot: int) -> None:
         conn = self._conns[slot]
         if conn is not None:
@@ -530,12 +547,14 @@ class WorkerPool(SlotPool):
                     _, name, i, case, keys = message
                     events.append(NewCoverage(name, i, case, keys))
                 else:
-                    _, coverage, seconds = message
+                    _, coverage, seconds, retire = message
                     batch = self._batches[slot]
                     assert batch is not None
                     events.append(BatchDone(batch, self._batch_counts(slot), coverage, seconds))
                     self._batches[slot] = None
                     self._startup_failures = 0
+                    if retire:  # it has grown too big and ends itself: the next batch of this slot gets a fresh one
+                        self._retire(slot)
         except (EOFError, OSError):
             self._lost_worker(slot, events, hung_index)
 

@@ -55,6 +55,28 @@ def test_same_seed_gives_same_cases_and_verdicts_with_one_or_two_workers(tmp_pat
     assert one.counts["crash"] > 0 and one.counts["invalid"] > 0
 
 
+def test_workers_that_grew_retire_after_their_batch_and_no_case_is_lost_or_counted_twice(tmp_path, monkeypatch):
+    from fuzz import worker
+
+    def run(name: str):
+        return run_campaign(["segv-toy", "toy"], cases=300, seed=6, workers=2, corpus_dir=tmp_path / name,
+                            report_dir=None, minimize_seconds=0)
+
+    kept = run("kept")
+    retired = []
+    retire = worker.WorkerPool._retire
+    monkeypatch.setattr(worker.WorkerPool, "_retire", lambda self, slot: (retired.append(slot), retire(self, slot)))
+    monkeypatch.setattr(worker, "RETIRE_GROWTH_MB", 0)  # every worker retires after every batch
+    fresh = run("fresh")
+    assert len(retired) >= 4
+    assert fresh.cases == kept.cases == 300
+    assert (fresh.counts, fresh.per_fuzzer, fresh.failures) == (kept.counts, kept.per_fuzzer, kept.failures)
+    assert [(f.fuzzer, f.signature, f.case_index) for f in fresh.findings] == [
+        (f.fuzzer, f.signature, f.case_index) for f in kept.findings
+    ]
+    assert fresh.worker_respawns == kept.worker_respawns  # a retirement is not counted as a death
+
+
 def test_campaign_finds_confirms_minimizes_and_saves_planted_bug(tmp_path):
     result = run_campaign(
         ["toy"],
