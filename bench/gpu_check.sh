@@ -2,7 +2,8 @@
 # Everything the GPU work needs checked on a machine with an NVIDIA GPU, in one run (bench/RESULTS.md takes its
 # figures). Run from anywhere: bash bench/gpu_check.sh   (OUT=<dir> for the logs; default ./gpu_check_out)
 #   0. environment: python, the GPU, whether the engine sees CUDA (cuda-bindings + NVRTC), OpenCL
-#   1. the GPU tests (tests/test_gpu_kernels.py: CUDA, OPENCL where a platform exists, the PYTHON_GPU emulator)
+#   1. the GPU tests (tests/test_gpu_kernels.py and test_tensor_cores.py: CUDA, OPENCL where a platform exists, the
+#      PYTHON_GPU emulator; TC kernels run by the card) and the corpus replay (its CUDA findings included)
 #   2. a short graph-fuzzer campaign; dev:CUDA joins every case when CUDA is available
 #   3. bench/bench_gpu.py --small (quick, checks every row runs), then the full sizes
 # Each step runs even when an earlier one failed; the last lines list each step's exit status.
@@ -52,7 +53,7 @@ for d in ("CUDA", "OPENCL", "PYTHON_GPU", "LLVM"):
 sys.exit(0 if available("CUDA") else 1)
 EOF
 
-step tests tests.log "$PY" -m pytest tests/test_gpu_kernels.py -q -rs -p no:cacheprovider
+step tests tests.log "$PY" -m pytest tests/test_gpu_kernels.py tests/test_tensor_cores.py tests/test_corpus_replay.py -q -rs -p no:cacheprovider
 
 step smoke smoke.log "$PY" - <<'EOF'
 # a few workloads on CUDA against the CPU device, at sizes that take GPU code paths (GROUP, guarded LOCAL)

@@ -400,3 +400,61 @@ def test_composed_and_conv_tc_kernels_compile_with_nvrtc():
         prg = build_program(ast, "tc_k", opts, gpu=True, tc=TC)
         assert any(u.op is Ops.WMMA for u in prg.uops)
         assert len(compile_cuda(render(prg, CUDA), "tc_k", "sm_80")) > 0
+
+
+# ------------------------------------------------------------------ on a real card (CUDA; skipped without a GPU)
+
+
+def test_tc_kernels_on_cuda_equal_the_unoptimized_kernel_and_numpy():
+    """Every TC path above, run by the card: fragment layout, tails, batch, composed opts, conv, the default heuristic,
+    fp8. Integer-valued data keeps every float32 sum exact, so any difference is a wrong product or a lost one.
+    All configurations run and the failures are listed together (one GPU run shows every broken path)."""
+    from engine.device import available, get_device
+
+    if not available("CUDA"):
+        pytest.skip("CUDA is not available here (a GPU and pip install -e '.[gpu]')")
+    shapes_of = get_device("CUDA").tensor_cores
+    assert "m16n8k16" in shapes_of, f"{get_device('CUDA').arch} has no mma.sync m16n8k16 (sm_80 and up)"
+    rng = np.random.default_rng(14)
+    runs: list[tuple[str, object, object]] = []
+    for dt in ("float16", "bfloat16") + (("float8_e4m3fn", "float8_e5m2") if "m16n8k32" in shapes_of else ()):
+        shape = "m16n8k16" if dt[-2:] == "16" else "m16n8k32"
+        for mnk in ((16, 8, 16), (20, 12, 24), (17, 9, 3), (64, 32, 70), (128, 128, 256)):
+            runs.append((f"{dt} {mnk}", _matmul(*_mm(*mnk, dt, rng)), [Opt("TC", 0, shape)]))
+        runs.append((f"{dt} default 96^3", _matmul(*_mm(96, 96, 96, dt, rng)), "default"))
+    runs.append(("bf16 batch 3", _matmul(*_mm(18, 10, 20, "bfloat16", rng, batch=3)), [Opt("TC", 0, "m16n8k16")]))
+    mm = _matmul(*_mm(64, 32, 64, "float16", rng))
+    for opts in ([Opt("TC", 0, "m16n8k16"), Opt("LOCAL", 1, 2)],
+                 [Opt("TC", 0, "m16n8k16"), Opt("UPCAST", 0, 2), Opt("UNROLL", 0, 2)],
+                 [Opt("TC", 0, "m16n8k16"), Opt("LOCAL", 0, 3), Opt("ACCUM", 0, 2)],
+                 [Opt("TC", 0, "m16n8k16"), Opt("REORDER", 0, (1, 0, 2))]):
+        runs.append((f"fp16 {opts}", mm, opts))
+    x = rng.integers(-3, 4, (2, 16, 6, 16)).astype(np.float16)
+    w = rng.integers(-3, 4, (8, 16, 3, 3)).astype(np.float16)
+
+    def conv(dev):
+        return Tensor(x, device=dev).cast(dtypes.float32).conv2d(Tensor(w, device=dev).cast(dtypes.float32), padding=1)
+    runs += [("conv TC 0", conv, [Opt("TC", 0, "m16n8k16")]), ("conv default", conv, "default")]
+    bad = []
+    for name, build, opts in runs:
+        want = _run(build, [], "CPU")
+        try:
+            got = _run(build, opts, "CUDA")
+            if not np.array_equal(got, want):
+                bad.append(f"{name}: {int((got != want).sum())} of {got.size} differ, max {np.abs(got - want).max()}")
+        except Exception as e:  # noqa: BLE001 - every configuration is reported
+            bad.append(f"{name}: {type(e).__name__}: {str(e)[:300]}")
+    assert not bad, "\n".join(bad)
+
+
+def test_tc_of_random_values_on_cuda_stays_within_float32_reassociation():
+    from engine.device import available
+
+    if not available("CUDA"):
+        pytest.skip("CUDA is not available here (a GPU and pip install -e '.[gpu]')")
+    for dt in ("float16", "bfloat16"):
+        a, b = _mm(200, 136, 520, dt, np.random.default_rng(15), ints=False)
+        got = _run(_matmul(a, b), [Opt("TC", 0, "m16n8k16")], "CUDA")
+        exact = a.astype(np.float64) @ b.astype(np.float64)
+        bound = 520 * np.finfo(np.float32).eps * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+        assert (np.abs(got - exact) <= bound).all(), (dt, np.abs(got - exact).max())
