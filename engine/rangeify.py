@@ -20,10 +20,12 @@ What gets its own buffer (the realize rule):
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from engine.alu import reduce_identity
 from engine.buffer import Buffer
@@ -477,6 +479,59 @@ def _devices_of(graph: list[UOp], roots: list[UOp], root_devices: list[str], def
     return {u: d or default for u, d in dev.items()}
 
 
+SPLIT_REDUCE_MIN = 1 << 15  # a reduce of at least this many elements per output value ...
+SPLIT_REDUCE_OUTPUTS = 256  # ... into fewer outputs than this is split in two (`split_large_reduces`)
+SPLIT_FACTORS = (1024, 512, 256, 128, 64, 32, 16, 8)
+SPLIT_PART_MIN = 1024  # elements each partial sums at least (a GPU groups a reduce from 1024: coalesced reads)
+SPLIT_MAX_PARTIALS = 1 << 16  # partials in all at most (a GPU groups the reduces of fewer outputs than this)
+
+
+@contextlib.contextmanager
+def split_thresholds(total: int, part: int, partials: int = SPLIT_MAX_PARTIALS,
+                     factors: tuple[int, ...] = SPLIT_FACTORS) -> Iterator[None]:
+    """Split reduces from `total` elements, leaving at least `part` per partial, by the first of `factors` that fits
+    (the graph fuzzer's split mode puts its small reduces through the path large tensors take)."""
+    global SPLIT_REDUCE_MIN, SPLIT_PART_MIN, SPLIT_MAX_PARTIALS, SPLIT_FACTORS
+    saved = SPLIT_REDUCE_MIN, SPLIT_PART_MIN, SPLIT_MAX_PARTIALS, SPLIT_FACTORS
+    SPLIT_REDUCE_MIN, SPLIT_PART_MIN, SPLIT_MAX_PARTIALS, SPLIT_FACTORS = total, part, partials, factors
+    try:
+        yield
+    finally:
+        SPLIT_REDUCE_MIN, SPLIT_PART_MIN, SPLIT_MAX_PARTIALS, SPLIT_FACTORS = saved
+
+
+def split_large_reduces(sink: UOp) -> UOp:
+    """Each large reduce into few values becomes two: its longest reduce axis n is split into (d, n/d), the inner
+    n/d (and the other reduce axes) reduced first into a realized buffer of d partials per value, then the d
+    partials. One kernel with a few outputs would run its whole reduce in a few threads (a full sum of 2^28 floats in
+    one GPU workgroup: 34 GB/s); the first stage has d times as many outputs to spread over cores and workgroups.
+    d: the largest of SPLIT_FACTORS that divides n (and is less) leaving at least SPLIT_PART_MIN elements per
+    partial and at most SPLIT_MAX_PARTIALS partials in all; a reduce no factor divides so stays whole. Each partial
+    sums a contiguous run of the axis: on a GPU a workgroup per partial (GROUP), on a CPU a core per batch of them. The sum order changes as a tree reduction's does (the tolerance of a float sum allows for it)."""
+    done: dict[UOp, UOp] = {}
+    for u in sink.toposort:
+        new_src = tuple(done[s] for s in u.src)
+        v = u if new_src == u.src else UOp(u.op, u.dtype, new_src, u.arg)
+        if u.op is Ops.REDUCE_AXIS:
+            rop, axes = u.arg
+            shape = shape_of(v.src[0])
+            total = math.prod(shape[a] for a in axes)
+            if total >= SPLIT_REDUCE_MIN and math.prod(shape_of(v)) < SPLIT_REDUCE_OUTPUTS:
+                a = max(axes, key=lambda i: shape[i])
+                outputs = math.prod(shape_of(v))
+                d = next((f for f in SPLIT_FACTORS if shape[a] % f == 0 and shape[a] > f
+                          and total // f >= SPLIT_PART_MIN and outputs * f <= SPLIT_MAX_PARTIALS), 0)
+                if d:
+                    split = shape[:a] + (d, shape[a] // d) + shape[a + 1:]
+                    inner = tuple(sorted(i + 1 if i >= a else i for i in axes))
+                    part = UOp(Ops.REDUCE_AXIS, v.dtype, (UOp(Ops.RESHAPE, v.src[0].dtype, (v.src[0],), split),),
+                               (rop, inner))
+                    whole = UOp(Ops.REDUCE_AXIS, v.dtype, (UOp(Ops.CONTIGUOUS, v.dtype, (part,)),), (rop, (a,)))
+                    v = UOp(Ops.RESHAPE, v.dtype, (whole,), shape_of(u))
+        done[u] = v
+    return done[sink]
+
+
 def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None = None, fuse: bool | None = None,
              root_devices: list[str] | None = None) -> tuple[list[ScheduleItem], dict[UOp, UOp]]:
     """Kernels that compute `roots`, in the order to run them, and the buffer view each root becomes.
@@ -502,6 +557,8 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
         present = {u: v for u, v in realized_map.items() if u in topo}
         if present:
             sink = substitute(sink, present)
+    if fuse:
+        sink = split_large_reduces(sink)
     targets = [assign_target(u) for u in sink.toposort if u.op is Ops.ASSIGN]
     if len(set(targets)) < len(targets):
         raise ValueError("schedule: two pending assigns to one buffer (realize the first before the second)")

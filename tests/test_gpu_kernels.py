@@ -120,13 +120,13 @@ def test_planted_missing_barrier_is_caught_by_the_emulator(monkeypatch):
     threads in lock-step only between barriers, so the sum comes out wrong."""
     real = gpu_shape.group_reduces
 
-    def no_barrier(ast, next_axis, local):
+    def no_barrier(ast, next_axis, local, spread=None):
         from engine.rewrite import substitute
-        out = real(ast, next_axis, local)
+        out, outer = real(ast, next_axis, local, spread)
         bars = {u: u.src[0] for u in out.toposort if u.op is Ops.BARRIER}
         stores = [u.src[1] for u in bars]
         # keep the partial stores reachable (as extra sinks) while the loads no longer wait for them
-        return type(out)(Ops.SINK, out.dtype, tuple(substitute(out, bars).src) + tuple(stores), out.arg)
+        return type(out)(Ops.SINK, out.dtype, tuple(substitute(out, bars).src) + tuple(stores), out.arg), outer
 
     a = np.arange(64, dtype=np.float32)
     s = Tensor(a, device="PYTHON_GPU").sum()
@@ -191,3 +191,23 @@ def test_int32_overflow_wraps_on_gpu_devices(device):
     got = [(t + 1).numpy(), (t * 3).numpy(), (-t).numpy(), (t - 7).numpy(), (-((-t).maximum(-5))).numpy()]
     for w, g in zip(want, got):
         np.testing.assert_array_equal(g, w)
+
+
+def test_serial_loop_after_a_grouped_reduce_is_spread_over_the_group():
+    """softmax/layernorm rows: every thread holds the combined max and sum, so the column loop that writes the row
+    is strided over the group's threads (each writes its own columns) instead of run by thread 0 alone."""
+    rng = np.random.default_rng(16)
+    m = rng.standard_normal((3, 2048)).astype(np.float32)
+    for fn in (lambda d: Tensor(m, device=d).softmax(-1), lambda d: Tensor(m, device=d).layernorm(-1)):
+        item = _ast(fn("PYTHON_GPU"))
+        prg = build_program(item.ast, item.name, "default", gpu=True)
+        assert [o.op for o in build_kernel(item.ast, item.name, "default", gpu=True).applied] == ["GROUP", "GROUP"]
+        loops = [u for u in prg.uops if u.op is Ops.RANGE]
+        assert any(u.src[0].arg == 2048 // 256 for u in loops), loops  # the column loop: 8 per thread
+        src = render(prg, CUDA)
+        assert "lidx0 == 0" not in src.replace("(", "").replace(")", ""), src  # no single writer
+        np.testing.assert_allclose(fn("PYTHON_GPU").numpy(), fn("CPU").numpy(), rtol=1e-5, atol=1e-5)
+    # a column count the group does not divide stays in one thread (gated), and is still right
+    m = rng.standard_normal((2, 2050)).astype(np.float32)
+    np.testing.assert_allclose(Tensor(m, device="PYTHON_GPU").softmax(-1).numpy(), Tensor(m).softmax(-1).numpy(),
+                               rtol=1e-5, atol=1e-6)

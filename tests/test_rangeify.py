@@ -293,3 +293,24 @@ def test_a_conv_read_by_overlapping_pool_windows_is_realized_not_recomputed():
     want = np.stack([[pad[:, :, i:i + 3, j:j + 3].max(axis=(2, 3)) for j in range(0, 16, 2)]
                      for i in range(0, 16, 2)]).transpose(2, 3, 0, 1)
     np.testing.assert_allclose(overlapping.numpy(), want, rtol=1e-5)
+
+
+def test_a_large_reduce_into_few_values_is_split_in_two_kernels():
+    """engine.rangeify.split_large_reduces: 2^16 elements into one value become 64 partials of 1024 (a realized
+    buffer) and their sum; other outputs, reduce ops and axes keep their meaning; what no factor divides stays whole."""
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal(1 << 16).astype(np.float32)
+    t = Tensor(v).sum()
+    items = schedule_tensors(t)
+    assert len(items) == 2 and items[0].bufs[0].size == 64, [it.bufs[0].size for it in items]
+    np.testing.assert_allclose(t.numpy(), v.astype(np.float64).sum(), rtol=1e-5)
+    ints = rng.integers(-1000, 1000, (3, 1 << 15)).astype(np.int32)
+    for got, want in ((Tensor(ints).max(1), ints.max(1)), (Tensor(ints).sum(1), ints.sum(1)),
+                      (Tensor(ints.reshape(3, 128, 256)).min((1, 2)), ints.min(1)),
+                      (Tensor(ints.T.copy()).sum(0, keepdim=True), ints.sum(1, keepdims=True).T)):
+        assert len(schedule_tensors(got)) == 2
+        np.testing.assert_array_equal(got.numpy(), want)
+    whole = Tensor(rng.standard_normal(32771).astype(np.float32)).sum()  # a prime: no factor
+    assert len(schedule_tensors(whole)) == 1
+    assert len(schedule_tensors(Tensor(v.reshape(256, 256)).sum(1))) == 1  # 256 values: enough parallel work
+    assert len(schedule_tensors(Tensor(v).sum(), fuse=False)) == 1  # unfused: one kernel per op, not split

@@ -15,7 +15,12 @@ becomes: each thread's partial REDUCE(v, outer) stored to temp[g] (in its row: t
 hold other partials) in workgroup memory (DEFINE_LOCAL), a BARRIER,
 then every thread combines temp[0..n) in a loop; the kernel's stores that depend on the combined value are gated by
 g == 0 (one writer). Only a reduce that runs once per thread can be grouped (a barrier in a loop would also need one
-before temp is reused): its value depends on no loop but the parallel ones."""
+before temp is reused): its value depends on no loop but the parallel ones.
+
+Every thread of the group holds the combined value, so a serial loop after it need not run in one thread: the
+innermost serial loop s whose size the group's n divides (`spread_loop`: a softmax's or layernorm's column loop) is
+strided over the group's threads, s = s' * n + g, and the stores inside it are written by every thread, each its own
+elements (adjacent threads, adjacent elements), instead of by thread 0 alone."""
 
 from __future__ import annotations
 
@@ -70,10 +75,23 @@ def groupable(ast: UOp, order: list[UOp], r: UOp) -> str | None:
     return None
 
 
-def group_reduces(ast: UOp, next_axis: int, local: list[UOp]) -> UOp:
+def spread_loop(ast: UOp, order: list[UOp]) -> UOp | None:
+    """The serial loop a grouped kernel strides over its group's threads: the innermost serial output loop whose size
+    the group divides, where every group loop has one size (one thread index). None where there is none."""
+    groups = {u for u in ast.toposort if u.op is Ops.RANGE and u.arg[1] == "group"}
+    sizes = {_size(g) for g in groups}
+    if len(sizes) != 1:
+        return None
+    n = sizes.pop()
+    serial = serial_loops(ast, order)
+    return next((r for r in reversed(order) if r in serial and _size(r) % n == 0), None)
+
+
+def group_reduces(ast: UOp, next_axis: int, local: list[UOp], spread: UOp | None = None) -> tuple[UOp, UOp | None]:
     """Rewrite every REDUCE over a "group" loop into partials in workgroup memory, a barrier and a combine.
     `local`: the kernel's "local" loops; threads that differ in them hold different partials, so each has its row
-    of temp (temp[row * n + g])."""
+    of temp (temp[row * n + g]). `spread` (from `spread_loop`): the serial loop to stride over the group's threads.
+    Returns the new AST and the loop that replaces `spread` (None when nothing was spread)."""
     row: UOp = UOp.const(dtypes.index, 0)
     rows = 1
     for r in local:
@@ -107,9 +125,16 @@ def group_reduces(ast: UOp, next_axis: int, local: list[UOp]) -> UOp:
                 if c is not gate[u]:
                     gate[u] = gate[u] & c
     if not n_temps:
-        return ast
-    stores = [_gate(done[s], gate[s]) if s in gate else done[s] for s in ast.src]
-    return UOp(Ops.SINK, ast.dtype, tuple(stores), ast.arg)
+        return ast, None
+    spread_in = {s for s in ast.src if spread is not None and spread in s.toposort}
+    stores = [_gate(done[s], gate[s]) if s in gate and s not in spread_in else done[s] for s in ast.src]
+    out = UOp(Ops.SINK, ast.dtype, tuple(stores), ast.arg)
+    if not spread_in:
+        return out, None
+    assert spread is not None
+    g = min((u for u in out.toposort if u.op is Ops.RANGE and u.arg[1] == "group"), key=lambda r: r.arg)
+    outer = UOp.range(_size(spread) // _size(g), spread.arg[0], spread.arg[1])
+    return substitute(out, {spread: outer * _size(g) + g}), outer
 
 
 def serial_loops(ast: UOp, order: list[UOp]) -> set[UOp]:

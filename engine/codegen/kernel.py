@@ -266,10 +266,14 @@ class Kernel:
         map a GPU kernel's parallel loops to launch indices, and linearize it."""
         upcasts = [r for r in self.order if r.arg[1] == "upcast"]
         ast = expand_upcasts(expand_unrolls(self.ast), upcasts)
+        order = [r for r in self.order if r not in upcasts]
         if self.gpu:
-            ast = gpu_shape.group_reduces(ast, self._next_axis, [r for r in self.order if r.arg[1] == "local"])
+            spread = gpu_shape.spread_loop(ast, order)
+            ast, outer = gpu_shape.group_reduces(ast, self._next_axis, [r for r in self.order if r.arg[1] == "local"],
+                                                 spread)
+            order = [outer if r is spread and outer is not None else r for r in order]
         ast = graph_rewrite(ast, kernel_rules)
-        order = [graph_rewrite(r, kernel_rules) for r in self.order if r not in upcasts]
+        order = [graph_rewrite(r, kernel_rules) for r in order]
         order = [r for r in order if r.op is Ops.RANGE]
         order = [r for r in order if r.arg[1] != "vector"] + [r for r in order if r.arg[1] == "vector"]  # innermost
         verify_kernel(ast, self.name)  # with loops, not launch indices: the same values, and intervals decide faster

@@ -15,8 +15,10 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
   shard         the case over 2-5 instances of the base device (engine.multi): each input replicated or split on a
                 random axis into random, uneven pieces (empty ones too), drawn from the case's seed; a case using an
                 op that cannot run sharded (engine.multi.ShardError) passes this mode untested
-By default each case runs `base` and two of the others (drawn from the case's seed), and `shard` for a quarter of
-the cases, randopt:CPU for a quarter and randopt:gpu for a tenth (each its own draw); a failure of `base` runs them
+  split         the base device with every reduce of 6 elements and up into few values split in two kernels (a
+                realized buffer of partials, then their reduce), the schedule a large sum or mean takes
+By default each case runs `base` and two of the others (drawn from the case's seed), `shard` and `split` each for a
+quarter of the cases, randopt:CPU for a quarter and randopt:gpu for a tenth (each its own draw); a failure of `base` runs them
 all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index provably
 in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer has guard
 zones checked after each kernel
@@ -31,6 +33,7 @@ Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:device:<NAME>   one device differs, another agrees (device:LLVM-O2: LLVM's optimized code differs)
   mismatch:order           realizing the outputs one at a time differs from realizing them together
   mismatch:shard           the sharded run differs (a layout, a reshard, the all-reduce, the gather)
+  mismatch:split           the schedule with reduces split in two differs
   crash:<mode>:<Error>     the engine raised (or the spec checker refused a kernel: crash:<mode>:SpecError)
   invalid:reference        the reference cannot evaluate the case (not a finding)
 """
@@ -52,7 +55,7 @@ from fuzz.graphs.generate import gen_case
 from fuzz.graphs.mutate import mutate_graph
 from fuzz.graphs.ops import OPS
 from fuzz.graphs.reduce import reductions
-from fuzz.graphs.repro import reproducer_source
+from fuzz.graphs.repro import SPLIT_MODE, reproducer_source
 from oracles.compare import compare
 from oracles.numpy_ref import Ref
 
@@ -79,6 +82,7 @@ class Config:
     separate: bool = False
     llvm_opt: int = 0  # LLVM's optimization level, where the device is LLVM
     shard: bool = False  # over several instances of `device` (engine.multi)
+    split: bool = False  # reduces of 16 elements and up split in two (engine.rangeify.split_large_reduces)
 
 
 @dataclass
@@ -125,6 +129,8 @@ def configs_for(names: Iterable[str], base: str, base_opt: int = 0) -> list[Conf
                 out.append(Config("llvm-O2", "LLVM", llvm_opt=2))
         elif n == "shard":
             out.append(Config("shard", base, shard=True))
+        elif n == "split":
+            out.append(Config("split", base, split=True))
         elif n.startswith("randopt:"):
             dev = randopt_device(n[8:])
             if device_available(dev):
@@ -253,6 +259,7 @@ class GraphFuzzer(Fuzzer):
     name = "graphs"
     timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
     shard_rate = 0.25  # the share of cases that also run the shard mode (when the modes are drawn)
+    split_rate = 0.25  # ... and the split mode
 
     def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, extra_modes: int = 2,
                  max_nodes: int = 10, base_opt: int = 0):
@@ -289,7 +296,7 @@ class GraphFuzzer(Fuzzer):
         return out
 
     def coverage_keys(self) -> list[str]:
-        modes = ("base", *OTHER_MODES, "shard", *GPU_MODES, *RANDOPT_MODES)
+        modes = ("base", *OTHER_MODES, "shard", "split", *GPU_MODES, *RANDOPT_MODES)
         return [f"op:{n}" for n in OPS] + [f"mode:{m}" for m in modes]
 
     def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
@@ -305,6 +312,8 @@ class GraphFuzzer(Fuzzer):
             extra[extra.index("separate")] = "unfused"
         if random.Random(f"{case.get('seed', 0)}:shard").random() < self.shard_rate:  # its own draw: the others'
             extra.append("shard")                                                      # stay as they were
+        if random.Random(f"{case.get('seed', 0)}:split").random() < self.split_rate:
+            extra.append("split")
         for m in GPU_MODES[:2]:  # a GPU joins every case; OpenCL on the host's cores (PoCL) a quarter of them
             if device_available(m[4:]) and (not _emulated(m[4:]) or
                                             random.Random(f"{case.get('seed', 0)}:{m}").random() < PYTHON_GPU_RATE):
@@ -374,7 +383,7 @@ class GraphFuzzer(Fuzzer):
             return self._run_sharded(case, arrays, refs, cfg)
         try:
             with capture_kernels() as log, guard_zones(), _checked_indexing(), _llvm_opt(cfg.llvm_opt), \
-                    np.errstate(all="ignore"):
+                    _split(cfg.split), np.errstate(all="ignore"):
                 vals = build(case, arrays, cfg.device, lambda t: run([t]))
                 outs = [vals[i] for i in case["outputs"]]
                 if cfg.separate:
@@ -512,6 +521,15 @@ def build_sharded(case: dict[str, Any], arrays: list[np.ndarray], devices: list[
             t.realize()
         vals.append(t)
     return vals
+
+
+def _split(on: bool) -> Any:
+    """The split mode's schedules: every reduce of 6 elements and up into fewer than 256 values whose longest reduce
+    axis 8, 7, 5, 4, 3 or 2 divides is split in two (engine.rangeify.split_large_reduces: otherwise from 32768
+    elements, by 1024 down to 8)."""
+    from engine.rangeify import split_thresholds
+
+    return split_thresholds(*SPLIT_MODE) if on else contextlib.nullcontext()
 
 
 @contextlib.contextmanager

@@ -17,6 +17,9 @@ from oracles.numpy_ref import is_float
 
 _STORAGE = {1: "uint8", 2: "uint16"}  # bfloat16 and fp8 inputs travel as their bits, bitcast by the engine
 MAX_EMBED = 1 << 16  # elements: larger arrays make an unreadable script
+# the split mode's engine.rangeify.split_thresholds: reduces from 6 elements, 2 or more per partial, 4096 partials at
+# most, split by the first of these factors that divides the longest reduce axis
+SPLIT_MODE = (6, 2, 1 << 12, (8, 7, 5, 4, 3, 2))
 
 
 def _array_src(a: np.ndarray, dtype: str) -> tuple[str, str]:
@@ -47,6 +50,9 @@ def reproducer_source(case: dict[str, Any], signature: str, details: dict[str, A
         "from engine.dtype import dtypes", "from engine.realize import realize", "",
         f"DEVICE, FUSE = {device!r}, {fuse!r}",
     ]
+    if mode == "split":
+        lines += ["from engine.rangeify import split_thresholds", "",
+                  f"split_thresholds{SPLIT_MODE!r}.__enter__()  # mode split: small reduces split in two"]
     if opts_kind == "random":
         per_kernel = [[tuple(o) for o in k.get("opts", [])] for k in details.get("kernels", [])]
         lines += [f"KERNEL_OPTS = {per_kernel!r}  # the opts each kernel got, in build order",
