@@ -11,7 +11,9 @@ What gets its own buffer (the realize rule):
     that it does not depend on has size 1. When it would be recomputed, the consumer's output loops are first
     reordered to put the loops the reduce depends on outermost (so softmax over any axis is one kernel); if that
     order was already tried, the reduce is realized. A reduce the loops around it would evaluate more often than
-    it has values (overlapping windows: a conv read by a 3x3 stride-2 max_pool) is realized too. Each fused reduce
+    it has values (overlapping windows: a conv read by a 3x3 stride-2 max_pool) is realized too, and so is a reduce
+    of NESTED_REDUCE_MAX elements or more whose value changes with another reduce's loop (a conv under a global
+    pool, a matmul under a layernorm's mean: no register tile fits a reduction run inside a reduce). Each fused reduce
     gets fresh RANGEs of kind "reduce" and its own accumulator, initialized once per value it produces.
     A reduce to be realized is realized with its elementwise epilogue where every use of it passes through one
     elementwise UOp over it (`_epilogue_top`: relu(batchnorm(conv)), gelu(x @ w + b)): that chain is then
@@ -286,6 +288,11 @@ class _Lowerer:
         evaluations = math.prod(r.src[0].arg for r in self.enclosing[:deepest + 1])
         if evaluations > math.prod(shape_of(u)) and u is not self.root:
             raise _NeedsRealize(u, self.root, [])
+        # a reduce whose value changes with another reduce's loop (a conv summed by a global pool, a matmul in a
+        # layernorm's mean) would run its whole reduction inside that loop, where no register tile fits: realized
+        if u is not self.root and math.prod(src_shape[a] for a in axes) >= NESTED_REDUCE_MAX and \
+                any(r.arg[1] == "reduce" and r in deps for r in self.enclosing):
+            raise _NeedsRealize(u, self.root, [])
         ranges = []
         new = list(idx)
         if any(src_shape[a] == 0 for a in axes):  # an empty reduction is its identity
@@ -301,6 +308,8 @@ class _Lowerer:
         self.enclosing.extend(ranges)
         return (_REDUCE, [(u.src[0], tuple(new), valid)], (u, ranges))
 
+
+NESTED_REDUCE_MAX = 32  # a reduce of this many elements or more is not fused into another reduce's loop
 
 EPILOGUE_MAX = 512  # _epilogue_top looks at most this many UOps above a reduce
 

@@ -314,3 +314,22 @@ def test_a_large_reduce_into_few_values_is_split_in_two_kernels():
     assert len(schedule_tensors(whole)) == 1
     assert len(schedule_tensors(Tensor(v.reshape(256, 256)).sum(1))) == 1  # 256 values: enough parallel work
     assert len(schedule_tensors(Tensor(v).sum(), fuse=False)) == 1  # unfused: one kernel per op, not split
+
+
+def test_a_reduce_that_changes_with_another_reduces_loop_is_realized():
+    """A conv summed by a global pool: the conv's reduction would run inside the pool's loop (no register tile), so
+    the conv (with its relu) gets its own kernel; a short inner reduce stays fused, as does softmax's max (it does
+    not change with the sum's loop)."""
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal((1, 64, 5, 5)).astype(np.float32)).contiguous()
+    w = Tensor(rng.standard_normal((32, 64, 1, 1)).astype(np.float32)).contiguous()
+    x.realize(), w.realize()
+    pooled = x.conv2d(w).relu().mean((2, 3))
+    items = schedule_tensors(pooled)
+    assert len(items) == 2 and items[0].shape == (1, 32, 5, 5), [it.shape for it in items]
+    want = np.maximum(np.einsum("nchw,oc->nohw", x.numpy(), w.numpy()[:, :, 0, 0]), 0).mean((2, 3))
+    np.testing.assert_allclose(pooled.numpy(), want, rtol=1e-4, atol=1e-5)
+    short = Tensor(rng.standard_normal((8, 6, 4)).astype(np.float32)).contiguous()
+    short.realize()
+    assert len(schedule_tensors(short.sum(2).max(1))) == 1  # 4 elements inside the max's loop: fused
+    assert len(schedule_tensors(short.softmax(1))) == 1

@@ -363,6 +363,7 @@ def test_randopt_gpu_draws_tc_on_matmul_shaped_kernels_and_the_clean_engine_pass
 def test_planted_tc_bug_is_found_by_a_seeded_campaign_and_minimized(monkeypatch, plant):
     from fuzz.graphs import GraphFuzzer
     from fuzz.graphs.case import op_count
+    from fuzz.graphs.fuzzer import randopt_device
     from fuzz.minimize import minimize
 
     fz = GraphFuzzer(base="LLVM", modes=("randopt:gpu",))
@@ -376,8 +377,10 @@ def test_planted_tc_bug_is_found_by_a_seeded_campaign_and_minimized(monkeypatch,
             break
     assert found is not None, f"{plant.__name__} was not found in 40 cases of randopt:gpu"
     case, v = found
-    # the default opts pick TC too: the signature names the device (both fail) or the random opts
-    assert v.signature in ("mismatch:device:PYTHON_GPU", "mismatch:opts:random:PYTHON_GPU"), v.signature
+    # the default opts pick TC too: the signature names the device (both fail) or the random opts; randopt:gpu runs
+    # on CUDA where a GPU is present (the card finds both planted bugs too), else on the emulator
+    gpu = randopt_device("gpu")
+    assert v.signature in (f"mismatch:device:{gpu}", f"mismatch:opts:random:{gpu}"), v.signature
     small, _ = minimize("graphs", case, v.signature, check_fn=fz.check, time_budget_s=20)
     assert op_count(small) <= 3, small
     assert fz.check(small).signature == v.signature
