@@ -344,6 +344,9 @@ def default_opts(k: Kernel) -> list[Opt]:
 
 
 GPU_THREADS = 256  # threads default_gpu_opts aims for in a workgroup
+GPU_TILE = 4  # a reduce over two large output loops (a float32 matmul): GPU_TILE x GPU_TILE outputs per thread ...
+GPU_TILE_LOCAL = 16  # ... GPU_TILE_LOCAL x GPU_TILE_LOCAL threads a workgroup (adjacent threads, adjacent columns)
+GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
 TC_WARPS = 4  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
 GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
 GROUP_MAX_OUTPUTS = 1 << 16  # ... when the kernel has fewer parallel outputs than this
@@ -355,7 +358,10 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
     - large reduces (GROUP_MIN and up) over few parallel outputs (a full sum, a softmax's rows) are split across a
       workgroup of 256 (or 128, 64, 32) threads (one thread index for all), so that its threads read adjacent
       memory together;
-    - the innermost parallel output loop gets a workgroup of up to 256 threads (whole when smaller; else by its
+    - a reduce of GPU_TILE_MIN_REDUCE or more under two output loops that GPU_TILE * GPU_TILE_LOCAL divides (a float32
+      matmul) gets a register tile: 16 x 16 threads a workgroup (LOCAL, adjacent threads on adjacent columns),
+      each computing 4 x 4 outputs (UPCAST of the loops' outer parts: each loaded value used four times);
+    - else the innermost parallel output loop gets a workgroup of up to 256 threads (whole when smaller; else by its
       largest power-of-two divisor from 256 down to 32; else 256 with the last workgroup gated).
     On a device with tensor cores, a matmul-shaped reduce (engine/codegen/tc.py) gets `default_tc_opts` instead.
     """
@@ -382,6 +388,13 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
             n = next((d for d in (256, 128, 64, 32) if size(r) % d == 0), 0)
             if n and fits(opts + [Opt("GROUP", i, n)]):
                 opts.append(Opt("GROUP", i, n))
+    if not opts and rr and math.prod(size(r) for r in rr) >= GPU_TILE_MIN_REDUCE and len(par) >= 2 and \
+            all(size(k.order[i]) % (GPU_TILE * GPU_TILE_LOCAL) == 0 for i in par[-2:]):
+        b, a = par[-1], par[-2]  # a register tile per thread over the two innermost output loops (a matmul's)
+        tile = [Opt("LOCAL", b, GPU_TILE_LOCAL), Opt("LOCAL", a, GPU_TILE_LOCAL), Opt("UPCAST", b, GPU_TILE),
+                Opt("UPCAST", a, GPU_TILE)]
+        if fits(tile):
+            return tile
     cap = GPU_THREADS // math.prod({o.amount for o in opts})
     if par and cap >= 2 and (sz := size(k.order[par[-1]])) >= 2:
         n = sz if sz <= cap else next((d for d in (256, 128, 64, 32) if d <= cap and sz % d == 0), cap)
