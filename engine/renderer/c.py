@@ -42,10 +42,24 @@ _STORAGE = {"bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int3
 _NARROW = {"float16": ("(float)", "(_Float16)"), "bfloat16": ("bf16_to_f", "f_to_bf16"),
            "float8_e4m3fn": ("e4m3_to_f", "f_to_e4m3"), "float8_e5m2": ("e5m2_to_f", "f_to_e5m2")}
 
-PRELUDE = """#include <stdint.h>
-#include <stdbool.h>
-#include <string.h>
-#include <math.h>
+# the C prelude includes no system header: the few names kernels use are declared here (GCC and Clang treat the math
+# functions as builtins either way, so the code is the same), which takes a third off the compiler's preprocessing
+# and parsing (~13 ms of a ~95 ms compile of a small kernel batch)
+PRELUDE = """typedef __INT8_TYPE__ int8_t; typedef __INT16_TYPE__ int16_t;
+typedef __INT32_TYPE__ int32_t; typedef __INT64_TYPE__ int64_t;
+typedef __UINT8_TYPE__ uint8_t; typedef __UINT16_TYPE__ uint16_t;
+typedef __UINT32_TYPE__ uint32_t; typedef __UINT64_TYPE__ uint64_t;
+#define bool _Bool
+#define true 1
+#define false 0
+#define INT64_MIN (-9223372036854775807ll - 1)
+#define memcpy __builtin_memcpy
+#define NAN __builtin_nanf("")
+#define INFINITY __builtin_inff()
+#define isinf(x) __builtin_isinf(x)
+float sqrtf(float); double sqrt(double); float exp2f(float); double exp2(double); float log2f(float);
+double log2(double); float sinf(float); double sin(double); float truncf(float); double trunc(double);
+float powf(float, float); double pow(double, double); float fabsf(float); double fabs(double);
 static inline float bf16_to_f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
 /* float -> bfloat16 bits: round half to even; NaN becomes the quiet NaN 0x7fc0 with its sign (as ml_dtypes) */
 static inline uint16_t f_to_bf16(float f) {

@@ -28,7 +28,7 @@ from engine.uop import Ops
 # -fno-tree-loop-if-convert: GCC 12.2 with AVX-512 (-march=native) vectorizes a loop of `acc + (c ? x : 0.0)` into
 # masked adds that lose infinities (a cumsum with an inf gave a finite value; found by the graph fuzzer)
 CFLAGS = ["-march=native", "-fopenmp", "-fwrapv", "-ffp-contract=off", "-fno-math-errno", "-fno-tree-loop-if-convert",
-          "-shared", "-fPIC"]
+          "-shared", "-fPIC", "-pipe"]
 OPT_SCALAR, OPT_VECTOR = "-O2", "-O1"
 VECTOR_MARK = "__attribute__((vector_size("  # how the C renderer declares a SIMD vector type
 
