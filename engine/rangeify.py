@@ -490,7 +490,7 @@ def _devices_of(graph: list[UOp], roots: list[UOp], root_devices: list[str], def
 
 SPLIT_REDUCE_MIN = 1 << 15  # a reduce of at least this many elements per output value ...
 SPLIT_REDUCE_OUTPUTS = 256  # ... into fewer outputs than this is split in two (`split_large_reduces`)
-SPLIT_FACTORS = (1024, 512, 256, 128, 64, 32, 16, 8)
+SPLIT_FACTORS: tuple[int, ...] = (1024, 512, 256, 128, 64, 32, 16, 8)
 SPLIT_PART_MIN = 1024  # elements each partial sums at least (a GPU groups a reduce from 1024: coalesced reads)
 SPLIT_MAX_PARTIALS = 1 << 16  # partials in all at most (a GPU groups the reduces of fewer outputs than this)
 
@@ -516,7 +516,8 @@ def split_large_reduces(sink: UOp) -> UOp:
     one GPU workgroup: 34 GB/s); the first stage has d times as many outputs to spread over cores and workgroups.
     d: the largest of SPLIT_FACTORS that divides n (and is less) leaving at least SPLIT_PART_MIN elements per
     partial and at most SPLIT_MAX_PARTIALS partials in all; a reduce no factor divides so stays whole. Each partial
-    sums a contiguous run of the axis: on a GPU a workgroup per partial (GROUP), on a CPU a core per batch of them. The sum order changes as a tree reduction's does (the tolerance of a float sum allows for it)."""
+    sums a contiguous run of the axis: on a GPU a workgroup per partial (GROUP), on a CPU a core per batch of them.
+    The sum order changes as a tree reduction's does (the tolerance of a float sum allows for it)."""
     done: dict[UOp, UOp] = {}
     for u in sink.toposort:
         new_src = tuple(done[s] for s in u.src)

@@ -154,7 +154,8 @@ INLINE uint8_t f_to_e5m2(float f) {
 /* float16 is fp8_mag with 10 mantissa bits and bias 15: from 65520 up it is inf 0x7c00; NaN is 0x7e00 */
 INLINE uint16_t f_to_f16(float f) {
   uint32_t u = F2U(f), a = u & 0x7fffffffu;
-  return (uint16_t)(((u >> 16) & 0x8000u) | (a > 0x7f800000u ? 0x7e00u : a >= 0x477ff000u ? 0x7c00u : fp8_mag(a, 10, 15)));
+  return (uint16_t)(((u >> 16) & 0x8000u) |
+                    (a > 0x7f800000u ? 0x7e00u : a >= 0x477ff000u ? 0x7c00u : fp8_mag(a, 10, 15)));
 }
 INLINE float f16_to_f(uint16_t h) {
   uint32_t a = h & 0x7fffu, u;

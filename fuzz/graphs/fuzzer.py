@@ -18,12 +18,11 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
   split         the base device with every reduce of 6 elements and up into few values split in two kernels (a
                 realized buffer of partials, then their reduce), the schedule a large sum or mean takes
 By default each case runs `base` and two of the others (drawn from the case's seed), `shard` and `split` each for a
-quarter of the cases, randopt:CPU for a quarter and randopt:gpu for a tenth (each its own draw); a failure of `base` runs them
-all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index provably
-in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer has guard
-zones checked after each kernel
-(engine.realize.guard_zones: an out-of-bounds store on CPU or LLVM is crash:<mode>:GuardError; the PYTHON device
-checks every access itself).
+quarter of the cases, randopt:CPU for a quarter and randopt:gpu for a tenth (each its own draw); a failure of `base`
+runs them all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index
+provably in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer has
+guard zones checked after each kernel (engine.realize.guard_zones: an out-of-bounds store on CPU or LLVM is
+crash:<mode>:GuardError; the PYTHON device checks every access itself).
 
 Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:numpy           every configuration differs from numpy (an op's semantics, the frontend, lowering)

@@ -1,0 +1,101 @@
+"""Time lists of opts for bench_gpu.py's GEMM rows on a CUDA GPU (candidates for the default heuristic): each list is
+forced on the row's kernel, timed (3 runs) and checked against torch, then the fastest are printed. Written to
+choose default_gpu_opts / default_tc_opts from measurements; not yet run (no GPU could be started that session).
+
+    python bench/gemm_sweep.py [--seconds 90]     (needs torch with CUDA, cuda-bindings and NVRTC)
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_gpu  # noqa: E402
+
+import engine.codegen.kernel as kernel_mod  # noqa: E402
+from engine.codegen.kernel import Opt  # noqa: E402
+
+
+def fp32_candidates() -> list[list[Opt]]:
+    """Register tiles (UPCAST of both output loops) under 2-D workgroups (LOCAL), in both orders."""
+    out = []
+    for local_first in (True, False):
+        for u0, u1 in itertools.product((1, 2, 4, 8), repeat=2):
+            if u0 * u1 > 32 or (local_first and u0 == u1 == 1):
+                continue
+            for l0, l1 in ((1, 256), (2, 128), (4, 64), (8, 32), (16, 16), (32, 8), (16, 8), (8, 16), (8, 8)):
+                ups = [Opt("UPCAST", 0, u0)] * (u0 > 1) + [Opt("UPCAST", 1, u1)] * (u1 > 1)
+                locs = [Opt("LOCAL", 0, l0)] * (l0 > 1) + [Opt("LOCAL", 1, l1)] * (l1 > 1)
+                out.append(locs + ups if local_first else ups + locs)
+    return out
+
+
+def tc_candidates() -> list[list[Opt]]:
+    """Opt TC, then fragment tiles per warp (UPCAST of the m and n tile loops) and warps per workgroup (LOCAL)."""
+    out = []
+    for w1, w0, u0, u1 in itertools.product((1, 2, 4, 8), (1, 2, 4), (1, 2, 4), (1, 2, 4)):
+        opts = [Opt("TC", 0, "m16n8k16")]
+        opts += [Opt("UPCAST", 0, u0)] * (u0 > 1) + [Opt("UPCAST", 1, u1)] * (u1 > 1)
+        opts += [Opt("LOCAL", 1, w1)] * (w1 > 1) + [Opt("LOCAL", 0, w0)] * (w0 > 1)
+        out.append(opts)
+    return out
+
+
+def sweep(row: str, candidates: list[list[Opt]], seconds: float) -> list[tuple[float, bool, list[Opt]]]:
+    spec = bench_gpu.rows(False)[row]
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s, dtype=np.float32) for s in spec["shapes"]]
+    torch_ms, want = bench_gpu.time_torch(spec, arrays, 3)
+    real = kernel_mod.build_kernel
+    found: list[tuple[float, bool, list[Opt]]] = []
+    end = time.time() + seconds
+    for opts in candidates:
+        if time.time() > end:
+            print(f"{row}: time is up after {len(found)} lists")
+            break
+
+        def forced(ast: Any, name: str, _opts: Any = "default", gpu: bool = False, tc: tuple = (),
+                   _forced: list[Opt] = opts) -> Any:
+            return real(ast, name, _forced, gpu=gpu, tc=tc)
+        kernel_mod.build_kernel = forced
+        try:
+            ms, got, _, _ = bench_gpu.time_engine(spec, arrays, 3)
+        except Exception:  # noqa: BLE001 - a list that does not apply or launch is skipped
+            continue
+        finally:
+            kernel_mod.build_kernel = real
+        g = got.astype(np.float32).reshape(-1)
+        ok = bool(np.allclose(g, want, rtol=2e-2, atol=2e-2 * max(1.0, float(np.abs(want).max()))))
+        found.append((spec["flops"] / ms / 1e9, ok, opts))
+        print(f"{row} {found[-1][0]:7.1f} TFLOP/s {'ok' if ok else 'DIFFERS'} {_fmt(opts)}", flush=True)
+    found.sort(key=lambda r: -r[0])
+    print(f"== {row}: torch {spec['flops'] / torch_ms / 1e9:.1f} TFLOP/s; fastest:")
+    for tf, ok, opts in found[:8]:
+        print(f"   {tf:7.1f} {'ok' if ok else 'DIFFERS'} {_fmt(opts)}")
+    return found
+
+
+def _fmt(opts: list[Opt]) -> str:
+    return " ".join(f"{o.op}{o.axis}:{o.amount}" for o in opts)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=90.0, help="per row")
+    args = ap.parse_args()
+    sweep("gemm_fp16", tc_candidates(), args.seconds)
+    sweep("gemm_fp32", fp32_candidates(), args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
