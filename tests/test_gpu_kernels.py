@@ -211,3 +211,21 @@ def test_serial_loop_after_a_grouped_reduce_is_spread_over_the_group():
     m = rng.standard_normal((2, 2050)).astype(np.float32)
     np.testing.assert_allclose(Tensor(m, device="PYTHON_GPU").softmax(-1).numpy(), Tensor(m).softmax(-1).numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_float32_matmul_gets_a_register_tile_with_adjacent_threads_on_adjacent_columns():
+    """default_gpu_opts: 16 x 16 threads of 4 x 8 outputs; the column threads are the innermost index (lidx0), so a
+    warp reads a row of B and writes a row of C together (the other order ran 4x slower on an H100)."""
+    from engine.codegen.kernel import GPU_TILE, GPU_TILE_LOCAL
+
+    rng = np.random.default_rng(17)
+    a, b = rng.standard_normal((128, 96)).astype(np.float32), rng.standard_normal((96, 256)).astype(np.float32)
+    item = _ast(Tensor(a) @ Tensor(b))
+    k = build_kernel(item.ast, item.name, "default", gpu=True)
+    assert k.applied == [Opt("LOCAL", 0, GPU_TILE_LOCAL), Opt("LOCAL", 1, GPU_TILE_LOCAL),
+                         Opt("UPCAST", 0, GPU_TILE[0]), Opt("UPCAST", 1, GPU_TILE[1])]
+    prg = build_program(item.ast, item.name, "default", gpu=True)
+    assert prg.local_size[:2] == (GPU_TILE_LOCAL, GPU_TILE_LOCAL)
+    assert prg.global_size[0] == 256 // (GPU_TILE[1] * GPU_TILE_LOCAL)  # dimension 0 (innermost): the columns
+    got = (Tensor(a, device="PYTHON_GPU") @ Tensor(b, device="PYTHON_GPU")).numpy()
+    np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
