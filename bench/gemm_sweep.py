@@ -1,6 +1,6 @@
 """Time lists of opts for bench_gpu.py's GEMM rows on a CUDA GPU (candidates for the default heuristic): each list is
 forced on the row's kernel, timed (3 runs) and checked against torch, then the fastest are printed. Written to
-choose default_gpu_opts / default_tc_opts from measurements; not yet run (no GPU could be started that session).
+choose default_gpu_opts / default_tc_opts from measurements (the fp32 tile default came from it, on an H100).
 
     python bench/gemm_sweep.py [--seconds 90]     (needs torch with CUDA, cuda-bindings and NVRTC)
 """
@@ -57,6 +57,7 @@ def sweep(row: str, candidates: list[list[Opt]], seconds: float) -> list[tuple[f
     torch_ms, want = bench_gpu.time_torch(spec, arrays, 3)
     real = kernel_mod.build_kernel
     found: list[tuple[float, bool, list[Opt]]] = []
+    failed: set[str] = set()
     end = time.time() + seconds
     for opts in candidates:
         if time.time() > end:
@@ -69,7 +70,11 @@ def sweep(row: str, candidates: list[list[Opt]], seconds: float) -> list[tuple[f
         kernel_mod.build_kernel = forced
         try:
             ms, got, _, _ = bench_gpu.time_engine(spec, arrays, 3)
-        except Exception:  # noqa: BLE001 - a list that does not apply or launch is skipped
+        except Exception as e:  # noqa: BLE001 - a list that does not apply or launch is skipped, saying why once
+            why = f"{type(e).__name__}: {str(e)[:300]}"
+            if why not in failed:
+                failed.add(why)
+                print(f"{row} skipped {_fmt(opts)}: {why}", flush=True)
             continue
         finally:
             kernel_mod.build_kernel = real
