@@ -23,6 +23,7 @@ import bench_gpu  # noqa: E402
 
 import engine.codegen.kernel as kernel_mod  # noqa: E402
 from engine.codegen.kernel import Opt  # noqa: E402
+from engine.uop import Ops  # noqa: E402
 
 
 def fp32_candidates() -> list[list[Opt]]:
@@ -66,7 +67,9 @@ def sweep(row: str, candidates: list[list[Opt]], seconds: float) -> list[tuple[f
 
         def forced(ast: Any, name: str, _opts: Any = "default", gpu: bool = False, tc: tuple = (),
                    _forced: list[Opt] = opts) -> Any:
-            return real(ast, name, _forced, gpu=gpu, tc=tc)
+            # only the GEMM's kernel: the casts that make the inputs keep their own opts
+            reduces = any(u.op is Ops.REDUCE for u in ast.toposort)
+            return real(ast, name, _forced if reduces else _opts, gpu=gpu, tc=tc)
         kernel_mod.build_kernel = forced
         try:
             ms, got, _, _ = bench_gpu.time_engine(spec, arrays, 3)
