@@ -18,6 +18,8 @@ What gets its own buffer (the realize rule):
     A reduce to be realized is realized with its elementwise epilogue where every use of it passes through one
     elementwise UOp over it (`_epilogue_top`: relu(batchnorm(conv)), gelu(x @ w + b)): that chain is then
     computed once per element, not once per use by the consumer's loops.
+A fused schedule first splits each large reduce into few values in two (`split_large_reduces`: partials realized,
+then reduced), so that its work spreads over cores and workgroups.
 """
 
 from __future__ import annotations
@@ -525,10 +527,9 @@ def split_large_reduces(sink: UOp) -> UOp:
         if u.op is Ops.REDUCE_AXIS:
             rop, axes = u.arg
             shape = shape_of(v.src[0])
-            total = math.prod(shape[a] for a in axes)
-            if total >= SPLIT_REDUCE_MIN and math.prod(shape_of(v)) < SPLIT_REDUCE_OUTPUTS:
+            total, outputs = math.prod(shape[a] for a in axes), math.prod(shape_of(v))
+            if total >= SPLIT_REDUCE_MIN and outputs < SPLIT_REDUCE_OUTPUTS:
                 a = max(axes, key=lambda i: shape[i])
-                outputs = math.prod(shape_of(v))
                 d = next((f for f in SPLIT_FACTORS if shape[a] % f == 0 and shape[a] > f
                           and total // f >= SPLIT_PART_MIN and outputs * f <= SPLIT_MAX_PARTIALS), 0)
                 if d:

@@ -81,7 +81,7 @@ class Config:
     separate: bool = False
     llvm_opt: int = 0  # LLVM's optimization level, where the device is LLVM
     shard: bool = False  # over several instances of `device` (engine.multi)
-    split: bool = False  # reduces of 16 elements and up split in two (engine.rangeify.split_large_reduces)
+    split: bool = False  # small reduces split in two as large ones are (SPLIT_MODE, engine.rangeify)
 
 
 @dataclass
