@@ -2,7 +2,7 @@
 forced on the row's kernel, timed (3 runs) and checked against torch, then the fastest are printed. Written to
 choose default_gpu_opts / default_tc_opts from measurements (the fp32 tile default came from it, on an H100).
 
-    python bench/gemm_sweep.py [--seconds 90]     (needs torch with CUDA, cuda-bindings and NVRTC)
+    python bench/gemm_sweep.py [--seconds 90] [--rows gemm_fp16,gemm_fp32]     (needs torch with CUDA, cuda-bindings and NVRTC)
 """
 
 from __future__ import annotations
@@ -99,9 +99,10 @@ def _fmt(opts: list[Opt]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=90.0, help="per row")
+    ap.add_argument("--rows", default="gemm_fp16,gemm_fp32", help="comma-separated: gemm_fp16, gemm_bf16, gemm_fp32")
     args = ap.parse_args()
-    sweep("gemm_fp16", tc_candidates(), args.seconds)
-    sweep("gemm_fp32", fp32_candidates(), args.seconds)
+    for row in args.rows.split(","):
+        sweep(row, fp32_candidates() if row == "gemm_fp32" else tc_candidates(), args.seconds)
     return 0
 
 
