@@ -43,7 +43,9 @@ def fp32_candidates() -> list[list[Opt]]:
 def tc_candidates() -> list[list[Opt]]:
     """Opt TC, then fragment tiles per warp (UPCAST of the m and n tile loops) and warps per workgroup (LOCAL)."""
     out = []
-    for w1, w0, u0, u1 in itertools.product((1, 2, 4, 8), (1, 2, 4), (1, 2, 4), (1, 2, 4)):
+    for u0, u1, w1, w0 in itertools.product((2, 4, 8), (2, 4, 8), (1, 2, 4), (1, 2)):
+        if u0 * u1 > 32:
+            continue
         opts = [Opt("TC", 0, "m16n8k16")]
         opts += [Opt("UPCAST", 0, u0)] * (u0 > 1) + [Opt("UPCAST", 1, u1)] * (u1 > 1)
         opts += [Opt("LOCAL", 1, w1)] * (w1 > 1) + [Opt("LOCAL", 0, w0)] * (w0 > 1)

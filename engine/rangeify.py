@@ -13,7 +13,10 @@ What gets its own buffer (the realize rule):
     order was already tried, the reduce is realized. A reduce the loops around it would evaluate more often than
     it has values (overlapping windows: a conv read by a 3x3 stride-2 max_pool) is realized too, and so is a reduce
     of NESTED_REDUCE_MAX elements or more whose value changes with another reduce's loop (a conv under a global
-    pool, a matmul under a layernorm's mean: no register tile fits a reduction run inside a reduce). Each fused reduce
+    pool, a matmul under a layernorm's mean: no register tile fits a reduction run inside a reduce). A value computed
+    from a reduce and read inside another reduce that it does not vary with over RECOMPUTE_MAX or more of that
+    reduce's outputs is realized (a layernorm's or a softmax's output times a matrix would be normalized again for
+    every column: the transformer block's MLP ran at 30 GFLOP/s). Each fused reduce
     gets fresh RANGEs of kind "reduce" and its own accumulator, initialized once per value it produces.
     A reduce to be realized is realized with its elementwise epilogue where every use of it passes through one
     elementwise UOp over it (`_epilogue_top`: relu(batchnorm(conv)), gelu(x @ w + b)): that chain is then
@@ -141,6 +144,8 @@ class _Lowerer:
         self.next_axis = len(self.shape)
         # the loop nest at the current point: output loops, then the ranges of enclosing reduces
         self.enclosing: list[UOp] = []
+        self.reduce_deps: list[set[UOp]] = []  # per enclosing reduce, the loops its value depends on
+        self.has_reduce: dict[UOp, bool] = {}
 
     def _global(self, buf: Buffer) -> UOp:
         if buf not in self.globals:
@@ -176,7 +181,7 @@ class _Lowerer:
         if not isinstance(step, tuple):
             memo[key] = step
             return step
-        depth = len(self.enclosing)
+        depth, reduce_depth = len(self.enclosing), len(self.reduce_deps)
         # a frame: (key, how it finishes, what it needs, data for finishing, the values lowered so far)
         stack: list[tuple] = [(key, *step, [])]
         try:
@@ -203,6 +208,7 @@ class _Lowerer:
                 else:  # _REDUCE: leave the reduce's loops
                     ranges = data[1]
                     del self.enclosing[len(self.enclosing) - len(ranges):]
+                    self.reduce_deps.pop()
                     out = UOp(Ops.REDUCE, data[0].dtype, (done[0], *ranges), data[0].arg[0]) if ranges else done[0]
                 memo[key] = out
                 if not stack:
@@ -210,6 +216,7 @@ class _Lowerer:
                 stack[-1][4].append(out)
         except BaseException:
             del self.enclosing[depth:]
+            del self.reduce_deps[reduce_depth:]
             raise
 
     def _load(self, buf: Buffer, shape: Shape, idx: tuple[UOp, ...], valid: UOp | None) -> UOp:
@@ -229,6 +236,8 @@ class _Lowerer:
         if op is Ops.CONST:
             return u
         if op in GroupOp.ALU or op in (Ops.CAST, Ops.BITCAST):
+            if self.reduce_deps and u is not self.root and self._recomputed(u, idx, valid):
+                raise _NeedsRealize(u, self.root, [])
             return (_ALU, [(s, idx, valid) for s in u.src], u)
         if op is Ops.CONTIGUOUS:
             return (_SAME, [(u.src[0], idx, valid)], None)
@@ -271,6 +280,26 @@ class _Lowerer:
             return self._reduce(u, idx, valid)
         raise NotImplementedError(f"schedule: cannot lower tensor-level op {op.name}")
 
+    def _contains_reduce(self, u: UOp) -> bool:
+        memo = self.has_reduce
+        if u not in memo:
+            for x in u.toposort:
+                if x not in memo:
+                    memo[x] = x.op is Ops.REDUCE_AXIS or any(memo[s] for s in x.src)
+        return memo[u]
+
+    def _recomputed(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> bool:
+        """Whether u, computed from a reduce (a layernorm's or a softmax's output) and read inside an enclosing
+        reduce, would be computed again for every value of an output loop of RECOMPUTE_MAX or more iterations that
+        the enclosing reduce depends on and u does not (a normalized matrix times a weight: once per column)."""
+        if not self._contains_reduce(u):
+            return False
+        deps = {x for i in idx for x in simplify(i).toposort if x.op is Ops.RANGE}
+        if valid is not None:
+            deps |= {x for x in simplify(valid).toposort if x.op is Ops.RANGE}
+        return math.prod(r.src[0].arg for r in self.reduce_deps[-1] if r.arg[1] == "loop" and r not in deps) \
+            >= RECOMPUTE_MAX
+
     def _reduce(self, u: UOp, idx: tuple[UOp, ...], valid: UOp | None) -> UOp | tuple:
         """Enter the reduce's loops (`lower` leaves them when its source is lowered), or raise _NeedsRealize."""
         rop, axes = u.arg
@@ -308,10 +337,12 @@ class _Lowerer:
             ranges.append(r)
             new[a] = r
         self.enclosing.extend(ranges)
+        self.reduce_deps.append(deps)
         return (_REDUCE, [(u.src[0], tuple(new), valid)], (u, ranges))
 
 
 NESTED_REDUCE_MAX = 32  # a reduce of this many elements or more is not fused into another reduce's loop
+RECOMPUTE_MAX = 32  # a value computed from a reduce is realized rather than computed again this many times a value
 
 EPILOGUE_MAX = 512  # _epilogue_top looks at most this many UOps above a reduce
 

@@ -4,7 +4,9 @@ The rule, from what the loads inside the reduce loops do when an output loop ste
   1. the vector loop is the output loop along which the most of those loads read adjacent elements (stride 1),
      less those that gather (another stride), with no load whose address is not affine in it; its lanes fill a
      64-byte vector (16 float32, 8 float64) or fewer where that does not divide the loop (at least 4). Opt VECTOR:
-     the C renderer runs the lanes as SIMD.
+     the C renderer runs the lanes as SIMD. A loop whose addresses are affine only in its blocks (i // B and i % B,
+     B in BLOCKS: a weight packed in blocks of B output channels, engine/onnx_ops.py) counts with the strides of
+     i % B, its lanes and vectors side by side making up one block.
   2. the tile: the vector loop's outer part is upcast by u1 (vectors side by side) and a second output loop by u2,
      one along which the vector loads do not move (each vector loaded is used u2 times, each scalar of the other
      operand u1 times), with u1 * u2 accumulators, at most TILE_MAX (AVX-512 has 32 vector registers; the loads
@@ -22,12 +24,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.rewrite import substitute
 from engine.symbolic import simplify, terms_of
 from engine.uop import Ops, UOp
 
 VECTOR_BYTES = 64  # one AVX-512 register
 TILE_MAX = 24  # accumulators of a register tile
 UNROLL_MAX = 7  # an innermost reduce loop up to this size is unrolled (a conv's 7x7 kernel)
+BLOCKS = (32, 16)  # the blocks of a loop whose addresses are affine in its blocks (rule 1)
 
 Plan = list[tuple[str, int, Any]]  # (op, axis, amount): amount a lane count, a factor or a permutation
 
@@ -40,9 +44,37 @@ def stride(index: UOp, r: UOp) -> int | None:
 
 def strides_of(index: UOp, ranges: list[UOp]) -> list[int | None]:
     """stride(index, r) for each of `ranges` (the index simplified once)."""
-    terms, _ = terms_of(simplify(index))
+    terms = _linear(simplify(index))
     inside = {x for b in terms if b.op is not Ops.RANGE for x in b.toposort}
     return [None if r in inside else terms.get(r, 0) for r in ranges]
+
+
+def blocked_strides(indexes: list[UOp], r: UOp) -> tuple[int, list[int]] | None:
+    """(B, the stride of each index along r % B) for the first B of BLOCKS that divides r's size where every index is
+    affine in r // B and r % B (a buffer packed in blocks of B along r); None where there is none."""
+    n = _size(r)
+    for b in BLOCKS:
+        if n % b or n == b:
+            continue
+        outer, lane = UOp.range(n // b, -2, "loop"), UOp.range(b, -3, "loop")
+        split = outer * b + lane
+        found = [strides_of(substitute(ix, {r: split}), [lane, outer]) for ix in indexes]
+        if all(s is not None for st in found for s in st):
+            return b, [st[0] for st in found]  # type: ignore[misc]
+    return None
+
+
+def _linear(u: UOp, scale: int = 1, out: dict[UOp, int] | None = None) -> dict[UOp, int]:
+    """{base: coefficient} of an integer expression, constant multiples of sums distributed ((a + 2b) * 3 gives
+    a: 3, b: 6; terms_of keeps such a product one base), the constant dropped."""
+    out = {} if out is None else out
+    terms, _ = terms_of(u)
+    for b, k in terms.items():
+        if b.op is Ops.MUL and b.src[1].op is Ops.CONST and type(b.src[1].arg) is int and b.src[0].op in (Ops.ADD, Ops.SUB):
+            _linear(b.src[0], scale * k * b.src[1].arg, out)
+        else:
+            out[b] = out.get(b, 0) + scale * k
+    return out
 
 
 def _size(r: UOp) -> int:
@@ -100,27 +132,35 @@ def cpu_plan(order: list[UOp], reduce_ranges: list[UOp], ast: UOp) -> Plan | Non
     if not reduce_ranges or not loads:
         return None
     strides = {(ld, r): st for ld in loads for r, st in zip(order, strides_of(ld.src[1], order))}
-    best: tuple[int, int, int] | None = None  # (adjacent loads - gathers, lanes, position)
+    best: tuple[int, int, int, int] | None = None  # (adjacent loads - gathers, lanes, position, block)
+    lane_strides: dict[int, dict[UOp, int | None]] = {}  # position -> each load's stride along its lanes
     for i, r in enumerate(order):
-        if r.arg[1] != "loop" or not _size(r) or any(strides[(ld, r)] is None for ld in loads):
+        if r.arg[1] != "loop" or not _size(r):
             continue
-        adjacent = [ld for ld in loads if strides[(ld, r)] == 1]
-        gathers = sum(strides[(ld, r)] not in (0, 1) for ld in loads)
+        block, along = _size(r), {ld: strides[(ld, r)] for ld in loads}
+        if any(s is None for s in along.values()):
+            if (blocked := blocked_strides([ld.src[1] for ld in loads], r)) is None:
+                continue
+            block, along = blocked[0], dict(zip(loads, blocked[1]))
+        lane_strides[i] = along
+        adjacent = [ld for ld in loads if along[ld] == 1]
+        gathers = sum(along[ld] not in (0, 1) for ld in loads)
         if not adjacent:
             continue
-        lanes = _lanes(_size(r), max(ld.src[0].dtype.scalar.itemsize for ld in adjacent))
+        lanes = _lanes(block, max(ld.src[0].dtype.scalar.itemsize for ld in adjacent))
         if lanes and (best is None or (len(adjacent) - gathers, lanes) > best[:2]):
-            best = (len(adjacent) - gathers, lanes, i)
+            best = (len(adjacent) - gathers, lanes, i, block)
     if best is None:
         return None
-    _, lanes, vi = best
+    _, lanes, vi, block = best
     v = order[vi]
-    vloads = [ld for ld in loads if strides[(ld, v)] == 1]
+    vloads = [ld for ld in loads if lane_strides[vi][ld] == 1]
     rows = [(i, r) for i, r in enumerate(order) if i != vi and r.arg[1] == "loop" and _size(r) > 1
             and all(strides[(ld, r)] == 0 for ld in vloads)]
     ri, row = max(rows, key=lambda x: (_row_split(_size(x[1])), x[0]), default=(-1, None))  # ties: the inner
     outer = _size(v) // lanes
-    u1, u2 = _tile(outer, _size(row) if row is not None else 1, row is not None)
+    # a blocked loop: the vectors side by side stay within one block
+    u1, u2 = _tile(outer if block == _size(v) else block // lanes, _size(row) if row is not None else 1, row is not None)
     # the loop run in parallel (the outermost) is the one with the most iterations left after the tile
     left = [_size(r) // (lanes * u1 if i == vi else u2 if i == ri else 1) for i, r in enumerate(order)]
     first = max(range(len(order)), key=lambda i: (left[i], -i))

@@ -289,11 +289,13 @@ class Kernel:
 
 
 def _contiguous_in_a_load(ast: UOp, r: UOp) -> bool:
-    """Whether some load's index moves by exactly 1 when `r` does (so lanes of r read adjacent memory)."""
+    """Whether some load's index moves by exactly 1 when `r` does (so lanes of r read adjacent memory; a store's
+    index does not count: the scores of q @ k.T store adjacent columns but read k's rows far apart)."""
     from engine.symbolic import simplify, terms_of
 
+    stored = {u.src[0] for u in ast.toposort if u.op is Ops.STORE}
     for u in ast.toposort:
-        if u.op is Ops.INDEX and u.src[0].op is Ops.DEFINE_GLOBAL and r in u.src[1].toposort:
+        if u.op is Ops.INDEX and u.src[0].op is Ops.DEFINE_GLOBAL and u not in stored and r in u.src[1].toposort:
             terms, _ = terms_of(simplify(u.src[1]))
             if terms.get(r) == 1:
                 return True
@@ -351,7 +353,8 @@ GPU_THREADS = 256  # threads default_gpu_opts aims for in a workgroup
 GPU_TILE = (4, 8)
 GPU_TILE_LOCAL = 16
 GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
-TC_WARPS = 4  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
+TC_WARPS = 2  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
+TC_TILE = 4  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
 GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
 GROUP_MAX_OUTPUTS = 1 << 16  # ... when the kernel has fewer parallel outputs than this
 
@@ -410,9 +413,11 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
 
 
 def default_tc_opts(k: Kernel) -> list[Opt]:
-    """Opt TC on the candidate engine.codegen.heuristic.tc_choice picks, then up to TC_WARPS warps per workgroup
-    over its n tiles (LOCAL; else over its m tiles), then two m tiles per warp where they divide (UPCAST: each B
-    fragment loaded once for two mma). [] where no candidate is worth it."""
+    """Opt TC on the candidate engine.codegen.heuristic.tc_choice picks, then TC_TILE m tiles by TC_TILE n tiles per
+    warp where they divide (else 2; UPCAST: each fragment loaded once for several mma), then TC_WARPS warps per
+    workgroup over the n tiles left (LOCAL; else over the m tiles). [] where no candidate is worth it.
+    Chosen with bench/gemm_sweep.py on an H100 (fp16 4096^3, 2026-12-06): 4 x 4 tiles a warp 46 TFLOP/s, 2 x 4
+    39, 1 x 4 30, the first default (2 x 1 tiles, 4 warps) 13.5; warps per workgroup changed little (44-46)."""
     choice = tc_choice(k.order, k.ast, k.tc)
     if choice is None:
         return []
@@ -425,16 +430,18 @@ def default_tc_opts(k: Kernel) -> list[Opt]:
         pos = next((j for j, r in enumerate(t.order) if r.arg[0] == axis_id and r.arg[1] == "loop"), -1)
         return pos, t.order[pos].src[0].arg if pos >= 0 else 1
 
-    for axis in (n_axis, m_axis):
+    def apply(op: str, axis: int, choices: tuple[int, ...]) -> bool:
         pos, n = tiles(axis)
-        if (w := next((w for w in (TC_WARPS, 2) if n % w == 0), 0)):
-            t.apply_opt(Opt("LOCAL", pos, w))
-            opts.append(Opt("LOCAL", pos, w))
-            break
-    pos, n = tiles(m_axis)
-    if n % 2 == 0:
-        t.apply_opt(Opt("UPCAST", pos, 2))
-        opts.append(Opt("UPCAST", pos, 2))
+        if pos < 0 or not (amount := next((a for a in choices if n % a == 0), 0)):
+            return False
+        t.apply_opt(Opt(op, pos, amount))
+        opts.append(Opt(op, pos, amount))
+        return True
+
+    for axis in (m_axis, n_axis):
+        apply("UPCAST", axis, (TC_TILE, 2))
+    if not apply("LOCAL", n_axis, (TC_WARPS,)):
+        apply("LOCAL", m_axis, (TC_WARPS,))
     return opts
 
 

@@ -644,6 +644,44 @@ def _mma_bits(x: UOp, names: dict[UOp, str], to_bits: str) -> str:
     return f"(uint32_t){to_bits}({names[x]})"
 
 
+def _multiple_of(x: UOp, n: int) -> bool:
+    """Whether integer expression x is provably a multiple of n (a power of two): constants, sums of multiples,
+    products with a multiple."""
+    if x.op is Ops.CONST:
+        return isinstance(x.arg, int) and x.arg % n == 0
+    if x.op in (Ops.ADD, Ops.SUB):
+        return _multiple_of(x.src[0], n) and _multiple_of(x.src[1], n)
+    if x.op is Ops.MUL:
+        return _multiple_of(x.src[0], n) or _multiple_of(x.src[1], n)
+    if x.op is Ops.SHL and x.src[1].op is Ops.CONST:
+        return (1 << x.src[1].arg) % n == 0 or _multiple_of(x.src[0], n)
+    return False
+
+
+def _offset(i: UOp) -> tuple[UOp, int]:
+    """An index as (base, constant offset): i = base + offset."""
+    if i.op is Ops.ADD and i.src[1].op is Ops.CONST and isinstance(i.src[1].arg, int):
+        return i.src[0], i.src[1].arg
+    return i, 0
+
+
+def _packed_load(xs: tuple[UOp, ...], names: dict[UOp, str]) -> str | None:
+    """One 32-bit load for the elements of one mma input register where they are unguarded loads of adjacent
+    elements of one buffer (base + o, base + o + 1, ...) and the first index is provably a multiple of their count
+    (so the word is aligned: buffers start 256-byte aligned); else None."""
+    first = xs[0]
+    if not all(x.op is Ops.LOAD and len(x.src) == 1 and len(x.src[0].src) == 2 for x in xs):
+        return None
+    buf, index = first.src[0].src
+    base, off = _offset(index)
+    if buf.op is not Ops.DEFINE_GLOBAL or buf.dtype.scalar != first.dtype or off % len(xs) or \
+            not _multiple_of(base, len(xs)):
+        return None
+    if any(x.src[0].src[0] is not buf or _offset(x.src[0].src[1]) != (base, off + j) for j, x in enumerate(xs)):
+        return None
+    return f"*(const uint32_t*)({names[buf]} + {names[index]})"
+
+
 def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
     """A WMMA (engine/codegen/tc.py) as inline PTX mma.sync: 16-bit inputs two and 8-bit inputs four to a 32-bit
     register, the first element in the lowest bits (the ISA's "low to high" order). Volatile: the whole warp must
@@ -655,7 +693,8 @@ def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
     n_a, n_b, per = _MMA_SHAPES[shape]
     bits = [_mma_bits(x, names, to_bits) for x in u.src[:n_a + n_b]]
     width = 32 // per
-    regs = [" | ".join(f"({bits[i + j]} << {width * j})" if j else bits[i] for j in range(per))
+    regs = [_packed_load(u.src[i:i + per], names) or
+            " | ".join(f"({bits[i + j]} << {width * j})" if j else bits[i] for j in range(per))
             for i in range(0, n_a + n_b, per)]
     name = names[u]
     outs = ", ".join(f'"=f"({name}[{i}])' for i in range(4))
