@@ -7,14 +7,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.codegen.heuristic import cpu_plan, stride
+from engine.codegen.heuristic import blocked_strides, cpu_plan, stride
 from engine.codegen.kernel import Kernel, Opt, OptError, build_kernel, default_opts
 from engine.device import get_device
 from engine.dtype import dtypes
 from engine.rangeify import schedule
 from engine.realize import run_schedule, schedule_tensors
 from engine.tensor import Tensor
-from engine.uop import Ops
+from engine.uop import Ops, UOp
 
 rng = np.random.default_rng(0)
 
@@ -190,3 +190,44 @@ def test_a_reduce_is_realized_with_its_elementwise_epilogue():
     assert Ops.EXP2 not in {u.op for u in items[1].ast.toposort}
     np.testing.assert_allclose((h.gelu() @ Tensor(np.eye(32, dtype=np.float32))).numpy(), h.gelu().numpy(),
                                rtol=1e-6)
+
+
+def _blocked(w: np.ndarray, block: int) -> Tensor:
+    """A (O, I, ...) weight held as an (O / block, I, ..., block) buffer, seen as (O, I, ...)."""
+    o, nd = w.shape[0], w.ndim
+    held = np.ascontiguousarray(np.moveaxis(w.reshape(o // block, block, *w.shape[1:]), 1, -1))
+    return Tensor(held).permute(0, nd, *range(1, nd)).reshape(*w.shape)
+
+
+def test_a_loop_affine_in_its_blocks_is_vectorized_one_block_a_tile():
+    # a 1x1 conv whose weight is packed in blocks of 32 output channels: the channel loop's addresses are
+    # (co // 32) * K + co % 32: strides along co % 32, lanes and vectors side by side making up one block
+    x, w = arr(1, 16, 6, 7), arr(64, 16, 1, 1)
+    out = Tensor(x).conv2d(_blocked(w, 32))
+    [item] = schedule_tensors(out)
+    k = Kernel(item.ast, item.name)
+    plan = cpu_plan(k.order, k.reduce_ranges(), k.ast)
+    assert plan is not None and ("VECTOR", 1, 16) in plan and ("UPCAST", 1, 2) in plan, plan
+    [wi] = [u.src[1] for u in k.ast.toposort if u.op is Ops.INDEX and u.src[0].arg == 2]
+    [co] = [r for r in k.order if r in wi.toposort]  # the one output loop the weight's address depends on
+    assert stride(wi, co) is None and blocked_strides([wi], co) == (32, [1])
+    src = _same(out, "default")
+    assert "v16_float" in src
+    np.testing.assert_allclose(out.numpy(), Tensor(x).conv2d(Tensor(w)).numpy(), rtol=1e-5, atol=1e-5)
+    # a block that the loop's size does not divide into several blocks is no block: no vector plan along it
+    r = UOp.range(48, 0)
+    assert blocked_strides([r // 32], r) is None and blocked_strides([(r // 16) * 100 + r % 16], r) == (16, [1])
+
+
+def test_a_value_computed_from_a_reduce_is_realized_before_a_reduce_that_would_recompute_it():
+    # layernorm(x) @ w: normalized once per element, not once per column of w
+    x, w = Tensor(arr(8, 64)), Tensor(arr(64, 96))
+    items = schedule_tensors(x.layernorm(-1) @ w)
+    assert len(items) == 2
+    assert Ops.SQRT not in {u.op for u in items[1].ast.toposort}
+    np.testing.assert_allclose((x.layernorm(-1) @ w).numpy(), x.layernorm(-1).numpy() @ w.numpy(), rtol=1e-4,
+                               atol=1e-4)
+    # softmax stays one kernel (its reduces do not vary with the output column: no recomputation)
+    assert len(schedule_tensors(x.softmax(-1))) == 1
+    # a narrow product (fewer than RECOMPUTE_MAX columns) keeps the normalization fused
+    assert len(schedule_tensors(x.layernorm(-1) @ Tensor(arr(64, 8)))) == 1

@@ -691,3 +691,39 @@ def test_tfidf_vectorizer_modes(mode):
                             pool_int64s=[2, 3, 5, 2, 3, 5, 4], weights=[0.5, 1.0, 2.0, 3.0, 0.25])
     m = _model([node], [("x", TensorProto.INT32, (2, 6))], [("y", F, None)])
     _check(m, {"x": np.array([[2, 3, 5, 4, 2, 3], [5, 5, 4, 1, 2, 0]], np.int32)})
+
+
+def test_constant_weights_are_packed_in_column_blocks_and_batch_norm_folds(monkeypatch):
+    # conv (64 output channels) -> batch norm -> matmul with a constant (64, 96) weight -> gemm with transB:
+    # weights held in blocks of 32 output channels (the kernels vectorize one block a tile), the constant batch
+    # norm a scale and shift (no square root left in a kernel); results as onnxruntime's
+    from engine import Tensor
+    from engine.realize import capture_kernels
+    from engine.uop import Ops
+
+    w = _rand((64, 8, 3, 3), 1)
+    c = {"w": w, "s": np.abs(_rand((64,), 2)) + 0.5, "b": _rand((64,), 3), "m": _rand((64,), 4),
+         "v": np.abs(_rand((64,), 5)) + 0.5, "mw": _rand((36, 96), 6), "gw": _rand((48, 96), 7)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"]),
+             helper.make_node("Reshape", ["bn", "shape"], ["r"]),
+             helper.make_node("MatMul", ["r", "mw"], ["mm"]),
+             helper.make_node("Gemm", ["mm", "gw"], ["y"], transB=1)]
+    m = _model(nodes, [("x", F, (1, 8, 6, 6))], [("y", F, None)], dict(c, shape=np.array([64, 36], np.int64)))
+    with capture_kernels() as log:
+        _check(m, {"x": _rand((1, 8, 6, 6))}, device="CPU", tol=1e-3)
+    assert any(o[0] == "VECTOR" for k in log for o in k["opts"])
+    x = Tensor(_rand((1, 64, 2, 2)))
+    folded = onnx_ops.OPS["BatchNormalization"]([x, *(onnx_ops.const(c[k], "CPU") for k in "sbmv")], {}, None)
+    assert Ops.SQRT not in {u.op for u in folded.uop.toposort}
+    unfolded = onnx_ops.OPS["BatchNormalization"]([x, *(Tensor(c[k]) for k in "sbmv")], {}, None)
+    np.testing.assert_allclose(folded.numpy(), unfolded.numpy(), rtol=1e-5, atol=1e-5)
+    packed = onnx_ops._pack_columns(w, 0, "CPU")
+    [buf] = [u for u in packed.uop.toposort if u.op is Ops.BUFFER]
+    assert buf.arg.size == w.size and all(u.op is not Ops.CONTIGUOUS for u in packed.uop.toposort)
+    np.testing.assert_array_equal(packed.numpy(), w)
+    held = buf.arg.numpy()
+    np.testing.assert_array_equal(held.reshape(2, 8, 3, 3, 32)[1, 5, 2, 0], w[32:64, 5, 2, 0])  # one block row
+    for shape, axis in [((10, 3, 3, 3), 0), ((48, 5, 1, 1), 0), ((5, 7), 1), ((768, 64), 1)]:  # no block, 16, ...
+        a = _rand(shape, 8)
+        np.testing.assert_array_equal(onnx_ops._pack_columns(a, axis, "CPU").numpy(), a)

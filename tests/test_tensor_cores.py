@@ -264,6 +264,23 @@ def test_default_gpu_heuristic_picks_tc_where_the_device_has_it():
     assert all(o.op != "TC" for o in build_kernel(small, "k", "default", gpu=True, tc=TC).applied)  # all padding
     build = _matmul(a, b)
     np.testing.assert_array_equal(_run(build, "default"), _run(build, []))
+    # 4 x 4 mma tiles a warp (all 4 m tiles of 16, so that loop is gone, and 4 of the 8 n tiles of 8: 64 x 32),
+    # then 2 warps a workgroup over the n tiles left
+    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[1:] == \
+        [Opt("UPCAST", 0, 4), Opt("UPCAST", 0, 4), Opt("LOCAL", 0, 2)]
+
+
+def test_adjacent_fragment_elements_load_as_one_aligned_word():
+    # A (row-major) gives each register two adjacent halves at an even index: one 32-bit load; B's two halves of a
+    # register lie a row apart: two loads; with a ragged K, the registers of the gated tail keep element loads
+    a, b = _mm(32, 16, 32, "float16", np.random.default_rng(13))
+    prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16")], gpu=True, tc=TC)
+    src = render(prg, CUDA)
+    assert src.count("*(const uint32_t*)(data1 + ") == 4 and "*(const uint32_t*)(data2" not in src
+    a, b = _mm(32, 16, 30, "float16", np.random.default_rng(13))
+    prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16")], gpu=True, tc=TC)
+    src = render(prg, CUDA)
+    assert src.count("*(const uint32_t*)(data1 + ") == 2 and "? (uint32_t)data1[" in src
 
 
 def test_opencl_renderer_refuses_a_wmma():
