@@ -2,7 +2,8 @@
 forced on the row's kernel, timed (3 runs) and checked against torch, then the fastest are printed. Written to
 choose default_gpu_opts / default_tc_opts from measurements (the fp32 tile default came from it, on an H100).
 
-    python bench/gemm_sweep.py [--seconds 90] [--rows gemm_fp16,gemm_fp32]     (needs torch with CUDA, cuda-bindings and NVRTC)
+    python bench/gemm_sweep.py [--seconds 90] [--rows gemm_fp16,gemm_fp32]
+    (needs torch with CUDA, cuda-bindings and NVRTC)
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ def _linear(u: UOp, scale: int = 1, out: dict[UOp, int] | None = None) -> dict[U
     out = {} if out is None else out
     terms, _ = terms_of(u)
     for b, k in terms.items():
-        if b.op is Ops.MUL and b.src[1].op is Ops.CONST and type(b.src[1].arg) is int and b.src[0].op in (Ops.ADD, Ops.SUB):
+        if b.op is Ops.MUL and b.src[1].op is Ops.CONST and type(b.src[1].arg) is int and \
+                b.src[0].op in (Ops.ADD, Ops.SUB):
             _linear(b.src[0], scale * k * b.src[1].arg, out)
         else:
             out[b] = out.get(b, 0) + scale * k
@@ -160,7 +161,8 @@ def cpu_plan(order: list[UOp], reduce_ranges: list[UOp], ast: UOp) -> Plan | Non
     ri, row = max(rows, key=lambda x: (_row_split(_size(x[1])), x[0]), default=(-1, None))  # ties: the inner
     outer = _size(v) // lanes
     # a blocked loop: the vectors side by side stay within one block
-    u1, u2 = _tile(outer if block == _size(v) else block // lanes, _size(row) if row is not None else 1, row is not None)
+    u1, u2 = _tile(outer if block == _size(v) else block // lanes, _size(row) if row is not None else 1,
+                   row is not None)
     # the loop run in parallel (the outermost) is the one with the most iterations left after the tile
     left = [_size(r) // (lanes * u1 if i == vi else u2 if i == ri else 1) for i, r in enumerate(order)]
     first = max(range(len(order)), key=lambda i: (left[i], -i))
