@@ -7,12 +7,14 @@ IDIV truncates toward zero and MOD takes the sign of the dividend, as in C. Wher
 follow numpy's integer results on every device, so nothing traps: x IDIV 0 == 0, x MOD 0 == 0, and
 INT_MIN IDIV -1 == INT_MIN (the quotient wraps) with INT_MIN MOD -1 == 0. The Tensor's `//` and `%` (floor, sign
 of the divisor) are built on these, so they give numpy's results too. Floats are rounded to their dtype through
-numpy.
+numpy. MULACC of floats is a fused multiply-add, a * b + c rounded once (`fma`); of integers it wraps.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+from fractions import Fraction
 from typing import Any, Callable
 
 import numpy as np
@@ -148,8 +150,40 @@ ALU_FUNCS: dict[Ops, Callable[..., Any]] = {
 }
 
 
+def _odd_sum(p: float, c: float) -> float:
+    """p + c rounded to double with round-to-odd (inexact results get an odd last bit): rounding that to a format of
+    at most 51 bits of precision gives the correctly rounded exact sum (no double rounding)."""
+    s = p + c
+    t = s - c
+    e = (p - t) + (c - (s - t))  # the exact error of the sum (TwoSum)
+    if e == 0 or not math.isfinite(s):
+        return s
+    if struct.unpack("<q", struct.pack("<d", s))[0] & 1 == 0:
+        s = math.nextafter(s, math.inf if e > 0 else -math.inf)
+    return s
+
+
+def fma(dtype: DType, a: float, b: float, c: float) -> float:
+    """a * b + c rounded once to the float `dtype` (a fused multiply-add), as the result holds it."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return wrap(dtype, a * b + c)  # an infinite or NaN product: as IEEE's fma (inf * 0 is NaN, inf - inf NaN)
+    if not math.isfinite(c):
+        return c  # a finite product (exact, even where a double would overflow) plus inf or NaN
+    if dtype.scalar.itemsize <= 4:  # a * b of float32 values is exact in double; the sum rounded to odd
+        return wrap(dtype, _odd_sum(a * b, c))
+    exact = Fraction(a) * Fraction(b) + Fraction(c)
+    if exact == 0:  # IEEE: -0 only where the product and c are both -0 (or an exact -0 product and c -0)
+        return -0.0 if math.copysign(1.0, a) * math.copysign(1.0, b) < 0 and math.copysign(1.0, c) < 0 else 0.0
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
+
+
 def exec_alu(op: Ops, dtype: DType, operands: tuple[Any, ...] | list[Any]) -> Any:
-    """The value of `op` on scalar operands, as the result `dtype` holds it."""
+    """The value of `op` on scalar operands, as the result `dtype` holds it (MULACC of floats: one rounding)."""
+    if op is Ops.MULACC and dtype.scalar.kind == "f":
+        return fma(dtype, *operands)
     if op is Ops.CAST:
         v = operands[0]
         if dtype.scalar.kind in "iux" and isinstance(v, float):

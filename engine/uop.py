@@ -52,7 +52,7 @@ class Ops(IntEnum):
     SHR = auto()  # arithmetic shift right for signed, logical for unsigned
     # ternary ALU
     WHERE = auto()
-    MULACC = auto()  # a*b+c
+    MULACC = auto()  # a*b+c (floats: rounded once, a fused multiply-add)
     # casts
     CAST = auto()
     BITCAST = auto()

@@ -264,10 +264,12 @@ def test_default_gpu_heuristic_picks_tc_where_the_device_has_it():
     assert all(o.op != "TC" for o in build_kernel(small, "k", "default", gpu=True, tc=TC).applied)  # all padding
     build = _matmul(a, b)
     np.testing.assert_array_equal(_run(build, "default"), _run(build, []))
-    # 4 x 4 mma tiles a warp (all 4 m tiles of 16, so that loop is gone, and 4 of the 8 n tiles of 8: 64 x 32),
-    # then 2 warps a workgroup over the n tiles left
-    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[1:] == \
-        [Opt("UPCAST", 0, 4), Opt("UPCAST", 0, 4), Opt("LOCAL", 0, 2)]
+    # 4 x 8 mma tiles a warp (all 4 m tiles of 16 and all 8 n tiles of 8: both loops gone, one warp); a larger
+    # matmul also gets 2 warps a workgroup over the m tiles left
+    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[1:] == [Opt("UPCAST", 0, 4), Opt("UPCAST", 0, 8)]
+    big = _kernel(_matmul(*_mm(256, 128, 32, "float16", np.random.default_rng(2)))("PYTHON_GPU")).ast
+    assert build_kernel(big, "k", "default", gpu=True, tc=TC).applied[1:] == \
+        [Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 8), Opt("LOCAL", 0, 2)]
 
 
 def test_adjacent_fragment_elements_load_as_one_aligned_word():

@@ -4,14 +4,18 @@
                         n reduces over the same RANGEs, which the linearizer runs in one loop with n accumulators
                         (register tiling: the lanes are independent and the C compiler vectorizes them).
   unroll range k of n:  a REDUCE over (..., k, ...) becomes a REDUCE over the other ranges of the n lane values
-                        combined with the reduce op (k = 0..n-1).
+                        combined with the reduce op (k = 0..n-1); for a float32 sum of products, a chain of
+                        MULACC in order of k (the linearizer puts the accumulator at its start: the same fma chain
+                        as without the unroll).
   accum range k of n:   a REDUCE over (..., k, ...) becomes n REDUCEs over the other ranges (n independent
                         accumulators in one loop), combined with the reduce op after the loop.
 """
 
 from __future__ import annotations
 
-from engine.dtype import dtypes
+from typing import Callable
+
+from engine.dtype import DType, dtypes
 from engine.rewrite import substitute
 from engine.uop import Ops, UOp
 
@@ -28,6 +32,37 @@ def _combine(red: UOp, lanes: list[UOp]) -> UOp:
     return out
 
 
+def fused_sum(red: UOp) -> bool:
+    """Whether a REDUCE accumulates its products with fused multiply-adds: a float32 sum (its MUL values become
+    MULACC, one rounding each; engine/codegen/linearize.py)."""
+    return red.arg is Ops.ADD and red.dtype == dtypes.float32
+
+
+def _chain(red: UOp, lanes: list[UOp]) -> UOp:
+    """Unrolled lanes of a reduce combined in order: for a fused sum, each later product as a MULACC onto the lanes
+    before it (so that the accumulator, added first by the linearizer, sees the same fma chain as without the
+    unroll), else with the reduce op."""
+    if not fused_sum(red):
+        return _combine(red, lanes)
+    out = lanes[0]
+    for lane in lanes[1:]:
+        out = onto(out, lane)
+    return out
+
+
+def onto(acc: UOp, value: UOp, src: Callable[[UOp], UOp] = lambda x: x,
+         make: Callable[[Ops, DType, tuple[UOp, ...]], UOp] = lambda op, dt, s: UOp(op, dt, s)) -> UOp:
+    """acc + value for a fused sum: a product becomes MULACC(a, b, acc), a chain of MULACC its first product
+    MULACC onto acc (so acc + the chain is the chain run from acc), anything else an ADD. `src` maps value's
+    operands to what the new UOps take, `make` builds each (the linearizer: its placed values, put in order)."""
+    dt = acc.dtype
+    if value.op is Ops.MUL and value.dtype == dt:
+        return make(Ops.MULACC, dt, (src(value.src[0]), src(value.src[1]), acc))
+    if value.op is Ops.MULACC and value.dtype == dt:
+        return make(Ops.MULACC, dt, (src(value.src[0]), src(value.src[1]), onto(acc, value.src[2], src, make)))
+    return make(Ops.ADD, dt, (acc, src(value)))
+
+
 def expand_unrolls(ast: UOp) -> UOp:
     """Replace each REDUCE's "unroll" and "accum" ranges by explicit lanes."""
     done: dict[UOp, UOp] = {}
@@ -36,7 +71,7 @@ def expand_unrolls(ast: UOp) -> UOp:
         if u.op is Ops.REDUCE and any(r.op is Ops.RANGE and r.arg[1] in ("unroll", "accum") for r in new_src[1:]):
             value, ranges = new_src[0], list(new_src[1:])
             for r in [r for r in ranges if r.arg[1] == "unroll"]:
-                value = _combine(u, _lanes(value, r))
+                value = _chain(u, _lanes(value, r))
                 ranges.remove(r)
             accums = [r for r in ranges if r.arg[1] == "accum"]
             rest = [r for r in ranges if r.arg[1] != "accum"]

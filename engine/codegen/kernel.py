@@ -354,7 +354,7 @@ GPU_TILE = (4, 8)
 GPU_TILE_LOCAL = 16
 GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
 TC_WARPS = 2  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
-TC_TILE = 4  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
+TC_TILE = (4, 8)  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
 GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
 GROUP_MAX_OUTPUTS = 1 << 16  # ... when the kernel has fewer parallel outputs than this
 
@@ -413,11 +413,12 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
 
 
 def default_tc_opts(k: Kernel) -> list[Opt]:
-    """Opt TC on the candidate engine.codegen.heuristic.tc_choice picks, then TC_TILE m tiles by TC_TILE n tiles per
-    warp where they divide (else 2; UPCAST: each fragment loaded once for several mma), then TC_WARPS warps per
-    workgroup over the n tiles left (LOCAL; else over the m tiles). [] where no candidate is worth it.
-    Chosen with bench/gemm_sweep.py on an H100 (fp16 4096^3, 2026-12-06): 4 x 4 tiles a warp 46 TFLOP/s, 2 x 4
-    39, 1 x 4 30, the first default (2 x 1 tiles, 4 warps) 13.5; warps per workgroup changed little (44-46)."""
+    """Opt TC on the candidate engine.codegen.heuristic.tc_choice picks, then TC_TILE m tiles by n tiles per warp
+    (UPCAST, else 4 or 2 where they divide: each fragment loaded once for several mma), then TC_WARPS warps per
+    workgroup over the m tiles left (LOCAL; else over the n tiles). [] where no candidate is worth it.
+    Chosen with bench/gemm_sweep.py on an H100 (fp16 4096^3, 2026-12-06, A fragments loaded a word at a time):
+    4 x 8 tiles a warp with 2 warps 83.6 TFLOP/s, 8 x 4 77.9, 4 x 4 46 (before the word loads; 75.5 after), the
+    first default (2 x 1 tiles, 4 warps) 13.5; the warps per workgroup changed little."""
     choice = tc_choice(k.order, k.ast, k.tc)
     if choice is None:
         return []
@@ -438,10 +439,10 @@ def default_tc_opts(k: Kernel) -> list[Opt]:
         opts.append(Opt(op, pos, amount))
         return True
 
-    for axis in (m_axis, n_axis):
-        apply("UPCAST", axis, (TC_TILE, 2))
-    if not apply("LOCAL", n_axis, (TC_WARPS,)):
-        apply("LOCAL", m_axis, (TC_WARPS,))
+    for axis, tile in zip((m_axis, n_axis), TC_TILE):
+        apply("UPCAST", axis, (tile, 4, 2))
+    if not apply("LOCAL", m_axis, (TC_WARPS,)):
+        apply("LOCAL", n_axis, (TC_WARPS,))
     return opts
 
 

@@ -3,7 +3,9 @@
 Each UOp's "home" is the innermost loop among the RANGEs it depends on (a REDUCE does not depend on its own
 ranges). Loops nest as: output loops in the kernel's loop order, and inside the home of each REDUCE, that
 REDUCE's own ranges. A REDUCE becomes: a register, one initializing store, its loops, an accumulate step in the
-innermost one, and a read of the register after the loops. So a value is computed once per iteration of the
+innermost one, and a read of the register after the loops. The accumulate step of a float32 sum of products is a
+fused multiply-add, MULACC(a, b, acc) (expand.fused_sum: one rounding a product, on every device). Values that
+nothing reads are dropped at the end. So a value is computed once per iteration of the
 loops it depends on, and an accumulator is initialized once per value it produces.
 """
 
@@ -12,9 +14,10 @@ from __future__ import annotations
 import itertools
 
 from engine.alu import reduce_identity
+from engine.codegen.expand import fused_sum, onto
 from engine.codegen.program import Program
 from engine.dtype import dtypes
-from engine.uop import Ops, UOp
+from engine.uop import GroupOp, Ops, UOp
 
 
 class LinearizeError(Exception):
@@ -156,7 +159,10 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
             if v not in value:
                 raise LinearizeError(f"{name}: reduce value was not placed inside its loops")
             cur = put(UOp(Ops.LOAD, m.dtype, (slot,), next(read_ids)))
-            nxt = put(UOp(m.arg, m.dtype, (cur, value[v])))
+            if fused_sum(m):  # products accumulate with one rounding each (expand.fused_sum)
+                nxt = onto(cur, v, value.__getitem__, lambda op, dt, s: put(UOp(op, dt, s)))
+            else:
+                nxt = put(UOp(m.arg, m.dtype, (cur, value[v])))
             put(UOp(Ops.STORE, dtypes.void, (slot, nxt)))
         for r in reversed(rs):
             put(UOp(Ops.END, dtypes.void, (value[r],)))
@@ -172,4 +178,12 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
     for s in ast.src:
         if s not in value:
             raise LinearizeError(f"{name}: store {s.op.name} was not placed")
-    return Program(name, prog)
+    # values nothing reads (a fused sum's product, computed again inside its MULACC) are dropped
+    used: set[UOp] = set()
+    live: list[UOp] = []
+    for u in reversed(prog):
+        if u.op in GroupOp.ALU and u not in used:
+            continue
+        used.update(u.src)
+        live.append(u)
+    return Program(name, live[::-1])

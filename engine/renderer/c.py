@@ -17,8 +17,9 @@ float64 to float16 rounds once, as numpy does. Index values are int64_t.
 The outermost output loop runs in parallel (OpenMP) when the kernel is big enough; "upcast" and "unroll" loops
 are unrolled by the compiler. In the CPU dialect a "vector" loop (Opt VECTOR) runs its iterations as the lanes of
 GCC vectors (`_Lanes`): what depends on it is a vector (or, for an index, base + lane * stride kept symbolic), loads
-and stores of adjacent elements are vector moves, float +, -, *, / are vector ops, and every other op runs lane by
-lane with the scalar translation; the other dialects run it as a plain loop.
+and stores of adjacent elements are vector moves, float +, -, *, / are vector ops, MULACC the target's vector fma
+(one rounding, as fmaf), and every other op runs lane by lane with the scalar translation; the other dialects run
+it as a plain loop.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ typedef __UINT32_TYPE__ uint32_t; typedef __UINT64_TYPE__ uint64_t;
 float sqrtf(float); double sqrt(double); float exp2f(float); double exp2(double); float log2f(float);
 double log2(double); float sinf(float); double sin(double); float truncf(float); double trunc(double);
 float powf(float, float); double pow(double, double); float fabsf(float); double fabs(double);
+float fmaf(float, float, float); double fma(double, double, double);
 static inline float bf16_to_f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
 /* float -> bfloat16 bits: round half to even; NaN becomes the quiet NaN 0x7fc0 with its sign (as ml_dtypes) */
 static inline uint16_t f_to_bf16(float f) {
@@ -365,8 +367,8 @@ def _alu(u: UOp, s: list[str], d: Dialect = C) -> str:
         return f"({s[0]} >> {s[1]})"
     if op is Ops.WHERE:
         return f"({s[0]} ? {s[1]} : {s[2]})"
-    if op is Ops.MULACC:
-        return f"({s[0]} * {s[1]} + {s[2]})"
+    if op is Ops.MULACC:  # floats: one rounding (fmaf; a narrow float's is then rounded to it)
+        return f"{_fn(dt, 'fma', d)}({s[0]}, {s[1]}, {s[2]})" if dt.is_float else f"({s[0]} * {s[1]} + {s[2]})"
     if op is Ops.SQRT:
         return f"{_fn(dt, 'sqrt', d)}({s[0]})"
     if op is Ops.EXP2:
@@ -464,6 +466,24 @@ class _Lanes:
         c = "uint8_t" if dt.scalar == dtypes.bool else ctype(dt)
         name = f"v{self.n}_{c}"
         self.types.setdefault(name, f"typedef {c} {name} __attribute__((vector_size({self.n} * sizeof({c}))));")
+        return name
+
+    def fma_helper(self, dt: DType) -> str:
+        """The name of a function giving lane by lane fma(a, b, c) of n-lane vectors of float32 or float64 (declared
+        once per kernel): the x86 vector fma where the compiler targets it (AVX-512 for 64 bytes, FMA for 16 and 32),
+        else lane by lane."""
+        vt = self.vtype(dt)
+        name = f"fma_{vt}"
+        if name not in self.types:
+            ps, bits = ("ps", 32) if dt == dtypes.float32 else ("pd", 64)
+            width = self.n * bits
+            fast = {512: (f"__builtin_ia32_vfmadd{ps}512_mask(a, b, c, -1, 4)", "__AVX512F__"),
+                    256: (f"__builtin_ia32_vfmadd{ps}256(a, b, c)", "__FMA__"),
+                    128: (f"__builtin_ia32_vfmadd{ps}(a, b, c)", "__FMA__")}.get(width)
+            fn = "__builtin_fmaf" if dt == dtypes.float32 else "__builtin_fma"
+            slow = f"{vt} r; for (int i = 0; i < {self.n}; i++) r[i] = {fn}(a[i], b[i], c[i]); return r;"
+            body = slow if fast is None else f"\n#if defined({fast[1]})\n  return {fast[0]};\n#else\n  {slow}\n#endif\n"
+            self.types[name] = f"static inline {vt} {name}({vt} a, {vt} b, {vt} c) {{ {body}}}"
         return name
 
     def mtype(self, itemsize: int) -> str:
@@ -611,6 +631,9 @@ class _Lanes:
             if src[0] not in self.masks:  # one condition for every lane
                 return self.vtype(dt), f"({self.names[src[0]]} ? {self.vec(src[1])} : {self.vec(src[2])})"
             return self.vtype(dt), self._select(self.names[src[0]], self.vec(src[1]), self.vec(src[2]), dt)
+        if op is Ops.MULACC and dt in _FLOATS:  # one rounding a lane: the target's vector fma (helper below)
+            self.vectors.add(u)
+            return self.vtype(dt), f"{self.fma_helper(dt)}({', '.join(self.vec(x) for x in src)})"
         if op is Ops.MAX and dt in _FLOATS:  # MAXF: NaN if either is NaN, else the larger
             a, b = self.vec(src[0]), self.vec(src[1])
             nan = f"(({self.vtype(dt)}){{{', '.join(['NAN'] * self.n)}}})"

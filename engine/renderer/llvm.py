@@ -2,7 +2,8 @@
 
 Values follow engine/alu.py exactly: ints wrap (no nsw/nuw), IDIV/MOD truncate (by 0 they give 0; INT_MIN / -1
 wraps; neither traps), float MAX/MIN propagate NaN,
-transcendentals and MULACC of narrow floats are computed in double and rounded once, like exec_alu.
+transcendentals and MULACC of narrow floats are computed in double and rounded once, like exec_alu (MULACC of
+float32 and float64 is llvm.fma: one rounding).
 float16, bfloat16 and the fp8 types are held as `float` in registers and as i16 / i8 in memory, converted by
 helper functions emitted into the module: LLVM's own half/bfloat lowering calls compiler-rt routines
 (`__truncdfhf2`, ...) that a JIT in a Python process cannot resolve (calls to them segfault). Conversions round
@@ -458,6 +459,8 @@ class _Renderer:
             return self.round_float(self.tmp(f"{simple[op]} {t} {args[0]}, {args[1]}"), dt)
         if op is Ops.NEG:
             return self.tmp(f"fneg {t} {args[0]}")
+        if op is Ops.MULACC and dt in (dtypes.float32, dtypes.float64):  # one rounding, as exec_alu's fma
+            return self.call(t, f"llvm.fma.{_sfx(t)}", *(f"{t} {a}" for a in args))
         if op is Ops.RECIPROCAL:
             return self.round_float(self.tmp(f"fdiv {t} 1.0, {args[0]}"), dt)
         if op is Ops.SQRT:

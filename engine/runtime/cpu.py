@@ -25,6 +25,7 @@ from engine.device import CompileError, Device, register_device
 from engine.renderer.c import PRELUDE, render_c
 from engine.uop import Ops
 
+# -ffp-contract=off: a multiply and an add stay two roundings (fused sums are explicit fmaf / vector fma calls);
 # -fno-tree-loop-if-convert: GCC 12.2 with AVX-512 (-march=native) vectorizes a loop of `acc + (c ? x : 0.0)` into
 # masked adds that lose infinities (a cumsum with an inf gave a finite value; found by the graph fuzzer)
 CFLAGS = ["-march=native", "-fopenmp", "-fwrapv", "-ffp-contract=off", "-fno-math-errno", "-fno-tree-loop-if-convert",

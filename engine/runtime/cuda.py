@@ -5,7 +5,8 @@ Both come from pip packages (`pip install -e '.[gpu]'`: cuda-bindings gives `cud
 still compiles for a fixed architecture (the compile-only tests). Buffers stay host numpy arrays (the engine's
 Allocator): a launch copies its buffers to the GPU and the ones it writes back, each as a whole allocation (with its
 guard zones when they are on, so an out-of-bounds store shows as a GuardError as on the CPU). NVRTC runs with
---fmad=false: a fused multiply-add would round once where the engine's semantics round twice.
+--fmad=false: a multiply and an add stay two roundings, as the engine's semantics say; the fused sums the code
+generator asks for (MULACC: a float32 sum of products) are explicit fmaf calls.
 """
 
 from __future__ import annotations

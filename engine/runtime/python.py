@@ -247,7 +247,7 @@ class _Plan:
                 v[i] = _bitcast(sdt, dtype.scalar, v[s])
                 return nxt
             return bitcast
-        if op in (Ops.CAST, Ops.SHL, Ops.SHR):  # casts and shift range checks live in exec_alu
+        if op in (Ops.CAST, Ops.SHL, Ops.SHR, Ops.MULACC):  # casts, shift range checks and fma live in exec_alu
             def slow(v: list) -> int:
                 v[i] = exec_alu(op, dtype, [v[s] for s in src])
                 return nxt
