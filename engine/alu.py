@@ -146,7 +146,7 @@ ALU_FUNCS: dict[Ops, Callable[..., Any]] = {
     Ops.SHL: lambda a, b: a << b,
     Ops.SHR: _shr,
     Ops.WHERE: lambda c, a, b: a if c else b,
-    Ops.MULACC: lambda a, b, c: a * b + c,
+    Ops.MULACC: lambda a, b, c: a * b + c,  # integers; exec_alu gives floats one rounding (fma)
 }
 
 

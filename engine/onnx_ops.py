@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from onnx import TensorProto
 
+from engine.codegen.heuristic import BLOCKS
 from engine.dtype import DType, dtypes
 from engine.tensor import Tensor
 from engine.tensor_ops.nn import _windows
@@ -1113,22 +1114,15 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return a.matmul(b)
 
 
-_PACKED: weakref.WeakKeyDictionary[UOp, Tensor] = weakref.WeakKeyDictionary()  # constant (K, N) -> packed (K, N)
 _PACKED_T: weakref.WeakKeyDictionary[UOp, Tensor] = weakref.WeakKeyDictionary()  # constant (N, K) -> packed (K, N)
 
 
 def _packed_weight(b: Tensor, transposed: bool = False) -> Tensor:
     """A constant 2-D float weight (K, N) (given as (N, K) when `transposed`) held in blocks of columns, as the
-    conv weights are (_out_channel_last): an (N / B, K, B) buffer seen as (K, N); other operands as they are."""
-    arr = _STATIC.get(b.uop)
-    if arr is None or b.ndim != 2 or not b.dtype.is_float:
-        return b.transpose(0, 1) if transposed else b
-    held = _PACKED_T if transposed else _PACKED
-    packed = held.get(b.uop)
-    if packed is None:
-        arr = np.asarray(arr)
-        packed = held[b.uop] = _pack_columns(arr.T if transposed else arr, 1, b.device)
-    return packed
+    conv weights are (_packed_constant); other operands as they are."""
+    if b.ndim == 2 and b.dtype.is_float and (packed := _packed_constant(b, 1, transposed)) is not None:
+        return packed
+    return b.transpose(0, 1) if transposed else b
 
 
 @op("MatMul")
@@ -1193,35 +1187,40 @@ def _conv_attrs(attrs: Attrs, w: Tensor) -> tuple[list[int], list[int], list[int
     return list(ks), attrs.get("strides") or [1] * n, attrs.get("dilations") or [1] * n
 
 
-_OUT_CHANNEL_LAST: weakref.WeakKeyDictionary[UOp, Tensor] = weakref.WeakKeyDictionary()
+_PACKED: weakref.WeakKeyDictionary[UOp, Tensor] = weakref.WeakKeyDictionary()  # constant -> its packed copy
 
 
-def _out_channel_last(w: Tensor) -> Tensor:
-    """A constant conv weight (O, I, *k) as the same values held with the output channel innermost, permuted back:
-    a kernel that computes several output channels at once reads them as adjacent memory (onnxruntime prepacks its
-    weights too). Where PACK_BLOCK divides O, in blocks of it, an (O / B, I, *k, B) buffer, so that one block's
-    weights are one stream of memory (an (I, *k, O) buffer puts a 4 KiB stride between the rows of a tile when O is
-    1024: every row in the same L1 set, and past the hardware prefetcher's page: 42 against 71 GFLOP/s for a 1x1
-    conv 256 -> 1024 at 14x14 on one core); else an (I, *k, O) buffer. Made once per weight; a weight that is not a
-    known constant is kept."""
+def _packed_constant(w: Tensor, axis: int, transposed: bool = False) -> Tensor | None:
+    """A constant weight as the same values held with its output-channel `axis` innermost, in blocks (`_pack_columns`;
+    a 2-D weight given transposed is transposed first), made once per weight; None where w is not a known constant.
+    A kernel that computes several output channels at once then reads them as adjacent memory, one block's weights
+    one stream (onnxruntime prepacks its weights too)."""
     arr = _STATIC.get(w.uop)
-    if arr is None or w.ndim < 3:
-        return w
-    packed = _OUT_CHANNEL_LAST.get(w.uop)
+    if arr is None:
+        return None
+    cache = _PACKED_T if transposed else _PACKED
+    packed = cache.get(w.uop)
     if packed is None:
-        packed = _OUT_CHANNEL_LAST[w.uop] = _pack_columns(np.asarray(arr), 0, w.device)
+        arr = np.asarray(arr)
+        packed = cache[w.uop] = _pack_columns(arr.T if transposed else arr, axis, w.device)
     return packed
 
 
-PACK_BLOCK = 32  # output channels (columns) a packed constant weight holds together: engine/codegen/heuristic.BLOCKS
+def _out_channel_last(w: Tensor) -> Tensor:
+    """A conv weight (O, I, *k) packed by output channel where it is a known constant (`_packed_constant`), else w."""
+    packed = _packed_constant(w, 0) if w.ndim >= 3 else None
+    return w if packed is None else packed
 
 
 def _pack_columns(arr: np.ndarray, axis: int, device: str) -> Tensor:
-    """`arr` as a tensor of its shape held with `axis` innermost, in blocks of PACK_BLOCK (or 16) where one divides
-    it: a view of an (n / B, rest..., B) buffer (no copy when read)."""
+    """`arr` as a tensor of its shape held with `axis` innermost, in blocks of B (the first of the CPU heuristic's
+    BLOCKS that divides it): a view of an (n / B, rest..., B) buffer, no copy when read. An (I, *k, O) buffer instead
+    puts a 4 KiB stride between the rows of a tile when O is 1024: every row in the same L1 set, and past the hardware
+    prefetcher's page (42 against 71 GFLOP/s for a 1x1 conv 256 -> 1024 at 14x14 on one core). Where no block
+    divides it, an (rest..., n) buffer."""
     n, nd = arr.shape[axis], arr.ndim
     moved = np.moveaxis(arr, axis, -1)  # (rest..., n)
-    block = next((b for b in (PACK_BLOCK, 16) if n % b == 0 and n > b), 0)
+    block = next((b for b in BLOCKS if n % b == 0 and n > b), 0)
     if not block:
         t = Tensor(np.ascontiguousarray(moved), device=device)
         return t.permute(*range(axis), nd - 1, *range(axis, nd - 1))

@@ -130,6 +130,15 @@ def _reshape_index(idx: tuple[UOp, ...], shape: Shape, src_shape: Shape) -> tupl
 _SAME, _ALU, _GATE, _REDUCE = "same", "alu", "gate", "reduce"
 
 
+def _index_ranges(idx: tuple[UOp, ...], valid: UOp | None) -> set[UOp]:
+    """The RANGEs a multi-index (and its validity) really depends on: simplified, so that ranges that cancel out (a
+    reshape's div/mod of a dimension that was expanded) do not count."""
+    deps = {x for i in idx for x in simplify(i).toposort if x.op is Ops.RANGE}
+    if valid is not None:
+        deps |= {x for x in simplify(valid).toposort if x.op is Ops.RANGE}
+    return deps
+
+
 class _Lowerer:
     """Lower one realized UOp into a kernel AST."""
 
@@ -294,9 +303,7 @@ class _Lowerer:
         the enclosing reduce depends on and u does not (a normalized matrix times a weight: once per column)."""
         if not self._contains_reduce(u):
             return False
-        deps = {x for i in idx for x in simplify(i).toposort if x.op is Ops.RANGE}
-        if valid is not None:
-            deps |= {x for x in simplify(valid).toposort if x.op is Ops.RANGE}
+        deps = _index_ranges(idx, valid)
         return math.prod(r.src[0].arg for r in self.reduce_deps[-1] if r.arg[1] == "loop" and r not in deps) \
             >= RECOMPUTE_MAX
 
@@ -304,11 +311,7 @@ class _Lowerer:
         """Enter the reduce's loops (`lower` leaves them when its source is lowered), or raise _NeedsRealize."""
         rop, axes = u.arg
         src_shape = shape_of(u.src[0])
-        # what the reduce really depends on: simplified, so that ranges that cancel out (a reshape's div/mod of a
-        # dimension that was expanded) do not count
-        deps = {x for i in idx for x in simplify(i).toposort if x.op is Ops.RANGE}
-        if valid is not None:
-            deps |= {x for x in simplify(valid).toposort if x.op is Ops.RANGE}
+        deps = _index_ranges(idx, valid)  # what the reduce really depends on
         deepest = max((k for k, r in enumerate(self.enclosing) if r in deps), default=-1)
         factor = math.prod(r.src[0].arg for r in self.enclosing[:deepest + 1] if r not in deps)
         if factor > 1 and u is not self.root:

@@ -31,7 +31,8 @@ from engine.uop import Ops, UOp
 VECTOR_BYTES = 64  # one AVX-512 register
 TILE_MAX = 24  # accumulators of a register tile
 UNROLL_MAX = 7  # an innermost reduce loop up to this size is unrolled (a conv's 7x7 kernel)
-BLOCKS = (32, 16)  # the blocks of a loop whose addresses are affine in its blocks (rule 1)
+BLOCKS = (32, 16)  # the blocks of a loop whose addresses are affine in its blocks (rule 1; engine/onnx_ops.py packs
+# constant weights in the first that divides their output channels)
 
 Plan = list[tuple[str, int, Any]]  # (op, axis, amount): amount a lane count, a factor or a permutation
 

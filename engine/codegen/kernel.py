@@ -32,7 +32,7 @@ from typing import Any
 from engine.codegen import gpu as gpu_shape
 from engine.codegen import tc as tensor_cores
 from engine.codegen.expand import expand_unrolls, expand_upcasts
-from engine.codegen.heuristic import cpu_plan, tc_choice
+from engine.codegen.heuristic import cpu_plan, stride, tc_choice
 from engine.codegen.linearize import linearize
 from engine.codegen.program import Program
 from engine.dtype import dtypes
@@ -291,15 +291,9 @@ class Kernel:
 def _contiguous_in_a_load(ast: UOp, r: UOp) -> bool:
     """Whether some load's index moves by exactly 1 when `r` does (so lanes of r read adjacent memory; a store's
     index does not count: the scores of q @ k.T store adjacent columns but read k's rows far apart)."""
-    from engine.symbolic import simplify, terms_of
-
     stored = {u.src[0] for u in ast.toposort if u.op is Ops.STORE}
-    for u in ast.toposort:
-        if u.op is Ops.INDEX and u.src[0].op is Ops.DEFINE_GLOBAL and u not in stored and r in u.src[1].toposort:
-            terms, _ = terms_of(simplify(u.src[1]))
-            if terms.get(r) == 1:
-                return True
-    return False
+    return any(u.op is Ops.INDEX and u.src[0].op is Ops.DEFINE_GLOBAL and u not in stored and r in u.src[1].toposort
+               and stride(u.src[1], r) == 1 for u in ast.toposort)
 
 
 def _upcast_amount(n: int) -> int:
