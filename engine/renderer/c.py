@@ -483,7 +483,9 @@ class _Lanes:
             fn = "__builtin_fmaf" if dt == dtypes.float32 else "__builtin_fma"
             slow = f"{vt} r; for (int i = 0; i < {self.n}; i++) r[i] = {fn}(a[i], b[i], c[i]); return r;"
             body = slow if fast is None else f"\n#if defined({fast[1]})\n  return {fast[0]};\n#else\n  {slow}\n#endif\n"
-            self.types[name] = f"static inline {vt} {name}({vt} a, {vt} b, {vt} c) {{ {body}}}"
+            # guarded: the kernels of a compile batch share one translation unit, which must define it once
+            self.types[name] = (f"#ifndef HAVE_{name}\n#define HAVE_{name}\n"
+                                f"static inline {vt} {name}({vt} a, {vt} b, {vt} c) {{ {body}}}\n#endif")
         return name
 
     def mtype(self, itemsize: int) -> str:
