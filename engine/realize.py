@@ -140,7 +140,9 @@ def _runners(name: str, prgs: list[Any], cache: _Shared | None) -> list[Any]:
 
 
 def _build(items: list[ScheduleItem], device: str, opts: OptsSpec) -> list[tuple[ScheduleItem, Any, Any, list]]:
-    cache = _PROGRAMS[-1] if _PROGRAMS else None
+    # outside a program_cache block the schedule's own kernels still share their builds: a model repeats a layer
+    # (ResNet-50: 52 kernels, 28 different), and one build sees no code change
+    cache = _PROGRAMS[-1] if _PROGRAMS else _Shared()
     programs: list[tuple[ScheduleItem, Any, list]] = []
     for item in items:
         if item.is_copy:  # a transfer: nothing to build

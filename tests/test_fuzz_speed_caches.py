@@ -152,3 +152,21 @@ def test_a_patched_renderer_is_used_in_the_next_program_cache_block(monkeypatch)
                         lambda self, u, dt, args: orig(self, u.replace(op=Ops.SUB) if u.op is Ops.ADD else u, dt, args))
     with program_cache():
         np.testing.assert_array_equal((Tensor(x, device="LLVM") + 2).numpy(), x - 2)
+
+
+def test_a_schedule_builds_each_repeated_kernel_once(monkeypatch):
+    # a model repeats its layers: kernels with the same AST (the same op on buffers of the same shapes) were built
+    # and generated once per use (ResNet-50: 52 codegens for 28 different kernels)
+    from engine.codegen.kernel import Kernel
+
+    calls: list[str] = []
+    orig = Kernel.to_program
+    monkeypatch.setattr(Kernel, "to_program", lambda self: (calls.append(self.name), orig(self))[1])
+    a, b = np.arange(12, dtype=np.float32).reshape(3, 4), np.ones((3, 4), np.float32) * 5
+    x, y = Tensor(a).exp2().sum(1).contiguous(), Tensor(b).exp2().sum(1).contiguous()
+    from engine.realize import realize
+
+    realize([x, y])
+    assert len(calls) == 1, calls
+    np.testing.assert_allclose(x.numpy(), np.exp2(a).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(y.numpy(), np.exp2(b).sum(1), rtol=1e-6)
