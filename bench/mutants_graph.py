@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ import platform
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -613,6 +615,15 @@ MUTANTS: dict[str, Mutant] = {
     "shard_gather_uneven_order": Mutant(shard_gather_uneven_order, "multi-device", ("shard",)),
 }
 
+# a second set written blind to the fuzzer's generator (its author saw only the engine and the names above)
+_spec = importlib.util.spec_from_file_location(
+    "mutants_graph_blind", os.path.join(os.path.dirname(os.path.abspath(__file__)), "mutants_graph_blind.py"))
+_blind = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_blind)  # type: ignore[union-attr]
+_MORE = _blind.MORE
+BLIND = {name: Mutant(*spec) for name, spec in _MORE.items()}
+MUTANTS.update(BLIND)
+
 
 # ---------------------------------------------------------------------------------------------- the runs
 def _campaign_in_child(name: str, seconds: float, seed: int, minimize_s: float, out_path: str) -> None:
@@ -706,13 +717,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated mutant names ('clean': the unmutated engine)")
     p.add_argument("--minimize", type=float, default=10.0, help="minimization budget per finding, seconds")
     p.add_argument("--markdown", action="store_true", help="also print the table as markdown")
+    p.add_argument("--jobs", type=int, default=1, help="mutants run at a time (one core each)")
+    p.add_argument("--blind", action="store_true", help="only the blind set (bench/mutants_graph_blind.py)")
     p.add_argument("--list", action="store_true", help="list the mutants and what each models")
     a = p.parse_args(argv)
     if a.list:
         for name, m in MUTANTS.items():
             print(f"{name:<38} {m.layer:<19} {(m.plant.__doc__ or '').split(chr(10))[0]}")
         return 0
-    names = [n for n in a.only.split(",") if n] or list(MUTANTS)
+    names = [n for n in a.only.split(",") if n] or [n for n in MUTANTS if not a.blind or n in BLIND]
     bad = [n for n in names if n not in MUTANTS and n != "clean"]
     if bad:
         print(f"mutants_graph: unknown mutant(s) {bad}; --list shows them", file=sys.stderr)
@@ -726,10 +739,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     t0 = time.monotonic()
-    for n in names:
-        r = run_mutant(n, a.seconds, a.seed, a.minimize)
-        rows.append(r)
-        print(_row(r), flush=True)
+    # --jobs: mutants at a time (each its own forked process; the threads only wait on them)
+    with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        for r in pool.map(lambda n: run_mutant(n, a.seconds, a.seed, a.minimize), names):
+            rows.append(r)
+            print(_row(r), flush=True)
     killed = sum(1 for r in rows if r.get("found") and r["name"] != "clean")
     total = sum(1 for r in rows if r["name"] != "clean")
     print(f"killed {killed}/{total} in {a.seconds:g} s each (wall {time.monotonic() - t0:.0f} s)")

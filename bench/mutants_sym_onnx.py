@@ -18,6 +18,7 @@ from __future__ import annotations
 import __future__
 
 import argparse
+import importlib.util
 import inspect
 import json
 import multiprocessing
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -104,6 +106,7 @@ class Mutant:
     name: str
     fuzzer: str  # "symbolic" or "onnx"
     install: Callable[[Patch], None]
+    blind: bool = False  # from the set written blind to the fuzzer (bench/mutants_onnx_blind.py)
 
     @property
     def doc(self) -> str:
@@ -698,6 +701,16 @@ def reduce_float16_accumulates_in_float16(p: Patch) -> None:
                                "if False:"))
 
 
+# a second ONNX set written blind to the fuzzer's generator (its author saw only the importer and the names above)
+_spec = importlib.util.spec_from_file_location(
+    "mutants_onnx_blind", os.path.join(os.path.dirname(os.path.abspath(__file__)), "mutants_onnx_blind.py"))
+_blind = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_blind)  # type: ignore[union-attr]
+_MORE = _blind.MORE
+for _name, _fn in _MORE.items():
+    MUTANTS[_name] = Mutant(_name, "onnx", _fn, blind=True)
+
+
 # ---------------------------------------------------------------------------------------------- running
 def _node_count(fuzzer: str, case: dict[str, Any]) -> int:
     if fuzzer == "onnx":
@@ -808,12 +821,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated mutant names")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1, help="mutants hunted at a time (each --workers cores)")
+    ap.add_argument("--blind", action="store_true", help="only the blind set (bench/mutants_onnx_blind.py)")
     ap.add_argument("--minimize-seconds", type=float, default=10.0)
     ap.add_argument("--list", action="store_true", help="list the mutants and what each models")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--json", default="", help="also write the rows to this file")
     args = ap.parse_args(argv)
-    names = [m.name for m in MUTANTS.values() if args.fuzzer in ("all", m.fuzzer)]
+    names = [m.name for m in MUTANTS.values() if args.fuzzer in ("all", m.fuzzer) and (not args.blind or m.blind)]
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = [n for n in wanted if n not in MUTANTS]
@@ -834,8 +849,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clean {fz}: {row.get('cases')} cases, findings {sorted(clean[fz])} {row.get('error', '')}",
               flush=True)
     rows = []
-    for n in names:
-        row = hunt_forked(n, args.seconds, args.seed, args.workers, args.minimize_seconds)
+
+    def one(n: str) -> dict[str, Any]:
+        return hunt_forked(n, args.seconds, args.seed, args.workers, args.minimize_seconds)
+
+    # --jobs: mutants at a time (each hunt is its own forked process; the threads only wait on them)
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        done = list(pool.map(one, names)) if args.jobs > 1 else None
+    for i, n in enumerate(names):
+        row = done[i] if done is not None else one(n)
         row["kill"] = verdict(row, clean[MUTANTS[n].fuzzer])
         rows.append(row)
         k = row["kill"]

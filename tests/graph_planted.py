@@ -176,7 +176,8 @@ def vector_split_drops_tail(mp: Any) -> None:
 
     def planted(self: Any, r: UOp, n: int, outer_kind: str, inner_kind: str) -> Any:
         outer, inner = orig(self, r, n, outer_kind, inner_kind)
-        if inner_kind == "vector" and outer.op is Ops.RANGE:
+        # from 3 blocks up: a loop left with one block would make a later opt of the kernel refuse it (OptError)
+        if inner_kind == "vector" and outer.op is Ops.RANGE and outer.src[0].arg > 2:
             short = UOp.range(outer.src[0].arg - 1, outer.arg[0], outer.arg[1])
             self.ast = _substitute(self.ast, outer, short)
             outer = short

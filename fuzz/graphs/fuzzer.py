@@ -151,6 +151,9 @@ LOCAL_AMOUNTS = (2, 3, 4, 5, 7, 8, 16, 32, 64, 128)  # LOCAL need not divide its
 GROUP_AMOUNTS = (2, 3, 4, 5, 7, 8, 16, 32, 64, 128, 256)
 
 
+NONDIVISOR_RATE = 0.15  # random opts: the chance that an amount not dividing the loop is offered too
+
+
 def randopt_device(name: str) -> str:
     """The device of mode randopt:<name>: a device name, or "gpu" (CUDA where available, else PYTHON_GPU)."""
     if name == "gpu":
@@ -175,7 +178,9 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
         return r.src[0].arg if r.src[0].op is Ops.CONST else 0
 
     def amounts(n: int, pool: tuple[int, ...] = (2, 3, 4, 5, 7, 8, 16)) -> list[int]:
-        return [a for a in (*pool, n) if 1 < a <= n and n % a == 0]
+        # now and then any amount up to n: one that does not divide the loop must be refused (OptError) or handled
+        # (a tail); an opt the engine takes has to be right
+        return [a for a in (*pool, n) if 1 < a <= n and (n % a == 0 or rng.random() < NONDIVISOR_RATE)]
 
     def draw(k: Any, kind: str) -> Any:
         """One opt of `kind` for kernel k, or None where it has no loop to apply it to."""

@@ -457,10 +457,15 @@ _add(OpSpec("clip", "elementwise", 1, _clip_sample,
 
 
 def _cast_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
+    """Any target half the time; else one where conversions go wrong: an integer to another integer type (sign or
+    zero extension, truncation) or to bool, a float to an integer type or to bool (NaN, the infinities, -0)."""
     i = pick(rng, pool, lambda t: True)
     if i is None:
         return None
-    return [i], {"dtype": rng.choice(ALL_DTYPES)}
+    src = pool[i][1]
+    if rng.random() < 0.5 or not (is_int(src) or is_float(src)):
+        return [i], {"dtype": rng.choice(ALL_DTYPES)}
+    return [i], {"dtype": rng.choice([d for d in ("bool", *INTS) if d != src])}
 
 
 _add(OpSpec("cast", "cast", 1, _cast_sample,
@@ -1493,6 +1498,70 @@ def _getitem_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
 
 _add(OpSpec("getitem_array", "gather", 2, _getitem_sample, _getitem_infer,
             lambda ns, a: f"{ns[0]}[{':, ' * a['axis']}{ns[1]}]", _getitem_ref, defaults={"axis": 0}, weight=0.5))
+
+
+# numpy's mixed indexing, x[2, :, idx] or x[:, idx, -1]: integers with an index array are all "advanced" indices;
+# their result dims (idx's) go where the first of them was when they are adjacent, else first of all
+def _getitem_mixed_sample(rng: random.Random, pool: list[TT]) -> Any:
+    i = pick(rng, pool, lambda t: len(t[0]) >= 2 and all(t[0]) and math.prod(t[0]) <= 1024)
+    if i is None:
+        return None
+    s = pool[i][0]
+    axis = rng.randrange(len(s))
+    others = [d for d in range(len(s)) if d != axis]
+    chosen = rng.sample(others, rng.randint(1, len(others)))
+    apart = [d for d in others if abs(d - axis) > 1]
+    if apart and rng.random() < 0.5:  # a slice between an integer and the array: the result's dims go first
+        chosen = [rng.choice(apart)]
+    ints = {str(d): rng.randrange(-s[d], s[d]) for d in chosen}
+    ishape = rand_shape(rng, rng.choice((0, 1, 1, 2)), max_numel=16)
+    return [i, new(ishape, rng.choice(("int32", "int64")), f"index:{s[axis]}")], {"axis": axis, "ints": ints}
+
+
+def _mixed_layout(ndim: int, a: dict[str, Any]) -> tuple[list[int], int]:
+    """The sliced axes of x[...] and where the index array's dims go in the result."""
+    adv = sorted([a["axis"], *map(int, a["ints"])])
+    sliced = [d for d in range(ndim) if d not in adv]
+    adjacent = adv == list(range(adv[0], adv[-1] + 1))
+    return sliced, (sum(1 for d in sliced if d < adv[0]) if adjacent else 0)
+
+
+def _getitem_mixed_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    (s, dt), (si, di) = ts
+    ax, ints = a["axis"], {int(k): v for k, v in a["ints"].items()}
+    _need(is_int(di) and 0 <= ax < len(s) and s[ax] > 0 and ax not in ints and
+          all(0 <= d < len(s) and -s[d] <= v < s[d] for d, v in ints.items()), f"x[...] of {s} with ints {ints}")
+    sliced, at = _mixed_layout(len(s), a)
+    rest = [s[d] for d in sliced]
+    return tuple(rest[:at]) + tuple(si) + tuple(rest[at:]), dt
+
+
+def _mixed_key(ndim: int, a: dict[str, Any], idx: np.ndarray) -> tuple[Any, ...]:
+    return tuple(idx if d == a["axis"] else a["ints"][str(d)] if str(d) in a["ints"] else slice(None)
+                 for d in range(ndim))
+
+
+def _getitem_mixed_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    x, idx = rs
+    n = x.shape[a["axis"]]
+    i = idx.value.astype(np.int64)
+    if ((i < -n) | (i >= n)).any():
+        raise IndexError(f"getitem: index out of range for axis {a['axis']} of size {n}")
+    key = _mixed_key(len(x.shape), a, i)
+    out = R.movement(x, lambda v, f: v[key])
+    sliced, at = _mixed_layout(len(x.shape), a)
+    iu = idx.undef.reshape((1,) * at + idx.shape + (1,) * (len(sliced) - at))
+    return Ref(out.value, out.err, out.undef | iu)
+
+
+def _getitem_mixed_code(ns: list[str], a: dict[str, Any]) -> str:
+    ndim = 1 + max([a["axis"], *map(int, a["ints"])])  # trailing axes need no ":"
+    parts = [ns[1] if d == a["axis"] else str(a["ints"][str(d)]) if str(d) in a["ints"] else ":" for d in range(ndim)]
+    return f"{ns[0]}[{', '.join(parts)}]"
+
+
+_add(OpSpec("getitem_mixed", "gather", 2, _getitem_mixed_sample, _getitem_mixed_infer, _getitem_mixed_code,
+            _getitem_mixed_ref, defaults={"ints": {}}, weight=0.4))
 
 
 # mask assignment, `t[mask] = value`: in place like setitem (the generator makes it); the mask covers t's leading
