@@ -70,10 +70,16 @@ def _fdiv(a: float, b: float) -> float:
 
 
 def _pow(a: Any, b: Any) -> Any:
+    """IEEE 754 / C99 pow, as libm, numpy and every backend's pow: math.pow raises where that gives an infinity (a
+    pole at a zero base, an overflow) or NaN (a negative base, a non-integer exponent)."""
     try:
         return math.pow(a, b)
     except (OverflowError, ValueError):
-        return math.nan if a < 0 else math.inf
+        whole = b == math.trunc(b)
+        if a < 0 and not whole:
+            return math.nan
+        odd = whole and math.fmod(b, 2.0) != 0
+        return math.copysign(math.inf, a) if odd else math.inf  # pow(-0, -3) = -inf, pow(-10, 309) = -inf
 
 
 def _log2(a: float) -> float:

@@ -11,6 +11,7 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import engine.onnx_ops as onnx_ops
@@ -118,10 +119,20 @@ def test_onnx_grid_domain_gives_ties():
     ("clip_applies_max_before_min", ["Clip"], "mismatch:Clip"),
     ("where_condition_shaped_like_values", ["Where"], "crash:Where"),
     ("matmul_batch_from_first_operand", ["MatMul"], "crash:MatMul"),
+    ("pow_through_exp_log", ["Pow"], "mismatch:Pow"),
+    ("nonzero_argwhere_layout", ["NonZero"], "mismatch:NonZero"),
+    ("quantize_wraps_instead_of_saturating", ["QuantizeLinear"], "mismatch:QuantizeLinear"),
+    ("constant_of_shape_value_dtype_ignored", ["ConstantOfShape"], "mismatch:ConstantOfShape"),
 ])
 def test_onnx_sampler_covers_what_the_mutant_breaks(name, ops, signature):
     found = _first_failure(name, 40, ops=ops)
     assert found and found[1].startswith(signature), found
+
+
+def test_onnx_long_float16_sums_expose_float16_accumulation():
+    # ReduceSum alone: a 20 s campaign of every op still draws too few long float16 sums that cancel to find it
+    found = _first_failure("reduce_float16_accumulates_in_float16", 100, ops=["ReduceSum"])
+    assert found and found[1] == "mismatch:ReduceSum", found
 
 
 def _nodes(op, n=150):
@@ -158,3 +169,50 @@ def test_onnx_samplers_broadcast_from_either_side():
     # a Where condition that broadcasts both values; a MatMul B whose batch dims broadcast A's
     assert any(broadcast(x, y) != out for _, x, y, out in shapes("Where"))
     assert any(len(b) >= 3 and out[:-2] != a[:-2] for a, b, out in shapes("MatMul"))
+
+
+def _value(case, name):
+    """The array of a graph input or initializer (None for a value a node computes)."""
+    t = next((t for t in case["inputs"] + case["initializers"] if t["name"] == name), None)
+    return None if t is None else make_values(t)
+
+
+def test_onnx_pow_draws_negative_bases_with_integral_exponents():
+    drawn = [(c, nd) for c, nd in _nodes("Pow")[1] if all(_value(c, i) is not None for i in nd["inputs"])]
+    odd = 0  # a negative base to an odd power: exp(b * log(a)) is NaN there, C's pow is negative
+    for c, nd in drawn:
+        a, b = np.broadcast_arrays(*(_value(c, i).astype(np.float64) for i in nd["inputs"]))
+        odd += bool(((a < 0) & (np.abs(b) % 2 == 1)).any())
+    assert odd > 0.2 * len(drawn), (odd, len(drawn))
+
+
+def test_onnx_quantize_draws_values_past_both_ends_of_the_integer_range():
+    from fuzz.onnx.case import infer_types
+
+    low = high = 0
+    cases = _nodes("QuantizeLinear")[1]
+    for c, nd in cases:
+        x, scale, *zp = nd["inputs"]
+        if _value(c, x) is None:
+            continue
+        xv, s = _value(c, x).astype(np.float64), _value(c, scale).astype(np.float64)
+        z = _value(c, zp[0]).astype(np.float64) if zp else np.zeros_like(s)
+        if s.ndim:  # one scale per element along axis
+            where = [1] * xv.ndim
+            where[nd["attrs"].get("axis", 1) % xv.ndim] = -1
+            s, z = s.reshape(where), z.reshape(where)
+        y = np.round(xv / s) + z
+        info = np.iinfo(infer_types(c)[nd["outputs"][0]][1])
+        low, high = low + bool((y < info.min).any()), high + bool((y > info.max).any())
+    assert low > 0.2 * len(cases) and high > 0.2 * len(cases), (low, high, len(cases))
+
+
+def test_onnx_constant_of_shape_fills_with_every_dtype_and_nonzero_has_a_value_made_shape():
+    from fuzz.onnx.case import infer_types
+    from fuzz.onnx.ops import FILLS, UNKNOWN
+
+    values = [nd["attrs"].get("value") for _, nd in _nodes("ConstantOfShape")[1]]
+    assert {v["dtype"] for v in values if v} == set(FILLS)
+    assert any(v and v["dtype"] == "int64" and abs(v["data"][0]) > 2**24 for v in values)  # past float32's integers
+    nonzeros = _nodes("NonZero", 20)[1]
+    assert nonzeros and all(infer_types(c)[nd["outputs"][0]][0][1] == UNKNOWN for c, nd in nonzeros)

@@ -309,3 +309,16 @@ def test_random_is_deterministic_per_seed_and_matches_numpy_generator() -> None:
     np.testing.assert_array_equal(r, np.random.default_rng(2).integers(-3, 5, size=(50,)))
     assert r.dtype == np.int64 and r.min() >= -3 and r.max() < 5
     assert Tensor.randint(0, 10, 6, seed=0, dtype=dtypes.uint8).numpy().dtype == np.uint8
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_pow_is_ieee_at_zero_and_negative_bases_and_on_overflow(device):
+    # the engine defined a pole or an overflow as +inf (NaN for a < 0): (-0) ** -3 was +inf on LLVM and PYTHON and
+    # -inf on CPU (C's powf), and (-10) ** 39 was NaN (the graph fuzzer, once its pow domain took integral exponents)
+    a = np.array([-0.0, 0.0, -0.0, -2.0, -10, -10, -1.5, 0, -0.0, np.inf, -np.inf, -np.inf, -2, -1e-30], np.float32)
+    b = np.array([-1.0, -1.0, -2.0, -3.0, 39, 40, 0.5, 0, 3, -1, 3, -2, 1e10, -3], np.float32)
+    with np.errstate(all="ignore"):
+        want = a ** b
+    got = (Tensor(a, device=device) ** Tensor(b, device=device)).numpy()
+    np.testing.assert_array_equal(got, want)
+    assert (np.signbit(got) == np.signbit(want))[~np.isnan(want)].all(), (got, want)

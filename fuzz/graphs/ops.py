@@ -269,7 +269,7 @@ def _scalar_for(rng: random.Random, dt: str, op: str) -> Any:
     if op in ("lshift", "rshift"):
         return rng.randrange(0, 8)
     if op == "pow":
-        return rng.choice((2, 3, 0.5, 2.0, -1.0)) if is_float(dt) else rng.choice((0, 1, 2, 3))
+        return rng.choice((2, 3, 0.5, 2.0, -1.0, -3.0)) if is_float(dt) else rng.choice((0, 1, 2, 3))
     if dt == "bool":
         return rng.choice((True, False, 1, 2, 1.5))
     if is_int(dt):
@@ -298,7 +298,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         if scalars and rng.random() < 0.25:
             s = _scalar_for(rng, dt, name)
             if name in ("lshift", "rshift") or (is_int(dt) and isinstance(s, float) and name in ("and", "or", "xor")):
-                s = int(s)
+                s = abs(int(s)) if dt.startswith("u") else int(s)  # -2 does not fit an unsigned operand
             return [a], {"scalar": s, "reverse": name not in ("lshift", "rshift", "pow") and rng.random() < 0.3}
         dt2 = dt
         if mixed and rng.random() < 0.2:
@@ -394,7 +394,8 @@ _binary("mod", _N, _int_or_float(np.remainder, lambda a, b: a - np.floor(a / b) 
         domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)), own_unit="out", weight=1.3)
 _binary("pow", _N, lambda a, b: np.power(a, b if a.dtype.kind == "f" else np.maximum(b, 0)), "({0} ** {1})",
         scalars=True, mixed=False,
-        domain=lambda a, b: (a > 0) if a.dtype.kind == "f" else (b >= 0),
+        # IEEE pow: a negative or zero base is defined with an integral exponent (-0 ** -3 is -inf)
+        domain=lambda a, b: ((a > 0) | (b == np.trunc(b))) if a.dtype.kind == "f" else (b >= 0),
         own=lambda a, b, o: np.abs(o) * (4 + 2 * np.abs(b * np.log(np.abs(a) + 1e-300))))
 _binary("maximum", _NB, np.maximum, "{0}.maximum({1})", domain=R.signed_zeros_agree)
 _binary("minimum", _NB, np.minimum, "{0}.minimum({1})", domain=R.signed_zeros_agree)

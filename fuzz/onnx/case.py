@@ -8,7 +8,9 @@ A case:
    "nodes":        [{"op": "Gemm", "inputs": ["in1", "w2"], "outputs": ["v0"], "attrs": {"transB": 1}}, ...],
    "outputs":      ["v0"]}
 A node reads only values defined before it ("" is an omitted optional input). Attributes whose name starts
-with "_" are the fuzzer's own notes (Split's output count before opset 18) and never reach the model.
+with "_" are the fuzzer's own notes (Split's output count before opset 18) and never reach the model; a dtype
+attribute (Cast's `to`, QuantizeLinear's `output_dtype`) holds the dtype's name, a tensor attribute (ConstantOfShape's
+`value`) {"dtype": ..., "data": [...]}. A dimension of -1 in a value's type depends on the values (NonZero's count).
 Domains of random values: normal, unit (-1..1), positive (0.25..4; integers 1..8), int_small (-8..8), bool,
 index:N (-N..N-1), grid (the integers -2..2: ties for ArgMax, TopK and comparisons).
 """
@@ -26,8 +28,10 @@ MAX_NUMEL = 1 << 14  # per value: keeps a check fast
 MAX_NODES = 48
 MIN_OPSET = 13
 ORT_NEWEST_OPSET = 21  # onnxruntime 1.19, the lowest release allowed, runs opsets up to 21
-DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool")
+DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool", "uint8", "int8", "uint16", "int16")
 DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid")
+DTYPE_ATTRS = {"Cast": ("to",), "QuantizeLinear": ("output_dtype",)}  # attributes that name a dtype
+TENSOR_ATTRS = {"ConstantOfShape": ("value",)}  # attributes that hold a tensor
 
 
 class BadCase(ValueError):
@@ -140,6 +144,30 @@ def infer_types(case: Any) -> dict[str, TT]:
     return types
 
 
+def onnx_attrs(node: dict[str, Any]) -> dict[str, Any]:
+    """A node's attributes as onnx.helper.make_node takes them: the fuzzer's notes dropped, dtype names as
+    TensorProto numbers, tensor attributes as TensorProtos."""
+    from onnx import helper, numpy_helper
+
+    attrs = {a: v for a, v in node["attrs"].items() if not a.startswith("_")}
+    for a in DTYPE_ATTRS.get(node["op"], ()):
+        if a in attrs:
+            attrs[a] = helper.np_dtype_to_tensor_dtype(np.dtype(attrs[a]))
+    for a in TENSOR_ATTRS.get(node["op"], ()):
+        if a in attrs:
+            attrs[a] = numpy_helper.from_array(np.asarray(attrs[a]["data"]).astype(attrs[a]["dtype"]))
+    return attrs
+
+
+def value_info(name: str, t: TT) -> Any:
+    """An onnx ValueInfoProto of a value's type (a -1 dimension unknown)."""
+    from onnx import helper
+
+    shape, dt = t
+    return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dt)),
+                                         [None if n < 0 else n for n in shape])
+
+
 def make_values(t: dict[str, Any]) -> np.ndarray:
     """The array of an input or initializer, from its data or its shape, dtype, seed and domain."""
     shape, dt = tuple(t["shape"]), np.dtype(t["dtype"])
@@ -176,20 +204,12 @@ def to_model(case: dict[str, Any], outputs: list[str] | None = None) -> Any:
     from onnx import helper, numpy_helper
 
     types = infer_types(case)
-
-    def info(name: str) -> Any:
-        shape, dt = types[name]
-        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dt)), list(shape))
-
-    nodes = []
-    for k, n in enumerate(case["nodes"]):
-        attrs = {a: v for a, v in n["attrs"].items() if not a.startswith("_")}
-        if n["op"] == "Cast":  # the case names the dtype; the model holds its TensorProto number
-            attrs["to"] = helper.np_dtype_to_tensor_dtype(np.dtype(attrs["to"]))
-        nodes.append(helper.make_node(n["op"], n["inputs"], n["outputs"], name=f"n{k}_{n['op']}", **attrs))
+    nodes = [helper.make_node(n["op"], n["inputs"], n["outputs"], name=f"n{k}_{n['op']}", **onnx_attrs(n))
+             for k, n in enumerate(case["nodes"])]
     inits = [numpy_helper.from_array(make_values(t), t["name"]) for t in case["initializers"]]
-    graph = helper.make_graph(nodes, "uopfuzz", [info(t["name"]) for t in case["inputs"]],
-                              [info(o) for o in (case["outputs"] if outputs is None else outputs)], inits)
+    graph = helper.make_graph(nodes, "uopfuzz", [value_info(t["name"], types[t["name"]]) for t in case["inputs"]],
+                              [value_info(o, types[o]) for o in (case["outputs"] if outputs is None else outputs)],
+                              inits)
     opsets = [helper.make_opsetid("", case["opset"])]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="uopfuzz")
     model.ir_version = helper.find_min_ir_version_for(opsets)

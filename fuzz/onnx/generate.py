@@ -2,9 +2,11 @@
 op's spec against the values built so far (graph inputs, initializers, earlier nodes), then the outputs (every
 value no node reads, plus now and then one that is read). Same rng state, same case.
 
-Values carry two facts the samplers ask for: `positive` (drawn from 0.25..4: what Log, Sqrt, Reciprocal, a
-divisor and a Pow base need) and `exact` (graph inputs and initializers, and what movement and selection ops
-make of them). An op whose result a rounding error could flip (ArgMax, Floor, comparisons, float->int Cast:
+Values carry three facts the samplers ask for: `positive` (drawn from 0.25..4: what Log, Sqrt, Reciprocal, a
+divisor and a Pow base with a real exponent need), `nonzero` (random floats never exactly 0: a Pow base of either sign
+with an integral exponent, possibly negative) and `exact` (graph inputs and initializers, and what movement and
+selection ops make of them). A value with a dimension that depends on the values (NonZero's count, -1) is never
+read by another node. An op whose result a rounding error could flip (ArgMax, Floor, comparisons, float->int Cast:
 `OpSpec.discrete`) only reads exact values, so the engine and onnxruntime see bit-equal operands there.
 """
 
@@ -15,7 +17,7 @@ import random
 from typing import Any, Callable
 
 from fuzz.onnx.case import infer_types, newest_opset
-from fuzz.onnx.ops import FLOATS, OPS, TT, Ctx, OpSpec, Shape, broadcast
+from fuzz.onnx.ops import FLOATS, OPS, TT, Ctx, OpSpec, Shape, broadcast, known
 
 # ops whose result is bit-exact given exact inputs (movement, selection, sign flips): exactness flows through
 EXACT_OPS = frozenset({
@@ -23,7 +25,7 @@ EXACT_OPS = frozenset({
     "Unsqueeze", "Concat", "Split", "Slice", "Pad", "Tile", "Expand", "Gather", "GatherElements", "DepthToSpace",
     "SpaceToDepth", "Trilu", "Shape", "Size", "Not", "And", "Or", "Xor", "Equal", "Less", "Greater",
     "LessOrEqual", "GreaterOrEqual", "IsNaN", "IsInf", "Sign", "Floor", "Ceil", "Round", "ArgMax", "ArgMin",
-    "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool", "Hardmax",
+    "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool", "Hardmax", "ConstantOfShape", "NonZero", "QuantizeLinear",
 })
 WEIGHTS: dict[str, float] = {  # how often an op is drawn relative to 1.0 (the structured ones break importers)
     "Conv": 4, "ConvTranspose": 3, "MaxPool": 3, "AveragePool": 3, "Gemm": 3, "MatMul": 3, "Pad": 3, "Slice": 3,
@@ -42,6 +44,7 @@ class Draw:
         self.types: dict[str, TT] = {}
         self.consts: dict[str, list[Any]] = {}
         self.positive: set[str] = set()
+        self.nonzero: set[str] = set()
         self.exact: set[str] = set()
         self.inputs: list[dict[str, Any]] = []
         self.inits: list[dict[str, Any]] = []
@@ -54,11 +57,13 @@ class Draw:
         self._n += 1
         return f"{prefix}{self._n}"
 
-    def _add(self, name: str, t: TT, positive: bool, exact: bool) -> str:
+    def _add(self, name: str, t: TT, positive: bool, exact: bool, nonzero: bool = False) -> str:
         self.types[name] = (tuple(t[0]), t[1])
         self.order.append(name)
         if positive:
             self.positive.add(name)
+        if nonzero or positive:
+            self.nonzero.add(name)
         if exact:
             self.exact.add(name)
         return name
@@ -69,7 +74,7 @@ class Draw:
         name = self._name("in")
         self.inputs.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                             "domain": domain})
-        return self._add(name, (shape, dtype), domain == "positive", True)
+        return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain))
 
     def new_weight(self, shape: Shape, dtype: str, domain: str = "") -> str:
         """A new initializer with random values."""
@@ -77,7 +82,7 @@ class Draw:
         name = self._name("w")
         self.inits.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                            "domain": domain})
-        return self._add(name, (shape, dtype), domain == "positive", True)
+        return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain))
 
     def operand(self, shape: Shape, dtype: str, domain: str = "") -> str:
         """A new graph input or initializer of this type."""
@@ -103,7 +108,7 @@ class Draw:
         """A constant scalar initializer of `dtype`."""
         name = self._name("s")
         self.inits.append({"name": name, "shape": [], "dtype": dtype, "data": [value]})
-        return self._add(name, ((), dtype), value > 0, True)
+        return self._add(name, ((), dtype), value > 0, True, value != 0)
 
     # ------------------------------------------------------------------ shapes
     def dim(self) -> int:
@@ -116,6 +121,10 @@ class Draw:
             if math.prod(s) <= self.max_numel // 4:
                 return s
         return (1,) * rank
+
+    def long_shape(self) -> Shape:
+        """A random shape of 64..max_numel // 4 elements (rank 1..4): long reductions."""
+        return self.factor_shape(self.rng.randint(64, self.max_numel // 4))
 
     def image_shape(self) -> Shape:
         nd = self.rng.choice((1, 2, 2, 2))
@@ -141,10 +150,12 @@ class Draw:
         return tuple(dims)
 
     # ------------------------------------------------------------------ picking
-    def pick(self, pred: Callable[[TT], bool], positive: bool = False, fresh: bool = True) -> str | None:
+    def pick(self, pred: Callable[[TT], bool], positive: bool = False, fresh: bool = True, nonzero: bool = False
+             ) -> str | None:
         """An existing value whose type satisfies pred (recent ones first), else (if fresh) a new graph input."""
         ok = [n for n in self.order if pred(self.types[n]) and (not positive or n in self.positive)
-              and (not self.need_exact or n in self.exact) and 0 < _numel(self.types[n][0]) <= self.max_numel]
+              and (not nonzero or n in self.nonzero) and (not self.need_exact or n in self.exact)
+              and 0 < _numel(self.types[n][0]) <= self.max_numel and known(self.types[n][0])]
         if ok and (not fresh or self.rng.random() < 0.85):
             return ok[-1 - min(int(self.rng.expovariate(0.7)), len(ok) - 1)] if self.rng.random() < 0.8 \
                 else self.rng.choice(ok)
@@ -161,8 +172,8 @@ class Draw:
         """A second operand for `a`: same dtype, a shape that broadcasts with a's (existing or new)."""
         sa, dt = self.types[a]
         if not positive and self.rng.random() < 0.4:
-            ok = [n for n in self.order if n != a and self.types[n][1] == dt and _bcast_ok(self.types[n][0], sa)
-                  and (not self.need_exact or n in self.exact)]
+            ok = [n for n in self.order if n != a and self.types[n][1] == dt and known(self.types[n][0])
+                  and _bcast_ok(self.types[n][0], sa) and (not self.need_exact or n in self.exact)]
             if ok:
                 return self.rng.choice(ok[-6:])
         if self.rng.random() < 0.15 and 1 in sa:  # both sides broadcast: a's size-1 dims grow in the partner
@@ -175,7 +186,11 @@ class Draw:
 
 
 def default_domain(dtype: str) -> str:
-    return "bool" if dtype == "bool" else "int_small" if dtype.startswith("int") else "normal"
+    return "bool" if dtype == "bool" else "int_small" if dtype.startswith(("int", "uint")) else "normal"
+
+
+def _nonzero_domain(dtype: str, domain: str) -> bool:
+    return dtype in FLOATS and domain in ("normal", "unit", "positive")  # continuous draws: never exactly 0
 
 
 def _numel(shape: Shape) -> int:

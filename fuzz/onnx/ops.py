@@ -7,6 +7,8 @@ or creates the inputs (graph inputs, initializers with random values, or constan
 pads) and the attributes, and returns (input names, attrs), or None when the op does not fit here. Its
 `infer(c, ins, attrs)` gives the output types from the input types, the constant data (`c.consts`) and the opset,
 and raises ValueError for anything ONNX would reject, so a shrunk or hand-written case is checked the same way.
+A dimension the values decide (NonZero's count) is UNKNOWN in the table and is compared when the model runs; no
+node reads such a value.
 Opset differences are part of the rule: axes as an attribute (ReduceMean before 18) or as an input (after),
 Split's `num_outputs` (18+), AveragePool dilations (19+), ops that appear in later opsets (Gelu 20, Mish 18,
 LayerNormalization 17, HardSwish 14).
@@ -21,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from fuzz.onnx.generate import Draw
 
-Shape = tuple[int, ...]
+Shape = tuple[int, ...]  # a dimension of UNKNOWN depends on the values (NonZero's count)
 TT = tuple[Shape, str]  # (shape, dtype) of one value
+UNKNOWN = -1
 FLOATS = ("float32", "float16", "float64")
 INTS = ("int32", "int64")
 NEWEST_OPSET = 28  # capped again at what the installed onnx knows (fuzz.onnx.case.newest_opset)
@@ -56,7 +59,7 @@ class OpSpec:
     infer: Callable[[Ctx, list[str], dict[str, Any]], list[TT]]
     since: int = 13
     defaults: dict[str, Any] = field(default_factory=dict)  # attr -> its default (the reducer resets to it)
-    # a small input error can flip the result (argmax, floor, comparisons), or, for the periodic Sin and Cos, an
+    # a small input error can flip the result (argmax, floor, comparisons), or, for the periodic Sin, Cos and Mod, an
     # input's relative error becomes an absolute one as large as the input: such ops read only exact values
     discrete: bool = False
 
@@ -65,6 +68,16 @@ def axis_of(a: int, r: int, what: str = "axis") -> int:
     if not -r <= a < r:
         raise ValueError(f"{what} {a} out of range for rank {r}")
     return a % r
+
+
+def known(shape: Shape) -> bool:
+    """Whether every dimension is known before the model runs."""
+    return all(n != UNKNOWN for n in shape)
+
+
+def fits(shape: Shape, table: Shape) -> bool:
+    """Whether a computed shape is the table's (an UNKNOWN dimension of the table fits any size)."""
+    return len(shape) == len(table) and all(t in (UNKNOWN, n) for n, t in zip(shape, table))
 
 
 def broadcast(*shapes: Shape) -> Shape:
@@ -119,6 +132,30 @@ def _binary(dtypes: tuple[str, ...], out: str | None = None, divisor: bool = Fal
         return [(broadcast(sa, sb), out or da)]
 
     return sample, infer
+
+
+_positive_pow = _binary(FLOATS, pos_base=True)[0]
+
+
+def _pow_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    if d.rng.random() < 0.5:  # a positive base: any real exponent
+        return _positive_pow(d)
+    # a base of either sign with an integral exponent (a float holding -2..2, or an integer tensor): real in ONNX
+    # as in C's pow. Not a base that may be 0: the sign of a computed zero (which runtimes need not agree on) decides
+    # the sign of 0 ** -1
+    a = d.pick(lambda t: t[1] in FLOATS, nonzero=True)
+    if a is None:
+        return None
+    sa, dt = d.types[a]
+    shape = d.sub_shape(sa) if d.rng.random() < 0.5 else sa
+    return [a, d.operand(shape, d.rng.choice((dt, dt, "int32", "int64")), "grid")], {}
+
+
+def _pow_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    (sa, da), (sb, db) = c.t(ins[0]), c.t(ins[1])
+    if da not in FLOATS or db not in FLOATS + INTS:
+        raise ValueError(f"Pow of {da} to {db}: the fuzzer draws float bases, float or int exponents")
+    return [(broadcast(sa, sb), da)]
 
 
 def _variadic(dtypes: tuple[str, ...]):
@@ -487,9 +524,21 @@ def _pool_infer(avg: bool):
         out = _window_out(sx[2:], a, ext, ceil)
         if any(o < 1 for o in out):
             raise ValueError(f"pooling output {out} is empty")
+        if _window_in_padding(sx[2:], a, out):
+            # no value is defined there: onnxruntime gives MaxPool the lowest float, onnx.reference 0, the engine -inf
+            raise ValueError("a dilated pooling window covers only padding: not drawn")
         return [((*sx[:2], *out), dx)]
 
     return infer
+
+
+def _window_in_padding(spatial: Shape, a: dict[str, Any], out: list[int]) -> bool:
+    """Whether a window of explicit pads reads no input element (dilated taps can step over a short axis)."""
+    nd = len(spatial)
+    s, dl = a.get("strides", [1] * nd), a.get("dilations", [1] * nd)
+    pads = a.get("pads", [0] * (2 * nd)) if a.get("auto_pad", "NOTSET") == "NOTSET" else [0] * (2 * nd)
+    return any(not any(0 <= o * s[i] - pads[i] + j * dl[i] < n for j in range(a["kernel_shape"][i]))
+               for i, n in enumerate(spatial) for o in range(out[i]))
 
 
 def _global_pool_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
@@ -614,6 +663,8 @@ def _axes_as_input(op: str, opset: int) -> bool:
 def _reduce_sample(op: str):
     def sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
         x = d.pick(lambda t: t[1] in FLOATS and len(t[0]) >= 1, positive=op == "ReduceProd")
+        if d.rng.random() < 0.2:  # a long float16 sum: rounded once from float32, or hundreds of times in float16
+            x = d.new_value(d.long_shape(), "float16", "positive" if op == "ReduceProd" else "normal")
         if x is None:
             return None
         r = len(d.types[x][0])
@@ -1409,10 +1460,13 @@ def _resize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     if mode == "nearest" and d.rng.random() < 0.7:
         attrs["nearest_mode"] = d.rng.choice(("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"))
     pool = _NEAREST_SCALES if mode == "nearest" else _LINEAR_SCALES
-    scales = [1.0, 1.0] + [d.rng.choice(pool) for _ in sx[2:]]
     if mode == "linear" and d.rng.random() < 0.3:  # sizes instead of scales
-        sizes = [n if i < 2 else max(1, int(n * s)) for i, (n, s) in enumerate(zip(sx, scales))]
+        sizes = [n if i < 2 else max(1, int(n * d.rng.choice(pool))) for i, n in enumerate(sx)]
         return [x, "", "", d.const(sizes)], attrs
+    # align_corners: onnxruntime divides by the floored output length, the spec (and onnx.reference) by n * scale;
+    # drawn only where the two agree
+    scales = [1.0, 1.0] + [d.rng.choice([s for s in pool if ctm != "align_corners" or (n * s).is_integer()])
+                           for n in sx[2:]]
     return [x, "", d.data(scales, "float32")], attrs
 
 
@@ -1439,6 +1493,161 @@ def _resize_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     return [(out, dx)]
 
 
+# ---------------------------------------------------------------------------------------------- quantization
+def _quant_types(opset: int) -> tuple[str, ...]:
+    """QuantizeLinear's integer outputs (and DequantizeLinear's inputs) at this opset."""
+    return ("uint8", "int8") + (("uint16", "int16") if opset >= 21 else ())
+
+
+QFLOATS = ("float32", "float16")  # what QuantizeLinear reads and DequantizeLinear makes
+
+
+def _int_range(dt: str) -> tuple[int, int]:
+    bits = int(dt.removeprefix("u").removeprefix("int"))
+    return (0, (1 << bits) - 1) if dt.startswith("u") else (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def _quant_params(d: Draw, x: str) -> tuple[Shape, dict[str, Any]]:
+    """The scale's shape, () per tensor or (n,) along a drawn axis, and the axis attribute that goes with it."""
+    sx = d.types[x][0]
+    if d.rng.random() < 0.65:
+        return (), {}
+    ax = d.rng.randrange(-len(sx), len(sx))
+    return (sx[ax],), ({} if ax == 1 else {"axis": ax})
+
+
+def _quantize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: t[1] in QFLOATS and len(t[0]) >= 1)
+    if x is None:
+        return None
+    qt = d.rng.choice(_quant_types(d.opset))
+    lo, hi = _int_range(qt)
+    shape, attrs = _quant_params(d, x)
+    # |x| is mostly below 3: x / scale spans k times the type's range, so a k above 1 saturates at either end
+    scales = [float(f"{6 / (d.rng.choice((0.5, 2, 8, 50)) * (hi - lo)):.2g}") for _ in range(math.prod(shape))]
+    dx = d.types[x][1]
+    ins = [x, d.data(scales, dx) if shape else d.scalar(scales[0], dx)]
+    if d.rng.random() < 0.7:  # the zero point, at an end of the range now and then: one side saturates sooner
+        zps = [d.rng.choice((lo, hi, (lo + hi + 1) // 2, d.rng.randint(lo, hi))) for _ in scales]
+        ins.append(d.data(zps, qt) if shape else d.scalar(zps[0], qt))
+    elif d.opset >= 21 and d.rng.random() < 0.5:
+        attrs["output_dtype"] = qt
+    return ins, attrs
+
+
+def _quant_scale(c: Ctx, ins: list[str], a: dict[str, Any], op: str) -> Shape:
+    """Check the scale and zero point of a (De)QuantizeLinear: a scalar, or one per element along axis."""
+    sx = c.t(ins[0])[0]
+    ss = c.t(ins[1])[0]
+    if a.get("block_size", 0) or a.get("saturate", 1) != 1:
+        raise ValueError(f"{op}: block_size and saturate are not drawn")
+    if ss and (len(ss) != 1 or not sx or ss[0] != sx[axis_of(a.get("axis", 1), len(sx))]):
+        raise ValueError(f"{op}: scale {list(ss)} is neither a scalar nor one per element along axis of {list(sx)}")
+    if len(ins) > 2 and ins[2] and c.t(ins[2])[0] != ss:
+        raise ValueError(f"{op}: zero point {list(c.t(ins[2])[0])} and scale {list(ss)} differ in shape")
+    return ss
+
+
+def _quantize_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    (sx, dx), ds = c.t(ins[0]), c.t(ins[1])[1]
+    if dx not in QFLOATS or ds != dx:
+        raise ValueError(f"QuantizeLinear of {dx} by a {ds} scale at opset {c.opset}")
+    _quant_scale(c, ins, a, "QuantizeLinear")
+    out = a.get("output_dtype", "uint8")
+    if "output_dtype" in a and c.opset < 21:
+        raise ValueError("QuantizeLinear output_dtype needs opset 21")
+    if len(ins) > 2 and ins[2]:
+        if "output_dtype" in a and a["output_dtype"] != c.t(ins[2])[1]:
+            raise ValueError("QuantizeLinear output_dtype differs from the zero point's")
+        out = c.t(ins[2])[1]
+    if out not in _quant_types(c.opset):
+        raise ValueError(f"QuantizeLinear to {out} at opset {c.opset}")
+    return [(sx, out)]
+
+
+def _dequantize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    # unsigned only: onnxruntime 1.32's optimizer moves a signed DequantizeLinear past a Reshape or Transpose as a
+    # uint8 Q/DQ pair (negatives come out 0, or, with a zero point, the model no longer loads)
+    qts = tuple(t for t in _quant_types(d.opset) if t.startswith("u"))
+    x = d.pick(lambda t: t[1] in qts and len(t[0]) >= 1, fresh=False)
+    x = x or d.new_value(d.shape(), d.rng.choice(qts), "int_small")  # -8..-1 wrapped: 248..255
+    qt = d.types[x][1]
+    shape, attrs = _quant_params(d, x)
+    dt = d.rng.choice(QFLOATS)
+    scales = [round(d.rng.uniform(0.01, 2), 3) for _ in range(math.prod(shape))]
+    ins = [x, d.data(scales, dt) if shape else d.scalar(scales[0], dt)]
+    if d.rng.random() < 0.6:
+        lo, hi = _int_range(qt)
+        zps = [d.rng.randint(lo, hi) for _ in scales]
+        ins.append(d.data(zps, qt) if shape else d.scalar(zps[0], qt))
+    return ins, attrs
+
+
+def _dequantize_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    (sx, dx), ds = c.t(ins[0]), c.t(ins[1])[1]
+    if dx not in _quant_types(c.opset) + ("int32",) or ds not in QFLOATS:
+        raise ValueError(f"DequantizeLinear of {dx} by a {ds} scale at opset {c.opset}")
+    _quant_scale(c, ins, a, "DequantizeLinear")
+    if len(ins) > 2 and ins[2] and (c.t(ins[2])[1] != dx or dx == "int32"):
+        raise ValueError(f"DequantizeLinear: the zero point must be {dx} (and absent for int32)")
+    if "output_dtype" in a:
+        raise ValueError("DequantizeLinear output_dtype is not drawn")
+    return [(sx, ds)]
+
+
+# ---------------------------------------------------------------------------------------------- value-made shapes
+def _nonzero_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: t[1] in CASTS and len(t[0]) >= 1, fresh=False) if d.rng.random() < 0.5 else None
+    if x is None:  # values with zeros among them: one in five on the grid, one in two bools
+        dt = d.rng.choice(("float32", "float32", "float16", "int32", "int64", "bool"))
+        x = d.new_value(d.shape(), dt, "bool" if dt == "bool" else "grid")
+    return [x], {}
+
+
+def _nonzero_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    sx, _ = c.t(ins[0])
+    if not sx:
+        raise ValueError("NonZero of a scalar is not drawn")
+    return [((len(sx), UNKNOWN), "int64")]
+
+
+FILLS = CASTS + ("uint8", "int8", "uint16", "int16")  # ConstantOfShape's value dtypes
+
+
+def _fill_value(d: Draw, dt: str) -> Any:
+    if dt == "bool":
+        return d.rng.random() < 0.5
+    if dt in FLOATS:  # multiples of 1/4: sums of copies are exact, so a constant row normalizes to 0 on both sides
+        return d.rng.choice((d.rng.randint(-12, 12) / 4, -1e4, 1.0))
+    lo, hi = _int_range(dt)
+    big = (1 << 24) + 1  # past float32's integers: a float detour loses the 1 (the 8- and 16-bit types: their ends)
+    lo, hi = max(lo, -big), min(hi, big)
+    return d.rng.choice((d.rng.randint(max(lo, -8), 8), lo, hi, d.rng.randint(lo, hi)))
+
+
+def _constant_of_shape_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    shape = list(d.shape())
+    if d.rng.random() < 0.1:
+        shape = []  # a scalar
+    elif d.rng.random() < 0.1:
+        shape[d.rng.randrange(len(shape))] = 0
+    if d.rng.random() < 0.15:
+        return [d.const(shape)], {}  # float32 0
+    dt = d.rng.choice(FILLS)
+    return [d.const(shape)], {"value": {"dtype": dt, "data": [_fill_value(d, dt)]}}
+
+
+def _constant_of_shape_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    dims = [int(v) for v in c.const(ins[0], "ConstantOfShape shape")]
+    if c.t(ins[0])[0] != (len(dims),) or any(v < 0 for v in dims):
+        raise ValueError(f"ConstantOfShape shape {dims} must be a 1-D list of sizes")
+    v = a.get("value", {"dtype": "float32", "data": [0.0]})
+    if not isinstance(v, dict) or set(v) != {"dtype", "data"} or v["dtype"] not in FILLS or \
+            not isinstance(v["data"], list) or len(v["data"]) != 1 or not isinstance(v["data"][0], (int, float)):
+        raise ValueError(f"ConstantOfShape value {v!r} must be {{'dtype': one of {'/'.join(FILLS)}, 'data': [x]}}")
+    return [(tuple(dims), v["dtype"])]
+
+
 def _spec(name: str, pair: tuple[Any, Any], since: int = 13, defaults: dict[str, Any] | None = None,
           discrete: bool = False) -> OpSpec:
     return OpSpec(name, pair[0], pair[1], since, defaults or {}, discrete)
@@ -1463,8 +1672,8 @@ OP_LIST: list[OpSpec] = [
     _spec("Not", _unary(("bool",))), _spec("IsNaN", (_unary()[0], lambda c, i, a: [(c.t(i[0])[0], "bool")])),
     _spec("IsInf", (_unary()[0], lambda c, i, a: [(c.t(i[0])[0], "bool")])),
     *[_spec(n, _binary(_ALL_NUM)) for n in ("Add", "Sub", "Mul")],
-    _spec("Div", _binary(_ALL_NUM, divisor=True)), _spec("Pow", _binary(FLOATS, pos_base=True)),
-    _spec("Mod", (_mod_sample, _mod_infer), defaults={"fmod": 0}),
+    _spec("Div", _binary(_ALL_NUM, divisor=True)), _spec("Pow", (_pow_sample, _pow_infer)),
+    _spec("Mod", (_mod_sample, _mod_infer), defaults={"fmod": 0}, discrete=True),  # fmod(1e6 * (1 + 1e-15), 1.2)
     *[_spec(n, _variadic(_ALL_NUM)) for n in ("Max", "Min")],
     *[_spec(n, _variadic(FLOATS)) for n in ("Sum", "Mean")],
     *[_spec(n, (_compare_sample, _binary(_ALL_NUM, out="bool")[1]), discrete=True)
@@ -1525,6 +1734,12 @@ OP_LIST: list[OpSpec] = [
     _spec("Einsum", (_einsum_sample, _einsum_infer)),
     _spec("Range", (_range_sample, _range_infer)),
     _spec("OneHot", (_onehot_sample, _onehot_infer), defaults={"axis": -1}),
+    # from 19 (float16 too), where onnx.reference runs them: it stands in where onnxruntime cannot run a model
+    _spec("QuantizeLinear", (_quantize_sample, _quantize_infer), since=19, defaults={"axis": 1, "output_dtype": None},
+          discrete=True),  # rounds: reads only exact values
+    _spec("DequantizeLinear", (_dequantize_sample, _dequantize_infer), since=19, defaults={"axis": 1}),
+    _spec("NonZero", (_nonzero_sample, _nonzero_infer), discrete=True),
+    _spec("ConstantOfShape", (_constant_of_shape_sample, _constant_of_shape_infer), defaults={"value": None}),
     _spec("Resize", (_resize_sample, _resize_infer), since=13,
           defaults={"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
                     "nearest_mode": "round_prefer_floor"}),
