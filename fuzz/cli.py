@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seconds", type=_positive_float, metavar="S", help="time budget")
     run.add_argument("--cases", type=_positive_int, metavar="N", help="case budget (with --seconds: first to end)")
     run.add_argument("--seed", type=int, help="campaign seed (default: a random one, printed with the command)")
-    run.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="worker processes (default 1)")
+    run.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                     help="worker processes (default: one per core this process may use)")
     run.add_argument(
         "--resume",
         metavar="DIR",
@@ -224,7 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _print_run(result, args.json)
     if not args.fuzzers:
         raise BadInputError("fuzz run: name at least one fuzzer (see fuzz list), or --resume a campaign")
-    args.workers = args.workers or 1
+    args.workers = args.workers or available_cores()
     if args.seconds is None and args.cases is None:
         raise BadInputError("fuzz run: give a budget with --seconds S and/or --cases N")
     if len(set(args.fuzzers)) != len(args.fuzzers):
