@@ -379,13 +379,31 @@ def signed_zeros_agree(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def argext(x: Ref, axis: int | None, keepdims: bool, largest: bool) -> Ref:
     """Index of the first max (min) along `axis` (None: flattened); a NaN counts as the extreme. Undefined where
     another element is within the errors of the extreme; exact ties (no error along the axis) are defined: the
-    first index wins."""
+    first index wins. Integers and bools compare exactly (in float64, uint64 2**64 - 2 and 2**64 - 1 are one value)."""
     v, e, u = x.f64(), x.err, x.undef
     if axis is None:
         v, e, u = v.reshape(-1), e.reshape(-1), u.reshape(-1)
         ax = 0
     else:
         ax = axis
+    if not is_float(x.dtype):
+        exact = x.value.reshape(-1) if axis is None else x.value
+        idx = (np.argmax if largest else np.argmin)(exact, axis=ax, keepdims=True)
+        undef = np.any(u, axis=ax, keepdims=True)
+    else:
+        idx, undef = _float_argext(v, e, u, ax, largest)
+    if axis is None:
+        idx, undef = idx.reshape(()), undef.reshape(())
+        if keepdims:
+            idx, undef = idx.reshape((1,) * x.value.ndim), undef.reshape((1,) * x.value.ndim)
+    elif not keepdims:
+        idx, undef = np.squeeze(idx, ax), np.squeeze(undef, ax)
+    idx = np.asarray(idx, np.int64)
+    return Ref(idx, np.zeros(idx.shape), np.asarray(undef))
+
+
+def _float_argext(v: np.ndarray, e: np.ndarray, u: np.ndarray, ax: int, largest: bool) -> tuple[np.ndarray, np.ndarray]:
+    """argext of float values v (errors e, undefined u) along ax, keeping the axis: (index, undefined)."""
     with np.errstate(all="ignore"):
         key = v if largest else -v
         # a NaN beats everything, +inf too (numpy: the first NaN)
@@ -398,14 +416,7 @@ def argext(x: Ref, axis: int | None, keepdims: bool, largest: bool) -> Ref:
         ties = (np.sum(close & ~np.isnan(v), axis=ax, keepdims=True) > 1) & (emax > 0)
         anynan = np.any(np.isnan(v), axis=ax, keepdims=True)
         undef = np.any(u, axis=ax, keepdims=True) | (ties & ~anynan) | (np.isinf(top) & (emax > 0))
-    if axis is None:
-        idx, undef = idx.reshape(()), undef.reshape(())
-        if keepdims:
-            idx, undef = idx.reshape((1,) * x.value.ndim), undef.reshape((1,) * x.value.ndim)
-    elif not keepdims:
-        idx, undef = np.squeeze(idx, ax), np.squeeze(undef, ax)
-    idx = np.asarray(idx, np.int64)
-    return Ref(idx, np.zeros(idx.shape), np.asarray(undef))
+    return idx, undef
 
 
 def cumsum(x: Ref, axis: int | None, out: str | None = None) -> Ref:

@@ -141,3 +141,14 @@ def test_random_opts_offer_amounts_that_do_not_divide_the_loop(monkeypatch):
     MG.MUTANTS["upcast_tail_not_gated"].plant(monkeypatch)
     bad = next((v for c in seeds if (v := fz.check(c)).status != "pass"), None)
     assert bad is not None and "opts" in bad.signature, bad
+
+
+def test_reference_argmax_of_integers_is_exact_past_float64s_precision():
+    # a campaign's false alarm (H100 host, 9,408 cases): uint64 2**64 - 2 and 2**64 - 1 are one float64, so the
+    # reference took the first of them as the maximum while the engine (and numpy) took the second
+    x = np.array([[0, 2**64 - 2, 2, 2**63, 2**64 - 1]], np.uint64)
+    assert R.argext(R.exact(x), 1, False, True).value.tolist() == [4]
+    assert R.argext(R.exact(x), None, False, False).value.tolist() == 0
+    y = np.array([[2**63 - 1, -(2**63), 2**63 - 2]], np.int64)
+    assert R.argext(R.exact(y), 1, True, True).value.tolist() == [[0]]
+    assert R.argext(R.exact(y), 1, False, False).value.tolist() == [1]
