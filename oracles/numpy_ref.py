@@ -174,7 +174,7 @@ def _perturbations(xs: list[np.ndarray], errs: list[np.ndarray], zero: bool = Fa
 def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, compute: str | None = None,
                 domain: Callable[..., np.ndarray] | None = None, discrete: bool = False,
                 own: Callable[..., np.ndarray] | None = None, own_unit: str = "work",
-                pole: tuple[int, ...] = (), rounded_once: bool = False) -> Ref:
+                pole: tuple[int, ...] = (), rounded_once: bool = False, slope: float | None = None) -> Ref:
     """An elementwise op: `fn` on the inputs converted to `compute` (float64 for float results, else `out`),
     rounded once to `out`. `domain(*xs)` is True where the op is defined; `discrete` ops (comparisons, floor,
     casts to integers) are undefined where moving an input within its error changes the result. `own(*xs, out)`
@@ -184,7 +184,9 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
     `pole`: the arguments at which 0 is a singularity (a divisor): undefined where such an argument is within its
     error of 0 (the result could be any size, or infinite). `rounded_once`: `fn` is one IEEE operation (+, -, *, /),
     so where the operands are exact the result is the correctly rounded one (float64 has more than twice the
-    precision of float32 plus two bits, so rounding its result again is innocuous) and must come out exactly."""
+    precision of float32 plus two bits, so rounding its result again is innocuous) and must come out exactly.
+    `slope`: a bound on |df/dx| for a one-input op that is not monotone (sin, cos): moving the input to the ends of
+    its error interval can miss a hump in between, so the carried error is at least slope * the input's error."""
     args = _broadcast(args)
     # a discrete op on floats (logical_not, a cast to bool) works on the float values, so their errors count
     compute = compute or ("float64" if is_float(out) or (discrete and any(is_float(a.dtype) for a in args)) else out)
@@ -212,6 +214,8 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
                     carried = np.maximum(carried, np.where(np.isfinite(d), d, 0.0))
                     if domain is not None:
                         undef = undef | ~domain(*ys)
+            if slope is not None:
+                carried = np.maximum(carried, slope * errs[0])
     if is_float(out):
         if discrete:
             return Ref(center.astype(NP_DTYPES[out]), np.zeros(center.shape), undef)
@@ -351,8 +355,11 @@ def reduce(x: Ref, op: str, axes: tuple[int, ...], keepdims: bool, out: str | No
         xv = cast(x, acc).f64() if src != acc else x.f64()
         if op == "sum":
             v = np.sum(xv, axis=axes, keepdims=keepdims)
-            e = np.sum(x.err, axis=axes, keepdims=keepdims) + \
-                eps(acc) * max(n, 1) * np.sum(np.abs(np.where(np.isfinite(xv), xv, 0)), axis=axes, keepdims=keepdims)
+            mags = np.sum(np.abs(np.where(np.isfinite(xv), xv, 0)), axis=axes, keepdims=keepdims)
+            e = np.sum(x.err, axis=axes, keepdims=keepdims) + eps(acc) * max(n, 1) * mags
+            if acc in _MAX:  # a narrow accumulator: where some order of the partial sums overflows (49152 + 16384
+                # is inf in e5m2, and then + -inf NaN), the result depends on the order, which opts change
+                undef = undef | (mags + np.sum(x.err, axis=axes, keepdims=keepdims) >= _MAX[acc])
         else:
             v = np.prod(xv, axis=axes, keepdims=keepdims)
             rel = np.sum(np.where(xv != 0, x.err / np.abs(np.where(xv != 0, xv, 1)), np.inf), axis=axes,

@@ -185,8 +185,9 @@ def _need(cond: bool, msg: str) -> Literal[False]:
 def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
            domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
            positive: bool = False, out: Callable[[str], str] | None = None, weight: float = 1.0,
-           pole: tuple[int, ...] = ()) -> None:
-    """An elementwise unary op on `dtypes` (result dtype `out(dt)`, default the input's)."""
+           pole: tuple[int, ...] = (), slope: float | None = None) -> None:
+    """An elementwise unary op on `dtypes` (result dtype `out(dt)`, default the input's); `slope`: a bound on |f'|
+    for an op that is not monotone (R.elementwise)."""
     out = out or (lambda d: d)
 
     def sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
@@ -201,7 +202,7 @@ def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         return ts[0][0], out(ts[0][1])
 
     def ref(rs: list[Ref], attrs: dict[str, Any], ot: TT) -> Ref:
-        return R.elementwise(fn, rs, ot[1], domain=domain, discrete=discrete, own=own, pole=pole)
+        return R.elementwise(fn, rs, ot[1], domain=domain, discrete=discrete, own=own, pole=pole, slope=slope)
 
     _add(OpSpec(name, "elementwise", 1, sample, infer, lambda ns, a: eng.format(*ns), ref, weight=weight))
 
@@ -227,8 +228,9 @@ _unary("log2", _F, np.log2, "{0}.log2()", domain=lambda x: x > 0, positive=True,
 _unary("sqrt", _F, np.sqrt, "{0}.sqrt()", domain=lambda x: x >= 0, positive=True, own=lambda x, o: 2 * o)
 _unary("rsqrt", _F, lambda x: 1 / np.sqrt(x), "{0}.rsqrt()", domain=lambda x: x > 0, positive=True, pole=(0,),
        own=lambda x, o: 3 * o)
-_unary("sin", _F, np.sin, "{0}.sin()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x))
-_unary("cos", _F, np.cos, "{0}.cos()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x))
+# sin and cos are not monotone: an input error wider than a hump moves the result more than its ends show
+_unary("sin", _F, np.sin, "{0}.sin()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x), slope=1.0)
+_unary("cos", _F, np.cos, "{0}.cos()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x), slope=1.0)
 _unary("sigmoid", _F, lambda x: 1 / (1 + np.exp(-x)), "{0}.sigmoid()",
        own=lambda x, o: (4 + 2 * np.abs(x)) * np.abs(o))
 _unary("tanh", _F, np.tanh, "{0}.tanh()", own=lambda x, o: (4 + 4 * np.abs(x)) * np.abs(o) + 4)
