@@ -1471,14 +1471,24 @@ def _interp_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
 _add(OpSpec("interpolate", "resample", 1, _interp_sample, _interp_infer, _interp_code, _interp_ref, weight=0.4))
 
 
-def _getitem_sample(rng: random.Random, pool: list[TT]) -> Any:
-    i = pick(rng, pool, lambda t: len(t[0]) >= 1 and all(t[0]) and math.prod(t[0]) <= 1024)
+def _indexed(rng: random.Random, pool: list[TT], min_rank: int) -> tuple[int, tuple[int, ...], int, Src] | None:
+    """A value of at least `min_rank` dims to index, the axis the index array takes, and that array: (position in
+    the pool, its shape, the axis, the new index input)."""
+    i = pick(rng, pool, lambda t: len(t[0]) >= min_rank and all(t[0]) and math.prod(t[0]) <= 1024)
     if i is None:
         return None
     s = pool[i][0]
     axis = rng.randrange(len(s))
     ishape = rand_shape(rng, rng.choice((0, 1, 1, 2)), max_numel=16)
-    return [i, new(ishape, rng.choice(("int32", "int64")), f"index:{s[axis]}")], {"axis": axis}
+    return i, s, axis, new(ishape, rng.choice(("int32", "int64")), f"index:{s[axis]}")
+
+
+def _getitem_sample(rng: random.Random, pool: list[TT]) -> Any:
+    got = _indexed(rng, pool, 1)
+    if got is None:
+        return None
+    i, _, axis, idx = got
+    return [i, idx], {"axis": axis}
 
 
 def _getitem_infer(ts: list[TT], a: dict[str, Any]) -> TT:
@@ -1506,19 +1516,17 @@ _add(OpSpec("getitem_array", "gather", 2, _getitem_sample, _getitem_infer,
 # numpy's mixed indexing, x[2, :, idx] or x[:, idx, -1]: integers with an index array are all "advanced" indices;
 # their result dims (idx's) go where the first of them was when they are adjacent, else first of all
 def _getitem_mixed_sample(rng: random.Random, pool: list[TT]) -> Any:
-    i = pick(rng, pool, lambda t: len(t[0]) >= 2 and all(t[0]) and math.prod(t[0]) <= 1024)
-    if i is None:
+    got = _indexed(rng, pool, 2)
+    if got is None:
         return None
-    s = pool[i][0]
-    axis = rng.randrange(len(s))
+    i, s, axis, idx = got
     others = [d for d in range(len(s)) if d != axis]
     chosen = rng.sample(others, rng.randint(1, len(others)))
     apart = [d for d in others if abs(d - axis) > 1]
     if apart and rng.random() < 0.5:  # a slice between an integer and the array: the result's dims go first
         chosen = [rng.choice(apart)]
     ints = {str(d): rng.randrange(-s[d], s[d]) for d in chosen}
-    ishape = rand_shape(rng, rng.choice((0, 1, 1, 2)), max_numel=16)
-    return [i, new(ishape, rng.choice(("int32", "int64")), f"index:{s[axis]}")], {"axis": axis, "ints": ints}
+    return [i, idx], {"axis": axis, "ints": ints}
 
 
 def _mixed_layout(ndim: int, a: dict[str, Any]) -> tuple[list[int], int]:
