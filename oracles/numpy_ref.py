@@ -357,8 +357,8 @@ def reduce(x: Ref, op: str, axes: tuple[int, ...], keepdims: bool, out: str | No
             v = np.sum(xv, axis=axes, keepdims=keepdims)
             mags = np.sum(np.abs(np.where(np.isfinite(xv), xv, 0)), axis=axes, keepdims=keepdims)
             e = np.sum(x.err, axis=axes, keepdims=keepdims) + eps(acc) * max(n, 1) * mags
-            if acc in _MAX:  # a narrow accumulator: where some order of the partial sums overflows (49152 + 16384
-                # is inf in e5m2, and then + -inf NaN), the result depends on the order, which opts change
+            if acc in _MAX:  # where some order of the partial sums overflows the accumulator (49152 + 16384 is
+                # inf in e5m2, then + -inf NaN), the result depends on the order, which opts change
                 undef = undef | (mags + np.sum(x.err, axis=axes, keepdims=keepdims) >= _MAX[acc])
         else:
             v = np.prod(xv, axis=axes, keepdims=keepdims)
