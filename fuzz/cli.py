@@ -87,7 +87,8 @@ def _add_isolation_args(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=DEFAULT_MEMORY_MB,
         metavar="N",
-        help=f"address space a worker may add to what it starts with, in MB (default {DEFAULT_MEMORY_MB})",
+        help=f"writable memory (heap and anonymous maps: RLIMIT_DATA) a worker may add to what it starts with, in MB "
+        f"(default {DEFAULT_MEMORY_MB})",
     )
 
 

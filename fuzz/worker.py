@@ -24,8 +24,9 @@ from fuzz.registry import fuzzer_spec, load_fuzzer
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_MB = 4096
-# a worker whose address space grew by this much (or by half its memory limit, if less) since it started retires
-# after its batch and a fresh one takes its place: caches a long campaign fills must not end in a false oom verdict
+# a worker whose writable memory (what RLIMIT_DATA counts) grew by this much (or by half its memory limit, if less)
+# since it started retires after its batch and a fresh one takes its place: caches a long campaign fills must not end
+# in a false oom verdict
 RETIRE_GROWTH_MB = 1024
 MAX_STARTUP_FAILURES = 3  # consecutive worker deaths outside any case before the pool gives up
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -140,17 +141,22 @@ def _set_up_worker(memory_mb: int | None, stack_path: str, parent_pid: int) -> N
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if memory_mb:  # on top of what the fork starts with (a big parent, e.g. a long pytest run, is not counted)
-            limit = _address_space() + int(memory_mb) * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            limit = _data_size() + int(memory_mb) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     except (ValueError, OSError):
         pass
 
 
-def _address_space() -> int:
-    """Bytes of address space this process holds now (0 where /proc is missing)."""
+def _data_size() -> int:
+    """Bytes of writable private memory (heap, anonymous maps, stack) this process has mapped now, what RLIMIT_DATA
+    counts (0 where /proc is missing).
+
+    The memory limit is on this, not on the address space (RLIMIT_AS): a GPU driver reserves tens of GB of address
+    space it never backs (cuInit failed under a 4 GB RLIMIT_AS, and every campaign worker silently lost CUDA), and
+    the reservations are not writable private memory."""
     try:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            return int(f.read().split()[5]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -288,7 +294,7 @@ def _worker_main(
     _set_up_worker(memory_mb, stack_path, parent_pid)
     fuzzers: dict[str, Fuzzer] = {}
     base = slot * len(STATUSES)
-    retire_at = _address_space() + min(RETIRE_GROWTH_MB, (memory_mb or RETIRE_GROWTH_MB * 2) // 2) * 1024 * 1024
+    retire_at = _data_size() + min(RETIRE_GROWTH_MB, (memory_mb or RETIRE_GROWTH_MB * 2) // 2) * 1024 * 1024
     while True:
         while not conn.poll(0.5):
             exit_if_orphaned(parent_pid)  # EOF may never come: later workers inherit this pipe's other end
@@ -333,7 +339,7 @@ def _worker_main(
             coverage = dict(fuzzer.coverage()) if watch is None else watch.coverage
         except Exception:
             coverage = {}
-        retire = _address_space() >= retire_at
+        retire = _data_size() >= retire_at
         conn.send(("done", coverage, time.perf_counter() - t0, retire))
         if retire:
             return

@@ -2,6 +2,7 @@
 scheduler realizing a reduce with its elementwise epilogue. Every vectorized kernel must compute exactly what the
 same kernel computes without opts (same operations per lane, same order)."""
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -254,3 +255,31 @@ def test_vector_kernels_with_fused_sums_compile_in_one_batch(monkeypatch, tmp_pa
     assert built == ["batch"], built  # one library for both, no compile again one by one
     np.testing.assert_allclose(x.numpy(), a @ b, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(y.numpy(), a @ c, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("driver_links", [False, True])
+def test_kernels_link_openmp_only_where_they_have_a_parallel_loop(monkeypatch, tmp_path, driver_links) -> None:
+    """A kernel library is compiled with -fopenmp and linked with libgomp only when its source has a parallel loop
+    (the driver's OpenMP spec is ~15 ms of a small batch's ~37), by ld directly where the compiler names it, else by
+    the compiler driver: both give libraries that compute the same, parallel loop or not."""
+    import engine.runtime.cpu as cpu
+
+    if driver_links:
+        monkeypatch.setattr(cpu, "_linker", lambda cc: None)
+    monkeypatch.setenv("UOPFUZZ_CACHE", str(tmp_path))
+    monkeypatch.setattr(get_device("CPU"), "_compiled", OrderedDict())  # compile again, not from memory
+    commands: list[list[list[str]]] = []
+    orig = cpu._compile_commands
+    monkeypatch.setattr(cpu, "_compile_commands", lambda *a: (commands.append(orig(*a)), commands[-1])[1])
+    small, big = arr(7, 5), arr(1 << 21)  # big: its elementwise loop runs in parallel
+    got_small = (Tensor(small, device="CPU") * 3 - 1).numpy()
+    got_big = (Tensor(big, device="CPU") * 3 - 1).numpy()
+    np.testing.assert_array_equal(got_small, small * np.float32(3) - np.float32(1))
+    np.testing.assert_array_equal(got_big, big * np.float32(3) - np.float32(1))
+    assert len(commands) == 2
+    (small_cmds, big_cmds) = commands
+    assert len(small_cmds) == (1 if driver_links else 2) == len(big_cmds)
+    assert not any("-fopenmp" in c or any("gomp" in a for a in c) for c in small_cmds)
+    assert "-fopenmp" in big_cmds[0]
+    if not driver_links:
+        assert "gomp" in big_cmds[1][-1] and big_cmds[1][1] == "-shared"
