@@ -222,7 +222,11 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
         if own is not None:
             with np.errstate(all="ignore"):
                 unit = eps(out) if own_unit == "out" else eps("float64" if out == "float64" else "float32")
-                extra = np.abs(own(*xs, center)) * unit + _MIN_NORMAL[out]
+                # own(x, o) is a(x) * |o| + b(x): near float64's limit a(x) * |o| overflows (exp(703) ~ 5.6e305
+                # off by ~1000 ulps had no own error at all), so it is evaluated at o * 2**-120 there and scaled
+                # back (b(x), a few units, grows to ~1e21: nothing beside |o| * eps there)
+                huge = np.where(np.abs(center) > 2.0 ** 900, 2.0 ** -120, 1.0)
+                extra = np.abs(own(*xs, center * huge)) * unit / huge + _MIN_NORMAL[out]
             carried = carried + np.where(np.isfinite(extra), extra, 0.0)
         out_ref = _round(center.astype(np.float64), out, carried, undef)
         if rounded_once and own is None:
