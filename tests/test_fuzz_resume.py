@@ -216,3 +216,23 @@ def test_resume_triages_what_the_checkpoint_left_open_and_keeps_its_own_saved_en
     assert again["new"] and again["case_index"] == finding["case_index"] and again["minimized"]
     assert resumed["cases"] == 200 and resumed["counts"] == full["counts"]
     assert list(path.parent.iterdir()) == [path] and load_entry(path)["case"]["xs"] == [13]  # minimized in place
+
+
+def test_worker_memory_limit_counts_writable_memory_not_reserved_address_space(tmp_path):
+    """A worker's --memory-mb limit is on writable private memory (RLIMIT_DATA): a GPU driver's address-space
+    reservation (cuInit maps tens of GB it never backs) must not fail under it, while an allocation past it must.
+    Under the old RLIMIT_AS limit every campaign worker on a GPU host silently lost CUDA."""
+    code = f"""
+import mmap, os, sys
+import numpy as np
+from fuzz.worker import _set_up_worker
+_set_up_worker(256, {str(tmp_path / 'stacks')!r}, os.getppid())
+reserved = mmap.mmap(-1, 16 << 30, flags=mmap.MAP_PRIVATE, prot=0)  # PROT_NONE: 16 GB, never backed
+try:
+    np.ones(512 << 20, np.uint8)
+except MemoryError:
+    print("reserved ok, allocation refused")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "reserved ok, allocation refused", out.stderr[-2000:]
