@@ -84,6 +84,26 @@ def test_random_opts_are_deterministic_and_the_base_draw_is_unchanged():
     assert "VECTOR" in draws["CPU"] and {"LOCAL", "GROUP"} <= draws["PYTHON_GPU"], draws
 
 
+def test_a_kernels_random_opts_do_not_depend_on_the_kernels_built_before_it():
+    """Each kernel draws from its own stream (the case's draw and the kernel's digest): the minimizer can drop the
+    kernels before a wrong one and it keeps its opts. With one stream in build order, every earlier kernel moved it."""
+    from engine.tensor import Tensor
+
+    x = Tensor(np.arange(96 * 5, dtype=np.float32).reshape(8, 12, 5))
+    y = Tensor(np.arange(7 * 33, dtype=np.float32).reshape(7, 33))
+    ((ax, nx),) = _kernels((x * 2).sum(2))
+    ((ay, ny),) = _kernels((y + 1).max(1))
+    for device in (None, "CPU", "PYTHON_GPU"):
+        for s in range(30):
+            both = random_opts(random.Random(f"k:{s}"), device)
+            first_x = both(ax, nx)
+            alone = random_opts(random.Random(f"k:{s}"), device)
+            assert both(ay, ny) == alone(ay, ny)  # y's kernel draws the same with or without x's before it
+            assert random_opts(random.Random(f"k:{s}"), device)(ax, nx) == first_x
+    draws = {tuple(random_opts(random.Random(f"k:{s}"), None)(ay, ny)) for s in range(30)}
+    assert len(draws) > 5, draws  # the case's seed still matters
+
+
 def test_new_modes_are_drawn_on_their_own(monkeypatch):
     """randopt:CPU and randopt:gpu join some cases; the other modes drawn are the same as without them."""
     import fuzz.graphs.fuzzer as gf
