@@ -9,9 +9,10 @@ The tolerance policy (like oracles/compare.py, without propagated error bounds, 
 shapes and dtypes equal; integers and bools exactly equal; NaN exactly where the reference has NaN; an infinity
 exactly where the reference has the same infinity, or where the reference is within its tolerance of the dtype's
 overflow; finite values within rtol(dtype) * (|want| + scale), where `scale` is the largest finite |value| of that
-output (a reduction or a difference of large terms is only as exact as its largest terms); rtol is that of the
-least precise float dtype the value went through (onnxruntime runs float16 nodes it has no kernel for in float32
-and drops the cast pairs around them, so an intermediate float16 rounding may be missing).
+output, or the magnitude of the rounded terms it was formed from where the caller gives a larger one (a reduction
+or a difference of large terms is only as exact as its largest terms: a LayerNormalization's rows summed to ~0);
+rtol is that of the least precise float dtype the value went through (onnxruntime runs float16 nodes it has no
+kernel for in float32 and drops the cast pairs around them, so an intermediate float16 rounding may be missing).
 """
 
 from __future__ import annotations
@@ -86,20 +87,23 @@ def run_reference(model: Any, feeds: dict[str, np.ndarray], outputs: list[str] |
     return dict(zip(names, (np.asarray(g) for g in got)))
 
 
-def tolerance(want: np.ndarray, precision: str | None = None) -> np.ndarray:
-    """Per-element absolute tolerance for a float reference output (rtol of `precision`, default its dtype's)."""
+def tolerance(want: np.ndarray, precision: str | None = None, scale: float = 0.0) -> np.ndarray:
+    """Per-element absolute tolerance for a float reference output (rtol of `precision`, default its dtype's);
+    `scale`: the magnitude of the terms the value was formed from, where the caller knows it is larger than the
+    value's own (a sum that cancels)."""
     rtol = RTOL.get(precision or str(want.dtype), 1e-6)
     with np.errstate(all="ignore"):
         w = np.abs(want.astype(np.float64))
         finite = np.isfinite(w)
-        scale = float(w[finite].max()) if finite.any() else 0.0
-        return rtol * (np.where(finite, w, 0.0) + scale) + float(np.finfo(want.dtype).tiny) * 4
+        own = float(w[finite].max()) if finite.any() else 0.0
+        return rtol * (np.where(finite, w, 0.0) + max(own, scale)) + float(np.finfo(want.dtype).tiny) * 4
 
 
-def compare(got: np.ndarray, want: np.ndarray, precision: str | None = None) -> Mismatch | None:
+def compare(got: np.ndarray, want: np.ndarray, precision: str | None = None, scale: float = 0.0
+            ) -> Mismatch | None:
     """None if `got` matches the reference output `want` under the policy above; `precision` names the least
     precise float dtype the value was computed through (a float16 intermediate makes a float64 result
-    float16-exact only), which sets rtol."""
+    float16-exact only), which sets rtol; `scale` (see tolerance) raises the output's own largest magnitude."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape:
         return Mismatch("shape", {"got": list(got.shape), "want": list(want.shape)})
@@ -113,7 +117,7 @@ def compare(got: np.ndarray, want: np.ndarray, precision: str | None = None) -> 
         nan = np.isnan(g) != np.isnan(w)
         if nan.any():
             return _report("nan", nan, got, want)
-        tol = tolerance(want, precision)
+        tol = tolerance(want, precision, scale)
         big = float(np.finfo(want.dtype).max)
         overflow_ok = np.isinf(g) & np.isfinite(w) & (np.abs(w) + tol >= big)
         inf = (np.isinf(g) | np.isinf(w)) & ~np.isnan(g) & (g != w) & ~overflow_ok
