@@ -7,6 +7,7 @@ import faulthandler
 import multiprocessing
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -15,6 +16,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Self
 
 from fuzz.base import Fuzzer
@@ -98,11 +100,38 @@ def timeout_verdict(timeout_s: float, stack: str = "") -> Verdict:
 
 
 def crash_verdict(exitcode: int | None, stack: str = "") -> Verdict:
-    """The verdict of a case whose worker died (stack: the Python stack faulthandler wrote, if any)."""
+    """The verdict of a case whose worker died (stack: the Python stack faulthandler wrote, if any). A death inside
+    a reference (the innermost of the project's frames is in oracles/: onnxruntime aborting in a session's run) is
+    signed crash:<SIGNAL>:reference, a finding about the reference, not the engine."""
     details: dict[str, Any] = {"exitcode": exitcode}
     if stack:
         details["stack"] = stack
-    return Verdict("crash", exitcode_signature(exitcode), details)
+    signature = exitcode_signature(exitcode)
+    if _died_in_reference(stack):
+        signature += ":reference"
+    return Verdict("crash", signature, details)
+
+
+_FRAME = re.compile(r'^\s*File "([^"]+)"')
+
+
+def _died_in_reference(stack: str) -> bool:
+    """Whether the innermost frame of this project (engine/, fuzz/, oracles/) in the crashing thread of a
+    faulthandler stack is an oracle's."""
+    lines = stack.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Current thread")), -1) + 1
+    for line in lines[start:]:
+        if line.startswith("Thread ") or (not line.strip() and start):
+            break
+        m = _FRAME.match(line)
+        if m is None:
+            continue
+        parts = Path(m.group(1)).parts
+        if "oracles" in parts:
+            return True
+        if "engine" in parts or "fuzz" in parts:
+            return False
+    return False
 
 
 def _read_stack(path: str) -> str:

@@ -130,6 +130,32 @@ def test_segfault_and_hang_are_recorded_as_crash_and_timeout_and_campaign_finish
     assert result.worker_respawns >= result.counts["timeout"]
 
 
+@pytest.mark.parametrize("package,where", [("oracles", ":reference"), ("engine", "")])
+def test_a_worker_that_dies_inside_a_reference_is_signed_as_the_reference(tmp_path, package, where):
+    """onnxruntime aborting in a session's run killed the worker like an engine crash (crash:SIGABRT); the
+    faulthandler stack says where: the innermost of the project's frames in oracles/ signs it :reference."""
+    import subprocess
+    import sys
+
+    from fuzz.worker import crash_verdict
+
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "dies.py").write_text("import os\n\ndef run():\n    os.abort()\n")
+    (tmp_path / "fuzz").mkdir(exist_ok=True)
+    (tmp_path / "fuzz" / "__init__.py").write_text("")
+    (tmp_path / "fuzz" / "check.py").write_text(f"from {package}.dies import run\n\ndef check():\n    run()\n")
+    stack = tmp_path / "stack.txt"
+    code = ("import faulthandler, sys, threading, time; f = open(sys.argv[1], 'w'); faulthandler.enable(f); "
+            "threading.Thread(target=time.sleep, args=(5,), daemon=True).start(); "
+            "import fuzz.check; fuzz.check.check()")
+    proc = subprocess.run([sys.executable, "-c", code, str(stack)], cwd=tmp_path, capture_output=True)
+    assert proc.returncode < 0
+    v = crash_verdict(proc.returncode, stack.read_text())
+    assert v.signature == f"crash:SIGABRT{where}", (v.signature, stack.read_text())
+    assert crash_verdict(-11, "").signature == "crash:SIGSEGV"
+
+
 def test_exception_in_check_becomes_crash_naming_type_and_innermost_frame():
     verdict = check_case(ToyFuzzer(), {"xs": [], "boom": True})
     assert verdict.status == "crash"
