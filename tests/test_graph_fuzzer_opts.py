@@ -85,8 +85,9 @@ def test_random_opts_are_deterministic_and_the_base_draw_is_unchanged():
 
 
 def test_a_kernels_random_opts_do_not_depend_on_the_kernels_built_before_it():
-    """Each kernel draws from its own stream (the case's draw and the kernel's digest): the minimizer can drop the
-    kernels before a wrong one and it keeps its opts. With one stream in build order, every earlier kernel moved it."""
+    """Each kernel draws from its own stream (the case's draw, the kernel's name and its count so far): the
+    minimizer can drop the kernels before a wrong one, or ops fused into it, and it keeps its opts. With one stream in
+    build order, every earlier kernel moved it."""
     from engine.tensor import Tensor
 
     x = Tensor(np.arange(96 * 5, dtype=np.float32).reshape(8, 12, 5))
@@ -100,6 +101,11 @@ def test_a_kernels_random_opts_do_not_depend_on_the_kernels_built_before_it():
             alone = random_opts(random.Random(f"k:{s}"), device)
             assert both(ay, ny) == alone(ay, ny)  # y's kernel draws the same with or without x's before it
             assert random_opts(random.Random(f"k:{s}"), device)(ax, nx) == first_x
+    ((az, nz),) = _kernels(((y + 1) * 2).exp().max(1))  # two more ops fused into y's kernel: same loops, same draw
+    assert nz == ny and az is not ay
+    for s in range(30):
+        fused, plain = (random_opts(random.Random(f"k:{s}"), "CPU")(a, n) for a, n in ((az, nz), (ay, ny)))
+        assert fused == plain
     draws = {tuple(random_opts(random.Random(f"k:{s}"), None)(ay, ny)) for s in range(30)}
     assert len(draws) > 5, draws  # the case's seed still matters
 

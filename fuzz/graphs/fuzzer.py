@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -162,27 +161,19 @@ def randopt_device(name: str) -> str:
     return name
 
 
-def kernel_digest(ast: Any, name: str) -> str:
-    """A digest of a kernel's structure (name, then every node's op, dtype, arg and sources in toposort order), the
-    same in every process: what a kernel's random opts are drawn from."""
-    ids: dict[Any, int] = {}
-    h = hashlib.blake2b(name.encode(), digest_size=12)
-    for u in ast.toposort:
-        ids[u] = len(ids)
-        h.update(f"{u.op.name}|{u.dtype!r}|{u.arg!r}|{[ids[s] for s in u.src]};".encode())
-    return h.hexdigest()
-
-
 def random_opts(rng: random.Random, device: str | None = None) -> Any:
     """An opts function for engine.realize: per kernel, up to three opts drawn at random, each kept only if it
     applies (so the list is always valid for that kernel). `device`: the kernels' device; a CPU device draws VECTOR
     too, a GPU device LOCAL and GROUP too (and its list is checked to fit a launch), and TC first for half of the
     matmul-shaped kernels where it has tensor cores (engine/codegen/tc.py); any other draws as before.
 
-    Each kernel draws from its own stream, seeded by one draw of `rng` and the kernel's digest: a kernel keeps its
-    opts while the minimizer drops other kernels of the case (one stream shared in build order moved every later
-    kernel's draw, so a finding of random opts rarely shrank below the kernels built before the wrong one)."""
+    Each kernel draws from its own stream, seeded by one draw of `rng`, the kernel's name (its loop shape) and how
+    many kernels of that name came before it: a kernel keeps its opts while the minimizer drops other kernels of
+    the case or ops fused into it (one stream shared in build order moved every later kernel's draw, so a finding of
+    random opts rarely shrank below the kernels built before the wrong one; a digest of the kernel's AST moved its
+    own draw whenever an op fused into it was dropped)."""
     stream = rng.getrandbits(64)
+    seen: dict[str, int] = {}
     from engine.codegen.kernel import VECTOR_LANES, Kernel, Opt, OptError
     from engine.codegen.tc import candidates as tc_candidates
     from engine.uop import Ops
@@ -219,7 +210,8 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
 
     def choose(ast: Any, name: str) -> list[Any]:
         nonlocal rng
-        rng = random.Random(f"{stream}:{kernel_digest(ast, name)}")
+        rng = random.Random(f"{stream}:{name}:{seen.get(name, 0)}")
+        seen[name] = seen.get(name, 0) + 1
         k = Kernel(ast, name, gpu, tc)
         chosen = []
         # tensor cores first (a kernel without a matmul-shaped reduce draws as before): half of the kernels that can
