@@ -424,8 +424,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         t = self
         if axes and any(self.shape[a] != 1 for a in axes):
             t = self._new(UOp(Ops.REDUCE_AXIS, self.dtype, (self.uop,), (op, axes)))
-        if keepdim:
-            return t
+        if keepdim:  # over size-1 axes only: a new tensor all the same (an assign to self must not show through it)
+            return t if t is not self else self._new(self.uop)
         return t.reshape(tuple(s for i, s in enumerate(t.shape) if i not in axes))
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdim: bool = False,

@@ -209,3 +209,16 @@ def test_a_no_op_result_keeps_the_old_value_after_an_in_place_write(noop):
     x.assign(Tensor(np.full((2, 3), 9, np.uint8)))
     np.testing.assert_array_equal(view.numpy(), np.arange(6).reshape(2, 3))
     np.testing.assert_array_equal(x.numpy(), np.full((2, 3), 9))
+
+
+@pytest.mark.parametrize("reduce", ["max", "min", "sum", "prod", "mean", "any", "all"])
+def test_a_reduce_over_size_one_axes_keeps_the_old_value_after_an_in_place_write(reduce):
+    """x.max(axis=0, keepdim=True) of a (1, 3) x reduces nothing: it returned x itself, so an assign to x showed
+    through it (found by a graph campaign: corpus/graphs/mismatch-numpy-max-keepdim-size1-returned-self.json)."""
+    x = Tensor(np.array([[3, 0, 5]], dtype=np.int32))
+    r = getattr(x, reduce)(axis=0, keepdim=True)
+    assert r is not x
+    x.assign(Tensor(np.full((1, 3), 7, np.int32)))
+    want = getattr(np.array([[3, 0, 5]], dtype=np.int32), reduce)(axis=0, keepdims=True)
+    np.testing.assert_array_equal(r.numpy(), want)
+    np.testing.assert_array_equal(x.numpy(), np.full((1, 3), 7))
