@@ -502,6 +502,12 @@ def _snapshot_reads(sink: UOp, bufs: set[Buffer]) -> UOp:
     return done[sink]
 
 
+def _view_device(v: UOp) -> str | None:
+    """The device of a realized result (a buffer view: BUFFER or RESHAPE(BUFFER)); None if it is not one."""
+    base = v.src[0] if v.op is Ops.RESHAPE and v.src else v
+    return base.arg.device if base.op is Ops.BUFFER else None
+
+
 def fuse_default() -> bool:
     """Whether schedules fuse when nobody says: the environment's FUSE (FUSE=0 turns fusion off), else yes."""
     return os.environ.get("FUSE", "1") != "0"
@@ -600,6 +606,12 @@ def schedule(roots: list[UOp], device: str, realized_map: dict[UOp, UOp] | None 
     if realized_map:
         topo = set(sink.toposort)  # once: the map holds every result realized in the process so far
         present = {u: v for u, v in realized_map.items() if u in topo}
+        # a UOp that reads no buffer (a constant, an arange) is the same UOp on every device: its result realized
+        # on another device is not this schedule's (it pulled kernels of a PYTHON_GPU graph onto LLVM, where an
+        # LLVM run had computed the same arange); reused only where it lies on the device every root is on
+        single = all(d == device for d in root_devices or [device])
+        present = {u: v for u, v in present.items()
+                   if (single and _view_device(v) == device) or any(x.op in (Ops.BUFFER, Ops.COPY) for x in u.toposort)}
         if present:
             sink = substitute(sink, present)
     if fuse:

@@ -75,3 +75,23 @@ def test_copy_of_a_constant_and_under_guard_zones():
     with guard_zones():
         t = Tensor.full((2, 3), 7, device="CPU:1").to("CPU:2") + Tensor.ones((2, 3), device="CPU:2")
         np.testing.assert_array_equal(t.numpy(), np.full((2, 3), 8.0))
+
+
+def test_a_constant_realized_on_one_device_is_not_reused_on_another():
+    """An arange reads no buffer: it is one interned UOp on every device. Realized on LLVM (and kept alive, as an ONNX
+    model keeps its graph), its LLVM buffer was substituted into a PYTHON graph's schedule, whose kernel then ran on
+    LLVM reading a PYTHON buffer (found by a campaign's randopt:gpu mode: GPU opts refused for an LLVM kernel)."""
+    from engine.realize import realize, schedule_tensors
+
+    a = Tensor.arange(5, device="LLVM").reshape(1, 5, 1)
+    kept = a.uop  # noqa: F841 - keeps the realized result in the process's map
+    a.realize()
+    x = Tensor(np.ones((1, 5, 1), np.int64), device="PYTHON")
+    b = (Tensor.arange(5, device="PYTHON").reshape(1, 5, 1) * x).sum(0, keepdim=True)
+    items = schedule_tensors(b)
+    assert [(i.device, {buf.device for buf in i.bufs}) for i in items] == [("PYTHON", {"PYTHON"})]
+    realize([b])
+    assert b.device == "PYTHON" and b.numpy().ravel().tolist() == [0, 1, 2, 3, 4]
+    c = Tensor.arange(5, device="LLVM").reshape(1, 5, 1) * Tensor(np.ones((1, 5, 1), np.int64), device="LLVM")
+    (item,) = schedule_tensors(c)
+    assert len(item.bufs) == 3  # on its own device the realized arange is still reused
