@@ -295,7 +295,9 @@ def _const(u: UOp) -> str:
             return "NAN"
         if math.isinf(v):
             return "INFINITY" if v > 0 else "(-INFINITY)"
-        return repr(float(v)) + ("f" if dt in (dtypes.float32, dtypes.float16, dtypes.bfloat16) else "")
+        # every float but float64 computes in float: an unsuffixed (double) literal made OpenCL's pow(float, 0.5) of
+        # an fp8 value ambiguous (a build failure, found by the graph fuzzer on PoCL)
+        return repr(float(v)) + ("" if dt == dtypes.float64 else "f")
     if dt.kind == "u":
         return f"{v}ull" if dt.itemsize == 8 else f"{v}u"
     if v == -(1 << 63):
@@ -524,7 +526,8 @@ class _Lanes:
     def per_lane(self, name: str, dt: DType, expr: str) -> None:
         """Vector `name`, each lane l_ set to `expr` (written in terms of l_), in the current lane-by-lane group."""
         self.decls.append(f"{self.vtype(dt)} {name};")
-        self.body.append(f"{name}[l_] = {expr};")
+        # a bool lane is a uint8_t, not a _Bool: nothing makes True + True (numpy's or) 1 again but this
+        self.body.append(f"{name}[l_] = ({expr}) != 0;" if dt.scalar == dtypes.bool else f"{name}[l_] = {expr};")
 
     def contiguous(self, idx: UOp) -> str | None:
         """The base of a lane-dependent, ungated index of stride 1 (its lanes address adjacent elements)."""
