@@ -504,8 +504,9 @@ def _snapshot_reads(sink: UOp, bufs: set[Buffer]) -> UOp:
 
 def _view_device(v: UOp) -> str | None:
     """The device of a realized result (a buffer view: BUFFER or RESHAPE(BUFFER)); None if it is not one."""
-    base = v.src[0] if v.op is Ops.RESHAPE and v.src else v
-    return base.arg.device if base.op is Ops.BUFFER else None
+    if not _is_buffer_view(v):
+        return None
+    return (v if v.op is Ops.BUFFER else v.src[0]).arg.device
 
 
 def fuse_default() -> bool:

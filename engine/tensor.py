@@ -373,7 +373,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         t = self.reshape((1,) * (len(new) - self.ndim) + self.shape) if len(new) > self.ndim else self
         new = tuple(s if s != -1 else o for s, o in zip(new, t.shape))
         if new == t.shape:
-            return t if t is not self else self._new(self.uop)
+            return self._not_self(t)
         return t._movement(Ops.EXPAND, new)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
@@ -393,7 +393,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         t = self.shrink(shrink) if any(b < 0 or a < 0 for b, a in padding) else self
         pos = tuple((max(b, 0), max(a, 0)) for b, a in padding)
         if all(p == (0, 0) for p in pos):
-            return t if t is not self else self._new(self.uop)
+            return self._not_self(t)
         out = t._movement(Ops.PAD, pos)
         if value != 0:
             mask = Tensor.ones(t.shape, dtypes.bool, self.device)._movement(Ops.PAD, pos)
@@ -412,6 +412,11 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         axes = tuple(sorted({_axis(a, self.ndim) for a in axes if self.shape[_axis(a, self.ndim)] > 1}))
         return self._movement(Ops.FLIP, axes) if axes else self._new(self.uop)
 
+    def _not_self(self, t: Tensor) -> Tensor:
+        """`t`, or a new Tensor of the same UOp where an op changed nothing and `t` is self: an assign to self must
+        not show through a result computed from it."""
+        return t if t is not self else self._new(self.uop)
+
     def contiguous(self) -> Tensor:
         """A copy in a fresh buffer (the one way to force a copy kernel)."""
         return self._new(UOp(Ops.CONTIGUOUS, self.dtype, (self.uop,)))
@@ -424,8 +429,8 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         t = self
         if axes and any(self.shape[a] != 1 for a in axes):
             t = self._new(UOp(Ops.REDUCE_AXIS, self.dtype, (self.uop,), (op, axes)))
-        if keepdim:  # over size-1 axes only: a new tensor all the same (an assign to self must not show through it)
-            return t if t is not self else self._new(self.uop)
+        if keepdim:  # over size-1 axes only: t is self
+            return self._not_self(t)
         return t.reshape(tuple(s for i, s in enumerate(t.shape) if i not in axes))
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdim: bool = False,

@@ -87,6 +87,17 @@ def run_reference(model: Any, feeds: dict[str, np.ndarray], outputs: list[str] |
     return dict(zip(names, (np.asarray(g) for g in got)))
 
 
+def magnitude(a: Any) -> float:
+    """The largest finite |value| of a float array (0.0 if it has none or is not float)."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f":
+        return 0.0
+    with np.errstate(all="ignore"):
+        w = np.abs(a.astype(np.float64))
+    finite = np.isfinite(w)
+    return float(w[finite].max()) if finite.any() else 0.0
+
+
 def tolerance(want: np.ndarray, precision: str | None = None, scale: float = 0.0) -> np.ndarray:
     """Per-element absolute tolerance for a float reference output (rtol of `precision`, default its dtype's);
     `scale`: the magnitude of the terms the value was formed from, where the caller knows it is larger than the
@@ -94,9 +105,8 @@ def tolerance(want: np.ndarray, precision: str | None = None, scale: float = 0.0
     rtol = RTOL.get(precision or str(want.dtype), 1e-6)
     with np.errstate(all="ignore"):
         w = np.abs(want.astype(np.float64))
-        finite = np.isfinite(w)
-        own = float(w[finite].max()) if finite.any() else 0.0
-        return rtol * (np.where(finite, w, 0.0) + max(own, scale)) + float(np.finfo(want.dtype).tiny) * 4
+        return rtol * (np.where(np.isfinite(w), w, 0.0) + max(magnitude(want), scale)) + \
+            float(np.finfo(want.dtype).tiny) * 4
 
 
 def compare(got: np.ndarray, want: np.ndarray, precision: str | None = None, scale: float = 0.0

@@ -499,7 +499,7 @@ def _bitcast_ref(rs: list[Ref], attrs: dict[str, Any], ot: TT) -> Ref:
     v = np.ascontiguousarray(x.value).view(R.NP_DTYPES[attrs["dtype"]]).reshape(x.value.shape)  # 0-d stays 0-d
     # bits of an inexact value mean nothing; nor do a NaN's (IEEE 754 leaves the sign and payload of an operation's
     # NaN open: numpy's inf - inf on x86 is negative, the engine's float8 conversion makes every NaN positive)
-    nan = np.isnan(x.value.astype(np.float64)) if x.value.dtype.kind == "f" or "float" in str(x.value.dtype) else False
+    nan = np.isnan(x.value.astype(np.float64)) if is_float(str(x.value.dtype)) else False
     return Ref(v, np.zeros(v.shape), x.undef | (x.err > 0) | nan)
 
 

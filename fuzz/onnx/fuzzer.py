@@ -29,7 +29,7 @@ from fuzz.onnx.case import BadCase, feeds, infer_types, make_values, onnx_attrs,
 from fuzz.onnx.generate import gen_case
 from fuzz.onnx.ops import OPS, fits
 from fuzz.onnx.reduce import node_count, reductions, size
-from oracles.ort_ref import ReferenceError, compare, run_ort, run_reference
+from oracles.ort_ref import ReferenceError, compare, magnitude, run_ort, run_reference
 
 _NODE_OP = re.compile(r"node \S+ \((\w+)\)")
 
@@ -90,11 +90,6 @@ PASS_THROUGH = {"Abs", "Neg", "Relu", "LeakyRelu", "PRelu", "Clip", "Max", "Min"
 DOTS = {"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum"}
 
 
-def _magnitude(v: Any) -> float:
-    a = np.abs(np.asarray(v, dtype=np.float64)) if np.asarray(v).dtype.kind == "f" else None
-    return float(a[np.isfinite(a)].max()) if a is not None and np.isfinite(a).any() else 0.0
-
-
 def term_scales(case: dict[str, Any], values: dict[str, np.ndarray]) -> dict[str, float]:
     """Per computed float value, the magnitude of the rounded terms it carries the error of: its own largest |value|
     (what the tolerance scales by), raised where a sum cancelled: a LayerNormalization's rows summed to ~0 are exact
@@ -111,13 +106,13 @@ def term_scales(case: dict[str, Any], values: dict[str, np.ndarray]) -> dict[str
             terms = max((scale.get(i, 0.0) for i in ins), default=0.0)
         elif (op == "Mul" or op in DOTS) and len(ins) >= 2:
             a, b = ins[:2]
-            terms = max([scale.get(a, 0.0) * _magnitude(values[b]), scale.get(b, 0.0) * _magnitude(values[a]),
+            terms = max([scale.get(a, 0.0) * magnitude(values[b]), scale.get(b, 0.0) * magnitude(values[a]),
                          *(scale.get(i, 0.0) for i in ins[2:])])
         else:
             terms = 0.0
         for o in node["outputs"]:
             if o in values:
-                scale[o] = max(_magnitude(values[o]), terms)
+                scale[o] = max(magnitude(values[o]), terms)
     return scale
 
 
@@ -207,8 +202,9 @@ class OnnxFuzzer(Fuzzer):
             return Verdict("crash", f"crash:{where}:{type(e).__name__}",
                            {**details, "error": f"{type(e).__name__}: {str(e)[:2000]}"})
         bad = first_difference(case["outputs"], got, want, precisions(case))
+        wide: dict[str, Any] = {}  # the reference with every value an output, run once where needed (_term_scales)
         if ref_name == "ort" and self.check_ort_opt:
-            opt_verdict = self._check_ort_opt(case, model, inputs, want, got, details)
+            opt_verdict = self._check_ort_opt(case, model, inputs, want, got, details, wide)
             if opt_verdict is not None:
                 return opt_verdict
         if bad is None:
@@ -217,11 +213,11 @@ class OnnxFuzzer(Fuzzer):
             # onnxruntime drops float16 roundings where it wraps a kernel it lacks in casts: not the engine's fault
             return Verdict("invalid", "invalid:reference", {**details, "error": f"onnxruntime differs at {bad[0]} "
                                                             "from onnx.reference, which agrees with the engine"})
-        return self._localize(case, model, inputs, bad, details, got, want)
+        return self._localize(case, model, inputs, bad, details, got, want, wide)
 
     def _check_ort_opt(self, case: dict[str, Any], model: Any, inputs: dict[str, np.ndarray],
-                       want: dict[str, np.ndarray], got: dict[str, np.ndarray], details: dict[str, Any]
-                       ) -> Verdict | None:
+                       want: dict[str, np.ndarray], got: dict[str, np.ndarray], details: dict[str, Any],
+                       wide: dict[str, Any]) -> Verdict | None:
         try:
             opt = run_ort(model, inputs, optimize=True)
         except ReferenceError as e:
@@ -230,7 +226,7 @@ class OnnxFuzzer(Fuzzer):
         if diff is not None:  # held to the terms' rounding too, like the engine (a sum that cancels)
             try:
                 diff = first_difference(case["outputs"], opt, want, precisions(case),
-                                        _term_scales(case, inputs)[0])
+                                        _term_scales(case, inputs, wide)[0])
             except ReferenceError:
                 pass
         if diff is None:
@@ -242,16 +238,17 @@ class OnnxFuzzer(Fuzzer):
                                                      "engine_matches": "ort" if engine_agrees else "neither"})
 
     def _localize(self, case: dict[str, Any], model: Any, inputs: dict[str, np.ndarray], bad: tuple[str, Any],
-                  details: dict[str, Any], got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> Verdict:
+                  details: dict[str, Any], got: dict[str, np.ndarray], want: dict[str, np.ndarray],
+                  wide: dict[str, Any]) -> Verdict:
         """The first node whose value differs (every value made an output), held to the rounding of the terms each
         was formed from (term_scales): a result that cancelled passes there."""
         name, d = bad
         values = [o for n in case["nodes"] for o in n["outputs"]]
         try:
-            scales, want_all, wide_ref = _term_scales(case, inputs)
-            got_all = run_engine(to_model(case, outputs=values), inputs, self.device)
+            scales, want_all, wide_ref = _term_scales(case, inputs, wide)
             if first_difference(case["outputs"], got, want, precisions(case), scales) is None:
                 return Verdict("pass")  # every output is within the rounding of the terms it was formed from
+            got_all = run_engine(to_model(case, outputs=values), inputs, self.device)
             first = first_difference(values, got_all, want_all, precisions(case), scales)
             if first is None and details["reference"] == "onnx.reference" and wide_ref == "ort":
                 # onnxruntime could not load the model as it was but runs it with every value an output, and agrees
@@ -277,14 +274,16 @@ class OnnxFuzzer(Fuzzer):
                         "nodes": node_count(case)})
 
 
-def _term_scales(case: dict[str, Any], inputs: dict[str, np.ndarray]
+def _term_scales(case: dict[str, Any], inputs: dict[str, np.ndarray], memo: dict[str, Any]
                  ) -> tuple[dict[str, float], dict[str, np.ndarray], str]:
     """term_scales of every value of the case, from the reference asked for every node's outputs; those values, and
-    which reference gave them."""
-    values = [o for n in case["nodes"] for o in n["outputs"]]
-    ref_name, want_all = reference_outputs(to_model(case, outputs=values), inputs)
-    known = {**inputs, **{t["name"]: make_values(t) for t in case["initializers"]}, **want_all}
-    return term_scales(case, known), want_all, ref_name
+    which reference gave them (kept in `memo`: one check asks at most once)."""
+    if "scales" not in memo:
+        values = [o for n in case["nodes"] for o in n["outputs"]]
+        ref_name, want_all = reference_outputs(to_model(case, outputs=values), inputs)
+        known = {**inputs, **{t["name"]: make_values(t) for t in case["initializers"]}, **want_all}
+        memo["scales"] = term_scales(case, known), want_all, ref_name
+    return memo["scales"]
 
 
 def _off_table(names: list[str], want: dict[str, np.ndarray], types: dict[str, Any]) -> str:
