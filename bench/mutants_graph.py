@@ -615,14 +615,19 @@ MUTANTS: dict[str, Mutant] = {
     "shard_gather_uneven_order": Mutant(shard_gather_uneven_order, "multi-device", ("shard",)),
 }
 
-# a second set written blind to the fuzzer's generator (its author saw only the engine and the names above)
-_spec = importlib.util.spec_from_file_location(
-    "mutants_graph_blind", os.path.join(os.path.dirname(os.path.abspath(__file__)), "mutants_graph_blind.py"))
-_blind = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_blind)  # type: ignore[union-attr]
-_MORE = _blind.MORE
-BLIND = {name: Mutant(*spec) for name, spec in _MORE.items()}
+# two more sets written blind to the fuzzer's generator (their authors saw only the engine and the names above)
+def _load_blind(file: str) -> dict[str, Mutant]:
+    spec = importlib.util.spec_from_file_location(file[:-3], os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                          file))
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return {name: Mutant(*m) for name, m in mod.MORE.items()}
+
+
+BLIND = _load_blind("mutants_graph_blind.py")
+BLIND2 = _load_blind("mutants_graph_blind2.py")
 MUTANTS.update(BLIND)
+MUTANTS.update(BLIND2)
 
 
 # ---------------------------------------------------------------------------------------------- the runs
@@ -718,14 +723,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minimize", type=float, default=10.0, help="minimization budget per finding, seconds")
     p.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     p.add_argument("--jobs", type=int, default=1, help="mutants run at a time (one core each)")
-    p.add_argument("--blind", action="store_true", help="only the blind set (bench/mutants_graph_blind.py)")
+    p.add_argument("--blind", action="store_true", help="only the blind sets (bench/mutants_graph_blind*.py)")
     p.add_argument("--list", action="store_true", help="list the mutants and what each models")
     a = p.parse_args(argv)
     if a.list:
         for name, m in MUTANTS.items():
             print(f"{name:<38} {m.layer:<19} {(m.plant.__doc__ or '').split(chr(10))[0]}")
         return 0
-    names = [n for n in a.only.split(",") if n] or [n for n in MUTANTS if not a.blind or n in BLIND]
+    names = [n for n in a.only.split(",") if n] or [n for n in MUTANTS if not a.blind or n in BLIND or n in BLIND2]
     bad = [n for n in names if n not in MUTANTS and n != "clean"]
     if bad:
         print(f"mutants_graph: unknown mutant(s) {bad}; --list shows them", file=sys.stderr)

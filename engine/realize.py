@@ -230,7 +230,7 @@ def realize(tensors: list[Tensor], fuse: bool | None = None, opts: OptsSpec = "d
     """Compute tensors; afterwards each one's UOp is a buffer view (an assigned tensor's: its own buffer).
     fuse=None: the FUSE environment variable (engine.rangeify.fuse_default); opts: as run_schedule's.
     On an OptError or CompileError nothing has run and the tensors are as they were."""
-    from engine.tensor import PENDING_ASSIGN, REALIZED
+    from engine.tensor import PENDING_ASSIGN, REALIZED, live_tensors
 
     if not tensors:
         return
@@ -242,7 +242,11 @@ def realize(tensors: list[Tensor], fuse: bool | None = None, opts: OptsSpec = "d
     if assigns:
         _protect_old_readers(assigns, {r for r in roots if views[r] is not r})  # not: roots already buffer views
     _run(built, device)
-    for t in tensors:
+    done = list(tensors)
+    if assigns:  # another live tensor of a root (an interned UOp: `a + 1` written twice) would read the new contents
+        mine, roots_set = {id(t) for t in tensors}, set(roots)
+        done += [t for t in live_tensors() if id(t) not in mine and t.uop in roots_set]
+    for t in done:
         if t.uop not in views:  # a buffer view of an overwritten buffer: now reads a copy of the old contents
             continue
         v = views[t.uop]

@@ -174,7 +174,8 @@ def _perturbations(xs: list[np.ndarray], errs: list[np.ndarray], zero: bool = Fa
 def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, compute: str | None = None,
                 domain: Callable[..., np.ndarray] | None = None, discrete: bool = False,
                 own: Callable[..., np.ndarray] | None = None, own_unit: str = "work",
-                pole: tuple[int, ...] = (), rounded_once: bool = False, slope: float | None = None) -> Ref:
+                pole: tuple[int, ...] = (), rounded_once: bool = False, slope: float | None = None,
+                steps: Callable[..., np.ndarray] | None = None) -> Ref:
     """An elementwise op: `fn` on the inputs converted to `compute` (float64 for float results, else `out`),
     rounded once to `out`. `domain(*xs)` is True where the op is defined; `discrete` ops (comparisons, floor,
     casts to integers) are undefined where moving an input within its error changes the result. `own(*xs, out)`
@@ -186,7 +187,10 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
     so where the operands are exact the result is the correctly rounded one (float64 has more than twice the
     precision of float32 plus two bits, so rounding its result again is innocuous) and must come out exactly.
     `slope`: a bound on |df/dx| for a one-input op that is not monotone (sin, cos): moving the input to the ends of
-    its error interval can miss a hump in between, so the carried error is at least slope * the input's error."""
+    its error interval can miss a hump in between, so the carried error is at least slope * the input's error.
+    `steps(*xs)`: for an op that jumps (a float `%` jumps by the divisor where a / b crosses an integer), a monotone
+    step function of the inputs that must be the same at every corner of their error box, else the result is
+    undefined there (the ends of the box can agree while the value jumped in between, once or many times)."""
     args = _broadcast(args)
     # a discrete op on floats (logical_not, a cast to bool) works on the float values, so their errors count
     compute = compute or ("float64" if is_float(out) or (discrete and any(is_float(a.dtype) for a in args)) else out)
@@ -203,7 +207,10 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
             undef = undef | ((errs[i] > 0) & (np.abs(xs[i]) <= errs[i]))
         carried = np.zeros(center.shape)
         if compute == "float64" and any(e.any() for e in errs):
+            at = steps(*xs) if steps is not None else None
             for ys in _perturbations(xs, errs, zero=discrete):
+                if at is not None:
+                    undef = undef | ~_same(steps(*ys), at)  # type: ignore[misc]
                 moved = fn(*ys)
                 if discrete or not is_float(out):
                     undef = undef | ~_same(moved, center)

@@ -122,6 +122,16 @@ def test_alias_of_the_old_buffer_keeps_the_old_value():
     np.testing.assert_array_equal(a.numpy(), x0 + 1)
 
 
+def test_a_twin_of_a_realized_reader_keeps_the_old_value():
+    # y and z are one interned UOp; only y is realized with the assign: z must not read the new contents after it
+    x0 = np.array([1, 2, 3], np.int32)
+    a = Tensor(x0)
+    y, z = a + 1, a + 1
+    realize([a.assign(a * 10), y])
+    np.testing.assert_array_equal(y.numpy(), x0 + 1)
+    np.testing.assert_array_equal(z.numpy(), x0 + 1)
+    np.testing.assert_array_equal(a.numpy(), x0 * 10)
+
 def test_realized_results_over_the_old_contents_are_not_reused():
     a = Tensor(np.ones(4, np.float32))
     (a * 2).realize()

@@ -69,6 +69,8 @@ static inline uint16_t f_to_bf16(float f) {
   if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(((u >> 16) & 0x8000u) | 0x7fc0u);
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
+/* an fp8 conversion is a call (inlined at each use, a kernel of fp8 ops compiled 3-4x slower) */
+#define FP8_FN static __attribute__((noinline))
 /* fp8 with M mantissa bits and exponent bias B. |x| as float32 bits `a` (finite, below overflow) -> fp8 bits,
    round half to even. Normal results drop 23-M mantissa bits (a carry moves into the exponent, which is the
    correct next binade); subnormal results are |x| / 2^(1-B-M) = mant >> s rounded by the dropped bits. */
@@ -81,13 +83,13 @@ static inline uint32_t fp8_mag(uint32_t a, uint32_t M, uint32_t B) {
   return q + (rem > half || (rem == half && (q & 1u)));
 }
 /* e4m3fn has no infinity: above 464 (the midpoint of 448 and the NaN code), inf and NaN give NaN 0x7f */
-static inline uint8_t f_to_e4m3(float f) {
+FP8_FN uint8_t f_to_e4m3(float f) {
   uint32_t u; memcpy(&u, &f, 4);
   uint32_t a = u & 0x7fffffffu;
   return (uint8_t)(((u >> 24) & 0x80u) | (a > 0x43e80000u ? 0x7fu : fp8_mag(a, 3, 7)));
 }
 /* e5m2 is IEEE-like: from 61440 (the midpoint of 57344 and 65536) up it is inf 0x7c; NaN is 0x7e */
-static inline uint8_t f_to_e5m2(float f) {
+FP8_FN uint8_t f_to_e5m2(float f) {
   uint32_t u; memcpy(&u, &f, 4);
   uint32_t a = u & 0x7fffffffu;
   return (uint8_t)(((u >> 24) & 0x80u) | (a > 0x7f800000u ? 0x7eu : a >= 0x47700000u ? 0x7cu : fp8_mag(a, 2, 15)));
@@ -101,8 +103,8 @@ static inline float fp8_to_f(uint8_t b, uint32_t M, uint32_t B, float sub_scale,
   u |= (uint32_t)(b & 0x80u) << 24;
   float f; memcpy(&f, &u, 4); return f;
 }
-static inline float e4m3_to_f(uint8_t b) { return fp8_to_f(b, 3, 7, 0x1p-9f, 0x7fu); }
-static inline float e5m2_to_f(uint8_t b) { return fp8_to_f(b, 2, 15, 0x1p-16f, 0x7cu); }
+FP8_FN float e4m3_to_f(uint8_t b) { return fp8_to_f(b, 3, 7, 0x1p-9f, 0x7fu); }
+FP8_FN float e5m2_to_f(uint8_t b) { return fp8_to_f(b, 2, 15, 0x1p-16f, 0x7cu); }
 /* double -> float rounded to odd, so that one more rounding to bfloat16 or fp8 equals rounding d directly */
 static inline float f_odd_d(double d) {
   float f = (float)d;

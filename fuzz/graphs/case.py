@@ -17,6 +17,7 @@ and quotients), special (normal with a quarter NaN, +-inf, +-0.0), huge (+-10^2.
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import numpy as np
@@ -218,6 +219,25 @@ def build(case: dict[str, Any], arrays: list[np.ndarray], device: str, realize_m
         vals.append(t)
     return vals
 
+
+def realize_groups(case: dict[str, Any]) -> list[list[int]]:
+    """The separate mode's order (positions in case["outputs"]): half the cases one output at a time, last first;
+    the others the outputs shuffled into random groups, realized one group after another (a tensor realized after
+    an in-place write that another group did, or with a twin of its UOp realized before it). Drawn from the case's
+    seed and its number of outputs."""
+    n = len(case["outputs"])
+    rng = random.Random(f"{case.get('seed', 0)}:groups:{n}")
+    order = list(range(n))[::-1]
+    if n < 2 or rng.random() < 0.5:
+        return [[i] for i in order]
+    rng.shuffle(order)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and rng.random() < 0.5:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 def op_count(case: dict[str, Any]) -> int:
     """Nodes the outputs need (what a minimized case is measured by)."""

@@ -8,7 +8,8 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
                                                                    (UPCAST, UNROLL, ACCUM, REORDER)
   randopt:<D>   random opts on device D, drawn from every opt D accepts: randopt:CPU adds VECTOR (the C renderer's
                 SIMD lanes), a GPU device adds LOCAL and GROUP; randopt:gpu is CUDA where available, else PYTHON_GPU
-  unfused       every op its own kernel, no opts          separate  outputs realized one at a time, last first
+  unfused       every op its own kernel, no opts          separate  outputs realized one at a time, last first,
+                                                                   or in random groups (case.realize_groups)
   dev:<NAME>    another device (CPU, LLVM, PYTHON; PYTHON checks every memory access; the GPU devices CUDA, OPENCL
                 and PYTHON_GPU, which emulates a GPU's grid, workgroup memory and barriers), fused, default opts
   llvm-O2       LLVM with its optimizer at level 2 (what users run), fused, default opts
@@ -49,7 +50,7 @@ import numpy as np
 
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
-from fuzz.graphs.case import BadCase, build, infer_types, make_values, needed, op_count, reference
+from fuzz.graphs.case import BadCase, build, infer_types, make_values, needed, op_count, realize_groups, reference
 from fuzz.graphs.generate import gen_case
 from fuzz.graphs.mutate import mutate_graph
 from fuzz.graphs.ops import OPS
@@ -402,8 +403,8 @@ class GraphFuzzer(Fuzzer):
                 vals = build(case, arrays, cfg.device, lambda t: run([t]))
                 outs = [vals[i] for i in case["outputs"]]
                 if cfg.separate:
-                    for t in reversed(outs):
-                        run([t])
+                    for group in realize_groups(case):
+                        run([outs[i] for i in group])
                 else:
                     run(outs)
                 results = [t.numpy() for t in outs]

@@ -28,6 +28,7 @@ class _Builder:
         self.rng = rng
         self.items: list[tuple] = []
         self.types: list[TT] = []
+        self.sinks: list[int] = []  # values a pattern wants among the outputs
 
     def add_input(self, shape: tuple[int, ...], dtype: str, domain: str) -> int:
         self.items.append(("input", {"shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
@@ -190,6 +191,10 @@ def _in_place(b: _Builder) -> int | None:
         op, attrs = "setitem", {"index": items}
     else:
         sel, op, attrs = shape, "assign", {}
+    if b.rng.random() < 0.3:  # readers of the old contents, written twice (one interned UOp in the engine, two
+        op_r, attrs_r = b.rng.choice((("neg", {}), ("add", {"scalar": 1, "reverse": False}),  # tensors)
+                                      ("sum", {"axis": None, "keepdim": False}), ("flip", {"axes": [0]})))
+        b.sinks += [r for r in (b.add_node(op_r, [k], attrs_r) for _ in range(2)) if r is not None]
     # the value: often computed from the target itself (a read-after-write hazard), else another value or input
     src = b.rng.choice(("self", "other", "fresh"))
     value: int | None
@@ -288,8 +293,37 @@ def _bit_twiddle(b: _Builder) -> int | None:
     return b.add_node(op, [x, b.add_input(b.types[x][0], dt, b.rng.choice(("int_edge", "int_full")))], {})
 
 
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def _int_arith(b: _Builder) -> int | None:
+    """Integer arithmetic where languages disagree: // and % with a negative operand on either side (C truncates
+    toward zero, numpy floors), by a tensor or a scalar; sums and products that wrap; then, half the time, a cast to
+    an integer of another width or signedness (sign or zero extension, truncation) or to a float, or a sum,
+    product or cumsum along an axis (the accumulator's dtype and width)."""
+    dt = b.rng.choice(INT_DTYPES + ("int32", "int64"))
+    shape = rand_shape(b.rng)
+    x = b.add_input(shape, dt, b.rng.choice(("int_small", "int_small", "int_edge", "int_full")))
+    op = b.rng.choice(("floordiv", "mod", "floordiv", "mod", "mul", "add", "sub"))
+    if b.rng.random() < 0.4:
+        s = b.rng.choice((-8, -5, -3, -2, -1, 1, 2, 3, 7, 16))
+        s = abs(s) if dt[0] == "u" else s
+        y = b.add_node(op, [x], {"scalar": s, "reverse": b.rng.random() < 0.3})
+    else:
+        z = b.add_input(partner_shape(b.rng, shape), dt, b.rng.choice(("int_small", "int_edge")))
+        y = b.add_node(op, [z, x] if b.rng.random() < 0.3 else [x, z], {})
+    r = b.rng.random()
+    if y is not None and r < 0.45:
+        y = b.add_node("cast", [y], {"dtype": b.rng.choice(INT_DTYPES + ("float32", "float64"))})
+    elif y is not None and r < 0.75 and b.types[y][0]:  # the accumulator's width: numpy sums small ints in 64 bits
+        ax = b.rng.randrange(len(b.types[y][0]))
+        red = b.rng.choice(("sum", "sum", "prod", "cumsum"))
+        y = b.add_node(red, [y], {"axis": ax} if red == "cumsum" else {"axis": ax, "keepdim": b.rng.random() < 0.5})
+    return y
+
+
 PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
-            _select_by_compare, _masked_reduce, _conversion, _bit_twiddle)
+            _select_by_compare, _masked_reduce, _conversion, _bit_twiddle, _int_arith)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
@@ -304,6 +338,13 @@ def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
     nodes: list[int] = []
     while len(nodes) < target and tries < target * 8:
         tries += 1
+        if nodes and rng.random() < 0.04:  # a twin: the same op of the same values, one interned UOp in the engine
+            twin = b.items[rng.choice(nodes)]
+            if twin[0] == "node" and OPS[twin[1]].kind != "inplace" and all(b.types[i][1] != "dead" for i in twin[2]):
+                out = b.add_node(twin[1], list(twin[2]), dict(twin[3]))
+                if out is not None:
+                    nodes.append(out)
+            continue
         if rng.random() < 0.18:
             out = rng.choice(PATTERNS)(b)
             if out is not None:
@@ -324,6 +365,7 @@ def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
     consumed = {i for it in b.items if it[0] == "node" for i in it[2]}
     sinks = [n for n in dict.fromkeys(nodes) if n not in consumed and n != nodes[-1]]
     outputs = [nodes[-1], *rng.sample(sinks, min(len(sinks), 3))]
+    outputs += [n for n in b.sinks if n not in outputs]
     for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):  # several outputs: a multi-output schedule
         cand = rng.choice(nodes)
         if cand not in outputs:

@@ -284,7 +284,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
             out: Callable[[str], str] | None = None, compute: Callable[[str, str], str] | None = None,
             domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
             mixed: bool = True, scalars: bool = True, weight: float = 1.0, own_unit: str = "work",
-            pole: tuple[int, ...] = (), rounded_once: bool = False) -> None:
+            pole: tuple[int, ...] = (), rounded_once: bool = False, steps: Callable[..., Any] | None = None) -> None:
     """An elementwise binary op. Operands of one dtype, or (`mixed`) two dtypes promoted as numpy does, or a
     tensor and a Python scalar (attrs["scalar"], on the right; attrs["reverse"] puts it on the left)."""
     out = out or (lambda d: d)
@@ -349,7 +349,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         if domain is _quotient_domain:  # this domain depends on the dtype the engine divides in
             dom = lambda a, b: _quotient_domain(a, b, p)  # noqa: E731
         return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own, own_unit=own_unit,
-                             pole=pole, rounded_once=rounded_once and is_float(o))
+                             pole=pole, rounded_once=rounded_once and is_float(o), steps=steps)
 
     # arity None: one tensor input with a scalar, else two
     _add(OpSpec(name, "elementwise", None, sample, infer, code, ref, defaults={"reverse": False}, weight=weight))
@@ -393,7 +393,8 @@ def _int_or_float(int_fn: Callable[..., Any], float_fn: Callable[..., Any]) -> C
 _binary("floordiv", _N, _int_or_float(np.floor_divide, lambda a, b: np.floor(a / b)), "({0} // {1})",
         discrete=True, domain=_quotient_domain, weight=1.3)
 _binary("mod", _N, _int_or_float(np.remainder, lambda a, b: a - np.floor(a / b) * b), "({0} % {1})",
-        domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)), own_unit="out", weight=1.3)
+        domain=_quotient_domain, own=lambda a, b, o: 4 * (np.abs(a) + np.abs(b)), own_unit="out", weight=1.3,
+        steps=lambda a, b: np.floor(a / b))  # a % b jumps by b where a / b crosses an integer
 _binary("pow", _N, lambda a, b: np.power(a, b if a.dtype.kind == "f" else np.maximum(b, 0)), "({0} ** {1})",
         scalars=True, mixed=False,
         # IEEE pow: a negative or zero base is defined with an integral exponent (-0 ** -3 is -inf)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.graphs.case import infer_types, make_values, needed, reference
+from fuzz.graphs.case import infer_types, make_values, needed, realize_groups, reference
 from fuzz.graphs.ops import OPS
 from oracles.compare import tolerance
 from oracles.numpy_ref import is_float
@@ -78,7 +78,9 @@ def reproducer_source(case: dict[str, Any], signature: str, details: dict[str, A
     outs = ", ".join(f"t{o}" for o in case["outputs"])
     lines.append(f"outs = [{outs}]")
     if mode == "separate":
-        lines += ["for t in reversed(outs):", "    realize([t], fuse=FUSE, opts=OPTS)"]
+        groups = ", ".join("[" + ", ".join(f"outs[{i}]" for i in g) + "]" for g in realize_groups(case))
+        lines += [f"for group in [{groups}]:  # the outputs realized group by group",
+                  "    realize(group, fuse=FUSE, opts=OPTS)"]
     else:
         lines.append("realize(outs, fuse=FUSE, opts=OPTS)")
     lines += ["", "# the numpy reference: value, tolerance, and where it is undefined (not compared)", "WANT = ["]
