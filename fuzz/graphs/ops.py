@@ -247,6 +247,11 @@ def _erf_np(x: np.ndarray) -> np.ndarray:
 _unary("erf", _F, _erf_np, "{0}.erf()", own=lambda x, o: 8 * np.abs(o) + 8)
 _unary("gelu", _F, lambda x: 0.5 * x * (1 + _erf_np(x / math.sqrt(2))), "{0}.gelu()",
        own=lambda x, o: 8 * (np.abs(o) + np.abs(x)) + 8)
+# tan as sin / cos: both off by their own error, divided by cos (large near a pole, undefined right at one)
+_unary("tan", _F, np.tan, "{0}.tan()", domain=lambda x: (np.abs(x) < 1e4) & (np.abs(np.cos(x)) > 1e-2),
+       own=lambda x, o: (8 + 4 * np.abs(x)) * (1 + o * o) + 4 * np.abs(o), weight=0.5)
+_unary("log10", _F, np.log10, "{0}.log10()", domain=lambda x: x > 0, positive=True, pole=(0,),
+       own=lambda x, o: 4 * np.abs(o) + 4, weight=0.5)
 _unary("isnan", _F, np.isnan, "{0}.isnan()", discrete=True, out=lambda d: "bool", weight=0.3)
 _unary("isinf", _F, np.isinf, "{0}.isinf()", discrete=True, out=lambda d: "bool", weight=0.3)
 _unary("isfinite", _F, np.isfinite, "{0}.isfinite()", discrete=True, out=lambda d: "bool", weight=0.3)
@@ -409,6 +414,9 @@ for _name, _fn, _op in (("lt", np.less, "({0} < {1})"), ("le", np.less_equal, "(
 for _name, _bfn, _op in (("and", np.bitwise_and, "({0} & {1})"), ("or", np.bitwise_or, "({0} | {1})"),
                          ("xor", np.bitwise_xor, "({0} ^ {1})")):
     _binary(_name, _I + ("bool",), _bfn, _op, weight=0.6)
+for _name, _lfn in (("logical_and", np.logical_and), ("logical_or", np.logical_or),
+                    ("logical_xor", np.logical_xor)):  # each operand != 0, whatever its dtype (NaN is true)
+    _binary(_name, _NB, _lfn, "{0}.%s({1})" % _name, out=lambda d: "bool", discrete=True, weight=0.3)
 _binary("lshift", _I, np.left_shift, "({0} << {1})", mixed=False, domain=lambda a, b: (b >= 0) & (b < 8), weight=0.4)
 _binary("rshift", _I, np.right_shift, "({0} >> {1})", mixed=False, domain=lambda a, b: (b >= 0) & (b < 8),
         weight=0.4)
@@ -750,6 +758,84 @@ def _split_infer(s: Shape, a: dict[str, Any]) -> Shape:
 _mv("split", _split_sample, _split_infer, lambda t, a: f"{t}.split({a['size']}, {a['axis']})[{a['piece']}]",
     lambda x, f, a: np.take(x, range(a["piece"] * a["size"], min((a["piece"] + 1) * a["size"], x.shape[a["axis"]])),
                             axis=a["axis"]), weight=0.5)
+
+
+def _chunk_sample(rng: random.Random, pool: list[TT]) -> Any:
+    i = _one(rng, pool, lambda t: len(t[0]) >= 1 and max(t[0]) >= 1)
+    if i is None:
+        return None
+    s = pool[i][0]
+    axis = rng.choice([k for k, d in enumerate(s) if d >= 1])
+    n = rng.randint(1, s[axis] + 1)  # more chunks than elements too: torch gives fewer pieces then
+    size = -(-s[axis] // n)
+    return [i], {"n": n, "axis": axis - len(s) if rng.random() < 0.2 else axis,
+                 "piece": rng.randrange(-(-s[axis] // size))}
+
+
+def _chunk_range(s: Shape, a: dict[str, Any]) -> tuple[int, range]:
+    _need(-len(s) <= a["axis"] < len(s) and a["n"] >= 1, f"chunk {a} of {s}")
+    ax = a["axis"] % len(s)
+    size = max(-(-s[ax] // a["n"]), 1)
+    _need(0 <= a["piece"] and a["piece"] * size < max(s[ax], 1), f"chunk {a} of {s}: no piece {a['piece']}")
+    return ax, range(a["piece"] * size, min((a["piece"] + 1) * size, s[ax]))
+
+
+_mv("chunk", _chunk_sample, lambda s, a: tuple(len(_chunk_range(s, a)[1]) if k == _chunk_range(s, a)[0] else d
+                                                for k, d in enumerate(s)),
+    lambda t, a: f"{t}.chunk({a['n']}, {a['axis']})[{a['piece']}]",
+    lambda x, f, a: np.take(x, _chunk_range(x.shape, a)[1], axis=_chunk_range(x.shape, a)[0]), weight=0.4)
+
+
+def _flatten_sample(rng: random.Random, pool: list[TT]) -> Any:
+    i = _one(rng, pool)
+    if i is None:
+        return None
+    n = len(pool[i][0])
+    if n == 0:
+        return [i], {"start": 0, "end": -1}
+    start = rng.randrange(n)
+    end = rng.randrange(start, n)
+    return [i], {"start": start - n if rng.random() < 0.2 else start, "end": end - n if rng.random() < 0.4 else end}
+
+
+def _flatten_infer(s: Shape, a: dict[str, Any]) -> Shape:
+    if not s:
+        return (1,)
+    _need(-len(s) <= a["start"] < len(s) and -len(s) <= a["end"] < len(s), f"flatten {a} of {s}")
+    lo, hi = a["start"] % len(s), a["end"] % len(s)
+    _need(lo <= hi, f"flatten {a} of {s}: start after end")
+    return s[:lo] + (math.prod(s[lo:hi + 1]),) + s[hi + 1:]
+
+
+_mv("flatten", _flatten_sample, _flatten_infer, lambda t, a: f"{t}.flatten({a['start']}, {a['end']})",
+    lambda x, f, a: x.reshape(_flatten_infer(x.shape, a)), weight=0.4)
+
+
+def _unflatten_sample(rng: random.Random, pool: list[TT]) -> Any:
+    i = _one(rng, pool, lambda t: len(t[0]) >= 1)
+    if i is None:
+        return None
+    s = pool[i][0]
+    axis = rng.randrange(len(s))
+    sizes = list(_factor(rng, s[axis])) if s[axis] else [0, rng.choice((1, 2))]
+    if s[axis] and rng.random() < 0.3:
+        sizes[rng.randrange(len(sizes))] = -1
+    return [i], {"axis": axis - len(s) if rng.random() < 0.2 else axis, "sizes": sizes}
+
+
+def _unflatten_infer(s: Shape, a: dict[str, Any]) -> Shape:
+    _need(-len(s) <= a["axis"] < len(s), f"unflatten {a} of {s}")
+    ax, sizes = a["axis"] % len(s), list(a["sizes"])
+    if sizes.count(-1) == 1:
+        known = math.prod(x for x in sizes if x != -1)
+        _need(known > 0 and s[ax] % known == 0, f"unflatten {a} of {s}")
+        sizes = [s[ax] // known if x == -1 else x for x in sizes]
+    _need(all(x >= 0 for x in sizes) and math.prod(sizes) == s[ax], f"unflatten {a} of {s}")
+    return s[:ax] + tuple(sizes) + s[ax + 1:]
+
+
+_mv("unflatten", _unflatten_sample, _unflatten_infer, lambda t, a: f"{t}.unflatten({a['axis']}, {a['sizes']!r})",
+    lambda x, f, a: x.reshape(_unflatten_infer(x.shape, a)), weight=0.4)
 
 
 def _squeeze_sample(rng: random.Random, pool: list[TT]) -> Any:
@@ -1114,6 +1200,30 @@ def _matmul_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
 
 _add(OpSpec("matmul", "matmul", 2, _matmul_sample, _matmul_infer, lambda ns, a: f"({ns[0]} @ {ns[1]})", _matmul_ref,
             weight=1.2))
+
+
+def _dot_sample(rng: random.Random, pool: list[TT]) -> Any:
+    """numpy's dot of 1-d and 2-d operands (vector . vector is a 0-d sum of products)."""
+    i = pick(rng, pool, lambda t: 1 <= len(t[0]) <= 2 and t[1] != "bool")
+    if i is None:
+        return None
+    s, dt = pool[i]
+    k = s[-1]
+    bshape: Shape = (k,) if rng.random() < 0.4 else (k, rng.choice((1, 3, 4, 8, 13)))
+    j = pick(rng, pool, lambda t: t[0] == bshape and t[1] == dt)
+    return [i, j if j is not None and rng.random() < 0.5 else new(bshape, dt, domain_for(rng, dt))], {}
+
+
+def _dot_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    (sa, da), (sb, db) = ts
+    _need(1 <= len(sa) <= 2 and 1 <= len(sb) <= 2, f"dot of {sa} and {sb}: 1-d and 2-d operands")
+    return _matmul_shapes(sa, sb)[2], promote(da, db)
+
+
+_add(OpSpec("dot", "matmul", 2, _dot_sample, _dot_infer, lambda ns, a: f"{ns[0]}.dot({ns[1]})",
+            lambda rs, a, ot: (lambda x, y: R.multilinear(lambda p, q: np.asarray(np.dot(p, q)), [x, y], ot[1],
+                                                           x.shape[-1], ot[1]))(*(R.cast(r, ot[1]) for r in rs)),
+            weight=0.4))
 
 EINSUMS = ("ij,jk->ik", "bij,bjk->bik", "ij->ji", "ii->i", "ij,ij->i", "i,j->ij", "ijk->k", "ij,j->i",
            "bhqd,bhkd->bhqk", "ii", "ij->")
