@@ -379,6 +379,10 @@ def reduce(x: Ref, op: str, axes: tuple[int, ...], keepdims: bool, out: str | No
             e = np.where(np.isfinite(rel), np.abs(v) * rel, scale)
             e = np.where(np.isfinite(e), e, 0.0)
             undef = undef | (np.isfinite(v) & ~np.isfinite(scale))
+            if acc in _MAX:  # where the factors above 1 overflow the accumulator in some order (1e30 * 1e30 is inf
+                # in float32, then * 0 NaN or * 1e-30 inf), the result depends on the order, which opts change
+                big = np.prod(np.where(np.abs(xv) > 1, np.abs(xv) + x.err, 1.0), axis=axes, keepdims=keepdims)
+                undef = undef | (np.isfinite(v) & (big >= _MAX[acc]))
         return _round(np.asarray(v, np.float64), out, np.asarray(e, np.float64), undef)
 
 
@@ -455,8 +459,10 @@ def cumsum(x: Ref, axis: int | None, out: str | None = None) -> Ref:
         acc = "float32" if out in HALF else out
         xv = cast(Ref(v, e, u), acc).f64()
         r = np.cumsum(xv, axis=axis)
-        err = np.cumsum(e, axis=axis) + eps(acc) * max(n, 1) * np.cumsum(np.abs(np.where(np.isfinite(xv), xv, 0)),
-                                                                         axis=axis)
+        mags = np.cumsum(np.abs(np.where(np.isfinite(xv), xv, 0)), axis=axis)
+        err = np.cumsum(e, axis=axis) + eps(acc) * max(n, 1) * mags
+        if acc in _MAX:  # a partial sum of some order overflows the accumulator: the order decides (as in reduce)
+            undef = undef | (mags + np.cumsum(e, axis=axis) >= _MAX[acc])
     return _round(r, out, err, undef)
 
 

@@ -119,6 +119,14 @@ def test_a_float_mod_whose_dividend_error_spans_a_jump_is_undefined():
     m = OPS["mod"].ref([a, one], {}, ((2,), "float32"))
     assert m.undef.tolist() == [True, False] and abs(float(m.value[1]) - 0.5) < 1e-6
 
+
+def test_a_product_whose_factors_overflow_in_some_order_is_undefined():
+    # float32 [3e38, 3e38, 0]: 3e38 * 3e38 is inf, then * 0 NaN; 3e38 * 0 * 3e38 is 0: the order decides (a false
+    # alarm with values near the dtype's maximum); [2, 3, 0] is 0 in every order
+    x = R.exact(np.array([[3e38, 3e38, 0.0], [2.0, 3.0, 0.0]], np.float32))
+    p = R.reduce(x, "prod", (1,), False)
+    assert p.undef.tolist() == [True, False] and p.value[1] == 0
+
 def test_reference_shapes_and_dtypes_agree_with_the_op_table():
     f = GraphFuzzer()
     for i in range(150):

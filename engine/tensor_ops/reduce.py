@@ -174,8 +174,9 @@ def _cumsum_last(x: Tensor) -> Tensor:
     blocks = x.pad(tuple((0, 0) for _ in lead) + ((0, k * block - n),)).reshape(*lead, k, block)
     inner = _cumsum_last(blocks)
     totals = inner.shrink(tuple((0, s) for s in lead) + ((0, k), (block - 1, block))).reshape(*lead, k)
-    # the offset of block b is the sum of the blocks before it: an exclusive scan of the totals
-    # (as scan - totals: shifting the scan with a pad trips a symbolic bug, see tests/test_tensor_reduce.py)
-    before = _cumsum_last(totals) - totals
+    # the offset of block b is the sum of the blocks before it: the scan of the totals shifted by one (not scan -
+    # totals, which is NaN in block 0 once a later total overflows, inf - inf, and rounds the offsets twice)
+    before = _cumsum_last(totals).shrink(tuple((0, s) for s in lead) + ((0, k - 1),)).pad(
+        tuple((0, 0) for _ in lead) + ((1, 0),))
     out = inner + before.reshape(*lead, k, 1)
     return out.reshape(*lead, k * block).shrink(tuple((0, s) for s in lead) + ((0, n),))

@@ -20,6 +20,7 @@ import math
 import random
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from fuzz.graphs.ops import ALL_DTYPES, OPS, TT, run_op
@@ -29,7 +30,7 @@ from oracles.numpy_ref import NP_DTYPES, Ref
 MAX_NUMEL = 1 << 16  # per value: keeps a check fast and the PYTHON device usable
 MAX_NODES = 64
 DOMAINS = ("normal", "unit", "wide", "positive", "int_small", "int_full", "int_edge", "bool", "shift", "nonneg_small",
-           "int_valued", "special", "huge")
+           "int_valued", "special", "huge", "near_max")
 
 
 class BadCase(ValueError):
@@ -156,6 +157,11 @@ def make_values(inp: dict[str, Any]) -> np.ndarray:
             v = rng.standard_normal(shape)
             hit = rng.random(shape) < 0.25
             v = np.where(hit, rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0]), shape), v)
+        elif dom == "near_max" and R.is_float(dt):
+            # within a factor 4 of the dtype's largest finite value: a sum or product overflows, and its sign
+            # and the dtype's overflow rule (inf, or NaN for e4m3fn) decide the result
+            top = float(ml_dtypes.finfo(npdt).max)
+            v = rng.choice(np.array([-1.0, 1.0]), shape) * top * rng.uniform(0.25, 1.0, shape)
         elif dom == "huge":
             v = rng.choice(np.array([-1.0, 1.0]), shape) * 10.0 ** rng.uniform(2, 5.5, shape)
         elif dom == "positive":

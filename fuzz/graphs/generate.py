@@ -170,6 +170,24 @@ def _diamond(b: _Builder) -> int | None:
     return b.add_node(b.rng.choice(("add", "mul", "sub")), [u, v], {})
 
 
+
+def _reduce_of_broadcast(b: _Builder) -> int | None:
+    """A reduce over an axis the value was broadcast along (a gradient's sum over broadcast dims, an outer product
+    summed): every step of that loop reads the same element, so unrolled lanes or accumulators are identical."""
+    x = _pick_float(b) if b.rng.random() < 0.7 else _fresh(b)
+    s = b.types[x][0]
+    ax = b.rng.randint(0, len(s))
+    u = b.add_node("unsqueeze", [x], {"axis": ax})
+    if u is None:
+        return None
+    n = b.rng.choice((2, 3, 4, 5, 8, 16, 33))
+    e = b.add_node("expand", [u], {"shape": [n if k == ax else d for k, d in enumerate(b.types[u][0])]})
+    if e is not None and b.rng.random() < 0.5:  # an outer product: the other operand varies along the axis
+        other = b.add_input(tuple(n if k == ax else 1 for k in range(len(s) + 1)), b.types[e][1], "normal")
+        e = b.add_node(b.rng.choice(("mul", "add")), [e, other], {})
+    red = b.rng.choice(("sum", "sum", "max", "prod", "mean"))
+    return e and b.add_node(red, [e], {"axis": ax, "keepdim": b.rng.random() < 0.3}) or None
+
 def _in_place(b: _Builder) -> int | None:
     """assign or __setitem__ into an input (a buffer), with a value that may read that input elsewhere."""
     inputs = [k for k, it in enumerate(b.items) if it[0] == "input" and b.types[k][1] != "dead" and b.types[k][0]
@@ -343,7 +361,7 @@ def _mixed_dtypes(b: _Builder) -> int | None:
 
 PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
             _select_by_compare, _masked_reduce, _conversion, _bit_twiddle, _int_arith,
-            _mixed_dtypes)
+            _mixed_dtypes, _reduce_of_broadcast)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
