@@ -342,26 +342,35 @@ def _int_arith(b: _Builder) -> int | None:
 
 
 def _mixed_dtypes(b: _Builder) -> int | None:
-    """Two values of different dtypes (every pair as likely, not weighted toward float32) combined, so that each
+    """Values of different dtypes combined, one to three pairs at once (the others become outputs too), each pair
+    drawn uniformly, half of them two integers (sign and width rules: int32 with uint32 is int64), so that every
     entry of the promotion table gets used; values at their dtype's limits, where a too-narrow result type wraps."""
-    da, db = b.rng.sample(ALL_DTYPES, 2)
-    shape = rand_shape(b.rng)
-
     def edge(dt: str) -> str:
         return "bool" if dt == "bool" else b.rng.choice(("int_edge", "int_full", "int_small")) if dt[0] in "iu" else \
-            b.rng.choice(("huge", "special", "normal", "int_valued"))
-    x = b.add_input(shape, da, edge(da))
-    y = b.add_input(partner_shape(b.rng, shape), db, edge(db))
-    op = b.rng.choice(("add", "sub", "mul", "maximum", "minimum", "eq", "lt", "where", "cat", "truediv"))
-    if op == "where":
-        return b.add_node("where", [b.add_input(shape, "bool", "bool"), x, y], {})
-    if op == "cat":
-        return b.add_node("cat", [x, b.add_input(shape, db, edge(db))], {"axis": 0}) if shape else None
-    return b.add_node(op, [x, y] if b.rng.random() < 0.5 else [y, x], {})
+            b.rng.choice(("huge", "special", "normal", "int_valued", "near_max"))
+
+    outs: list[int] = []
+    for _ in range(b.rng.randint(1, 3)):
+        da, db = b.rng.sample(INT_DTYPES if b.rng.random() < 0.5 else ALL_DTYPES, 2)
+        shape = rand_shape(b.rng)
+        x = b.add_input(shape, da, edge(da))
+        y = b.add_input(partner_shape(b.rng, shape), db, edge(db))
+        op = b.rng.choice(("add", "sub", "mul", "maximum", "minimum", "eq", "lt", "where", "cat", "truediv"))
+        if op == "where":
+            out = b.add_node("where", [b.add_input(shape, "bool", "bool"), x, y], {})
+        elif op == "cat":
+            out = b.add_node("cat", [x, b.add_input(shape, db, edge(db))], {"axis": 0}) if shape else None
+        else:
+            out = b.add_node(op, [x, y] if b.rng.random() < 0.5 else [y, x], {})
+        if out is not None:
+            outs.append(out)
+    b.sinks += outs[1:]
+    return outs[0] if outs else None
+
 
 PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
-            _select_by_compare, _masked_reduce, _conversion, _bit_twiddle, _int_arith,
-            _mixed_dtypes, _reduce_of_broadcast)
+            _select_by_compare, _masked_reduce, _conversion, _bit_twiddle, _int_arith, _mixed_dtypes,
+            _reduce_of_broadcast)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
