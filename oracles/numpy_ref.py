@@ -137,6 +137,14 @@ def exact(value: np.ndarray) -> Ref:
     return Ref(value, np.zeros(value.shape), np.zeros(value.shape, bool))
 
 
+def _overflow_undecided(v: np.ndarray, err: np.ndarray, dt: str) -> np.ndarray:
+    """Where a finite value may or may not overflow `dt` within its error: it reaches the largest finite value, and
+    is not past the point from which every value rounds to infinity (or to NaN, for float8_e4m3fn) by its error.
+    A value well past it overflows in any order of computation: its infinity, and its sign, are defined."""
+    a = np.abs(v)
+    return np.isfinite(v) & (a + err >= _MAX[dt]) & (a - err < _MAX[dt] * (1 + 2 * eps(dt)))
+
+
 def _round(v: np.ndarray, dt: str, err: np.ndarray, undef: np.ndarray) -> Ref:
     """float64 values rounded once to float dtype `dt`, with the rounding added to the error; a finite result
     within its error of overflowing (or a value that overflows only through rounding) is undefined."""
@@ -144,7 +152,7 @@ def _round(v: np.ndarray, dt: str, err: np.ndarray, undef: np.ndarray) -> Ref:
         out = v.astype(NP_DTYPES[dt])
         o64 = out.astype(np.float64)
         err = err + eps(dt) * np.abs(np.where(np.isfinite(o64), o64, 0)) + _TINY[dt]
-        near = np.isfinite(v) & (np.abs(v) + err >= _MAX[dt])
+        near = _overflow_undecided(v, err, dt)
     return Ref(out, np.where(np.isfinite(o64), err, 0.0), undef | near)
 
 
@@ -265,8 +273,7 @@ def cast(x: Ref, dt: str) -> Ref:
             out = x.value.astype(NP_DTYPES[dt])
             o64 = out.astype(np.float64)
             err = x.err + eps(dt) * np.abs(np.where(np.isfinite(o64), o64, 0)) + _TINY[dt]
-            near = np.isfinite(x.f64()) & (np.abs(x.f64()) + err >= _MAX[dt]) if is_float(src) else \
-                np.zeros(x.shape, bool)
+            near = _overflow_undecided(x.f64(), err, dt) if is_float(src) else np.zeros(x.shape, bool)
             if not is_float(src):
                 err = np.where(o64 == x.value.astype(np.float64), 0.0, err) if src != "bool" else np.zeros(x.shape)
             undef = x.undef | near

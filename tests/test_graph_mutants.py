@@ -74,6 +74,20 @@ CASES = {
         _case([_x((16,), "int8", 7, "int_edge")], [_node("cast", [0], dtype="uint16")]), (), "numpy"),
     "upcast_tail_not_gated": (  # random opts offered only amounts that divide the loop
         _case([_x((2, 5))], [_node("add", [0, 0])]), (), "numpy"),
+    # 60 s campaigns missed these until the integer-arithmetic, mixed-dtype, reduce-over-broadcast patterns and
+    # the near_max domain (2026-12-06); the last three are of the third blind set (bench/mutants_graph_blind2.py)
+    "c_mod_takes_divisor_sign": (  # signed // and % were drawn mostly on floats
+        _case([_x((16,), "int32", 3, "int_small")], [_node("floordiv", [0], scalar=-3, reverse=False)]),
+        ("dev:CPU",), "device:CPU"),
+    "promote_int32_uint32_stays_32bit": (  # a dtype pair was drawn with the dtype weights: int32 with uint32 rare
+        _case([_x((8,), "int32", 1, "int_edge"), _x((8,), "uint32", 2, "int_full")], [_node("add", [0, 1])]), (),
+        "numpy"),
+    "python_float_overflow_positive_inf": (  # no float16 value was near its maximum
+        _case([_x((16,), "float16", 1, "near_max")], [_node("mul", [0], scalar=4, reverse=False)]), ("dev:PYTHON",),
+        "device:PYTHON"),
+    "unroll_invariant_lanes_deduped": (  # a reduce over a broadcast axis was rare
+        _case([_x((8,))], [_node("unsqueeze", [0], axis=1), _node("expand", [1], shape=[8, 16]),
+                           _node("sum", [2], axis=1, keepdim=False)], seed=4), ("randopt",), "opts"),
 }
 
 
@@ -93,7 +107,7 @@ def test_mutant_is_caught_on_a_case_the_generator_draws(monkeypatch, name):
 def test_generator_draws_the_new_domains_long_axes_and_attributes():
     cases = [gen_case(random.Random(f"mut:{i}"), 10) for i in range(600)]
     doms = {i["domain"] for c in cases for i in c["inputs"]}
-    assert {"int_valued", "special", "huge", "int_edge"} <= doms, doms
+    assert {"int_valued", "special", "huge", "int_edge", "near_max"} <= doms, doms
     dims = [d for c in cases for s, _ in infer_types(c) for d in s]
     assert max(dims) >= 257
     nodes = [n for c in cases for n in c["nodes"]]
@@ -112,6 +126,8 @@ def test_new_domains_hold_what_they_promise():
     assert np.abs(make_values(_x((200,), "float32", 1, "huge"))).max() > 6e4
     edge = make_values(_x((200,), "int8", 1, "int_edge"))
     assert edge.min() == -128 and edge.max() == 127
+    top = make_values(_x((200,), "float16", 1, "near_max")).astype(np.float64)
+    assert np.isfinite(top).all() and (np.abs(top) >= 65504 / 4).all() and (top < 0).any() and (top > 0).any()
 
 
 def test_reference_defines_exact_ties_whole_quotients_and_wrapping_casts():

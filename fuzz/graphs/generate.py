@@ -342,7 +342,7 @@ def _int_arith(b: _Builder) -> int | None:
 
 
 def _mixed_dtypes(b: _Builder) -> int | None:
-    """Values of different dtypes combined, one to three pairs at once (the others become outputs too), each pair
+    """Values of different dtypes combined, one to four pairs at once (the others become outputs too), each pair
     drawn uniformly, half of them two integers (sign and width rules: int32 with uint32 is int64), so that every
     entry of the promotion table gets used; values at their dtype's limits, where a too-narrow result type wraps."""
     def edge(dt: str) -> str:
@@ -350,7 +350,7 @@ def _mixed_dtypes(b: _Builder) -> int | None:
             b.rng.choice(("huge", "special", "normal", "int_valued", "near_max"))
 
     outs: list[int] = []
-    for _ in range(b.rng.randint(1, 3)):
+    for _ in range(b.rng.randint(1, 4)):
         da, db = b.rng.sample(INT_DTYPES if b.rng.random() < 0.5 else ALL_DTYPES, 2)
         shape = rand_shape(b.rng)
         x = b.add_input(shape, da, edge(da))
@@ -371,6 +371,8 @@ def _mixed_dtypes(b: _Builder) -> int | None:
 PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
             _select_by_compare, _masked_reduce, _conversion, _bit_twiddle, _int_arith, _mixed_dtypes,
             _reduce_of_broadcast)
+# how often each is drawn: the dtype pairs (about 120 of them) and integer rules get more draws
+PATTERN_WEIGHTS = tuple({_mixed_dtypes: 2.0, _int_arith: 1.5}.get(p, 1.0) for p in PATTERNS)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
@@ -393,7 +395,7 @@ def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:
                     nodes.append(out)
             continue
         if rng.random() < 0.18:
-            out = rng.choice(PATTERNS)(b)
+            out = rng.choices(PATTERNS, PATTERN_WEIGHTS)[0](b)
             if out is not None:
                 nodes.append(out)
             continue
