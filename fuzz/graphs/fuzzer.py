@@ -153,6 +153,9 @@ GROUP_AMOUNTS = (2, 3, 4, 5, 7, 8, 16, 32, 64, 128, 256)
 
 
 NONDIVISOR_RATE = 0.15  # random opts: the chance that an amount not dividing the loop is offered too
+# threads of a workgroup (LOCAL and GROUP amounts multiplied) on the PYTHON_GPU emulator: it interprets every thread,
+# so a group of 330 made one kernel of a 9-op case take 21 s (half of a 150-case benchmark); a real GPU takes any
+EMULATED_THREADS = 64
 
 
 def randopt_device(name: str) -> str:
@@ -182,6 +185,7 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
     gpu = bool(device) and _is_gpu(device or "")
     tc = _tensor_cores(device or "") if gpu else ()
     kinds = GPU_KINDS if gpu else CPU_KINDS if device is not None and device.split(":")[0] == "CPU" else BASE_KINDS
+    emulated = gpu and (device or "").split(":")[0] == "PYTHON_GPU"
 
     def size(r: Any) -> int:
         return r.src[0].arg if r.src[0].op is Ops.CONST else 0
@@ -225,6 +229,7 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
                 pass
         ops = len(ast.toposort)
         grow = 1  # how many copies of the body the upcasts and unrolls make: kept small so kernels compile fast
+        threads = 1
         for _ in range(rng.randint(1, 3)):
             opt = draw(k, rng.choice(kinds))
             if opt is None:
@@ -232,11 +237,15 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
             factor = opt.amount if opt.op in ("UPCAST", "UNROLL", "ACCUM") else 1
             if grow * factor > 32 or ops * grow * factor > 12000:
                 continue
+            tfactor = opt.amount if opt.op in ("LOCAL", "GROUP") else 1
+            if emulated and threads * tfactor > EMULATED_THREADS:
+                continue
             try:
                 k.apply_opt(opt)
             except OptError:
                 continue
             grow *= factor
+            threads *= tfactor
             chosen.append(opt)
         while gpu and chosen and not _launches(ast, name, chosen, tc):  # e.g. more than three workgroup loops
             chosen.pop()
