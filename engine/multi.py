@@ -376,12 +376,15 @@ def lift(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             m.assign(lifter.run(t.uop.src[1]))
         elif t.uop is not _buffer_uop(next(b for b, x in ph.items() if x is m), m.shape):
             m.assign(lifter.run(t.uop))
-    inputs = {id(m) for m in multis}
+    shards = {id(s) for m in multis for s in m.shards}
 
     def result(t: Tensor) -> MultiTensor:
         r = lifter.run(t.uop)
-        # a new tensor even where the op changed nothing: an in-place write to an input must not change it
-        return MultiTensor([Tensor(s.uop, device=s.device) for s in r.shards], r.axis) if id(r) in inputs else r
+        # a new shard tensor wherever the op left an input's shard as it was (the whole tensor, or a middle shard of
+        # a pad along the sharded axis): an in-place write to the input must not change the result
+        if not any(id(s) in shards for s in r.shards):
+            return r
+        return MultiTensor([Tensor(s.uop, device=s.device) if id(s) in shards else s for s in r.shards], r.axis)
 
     return _map(out, result, Tensor)
 

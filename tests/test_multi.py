@@ -6,7 +6,7 @@ import pytest
 
 import engine.multi as multi
 from engine import Tensor
-from engine.multi import MultiTensor, ShardError, allreduce, reshape_axis
+from engine.multi import MultiTensor, ShardError, allreduce, realize_all, reshape_axis
 from engine.uop import Ops
 
 D2, D3, D4 = ["CPU:1", "CPU:2"], ["CPU:1", "CPU:2", "CPU:3"], ["CPU:1", "CPU:2", "CPU:3", "CPU:4"]
@@ -234,3 +234,14 @@ def test_data_parallel_training_on_4_devices_matches_1_device():
     for a, b, w0 in zip(one, four, start):
         assert not np.allclose(a, w0)  # it trained
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_a_pad_along_the_sharded_axis_keeps_the_old_value_after_an_assign():
+    # the pad left the middle shard as it was and returned the input's own shard Tensor: the assign showed through
+    # (graph campaign seed 71: corpus/graphs/mismatch-shard-pad-middle-shard-aliases-input.json)
+    devs = ["CPU", "CPU:1", "CPU:2"]
+    a = Tensor(np.array([[-8, 5, 6]], np.int32)).shard(devs, 1, [1, 1, 1])
+    p = a.pad(((0, 0), (1, 2)))
+    a.assign(Tensor(np.full((1, 3), 7, np.int32)).shard(devs, 1, [1, 1, 1]))
+    realize_all([a, p])
+    assert p.numpy().tolist() == [[0, -8, 5, 6, 0, 0]] and a.numpy().tolist() == [[7, 7, 7]]
