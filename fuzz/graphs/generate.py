@@ -2,7 +2,10 @@
 now and then older ones (diamonds), plus patterns that stress fusion on purpose: softmax and layernorm written
 out (reduce -> expand -> reduce), a cat of reduces, a reduce over a padded, flipped or shrunk view, a reduce read
 by two outputs, a select on a comparison of two loads, a masked fill reduced over the masked axis, a cast from values
-at their dtype's limits, shifts and bit ops on integers with their top bits set. Same rng state, same case.
+at their dtype's limits, shifts and bit ops on integers with their top bits set, integer // and % with negative
+operands (then a cast across widths or an integer reduce), pairs of different dtypes at their limits (the promotion
+table), a reduce over a broadcast axis, and twins: a node written twice (one interned UOp in the engine), and two
+readers of an input's old contents before an in-place write to it. Same rng state, same case.
 """
 
 from __future__ import annotations

@@ -739,12 +739,20 @@ _mv("repeat", _repeat_sample, _repeat_infer, lambda t, a: f"{t}.repeat({tuple(a[
     lambda x, f, a: np.tile(x, a["repeats"]), weight=0.6)
 
 
-def _split_sample(rng: random.Random, pool: list[TT]) -> Any:
-    i = _one(rng, pool, lambda t: len(t[0]) >= 1 and max(t[0]) >= 2)
+def _value_and_axis(rng: random.Random, pool: list[TT], least: int) -> tuple[int, Shape, int] | None:
+    """A value of the pool with an axis of at least `least` elements: its index, shape and that axis."""
+    i = _one(rng, pool, lambda t: len(t[0]) >= 1 and max(t[0]) >= least)
     if i is None:
         return None
     s = pool[i][0]
-    axis = rng.choice([k for k, d in enumerate(s) if d >= 2])
+    return i, s, rng.choice([k for k, d in enumerate(s) if d >= least])
+
+
+def _split_sample(rng: random.Random, pool: list[TT]) -> Any:
+    got = _value_and_axis(rng, pool, 2)
+    if got is None:
+        return None
+    i, s, axis = got
     size = rng.randint(1, s[axis] - 1)
     pieces = -(-s[axis] // size)
     return [i], {"size": size, "axis": axis, "piece": rng.randrange(pieces)}
@@ -762,11 +770,10 @@ _mv("split", _split_sample, _split_infer, lambda t, a: f"{t}.split({a['size']}, 
 
 
 def _chunk_sample(rng: random.Random, pool: list[TT]) -> Any:
-    i = _one(rng, pool, lambda t: len(t[0]) >= 1 and max(t[0]) >= 1)
-    if i is None:
+    got = _value_and_axis(rng, pool, 1)
+    if got is None:
         return None
-    s = pool[i][0]
-    axis = rng.choice([k for k, d in enumerate(s) if d >= 1])
+    i, s, axis = got
     n = rng.randint(1, s[axis] + 1)  # more chunks than elements too: torch gives fewer pieces then
     size = -(-s[axis] // n)
     return [i], {"n": n, "axis": axis - len(s) if rng.random() < 0.2 else axis,
