@@ -127,6 +127,19 @@ def test_a_product_whose_factors_overflow_in_some_order_is_undefined():
     p = R.reduce(x, "prod", (1,), False)
     assert p.undef.tolist() == [True, False] and p.value[1] == 0
 
+
+def test_separate_mode_realizes_every_output_once_in_groups_drawn_from_the_seed():
+    from fuzz.graphs.case import realize_groups
+
+    seen_grouped = False
+    for seed in range(40):
+        case = {"outputs": [5, 6, 7, 8], "seed": seed}
+        groups = realize_groups(case)
+        assert sorted(i for g in groups for i in g) == [0, 1, 2, 3] and groups == realize_groups(dict(case))
+        seen_grouped |= any(len(g) > 1 for g in groups)
+    assert seen_grouped  # some seeds realize several outputs together, after or before the others
+    assert realize_groups({"outputs": [3], "seed": 1}) == [[0]]
+
 def test_reference_shapes_and_dtypes_agree_with_the_op_table():
     f = GraphFuzzer()
     for i in range(150):
