@@ -140,6 +140,7 @@ def test_separate_mode_realizes_every_output_once_in_groups_drawn_from_the_seed(
     assert seen_grouped  # some seeds realize several outputs together, after or before the others
     assert realize_groups({"outputs": [3], "seed": 1}) == [[0]]
 
+
 def test_reference_shapes_and_dtypes_agree_with_the_op_table():
     f = GraphFuzzer()
     for i in range(150):
