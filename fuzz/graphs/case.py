@@ -245,6 +245,7 @@ def realize_groups(case: dict[str, Any]) -> list[list[int]]:
             groups.append([i])
     return groups
 
+
 def op_count(case: dict[str, Any]) -> int:
     """Nodes the outputs need (what a minimized case is measured by)."""
     n_in = len(case["inputs"])

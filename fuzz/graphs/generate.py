@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fuzz.graphs.case import MAX_NUMEL, BadCase, infer_types
-from fuzz.graphs.ops import ALL_DTYPES, OPS, TT, domain_for, partner_shape, rand_shape
+from fuzz.graphs.ops import ALL_DTYPES, INTS, OPS, TT, domain_for, partner_shape, rand_shape
 
 # how often each dtype is drawn for a fresh input (the rest of ALL_DTYPES share what is left)
 DTYPE_WEIGHTS = {"float32": 30, "float16": 7, "bfloat16": 5, "float64": 7, "float8_e4m3fn": 2, "float8_e5m2": 2,
@@ -173,7 +173,6 @@ def _diamond(b: _Builder) -> int | None:
     return b.add_node(b.rng.choice(("add", "mul", "sub")), [u, v], {})
 
 
-
 def _reduce_of_broadcast(b: _Builder) -> int | None:
     """A reduce over an axis the value was broadcast along (a gradient's sum over broadcast dims, an outer product
     summed): every step of that loop reads the same element, so unrolled lanes or accumulators are identical."""
@@ -286,13 +285,21 @@ def _masked_reduce(b: _Builder) -> int | None:
     return m and b.add_node(op, [m], attrs) or None
 
 
+def _limit_domain(b: _Builder, dt: str) -> str:
+    """A value domain of `dt` that reaches its limits: integer extremes and bit patterns; float magnitudes past other
+    dtypes' ranges, NaN and +-inf, whole numbers, values near the dtype's own largest one."""
+    if dt == "bool":
+        return "bool"
+    if dt in INTS:
+        return b.rng.choice(("int_edge", "int_full", "int_small"))
+    return b.rng.choice(("huge", "special", "wide", "int_valued", "near_max"))
+
+
 def _conversion(b: _Builder) -> int | None:
     """A value cast across dtypes from an input that reaches its dtype's limits (magnitudes past the target's range,
     NaN and +-inf, integer limits), now and then computed on in the new dtype and cast back."""
     src = random_dtype(b.rng)
-    dom = "bool" if src == "bool" else b.rng.choice(("int_edge", "int_full", "int_small")) if src[0] in "iu" else \
-        b.rng.choice(("huge", "special", "wide", "int_valued"))
-    x = b.add_input(rand_shape(b.rng), src, dom)
+    x = b.add_input(rand_shape(b.rng), src, _limit_domain(b, src))
     dst = random_dtype(b.rng)
     y = b.add_node("cast", [x], {"dtype": dst})
     if y is not None and dst != "bool" and b.rng.random() < 0.4:
@@ -304,7 +311,7 @@ def _conversion(b: _Builder) -> int | None:
 
 def _bit_twiddle(b: _Builder) -> int | None:
     """Shifts and bit ops on integers whose top bits are set (the limits of their dtype, every bit pattern)."""
-    dt = b.rng.choice(("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"))
+    dt = b.rng.choice(INTS)
     x = b.add_input(rand_shape(b.rng), dt, b.rng.choice(("int_edge", "int_full")))
     op = b.rng.choice(("rshift", "rshift", "lshift", "and", "or", "xor"))
     if op in ("rshift", "lshift"):
@@ -314,15 +321,12 @@ def _bit_twiddle(b: _Builder) -> int | None:
     return b.add_node(op, [x, b.add_input(b.types[x][0], dt, b.rng.choice(("int_edge", "int_full")))], {})
 
 
-INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
-
-
 def _int_arith(b: _Builder) -> int | None:
     """Integer arithmetic where languages disagree: // and % with a negative operand on either side (C truncates
     toward zero, numpy floors), by a tensor or a scalar; sums and products that wrap; then, half the time, a cast to
     an integer of another width or signedness (sign or zero extension, truncation) or to a float, or a sum,
     product or cumsum along an axis (the accumulator's dtype and width)."""
-    dt = b.rng.choice(INT_DTYPES + ("int32", "int64"))
+    dt = b.rng.choice(INTS + ("int32", "int64"))
     shape = rand_shape(b.rng)
     x = b.add_input(shape, dt, b.rng.choice(("int_small", "int_small", "int_edge", "int_full")))
     op = b.rng.choice(("floordiv", "mod", "floordiv", "mod", "mul", "add", "sub"))
@@ -335,7 +339,7 @@ def _int_arith(b: _Builder) -> int | None:
         y = b.add_node(op, [z, x] if b.rng.random() < 0.3 else [x, z], {})
     r = b.rng.random()
     if y is not None and r < 0.45:
-        y = b.add_node("cast", [y], {"dtype": b.rng.choice(INT_DTYPES + ("float32", "float64"))})
+        y = b.add_node("cast", [y], {"dtype": b.rng.choice(INTS + ("float32", "float64"))})
     elif y is not None and r < 0.75 and b.types[y][0]:  # the accumulator's width: numpy sums small ints in 64 bits
         ax = b.rng.randrange(len(b.types[y][0]))
         red = b.rng.choice(("sum", "sum", "prod", "cumsum"))
@@ -343,26 +347,21 @@ def _int_arith(b: _Builder) -> int | None:
     return y
 
 
-
 def _mixed_dtypes(b: _Builder) -> int | None:
     """Values of different dtypes combined, one to four pairs at once (the others become outputs too), each pair
     drawn uniformly, half of them two integers (sign and width rules: int32 with uint32 is int64), so that every
     entry of the promotion table gets used; values at their dtype's limits, where a too-narrow result type wraps."""
-    def edge(dt: str) -> str:
-        return "bool" if dt == "bool" else b.rng.choice(("int_edge", "int_full", "int_small")) if dt[0] in "iu" else \
-            b.rng.choice(("huge", "special", "normal", "int_valued", "near_max"))
-
     outs: list[int] = []
     for _ in range(b.rng.randint(1, 4)):
-        da, db = b.rng.sample(INT_DTYPES if b.rng.random() < 0.5 else ALL_DTYPES, 2)
+        da, db = b.rng.sample(INTS if b.rng.random() < 0.5 else ALL_DTYPES, 2)
         shape = rand_shape(b.rng)
-        x = b.add_input(shape, da, edge(da))
-        y = b.add_input(partner_shape(b.rng, shape), db, edge(db))
+        x = b.add_input(shape, da, _limit_domain(b, da))
+        y = b.add_input(partner_shape(b.rng, shape), db, _limit_domain(b, db))
         op = b.rng.choice(("add", "sub", "mul", "maximum", "minimum", "eq", "lt", "where", "cat", "truediv"))
         if op == "where":
             out = b.add_node("where", [b.add_input(shape, "bool", "bool"), x, y], {})
         elif op == "cat":
-            out = b.add_node("cat", [x, b.add_input(shape, db, edge(db))], {"axis": 0}) if shape else None
+            out = b.add_node("cat", [x, b.add_input(shape, db, _limit_domain(b, db))], {"axis": 0}) if shape else None
         else:
             out = b.add_node(op, [x, y] if b.rng.random() < 0.5 else [y, x], {})
         if out is not None:
