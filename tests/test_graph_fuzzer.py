@@ -177,7 +177,8 @@ def test_integer_semantics_division_by_zero_and_wrapping_match_numpy():
 def test_planted_bug_is_found_minimized_saved_and_reproduced(tmp_path, monkeypatch, name):
     plant, expect = PLANTED[name]
     plant(monkeypatch)  # forked workers inherit the planted bug
-    result = run_campaign(["graphs"], cases=150, seed=1, workers=2, corpus_dir=tmp_path / "corpus",
+    # 40 cases: seed 1 reaches each bug within its first 12 cases, split_drops_last_partial (the rarest) at case 24
+    result = run_campaign(["graphs"], cases=40, seed=1, workers=2, corpus_dir=tmp_path / "corpus",
                           report_dir=tmp_path / "reports", minimize_seconds=600, timeout_s=60)  # never the limit
     assert result.exit_code == 1
     found = [f for f in result.findings if expect in f.signature and not f.signature.startswith("timeout")]
