@@ -615,7 +615,7 @@ MUTANTS: dict[str, Mutant] = {
     "shard_gather_uneven_order": Mutant(shard_gather_uneven_order, "multi-device", ("shard",)),
 }
 
-# two more sets written blind to the fuzzer's generator (their authors saw only the engine and the names above)
+# three more sets written blind to the fuzzer's generator (their authors saw only the engine and the names above)
 def _load_blind(file: str) -> dict[str, Mutant]:
     spec = importlib.util.spec_from_file_location(file[:-3], os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                           file))
@@ -626,8 +626,10 @@ def _load_blind(file: str) -> dict[str, Mutant]:
 
 BLIND = _load_blind("mutants_graph_blind.py")
 BLIND2 = _load_blind("mutants_graph_blind2.py")
+BLIND3 = _load_blind("mutants_graph_blind3.py")
 MUTANTS.update(BLIND)
 MUTANTS.update(BLIND2)
+MUTANTS.update(BLIND3)
 
 
 # ---------------------------------------------------------------------------------------------- the runs
@@ -730,7 +732,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, m in MUTANTS.items():
             print(f"{name:<38} {m.layer:<19} {(m.plant.__doc__ or '').split(chr(10))[0]}")
         return 0
-    names = [n for n in a.only.split(",") if n] or [n for n in MUTANTS if not a.blind or n in BLIND or n in BLIND2]
+    blind = {**BLIND, **BLIND2, **BLIND3}
+    names = [n for n in a.only.split(",") if n] or [n for n in MUTANTS if not a.blind or n in blind]
     bad = [n for n in names if n not in MUTANTS and n != "clean"]
     if bad:
         print(f"mutants_graph: unknown mutant(s) {bad}; --list shows them", file=sys.stderr)

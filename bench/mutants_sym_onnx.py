@@ -106,7 +106,7 @@ class Mutant:
     name: str
     fuzzer: str  # "symbolic" or "onnx"
     install: Callable[[Patch], None]
-    blind: bool = False  # from the set written blind to the fuzzer (bench/mutants_onnx_blind.py)
+    blind: bool = False  # from a set written blind to the fuzzer (bench/mutants_onnx_blind.py, mutants_sym_blind.py)
 
     @property
     def doc(self) -> str:
@@ -701,14 +701,23 @@ def reduce_float16_accumulates_in_float16(p: Patch) -> None:
                                "if False:"))
 
 
-# a second ONNX set written blind to the fuzzer's generator (its author saw only the importer and the names above)
-_spec = importlib.util.spec_from_file_location(
-    "mutants_onnx_blind", os.path.join(os.path.dirname(os.path.abspath(__file__)), "mutants_onnx_blind.py"))
-_blind = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_blind)  # type: ignore[union-attr]
-_MORE = _blind.MORE
-for _name, _fn in _MORE.items():
-    MUTANTS[_name] = Mutant(_name, "onnx", _fn, blind=True)
+# sets written blind to the fuzzers' generators (their authors saw only the engine and the names above): a second
+# ONNX set and a second symbolic one. The blind modules import Patch and edit from here: as a script, this module is
+# __main__, so it is registered under its own name first (else the import would run a second copy of it)
+sys.modules.setdefault("mutants_sym_onnx", sys.modules[__name__])
+
+
+def _load_blind(file: str, fuzzer: str) -> None:
+    spec = importlib.util.spec_from_file_location(file[:-3], os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                          file))
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    for name, fn in mod.MORE.items():
+        MUTANTS[name] = Mutant(name, fuzzer, fn, blind=True)
+
+
+_load_blind("mutants_onnx_blind.py", "onnx")
+_load_blind("mutants_sym_blind.py", "symbolic")
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -822,7 +831,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=1, help="mutants hunted at a time (each --workers cores)")
-    ap.add_argument("--blind", action="store_true", help="only the blind set (bench/mutants_onnx_blind.py)")
+    ap.add_argument("--blind", action="store_true",
+                    help="only the blind sets (bench/mutants_onnx_blind.py, mutants_sym_blind.py)")
     ap.add_argument("--minimize-seconds", type=float, default=10.0)
     ap.add_argument("--list", action="store_true", help="list the mutants and what each models")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")

@@ -17,7 +17,7 @@ from fuzz.campaign import run_campaign
 from fuzz.cli import main as cli_main
 from fuzz.corpus import load_entry
 from fuzz.graphs import GraphFuzzer
-from fuzz.graphs.case import BadCase, infer_types, make_values, op_count, reference
+from fuzz.graphs.case import DOMAINS, BadCase, infer_types, make_values, op_count, reference
 from fuzz.graphs.generate import gen_case
 from fuzz.graphs.ops import ALL_DTYPES, OPS
 from fuzz.graphs.reduce import reductions
@@ -49,6 +49,8 @@ def test_generator_reaches_every_op_every_dtype_multi_outputs_and_odd_shapes():
     assert ops == set(OPS), set(OPS) - ops
     dtypes = {t[1] for c in cases for t in infer_types(c)}
     assert dtypes == set(ALL_DTYPES), set(ALL_DTYPES) - dtypes
+    domains = {i["domain"] for c in cases for i in c["inputs"]}
+    assert domains >= set(DOMAINS), set(DOMAINS) - domains
     assert sum(len(c["outputs"]) > 1 for c in cases) > 100
     assert any(c.get("realize") for c in cases)
     shapes = [t[0] for c in cases for t in infer_types(c)]

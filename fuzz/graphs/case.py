@@ -11,7 +11,9 @@ Values are numbered inputs first, then nodes: node k is value len(inputs) + k. A
 Domains: normal, unit (-1..1), wide (normal times 10^-3..10^3), positive (0.25..4), int_small (-8..8, 0..16
 unsigned), int_full (every bit pattern), int_edge (the dtype's limits and their neighbours, -1, 0, 1 and small
 values), bool, shift (0..7), nonneg_small (0..3), index:N (-N..N-1), int_valued (whole floats -8..8: exact ties
-and quotients), special (normal with a quarter NaN, +-inf, +-0.0), huge (+-10^2..10^5.5).
+and quotients), ties (multiples of 1/2 to 1/16 up to 40: halves for round and the float-to-int casts, midpoints
+between neighbouring float8 and float16 values for a cast's round-half-to-even), special (normal with a quarter NaN,
++-inf, +-0.0), huge (+-10^2..10^5.5).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from oracles.numpy_ref import NP_DTYPES, Ref
 MAX_NUMEL = 1 << 16  # per value: keeps a check fast and the PYTHON device usable
 MAX_NODES = 64
 DOMAINS = ("normal", "unit", "wide", "positive", "int_small", "int_full", "int_edge", "bool", "shift", "nonneg_small",
-           "int_valued", "special", "huge", "near_max")
+           "int_valued", "ties", "special", "huge", "near_max")
 
 
 class BadCase(ValueError):
@@ -153,6 +155,8 @@ def make_values(inp: dict[str, Any]) -> np.ndarray:
             v = rng.integers(0, 4, shape)
         elif dom == "int_valued":
             v = rng.integers(-8, 9, shape).astype(np.float64)
+        elif dom == "ties":
+            v = rng.integers(-80, 81, shape) / 2.0 ** rng.integers(1, 5, shape)
         elif dom == "special":
             v = rng.standard_normal(shape)
             hit = rng.random(shape) < 0.25

@@ -287,12 +287,12 @@ def _masked_reduce(b: _Builder) -> int | None:
 
 def _limit_domain(b: _Builder, dt: str) -> str:
     """A value domain of `dt` that reaches its limits: integer extremes and bit patterns; float magnitudes past other
-    dtypes' ranges, NaN and +-inf, whole numbers, values near the dtype's own largest one."""
+    dtypes' ranges, NaN and +-inf, whole numbers, ties of rounding, values near the dtype's own largest one."""
     if dt == "bool":
         return "bool"
     if dt in INTS:
         return b.rng.choice(("int_edge", "int_full", "int_small"))
-    return b.rng.choice(("huge", "special", "wide", "int_valued", "near_max"))
+    return b.rng.choice(("huge", "special", "wide", "int_valued", "ties", "near_max"))
 
 
 def _conversion(b: _Builder) -> int | None:

@@ -104,9 +104,11 @@ def rand_shape(rng: random.Random, ndim: int | None = None, max_numel: int = 204
 # float domains by weight: besides plain values, whole numbers (exact ties for argmax and max, exact quotients for
 # // and %), NaN/inf/-0.0 mixed in (the ops that define them, bool casts, NaN-propagating max), and magnitudes up to
 # 3e5 (casts past the int and fp8 ranges), and near the dtype's largest value (overflow: its sign, inf or NaN);
+# short binary fractions (ties: halves for round, midpoints of narrower floats for casts);
 # half-width floats skip wide and huge (their inputs would overflow)
-FLOAT_DOMAINS = {"normal": 4, "unit": 2, "wide": 2, "int_valued": 1.2, "special": 0.8, "huge": 0.6, "near_max": 0.4}
-HALF_DOMAINS = {"normal": 4, "unit": 2, "int_valued": 1.2, "special": 0.8, "near_max": 0.8}
+FLOAT_DOMAINS = {"normal": 4, "unit": 2, "wide": 2, "int_valued": 1.2, "ties": 0.8, "special": 0.8, "huge": 0.6,
+                 "near_max": 0.4}
+HALF_DOMAINS = {"normal": 4, "unit": 2, "int_valued": 1.2, "ties": 0.8, "special": 0.8, "near_max": 0.8}
 
 
 def domain_for(rng: random.Random, dtype: str, need: str = "") -> str:

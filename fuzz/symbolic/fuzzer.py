@@ -74,7 +74,7 @@ if env:
                     v = sym_infer(node, env)
                 except ZeroDivisionError:
                     continue
-                if not node.vmin <= v <= node.vmax:
+                if not node.vmin <= v <= node.vmax and -(1 << 63) <= v < (1 << 63):  # past int64: overflow
                     problems.append(f"at {{env}}: {{node.render()}} = {{v}} outside [{{node.vmin}}, {{node.vmax}}]")
 for p in problems:
     print("FAIL:", p)
@@ -263,9 +263,14 @@ def _details(expr: list, original: UOp, simplified: UOp) -> dict[str, Any]:
             "uops": [original.op_count(), simplified.op_count()], "nodes": expr_size(expr)}
 
 
+INT64_LIMITS = (-(1 << 63), (1 << 63) - 1)
+
+
 def _num(v: Any) -> int | None:
+    """A bound of an engine interval as a claim: None where it claims nothing (unbounded; or at int64's limit, where
+    the engine saturates: a value past it overflows the index dtype, which no index of a real buffer does)."""
     if isinstance(v, bool):
         return int(v)
-    if isinstance(v, float):
-        return None  # unbounded
+    if isinstance(v, float) or v in INT64_LIMITS:
+        return None
     return v

@@ -23,7 +23,8 @@ class GenOptions:
     max_vars: int = 3
     max_const: int = 64
     negative_bounds: float = 0.35  # chance a variable's range reaches below zero
-    symbolic_divisor: float = 0.15  # chance a div/mod divides by a variable (with a range excluding 0)
+    symbolic_divisor: float = 0.15  # chance a div/mod divides by a variable (with a range excluding 0...)
+    zero_divisor: float = 0.2  # ...or, with this chance per variable, any range: x // 0 is 0, as the engine defines
     bool_ops: float = 0.25  # chance a node is a comparison / where / and-or
     # chance of the corner forms some rules need: bool constants in AND/OR/XOR/CMPEQ/CMPNE, WHERE with constant
     # bool arms, casts (also to the operand's own dtype), shifts by constants
@@ -31,6 +32,11 @@ class GenOptions:
     guarded_where: float = 0.35  # chance a WHERE guards an arm that changes value at its condition's edge
     divmod_pairs: float = 0.06  # chance a div/mod node is a (a//c)*(c*k) + (a%c)*k pair (canonical_sum recombines)
     same_operands: float = 0.03  # chance a binary node reads one subterm twice (x//x is 1 only where x != 0)
+    # chance a case has a subterm copied over another (one interned UOp read in two places, as index math reads one
+    # row offset in several loads: cached forms and fresh names shared across contexts, repeated factors of a product)
+    shared_subterms: float = 0.2
+    like_terms: float = 0.05  # chance an ADD/SUB node is a*k1 + (a*k2)*k3: like terms of one compound term to merge
+    same_ranges: float = 0.15  # chance every variable of a case gets one range (terms alike but for their names)
     # variable ranges are up to ~1000 wide, so three of them can span 10**9 points; the exhaustive oracle proves
     # a case of up to this many points in about a millisecond, Z3 takes 3-100 ms: wider domains are narrowed...
     max_points: int = 1 << 16
@@ -111,6 +117,11 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
             scaled = ["MUL", a, ["const", c * rng.choice([1, 1, 2, 3, -1])]]
             return [op, ["ADD", scaled, b] if rng.random() < 0.7 else ["ADD", b, scaled], ["const", c]]
         return [op, a, _divisor(rng, opts, divisor_vars, a)]
+    if op in ("ADD", "SUB") and rng.random() < opts.like_terms:
+        scaled: Expr = ["MUL", copy.deepcopy(a), ["const", _const(rng, opts)]]
+        if rng.random() < 0.6:
+            scaled = ["MUL", scaled, ["const", _const(rng, opts)]]
+        return [op, ["MUL", a, ["const", _const(rng, opts)]] if rng.random() < 0.7 else a, scaled]
     if op == "MUL" and rng.random() < 0.8:
         k = ["const", _const(rng, opts)]
         return ["MUL", a, k] if rng.random() < 0.8 else ["MUL", k, a]
@@ -124,7 +135,8 @@ def _guarded_where(rng: random.Random, depth: int, names: list[str], opts: GenOp
     padded load, what given-valid simplification narrows: a range narrowed one step too far shows up here)."""
     t = gen_int(rng, rng.choice((0, 0, 1, 2)), names, opts, divisor_vars)
     c = _const(rng, opts)
-    cond: Expr = [rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPNE", "CMPEQ"]), t, ["const", c]]
+    cmp = rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPNE", "CMPEQ"])
+    cond: Expr = [cmp, t, ["const", c]]
     negated = rng.random() < 0.4
     if negated:
         cond = ["NOT", cond]
@@ -138,9 +150,14 @@ def _guarded_where(rng: random.Random, depth: int, names: list[str], opts: GenOp
     elif r < 0.7:
         arm = [rng.choice(["IDIV", "MOD"]), ["ADD", copy.deepcopy(t), ["const", -edge]],
                ["const", rng.choice((2, 3, 4, 8))]]
-    else:
+    elif r < 0.85:
         arm = ["WHERE", [rng.choice(["CMPLT", "CMPLE"]), copy.deepcopy(t), ["const", edge]],
                gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars),
+               gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars)]
+    else:  # a nested guard of another term at the same edge, around an arm that reads both terms
+        t2 = gen_int(rng, rng.choice((0, 0, 1)), names, opts, divisor_vars)
+        both: Expr = [rng.choice(["ADD", "SUB", "MAX", "MIN"]), copy.deepcopy(t), copy.deepcopy(t2)]
+        arm = ["WHERE", [cmp, t2, ["const", c]], both,
                gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars)]
     if rng.random() < 0.3:
         arm = ["ADD", arm, gen_int(rng, max(depth - 3, 0), names, opts, divisor_vars)]
@@ -228,17 +245,34 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
             lo = rng.choice([0, 0, 0, 1, rng.randint(0, 20)])
             hi = lo + rng.choice([0, 1, 3, 7, 15, 31, rng.randint(0, 100), rng.randint(0, 1000)])
         bounds[nm] = [lo, hi]
+    if rng.random() < opts.same_ranges:
+        for nm in names[1:]:
+            bounds[nm] = list(bounds[names[0]])
     if math.prod(hi - lo + 1 for lo, hi in bounds.values()) > opts.max_points:
         if rng.random() >= opts.wide_domains:
             _narrow(bounds, opts.max_points)
         elif opts.max_wide_points is not None:
             _narrow(bounds, opts.max_wide_points)
-    divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0]
+    divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0 or rng.random() < opts.zero_divisor]
     if rng.random() < opts.bool_ops * 0.4:
         expr = gen_bool(rng, opts.depth, names, opts, divisor_vars)
     else:
         expr = gen_int(rng, opts.depth, names, opts, divisor_vars)
+    if rng.random() < opts.shared_subterms:
+        for _ in range(rng.randint(1, 2)):
+            _share_subterm(expr, rng)
     return {"vars": bounds, "expr": expr}
+
+
+def _share_subterm(expr: Expr, rng: random.Random) -> None:
+    """Copy one compound int subterm of expr over another int subterm elsewhere (not a shift's count)."""
+    nodes = _nodes_with_parents(expr)[1:]
+    sources = [n for _, _, n in nodes if n[0] not in ("var", "const") and not is_bool(n)]
+    targets = [(p, k, n) for p, k, n in nodes if not is_bool(n) and not (p[0] in ("SHL", "SHR") and k == 2)]
+    if sources and len(targets) > 1:
+        src = rng.choice(sources)
+        parent, k, _ = rng.choice([t for t in targets if t[2] is not src])
+        parent[k] = copy.deepcopy(src)
 
 
 _SWAPS = [("ADD", "SUB", "MUL", "MAX", "MIN"), ("IDIV", "MOD"), ("CMPLT", "CMPLE", "CMPNE", "CMPEQ"),
