@@ -35,7 +35,7 @@ class GenOptions:
     # chance a case has a subterm copied over another (one interned UOp read in two places, as index math reads one
     # row offset in several loads: cached forms and fresh names shared across contexts, repeated factors of a product)
     shared_subterms: float = 0.2
-    like_terms: float = 0.05  # chance an ADD/SUB node is a*k1 + (a*k2)*k3: like terms of one compound term to merge
+    like_terms: float = 0.08  # chance an ADD/SUB node is a*k1 + (a*k2)*k3: like terms of one compound term
     same_ranges: float = 0.15  # chance every variable of a case gets one range (terms alike but for their names)
     # variable ranges are up to ~1000 wide, so three of them can span 10**9 points; the exhaustive oracle proves
     # a case of up to this many points in about a millisecond, Z3 takes 3-100 ms: wider domains are narrowed...
@@ -117,11 +117,14 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
             scaled = ["MUL", a, ["const", c * rng.choice([1, 1, 2, 3, -1])]]
             return [op, ["ADD", scaled, b] if rng.random() < 0.7 else ["ADD", b, scaled], ["const", c]]
         return [op, a, _divisor(rng, opts, divisor_vars, a)]
-    if op in ("ADD", "SUB") and rng.random() < opts.like_terms:
-        scaled: Expr = ["MUL", copy.deepcopy(a), ["const", _const(rng, opts)]]
+    if op in ("ADD", "SUB") and rng.random() < opts.like_terms:  # half the time one scale reached two ways
+        k1, k2, k3 = _const(rng, opts), _const(rng, opts), _const(rng, opts)
+        scaled: Expr = ["MUL", copy.deepcopy(a), ["const", k2]]
         if rng.random() < 0.6:
-            scaled = ["MUL", scaled, ["const", _const(rng, opts)]]
-        return [op, ["MUL", a, ["const", _const(rng, opts)]] if rng.random() < 0.7 else a, scaled]
+            scaled = ["MUL", scaled, ["const", k3]]
+            k1 = k2 * k3 if rng.random() < 0.5 else k1
+        plain = ["MUL", a, ["const", k1]] if rng.random() < 0.7 else a
+        return [op, plain, scaled] if rng.random() < 0.5 else [op, scaled, plain]
     if op == "MUL" and rng.random() < 0.8:
         k = ["const", _const(rng, opts)]
         return ["MUL", a, k] if rng.random() < 0.8 else ["MUL", k, a]
