@@ -190,6 +190,25 @@ def _reduce_of_broadcast(b: _Builder) -> int | None:
     red = b.rng.choice(("sum", "sum", "max", "prod", "mean"))
     return e and b.add_node(red, [e], {"axis": ax, "keepdim": b.rng.random() < 0.3}) or None
 
+def _mixed_precision_matmul(b: _Builder) -> int | None:
+    """A matmul of 16-bit or 8-bit float values computed in float32 (both operands cast up: the reduce a GPU device
+    runs on tensor cores), of tile-sized, ragged or tiny shapes, batched now and then, with a bias or a cast back
+    down after it: the mixed-precision GEMM of a model's layers."""
+    dt = b.rng.choice(("float16", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"))
+    m, n, k = (b.rng.choice((1, 5, 8, 16, 16, 17, 32, 33)) for _ in range(3))
+    batch = (b.rng.choice((2, 3)),) if b.rng.random() < 0.2 else ()
+    x = b.add_input(batch + (m, k), dt, domain_for(b.rng, dt))
+    y = b.add_input(batch + (k, n), dt, domain_for(b.rng, dt))
+    xs = b.add_node("cast", [x], {"dtype": "float32"})
+    ys = b.add_node("cast", [y], {"dtype": "float32"})
+    out = xs is not None and ys is not None and b.add_node("matmul", [xs, ys], {}) or None
+    if out is not None and b.rng.random() < 0.3:
+        out = b.add_node("add", [out, b.add_input((n,), "float32", "normal")], {}) or out
+    if out is not None and b.rng.random() < 0.3:
+        out = b.add_node("cast", [out], {"dtype": dt}) or out
+    return out
+
+
 def _in_place(b: _Builder) -> int | None:
     """assign or __setitem__ into an input (a buffer), with a value that may read that input elsewhere."""
     inputs = [k for k, it in enumerate(b.items) if it[0] == "input" and b.types[k][1] != "dead" and b.types[k][0]
@@ -372,7 +391,7 @@ def _mixed_dtypes(b: _Builder) -> int | None:
 
 PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
             _select_by_compare, _masked_reduce, _conversion, _bit_twiddle, _int_arith, _mixed_dtypes,
-            _reduce_of_broadcast)
+            _reduce_of_broadcast, _mixed_precision_matmul)
 # how often each is drawn: the dtype pairs (about 120 of them) and integer rules get more draws
 PATTERN_WEIGHTS = tuple({_mixed_dtypes: 2.0, _int_arith: 1.5}.get(p, 1.0) for p in PATTERNS)
 
