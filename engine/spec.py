@@ -3,10 +3,10 @@
 - dtypes: ALU sources agree with the result (comparisons give bool, WHERE takes a bool), INDEX uses the index
   type, STOREs write the buffer's dtype, no float ever reaches index arithmetic;
 - loops: every RANGE has a constant end;
-- memory: every INDEX into a buffer is provably inside it, under its validity condition. Intervals decide first
-  (after simplifying the index given the condition), then intervals over the condition's linear forms (an index
-  56*(h + kh) + (w + kw) under clauses on h + kh and w + kw), and for an address where(g, a, b) + c, a's bounds
-  under g joined with b's; then, when the loops involved have at most 2**20
+- memory: every INDEX into a buffer (global or workgroup memory) is provably inside it, under its validity
+  condition. Intervals decide first (after simplifying the index given the condition), then intervals over the
+  condition's linear forms (an index 56*(h + kh) + (w + kw) under clauses on h + kh and w + kw), and for an address
+  where(g, a, b) + c, a's bounds under g joined with b's; then, when the loops involved have at most 2**20
   points, every point is evaluated; Z3 is asked only when none decides. Verdicts are cached per (index,
   condition, buffer size). An index that Z3 cannot decide either is
   let through and counted in UNPROVEN (the PYTHON device still bounds-checks every access at run time).
@@ -301,8 +301,10 @@ def verify_kernel(ast: UOp, name: str) -> None:
             valid = u.src[2] if len(u.src) > 2 else None
             if idx.dtype != dtypes.index:
                 raise SpecError(f"{name}: INDEX with a {idx.dtype.name} index")
+            while buf.op is Ops.BARRIER:  # loads after a barrier index it: the workgroup buffer behind it
+                buf = buf.src[0]
             size = buf.dtype.size
-            if buf.op is not Ops.DEFINE_GLOBAL or size < 0:
+            if buf.op not in (Ops.DEFINE_GLOBAL, Ops.DEFINE_LOCAL) or size < 0:
                 continue
             if valid is not None and valid.vmax is False:
                 continue
@@ -316,5 +318,6 @@ def verify_kernel(ast: UOp, name: str) -> None:
                 UNPROVEN.append(f"{name}: {idx.render(max_len=200)}")
                 continue
             if cex is not None:
-                raise SpecError(f"{name}: index {idx.render(max_len=300)} of buffer {buf.arg} (size {size}) can leave "
+                where = "buffer" if buf.op is Ops.DEFINE_GLOBAL else "workgroup buffer"
+                raise SpecError(f"{name}: index {idx.render(max_len=300)} of {where} {buf.arg} (size {size}) can leave "
                                 f"the buffer{'' if valid is None else ' under ' + valid.render(max_len=200)}: {cex}")

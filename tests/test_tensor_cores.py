@@ -9,6 +9,10 @@ What is verified here, on any CPU:
     UPCAST and UNROLL after TC) give the no-opt result on PYTHON_GPU: bit for bit on integer-valued data (every sum
     exact), within float32 reassociation on random data; every access is bounds-checked by the emulator;
   - fp8 (e4m3, e5m2) matmuls with m16n8k32 give the no-opt result on PYTHON_GPU, bit for bit;
+  - Opt SMEM (engine/codegen/smem.py: operands copied through workgroup memory, double-buffered) gives the no-opt
+    result bit for bit (fp16, bf16, fp8; tiles and warps, UNROLL, ACCUM, a batch, a conv's tap loops), is refused
+    where it does not apply, its workgroup indices are proved in bounds by engine.spec, one copy of each tile is
+    caught as a data race by the emulator, and its CUDA source (shared memory, barrier, 16-byte copies) compiles;
   - the CUDA source of TC kernels compiles with NVRTC to cubins for sm_80 and sm_90 (fp8: sm_89 and sm_90), so
     ptxas accepts the inline PTX;
   - the default GPU heuristic picks TC on devices that have it, OpenCL refuses it, and randopt:gpu draws it;
@@ -292,6 +296,182 @@ def test_opencl_renderer_refuses_a_wmma():
         render(prg, OPENCL)
 
 
+# ------------------------------------------------------------------ SMEM: operands staged through workgroup memory
+
+SMEM = Opt("SMEM", 0, 0)
+TILES = [Opt("UPCAST", 0, 2), Opt("UPCAST", 1, 2), Opt("LOCAL", 0, 2)]  # as default_tc_opts: tiles a warp, 2 warps
+
+
+def _staged(prg) -> bool:
+    """Whether every WMMA of a program reads its A and B fragments from workgroup memory behind a barrier, and the
+    barrier is inside the reduce loop where there is one."""
+    wmmas = [u for u in prg.uops if u.op is Ops.WMMA]
+    n_ab = 12 if wmmas[0].arg[0] == "m16n8k16" else 24
+    reads = all(x.op is Ops.LOAD and x.src[0].src[0].op is Ops.BARRIER for w in wmmas for x in w.src[:n_ab])
+    loops = [i for i, u in enumerate(prg.uops) if u.op is Ops.RANGE and u.arg[1] == "reduce"]
+    bars = [i for i, u in enumerate(prg.uops) if u.op is Ops.BARRIER]
+    return reads and len(bars) == 1 and (not loops or bars[0] > loops[0])
+
+
+@pytest.mark.parametrize("dt,shape,mnk,opts", [
+    ("float16", "m16n8k16", (32, 16, 32), []),
+    ("float16", "m16n8k16", (64, 32, 48), TILES),
+    ("bfloat16", "m16n8k16", (64, 32, 48), TILES),
+    ("bfloat16", "m16n8k16", (16, 8, 16), []),  # one step of K: no reduce loop, one copy of each tile
+    ("float16", "m16n8k16", (20, 16, 32), [Opt("UPCAST", 0, 2)]),  # an M tail clamped inside the workgroup: A whole
+    ("float8_e4m3fn", "m16n8k32", (32, 16, 64), []),
+    ("float8_e4m3fn", "m16n8k32", (64, 32, 96), TILES),
+])
+def test_smem_matmul_equals_the_unoptimized_kernel(dt, shape, mnk, opts):
+    a, b = _mm(*mnk, dt, np.random.default_rng(sum(mnk)))
+    build = _matmul(a, b)
+    plain = _run(build, [])
+    np.testing.assert_array_equal(_run(build, [Opt("TC", 0, shape), *opts, SMEM]), plain)
+    np.testing.assert_array_equal(plain, a.astype(np.float64) @ b.astype(np.float64))
+    prg = build_program(_kernel(build("PYTHON_GPU")).ast, "k", [Opt("TC", 0, shape), *opts, SMEM], gpu=True,
+                        tc=("m16n8k16", "m16n8k32"))
+    assert _staged(prg)
+
+
+@pytest.mark.parametrize("opts", [
+    [Opt("TC", 0, "m16n8k16"), Opt("UNROLL", 0, 2)],  # a K tile of 32 a step: two WMMAs a step read one tile
+    [Opt("TC", 0, "m16n8k16"), Opt("ACCUM", 0, 2)],
+    [Opt("TC", 0, "m16n8k16"), Opt("REORDER", 0, (1, 0, 2)), Opt("LOCAL", 0, 2)],  # the warps over the n tiles
+])
+def test_smem_composes_with_the_opts_before_it(opts):
+    a, b = _mm(32, 32, 64, "float16", np.random.default_rng(16))
+    np.testing.assert_array_equal(_run(_matmul(a, b), [*opts, SMEM]), _run(_matmul(a, b), []))
+
+
+def test_smem_batched_matmul():
+    a, b = _mm(32, 16, 32, "bfloat16", np.random.default_rng(17), batch=2)  # the batch: a grid index of the copy
+    opts = [Opt("TC", 0, "m16n8k16"), SMEM]
+    np.testing.assert_array_equal(_run(_matmul(a, b), opts), _run(_matmul(a, b), []))
+
+
+def test_smem_conv2d_copies_in_the_innermost_tap_loop():
+    """A conv whose input channels fit one tile: the reduce loops are the taps (3 x 3), the copy and its barrier run
+    in the inner one and the copies alternate by the flattened step count (the inner loop's parity alone would
+    repeat at its wrap, 3 being odd: a race)."""
+    rng = np.random.default_rng(26)
+    x = rng.integers(-3, 4, (1, 16, 4, 18)).astype(np.float16)
+    w = rng.integers(-3, 4, (8, 16, 3, 3)).astype(np.float16)
+
+    def build(dev):
+        return Tensor(x, device=dev).cast(dtypes.float32).conv2d(Tensor(w, device=dev).cast(dtypes.float32))
+    ast = _kernel(build("PYTHON_GPU")).ast
+    staged = []
+    for i in range(len(tensor_cores.candidates(ast, build_kernel(ast, "k", [], gpu=True).order))):
+        try:
+            prg = build_program(ast, "k", [Opt("TC", i, "m16n8k16"), SMEM], gpu=True, tc=TC)
+        except OptError:  # the padded rows of the other candidates: gated fragments
+            continue
+        loops = [u.op for u in prg.uops if u.op in (Ops.RANGE, Ops.END, Ops.BARRIER)]
+        assert loops == [Ops.RANGE, Ops.RANGE, Ops.BARRIER, Ops.END, Ops.END], loops
+        np.testing.assert_array_equal(_run(build, [Opt("TC", i, "m16n8k16"), SMEM]), _run(build, []))
+        staged.append(i)
+    assert staged
+
+
+def test_smem_single_buffer_is_caught_as_a_data_race(monkeypatch):
+    """With one copy of each tile, a thread's stores of the next step overwrite elements that other threads still read
+    in this one (no barrier between): the emulator reports the race; two copies have none."""
+    from engine.codegen import smem
+
+    a, b = _mm(32, 16, 48, "float16", np.random.default_rng(18))
+    monkeypatch.setattr(smem, "BUFFERS", 1)
+    with pytest.raises(RuntimeError, match="data race .* local buffer 0, which .* read since the last barrier"):
+        _run(_matmul(a, b), [Opt("TC", 0, "m16n8k16"), SMEM])
+
+
+def test_spec_proves_workgroup_memory_indices_in_bounds(monkeypatch):
+    from engine.codegen import smem
+    from engine.spec import SpecError
+
+    a, b = _mm(32, 16, 32, "float16", np.random.default_rng(19))
+    ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    build_program(ast, "k", [Opt("TC", 0, "m16n8k16"), SMEM], gpu=True, tc=TC)
+    real = smem._copy
+    monkeypatch.setattr(smem, "_copy", lambda op, local, tile, tid, n: real(op, local, tile + 8, tid, n))
+    with pytest.raises(SpecError, match="of workgroup buffer 0 .* can leave the buffer"):
+        build_program(ast, "k", [Opt("TC", 0, "m16n8k16"), SMEM], gpu=True, tc=TC)
+
+
+def test_smem_refused_where_it_does_not_apply():
+    def ast_of(m: int, n: int, k: int, dt: str = "float16"):
+        return _kernel(_matmul(*_mm(m, n, k, dt, np.random.default_rng(20)))("PYTHON_GPU")).ast
+
+    tc = Opt("TC", 0, "m16n8k16")
+    aligned = ast_of(32, 16, 32)
+    with pytest.raises(OptError, match="needs TC first"):
+        build_kernel(aligned, "k", [SMEM], gpu=True, tc=TC)
+    with pytest.raises(OptError, match="needs a GPU"):
+        build_kernel(aligned, "k", [SMEM])
+    with pytest.raises(OptError, match="SMEM must be the last opt, UPCAST comes after it"):
+        build_kernel(aligned, "k", [tc, SMEM, Opt("UPCAST", 0, 2)], gpu=True, tc=TC)
+    for m, n, k in ((20, 12, 24), (20, 16, 32), (32, 12, 32), (32, 16, 24)):  # a tail of M, N or K
+        with pytest.raises(OptError, match="SMEM does not apply"):
+            build_kernel(ast_of(m, n, k), "k", [tc, SMEM], gpu=True, tc=TC)
+    with pytest.raises(OptError, match="B tile of 1 x 128 does not divide among 256 threads"):
+        build_kernel(ast_of(128, 8, 16), "k", [tc, Opt("LOCAL", 0, 8), SMEM], gpu=True, tc=TC)
+    with pytest.raises(OptError, match=r"the tiles take \d+ bytes of workgroup memory \(at most 49152\)"):
+        build_kernel(ast_of(16, 8, 2048), "k", [tc, Opt("UNROLL", 0, 64), SMEM], gpu=True, tc=TC)
+    a, b = (np.ones(s, np.float32) for s in ((32, 32), (32, 16)))  # float32 inputs rounded to float16 in the kernel
+    fused = _kernel(Tensor(a).cast(dtypes.float16).cast(dtypes.float32) @
+                    Tensor(b).cast(dtypes.float16).cast(dtypes.float32)).ast
+    with pytest.raises(OptError, match="a fragment element of A is not an unguarded load of a buffer"):
+        build_kernel(fused, "k", [tc, SMEM], gpu=True, tc=TC)
+
+
+def test_smem_footprint_must_be_a_rectangle():
+    from engine.codegen.smem import SmemError, _footprint, _Operand
+
+    op = _Operand("A", None, [], {}, [], [np.array([10, 11, 20]), np.array([21, 10])], {})
+    _footprint(op)
+    assert (op.origin, op.stride, op.rows, op.cols) == (10, 10, 2, 2)
+    op.offs.append(np.array([12]))  # row 0 is longer than row 1
+    with pytest.raises(SmemError, match="not a rectangle"):
+        _footprint(op)
+
+
+def test_default_tc_opts_end_with_smem_where_tc_smem_is_set(monkeypatch):
+    import engine.codegen.kernel as kernel_mod
+
+    a, b = _mm(128, 64, 32, "bfloat16", np.random.default_rng(22))
+    ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    assert SMEM not in build_kernel(ast, "k", "default", gpu=True, tc=TC).applied
+    monkeypatch.setattr(kernel_mod, "TC_SMEM", True)
+    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[-1] == SMEM
+    np.testing.assert_array_equal(_run(_matmul(a, b), "default"), _run(_matmul(a, b), []))
+    ragged = _kernel(_matmul(*_mm(128, 64, 40, "bfloat16", np.random.default_rng(22)))("PYTHON_GPU")).ast
+    assert SMEM not in build_kernel(ragged, "k", "default", gpu=True, tc=TC).applied  # a K tail: TC without SMEM
+
+
+def test_smem_cuda_source_copies_to_shared_memory_and_syncs_in_the_loop():
+    a, b = _mm(64, 32, 48, "float16", np.random.default_rng(23))
+    prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16"), *TILES, SMEM],
+                        gpu=True, tc=TC)
+    src = render(prg, CUDA)
+    loop = src[src.index("for (int64_t"):]
+    assert "__shared__ __align__(16) uint16_t temp0[" in src and "__syncthreads();" in loop
+    # A's tile (64 x 16) in 16-byte words, 2 a thread; B's (16 x 16) in 8-byte words, 1 a thread: no element copies
+    assert loop.count("*(uint4*)&temp0[") == 2 and loop.count("*(uint2*)&temp0[") == 1
+    assert "= data1[" not in loop and "= data2[" not in loop
+    # the fragments: A's pairs as one 32-bit word of the tile, B's elements one by one; none from global memory
+    assert "*(const uint32_t*)(temp0 + " in loop and "(uint32_t)temp0[" in loop
+    assert "(data1 + " not in loop and "(uint32_t)data2[" not in loop
+
+
+def test_randopt_gpu_draws_smem_after_tc():
+    from fuzz.graphs.fuzzer import random_opts
+
+    a, b = _mm(32, 16, 32, "float16", np.random.default_rng(24))
+    ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    drawn = [random_opts(random.Random(i), "PYTHON_GPU")(ast, "k") for i in range(40)]
+    smem = [opts for opts in drawn if SMEM in opts]
+    assert smem and all(opts[0].op == "TC" and opts[-1] == SMEM for opts in smem), drawn
+
+
 # ------------------------------------------------------------------ NVRTC: the inline PTX assembles
 
 
@@ -310,6 +490,22 @@ def test_tc_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
         assert f"mma.sync.aligned.{shape}.row.col.f32.{ptx}.{ptx}.f32" in src
         for arch in archs:
             assert len(compile_cuda(src, "tc_k", arch)) > 0
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16", "float8_e4m3fn"])
+def test_smem_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
+    from engine.runtime.cuda import compile_cuda, nvrtc_available
+
+    if not nvrtc_available():
+        pytest.skip("NVRTC is not importable here (pip install -e '.[gpu]': cuda-bindings and nvidia-cuda-nvrtc)")
+    shape, archs = ("m16n8k16", ("sm_80", "sm_90")) if dt[-2:] == "16" else ("m16n8k32", ("sm_89", "sm_90"))
+    a, b = _mm(64, 32, 64 if dt[-2:] == "16" else 128, dt, np.random.default_rng(25))
+    ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    for opts in ([Opt("TC", 0, shape), SMEM], [Opt("TC", 0, shape), *TILES, Opt("UNROLL", 0, 2), SMEM]):
+        src = render(build_program(ast, "smem_k", opts, gpu=True, tc=("m16n8k16", "m16n8k32")), CUDA)
+        assert "__syncthreads();" in src and "*(uint4*)&temp0[" in src
+        for arch in archs:
+            assert len(compile_cuda(src, "smem_k", arch)) > 0
 
 
 # ------------------------------------------------------------------ the graph fuzzer draws TC and finds TC bugs
@@ -429,8 +625,9 @@ def test_composed_and_conv_tc_kernels_compile_with_nvrtc():
 
 def test_tc_kernels_on_cuda_equal_the_unoptimized_kernel_and_numpy():
     """Every TC path above, run by the card: fragment layout, tails, batch, composed opts, conv, the default heuristic,
-    fp8. Integer-valued data keeps every float32 sum exact, so any difference is a wrong product or a lost one.
-    All configurations run and the failures are listed together (one GPU run shows every broken path)."""
+    fp8, operands staged through shared memory (SMEM). Integer-valued data keeps every float32 sum exact, so any
+    difference is a wrong product or a lost one. All configurations run and the failures are listed together (one GPU
+    run shows every broken path)."""
     from engine.device import available, get_device
 
     if not available("CUDA"):
@@ -444,6 +641,10 @@ def test_tc_kernels_on_cuda_equal_the_unoptimized_kernel_and_numpy():
         for mnk in ((16, 8, 16), (20, 12, 24), (17, 9, 3), (64, 32, 70), (128, 128, 256)):
             runs.append((f"{dt} {mnk}", _matmul(*_mm(*mnk, dt, rng)), [Opt("TC", 0, shape)]))
         runs.append((f"{dt} default 96^3", _matmul(*_mm(96, 96, 96, dt, rng)), "default"))
+        k = 48 if shape == "m16n8k16" else 96
+        runs.append((f"{dt} SMEM 64x32x{k}", _matmul(*_mm(64, 32, k, dt, rng)), [Opt("TC", 0, shape), *TILES, SMEM]))
+        runs.append((f"{dt} default+SMEM 256x128x{2 * k}", _matmul(*_mm(256, 128, 2 * k, dt, rng)),
+                     [Opt("TC", 0, shape), Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 8), Opt("LOCAL", 0, 2), SMEM]))
     runs.append(("bf16 batch 3", _matmul(*_mm(18, 10, 20, "bfloat16", rng, batch=3)), [Opt("TC", 0, "m16n8k16")]))
     mm = _matmul(*_mm(64, 32, 64, "float16", rng))
     for opts in ([Opt("TC", 0, "m16n8k16"), Opt("LOCAL", 1, 2)],

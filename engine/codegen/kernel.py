@@ -20,6 +20,12 @@ GPU kernels only (engine/codegen/gpu.py maps their loops to launch indices):
                        "m16n8k16", of fp8 e4m3/e5m2 values for "m16n8k32") runs on warp-wide mma instructions: a
                        "warp" loop of 32 lanes (thread index 0) holds the fragments; tails are clamped, zeroed and
                        gated. GROUP does not apply after it
+  Opt("SMEM", 0, 0)    (after TC, the last opt) stage the tensor-core operands through workgroup (shared) memory
+                       (engine/codegen/smem.py): each step of the reduce loop the workgroup copies the tiles of A
+                       and B its fragments read (double-buffered, one barrier a step), and the fragments load from
+                       there. Refused where a fragment is gated (a K tail) or clamped across workgroups (an M or N
+                       tail), a tile is not a rectangle of one buffer, the copy does not divide among the threads or
+                       the tiles pass 48 KiB
 A kernel can be built with no opts, the default heuristic, or an explicit list; the results must agree.
 """
 
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.codegen import gpu as gpu_shape
+from engine.codegen import smem as shared_operands
 from engine.codegen import tc as tensor_cores
 from engine.codegen.expand import expand_unrolls, expand_upcasts
 from engine.codegen.heuristic import cpu_plan, stride, tc_choice
@@ -111,6 +118,7 @@ class Kernel:
         self.order: list[UOp] = sorted((r for r in ranges if r not in reduce_ranges), key=lambda r: r.arg)
         self.applied: list[Opt] = []
         self._next_axis = 1 + max((r.arg[0] for r in ranges), default=-1)
+        self._lowered: tuple[UOp, list[UOp]] | None = None  # `_lower`'s result, kept by Opt SMEM (it is the last)
 
     def reduce_ranges(self) -> list[UOp]:
         return sorted({r for u in self.ast.toposort if u.op is Ops.REDUCE for r in u.src[1:]}, key=lambda r: r.arg)
@@ -217,6 +225,20 @@ class Kernel:
         self.order = [outer.get(r, r) for r in self.order]
         self.order = [r for r in self.order if r.op is Ops.RANGE] + [lane]
 
+    def _smem(self, opt: Opt) -> None:
+        if not self.gpu:
+            raise OptError(f"{self.name}: SMEM needs a GPU kernel")
+        if not any(o.op == "TC" for o in self.applied):
+            raise OptError(f"{self.name}: SMEM needs TC first (it stages the tensor-core operands)")
+        if opt.axis != 0 or opt.amount != 0:
+            raise OptError(f"{self.name}: SMEM takes axis 0 and amount 0, got {opt.axis!r}, {opt.amount!r}")
+        ast, order = self._lower()
+        try:
+            ast = shared_operands.stage_operands(ast, order)
+        except shared_operands.SmemError as e:
+            raise OptError(f"{self.name}: SMEM does not apply: {e}") from None
+        self._lowered = ast, order
+
     def _vector(self, opt: Opt) -> None:
         if self.gpu:
             raise OptError(f"{self.name}: VECTOR needs a CPU kernel")
@@ -232,6 +254,8 @@ class Kernel:
 
     def apply_opt(self, opt: Opt) -> Kernel:
         """Apply one optimization (raises OptError if it does not fit)."""
+        if self._lowered is not None:
+            raise OptError(f"{self.name}: SMEM must be the last opt, {opt.op} comes after it")
         if opt.op == "UPCAST":
             if not 0 <= opt.axis < len(self.order) or self.order[opt.axis].arg[1] in ("local", "vector", "warp"):
                 raise OptError(f"{self.name}: no output loop {opt.axis}")
@@ -251,6 +275,8 @@ class Kernel:
             self._group(opt)
         elif opt.op == "TC":
             self._tc(opt)
+        elif opt.op == "SMEM":
+            self._smem(opt)
         elif opt.op == "REORDER":
             p = tuple(opt.amount)
             if sorted(p) != list(range(len(self.order))):
@@ -262,8 +288,24 @@ class Kernel:
         return self
 
     def to_program(self) -> Program:
-        """Expand upcasts and unrolls (and on a GPU group reduces), simplify indices, check the kernel (engine.spec),
-        map a GPU kernel's parallel loops to launch indices, and linearize it."""
+        """Expand upcasts and unrolls (and on a GPU group reduces), simplify indices, stage tensor-core operands
+        (Opt SMEM), check the kernel (engine.spec), map a GPU kernel's parallel loops to launch indices, and
+        linearize it."""
+        ast, order = self._lowered or self._lower()
+        verify_kernel(ast, self.name)  # with loops, not launch indices: the same values, and intervals decide faster
+        if not self.gpu:
+            return linearize(ast, self.name, order)
+        try:
+            ast, order, gsize, lsize = gpu_shape.to_launch(ast, order)
+        except gpu_shape.LaunchError as e:
+            raise OptError(f"{self.name}: {e}") from None
+        prg = linearize(ast, self.name, order)
+        prg.global_size, prg.local_size = gsize, lsize
+        return prg
+
+    def _lower(self) -> tuple[UOp, list[UOp]]:
+        """The kernel with its upcasts and unrolls expanded (on a GPU its reduces grouped) and its indices simplified:
+        (ast, output loops in order)."""
         upcasts = [r for r in self.order if r.arg[1] == "upcast"]
         ast = expand_upcasts(expand_unrolls(self.ast), upcasts)
         order = [r for r in self.order if r not in upcasts]
@@ -276,16 +318,7 @@ class Kernel:
         order = [graph_rewrite(r, kernel_rules) for r in order]
         order = [r for r in order if r.op is Ops.RANGE]
         order = [r for r in order if r.arg[1] != "vector"] + [r for r in order if r.arg[1] == "vector"]  # innermost
-        verify_kernel(ast, self.name)  # with loops, not launch indices: the same values, and intervals decide faster
-        if not self.gpu:
-            return linearize(ast, self.name, order)
-        try:
-            ast, order, gsize, lsize = gpu_shape.to_launch(ast, order)
-        except gpu_shape.LaunchError as e:
-            raise OptError(f"{self.name}: {e}") from None
-        prg = linearize(ast, self.name, order)
-        prg.global_size, prg.local_size = gsize, lsize
-        return prg
+        return ast, order
 
 
 def _contiguous_in_a_load(ast: UOp, r: UOp) -> bool:
@@ -349,6 +382,7 @@ GPU_TILE_LOCAL = 16
 GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
 TC_WARPS = 2  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
 TC_TILE = (4, 8)  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
+TC_SMEM = False  # default_tc_opts ends with Opt SMEM (operands staged through shared memory) where it applies
 GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
 GROUP_MAX_OUTPUTS = 1 << 16  # ... when the kernel has fewer parallel outputs than this
 
@@ -409,7 +443,8 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
 def default_tc_opts(k: Kernel) -> list[Opt]:
     """Opt TC on the candidate engine.codegen.heuristic.tc_choice picks, then TC_TILE m tiles by n tiles per warp
     (UPCAST, else 4 or 2 where they divide: each fragment loaded once for several mma), then TC_WARPS warps per
-    workgroup over the m tiles left (LOCAL; else over the n tiles). [] where no candidate is worth it.
+    workgroup over the m tiles left (LOCAL; else over the n tiles), then SMEM where TC_SMEM is set and it applies.
+    [] where no candidate is worth it.
     Chosen with bench/gemm_sweep.py on an H100 (fp16 4096^3, 2026-12-06, A fragments loaded a word at a time):
     4 x 8 tiles a warp with 2 warps 83.6 TFLOP/s, 8 x 4 77.9, 4 x 4 46 (before the word loads; 75.5 after), the
     first default (2 x 1 tiles, 4 warps) 13.5; the warps per workgroup changed little."""
@@ -437,6 +472,12 @@ def default_tc_opts(k: Kernel) -> list[Opt]:
         apply("UPCAST", axis, (tile, 4, 2))
     if not apply("LOCAL", m_axis, (TC_WARPS,)):
         apply("LOCAL", n_axis, (TC_WARPS,))
+    if TC_SMEM:
+        try:
+            t.apply_opt(Opt("SMEM", 0, 0))
+            opts.append(Opt("SMEM", 0, 0))
+        except OptError:
+            pass
     return opts
 
 

@@ -22,8 +22,9 @@ its user, and each UOp appears once. The kinds of UOp in a program, and what the
   SPECIAL        (GPU) dtype index, src = (size,), arg = "gidxD" (workgroup) or "lidxD" (thread in it), D = 0..2.
                  The program runs once per thread of global_size workgroups of local_size threads.
   DEFINE_LOCAL   (GPU) dtype = scalar.pointer(size), arg = id. Memory shared by the threads of a workgroup.
-  BARRIER        (GPU) src = (DEFINE_LOCAL, STORE): every thread of the workgroup waits here until all have
-                 done their stores before it; its value is the buffer (loads after it index the BARRIER).
+  BARRIER        (GPU) src = (DEFINE_LOCAL, STORE, ...): every thread of the workgroup waits here until all have
+                 done their stores before it; its value is the buffer (loads after it index the BARRIER). It may
+                 be inside a loop (Opt SMEM: one a step of the reduce loop); every thread reaches it as often.
   WMMA           (GPU, Opt TC) dtype float32.vec(4), src = one lane's A, B and C fragment elements, arg =
                  (instruction, input dtype name): a warp-wide mma.sync (engine/codegen/tc.py); every lane of the warp
                  runs it together, and each gets its own D fragment.

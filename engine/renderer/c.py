@@ -9,17 +9,19 @@ needed) and converted by the prelude's bit-exact functions.
 Values of float16, bfloat16 and the fp8 types are held in `float` and rounded after every op, so results equal
 engine.alu's (one rounding per op; for +, -, *, / and sqrt a float32 result rounded again to a narrower type is
 the correctly rounded result, since float32 has more than twice their precision plus two bits); in memory they are
-_Float16, raw bfloat16 bits and raw fp8 bytes. Conversions to bfloat16 and fp8 round once to nearest even, as
-ml_dtypes (0.7 and later) does: a double or a wide integer first becomes a float rounded to odd (exact when it
-fits; else the float of the two around it whose last bit is 1), which the narrow rounding then rounds exactly as
-it would round the original value (float32 keeps more than two bits beyond bfloat16's and fp8's precision).
+_Float16, raw bfloat16 bits and raw fp8 bytes (in global and in workgroup memory). Conversions to bfloat16 and fp8
+round once to nearest even, as ml_dtypes (0.7 and later) does: a double or a wide integer first becomes a float
+rounded to odd (exact when it fits; else the float of the two around it whose last bit is 1), which the narrow
+rounding then rounds exactly as it would round the original value (float32 keeps more than two bits beyond
+bfloat16's and fp8's precision).
 float64 to float16 rounds once, as numpy does. Index values are int64_t.
 The outermost output loop runs in parallel (OpenMP) when the kernel is big enough; "upcast" and "unroll" loops
 are unrolled by the compiler. In the CPU dialect a "vector" loop (Opt VECTOR) runs its iterations as the lanes of
 GCC vectors (`_Lanes`): what depends on it is a vector (or, for an index, base + lane * stride kept symbolic), loads
 and stores of adjacent elements are vector moves, float +, -, *, / are vector ops, MULACC the target's vector fma
 (one rounding, as fmaf), and every other op runs lane by lane with the scalar translation; the other dialects run
-it as a plain loop.
+it as a plain loop. In CUDA, a copy of adjacent elements from global to workgroup memory (Opt SMEM) whose indexes
+are provably aligned moves up to 16 bytes at once (`_chunk_copies`).
 """
 
 from __future__ import annotations
@@ -237,7 +239,7 @@ class Dialect:
     narrow: dict[str, tuple[str, str]]  # dtypes held in `float` registers -> (bits to float, float to bits)
     fn_suffix: bool  # float math as sqrtf/exp2f (C, CUDA); OpenCL overloads sqrt/exp2
     special: dict[str, str]  # launch index kind ("gidx", "lidx") -> builtin, {d} the dimension
-    local_space: str  # qualifier of workgroup memory
+    local_space: str  # qualifier of workgroup memory (CUDA: 16-byte aligned, for wide copies)
     barrier: str  # a workgroup barrier (with a fence on workgroup memory)
     bitcast: str  # format of a bit cast: {src} and {dst} are storage types, {x} the value
     openmp: bool  # the outermost loop runs in parallel (OpenMP pragma)
@@ -250,7 +252,7 @@ C = Dialect("C", PRELUDE, "void", "", "restrict", _STORAGE, _NARROW, True, {}, "
             "({{ {src} s_ = {x}; {dst} d_; memcpy(&d_, &s_, sizeof(d_)); d_; }})", True)
 CUDA = Dialect("CUDA", CUDA_HEADER + GPU_PRELUDE, 'extern "C" __global__ void __launch_bounds__({threads})', "",
                "__restrict__", _GPU_STORAGE, _GPU_NARROW, True, {"gidx": "blockIdx.{d}", "lidx": "threadIdx.{d}"},
-               "__shared__", "__syncthreads();", "bitcast_<{dst}>(({src})({x}))", False)
+               "__shared__ __align__(16)", "__syncthreads();", "bitcast_<{dst}>(({src})({x}))", False)
 _CL_TYPES = {"int8_t": "char", "uint8_t": "uchar", "int16_t": "short", "uint16_t": "ushort", "int32_t": "int",
              "uint32_t": "uint", "int64_t": "long", "uint64_t": "ulong"}
 OPENCL = Dialect("OpenCL", OPENCL_HEADER + GPU_PRELUDE, "__kernel void", "__global ", "restrict",
@@ -416,10 +418,23 @@ _FLOATS = (dtypes.float32, dtypes.float64)  # float types held in registers as t
 _INTS = (dtypes.int32, dtypes.int64, dtypes.uint32, dtypes.uint64)
 
 
+def _memory(buf: UOp) -> UOp:
+    """The buffer an INDEX addresses: a BARRIER stands for its workgroup buffer."""
+    while buf.op is Ops.BARRIER:
+        buf = buf.src[0]
+    return buf
+
+
+def _stored(buf: UOp) -> bool:
+    """Whether a buffer holds narrow floats as their storage bits: global and workgroup memory (registers hold them
+    as floats)."""
+    return _memory(buf).op in (Ops.DEFINE_GLOBAL, Ops.DEFINE_LOCAL)
+
+
 def _load_expr(u: UOp, addr: str, valid: str | None, alt: str, d: Dialect) -> str:
     """The value a LOAD of `u` reads at `addr` (a narrow float converted), or `alt` where `valid` is false."""
     dt = u.dtype.scalar
-    if u.src[0].src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow:
+    if _stored(u.src[0].src[0]) and dt.name in d.narrow:
         addr = f"{d.narrow[dt.name][0]}({addr})"
     return addr if valid is None else f"({valid} ? {addr} : {alt})"
 
@@ -427,7 +442,7 @@ def _load_expr(u: UOp, addr: str, valid: str | None, alt: str, d: Dialect) -> st
 def _store_value(idx: UOp, v: str, d: Dialect) -> str:
     """A register value as it is stored through INDEX `idx` (a narrow float to its storage bits)."""
     dt = idx.dtype.scalar
-    return f"{d.narrow[dt.name][1]}({v})" if idx.src[0].op is Ops.DEFINE_GLOBAL and dt.name in d.narrow else v
+    return f"{d.narrow[dt.name][1]}({v})" if _stored(idx.src[0]) and dt.name in d.narrow else v
 
 
 def _alu_expr(u: UOp, srcs: list[str], d: Dialect) -> str:
@@ -665,7 +680,7 @@ def _mma_bits(x: UOp, names: dict[UOp, str], to_bits: str) -> str:
     gives 0), else its float converted."""
     if x.op is Ops.WHERE and x.src[2].op is Ops.CONST and x.src[2].arg == 0 and x.src[1].op is Ops.LOAD:
         return f"({names[x.src[0]]} ? {_mma_bits(x.src[1], names, to_bits)} : 0u)"
-    if x.op is Ops.LOAD and x.src[0].src[0].op is Ops.DEFINE_GLOBAL and x.src[0].src[0].dtype.scalar == x.dtype:
+    if x.op is Ops.LOAD and _stored(x.src[0].src[0]) and x.src[0].src[0].dtype.scalar == x.dtype:
         idx = x.src[0]
         if len(idx.src) == 2:
             return f"(uint32_t){names[idx]}"
@@ -698,18 +713,61 @@ def _offset(i: UOp) -> tuple[UOp, int]:
 def _packed_load(xs: tuple[UOp, ...], names: dict[UOp, str]) -> str | None:
     """One 32-bit load for the elements of one mma input register where they are unguarded loads of adjacent
     elements of one buffer (base + o, base + o + 1, ...) and the first index is provably a multiple of their count
-    (so the word is aligned: buffers start 256-byte aligned); else None."""
+    (so the word is aligned: buffers start 256-byte aligned, workgroup buffers 16-byte aligned); else None."""
     first = xs[0]
     if not all(x.op is Ops.LOAD and len(x.src) == 1 and len(x.src[0].src) == 2 for x in xs):
         return None
     buf, index = first.src[0].src
     base, off = _offset(index)
-    if buf.op is not Ops.DEFINE_GLOBAL or buf.dtype.scalar != first.dtype or off % len(xs) or \
-            not _multiple_of(base, len(xs)):
+    if not _stored(buf) or buf.dtype.scalar != first.dtype or off % len(xs) or not _multiple_of(base, len(xs)):
         return None
     if any(x.src[0].src[0] is not buf or _offset(x.src[0].src[1]) != (base, off + j) for j, x in enumerate(xs)):
         return None
     return f"*(const uint32_t*)({names[buf]} + {names[index]})"
+
+
+_WORDS = {16: "uint4", 8: "uint2", 4: "uint32_t", 2: "uint16_t"}  # CUDA types that move that many bytes at once
+
+
+def _chunk_copies(prg: Program) -> tuple[dict[UOp, tuple[UOp, UOp, str]], set[UOp]]:
+    """Copies from global to workgroup memory (Opt SMEM, engine/codegen/smem.py) that CUDA moves as one wide word:
+    runs of STOREs of adjacent elements, each of a LOAD (read by nothing else) of the adjacent element of one global
+    buffer the kernel does not write (the word is read at the run's last STORE), whose first indexes are both provably
+    multiples of the run's length (16 bytes at most).
+    Returns {the run's last STORE: (its first STORE's INDEX, its first LOAD's INDEX, the word type)} and the LOADs
+    and STOREs the words replace."""
+    users: dict[UOp, int] = {}
+    for u in prg.uops:
+        for x in u.src:
+            users[x] = users.get(x, 0) + 1
+    runs: dict[tuple, dict[int, UOp]] = {}
+    for u in prg.uops:
+        if u.op is not Ops.STORE or len(u.src[0].src) != 2 or u.src[0].src[0].op is not Ops.DEFINE_LOCAL:
+            continue
+        ld = u.src[1]
+        if ld.op is not Ops.LOAD or len(ld.src) != 1 or len(ld.src[0].src) != 2 or users.get(ld) != 1 or \
+                ld.src[0].src[0].op is not Ops.DEFINE_GLOBAL or ld.src[0].src[0].arg in prg.outs or \
+                ld.dtype != u.src[0].dtype.scalar:
+            continue
+        (dst, dst_off), (src, src_off) = _offset(u.src[0].src[1]), _offset(ld.src[0].src[1])
+        runs.setdefault((u.src[0].src[0], dst, ld.src[0].src[0], src, src_off - dst_off), {})[dst_off] = u
+    pos = {u: i for i, u in enumerate(prg.uops)}
+    words: dict[UOp, tuple[UOp, UOp, str]] = {}
+    done: set[UOp] = set()
+    for (_, dst, _, src, delta), stores in runs.items():
+        size = next(iter(stores.values())).src[1].dtype.itemsize
+        for n in (nbytes // size for nbytes in _WORDS if nbytes // size > 1):  # elements a word, widest first
+            if not (_multiple_of(dst, n) and _multiple_of(src, n) and delta % n == 0):
+                continue
+            for first in sorted(o for o in stores if o % n == 0):
+                if any(first + j not in stores or stores[first + j] in done for j in range(n)):
+                    continue
+                run = [stores[first + j] for j in range(n)]
+                last = max(run, key=pos.__getitem__)
+                words[last] = (run[0].src[0], run[0].src[1].src[0], _WORDS[n * size])
+                done.update(run)
+                done.update(st.src[1] for st in run)
+    return words, done
 
 
 def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
@@ -759,6 +817,7 @@ def render(prg: Program, d: Dialect) -> str:
     counter = 0
     lanes: _Lanes | None = None  # the "vector" loop being rendered (CPU dialect)
     typedefs: dict[str, str] = {}
+    words, moved = _chunk_copies(prg) if d is CUDA else ({}, set())
 
     def emit(text: str) -> None:
         lines.append("  " * depth + text)
@@ -811,14 +870,19 @@ def render(prg: Program, d: Dialect) -> str:
             names[u] = u.arg
             kind, dim = u.arg[:4], int(u.arg[4:])
             emit(f"int64_t {u.arg} = (int64_t){d.special[kind].format(d=dim if d is OPENCL else _XYZ[dim])};")
-        elif op is Ops.DEFINE_LOCAL:  # workgroup memory holds register values (no narrow storage)
+        elif op is Ops.DEFINE_LOCAL:  # workgroup memory holds values as global memory does (narrow floats as bits)
             names[u] = f"temp{u.arg}"
-            emit(f"{d.local_space} {ctype(u.dtype, d)} temp{u.arg}[{u.dtype.size}];")
+            emit(f"{d.local_space} {storage_type(u.dtype, d)} temp{u.arg}[{u.dtype.size}];")
         elif op is Ops.BARRIER:  # src: (the local buffer, what must happen before); its value is the buffer
             names[u] = names[u.src[0]]
             emit(d.barrier)
         elif op is Ops.INDEX:
             names[u] = f"{names[u.src[0]]}[{names[u.src[1]]}]"
+        elif op is Ops.STORE and u in words:  # the last of a run of copied elements: one wide word
+            dst, src, word = words[u]
+            emit(f"*({word}*)&{names[dst]} = *(const {word}*)&{names[src]};")
+        elif op in (Ops.LOAD, Ops.STORE) and u in moved:
+            pass
         elif op is Ops.LOAD:
             idx = u.src[0]
             n = f"val{counter}"

@@ -5,12 +5,14 @@ INDEX whose `valid` is true (or absent) outside [0, size) raises IndexError nami
 index. A GPU program (SPECIAL launch indices) runs once per thread of its grid: workgroup after workgroup, each with
 its own DEFINE_LOCAL memory; the threads of a workgroup run one after another up to the next BARRIER and wait there
 until all have reached it (a thread that ends or reaches another barrier while the others wait is an error:
-divergent barriers hang or race on a GPU). A WMMA (a tensor core's mma.sync, engine/codegen/tc.py) is warp-wide: the
-threads stop there as at a barrier, then each warp of 32 consecutive threads exchanges its fragments as the PTX ISA
-lays them out (`mma_m16n8k16`, written from the ISA's tables, not from the code generator's). PYTHON_GPU is this
-device building kernels as a GPU device does, so GPU code generation is checked on any machine. Correct before
-fast, but each UOp is precompiled to a closure so that loops of a few hundred thousand iterations take seconds, not
-minutes."""
+divergent barriers hang or race on a GPU). Between two barriers no thread may read or write an element of workgroup
+memory that another thread wrote, nor write one that another read: such a data race (which a GPU's threads, running
+at once, would resolve by timing) is an error too. A WMMA (a tensor core's mma.sync, engine/codegen/tc.py) is
+warp-wide: the threads stop there as at a barrier (one that orders no memory), then each warp of 32 consecutive
+threads exchanges its fragments as the PTX ISA lays them out (`mma_m16n8k16`, written from the ISA's tables, not
+from the code generator's). PYTHON_GPU is this device building kernels as a GPU device does, so GPU code generation
+is checked on any machine. Correct before fast, but each UOp is precompiled to a closure so that loops of a few
+hundred thousand iterations take seconds, not minutes."""
 
 from __future__ import annotations
 
@@ -89,6 +91,11 @@ class _Plan:
         self.barriers: set[int] = set()  # positions of BARRIERs
         self.wmmas: set[int] = set()  # positions of WMMAs (warp-wide: every thread stops there too)
         self.stored: set[int] = set()  # parameter positions the kernel writes
+        # data races in workgroup memory: the barriers the workgroup has passed, the thread running, and per element
+        # (id of its buffer's list, index) the last writer and the readers since that many barriers
+        self.epoch, self.tid = 0, 0
+        self.writes: dict[tuple[int, int], tuple[int, int]] = {}  # element -> (epoch, thread)
+        self.reads: dict[tuple[int, int], tuple[int, int]] = {}  # element -> (epoch, thread; -1: several threads)
         self.ends = self._match_loops()
         self.steps: list[Step] = [self._step(i, u) for i, u in enumerate(prg.uops)]
 
@@ -155,7 +162,7 @@ class _Plan:
         if u.op is Ops.INDEX:
             return self._index_step(i, u, src)
         if u.op is Ops.LOAD:
-            return self._load_step(i, src)
+            return self._tracked(i, u, self._load_step(i, src), write=False)
         if u.op is Ops.STORE:
             buf = u.src[0].src[0]
             if buf.op is Ops.DEFINE_GLOBAL:
@@ -167,10 +174,39 @@ class _Plan:
                 if ptr is not None:
                     ptr[0][ptr[1]] = v[x]
                 return nxt
-            return store
+            return self._tracked(i, u, store, write=True)
         if u.op in GroupOp.ALU or u.op in (Ops.CAST, Ops.BITCAST):
             return self._alu_step(i, u, src)
         raise NotImplementedError(f"kernel {self.prg.name}: PYTHON device cannot run {u.op} (v{i})")
+
+    def _tracked(self, i: int, u: UOp, step: Step, write: bool) -> Step:
+        """A LOAD's or STORE's step, checking first that its access to workgroup memory is no data race (a register's
+        or global memory's step as it is)."""
+        buf = u.src[0].src[0]
+        while buf.op is Ops.BARRIER:
+            buf = buf.src[0]
+        if buf.op is not Ops.DEFINE_LOCAL:
+            return step
+        p, name, what = self.pos[u.src[0]], self.prg.name, "writes" if write else "reads"
+        writes, reads = self.writes, self.reads
+
+        def tracked(v: list) -> int:
+            ptr = v[p]
+            if ptr is not None:
+                key, epoch, tid = (id(ptr[0]), ptr[1]), self.epoch, self.tid
+                w, r = writes.get(key), reads.get(key)
+                race = (w[1], "wrote") if w is not None and w[0] == epoch and w[1] != tid else \
+                    (r[1], "read") if write and r is not None and r[0] == epoch and r[1] != tid else None
+                if race is not None:
+                    who = f"thread {race[0]}" if race[0] >= 0 else "other threads"
+                    raise RuntimeError(f"kernel {name}: data race at v{i}: thread {tid} {what} element {ptr[1]} of "
+                                       f"local buffer {buf.arg}, which {who} {race[1]} since the last barrier")
+                if write:
+                    writes[key] = (epoch, tid)
+                else:
+                    reads[key] = (epoch, tid if r is None or r[0] != epoch or r[1] == tid else -1)
+            return step(v)
+        return tracked
 
     def _range_step(self, i: int, e: int) -> Step:
         after = self.ends[i] + 1
@@ -335,6 +371,9 @@ class _Plan:
         threads = list(itertools.product(*(range(d) for d in reversed(lsize))))  # (z, y, x)
         n = len(self.steps)
         for group in itertools.product(*(range(d) for d in reversed(gsize))):
+            self.epoch = 0
+            self.writes.clear()
+            self.reads.clear()
             lanes: list[list] = []
             shared = [(slot, [init] * size) for slot, size, init in self.locals]
             for thread in threads:
@@ -345,12 +384,16 @@ class _Plan:
                     v[slot] = mem
                 lanes.append(v)
             if not self.barriers and not self.wmmas:
-                for thread, v in zip(threads, lanes):
+                for k, (thread, v) in enumerate(zip(threads, lanes)):
+                    self.tid = k
                     self._run_lane(v, 0, group, thread)
                 continue
             pcs = [0] * len(lanes)
             while pcs[0] < n:
+                if pcs[0] in self.barriers:
+                    self.epoch += 1
                 for k, (thread, v) in enumerate(zip(threads, lanes)):
+                    self.tid = k
                     pcs[k] = self._run_lane(v, pcs[k], group, thread)
                 if len(set(pcs)) > 1:
                     at = sorted(set(pcs))

@@ -66,6 +66,10 @@ GPU_MODES = ("dev:CUDA", "dev:OPENCL", "dev:PYTHON_GPU")
 PYTHON_GPU_RATE = 0.25
 # random opts on a CPU device (VECTOR too) and on a GPU device (LOCAL and GROUP too), each its own draw; "gpu" is
 # CUDA where it is available, else the PYTHON_GPU emulator (slow, but it checks every access: a small rate)
+# a case with a matmul-like op and 16-bit or 8-bit float inputs may take tensor cores on a GPU (a float32 matmul of
+# values cast up from them): the emulator runs it, with default and random opts, more often
+TC_SHAPED_GPU_RATE = 0.6
+TC_SHAPED_OPS = ("matmul", "dot", "einsum", "conv2d", "conv_transpose2d")
 RANDOPT_MODES = ("randopt:CPU", "randopt:gpu")
 RANDOPT_CPU_RATE = 0.25
 RANDOPT_GPU_RATE = 0.1
@@ -156,6 +160,12 @@ NONDIVISOR_RATE = 0.15  # random opts: the chance that an amount not dividing th
 # threads of a workgroup (LOCAL and GROUP amounts multiplied) on the PYTHON_GPU emulator: it interprets every thread,
 # so a group of 330 made one kernel of a 9-op case take 21 s (half of a 150-case benchmark); a real GPU takes any
 EMULATED_THREADS = 64
+SMEM_RATE = 0.3  # of the kernels that took TC: the chance that they end with Opt SMEM (operands in shared memory)
+
+
+def _tensor_core_shaped(case: dict[str, Any]) -> bool:
+    return any(i["dtype"] in ("float16", "bfloat16", "float8_e4m3fn", "float8_e5m2") for i in case["inputs"]) and \
+        any(n["op"] in TC_SHAPED_OPS for n in case["nodes"])
 
 
 def randopt_device(name: str) -> str:
@@ -169,7 +179,8 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
     """An opts function for engine.realize: per kernel, up to three opts drawn at random, each kept only if it
     applies (so the list is always valid for that kernel). `device`: the kernels' device; a CPU device draws VECTOR
     too, a GPU device LOCAL and GROUP too (and its list is checked to fit a launch), and TC first for half of the
-    matmul-shaped kernels where it has tensor cores (engine/codegen/tc.py); any other draws as before.
+    matmul-shaped kernels where it has tensor cores (engine/codegen/tc.py), then SMEM last for some of those where it
+    applies (engine/codegen/smem.py); any other draws as before.
 
     Each kernel draws from its own stream, seeded by one draw of `rng`, the kernel's name (its loop shape) and how
     many kernels of that name came before it: a kernel keeps its opts while the minimizer drops other kernels of
@@ -247,6 +258,12 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
             grow *= factor
             threads *= tfactor
             chosen.append(opt)
+        if chosen and chosen[0].op == "TC" and rng.random() < SMEM_RATE:
+            try:
+                k.apply_opt(Opt("SMEM", 0, 0))
+                chosen.append(Opt("SMEM", 0, 0))
+            except OptError:  # a tail, or a copy that does not divide among the threads
+                pass
         while gpu and chosen and not _launches(ast, name, chosen, tc):  # e.g. more than three workgroup loops
             chosen.pop()
         return chosen
@@ -343,9 +360,11 @@ class GraphFuzzer(Fuzzer):
             if device_available(m[4:]) and (not _emulated(m[4:]) or
                                             random.Random(f"{case.get('seed', 0)}:{m}").random() < PYTHON_GPU_RATE):
                 extra.append(m)
-        if random.Random(f"{case.get('seed', 0)}:gpu").random() < PYTHON_GPU_RATE:
+        tc_shaped = _tensor_core_shaped(case)
+        if random.Random(f"{case.get('seed', 0)}:gpu").random() < (TC_SHAPED_GPU_RATE if tc_shaped else
+                                                                     PYTHON_GPU_RATE):
             extra.append("dev:PYTHON_GPU")
-        for m, rate in zip(RANDOPT_MODES, (RANDOPT_CPU_RATE, RANDOPT_GPU_RATE)):
+        for m, rate in zip(RANDOPT_MODES, (RANDOPT_CPU_RATE, TC_SHAPED_GPU_RATE if tc_shaped else RANDOPT_GPU_RATE)):
             if random.Random(f"{case.get('seed', 0)}:{m}").random() < rate:
                 extra.append(m)
         return ["base", *dict.fromkeys(extra)]

@@ -1230,9 +1230,12 @@ def _dot_infer(ts: list[TT], a: dict[str, Any]) -> TT:
     return _matmul_shapes(sa, sb)[2], promote(da, db)
 
 
+def _dot_ref(x: Ref, y: Ref, dt: str) -> Ref:
+    return R.multilinear(lambda p, q: np.asarray(np.dot(p, q)), [x, y], dt, x.shape[-1], dt)
+
+
 _add(OpSpec("dot", "matmul", 2, _dot_sample, _dot_infer, lambda ns, a: f"{ns[0]}.dot({ns[1]})",
-            lambda rs, a, ot: (lambda x, y: R.multilinear(lambda p, q: np.asarray(np.dot(p, q)), [x, y], ot[1],
-                                                           x.shape[-1], ot[1]))(*(R.cast(r, ot[1]) for r in rs)),
+            lambda rs, a, ot: _dot_ref(R.cast(rs[0], ot[1]), R.cast(rs[1], ot[1]), ot[1]),
             weight=0.4))
 
 EINSUMS = ("ij,jk->ik", "bij,bjk->bik", "ij->ji", "ii->i", "ij,ij->i", "i,j->ij", "ijk->k", "ij,j->i",

@@ -119,12 +119,12 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
         return [op, a, _divisor(rng, opts, divisor_vars, a)]
     if op in ("ADD", "SUB") and rng.random() < opts.like_terms:  # half the time one scale reached two ways
         k1, k2, k3 = _const(rng, opts), _const(rng, opts), _const(rng, opts)
-        scaled: Expr = ["MUL", copy.deepcopy(a), ["const", k2]]
+        twice: Expr = ["MUL", copy.deepcopy(a), ["const", k2]]
         if rng.random() < 0.6:
-            scaled = ["MUL", scaled, ["const", k3]]
+            twice = ["MUL", twice, ["const", k3]]
             k1 = k2 * k3 if rng.random() < 0.5 else k1
         plain = ["MUL", a, ["const", k1]] if rng.random() < 0.7 else a
-        return [op, plain, scaled] if rng.random() < 0.5 else [op, scaled, plain]
+        return [op, plain, twice] if rng.random() < 0.5 else [op, twice, plain]
     if op == "MUL" and rng.random() < 0.8:
         k = ["const", _const(rng, opts)]
         return ["MUL", a, k] if rng.random() < 0.8 else ["MUL", k, a]
