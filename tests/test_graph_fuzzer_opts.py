@@ -124,6 +124,26 @@ def test_new_modes_are_drawn_on_their_own(monkeypatch):
     assert [[m for m in names if m not in RANDOPT_MODES] for names in with_new] == [fz.mode_names(c) for c in cases]
 
 
+def test_tensor_core_shaped_cases_run_on_the_emulated_gpu_more_often(monkeypatch):
+    """A case with 16-bit or 8-bit float inputs and a matmul-like op (a float32 matmul of values cast up takes tensor
+    cores on a GPU) gets the PYTHON_GPU modes more often; the generator makes such cases; a rate of 0 stays 0."""
+    import fuzz.graphs.fuzzer as gf
+
+    fz = GraphFuzzer(base="LLVM")
+    cases = [gen_case(random.Random(f"tc:{i}")) for i in range(600)]
+    shaped = [c for c in cases if gf._tensor_core_shaped(c)]
+    plain = [c for c in cases if not gf._tensor_core_shaped(c)]
+    assert len(shaped) >= 30
+
+    def share(cs: list, mode: str) -> float:
+        return sum(mode in fz.mode_names(c) for c in cs) / len(cs)
+
+    assert share(shaped, "dev:PYTHON_GPU") > 0.45 > 0.35 > share(plain, "dev:PYTHON_GPU")
+    assert share(shaped, "randopt:gpu") > 0.45 > 0.2 > share(plain, "randopt:gpu")
+    monkeypatch.setattr(gf, "RANDOPT_GPU_RATE", 0.0)
+    assert share(shaped, "randopt:gpu") == 0
+
+
 @pytest.mark.parametrize("name", sorted(OPT_PLANTED))
 def test_planted_bug_in_new_code_generation_is_found_and_minimized(monkeypatch, name):
     plant, mode, expect = OPT_PLANTED[name]

@@ -88,6 +88,14 @@ CASES = {
     "unroll_invariant_lanes_deduped": (  # a reduce over a broadcast axis was rare
         _case([_x((8,))], [_node("unsqueeze", [0], axis=1), _node("expand", [1], shape=[8, 16]),
                            _node("sum", [2], axis=1, keepdim=False)], seed=4), ("randopt",), "opts"),
+    # 2026-12-07: exact halves were never drawn (the `ties` domain); no case took tensor cores (the mixed-precision
+    # matmul pattern; the fourth blind set, bench/mutants_graph_blind3.py)
+    "round_half_away_from_zero": (
+        _case([_x((32,), "float32", 1, "ties")], [_node("round", [0])]), (), "numpy"),
+    "tc_tiles_floor_drops_tail": (
+        _case([_x((16, 24), "float16", 1), _x((24, 8), "float16", 2)],
+              [_node("cast", [0], dtype="float32"), _node("cast", [1], dtype="float32"), _node("matmul", [2, 3])]),
+        ("dev:PYTHON_GPU",), "PYTHON_GPU"),
 }
 
 
@@ -107,7 +115,7 @@ def test_mutant_is_caught_on_a_case_the_generator_draws(monkeypatch, name):
 def test_generator_draws_the_new_domains_long_axes_and_attributes():
     cases = [gen_case(random.Random(f"mut:{i}"), 10) for i in range(600)]
     doms = {i["domain"] for c in cases for i in c["inputs"]}
-    assert {"int_valued", "special", "huge", "int_edge", "near_max"} <= doms, doms
+    assert {"int_valued", "ties", "special", "huge", "int_edge", "near_max"} <= doms, doms
     dims = [d for c in cases for s, _ in infer_types(c) for d in s]
     assert max(dims) >= 257
     nodes = [n for c in cases for n in c["nodes"]]

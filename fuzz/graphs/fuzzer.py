@@ -361,10 +361,13 @@ class GraphFuzzer(Fuzzer):
                                             random.Random(f"{case.get('seed', 0)}:{m}").random() < PYTHON_GPU_RATE):
                 extra.append(m)
         tc_shaped = _tensor_core_shaped(case)
-        if random.Random(f"{case.get('seed', 0)}:gpu").random() < (TC_SHAPED_GPU_RATE if tc_shaped else
-                                                                     PYTHON_GPU_RATE):
+
+        def gpu_rate(rate: float) -> float:  # a mode turned off stays off
+            return max(rate, TC_SHAPED_GPU_RATE) if tc_shaped and rate else rate
+
+        if random.Random(f"{case.get('seed', 0)}:gpu").random() < gpu_rate(PYTHON_GPU_RATE):
             extra.append("dev:PYTHON_GPU")
-        for m, rate in zip(RANDOPT_MODES, (RANDOPT_CPU_RATE, TC_SHAPED_GPU_RATE if tc_shaped else RANDOPT_GPU_RATE)):
+        for m, rate in zip(RANDOPT_MODES, (RANDOPT_CPU_RATE, gpu_rate(RANDOPT_GPU_RATE))):
             if random.Random(f"{case.get('seed', 0)}:{m}").random() < rate:
                 extra.append(m)
         return ["base", *dict.fromkeys(extra)]

@@ -374,6 +374,45 @@ _N = _F + _I
 _NB = _N + ("bool",)
 # +, -, *, / are one IEEE operation each: with exact operands the engine's result is exactly the reference's
 _binary("add", _NB, np.add, "({0} + {1})", weight=2.0, rounded_once=True)
+
+
+def _arange_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
+    i = pick(rng, pool, lambda t: len(t[0]) >= 1 and t[1] != "bool")
+    if i is None:
+        dt = rng.choice([d for d in ALL_DTYPES if d != "bool"])
+        i_src: Src = new(rand_shape(rng) or (5,), dt, domain_for(rng, dt))
+    else:
+        i_src, dt = i, pool[i][1]
+    if is_int(dt):  # values from the loop index: narrow ranges, wrapping past the dtype's limits now and then
+        start, step = rng.choice((0, 0, 1, -5, 100, 250, 32760)), rng.choice((1, 1, 2, 3, -1, -2, 7, 9))
+    else:
+        start, step = rng.choice((0, 0.5, -2.5, 1000.25)), rng.choice((1, 0.5, -0.25, 3))
+    return [i_src], {"start": start, "step": step, "add": rng.random() < 0.5}
+
+
+def _arange_infer(ts: list[TT], a: dict[str, Any]) -> TT:
+    _need(len(ts[0][0]) >= 1 and ts[0][1] != "bool", f"arange along the last axis of {ts[0]}")
+    return ts[0]
+
+
+def _arange_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    n, dt = ot[0][-1], ot[1]
+    i = np.arange(n)
+    vals = a["start"] + a["step"] * (i if is_int(dt) else i.astype(np.float64))
+    row = R.exact(vals.astype(R.NP_DTYPES[dt])) if is_int(dt) else R.cast(R.exact(vals), dt)
+    if not a["add"]:  # the index values alone, broadcast to the input's shape
+        return Ref(*(np.broadcast_to(v, ot[0]).copy() for v in (row.value, row.err, row.undef)))
+    return OPS["add"].ref([rs[0], row], {}, ot)
+
+
+# Tensor.arange along the last axis, added to a value or alone (expanded to its shape): integers computed from the
+# loop index, whose narrow ranges the symbolic layer's fixed-width rules (wrapping, casts) reason about
+_add(OpSpec("arange", "elementwise", 1, _arange_sample, _arange_infer,
+            lambda ns, a: f"({ns[0]} + " * a["add"] + f"Tensor.arange({a['start']!r}, {a['start']!r} + {a['step']!r}"
+                          f" * {ns[0]}.shape[-1], {a['step']!r}, dtype={ns[0]}.dtype, device={ns[0]}.device if "
+                          f"isinstance({ns[0]}.device, str) else {ns[0]}.device[0])" +
+                          (")" if a["add"] else f".expand({ns[0]}.shape)"),
+            _arange_ref, defaults={"add": True}, weight=0.6))
 _binary("sub", _N, np.subtract, "({0} - {1})", weight=1.5, rounded_once=True)
 _binary("mul", _NB, np.multiply, "({0} * {1})", weight=2.0, rounded_once=True)
 _binary("truediv", _NB, lambda a, b: a / b, "({0} / {1})", out=lambda d: d if is_float(d) else "float64",
