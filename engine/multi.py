@@ -54,6 +54,7 @@ class MultiTensor:
 
     __slots__ = ("shards", "axis", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators
+    __tensor_defer__ = True  # so does Tensor (engine.tensor._deferring)
 
     def __init__(self, shards: Sequence[Tensor], axis: int | None):
         if not shards:

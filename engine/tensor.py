@@ -459,6 +459,23 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         return (-self).max(axis, keepdim).__neg__()
 
 
+def _deferring(fn: Any) -> Any:
+    """A binary operator that leaves an operand handling Tensors itself (its class sets `__tensor_defer__`: a
+    MultiTensor) to that operand's reflected operator (Python's protocol for NotImplemented), which says what mixing
+    them means instead of reading it as a scalar."""
+    def op(self: Tensor, x: Any) -> Any:
+        return NotImplemented if getattr(type(x), "__tensor_defer__", False) else fn(self, x)
+
+    op.__name__, op.__qualname__, op.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    return op
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__lt__", "__le__",
+              "__gt__", "__ge__", "__eq__", "__ne__", "__and__", "__or__", "__xor__", "__rand__", "__ror__",
+              "__rxor__", "__lshift__", "__rshift__", "__matmul__", "__rmatmul__"):
+    setattr(Tensor, _name, _deferring(getattr(Tensor, _name)))
+
 _HALF_FLOATS = (dtypes.float16, dtypes.bfloat16, dtypes.float8_e4m3fn, dtypes.float8_e5m2)
 
 

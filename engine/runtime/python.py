@@ -76,6 +76,13 @@ def _bitcast(src: DType, dst: DType, value: Any) -> Any:
     return _to_python(dst, np.array(value, dtype=src.np).view(dst.np)[()])
 
 
+def _same_bits(a: Any, b: Any) -> bool:
+    """Whether two stored values are one value: NaN is NaN, -0.0 is not 0.0."""
+    if a != a:
+        return b != b
+    return a == b and (a != 0 or str(a) == str(b))
+
+
 class _Plan:
     """A program precompiled to closures, plus what each launch needs to set up."""
 
@@ -192,20 +199,25 @@ class _Plan:
 
         def tracked(v: list) -> int:
             ptr = v[p]
-            if ptr is not None:
-                key, epoch, tid = (id(ptr[0]), ptr[1]), self.epoch, self.tid
-                w, r = writes.get(key), reads.get(key)
-                race = (w[1], "wrote") if w is not None and w[0] == epoch and w[1] != tid else \
-                    (r[1], "read") if write and r is not None and r[0] == epoch and r[1] != tid else None
-                if race is not None:
-                    who = f"thread {race[0]}" if race[0] >= 0 else "other threads"
-                    raise RuntimeError(f"kernel {name}: data race at v{i}: thread {tid} {what} element {ptr[1]} of "
-                                       f"local buffer {buf.arg}, which {who} {race[1]} since the last barrier")
-                if write:
-                    writes[key] = (epoch, tid)
-                else:
-                    reads[key] = (epoch, tid if r is None or r[0] != epoch or r[1] == tid else -1)
-            return step(v)
+            if ptr is None:
+                return step(v)
+            key, epoch, tid = (id(ptr[0]), ptr[1]), self.epoch, self.tid
+            w, r = writes.get(key), reads.get(key)
+            race = (w[1], "wrote") if w is not None and w[0] == epoch and w[1] != tid else \
+                (r[1], "read") if write and r is not None and r[0] == epoch and r[1] != tid else None
+            before = ptr[0][ptr[1]]
+            out = step(v)
+            # two threads storing the same bits (a grouped reduce's partial, computed alike by the threads of
+            # another group loop) leave one value whatever their timing: no race
+            if race is not None and not (write and race[1] == "wrote" and _same_bits(before, ptr[0][ptr[1]])):
+                who = f"thread {race[0]}" if race[0] >= 0 else "other threads"
+                raise RuntimeError(f"kernel {name}: data race at v{i}: thread {tid} {what} element {ptr[1]} of "
+                                   f"local buffer {buf.arg}, which {who} {race[1]} since the last barrier")
+            if write:
+                writes[key] = (epoch, tid)
+            else:
+                reads[key] = (epoch, tid if r is None or r[0] != epoch or r[1] == tid else -1)
+            return out
         return tracked
 
     def _range_step(self, i: int, e: int) -> Step:
