@@ -383,6 +383,8 @@ def _arange_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[
         i_src: Src = new(rand_shape(rng) or (5,), dt, domain_for(rng, dt))
     else:
         i_src, dt = i, pool[i][1]
+    start: float
+    step: float
     if is_int(dt):  # values from the loop index: narrow ranges, wrapping past the dtype's limits now and then
         start, step = rng.choice((0, 0, 1, -5, 100, 250, 32760)), rng.choice((1, 1, 2, 3, -1, -2, 7, 9))
     else:
