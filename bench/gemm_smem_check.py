@@ -14,7 +14,6 @@ Needs torch with CUDA, cuda-bindings and NVRTC (as bench/bench_gpu.py).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from pathlib import Path
