@@ -98,7 +98,7 @@ class OpenCLDevice(Device):
 
     def launcher(self, compiled: Any, prg: Program) -> Callable[..., None]:
         cl = self.cl
-        kernel = getattr(compiled.program, compiled.symbol)
+        kernel = cl.Kernel(compiled.program, compiled.symbol)  # its own instance (getattr warns when repeated)
         nparams = max((u.arg for u in prg.uops if u.op is Ops.DEFINE_GLOBAL), default=-1) + 1
         local = tuple(prg.local_size)
         global_ = tuple(g * lo for g, lo in zip(prg.global_size, local))  # OpenCL counts threads, not workgroups
