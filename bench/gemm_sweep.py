@@ -2,7 +2,7 @@
 forced on the row's kernel, timed (3 runs) and checked against torch, then the fastest are printed. Written to
 choose default_gpu_opts / default_tc_opts from measurements (the fp32 tile default came from it, on an H100).
 
-    python bench/gemm_sweep.py [--seconds 90] [--rows gemm_fp16,gemm_fp32]
+    python bench/gemm_sweep.py [--seconds 90] [--rows gemm_fp16,gemm_fp32] [--smem]
     (needs torch with CUDA, cuda-bindings and NVRTC)
 """
 
@@ -41,8 +41,14 @@ def fp32_candidates() -> list[list[Opt]]:
     return out
 
 
-def tc_candidates() -> list[list[Opt]]:
-    """Opt TC, then fragment tiles per warp (UPCAST of the m and n tile loops) and warps per workgroup (LOCAL)."""
+def tc_candidates(smem: bool = False) -> list[list[Opt]]:
+    """Opt TC, then fragment tiles per warp (UPCAST of the m and n tile loops) and warps per workgroup (LOCAL); with
+    `smem` each list is followed by itself ending with Opt SMEM (operands staged through shared memory), the
+    default's tiles (4 x 8, 2 warps) first."""
+    if smem:
+        lists = tc_candidates()
+        lists.sort(key=lambda o: o[1:] != [Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 8), Opt("LOCAL", 0, 2)])
+        return [x for o in lists for x in (o, o + [Opt("SMEM", 0, 0)])]
     out = []
     for u0, u1, w1, w0 in itertools.product((2, 4, 8), (2, 4, 8), (1, 2, 4), (1, 2)):
         if u0 * u1 > 32:
@@ -103,9 +109,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=90.0, help="per row")
     ap.add_argument("--rows", default="gemm_fp16,gemm_fp32", help="comma-separated: gemm_fp16, gemm_bf16, gemm_fp32")
+    ap.add_argument("--smem", action="store_true", help="tensor-core rows: each list with and without Opt SMEM")
     args = ap.parse_args()
     for row in args.rows.split(","):
-        sweep(row, fp32_candidates() if row == "gemm_fp32" else tc_candidates(), args.seconds)
+        sweep(row, fp32_candidates() if row == "gemm_fp32" else tc_candidates(args.smem), args.seconds)
     return 0
 
 

@@ -8,7 +8,7 @@ ones, a rounding mode taken from Python instead of C, a guard dropped, an interv
 handed out without a copy, a fresh name that is not fresh, a DAG walk that dedups a shared node. None of them is one
 of the mistakes `bench/mutants_sym_onnx.py` already plants.
 
-Each `name(p)` installs one bug through the `Patch` helpers of `bench/mutants_sym_onnx.py`: mostly `edit` (a one-line
+Each `name(p)` installs one bug through the `Patch` helpers of `bench/mutant_patch.py`: mostly `edit` (a one-line
 source edit of an engine function, recompiled and swapped in by `__code__`, so every caller and rule table runs it),
 once `edit_rule` (a rule of `engine.symbolic.symbolic` gets a new body). `p.undo()` removes it. The engine caches
 bounds and canonical forms on interned UOps: run a mutant in a fresh process. Each docstring says what is wrong and
@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mutants_sym_onnx import Patch, edit, edit_rule  # noqa: E402
+from mutant_patch import Patch, edit, edit_rule  # noqa: E402
 
 import engine.symbolic as sym  # noqa: E402
 import engine.uop as uop_mod  # noqa: E402

@@ -15,18 +15,15 @@ minimized case's size in nodes (expression nodes, ONNX nodes).
 """
 
 from __future__ import annotations
-import __future__
 
 import argparse
 import importlib.util
-import inspect
 import json
 import multiprocessing
 import os
 import platform
 import sys
 import tempfile
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,59 +36,8 @@ import engine.onnx_ops as onnx_ops  # noqa: E402
 import engine.symbolic as sym  # noqa: E402
 import engine.uop as uop_mod  # noqa: E402
 
-
-# ---------------------------------------------------------------------------------------------- patching
-class Patch:
-    """A monkeypatch for planting bugs: setattr, setitem and function-body edits, undone in reverse by `undo`."""
-
-    def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
-
-    def setattr(self, obj: Any, name: str, value: Any) -> None:
-        old = getattr(obj, name)
-        setattr(obj, name, value)
-        self._undo.append(lambda: setattr(obj, name, old))
-
-    def setitem(self, d: dict, key: Any, value: Any) -> None:
-        missing = key not in d
-        old = d.get(key)
-        d[key] = value
-        self._undo.append(lambda: d.pop(key) if missing else d.__setitem__(key, old))
-
-    def undo(self) -> None:
-        while self._undo:
-            self._undo.pop()()
-
-
-def _compile_function(src: str, glb: dict[str, Any], what: str) -> Callable:
-    ns: dict[str, Any] = {}
-    code = compile(src, f"<mutant of {what}>", "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
-    exec(code, glb, ns)
-    (fn,) = [v for v in ns.values() if callable(v)]
-    return fn
-
-
-def edit(p: Patch, fn: Callable, *changes: tuple[str, str]) -> None:
-    """Plant a bug in `fn` by source edits (each `old` must occur exactly once); every caller then runs the edit."""
-    lines = textwrap.dedent(inspect.getsource(fn)).splitlines(keepends=True)
-    src = "".join(line for line in lines if not line.startswith("@"))  # not again through @op: it registers
-    for old, new in changes:
-        if src.count(old) != 1:
-            raise ValueError(f"mutant of {fn.__qualname__}: {old!r} occurs {src.count(old)} times, not once")
-        src = src.replace(old, new)
-    new_fn = _compile_function(src, fn.__globals__, fn.__qualname__)
-    if new_fn.__code__.co_freevars != fn.__code__.co_freevars:
-        raise ValueError(f"mutant of {fn.__qualname__}: a closure cannot be edited")
-    p.setattr(fn, "__code__", new_fn.__code__)
-
-
-def edit_rule(p: Patch, rule: str, lambda_src: str) -> None:
-    """Give the symbolic rule named `rule` the body of `lambda_src` (same parameters): the table keeps its entry."""
-    (r,) = [r for r in sym.symbolic.rules if r.name == rule]
-    new_fn = _compile_function(f"_f = {lambda_src}\n", r.fn.__globals__, rule)
-    if inspect.signature(new_fn).parameters.keys() != inspect.signature(r.fn).parameters.keys():
-        raise ValueError(f"mutant of rule {rule}: the parameters must stay {list(inspect.signature(r.fn).parameters)}")
-    p.setattr(r.fn, "__code__", new_fn.__code__)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mutant_patch import Patch, edit, edit_rule  # noqa: E402
 
 
 def wrap_op(p: Patch, op: str, planted: Callable[[Callable, list, dict, Any], Any]) -> None:
@@ -702,9 +648,7 @@ def reduce_float16_accumulates_in_float16(p: Patch) -> None:
 
 
 # sets written blind to the fuzzers' generators (their authors saw only the engine and the names above): a second
-# ONNX set and a second symbolic one. The blind modules import Patch and edit from here: as a script, this module is
-# __main__, so it is registered under its own name first (else the import would run a second copy of it)
-sys.modules.setdefault("mutants_sym_onnx", sys.modules[__name__])
+# ONNX set and a second symbolic one
 
 
 def _load_blind(file: str, fuzzer: str) -> None:

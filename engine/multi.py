@@ -24,15 +24,11 @@ from engine.buffer import Buffer
 from engine.device import canonical_device
 from engine.dtype import DType
 from engine.shape import Shape
-from engine.tensor import Tensor, _buffer_uop
+from engine.tensor import ShardError, Tensor, _buffer_uop
 from engine.uop import GroupOp, Ops, UOp
 
 ALLREDUCE = "ring"  # the all-reduce reduces over the split axis use: "ring" or "naive"
 _PLACEHOLDER = "MULTI"  # the device of placeholder buffers: not a device, so realizing one fails loudly
-
-
-class ShardError(NotImplementedError):
-    """An op that cannot run on a sharded tensor (the message names it)."""
 
 
 def even_sizes(n: int, parts: int) -> tuple[int, ...]:
@@ -54,7 +50,7 @@ class MultiTensor:
 
     __slots__ = ("shards", "axis", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators
-    __tensor_defer__ = True  # so does Tensor (engine.tensor._deferring)
+    is_sharded = True  # a plain Tensor refuses it as data or a constant (ShardError), never reads it as a scalar
 
     def __init__(self, shards: Sequence[Tensor], axis: int | None):
         if not shards:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engine.codegen.program import memory_of
 from engine.dtype import dtypes
 from engine.uop import GroupOp, Ops, UOp
 
@@ -301,8 +302,7 @@ def verify_kernel(ast: UOp, name: str) -> None:
             valid = u.src[2] if len(u.src) > 2 else None
             if idx.dtype != dtypes.index:
                 raise SpecError(f"{name}: INDEX with a {idx.dtype.name} index")
-            while buf.op is Ops.BARRIER:  # loads after a barrier index it: the workgroup buffer behind it
-                buf = buf.src[0]
+            buf = memory_of(buf)  # loads after a barrier index it: the workgroup buffer behind it
             size = buf.dtype.size
             if buf.op not in (Ops.DEFINE_GLOBAL, Ops.DEFINE_LOCAL) or size < 0:
                 continue

@@ -77,6 +77,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
                 self.device = data.device
             self.uop = data.uop if dtype is None else data.cast(dtype).uop
             return
+        _not_sharded(data, "data", self.device)
         arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype.np)
         if arr.dtype == object:
             raise TypeError(f"Tensor: cannot make a tensor of {type(data).__name__} data")
@@ -197,6 +198,7 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
     def full(shape: Sequence[int] | int, value: Any, dtype: DType | None = None, device: str | None = None) -> Tensor:
         """A tensor filled with `value` (a broadcast constant, no memory until realized)."""
         shape = check_shape("full", shape)
+        _not_sharded(value, "an operand", device)
         dt = to_dtype(dtype) if dtype is not None else _scalar_dtype(value)
         c = UOp.const(dt, value)
         u = UOp(Ops.RESHAPE, dt, (c,), (1,) * len(shape)) if shape else c
@@ -459,23 +461,6 @@ class Tensor(ElementwiseMixin, ReduceMixin, MovementMixin, NNMixin):
         return (-self).max(axis, keepdim).__neg__()
 
 
-def _deferring(fn: Any) -> Any:
-    """A binary operator that leaves an operand handling Tensors itself (its class sets `__tensor_defer__`: a
-    MultiTensor) to that operand's reflected operator (Python's protocol for NotImplemented), which says what mixing
-    them means instead of reading it as a scalar."""
-    def op(self: Tensor, x: Any) -> Any:
-        return NotImplemented if getattr(type(x), "__tensor_defer__", False) else fn(self, x)
-
-    op.__name__, op.__qualname__, op.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-    return op
-
-
-for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-              "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__lt__", "__le__",
-              "__gt__", "__ge__", "__eq__", "__ne__", "__and__", "__or__", "__xor__", "__rand__", "__ror__",
-              "__rxor__", "__lshift__", "__rshift__", "__matmul__", "__rmatmul__"):
-    setattr(Tensor, _name, _deferring(getattr(Tensor, _name)))
-
 _HALF_FLOATS = (dtypes.float16, dtypes.bfloat16, dtypes.float8_e4m3fn, dtypes.float8_e5m2)
 
 
@@ -522,6 +507,18 @@ def check_shape(op: str, shape: Sequence[int] | int) -> Shape:
         if s < 0:
             raise ValueError(f"{op}: negative size {s} in shape {shape}")
     return tuple(int(s) for s in shape)
+
+
+class ShardError(NotImplementedError):
+    """An op that cannot run on a sharded tensor (the message names it; engine.multi raises it)."""
+
+
+def _not_sharded(x: Any, what: str, device: str | None) -> None:
+    """ShardError where a sharded tensor (engine.multi.MultiTensor) is given as data or as a constant: a plain
+    tensor's operand, which an elementwise op, where or matmul would otherwise read as a scalar or an array."""
+    if getattr(x, "is_sharded", False):
+        raise ShardError(f"a tensor on {device} cannot take one sharded over {x.device} as {what} (shard it, or "
+                         f"gather the sharded one with .to(device))")
 
 
 def same_device(op: str, *tensors: Tensor) -> str:

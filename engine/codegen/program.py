@@ -43,6 +43,13 @@ from engine.dtype import DType
 from engine.uop import Ops, UOp
 
 
+def memory_of(buf: UOp) -> UOp:
+    """The buffer an INDEX addresses: a BARRIER stands for the workgroup buffer behind it."""
+    while buf.op is Ops.BARRIER:
+        buf = buf.src[0]
+    return buf
+
+
 @dataclass
 class Program:
     """A kernel as an ordered list of UOps, plus what the launcher needs."""

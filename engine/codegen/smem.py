@@ -43,12 +43,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.alu import exec_alu
 from engine.codegen.gpu import serial_loops
 from engine.codegen.tc import SHAPES
 from engine.dtype import dtypes
 from engine.rewrite import substitute
-from engine.symbolic import build_sum, simplify, terms_of
+from engine.symbolic import build_sum, simplify, sym_infer, terms_of
 from engine.uop import Ops, UOp
 
 SMEM_BYTES = 48 * 1024  # static shared memory a CUDA block may declare
@@ -171,21 +170,6 @@ def _thread_points(threads: list[UOp]) -> list[dict[UOp, int]]:
     return [dict(zip(threads, p)) for p in itertools.product(*(range(n) for n in sizes))]
 
 
-def _evaluate(u: UOp, env: dict[UOp, int]) -> int:
-    """The value of an index expression over thread loops at one thread."""
-    vals: dict[UOp, int] = {}
-    for x in u.toposort:
-        if x.op is Ops.RANGE:
-            vals[x] = env[x]
-        elif x.op is Ops.CONST:
-            vals[x] = x.arg
-        elif x.op in (Ops.LOAD, Ops.INDEX, Ops.SPECIAL, Ops.DEFINE_VAR):
-            raise SmemError(f"a thread index reads {x.op.name}")
-        else:
-            vals[x] = exec_alu(x.op, x.dtype, [vals[s] for s in x.src])
-    return vals[u]
-
-
 def _operand(name: str, elems: list[UOp], threads: list[UOp], allowed: set[UOp],
              points: list[dict[UOp, int]]) -> _Operand:
     """The operand's loads, split into block and thread parts, with the thread part evaluated at every thread."""
@@ -214,8 +198,11 @@ def _operand(name: str, elems: list[UOp], threads: list[UOp], allowed: set[UOp],
                 blk[t] = k
             elif rs <= tset:
                 thr[t] = k
+                if bad := next((y for y in t.toposort if y.op in (Ops.LOAD, Ops.INDEX, Ops.SPECIAL, Ops.DEFINE_VAR)),
+                               None):
+                    raise SmemError(f"a thread index of {name} reads {bad.op.name}")
                 if t not in values:
-                    values[t] = np.array([_evaluate(t, p) for p in points], dtype=np.int64)
+                    values[t] = np.array([sym_infer(t, p) for p in points], dtype=np.int64)
             else:
                 raise SmemError(f"the {name} index term {t.render(max_len=80)} mixes thread and other loops")
         if block is None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.alu import wrap
-from engine.codegen.program import Program
+from engine.codegen.program import Program, memory_of
 from engine.dtype import DType, dtypes
 from engine.uop import GroupOp, Ops, UOp
 
@@ -418,17 +418,10 @@ _FLOATS = (dtypes.float32, dtypes.float64)  # float types held in registers as t
 _INTS = (dtypes.int32, dtypes.int64, dtypes.uint32, dtypes.uint64)
 
 
-def _memory(buf: UOp) -> UOp:
-    """The buffer an INDEX addresses: a BARRIER stands for its workgroup buffer."""
-    while buf.op is Ops.BARRIER:
-        buf = buf.src[0]
-    return buf
-
-
 def _stored(buf: UOp) -> bool:
     """Whether a buffer holds narrow floats as their storage bits: global and workgroup memory (registers hold them
     as floats)."""
-    return _memory(buf).op in (Ops.DEFINE_GLOBAL, Ops.DEFINE_LOCAL)
+    return memory_of(buf).op in (Ops.DEFINE_GLOBAL, Ops.DEFINE_LOCAL)
 
 
 def _load_expr(u: UOp, addr: str, valid: str | None, alt: str, d: Dialect) -> str:

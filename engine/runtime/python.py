@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from engine.alu import ALU_FUNCS, exec_alu, wrap
-from engine.codegen.program import Program
+from engine.codegen.program import Program, memory_of
 from engine.device import Device, register_device
 from engine.dtype import DType
 from engine.uop import GroupOp, Ops, UOp
@@ -189,9 +189,7 @@ class _Plan:
     def _tracked(self, i: int, u: UOp, step: Step, write: bool) -> Step:
         """A LOAD's or STORE's step, checking first that its access to workgroup memory is no data race (a register's
         or global memory's step as it is)."""
-        buf = u.src[0].src[0]
-        while buf.op is Ops.BARRIER:
-            buf = buf.src[0]
+        buf = memory_of(u.src[0].src[0])
         if buf.op is not Ops.DEFINE_LOCAL:
             return step
         p, name, what = self.pos[u.src[0]], self.prg.name, "writes" if write else "reads"
@@ -242,9 +240,7 @@ class _Plan:
         return end
 
     def _index_step(self, i: int, u: UOp, src: list[int]) -> Step:
-        buf, name = u.src[0], self.prg.name
-        while buf.op is Ops.BARRIER:
-            buf = buf.src[0]
+        buf, name = memory_of(u.src[0]), self.prg.name
         where = {Ops.DEFINE_GLOBAL: "buffer", Ops.DEFINE_LOCAL: "local buffer"}.get(buf.op, "register")
         where = f"{where} {buf.arg}"
         declared = buf.dtype.size

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def _as_tensor(x: Any, like: Tensor) -> Tensor:
     T = _tensor_cls()
-    return x if isinstance(x, T) else T(np.asarray(x), device=like.device)
+    return x if isinstance(x, T) else T(x, device=like.device)
 
 
 def _tuple(v: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:

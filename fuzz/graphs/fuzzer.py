@@ -53,7 +53,7 @@ from fuzz.case import Verdict
 from fuzz.graphs.case import BadCase, build, infer_types, make_values, needed, op_count, realize_groups, reference
 from fuzz.graphs.generate import gen_case
 from fuzz.graphs.mutate import mutate_graph
-from fuzz.graphs.ops import OPS
+from fuzz.graphs.ops import HALF, OPS
 from fuzz.graphs.reduce import reductions
 from fuzz.graphs.repro import SPLIT_MODE, reproducer_source
 from oracles.compare import compare
@@ -164,7 +164,7 @@ SMEM_RATE = 0.3  # of the kernels that took TC: the chance that they end with Op
 
 
 def _tensor_core_shaped(case: dict[str, Any]) -> bool:
-    return any(i["dtype"] in ("float16", "bfloat16", "float8_e4m3fn", "float8_e5m2") for i in case["inputs"]) and \
+    return any(i["dtype"] in HALF for i in case["inputs"]) and \
         any(n["op"] in TC_SHAPED_OPS for n in case["nodes"])
 
 

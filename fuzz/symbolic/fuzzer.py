@@ -22,6 +22,7 @@ import random
 from typing import Any, Iterable
 
 import engine.symbolic as engine_symbolic
+from engine.dtype import dtypes
 from engine.rewrite import RuleStats, trace_rewrites, track_rules
 from engine.symbolic import simplify, symbolic
 from engine.uop import Ops, UOp
@@ -38,6 +39,7 @@ REPRO = '''#!/usr/bin/env python3
 """uopfuzz symbolic finding: {signature}. Exits 1 while the engine still gets it wrong."""
 import sys
 
+from engine.dtype import dtypes
 from engine.rewrite import track_rules
 from engine.symbolic import simplify, sym_infer
 from engine.uop import PYRENDER_NAMES
@@ -69,9 +71,9 @@ if env:
         if got != want:
             problems.append(f"at {{env}}: original = {{want}}, simplified = {{got}}")
         overflow = set()  # intervals saturated at int64's limits, and what is computed from them: not checked
+        LIMITS = {{dtypes.index.min, dtypes.index.max}}
         for node in expr.toposort:
-            if node.vmin in (-(1 << 63), (1 << 63) - 1) or node.vmax in (-(1 << 63), (1 << 63) - 1) or \\
-                    any(s in overflow for s in node.src):
+            if {{node.vmin, node.vmax}} & LIMITS or any(s in overflow for s in node.src):
                 overflow.add(node)
             elif node.dtype.kind in "xb":
                 try:
@@ -271,7 +273,7 @@ def _details(expr: list, original: UOp, simplified: UOp) -> dict[str, Any]:
             "uops": [original.op_count(), simplified.op_count()], "nodes": expr_size(expr)}
 
 
-INT64_LIMITS = (-(1 << 63), (1 << 63) - 1)
+INT64_LIMITS = (dtypes.index.min, dtypes.index.max)  # where the engine's index intervals saturate
 
 
 def _num(v: Any) -> int | None:
