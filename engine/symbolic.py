@@ -406,7 +406,10 @@ def fold_div(x: UOp, c: int) -> UOp | None:
     quot = {b: k // c for b, k in terms.items() if k % c == 0}
     if not quot or (x.vmin < 0 and x.vmax > 0):
         return None
-    rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const)
+    rest_terms = {b: k for b, k in terms.items() if k % c != 0}
+    if _wraps(x, rest_terms, const):  # the rest is divided: it must not wrap either (uint8 64 + -x: -x wraps)
+        return None
+    rest = build_sum(dt, rest_terms, const)
     if (x.vmin >= 0 and rest.vmin >= 0) or (x.vmax <= 0 and rest.vmax <= 0):
         if rest.op is _CONST:
             return build_sum(dt, quot, c_div(rest.arg, c))
@@ -429,13 +432,19 @@ def fold_mod(x: UOp, c: int) -> UOp | None:
     if x.vmin >= 0:  # nonnegative: C's % is the math mod, so coefficients reduce mod c
         if 0 <= const < c and all(0 <= k < c for k in terms.values()):
             return None  # nothing to reduce (rebuilding would only canonicalize x, which its own rules do)
-        rest = build_sum(dt, {b: k % c for b, k in terms.items()}, const % c)
+        rest_terms = {b: k % c for b, k in terms.items()}
+        if _wraps(x, rest_terms, const % c):  # the rest is taken mod c: its form must not wrap
+            return None
+        rest = build_sum(dt, rest_terms, const % c)
         if rest is not x and rest.vmin >= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
     elif x.vmax <= 0:  # nonpositive: drop whole multiples of c if the rest stays nonpositive
         if const % c != 0 and all(k % c != 0 for k in terms.values()):
             return None  # nothing to drop
-        rest = build_sum(dt, {b: k for b, k in terms.items() if k % c != 0}, const if const % c else 0)
+        rest_terms = {b: k for b, k in terms.items() if k % c != 0}
+        if _wraps(x, rest_terms, const if const % c else 0):
+            return None
+        rest = build_sum(dt, rest_terms, const if const % c else 0)
         if rest is not x and rest.vmax <= 0:
             return UOp(Ops.MOD, dt, (rest, UOp.const(dt, c)))
     return None
@@ -451,7 +460,12 @@ def fold_cmp_const(op: Ops, x: UOp, c: int, const_left: bool) -> UOp | None:
     base = build_sum(dt, terms, 0)
     rhs = c - k0
     if op in (Ops.CMPEQ, Ops.CMPNE):
+        # fixed-width ints: x == c is x - k0 == c - k0 modulo 2**bits (the right side wrapped), but g*y == rhs is
+        # y == rhs/g only where g*y does not wrap (int16: y*4 == -16 also at y = 16380)
+        rhs = _wrap(dt, rhs)
         g = math.gcd(*terms.values())
+        if g > 1 and _wraps(x, terms, 0):
+            g = 1
         if g > 1:
             if rhs % g != 0:  # g*y == rhs has no solution
                 return UOp.const(dtypes.bool, op is Ops.CMPNE)

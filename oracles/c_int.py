@@ -4,6 +4,10 @@ An expression is a nested list: ``["var", name]``, ``["const", int | bool]`` or 
 Integers are unbounded; IDIV truncates toward zero and MOD takes the sign of the dividend (C); by a zero
 divisor both give 0 (numpy's result, which the engine's kernels compute on every device).
 Where an int is expected a bool is accepted as 0/1 (as in C); where a bool is expected only a bool is.
+
+A case may instead be of a fixed-width integer type (FIXED_WIDTH: int8 ... uint32): every int value is of that
+type, constants and variable ranges lie in it, and each +, -, *, negation, //, % and << wraps its result to the
+type's width (two's complement: INT_MIN // -1 is INT_MIN); >> of a signed value is arithmetic.
 """
 
 from __future__ import annotations
@@ -28,6 +32,47 @@ ARITY: dict[str, int] = {
     "CAST_INT": 1,
     "WHERE": 3,
 }
+
+
+# fixed-width integer types of a case: name -> (bits, signed)
+FIXED_WIDTH: dict[str, tuple[int, bool]] = {"int8": (8, True), "uint8": (8, False), "int16": (16, True),
+                                            "uint16": (16, False), "int32": (32, True), "uint32": (32, False)}
+
+
+def int_range(dtype: str) -> tuple[int, int]:
+    """The values of a fixed-width type; ValueError naming an unknown one."""
+    if dtype not in FIXED_WIDTH:
+        raise ValueError(f"unknown integer type {dtype!r}; known: {', '.join(FIXED_WIDTH)}")
+    bits, signed = FIXED_WIDTH[dtype]
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def wrap_int(v: int, dtype: str) -> int:
+    """v brought into a fixed-width type modulo 2**bits."""
+    bits, signed = FIXED_WIDTH[dtype]
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if signed and v >> (bits - 1) else v
+
+
+def check_fixed_width(dtype: str, bounds: Mapping[str, Sequence[int]], expr: Expr) -> None:
+    """Validate a fixed-width case: variable ranges and int constants in the type, shifts below its width;
+    ValueError naming the variable or the node."""
+    lo, hi = int_range(dtype)
+    bits = FIXED_WIDTH[dtype][0]
+    for name, (a, b) in check_bounds(bounds).items():
+        if a < lo or b > hi:
+            raise ValueError(f"variable {name!r}: range [{a}, {b}] is not in {dtype} [{lo}, {hi}]")
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        op, args = check_node(node)
+        if op == "const":
+            if not isinstance(args[0], bool) and not lo <= args[0] <= hi:
+                raise ValueError(f"constant {args[0]} is not in {dtype} [{lo}, {hi}]")
+        elif op in SHIFTS and shift_amount(op, args[1]) >= bits:
+            raise ValueError(f"{op}: a shift by {args[1][1]} is not below {dtype}'s {bits} bits")
+        elif op != "var":
+            stack.extend(args)
 
 
 def c_div(a: int, b: int) -> int:
@@ -79,8 +124,9 @@ def _as_bool(op: str, v: Value) -> bool:
     return v
 
 
-def evaluate(expr: Expr, env: Mapping[str, int]) -> Value:
-    """Evaluate an expression at one point (defined everywhere: division by zero gives 0)."""
+def evaluate(expr: Expr, env: Mapping[str, int], dtype: str | None = None) -> Value:
+    """Evaluate an expression at one point (defined everywhere: division by zero gives 0); `dtype`: the fixed-width
+    type of its ints (each int result wrapped to it), None for unbounded ints."""
     op, args = check_node(expr)
     if op == "var":
         if args[0] not in env:
@@ -90,14 +136,14 @@ def evaluate(expr: Expr, env: Mapping[str, int]) -> Value:
         return args[0]
     if op == "WHERE":
         # only the taken branch is evaluated: a division in the other one does not matter
-        cond = _as_bool(op, evaluate(args[0], env))
-        a = evaluate(args[1] if cond else args[2], env)
+        cond = _as_bool(op, evaluate(args[0], env, dtype))
+        a = evaluate(args[1] if cond else args[2], env, dtype)
         other_is_bool = is_bool_expr(args[2] if cond else args[1])
         return a if isinstance(a, bool) and other_is_bool else int(a)
     if op in SHIFTS:
-        x, k = int(evaluate(args[0], env)), shift_amount(op, args[1])
-        return x * 2**k if op == "SHL" else x >> k  # Python's >> is floor division by 2**k
-    vals = [evaluate(a, env) for a in args]
+        x, k = int(evaluate(args[0], env, dtype)), shift_amount(op, args[1])
+        return _wrapped(x * 2**k if op == "SHL" else x >> k, dtype)  # Python's >> is floor division by 2**k
+    vals = [evaluate(a, env, dtype) for a in args]
     if op in BOOL_BINARY or op == "NOT":
         bs = [_as_bool(op, v) for v in vals]
         if op == "NOT":
@@ -109,23 +155,23 @@ def evaluate(expr: Expr, env: Mapping[str, int]) -> Value:
         return vals[0] != 0
     ints = [int(v) for v in vals]  # bools promote to 0/1 like C
     if op == "NEG":
-        return -ints[0]
+        return _wrapped(-ints[0], dtype)
     a, b = ints
-    if op == "ADD":
-        return a + b
-    if op == "SUB":
-        return a - b
-    if op == "MUL":
-        return a * b
-    if op == "IDIV":
-        return c_div(a, b)
-    if op == "MOD":
-        return c_mod(a, b)
+    if op in _RING:
+        return _wrapped(_RING[op](a, b), dtype)
     if op == "MAX":
         return max(a, b)
     if op == "MIN":
         return min(a, b)
     return {"CMPLT": a < b, "CMPLE": a <= b, "CMPNE": a != b, "CMPEQ": a == b}[op]
+
+
+_RING = {"ADD": lambda a, b: a + b, "SUB": lambda a, b: a - b, "MUL": lambda a, b: a * b, "IDIV": c_div,
+         "MOD": c_mod}
+
+
+def _wrapped(v: int, dtype: str | None) -> int:
+    return v if dtype is None else wrap_int(v, dtype)
 
 
 def is_bool_expr(expr: Expr) -> bool:

@@ -7,6 +7,10 @@ evaluated once, on the variables it depends on only (numpy broadcasting over one
 Values are
 exact: an interval pass (this module's own, over Python ints) bounds every intermediate value and picks int32
 when it provably fits, int64 otherwise; beyond int64 it raises `Overflow` (use Z3 instead).
+
+A fixed-width case (`dtype`, oracles.c_int.FIXED_WIDTH) is evaluated in int64 and every int result wrapped to the
+type: numpy's int64 +, - and * are exact modulo 2**64, hence modulo 2**bits (bits <= 32), and the operands of //
+and % are wrapped values, whose quotient int64 holds exactly.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from oracles.c_int import ARITY, SHIFTS, check_bounds, check_node, shift_amount
+from oracles.c_int import ARITY, FIXED_WIDTH, SHIFTS, check_bounds, check_node, int_range, shift_amount
 from oracles.z3_ref import ProofResult
 
 Expr = list[Any]
@@ -88,10 +92,16 @@ class Evaluation:
     mask or None for everywhere, lo, hi). Raises Overflow where int64 might not hold a value exactly.
     """
 
-    def __init__(self, bounds: Mapping[str, Sequence[int]], roots: Sequence[Expr]) -> None:
+    def __init__(self, bounds: Mapping[str, Sequence[int]], roots: Sequence[Expr], dtype: str | None = None) -> None:
         self.bounds = check_bounds(bounds)
         self.names = sorted(self.bounds)
         self.shape = tuple(self.bounds[n][1] - self.bounds[n][0] + 1 for n in self.names)
+        self.width = FIXED_WIDTH[dtype] if dtype is not None else None  # (bits, signed) of a fixed-width case
+        if dtype is not None:
+            self.tmin, self.tmax = int_range(dtype)
+            with np.errstate(over="ignore"):  # int64 wraps on purpose: the results are wrapped to the type
+                self._run(roots, np.int64, 1 << 80)
+            return
         try:
             self._run(roots, np.int32, _INT32_SAFE)
         except _TooWide:
@@ -129,6 +139,15 @@ class Evaluation:
         self.memo[id(node)] = r
         return r
 
+    def _fit(self, v: Any, defined: Any, lo: int, hi: int) -> tuple[Any, Any, int, int]:
+        """An int result as its case holds it: wrapped to a fixed-width type where its interval leaves the type."""
+        if self.width is None or self.tmin <= lo and hi <= self.tmax:
+            return v, defined, lo, hi
+        bits, signed = self.width
+        half = self.dt(1 << (bits - 1))
+        mask = self.dt((1 << bits) - 1)
+        return (((v + half) & mask) - half if signed else v & mask), defined, self.tmin, self.tmax
+
     def _check_fits(self, op: str, lo: int, hi: int) -> None:
         if lo <= -self.limit or hi >= self.limit:
             raise _TooWide(f"{op} values in [{lo}, {hi}]")
@@ -158,22 +177,22 @@ class Evaluation:
             a = x[0] if x[0].dtype is not _BOOL else x[0].astype(self.dt)
             b = y[0] if y[0].dtype is not _BOOL else y[0].astype(self.dt)
             if op in _ARITH:
-                return _ARITH[op](a, b), defined, lo, hi
+                return self._fit(_ARITH[op](a, b), defined, lo, hi)
             q, defined = self._divide(a, b, x[2], y[2], y[3], defined)
             if op == "IDIV":
-                return q, defined, lo, hi
+                return self._fit(q, defined, lo, hi)
             r = a - q * b
-            return (np.where(b != 0, r, self.dt(0)) if y[2] <= 0 <= y[3] else r), defined, lo, hi
+            return self._fit(np.where(b != 0, r, self.dt(0)) if y[2] <= 0 <= y[3] else r, defined, lo, hi)
         if op in SHIFTS:
             k = shift_amount(op, node[2])
             xv, lo, hi = self._int(x[0]), x[2], x[3]
             if op == "SHL":
                 self._check_fits(op, lo << k, hi << k)
-                return xv << self.dt(k), x[1], lo << k, hi << k
+                return self._fit(xv << self.dt(k), x[1], lo << k, hi << k)
             return xv >> self.dt(k), x[1], lo >> k, hi >> k  # >> on signed ints is floor, as in c_int
         if op in _UNARY:
             if op == "NEG":
-                return -self._int(x[0]), x[1], -x[3], -x[2]
+                return self._fit(-self._int(x[0]), x[1], -x[3], -x[2])
             if op == "NOT":
                 return np.logical_not(x[0]), x[1], 0, 1
             if op == "CAST_BOOL":
@@ -265,8 +284,9 @@ def _spans(ev: Evaluation, nodes: list[Expr]) -> dict[int, tuple[int, int]]:
 
 
 def check_all(bounds: Mapping[str, Sequence[int]], original: Expr, simplified: Expr,
-              ranges: Sequence[tuple[Expr, int | None, int | None]] = ()) -> ProofResult:
-    """The claims of `Z3Checker.prove_all`, decided by evaluating every point (raises Overflow if inexact).
+              ranges: Sequence[tuple[Expr, int | None, int | None]] = (), dtype: str | None = None) -> ProofResult:
+    """The claims of `Z3Checker.prove_all`, decided by evaluating every point (raises Overflow if inexact); `dtype`:
+    the fixed-width type of the case's ints (None: unbounded ints).
 
     Nodes are shared by identity: give `simplified` the same list objects as `original` where they agree
     (`simplified is original` skips the equality check).
@@ -274,7 +294,7 @@ def check_all(bounds: Mapping[str, Sequence[int]], original: Expr, simplified: E
     n = domain_size(bounds)
     if n == 0:
         return ProofResult("proven", None, "empty domain")
-    ev = Evaluation(bounds, [original, simplified, *(node for node, _, _ in ranges)])
+    ev = Evaluation(bounds, [original, simplified, *(node for node, _, _ in ranges)], dtype)
     if simplified is not original:
         o, od = ev.value(original)
         s, sd = ev.value(simplified)

@@ -12,11 +12,11 @@ from fuzz.campaign import run_campaign
 from fuzz.cli import main as cli_main
 from fuzz.corpus import load_entry
 from fuzz.symbolic import SymbolicFuzzer
-from fuzz.symbolic.expr import subexpressions, to_expr, to_uop
+from fuzz.symbolic.expr import int_dtype, subexpressions, to_expr, to_uop
 from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case
 from fuzz.symbolic.reduce import reductions
-from oracles.c_int import c_mod
-from oracles.exhaustive import domain_size
+from oracles.c_int import FIXED_WIDTH, c_mod, evaluate, int_range
+from oracles.exhaustive import Evaluation, check_all, domain_size
 from oracles.z3_ref import ProofResult
 
 
@@ -154,10 +154,20 @@ def test_generator_shares_subterms_like_terms_zero_divisors_and_equal_ranges():
     assert sum(len(c["vars"]) > 1 and len({tuple(r) for r in c["vars"].values()}) == 1 for c in cases) > 20
 
 
+_real_wraps = sym._wraps
+
+
+def _signed_sums_never_wrap(x: UOp, terms, const):
+    """Planted: a linear form of a signed fixed-width int is taken to equal its value, as if it could not wrap
+    (int8 (x*2)//2 folds to x; at x = 100, x*2 wraps to -56)."""
+    return False if x.dtype.scalar.kind == "i" else _real_wraps(x, terms, const)
+
+
 @pytest.mark.parametrize("target,planted,signature", [
     ("fold_mod", _mod_fold_ignoring_sign, "mismatch:not-equal:fold_mod"),
     ("fold_div", _div_fold_ignoring_sign, "mismatch:not-equal:fold_div"),
     ("affine_simplify", _fast_path_dropping_constants, "mismatch:fast-path"),
+    ("_wraps", _signed_sums_never_wrap, "mismatch:not-equal:fold_div"),
 ])
 def test_planted_bug_is_found_minimized_saved_and_reproduced(tmp_path, monkeypatch, capsys, target, planted,
                                                              signature):
@@ -170,7 +180,7 @@ def test_planted_bug_is_found_minimized_saved_and_reproduced(tmp_path, monkeypat
     assert found, [f.signature for f in result.findings]
     entry = load_entry(found[0].corpus_path)
     case = entry["case"]
-    minimized = to_uop(case["expr"], case["vars"])
+    minimized = to_uop(case["expr"], case["vars"], int_dtype(case))
     assert len(minimized.toposort) <= 7, minimized.render()
     assert entry["size_after"] < entry["size_before"]
     # no single reduction of the saved case still fails the same way: it is 1-minimal. That holds only where the
@@ -284,3 +294,76 @@ def test_fast_path_that_disagrees_with_the_rules_is_a_finding(monkeypatch):
     v = f.check(case)
     assert (v.status, v.signature) == ("mismatch", "mismatch:fast-path")
     assert v.details["fast"] == "(x+y)"
+
+
+def _fixed_width_cases(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    return [gen_case(rng, GenOptions(fixed_width=1.0)) for _ in range(n)]
+
+
+def test_fixed_width_cases_cover_every_type_and_its_edges_and_stay_checkable_point_by_point():
+    cases = _fixed_width_cases(400)
+    f = SymbolicFuzzer()
+    assert {c["dtype"] for c in cases} == set(FIXED_WIDTH)
+    for c in cases:
+        f.validate(c)
+        assert domain_size(c["vars"]) <= f.fallback_limit
+    at_edge = sum(any(b in int_range(c["dtype"]) for r in c["vars"].values() for b in r) for c in cases)
+    assert at_edge > 150  # ranges reaching the type's minimum or maximum, where its arithmetic wraps
+    assert sum("dtype" in gen_case(random.Random(i)) for i in range(1000)) in range(80, 250)  # the default mix
+
+
+def test_wrapping_oracles_agree_with_each_other_and_with_twos_complement():
+    # the two oracles of fixed-width cases, numpy over the domain and Python at one point, written independently
+    rng = random.Random(5)
+    for c in _fixed_width_cases(150, seed=1):
+        ev = Evaluation(c["vars"], [c["expr"]], c["dtype"])
+        for _ in range(10):
+            env = {n: rng.randint(lo, hi) for n, (lo, hi) in c["vars"].items()}
+            got = ev.at(c["expr"], env)
+            if got is not None:
+                assert got == evaluate(c["expr"], env, c["dtype"]), (c, env)
+    x = ["var", "x"]
+    for dtype, expr, at, want in [
+        ("int8", ["IDIV", ["MUL", x, ["const", 2]], ["const", 2]], 100, -28),  # 200 wraps to -56
+        ("uint8", ["NEG", x], 5, 251),
+        ("int8", ["IDIV", x, ["const", -1]], -128, -128),  # INT_MIN // -1 wraps to INT_MIN
+        ("int8", ["MOD", x, ["const", -1]], -128, 0),
+        ("uint16", ["SHL", x, ["const", 4]], 0x1234, 0x2340),
+        ("int32", ["ADD", x, ["const", 1]], 2**31 - 1, -2**31),
+        ("uint32", ["MUL", x, x], 2**32 - 1, 1),  # (2**32 - 1)**2 = 1 modulo 2**32: past int64 before wrapping
+        ("int16", ["SHR", x, ["const", 3]], -32768, -4096),
+    ]:
+        assert evaluate(expr, {"x": at}, dtype) == want, (dtype, expr)
+        assert Evaluation({"x": [at, at]}, [expr], dtype).at(expr, {"x": at}) == want, (dtype, expr)
+
+
+def test_fixed_width_case_errors_name_what_is_wrong():
+    f = SymbolicFuzzer()
+    x = ["var", "x"]
+    for case, words in [
+        ({"vars": {"x": [0, 3]}, "expr": ["ADD", x, ["const", 200]], "dtype": "int8"}, "constant 200 is not in int8"),
+        ({"vars": {"x": [-1, 3]}, "expr": x, "dtype": "uint8"}, "variable 'x'"),
+        ({"vars": {"x": [0, 3]}, "expr": ["SHL", x, ["const", 8]], "dtype": "uint8"}, "8 bits"),
+        ({"vars": {"x": [0, 3]}, "expr": x, "dtype": "int128"}, "unknown integer type 'int128'"),
+        ({"vars": {"x": [0, 2**20], "y": [0, 2**20]}, "expr": x, "dtype": "int32"}, "every point"),
+    ]:
+        with pytest.raises(ValueError, match=words.replace("(", r"\(")):
+            f.validate(case)
+
+
+@pytest.mark.parametrize("dtype,expr,bounds", [
+    # each was folded as if the ints could not wrap (found by the fuzzer's fixed-width cases; corpus/symbolic)
+    ("uint8", ["CMPNE", ["ADD", ["var", "x"], ["const", 1]], ["const", 0]], {"x": [255, 255]}),  # rhs -1 unwrapped
+    ("int16", ["CMPEQ", ["MUL", ["var", "x"], ["const", 4]], ["const", -16]], {"x": [32760, 32767]}),  # 4x wraps
+    ("uint8", ["IDIV", ["ADD", ["MUL", ["var", "y"], ["const", 8]], ["NEG", ["var", "x"]]], ["const", 8]],
+     {"x": [1, 2], "y": [8, 8]}),  # the rest -x wraps though 64 - x does not
+    ("uint16", ["MOD", ["ADD", ["var", "x"], ["SUB", ["var", "y"], ["const", 1]]], ["const", 5]],
+     {"x": [32757, 32757], "y": [32774, 32775]}),
+])
+def test_fixed_width_folds_respect_wrapping(dtype, expr, bounds):
+    case = {"vars": bounds, "expr": expr, "dtype": dtype}
+    assert SymbolicFuzzer().check(case).status == "pass"
+    u = to_uop(expr, bounds, int_dtype(case))
+    simplified = sym.simplify(u)
+    assert check_all(bounds, expr, to_expr(simplified), (), dtype).status == "proven", simplified.render()

@@ -268,12 +268,13 @@ def test_default_gpu_heuristic_picks_tc_where_the_device_has_it():
     assert all(o.op != "TC" for o in build_kernel(small, "k", "default", gpu=True, tc=TC).applied)  # all padding
     build = _matmul(a, b)
     np.testing.assert_array_equal(_run(build, "default"), _run(build, []))
-    # 4 x 8 mma tiles a warp (all 4 m tiles of 16 and all 8 n tiles of 8: both loops gone, one warp); a larger
-    # matmul also gets 2 warps a workgroup over the m tiles left
-    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[1:] == [Opt("UPCAST", 0, 4), Opt("UPCAST", 0, 8)]
+    # 4 x 4 mma tiles a warp (all 4 m tiles of 16, 4 of the 8 n tiles of 8), the operands through shared memory; a
+    # larger matmul also gets 4 warps a workgroup over the n tiles left (2 where 4 do not divide them)
+    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[1:] == \
+        [Opt("UPCAST", 0, 4), Opt("UPCAST", 0, 4), Opt("LOCAL", 0, 2), SMEM]
     big = _kernel(_matmul(*_mm(256, 128, 32, "float16", np.random.default_rng(2)))("PYTHON_GPU")).ast
     assert build_kernel(big, "k", "default", gpu=True, tc=TC).applied[1:] == \
-        [Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 8), Opt("LOCAL", 0, 2)]
+        [Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 4), Opt("LOCAL", 1, 4), SMEM]
 
 
 def test_adjacent_fragment_elements_load_as_one_aligned_word():
@@ -439,9 +440,10 @@ def test_default_tc_opts_end_with_smem_where_tc_smem_is_set(monkeypatch):
 
     a, b = _mm(128, 64, 32, "bfloat16", np.random.default_rng(22))
     ast = _kernel(_matmul(a, b)("PYTHON_GPU")).ast
+    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[-1] == SMEM  # the default: TC_SMEM is set
+    monkeypatch.setattr(kernel_mod, "TC_SMEM", False)
     assert SMEM not in build_kernel(ast, "k", "default", gpu=True, tc=TC).applied
-    monkeypatch.setattr(kernel_mod, "TC_SMEM", True)
-    assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[-1] == SMEM
+    monkeypatch.undo()
     np.testing.assert_array_equal(_run(_matmul(a, b), "default"), _run(_matmul(a, b), []))
     ragged = _kernel(_matmul(*_mm(128, 64, 40, "bfloat16", np.random.default_rng(22)))("PYTHON_GPU")).ast
     assert SMEM not in build_kernel(ragged, "k", "default", gpu=True, tc=TC).applied  # a K tail: TC without SMEM

@@ -380,9 +380,9 @@ GPU_THREADS = 256  # threads default_gpu_opts aims for in a workgroup
 GPU_TILE = (4, 8)
 GPU_TILE_LOCAL = 16
 GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
-TC_WARPS = 2  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
-TC_TILE = (4, 8)  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
-TC_SMEM = False  # default_tc_opts ends with Opt SMEM (operands staged through shared memory) where it applies
+TC_WARPS = 4  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
+TC_TILE = (4, 4)  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
+TC_SMEM = True  # default_tc_opts ends with Opt SMEM (operands staged through shared memory) where it applies
 GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
 GROUP_MAX_OUTPUTS = 1 << 16  # ... when the kernel has fewer parallel outputs than this
 
@@ -443,11 +443,13 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
 def default_tc_opts(k: Kernel) -> list[Opt]:
     """Opt TC on the candidate engine.codegen.heuristic.tc_choice picks, then TC_TILE m tiles by n tiles per warp
     (UPCAST, else 4 or 2 where they divide: each fragment loaded once for several mma), then TC_WARPS warps per
-    workgroup over the m tiles left (LOCAL; else over the n tiles), then SMEM where TC_SMEM is set and it applies.
+    workgroup over the n tiles left (LOCAL, else 2; else over the m tiles), then SMEM where TC_SMEM is set and it
+    applies.
     [] where no candidate is worth it.
-    Chosen with bench/gemm_sweep.py on an H100 (fp16 4096^3, 2026-12-06, A fragments loaded a word at a time):
-    4 x 8 tiles a warp with 2 warps 83.6 TFLOP/s, 8 x 4 77.9, 4 x 4 46 (before the word loads; 75.5 after), the
-    first default (2 x 1 tiles, 4 warps) 13.5; the warps per workgroup changed little."""
+    Chosen with bench/gemm_sweep.py --smem on an H100 (4096^3, 2026-12-07): 4 x 4 tiles a warp, 4 warps over n,
+    operands through shared memory: 161.7 TFLOP/s fp16 and 161.8 bf16; the former default (4 x 8 tiles, 2 warps
+    over m, no shared memory) 82.9 and 80.3, 109.1 and 134.0 with SMEM. Without SMEM the warps changed little;
+    with it, the warps of a workgroup share each copied tile, and 4 over n gave the most."""
     choice = tc_choice(k.order, k.ast, k.tc)
     if choice is None:
         return []
@@ -470,8 +472,8 @@ def default_tc_opts(k: Kernel) -> list[Opt]:
 
     for axis, tile in zip((m_axis, n_axis), TC_TILE):
         apply("UPCAST", axis, (tile, 4, 2))
-    if not apply("LOCAL", m_axis, (TC_WARPS,)):
-        apply("LOCAL", n_axis, (TC_WARPS,))
+    if not apply("LOCAL", n_axis, (TC_WARPS, 2)):
+        apply("LOCAL", m_axis, (TC_WARPS, 2))
     if TC_SMEM:
         try:
             t.apply_opt(Opt("SMEM", 0, 0))

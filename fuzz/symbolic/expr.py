@@ -1,10 +1,13 @@
-"""Symbolic cases <-> engine UOps: the plain JSON expression format of oracles.c_int, both ways."""
+"""Symbolic cases <-> engine UOps: the plain JSON expression format of oracles.c_int, both ways.
+
+A case's ints are of the engine's index type, or of the fixed-width type the case names (its "dtype": every
+variable, int constant and cast to int of that type)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.dtype import dtypes
+from engine.dtype import DType, dtypes
 from engine.uop import Ops, UOp
 from oracles.c_int import check_node
 
@@ -18,22 +21,30 @@ _COMPARISONS = frozenset({Ops.CMPLT, Ops.CMPLE, Ops.CMPNE, Ops.CMPEQ})
 _BOOL = dtypes.bool
 
 
-def to_uop(expr: Expr, bounds: dict[str, list[int]]) -> UOp:
+def int_dtype(case: dict[str, Any]) -> DType:
+    """The engine dtype of a case's ints: index, or the fixed-width type it names."""
+    name = case.get("dtype")
+    return dtypes.index if name is None else getattr(dtypes, name)
+
+
+def to_uop(expr: Expr, bounds: dict[str, list[int]], dtype: DType = dtypes.index) -> UOp:
     """Build the engine UOp of a JSON expression (no simplification happens on construction)."""
-    return to_uop_nodes(expr, bounds)[id(expr)]
+    return to_uop_nodes(expr, bounds, dtype=dtype)[id(expr)]
 
 
-def to_uop_dag(expr: Expr, bounds: dict[str, list[int]]) -> tuple[UOp, dict[UOp, Expr]]:
+def to_uop_dag(expr: Expr, bounds: dict[str, list[int]], dtype: DType = dtypes.index) -> tuple[UOp, dict[UOp, Expr]]:
     """The UOp of a JSON expression, and for each distinct UOp in it one node of `expr` that builds it.
 
     The map is the memo `to_expr` takes: converting a rewritten UOp with it shares these very lists.
     """
     json_of: dict[UOp, Expr] = {}
-    return to_uop_nodes(expr, bounds, json_of)[id(expr)], json_of
+    return to_uop_nodes(expr, bounds, json_of, dtype)[id(expr)], json_of
 
 
-def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]], json_of: dict[UOp, Expr] | None = None) -> dict[int, UOp]:
-    """The UOp of every node of a JSON expression, keyed by id(node); ValueError naming a malformed node.
+def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]], json_of: dict[UOp, Expr] | None = None,
+                 dtype: DType = dtypes.index) -> dict[int, UOp]:
+    """The UOp of every node of a JSON expression, keyed by id(node), its ints of `dtype`; ValueError naming a
+    malformed node.
 
     With `json_of`, each distinct UOp is also mapped to the first node that built it.
     """
@@ -52,7 +63,7 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]], json_of: dict[UOp, Ex
                     key = (op, args[0], type(args[0]))  # True and 1 are different constants
                     u = leaves.get(key)
                     if u is None:
-                        u = leaves[key] = _leaf(op, args[0], bounds)
+                        u = leaves[key] = _leaf(op, args[0], bounds, dtype)
                     done[id(node)] = u
                     continue
             stack.append((node, True))
@@ -65,7 +76,7 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]], json_of: dict[UOp, Ex
         if bop is not None and srcs[0].dtype is srcs[1].dtype:  # same dtype: no UOp.alu promotion needed
             done[id(node)] = UOp(bop, _BOOL if bop in _COMPARISONS else srcs[0].dtype, (srcs[0], srcs[1]))
         else:
-            done[id(node)] = _build_op(node[0], srcs)
+            done[id(node)] = _build_op(node[0], srcs, dtype)
     if json_of is not None:
         for node in subexpressions(expr):
             u = done[id(node)]
@@ -74,16 +85,16 @@ def to_uop_nodes(expr: Expr, bounds: dict[str, list[int]], json_of: dict[UOp, Ex
     return done
 
 
-def _leaf(op: str, v: Any, bounds: dict[str, list[int]]) -> UOp:
+def _leaf(op: str, v: Any, bounds: dict[str, list[int]], dtype: DType) -> UOp:
     if op == "const":
-        return UOp.const(dtypes.bool if isinstance(v, bool) else dtypes.index, v)
+        return UOp.const(dtypes.bool if isinstance(v, bool) else dtype, v)
     if v not in bounds:
         raise ValueError(f"variable {v!r} has no bounds")
     lo, hi = bounds[v]
-    return UOp.variable(v, lo, hi)
+    return UOp.variable(v, lo, hi, dtype)
 
 
-def _build_op(op: str, srcs: list[UOp]) -> UOp:
+def _build_op(op: str, srcs: list[UOp], dtype: DType) -> UOp:
     if op in _BINARY:
         return srcs[0].alu(_BINARY[op], srcs[1])
     if op == "NEG":
@@ -93,12 +104,13 @@ def _build_op(op: str, srcs: list[UOp]) -> UOp:
     if op == "WHERE":
         return srcs[0].where(srcs[1], srcs[2])
     if op in ("CAST_BOOL", "CAST_INT"):  # built as written: a cast to the operand's own dtype is kept (cast_same)
-        return UOp(Ops.CAST, dtypes.bool if op == "CAST_BOOL" else dtypes.index, (srcs[0],))
+        return UOp(Ops.CAST, dtypes.bool if op == "CAST_BOOL" else dtype, (srcs[0],))
     raise ValueError(f"unknown op {op!r} in symbolic expression")
 
 
-def to_expr(u: UOp, memo: dict[UOp, Expr] | None = None) -> Expr:
-    """The JSON expression of an engine UOp: one list per distinct UOp, shared where the graph shares it.
+def to_expr(u: UOp, memo: dict[UOp, Expr] | None = None, dtype: DType | None = None) -> Expr:
+    """The JSON expression of an engine UOp: one list per distinct UOp, shared where the graph shares it; with
+    `dtype`, ValueError for an int of another type (the JSON form has one int type).
 
     With `memo`, UOps converted before (e.g. the original's, when converting the simplified expression)
     give the same list objects, so evaluators that memoize by node identity do the shared work once.
@@ -107,6 +119,8 @@ def to_expr(u: UOp, memo: dict[UOp, Expr] | None = None) -> Expr:
     for x in u.toposort:
         if x in out:
             continue
+        if dtype is not None and x.dtype is not dtype and x.dtype is not _BOOL:
+            raise ValueError(f"{x.op.name} of dtype {x.dtype.name} in an expression of {dtype.name}")
         s = [out[y] for y in x.src]
         if x.op is Ops.CONST:
             out[x] = ["const", x.arg]

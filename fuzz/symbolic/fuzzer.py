@@ -14,6 +14,11 @@ Checks, each with its own signature:
                                the rules give different results (the check itself runs the rules)
   timeout:z3                   Z3 could not decide within its time limit (inconclusive: counted and listed, never
                                dropped, but not a finding)
+  mismatch:dtype               the simplified expression of a fixed-width case holds an int of another type
+
+A case may name a fixed-width integer type ("dtype": int8 ... uint32, oracles.c_int.FIXED_WIDTH): its ints wrap,
+as the engine's kernels compute them (index math assumes no wrap; values in tensors of these types do), and the
+generator keeps such domains small enough to check every point (oracles.exhaustive); Z3 is not asked.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ from engine.symbolic import simplify, symbolic
 from engine.uop import Ops, UOp
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict, canonical_json
-from fuzz.symbolic.expr import subexpressions, to_expr, to_uop, to_uop_dag, to_uop_nodes
+from fuzz.symbolic.expr import int_dtype, subexpressions, to_expr, to_uop, to_uop_dag, to_uop_nodes
 from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case, mutate_case
 from fuzz.symbolic.reduce import case_size, reductions
-from oracles.c_int import check_bounds, check_node, expr_size
+from oracles.c_int import check_bounds, check_fixed_width, check_node, expr_size
 from oracles.exhaustive import Overflow, check_all, domain_size
 from oracles.z3_ref import ProofResult, Z3Checker
 
@@ -133,7 +138,7 @@ class SymbolicFuzzer(Fuzzer):
                 break
         try:
             self.validate(case)
-            to_uop(case["expr"], case["vars"])
+            to_uop(case["expr"], case["vars"], int_dtype(case))
         except ValueError:
             return self.generate(rng)
         return case
@@ -146,12 +151,17 @@ class SymbolicFuzzer(Fuzzer):
     def _validate_vars(self, case: Any) -> None:
         """Everything `validate` checks but the expression's nodes (to_uop checks those as it builds)."""
         super().validate(case)
-        if set(case) - {"vars", "expr"} or "vars" not in case or "expr" not in case:
-            raise ValueError(f"a symbolic case has keys 'vars' and 'expr', got {sorted(case)}")
+        if set(case) - {"vars", "expr", "dtype"} or "vars" not in case or "expr" not in case:
+            raise ValueError(f"a symbolic case has keys 'vars', 'expr' and optionally 'dtype', got {sorted(case)}")
         bounds = check_bounds(case["vars"])
         for name, (lo, hi) in bounds.items():
             if lo > hi:
                 raise ValueError(f"variable {name!r} has an empty range [{lo}, {hi}]")
+        if "dtype" in case:
+            check_fixed_width(case["dtype"], bounds, case["expr"])
+            if domain_size(bounds) > self.fallback_limit:
+                raise ValueError(f"a {case['dtype']} case is checked at every point: at most {self.fallback_limit} "
+                                 f"points, got {domain_size(bounds)}")
 
     def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
         return reductions(case)
@@ -170,9 +180,10 @@ class SymbolicFuzzer(Fuzzer):
 
     def check(self, case: dict[str, Any]) -> Verdict:
         self._validate_vars(case)
-        bounds, expr = case["vars"], case["expr"]
+        bounds, expr, wrap = case["vars"], case["expr"], case.get("dtype")
+        dtype = int_dtype(case)
         # one list per distinct UOp, shared by both sides: the oracles evaluate shared subterms once
-        original, dag = to_uop_dag(expr, bounds)
+        original, dag = to_uop_dag(expr, bounds, dtype)
         with track_rules():
             simplified = simplify(original)
             again = simplify(simplified)
@@ -188,24 +199,29 @@ class SymbolicFuzzer(Fuzzer):
         overflow = _may_overflow(original, simplified)
         claims = [(node, _num(u.vmin), _num(u.vmax)) for u, node in dag.items()
                   if u.op is not Ops.CONST and u.op is not Ops.DEFINE_VAR and u not in overflow]
-        sexpr = expr if simplified is original else to_expr(simplified, dag)
+        try:
+            sexpr = expr if simplified is original else to_expr(simplified, dag, dtype)
+        except ValueError as e:
+            return Verdict("mismatch", "mismatch:dtype", {**_details(expr, original, simplified), "error": str(e)})
         if simplified is not original and simplified not in overflow:
             claims.append((sexpr, _num(simplified.vmin), _num(simplified.vmax)))
-        res = self._prove(bounds, expr, sexpr, claims)
+        res = self._prove(bounds, expr, sexpr, claims, wrap)
         if res.status == "proven":
             return Verdict("pass", "", {})
         details = _details(expr, original, simplified)
         if res.status == "unknown":
             return Verdict("timeout", "timeout:z3", {**details, "reason": res.reason, "inconclusive": True})
-        return self._classify(bounds, expr, original, simplified, to_expr(simplified), details)
+        return self._classify(bounds, expr, original, simplified, to_expr(simplified), details, wrap)
 
     # ------------------------------------------------------------ helpers
-    def _prove(self, bounds: dict, expr: list, sexpr: list, claims: list) -> ProofResult:
-        """Every point for small domains, Z3 otherwise.
+    def _prove(self, bounds: dict, expr: list, sexpr: list, claims: list, wrap: str | None = None) -> ProofResult:
+        """Every point for small domains (and fixed-width cases, `wrap`), Z3 otherwise.
 
         Up to `fallback_limit` points evaluating every point still beats a Z3 query that runs long, so there
         Z3 gets `z3_quick_ms` and its unknowns get the exhaustive check (and a full Z3 try if that overflows).
         """
+        if wrap is not None:
+            return check_all(bounds, expr, sexpr, claims, wrap)
         size = domain_size(bounds)
         if size <= self.exhaustive_limit:
             try:
@@ -221,26 +237,34 @@ class SymbolicFuzzer(Fuzzer):
                 return self.z3.prove_all(bounds, expr, sexpr, claims)
         return res
 
+    def _equal(self, bounds: dict, a: list, b: list, wrap: str | None) -> ProofResult:
+        return self.z3.prove_equal(bounds, a, b) if wrap is None else check_all(bounds, a, b, (), wrap)
+
+    def _in_bounds(self, bounds: dict, node: list, lo: int | None, hi: int | None, wrap: str | None) -> ProofResult:
+        if wrap is None:
+            return self.z3.prove_in_bounds(bounds, node, lo, hi)
+        return check_all(bounds, node, node, [(node, lo, hi)], wrap)
+
     def _classify(self, bounds: dict, expr: list, original: UOp, simplified: UOp, sexpr: list,
-                  details: dict[str, Any]) -> Verdict:
-        eq = self.z3.prove_equal(bounds, expr, sexpr)
+                  details: dict[str, Any], wrap: str | None = None) -> Verdict:
+        eq = self._equal(bounds, expr, sexpr, wrap)
         if eq.status == "counterexample":
-            rule = self._culprit_rule(bounds, original)
+            rule = self._culprit_rule(bounds, original, wrap)
             return Verdict("mismatch", f"mismatch:not-equal:{rule}",
                            {**details, "counterexample": eq.counterexample, "reason": eq.reason, "rule": rule})
         # the smallest node (children first) whose interval is unsound
-        uops = to_uop_nodes(expr, bounds)
+        uops = to_uop_nodes(expr, bounds, dtype=int_dtype({"dtype": wrap} if wrap else {}))
         overflow = _may_overflow(original, simplified)
         for node in reversed(subexpressions(expr)):
             u = uops[id(node)]
             if u in overflow:
                 continue
-            r = self.z3.prove_in_bounds(bounds, node, _num(u.vmin), _num(u.vmax))
+            r = self._in_bounds(bounds, node, _num(u.vmin), _num(u.vmax), wrap)
             if r.status == "counterexample":
                 return Verdict("mismatch", f"mismatch:bounds:{u.op.name}",
                                {**details, "counterexample": r.counterexample, "node": u.render(),
                                 "interval": [_num(u.vmin), _num(u.vmax)], "reason": r.reason})
-        r = self.z3.prove_in_bounds(bounds, sexpr, _num(simplified.vmin), _num(simplified.vmax))
+        r = self._in_bounds(bounds, sexpr, _num(simplified.vmin), _num(simplified.vmax), wrap)
         if r.status == "counterexample" and simplified not in overflow:
             return Verdict("mismatch", f"mismatch:bounds:{simplified.op.name}",
                            {**details, "counterexample": r.counterexample, "node": simplified.render(),
@@ -248,13 +272,14 @@ class SymbolicFuzzer(Fuzzer):
         return Verdict("timeout", "timeout:z3", {**details, "reason": "combined query failed, parts undecided",
                                                   "inconclusive": True})
 
-    def _culprit_rule(self, bounds: dict, original: UOp) -> str:
+    def _culprit_rule(self, bounds: dict, original: UOp, wrap: str | None = None) -> str:
         """Replay the simplification and name the first rewrite step that is wrong on its own."""
         with trace_rewrites() as steps:
             simplify(original)
         for rule, before, after in steps:
             try:
-                r = self.z3.prove_equal(bounds, to_expr(before), to_expr(after))
+                dtype = int_dtype({"dtype": wrap}) if wrap else None
+                r = self._equal(bounds, to_expr(before, dtype=dtype), to_expr(after, dtype=dtype), wrap)
             except ValueError:
                 continue  # a step on variables the case does not bound (e.g. given-valid renaming)
             if r.status == "counterexample":
@@ -262,7 +287,7 @@ class SymbolicFuzzer(Fuzzer):
         return "unattributed"
 
     def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
-        original = to_uop(case["expr"], case["vars"])
+        original = to_uop(case["expr"], case["vars"], int_dtype(case))
         env = dict((details or {}).get("counterexample") or {})
         return REPRO.format(signature=signature or "failure", src=original.pyrender(), env=env)
 

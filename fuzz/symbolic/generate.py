@@ -8,6 +8,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from oracles.c_int import FIXED_WIDTH, int_range, wrap_int
+
 Expr = list[Any]
 
 
@@ -41,6 +43,9 @@ class GenOptions:
     # a case of up to this many points in about a millisecond, Z3 takes 3-100 ms: wider domains are narrowed...
     max_points: int = 1 << 16
     wide_domains: float = 0.2  # ...except with this chance (those beyond SymbolicFuzzer.exhaustive_limit go to Z3)
+    # chance a case is of a fixed-width int type (oracles.c_int.FIXED_WIDTH): its arithmetic wraps, what the rules
+    # for tensor values (not indices) must respect; ranges and constants then often sit at the type's edges
+    fixed_width: float = 0.15
     # wide domains still stop at this many points, where every point can be evaluated once Z3 gives up: every
     # default case is decided, at most Z3's short budget plus one evaluation (unless values overflow int64, when
     # Z3 gets its full budget); None: no cap
@@ -219,12 +224,17 @@ def _bool_corner(rng: random.Random, depth: int, names: list[str], opts: GenOpti
     return ["CAST_BOOL", gen_int(rng, depth - 1, names, opts, divisor_vars)]
 
 
-def _narrow(bounds: dict[str, list[int]], max_points: int) -> None:
-    """Halve the widest range until the domain has at most max_points points, keeping each range's sign."""
+def _narrow(bounds: dict[str, list[int]], max_points: int, edges: tuple[int, ...] = ()) -> None:
+    """Halve the widest range until the domain has at most max_points points, keeping each range's sign, or the end
+    it has at one of `edges` (a fixed-width type's limits, where its arithmetic wraps)."""
     while math.prod(hi - lo + 1 for lo, hi in bounds.values()) > max_points:
         name = max(bounds, key=lambda n: bounds[n][1] - bounds[n][0])
         lo, hi = old = bounds[name]
-        if lo < 0 < hi:  # zero-crossing stays zero-crossing
+        if hi in edges:
+            bounds[name] = [hi - (hi - lo) // 2, hi]
+        elif lo in edges:
+            bounds[name] = [lo, lo + (hi - lo) // 2]
+        elif lo < 0 < hi:  # zero-crossing stays zero-crossing
             bounds[name] = [min(-1, -(-lo // 2)), max(1, hi // 2)]
         elif lo >= 0:  # a range keeps the end nearest zero (index ranges start at 0 or 1)
             bounds[name] = [lo, lo + (hi - lo) // 2]
@@ -235,12 +245,16 @@ def _narrow(bounds: dict[str, list[int]], max_points: int) -> None:
 
 
 def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, Any]:
-    """A symbolic case: variable bounds and an expression over them."""
+    """A symbolic case: variable bounds and an expression over them (and sometimes a fixed-width int type)."""
     opts = opts or GenOptions()
     n = rng.randint(1, opts.max_vars)
     names = [VAR_NAMES[i] if i < len(VAR_NAMES) else f"v{i}" for i in range(n)]
+    dtype = rng.choice(list(FIXED_WIDTH)) if rng.random() < opts.fixed_width else None
     bounds: dict[str, list[int]] = {}
     for nm in names:
+        if dtype is not None and rng.random() < 0.5:
+            bounds[nm] = _edge_range(rng, dtype)
+            continue
         if rng.random() < opts.negative_bounds:
             lo = -rng.randint(1, 40)
             hi = rng.randint(lo, 40)
@@ -264,7 +278,53 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
     if rng.random() < opts.shared_subterms:
         for _ in range(rng.randint(1, 2)):
             _share_subterm(expr, rng)
-    return {"vars": bounds, "expr": expr}
+    if dtype is None:
+        return {"vars": bounds, "expr": expr}
+    fit_fixed_width(expr, bounds, dtype, rng, opts.max_points)
+    return {"vars": bounds, "expr": expr, "dtype": dtype}
+
+
+def _edge_range(rng: random.Random, dtype: str) -> list[int]:
+    """A variable range of a fixed-width type where its arithmetic wraps: all of it, or a stretch at either end
+    or across the middle (a signed type's 0, an unsigned type's half)."""
+    tmin, tmax = int_range(dtype)
+    width = rng.choice([0, 1, 3, 15, 63, rng.randint(0, 300)])
+    r = rng.random()
+    if r < 0.25 and tmax - tmin < 1 << 16:
+        return [tmin, tmax]
+    if r < 0.55:
+        return [max(tmin, tmax - width), tmax]
+    if r < 0.75:
+        return [tmin, min(tmax, tmin + width)]
+    mid = (tmin + tmax + 1) // 2
+    return [max(tmin, mid - width // 2 - 1), min(tmax, mid + width // 2)]
+
+
+def _edge_constant(rng: random.Random, dtype: str) -> int:
+    """A constant at a wrap point of a fixed-width type."""
+    tmin, tmax = int_range(dtype)
+    bits = FIXED_WIDTH[dtype][0]
+    return rng.choice([tmax, tmin, tmax - rng.randint(0, 8), tmin + rng.randint(0, 8), 1 << (bits - 2),
+                       (tmax + 1) // 2 + rng.randint(-2, 2), -1, (1 << (bits // 2)) + rng.randint(-1, 1)])
+
+
+def fit_fixed_width(expr: Expr, bounds: dict[str, list[int]], dtype: str, rng: random.Random,
+                    max_points: int) -> None:
+    """Make a case valid for a fixed-width type (in place): constants wrapped into it (some moved to its edges),
+    shifts below its width, ranges cut to it, the domain narrowed to `max_points`."""
+    tmin, tmax = int_range(dtype)
+    bits = FIXED_WIDTH[dtype][0]
+    for parent, k, node in _nodes_with_parents(expr):
+        if node[0] != "const" or isinstance(node[1], bool):
+            continue
+        if parent is not None and parent[0] in ("SHL", "SHR") and k == 2:
+            node[1] %= bits
+        else:
+            node[1] = wrap_int(_edge_constant(rng, dtype) if rng.random() < 0.2 else node[1], dtype)
+    for name, (lo, hi) in bounds.items():
+        lo, hi = min(max(lo, tmin), tmax), min(max(hi, tmin), tmax)
+        bounds[name] = [lo, max(lo, hi)]
+    _narrow(bounds, max_points, (tmin, tmax))
 
 
 def _share_subterm(expr: Expr, rng: random.Random) -> None:
@@ -287,6 +347,8 @@ def mutate_case(case: dict[str, Any], rng: random.Random, opts: GenOptions | Non
     variable's range or an operator changed. The expression may need re-validating (see SymbolicFuzzer.mutate)."""
     opts = opts or GenOptions()
     bounds, expr = case["vars"], case["expr"]
+    if "dtype" in case and rng.random() < 0.1:  # another fixed-width type: the same expression wraps elsewhere
+        case["dtype"] = rng.choice(list(FIXED_WIDTH))
     names = sorted(bounds)
     divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0]
     nodes = _nodes_with_parents(expr)
@@ -319,6 +381,8 @@ def mutate_case(case: dict[str, Any], rng: random.Random, opts: GenOptions | Non
             _, _, node = rng.choice(ops)
             group = next(g for g in _SWAPS if node[0] in g)
             node[0] = rng.choice(group)
+    if "dtype" in case:
+        fit_fixed_width(expr, bounds, case["dtype"], rng, opts.max_points)
     return case
 
 

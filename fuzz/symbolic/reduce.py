@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator
 
-from fuzz.symbolic.expr import to_uop_nodes
-from oracles.c_int import expr_size, is_bool_expr, variables
+from fuzz.symbolic.expr import int_dtype, to_uop_nodes
+from oracles.c_int import check_fixed_width, expr_size, is_bool_expr, variables
 
 Expr = list[Any]
 
@@ -50,11 +50,11 @@ def _bound_shrinks(lo: int, hi: int) -> list[tuple[int, int]]:
     return [b for b in dict.fromkeys(out) if b != (lo, hi)]
 
 
-def _ranges(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, tuple[int, int]]:
+def _ranges(case: dict[str, Any]) -> dict[int, tuple[int, int]]:
     """The engine's range of every integer node (by id), for the cut that puts a fresh variable in its place: a
     wrong range only makes a candidate the minimizer rejects (it must still fail the same way)."""
     try:
-        nodes = to_uop_nodes(expr, bounds)
+        nodes = to_uop_nodes(case["expr"], case["vars"], dtype=int_dtype(case))
     except (ValueError, OverflowError):
         return {}
     out = {}
@@ -67,10 +67,23 @@ def _ranges(expr: Expr, bounds: dict[str, list[int]]) -> dict[int, tuple[int, in
 
 def reductions(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Candidates: a subtree replaced by a child, a constant, a variable, or a fresh variable ranging over the
-    subtree's values (the outer rule usually needs only that range); smaller constants; narrower bounds."""
+    subtree's values (the outer rule usually needs only that range); smaller constants; narrower bounds. A
+    fixed-width case's candidates keep its constants and ranges in its type."""
+    if "dtype" not in case:
+        yield from _reductions(case)
+        return
+    for smaller in _reductions(case):
+        try:
+            check_fixed_width(case["dtype"], smaller["vars"], smaller["expr"])
+        except ValueError:
+            continue
+        yield smaller
+
+
+def _reductions(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
     expr, bounds = case["expr"], case["vars"]
     names = sorted(bounds)
-    ranges = _ranges(expr, bounds)
+    ranges = _ranges(case)
     fresh = next(f"r{k}" for k in range(len(names) + 1) if f"r{k}" not in bounds)
     for path, node in _paths(expr):
         if node[0] in ("var", "const"):
