@@ -780,9 +780,25 @@ def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
     name = names[u]
     outs = ", ".join(f'"=f"({name}[{i}])' for i in range(4))
     ins = ", ".join([f'"r"({r})' for r in regs] + [f'"f"({names[c]})' for c in u.src[n_a + n_b:]])
+    if per == 4:  # 8-bit inputs: two f16 mma, see _fp8_as_f16
+        return [f"float {name}[4];", f'asm volatile({_fp8_as_f16(ptx_type)} : {outs} : {ins});']
     return [f"float {name}[4];",
             f'asm volatile("mma.sync.aligned.{shape}.row.col.f32.{ptx_type}.{ptx_type}.f32 {{%0, %1, %2, %3}}, '
             f'{{%4, %5, %6, %7}}, {{%8, %9}}, {{%10, %11, %12, %13}};" : {outs} : {ins});']
+
+
+# m16n8k32 of fp8 as two m16n8k16 of f16 (fp8 values are exact in f16): each 32-bit register of four fp8 splits into
+# its low and high pair, converted by cvt (sm_89+); the low pairs of A and B hold the same k of the k32 shape, as do
+# the high ones, so the two products together are the whole sum. An H100 has no fp8 mma.sync and ptxas does the same
+# split itself, but miscompiled it: a padded (constant zero) register of A came out as 2^-6, and a ragged-K fp8
+# matmul's first m tile was off by 2^-10 (found by tests/test_tensor_cores.py's planted-bug campaign on CUDA)
+def _fp8_as_f16(t: str) -> str:
+    """The C string of the PTX block: operands as mma.sync m16n8k32's (%0-3 D, %4-7 A, %8-9 B, %10-13 C)."""
+    split = " ".join(f"mov.b32 {{l{i}, h{i}}}, %{4 + i}; cvt.rn.f16x2.{t}x2 a{i}, l{i}; cvt.rn.f16x2.{t}x2 b{i}, h{i};"
+                     for i in range(6))
+    mma = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}"
+    return (f'"{{ .reg .b16 l<6>, h<6>; .reg .b32 a<6>, b<6>; {split} {mma}, {{a0, a1, a2, a3}}, {{a4, a5}}, '
+            f'{{%10, %11, %12, %13}}; {mma}, {{b0, b1, b2, b3}}, {{b4, b5}}, {{%0, %1, %2, %3}}; }}"')
 
 
 def render_c(prg: Program) -> str:
