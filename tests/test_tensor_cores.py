@@ -489,7 +489,10 @@ def test_tc_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
     for opts in ([Opt("TC", 0, shape)], "default"):
         src = render(build_program(ast, "tc_k", opts, gpu=True, tc=TENSOR_CORES), CUDA)
         ptx = {"float16": "f16", "bfloat16": "bf16", "float8_e4m3fn": "e4m3", "float8_e5m2": "e5m2"}[dt]
-        assert f"mma.sync.aligned.{shape}.row.col.f32.{ptx}.{ptx}.f32" in src
+        if shape == "m16n8k16":
+            assert f"mma.sync.aligned.{shape}.row.col.f32.{ptx}.{ptx}.f32" in src
+        else:  # fp8 pairs converted to f16, two f16 mma for each k32 one (engine.renderer.c._fp8_as_f16)
+            assert f"cvt.rn.f16x2.{ptx}x2" in src and "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in src
         for arch in archs:
             assert len(compile_cuda(src, "tc_k", arch)) > 0
 
