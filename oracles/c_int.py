@@ -7,7 +7,8 @@ Where an int is expected a bool is accepted as 0/1 (as in C); where a bool is ex
 
 A case may instead be of a fixed-width integer type (FIXED_WIDTH: int8 ... uint32): every int value is of that
 type, constants and variable ranges lie in it, and each +, -, *, negation, //, % and << wraps its result to the
-type's width (two's complement: INT_MIN // -1 is INT_MIN); >> of a signed value is arithmetic.
+type's width (two's complement: INT_MIN // -1 is INT_MIN); >> of a signed value is arithmetic. Such a case may cast
+through another fixed-width type: ["CAST_INT", ["TRUNC_UINT8", x]] is x wrapped into uint8, then into the case's type.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ COMPARISONS = ("CMPLT", "CMPLE", "CMPNE", "CMPEQ")
 BOOL_BINARY = ("AND", "OR", "XOR")
 SHIFTS = ("SHL", "SHR")
 # op -> number of operands; operand types are checked by the evaluators
+# TRUNC_<type>: an int cast to a fixed-width type (wrapped into it); a fixed-width case's CAST_INT of it wraps the
+# value back into the case's type (the engine's CAST to int8, then to the case's type)
+TRUNCS = ("TRUNC_INT8", "TRUNC_UINT8", "TRUNC_INT16", "TRUNC_UINT16", "TRUNC_INT32", "TRUNC_UINT32")
 ARITY: dict[str, int] = {
     **{op: 2 for op in INT_BINARY + COMPARISONS + BOOL_BINARY + SHIFTS},
+    **{op: 1 for op in TRUNCS},
     "NEG": 1,
     "NOT": 1,
     "CAST_BOOL": 1,
@@ -72,6 +77,11 @@ def check_fixed_width(dtype: str, bounds: Mapping[str, Sequence[int]], expr: Exp
         elif op in SHIFTS and shift_amount(op, args[1]) >= bits:
             raise ValueError(f"{op}: a shift by {args[1][1]} is not below {dtype}'s {bits} bits")
         elif op != "var":
+            if op in TRUNCS and node is expr:
+                raise ValueError(f"{op}: a cast to another type must be read through CAST_INT")
+            for a in args:
+                if isinstance(a, (list, tuple)) and a and a[0] in TRUNCS and op != "CAST_INT":
+                    raise ValueError(f"{a[0]} under {op}: a cast to another type must be read through CAST_INT")
             stack.extend(args)
 
 
@@ -150,7 +160,9 @@ def evaluate(expr: Expr, env: Mapping[str, int], dtype: str | None = None) -> Va
             return not bs[0]
         return {"AND": bs[0] and bs[1], "OR": bs[0] or bs[1], "XOR": bs[0] != bs[1]}[op]
     if op == "CAST_INT":
-        return int(vals[0])
+        return _wrapped(int(vals[0]), dtype)
+    if op in TRUNCS:
+        return wrap_int(int(vals[0]), op[6:].lower())
     if op == "CAST_BOOL":
         return vals[0] != 0
     ints = [int(v) for v in vals]  # bools promote to 0/1 like C

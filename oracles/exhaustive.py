@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from oracles.c_int import ARITY, FIXED_WIDTH, SHIFTS, check_bounds, check_node, int_range, shift_amount
+from oracles.c_int import ARITY, FIXED_WIDTH, SHIFTS, TRUNCS, check_bounds, check_node, int_range, shift_amount
 from oracles.z3_ref import ProofResult
 
 Expr = list[Any]
@@ -59,7 +59,7 @@ class _TooWide(Exception):
 _ARITH = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "MAX": np.maximum, "MIN": np.minimum}
 _CMP = {"CMPLT": np.less, "CMPLE": np.less_equal, "CMPNE": np.not_equal, "CMPEQ": np.equal}
 _LOGIC = {"AND": np.logical_and, "OR": np.logical_or, "XOR": np.logical_xor}
-_UNARY = ("NEG", "NOT", "CAST_BOOL", "CAST_INT")
+_UNARY = ("NEG", "NOT", "CAST_BOOL", "CAST_INT", *TRUNCS)
 _INT_BINARY = frozenset(("ADD", "SUB", "MUL", "MAX", "MIN", "IDIV", "MOD"))
 _BOOL = np.dtype(np.bool_)  # dtype objects of builtin types are singletons: compared with `is`
 
@@ -139,14 +139,20 @@ class Evaluation:
         self.memo[id(node)] = r
         return r
 
-    def _fit(self, v: Any, defined: Any, lo: int, hi: int) -> tuple[Any, Any, int, int]:
-        """An int result as its case holds it: wrapped to a fixed-width type where its interval leaves the type."""
-        if self.width is None or self.tmin <= lo and hi <= self.tmax:
+    def _fit(self, v: Any, defined: Any, lo: int, hi: int, to: str | None = None) -> tuple[Any, Any, int, int]:
+        """An int result as its case holds it: wrapped to its fixed-width type (or to `to`) where its interval
+        leaves the type."""
+        if to is None:
+            if self.width is None:
+                return v, defined, lo, hi
+            (bits, signed), tmin, tmax = self.width, self.tmin, self.tmax
+        else:
+            (bits, signed), (tmin, tmax) = FIXED_WIDTH[to], int_range(to)
+        if tmin <= lo and hi <= tmax:
             return v, defined, lo, hi
-        bits, signed = self.width
         half = self.dt(1 << (bits - 1))
         mask = self.dt((1 << bits) - 1)
-        return (((v + half) & mask) - half if signed else v & mask), defined, self.tmin, self.tmax
+        return (((v + half) & mask) - half if signed else v & mask), defined, tmin, tmax
 
     def _check_fits(self, op: str, lo: int, hi: int) -> None:
         if lo <= -self.limit or hi >= self.limit:
@@ -197,7 +203,9 @@ class Evaluation:
                 return np.logical_not(x[0]), x[1], 0, 1
             if op == "CAST_BOOL":
                 return x[0] != 0, x[1], 0, 1
-            return self._int(x[0]), x[1], x[2], x[3]
+            if op != "CAST_INT":  # TRUNC_<type>
+                return self._fit(self._int(x[0]), x[1], x[2], x[3], op[6:].lower())
+            return self._fit(self._int(x[0]), x[1], x[2], x[3])
         y = self._eval(node[2])
         if op == "WHERE":
             return self._where(x, y, self._eval(node[3]))

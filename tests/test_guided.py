@@ -18,7 +18,7 @@ from fuzz.graphs.fuzzer import GraphFuzzer
 from fuzz.graphs.mutate import mutate_graph
 from fuzz.guided import ArcTracer, Guide, GuidedRounds, branch_summary, guided_case, traced_file
 from fuzz.symbolic import SymbolicFuzzer
-from fuzz.symbolic.expr import to_uop
+from fuzz.symbolic.expr import int_dtype, to_uop
 from fuzz.symbolic.fuzzer import UNREACHABLE_RULES
 from fuzz.worker import case_rng
 
@@ -40,7 +40,7 @@ def test_symbolic_mutations_are_valid_and_differ_from_their_parent():
         parent = f.generate(random.Random(i))
         child = f.mutate(copy.deepcopy(parent), random.Random(-1 - i))
         f.validate(child)
-        to_uop(child["expr"], child["vars"])  # builds: every node well-formed, shifts by constants
+        to_uop(child["expr"], child["vars"], int_dtype(child))  # builds: every node well-formed, shifts by constants
         changed += child != parent
     assert changed >= 270  # a few edits give the case back (a range redrawn as it was)
 

@@ -47,7 +47,8 @@ def test_generation_is_deterministic_and_valid():
     assert a == b
     for case in a:
         f.validate(case)
-        assert to_expr(to_uop(case["expr"], case["vars"])) == case["expr"]  # the round trip is exact
+        dtype = int_dtype(case)
+        assert to_expr(to_uop(case["expr"], case["vars"], dtype), dtype=dtype) == case["expr"]  # an exact round trip
 
 
 def test_generator_covers_negative_bounds_symbolic_divisors_and_bools():
@@ -367,3 +368,26 @@ def test_fixed_width_folds_respect_wrapping(dtype, expr, bounds):
     u = to_uop(expr, bounds, int_dtype(case))
     simplified = sym.simplify(u)
     assert check_all(bounds, expr, to_expr(simplified), (), dtype).status == "proven", simplified.render()
+
+
+def test_casts_through_other_fixed_width_types_are_generated_and_their_bounds_checked(monkeypatch):
+    import engine.uop as uop_mod
+
+    cases = _fixed_width_cases(300, seed=4)
+    assert sum(any(n[0].startswith("TRUNC_") for n in subexpressions(c["expr"])) for c in cases) > 60
+    f = SymbolicFuzzer()
+    narrowed = ["CMPLT", ["CAST_INT", ["TRUNC_INT8", ["var", "x"]]], ["const", 0]]  # int8 of 0..300 wraps below 0
+    assert f.check({"vars": {"x": [0, 300]}, "dtype": "int16", "expr": narrowed}).status == "pass"
+    real = uop_mod._bounds
+
+    def keeps_the_source_interval(u):  # planted: an int-to-int cast keeps its source's bounds
+        return u.src[0].__dict__["_mm"] if u.op is Ops.CAST and u.dtype.kind in "iu" else real(u)
+
+    monkeypatch.setattr(uop_mod, "_bounds", keeps_the_source_interval)
+    v = f.check({"vars": {"x": [0, 299]}, "dtype": "int16", "expr": narrowed})  # new UOps: bounds not cached yet
+    assert v.signature in ("mismatch:bounds:CAST", "mismatch:not-equal:bounds_fold"), v
+    with pytest.raises(ValueError, match="fixed-width cases only"):
+        f.check({"vars": {"x": [0, 3]}, "expr": narrowed})
+    with pytest.raises(ValueError, match="read through CAST_INT"):
+        bare = ["ADD", ["TRUNC_INT8", ["var", "x"]], ["const", 1]]
+        f.validate({"vars": {"x": [0, 3]}, "dtype": "int16", "expr": bare})

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.dtype import DType, dtypes
 from engine.uop import Ops, UOp
-from oracles.c_int import check_node
+from oracles.c_int import FIXED_WIDTH, TRUNCS, check_node
 
 Expr = list[Any]
 
@@ -105,6 +105,10 @@ def _build_op(op: str, srcs: list[UOp], dtype: DType) -> UOp:
         return srcs[0].where(srcs[1], srcs[2])
     if op in ("CAST_BOOL", "CAST_INT"):  # built as written: a cast to the operand's own dtype is kept (cast_same)
         return UOp(Ops.CAST, dtypes.bool if op == "CAST_BOOL" else dtype, (srcs[0],))
+    if op in TRUNCS:
+        if dtype is dtypes.index:
+            raise ValueError(f"{op} (a cast through a fixed-width type) is for fixed-width cases only")
+        return UOp(Ops.CAST, getattr(dtypes, op[6:].lower()), (srcs[0],))
     raise ValueError(f"unknown op {op!r} in symbolic expression")
 
 
@@ -119,7 +123,8 @@ def to_expr(u: UOp, memo: dict[UOp, Expr] | None = None, dtype: DType | None = N
     for x in u.toposort:
         if x in out:
             continue
-        if dtype is not None and x.dtype is not dtype and x.dtype is not _BOOL:
+        if dtype is not None and x.dtype is not dtype and x.dtype is not _BOOL and not \
+                (x.op is Ops.CAST and x.dtype.name in FIXED_WIDTH):
             raise ValueError(f"{x.op.name} of dtype {x.dtype.name} in an expression of {dtype.name}")
         s = [out[y] for y in x.src]
         if x.op is Ops.CONST:
@@ -135,7 +140,10 @@ def to_expr(u: UOp, memo: dict[UOp, Expr] | None = None, dtype: DType | None = N
         elif x.op is Ops.WHERE:
             out[x] = ["WHERE", *s]
         elif x.op is Ops.CAST:
-            out[x] = ["CAST_BOOL" if x.dtype == dtypes.bool else "CAST_INT", s[0]]
+            kind = "CAST_BOOL" if x.dtype == dtypes.bool else "CAST_INT"
+            if dtype is not None and x.dtype is not dtype and x.dtype.name in FIXED_WIDTH:
+                kind = f"TRUNC_{x.dtype.name.upper()}"  # a cast through another fixed-width type
+            out[x] = [kind, s[0]]
         else:
             raise ValueError(f"op {x.op.name} has no symbolic-expression form")
     return out[u]

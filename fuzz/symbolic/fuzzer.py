@@ -211,7 +211,7 @@ class SymbolicFuzzer(Fuzzer):
         details = _details(expr, original, simplified)
         if res.status == "unknown":
             return Verdict("timeout", "timeout:z3", {**details, "reason": res.reason, "inconclusive": True})
-        return self._classify(bounds, expr, original, simplified, to_expr(simplified), details, wrap)
+        return self._classify(bounds, expr, original, simplified, to_expr(simplified, dtype=dtype), details, wrap)
 
     # ------------------------------------------------------------ helpers
     def _prove(self, bounds: dict, expr: list, sexpr: list, claims: list, wrap: str | None = None) -> ProofResult:

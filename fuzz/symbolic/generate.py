@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from oracles.c_int import FIXED_WIDTH, int_range, wrap_int
+from oracles.c_int import FIXED_WIDTH, TRUNCS, int_range, wrap_int
 
 Expr = list[Any]
 
@@ -280,8 +280,31 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
             _share_subterm(expr, rng)
     if dtype is None:
         return {"vars": bounds, "expr": expr}
+    expr = _add_truncs(expr, rng, [t for t in TRUNCS if t != f"TRUNC_{dtype.upper()}"])
     fit_fixed_width(expr, bounds, dtype, rng, opts.max_points)
     return {"vars": bounds, "expr": expr, "dtype": dtype}
+
+
+def _add_truncs(expr: Expr, rng: random.Random, truncs: list[str]) -> Expr:
+    """Casts through other fixed-width types (`truncs`): most casts to the case's own int type read their operand
+    through one (CAST_INT(TRUNC_UINT8(x))), and now and then an int subterm gets one (a narrowing or widening cast,
+    whose bounds must allow for the wrap)."""
+    seen: set[int] = set()  # a node may be read twice (x | !x): one cast each
+    for parent, k, node in _nodes_with_parents(expr):
+        if node[0] == "CAST_INT" and id(node) not in seen and not is_bool(node[1]) and rng.random() < 0.7:
+            node[1] = [rng.choice(truncs), node[1]]
+        seen.add(id(node))
+    if rng.random() < 0.3:
+        ints = [(p, k, n) for p, k, n in _nodes_with_parents(expr)
+                if not is_bool(n) and n[0] not in TRUNCS and
+                not (p is not None and (p[0] in ("SHL", "SHR") and k == 2 or p[0] in TRUNCS))]
+        if ints:
+            parent, k, node = rng.choice(ints)
+            wrapped: Expr = ["CAST_INT", [rng.choice(truncs), node]]
+            if parent is None:
+                return wrapped
+            parent[k] = wrapped
+    return expr
 
 
 def _edge_range(rng: random.Random, dtype: str) -> list[int]:
@@ -339,7 +362,7 @@ def _share_subterm(expr: Expr, rng: random.Random) -> None:
 
 
 _SWAPS = [("ADD", "SUB", "MUL", "MAX", "MIN"), ("IDIV", "MOD"), ("CMPLT", "CMPLE", "CMPNE", "CMPEQ"),
-          ("AND", "OR", "XOR"), ("SHL", "SHR")]
+          ("AND", "OR", "XOR"), ("SHL", "SHR"), TRUNCS]
 
 
 def mutate_case(case: dict[str, Any], rng: random.Random, opts: GenOptions | None = None) -> dict[str, Any]:

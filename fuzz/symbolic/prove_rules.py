@@ -308,7 +308,7 @@ def _allowed_kinds(pat: UPat) -> set[str]:
 def instantiate(pat: UPat, rng: random.Random) -> UOp:
     """A random UOp of the pattern's shape; a pattern with no op or sources gets a small random expression."""
     if pat.ops is None and pat.src is None:
-        case = gen_case(rng, GenOptions(depth=rng.randint(1, 3), max_vars=2, max_const=16))
+        case = gen_case(rng, GenOptions(depth=rng.randint(1, 3), max_vars=2, max_const=16, fixed_width=0.0))
         u = to_uop(case["expr"], case["vars"])
         if pat.dtypes is not None and u.dtype not in pat.dtypes:
             raise _Skip(f"{pat!r}: generated a {u.dtype.name}")

@@ -7,7 +7,8 @@
     def test_simplify_is_sound(case):
         check(case)      # AssertionError if simplify changed a value, a bound is unsound, or it grew
 
-`to_uop(case["expr"], case["vars"])` (fuzz.symbolic.expr) gives the expression as an engine UOp.
+`to_uop(case["expr"], case["vars"], int_dtype(case))` (fuzz.symbolic.expr) gives the expression as an engine UOp (some
+cases are of a fixed-width int type, whose arithmetic wraps: README, the symbolic fuzzer).
 """
 
 from __future__ import annotations
