@@ -7,8 +7,8 @@ Where an int is expected a bool is accepted as 0/1 (as in C); where a bool is ex
 
 A case may instead be of a fixed-width integer type (FIXED_WIDTH: int8 ... uint32): every int value is of that
 type, constants and variable ranges lie in it, and each +, -, *, negation, //, % and << wraps its result to the
-type's width (two's complement: INT_MIN // -1 is INT_MIN); >> of a signed value is arithmetic. Such a case may cast
-through another fixed-width type: ["CAST_INT", ["TRUNC_UINT8", x]] is x wrapped into uint8, then into the case's type.
+type's width (two's complement: INT_MIN // -1 is INT_MIN); >> of a signed value is arithmetic. Any case may cast
+through a fixed-width type: ["CAST_INT", ["TRUNC_INT32", x]] is x wrapped into int32, then into the case's type.
 """
 
 from __future__ import annotations
@@ -59,22 +59,24 @@ def wrap_int(v: int, dtype: str) -> int:
     return v - (1 << bits) if signed and v >> (bits - 1) else v
 
 
-def check_fixed_width(dtype: str, bounds: Mapping[str, Sequence[int]], expr: Expr) -> None:
-    """Validate a fixed-width case: variable ranges and int constants in the type, shifts below its width;
-    ValueError naming the variable or the node."""
-    lo, hi = int_range(dtype)
-    bits = FIXED_WIDTH[dtype][0]
-    for name, (a, b) in check_bounds(bounds).items():
-        if a < lo or b > hi:
-            raise ValueError(f"variable {name!r}: range [{a}, {b}] is not in {dtype} [{lo}, {hi}]")
+def check_int_types(dtype: str | None, bounds: Mapping[str, Sequence[int]], expr: Expr) -> None:
+    """Validate the int types of a case: every TRUNC_<type> read through CAST_INT; for a fixed-width case (`dtype`)
+    also variable ranges and int constants in the type and shifts below its width. ValueError naming the variable or
+    the node."""
+    if dtype is not None:
+        lo, hi = int_range(dtype)
+        bits = FIXED_WIDTH[dtype][0]
+        for name, (a, b) in check_bounds(bounds).items():
+            if a < lo or b > hi:
+                raise ValueError(f"variable {name!r}: range [{a}, {b}] is not in {dtype} [{lo}, {hi}]")
     stack = [expr]
     while stack:
         node = stack.pop()
         op, args = check_node(node)
         if op == "const":
-            if not isinstance(args[0], bool) and not lo <= args[0] <= hi:
+            if dtype is not None and not isinstance(args[0], bool) and not lo <= args[0] <= hi:
                 raise ValueError(f"constant {args[0]} is not in {dtype} [{lo}, {hi}]")
-        elif op in SHIFTS and shift_amount(op, args[1]) >= bits:
+        elif op in SHIFTS and dtype is not None and shift_amount(op, args[1]) >= bits:
             raise ValueError(f"{op}: a shift by {args[1][1]} is not below {dtype}'s {bits} bits")
         elif op != "var":
             if op in TRUNCS and node is expr:

@@ -150,6 +150,8 @@ class Evaluation:
             (bits, signed), (tmin, tmax) = FIXED_WIDTH[to], int_range(to)
         if tmin <= lo and hi <= tmax:
             return v, defined, lo, hi
+        if 1 << bits > 2 * self.limit:  # int32 evaluation of a cast to a 32-bit type that wraps: in int64 instead
+            raise _TooWide(f"a cast to {to}")
         half = self.dt(1 << (bits - 1))
         mask = self.dt((1 << bits) - 1)
         return (((v + half) & mask) - half if signed else v & mask), defined, tmin, tmax

@@ -17,10 +17,12 @@ from oracles.c_int import (
     BOOL_BINARY,
     COMPARISONS,
     SHIFTS,
+    TRUNCS,
     Expr,
     check_bounds,
     check_node,
     evaluate,
+    int_range,
     shift_amount,
 )
 
@@ -132,6 +134,9 @@ def _to_z3(expr: Expr, zvars: Mapping[str, z3.ArithRef],
         return {"AND": z3.And, "OR": z3.Or, "XOR": z3.Xor}[op](bs[0], bs[1]), defined
     if op == "CAST_INT":
         return _to_int(vals[0]), defined
+    if op in TRUNCS:  # wrapped into the type: Z3's mod is never negative for a positive modulus
+        lo, hi = int_range(op[6:].lower())
+        return (_to_int(vals[0]) - lo) % (hi - lo + 1) + lo, defined
     if op == "CAST_BOOL":
         return (vals[0] if z3.is_bool(vals[0]) else vals[0] != 0), defined
     ints = [_to_int(v) for v in vals]
@@ -231,6 +236,10 @@ class _SmtText:
             return self._define("Bool", f"({op.lower()} {subs[0][0]} {subs[1][0]})"), defined, True
         if op == "CAST_INT":
             return self.as_int(subs[0][0], subs[0][2]), defined, False
+        if op in TRUNCS:
+            lo, hi = int_range(op[6:].lower())
+            x = self.as_int(subs[0][0], subs[0][2])
+            return self._define("Int", f"(+ (mod (- {x} {_lit(lo)}) {hi - lo + 1}) {_lit(lo)})"), defined, False
         if op == "CAST_BOOL":
             t, _, isb = subs[0]
             return (t if isb else self._define("Bool", f"(not (= {t} 0))")), defined, True

@@ -370,7 +370,7 @@ def test_fixed_width_folds_respect_wrapping(dtype, expr, bounds):
     assert check_all(bounds, expr, to_expr(simplified), (), dtype).status == "proven", simplified.render()
 
 
-def test_casts_through_other_fixed_width_types_are_generated_and_their_bounds_checked(monkeypatch):
+def test_casts_through_fixed_width_types_are_generated_and_their_bounds_checked(monkeypatch):
     import engine.uop as uop_mod
 
     cases = _fixed_width_cases(300, seed=4)
@@ -378,6 +378,7 @@ def test_casts_through_other_fixed_width_types_are_generated_and_their_bounds_ch
     f = SymbolicFuzzer()
     narrowed = ["CMPLT", ["CAST_INT", ["TRUNC_INT8", ["var", "x"]]], ["const", 0]]  # int8 of 0..300 wraps below 0
     assert f.check({"vars": {"x": [0, 300]}, "dtype": "int16", "expr": narrowed}).status == "pass"
+    assert f.check({"vars": {"x": [0, 300]}, "expr": narrowed}).status == "pass"  # index -> int8 -> index
     real = uop_mod._bounds
 
     def keeps_the_source_interval(u):  # planted: an int-to-int cast keeps its source's bounds
@@ -386,8 +387,10 @@ def test_casts_through_other_fixed_width_types_are_generated_and_their_bounds_ch
     monkeypatch.setattr(uop_mod, "_bounds", keeps_the_source_interval)
     v = f.check({"vars": {"x": [0, 299]}, "dtype": "int16", "expr": narrowed})  # new UOps: bounds not cached yet
     assert v.signature in ("mismatch:bounds:CAST", "mismatch:not-equal:bounds_fold"), v
-    with pytest.raises(ValueError, match="fixed-width cases only"):
-        f.check({"vars": {"x": [0, 3]}, "expr": narrowed})
+    v = f.check({"vars": {"x": [0, 298]}, "expr": narrowed})
+    assert v.signature in ("mismatch:bounds:CAST", "mismatch:not-equal:bounds_fold"), v
+    index_cases = [gen_case(random.Random(i), GenOptions(index_casts=1.0, fixed_width=0.0)) for i in range(200)]
+    assert sum(any(n[0].startswith("TRUNC_") for n in subexpressions(c["expr"])) for c in index_cases) > 40
     with pytest.raises(ValueError, match="read through CAST_INT"):
         bare = ["ADD", ["TRUNC_INT8", ["var", "x"]], ["const", 1]]
         f.validate({"vars": {"x": [0, 3]}, "dtype": "int16", "expr": bare})

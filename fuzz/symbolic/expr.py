@@ -106,8 +106,6 @@ def _build_op(op: str, srcs: list[UOp], dtype: DType) -> UOp:
     if op in ("CAST_BOOL", "CAST_INT"):  # built as written: a cast to the operand's own dtype is kept (cast_same)
         return UOp(Ops.CAST, dtypes.bool if op == "CAST_BOOL" else dtype, (srcs[0],))
     if op in TRUNCS:
-        if dtype is dtypes.index:
-            raise ValueError(f"{op} (a cast through a fixed-width type) is for fixed-width cases only")
         return UOp(Ops.CAST, getattr(dtypes, op[6:].lower()), (srcs[0],))
     raise ValueError(f"unknown op {op!r} in symbolic expression")
 

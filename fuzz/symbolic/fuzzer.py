@@ -36,7 +36,7 @@ from fuzz.case import Verdict, canonical_json
 from fuzz.symbolic.expr import int_dtype, subexpressions, to_expr, to_uop, to_uop_dag, to_uop_nodes
 from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case, mutate_case
 from fuzz.symbolic.reduce import case_size, reductions
-from oracles.c_int import check_bounds, check_fixed_width, check_node, expr_size
+from oracles.c_int import check_bounds, check_int_types, check_node, expr_size
 from oracles.exhaustive import Overflow, check_all, domain_size
 from oracles.z3_ref import ProofResult, Z3Checker
 
@@ -157,8 +157,8 @@ class SymbolicFuzzer(Fuzzer):
         for name, (lo, hi) in bounds.items():
             if lo > hi:
                 raise ValueError(f"variable {name!r} has an empty range [{lo}, {hi}]")
+        check_int_types(case.get("dtype"), bounds, case["expr"])
         if "dtype" in case:
-            check_fixed_width(case["dtype"], bounds, case["expr"])
             if domain_size(bounds) > self.fallback_limit:
                 raise ValueError(f"a {case['dtype']} case is checked at every point: at most {self.fallback_limit} "
                                  f"points, got {domain_size(bounds)}")
@@ -278,7 +278,7 @@ class SymbolicFuzzer(Fuzzer):
             simplify(original)
         for rule, before, after in steps:
             try:
-                dtype = int_dtype({"dtype": wrap}) if wrap else None
+                dtype = int_dtype({"dtype": wrap} if wrap else {})
                 r = self._equal(bounds, to_expr(before, dtype=dtype), to_expr(after, dtype=dtype), wrap)
             except ValueError:
                 continue  # a step on variables the case does not bound (e.g. given-valid renaming)

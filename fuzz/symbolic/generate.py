@@ -46,6 +46,9 @@ class GenOptions:
     # chance a case is of a fixed-width int type (oracles.c_int.FIXED_WIDTH): its arithmetic wraps, what the rules
     # for tensor values (not indices) must respect; ranges and constants then often sit at the type's edges
     fixed_width: float = 0.15
+    # chance an index case casts through a fixed-width type (index -> int32 -> index, as 32-bit index math would): a
+    # cast that can wrap must not keep its operand's bounds
+    index_casts: float = 0.1
     # wide domains still stop at this many points, where every point can be evaluated once Z3 gives up: every
     # default case is decided, at most Z3's short budget plus one evaluation (unless values overflow int64, when
     # Z3 gets its full budget); None: no cap
@@ -279,6 +282,8 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
         for _ in range(rng.randint(1, 2)):
             _share_subterm(expr, rng)
     if dtype is None:
+        if rng.random() < opts.index_casts:
+            expr = _add_truncs(expr, rng, ["TRUNC_INT32", "TRUNC_UINT32", *TRUNCS])
         return {"vars": bounds, "expr": expr}
     expr = _add_truncs(expr, rng, [t for t in TRUNCS if t != f"TRUNC_{dtype.upper()}"])
     fit_fixed_width(expr, bounds, dtype, rng, opts.max_points)

@@ -6,7 +6,7 @@ import copy
 from typing import Any, Iterator
 
 from fuzz.symbolic.expr import int_dtype, to_uop_nodes
-from oracles.c_int import check_fixed_width, expr_size, is_bool_expr, variables
+from oracles.c_int import check_int_types, expr_size, is_bool_expr, variables
 
 Expr = list[Any]
 
@@ -68,13 +68,11 @@ def _ranges(case: dict[str, Any]) -> dict[int, tuple[int, int]]:
 def reductions(case: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Candidates: a subtree replaced by a child, a constant, a variable, or a fresh variable ranging over the
     subtree's values (the outer rule usually needs only that range); smaller constants; narrower bounds. A
-    fixed-width case's candidates keep its constants and ranges in its type."""
-    if "dtype" not in case:
-        yield from _reductions(case)
-        return
+    fixed-width case's candidates keep its constants and ranges in its type; casts through a fixed-width type stay
+    read through CAST_INT."""
     for smaller in _reductions(case):
         try:
-            check_fixed_width(case["dtype"], smaller["vars"], smaller["expr"])
+            check_int_types(case.get("dtype"), smaller["vars"], smaller["expr"])
         except ValueError:
             continue
         yield smaller
