@@ -318,16 +318,30 @@ def check_all(bounds: Mapping[str, Sequence[int]], original: Expr, simplified: E
             if got is None:
                 return ProofResult("counterexample", env, "simplified divides by zero")
             return ProofResult("counterexample", env, f"original = {ev.at(original, env)!r}, simplified = {got!r}")
+    bad = _first_unsound(ev, ranges, n)
+    return bad[1] if bad is not None else ProofResult("proven", None, f"all {n} points checked")
+
+
+def first_unsound(bounds: Mapping[str, Sequence[int]], ranges: Sequence[tuple[Expr, int | None, int | None]],
+                  dtype: str | None = None) -> tuple[int, ProofResult] | None:
+    """The first of the claims (node, lo, hi) whose node leaves [lo, hi] somewhere in the domain, as (its position,
+    a counterexample); None if every claim holds. One evaluation of all the nodes (raises Overflow if inexact)."""
+    ev = Evaluation(bounds, [node for node, _, _ in ranges], dtype)
+    return _first_unsound(ev, ranges, domain_size(bounds))
+
+
+def _first_unsound(ev: Evaluation, ranges: Sequence[tuple[Expr, int | None, int | None]],
+                   n: int) -> tuple[int, ProofResult] | None:
     # a claim this oracle's own sound interval already satisfies needs no pass over the values (bools: 0 or 1)
-    claims = [(node, lo, hi) for node, lo, hi in ranges if not (
+    claims = [(i, node, lo, hi) for i, (node, lo, hi) in enumerate(ranges) if not (
         (lo is None or ev.memo[id(node)][2] >= lo) and (hi is None or ev.memo[id(node)][3] <= hi))]
-    spans = _spans(ev, [node for node, _, _ in claims]) if n <= _BLOCK_POINTS else {}
-    for node, lo, hi in claims:
+    spans = _spans(ev, [node for _, node, _, _ in claims]) if n <= _BLOCK_POINTS else {}
+    for i, node, lo, hi in claims:
         v, d = ev.value(node)
         span = spans[id(node)] if id(node) in spans else _range(v, d)
         if span is None or (lo is None or span[0] >= lo) and (hi is None or span[1] <= hi):
             continue
         out = (v < lo if lo is not None else False) | (v > hi if hi is not None else False)
         env = ev.point(_and(d, out))
-        return ProofResult("counterexample", env, f"value {int(ev.at(node, env) or 0)} outside [{lo}, {hi}]")
-    return ProofResult("proven", None, f"all {n} points checked")
+        return i, ProofResult("counterexample", env, f"value {int(ev.at(node, env) or 0)} outside [{lo}, {hi}]")
+    return None

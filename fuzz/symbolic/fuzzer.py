@@ -37,7 +37,7 @@ from fuzz.symbolic.expr import int_dtype, subexpressions, to_expr, to_uop, to_uo
 from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case, mutate_case
 from fuzz.symbolic.reduce import case_size, reductions
 from oracles.c_int import check_bounds, check_int_types, check_node, expr_size
-from oracles.exhaustive import Overflow, check_all, domain_size
+from oracles.exhaustive import Overflow, check_all, domain_size, first_unsound
 from oracles.z3_ref import ProofResult, Z3Checker
 
 REPRO = '''#!/usr/bin/env python3
@@ -255,11 +255,15 @@ class SymbolicFuzzer(Fuzzer):
         # the smallest node (children first) whose interval is unsound
         uops = to_uop_nodes(expr, bounds, dtype=int_dtype({"dtype": wrap} if wrap else {}))
         overflow = _may_overflow(original, simplified)
-        for node in reversed(subexpressions(expr)):
+        nodes = [node for node in reversed(subexpressions(expr)) if uops[id(node)] not in overflow]
+        if wrap is not None:  # every point: all nodes in one evaluation, the first unsound one (children first)
+            bad = first_unsound(bounds, [(n, _num(uops[id(n)].vmin), _num(uops[id(n)].vmax)) for n in nodes], wrap)
+            found = [(nodes[bad[0]], bad[1])] if bad is not None else []
+        else:
+            found = ((n, self._in_bounds(bounds, n, _num(uops[id(n)].vmin), _num(uops[id(n)].vmax), wrap))
+                     for n in nodes)
+        for node, r in found:
             u = uops[id(node)]
-            if u in overflow:
-                continue
-            r = self._in_bounds(bounds, node, _num(u.vmin), _num(u.vmax), wrap)
             if r.status == "counterexample":
                 return Verdict("mismatch", f"mismatch:bounds:{u.op.name}",
                                {**details, "counterexample": r.counterexample, "node": u.render(),
