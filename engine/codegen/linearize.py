@@ -4,9 +4,10 @@ Each UOp's "home" is the innermost loop among the RANGEs it depends on (a REDUCE
 ranges). Loops nest as: output loops in the kernel's loop order, and inside the home of each REDUCE, that
 REDUCE's own ranges. A REDUCE becomes: a register, one initializing store, its loops, an accumulate step in the
 innermost one, and a read of the register after the loops. The accumulate step of a float32 sum of products is a
-fused multiply-add, MULACC(a, b, acc) (expand.fused_sum: one rounding a product, on every device). Values that
-nothing reads are dropped at the end. So a value is computed once per iteration of the
-loops it depends on, and an accumulator is initialized once per value it produces.
+fused multiply-add, MULACC(a, b, acc) (expand.fused_sum: one rounding a product, on every device); that of the sums
+of a tensor-core instruction's D elements is the instruction itself with the accumulators as its C operands
+(`_accumulating_wmmas`). Values that nothing reads are dropped at the end. So a value is computed once per
+iteration of the loops it depends on, and an accumulator is initialized once per value it produces.
 """
 
 from __future__ import annotations
@@ -105,8 +106,10 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
             prog.append(u)
         return u
 
+    fused = _accumulating_wmmas(topo, homes)
+
     def emit_node(u: UOp) -> None:
-        if u in value:
+        if u in value or u in fused:
             return
         if u.op is Ops.REDUCE:
             emit_reduce(u)
@@ -154,8 +157,16 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
         for k, r in enumerate(rs):
             open_range(r)
             emit_scope(base + tuple(rs[: k + 1]))
+        for w in dict.fromkeys(fused[m.src[0]] for m in group if m.src[0] in fused):  # D = A B + the accumulators
+            by_elem = {m.src[0].arg[0]: slot for m, slot in zip(group, slots) if fused.get(m.src[0]) is w}
+            curs = [put(UOp(Ops.LOAD, dtypes.float32, (by_elem[i],), next(read_ids))) for i in range(len(by_elem))]
+            nw = put(UOp(Ops.WMMA, w.dtype, (*(value[x] for x in w.src[:len(w.src) - len(curs)]), *curs), w.arg))
+            for i in range(len(curs)):
+                put(UOp(Ops.STORE, dtypes.void, (by_elem[i], put(UOp(Ops.GEP, dtypes.float32, (nw,), (i,))))))
         for m, slot in zip(group, slots):
             v = m.src[0]
+            if v in fused:
+                continue
             if v not in value:
                 raise LinearizeError(f"{name}: reduce value was not placed inside its loops")
             cur = put(UOp(Ops.LOAD, m.dtype, (slot,), next(read_ids)))
@@ -187,3 +198,33 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
         used.update(u.src)
         live.append(u)
     return Program(name, live[::-1])
+
+
+def _accumulating_wmmas(topo: list[UOp], homes: dict[UOp, tuple[UOp, ...]]) -> dict[UOp, UOp]:
+    """The WMMAs (Opt TC) whose C operands are zero and whose every D element is only summed by a float32 REDUCE,
+    those REDUCEs run in one loop nest: each element's GEP -> its WMMA (and the WMMA -> itself). The accumulate step
+    of those REDUCEs is the WMMA itself, its C operands the accumulators (D = A B + C: no add per element after it,
+    which would cost a tensor-core kernel as many instructions as its fragment loads)."""
+    readers: dict[UOp, list[UOp]] = {}
+    for u in topo:
+        for s in u.src:
+            readers.setdefault(s, []).append(u)
+    out: dict[UOp, UOp] = {}
+    for w in topo:
+        if w.op is not Ops.WMMA:
+            continue
+        n = w.dtype.count
+        if not all(c.op is Ops.CONST and c.arg == 0.0 for c in w.src[-n:]):
+            continue
+        geps = readers.get(w, [])
+        if sorted(g.arg for g in geps if g.op is Ops.GEP) != [(i,) for i in range(n)] or len(geps) != n:
+            continue
+        reds = [readers.get(g, []) for g in geps]
+        if not all(len(r) == 1 and r[0].op is Ops.REDUCE and r[0].arg is Ops.ADD and r[0].src[0] is g
+                   and r[0].dtype == dtypes.float32 for r, g in zip(reds, geps)):
+            continue
+        if len({(homes[r[0]], r[0].src[1:]) for r in reds}) != 1:
+            continue
+        out[w] = w
+        out.update((g, w) for g in geps)
+    return out

@@ -25,6 +25,9 @@ its user, and each UOp appears once. The kinds of UOp in a program, and what the
   BARRIER        (GPU) src = (DEFINE_LOCAL, STORE, ...): every thread of the workgroup waits here until all have
                  done their stores before it; its value is the buffer (loads after it index the BARRIER). It may
                  be inside a loop (Opt SMEM: one a step of the reduce loop); every thread reaches it as often.
+                 arg: how many of the newest groups of copies made before it may still be in flight after it
+                 (0 or None: none; 1: a pipeline's copies for the next step, engine/codegen/smem.py); where copies
+                 are synchronous (every device but CUDA's cp.async) it changes nothing.
   WMMA           (GPU, Opt TC) dtype float32.vec(4), src = one lane's A, B and C fragment elements, arg =
                  (instruction, input dtype name): a warp-wide mma.sync (engine/codegen/tc.py); every lane of the warp
                  runs it together, and each gets its own D fragment.

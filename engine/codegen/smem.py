@@ -19,8 +19,12 @@ col < C} with C <= stride. The copy must divide among the P threads of the workg
 The rewrite:
   one DEFINE_LOCAL of the input dtype holds each operand's tile, R rows of C + pad elements; pad (a multiple of
   16 bytes, up to 64) is the one under which warp 0's fragment reads meet the fewest bank conflicts (`_pad`);
-  where the WMMAs' REDUCEs loop (k_o, or k_o's outer loop after UNROLL or ACCUM), each tile has two copies,
-  used by the parity of the iteration (`double buffering`);
+  where the WMMAs' REDUCEs loop (k_o, or k_o's outer loop after UNROLL or ACCUM), the copies run one step ahead
+  (software pipelining): the tiles of step 0 are copied before the loop, and step f copies those of step f + 1
+  (of the last step again in the last one: the index stays in bounds) while it computes with those of step f; each
+  tile has three copies (stages), step f's in stage f % 3. The CUDA renderer makes the copies cp.async (global to
+  shared memory without registers), committed as one group a step, and the barrier waits for all groups but the
+  newest (BARRIER arg 1): the copy of step f + 1 is in flight while step f computes;
   the copy: thread tid (the local loops, then the lane, fastest) copies chunks q = tid, tid + P, ... of V elements
   (V up to 16 bytes' worth, where every chunk's global index is a multiple of V: the CUDA renderer moves each chunk
   as one 16-byte load and store); chunk q is row q // (C/V), columns (q % (C/V))*V ..., at global index
@@ -28,10 +32,13 @@ The rewrite:
   one BARRIER after both operands' copies (src: the buffer and every copy STORE), and each fragment element at
   global index block + off reads LOAD(INDEX(BARRIER, tile + (off - o) // stride * (C + pad) + (off - o) % stride))
   (built from the terms where they split into row and column, else as written; `_shared_index`).
-Why one barrier per iteration is enough: the stores of iteration k+1 go to the other copy than the reads of k, and a
-thread stores into the copy of k again only in iteration k+2, after passing the barrier of k+1, which every thread
-reaches only after its reads of k (they come before its stores of k+1 in its program: the linearizer places the
-copy, the barrier and the fragment loads in the body of the reduce loop, as they depend on it).
+Why one barrier per step is enough: step f's tiles were copied in step f - 1 (or before the loop), before the barrier
+of step f - 1 (a barrier waits for the copies issued before it, cp.async groups included), which precedes every read
+of step f. The copies in step f go to stage (f + 1) % 3, last read in step f - 2; a thread makes them after passing
+the barrier of step f - 1, which every thread reaches only after its reads of step f - 2 (the linearizer places the
+copy, the barrier and the fragment loads in the body of the reduce loop in that order, as they depend on each other).
+With two stages the copies of step f would overwrite the tiles of step f - 1 while others still read them: the
+emulator reports that race (tests/test_tensor_cores.py).
 Semantics: the same values reach the same WMMA operands (PYTHON_GPU computes bit for bit what it computes without).
 """
 
@@ -52,7 +59,7 @@ from engine.uop import Ops, UOp
 
 SMEM_BYTES = 48 * 1024  # static shared memory a CUDA block may declare
 CHUNK_BYTES = 16  # the widest copy a thread makes at once (uint4)
-BUFFERS = 2  # copies of each tile where the reduce loops: one barrier a step suffices with two (module docstring)
+BUFFERS = 3  # copies of each tile where the reduce loops: one barrier a step suffices with three (module docstring)
 PADS = (0, 16, 32, 48, 64)  # row pads tried, in bytes (multiples of 16: a padded row stays 16-byte aligned)
 BANKS, BANK_BYTES = 32, 4
 
@@ -117,12 +124,17 @@ def stage_operands(ast: UOp, order: list[UOp]) -> UOp:
         raise SmemError(f"the tiles take {used * dt.itemsize} bytes of workgroup memory (at most {SMEM_BYTES})")
     ids = [u.arg for u in ast.toposort if u.op is Ops.DEFINE_LOCAL]
     local = UOp(Ops.DEFINE_LOCAL, dt.pointer(used), (), 1 + max(ids, default=-1))
-    parity = _flat(list(loops)) % copies if loops else UOp.const(dtypes.index, 0)
     tid = _flat(threads)
-    tiles = [parity * (op.rows * (op.cols + op.pad)) + op.base if copies > 1 else UOp.const(dtypes.index, op.base)
-             for op in operands]
-    stores = [st for op, tile in zip(operands, tiles) for st in _copy(op, local, tile, tid, n_threads)]
-    barrier = UOp(Ops.BARRIER, local.dtype, (local, *stores))
+    if loops:  # iteration f reads the tiles of step f, copied one step ahead (tile 0 before the loop)
+        f, steps = _flat(list(loops)), math.prod(r.src[0].arg for r in loops)
+        first, ahead = _at_step(loops, UOp.const(dtypes.index, 0)), _at_step(loops, (f + 1).minimum(steps - 1))
+        at = [(ahead, f + 1), (first, UOp.const(dtypes.index, 0))]
+        tiles = [_tile(op, f % copies) for op in operands]
+    else:
+        at, tiles = [({}, UOp.const(dtypes.index, 0))], [_tile(op, UOp.const(dtypes.index, 0)) for op in operands]
+    stores = [st for loop_values, step in at for op in operands
+              for st in _copy(op, local, _tile(op, step % copies), tid, n_threads, loop_values)]
+    barrier = UOp(Ops.BARRIER, local.dtype, (local, *stores), 1 if loops else 0)
     staged = [{x: _staged_load(op, i, x, barrier, tile) for i, x in enumerate(op.loads)}
               for op, tile in zip(operands, tiles)]
     new = {}
@@ -131,6 +143,21 @@ def stage_operands(ast: UOp, order: list[UOp]) -> UOp:
         rest = w.src[shape.a_elems + shape.b_elems:]
         new[w] = w.replace(src=(*(staged[0][x] for x in a), *(staged[1][x] for x in b), *rest))
     return substitute(ast, new)
+
+
+def _at_step(loops: tuple[UOp, ...], g: UOp) -> dict[UOp, UOp]:
+    """The values of the loops (outermost first) at flat step g."""
+    out: dict[UOp, UOp] = {}
+    for r in reversed(loops):
+        n = r.src[0].arg
+        out[r] = g % n
+        g = g // n
+    return out
+
+
+def _tile(op: _Operand, stage: UOp) -> UOp:
+    """The index of the operand's tile of stage `stage` in workgroup memory."""
+    return simplify(stage * (op.rows * (op.cols + op.pad)) + op.base)
 
 
 def _reduce_loops(ast: UOp) -> tuple[UOp, ...]:
@@ -257,11 +284,11 @@ def _pad(op: _Operand, itemsize: int) -> int:
     return best
 
 
-def _copy(op: _Operand, local: UOp, tile: UOp, tid: UOp, n_threads: int) -> list[UOp]:
+def _copy(op: _Operand, local: UOp, tile: UOp, tid: UOp, n_threads: int, loop_values: dict[UOp, UOp]) -> list[UOp]:
     """The STOREs by which each thread copies its chunks of the operand's tile into workgroup memory (`tile`: the
-    index of the tile's first element there)."""
+    index of the tile's first element there), of the step where the reduce loops have `loop_values`."""
     pitch, per_row = op.cols + op.pad, op.cols // op.vec
-    block = build_sum(dtypes.index, op.block, op.origin)
+    block = substitute(build_sum(dtypes.index, op.block, op.origin), loop_values)
     dt = op.buf.dtype.scalar
     stores = []
     for j in range(op.rows * op.cols // op.vec // n_threads):

@@ -14,7 +14,8 @@ round once to nearest even, as ml_dtypes (0.7 and later) does: a double or a wid
 rounded to odd (exact when it fits; else the float of the two around it whose last bit is 1), which the narrow
 rounding then rounds exactly as it would round the original value (float32 keeps more than two bits beyond
 bfloat16's and fp8's precision).
-float64 to float16 rounds once, as numpy does. Index values are int64_t.
+float64 to float16 rounds once, as numpy does. Index values are int64_t (in the GPU dialects int32_t where their
+bounds fit).
 The outermost output loop runs in parallel (OpenMP) when the kernel is big enough; "upcast" and "unroll" loops
 are unrolled by the compiler. In the CPU dialect a "vector" loop (Opt VECTOR) runs its iterations as the lanes of
 GCC vectors (`_Lanes`): what depends on it is a vector (or, for an index, base + lane * stride kept symbolic), loads
@@ -243,6 +244,7 @@ class Dialect:
     barrier: str  # a workgroup barrier (with a fence on workgroup memory)
     bitcast: str  # format of a bit cast: {src} and {dst} are storage types, {x} the value
     openmp: bool  # the outermost loop runs in parallel (OpenMP pragma)
+    index32: bool = False  # index values whose bounds fit compute in 32 bits (see _index_type)
 
 
 _GPU_STORAGE = _STORAGE | {"float16": "uint16_t"}
@@ -252,13 +254,13 @@ C = Dialect("C", PRELUDE, "void", "", "restrict", _STORAGE, _NARROW, True, {}, "
             "({{ {src} s_ = {x}; {dst} d_; memcpy(&d_, &s_, sizeof(d_)); d_; }})", True)
 CUDA = Dialect("CUDA", CUDA_HEADER + GPU_PRELUDE, 'extern "C" __global__ void __launch_bounds__({threads})', "",
                "__restrict__", _GPU_STORAGE, _GPU_NARROW, True, {"gidx": "blockIdx.{d}", "lidx": "threadIdx.{d}"},
-               "__shared__ __align__(16)", "__syncthreads();", "bitcast_<{dst}>(({src})({x}))", False)
+               "__shared__ __align__(16)", "__syncthreads();", "bitcast_<{dst}>(({src})({x}))", False, True)
 _CL_TYPES = {"int8_t": "char", "uint8_t": "uchar", "int16_t": "short", "uint16_t": "ushort", "int32_t": "int",
              "uint32_t": "uint", "int64_t": "long", "uint64_t": "ulong"}
 OPENCL = Dialect("OpenCL", OPENCL_HEADER + GPU_PRELUDE, "__kernel void", "__global ", "restrict",
                  {k: "uchar" if v == "bool" else _CL_TYPES.get(v, v) for k, v in _GPU_STORAGE.items()}, _GPU_NARROW,
                  False, {"gidx": "get_group_id({d})", "lidx": "get_local_id({d})"}, "__local",
-                 "barrier(CLK_LOCAL_MEM_FENCE);", "as_{dst}(({src})({x}))", False)
+                 "barrier(CLK_LOCAL_MEM_FENCE);", "as_{dst}(({src})({x}))", False, True)
 _XYZ = "xyz"
 
 
@@ -270,6 +272,27 @@ def ctype(dt: DType, d: Dialect = C) -> str:
     if name not in d.storage:
         raise NotImplementedError(f"{d.name} backend: dtype {name} is not supported")
     return "bool" if name == "bool" else d.storage[name]
+
+
+def _narrow_index(u: UOp, d: Dialect) -> bool:
+    """An index value a GPU dialect holds in 32 bits: its bounds fit. A GPU's integer unit is 32 bits wide (a 64-bit
+    add is two instructions, a 64-bit multiply several), and a kernel's thread, loop and shared-memory indices are
+    small; an expression whose result fits does not overflow on the way in one op, and a wide result widens its narrow
+    operands first (_index_srcs)."""
+    return d.index32 and u.dtype == dtypes.index and -(1 << 31) <= u.vmin and u.vmax < (1 << 31)
+
+
+def _index_type(u: UOp, d: Dialect) -> str:
+    """The C type of a value in registers, index values narrowed where they fit (_narrow_index)."""
+    return d.storage["int32"] if _narrow_index(u, d) else ctype(u.dtype, d)
+
+
+def _index_srcs(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
+    """u's operands as C expressions; a wide index result widens its narrow index operands (no 32-bit overflow)."""
+    if not d.index32 or u.dtype != dtypes.index or _narrow_index(u, d):
+        return [names[s] for s in u.src]
+    wide = ctype(dtypes.index, d)
+    return [f"(({wide}){names[s]})" if _narrow_index(s, d) else names[s] for s in u.src]
 
 
 def storage_type(dt: DType, d: Dialect = C) -> str:
@@ -668,9 +691,16 @@ _MMA_TYPES = {"float16": ("f16", "f_to_f16"), "bfloat16": ("bf16", "f_to_bf16"),
 _MMA_SHAPES = {"m16n8k16": (8, 4, 2), "m16n8k32": (16, 8, 4)}  # A elements, B elements, elements per 32-bit register
 
 
+def _is_zero(x: UOp) -> bool:
+    """x is the constant +0 (all its storage bits 0)."""
+    return x.op is Ops.CONST and x.arg == 0 and math.copysign(1.0, x.arg) > 0
+
+
 def _mma_bits(x: UOp, names: dict[UOp, str], to_bits: str) -> str:
     """The 16 storage bits of a tensor-core input: a load's element itself (0 where a gate or a select of the tail
-    gives 0), else its float converted."""
+    gives 0), 0 for the constant +0, else its float converted."""
+    if _is_zero(x):
+        return "0u"
     if x.op is Ops.WHERE and x.src[2].op is Ops.CONST and x.src[2].arg == 0 and x.src[1].op is Ops.LOAD:
         return f"({names[x.src[0]]} ? {_mma_bits(x.src[1], names, to_bits)} : 0u)"
     if x.op is Ops.LOAD and _stored(x.src[0].src[0]) and x.src[0].src[0].dtype.scalar == x.dtype:
@@ -720,6 +750,16 @@ def _packed_load(xs: tuple[UOp, ...], names: dict[UOp, str]) -> str | None:
 
 
 _WORDS = {16: "uint4", 8: "uint2", 4: "uint32_t", 2: "uint16_t"}  # CUDA types that move that many bytes at once
+_WORD_BYTES = {w: n for n, w in _WORDS.items()}
+_ASYNC_BYTES = {16: "cg", 8: "ca", 4: "ca"}  # word sizes cp.async copies (16 bytes bypass L1: .cg)
+
+
+def _async_copy(dst: str, src: str, nbytes: int) -> str:
+    """A word copied from global to shared memory without passing through registers (cp.async, sm_80 and up): the
+    copy completes in the background; a barrier waits for it (cp.async.wait_group)."""
+    return (f'asm volatile("{{ .reg .u64 a; .reg .u32 s; cvta.to.shared.u64 a, %0; cvt.u32.u64 s, a; '
+            f'cp.async.{_ASYNC_BYTES[nbytes]}.shared.global [s], [%1], {nbytes}; }}" :: "l"(&{dst}), "l"(&{src}) '
+            f': "memory");')
 
 
 def _chunk_copies(prg: Program) -> tuple[dict[UOp, tuple[UOp, UOp, str]], set[UOp]]:
@@ -781,7 +821,8 @@ def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
     outs = ", ".join(f'"=f"({name}[{i}])' for i in range(4))
     ins = ", ".join([f'"r"({r})' for r in regs] + [f'"f"({names[c]})' for c in u.src[n_a + n_b:]])
     if per == 4:  # 8-bit inputs: two f16 mma, see _fp8_as_f16
-        return [f"float {name}[4];", f'asm volatile({_fp8_as_f16(ptx_type)} : {outs} : {ins});']
+        zero = {i // per for i in range(0, n_a + n_b, per) if all(_is_zero(x) for x in u.src[i:i + per])}
+        return [f"float {name}[4];", f'asm volatile({_fp8_as_f16(ptx_type, zero)} : {outs} : {ins});']
     return [f"float {name}[4];",
             f'asm volatile("mma.sync.aligned.{shape}.row.col.f32.{ptx_type}.{ptx_type}.f32 {{%0, %1, %2, %3}}, '
             f'{{%4, %5, %6, %7}}, {{%8, %9}}, {{%10, %11, %12, %13}};" : {outs} : {ins});']
@@ -792,9 +833,11 @@ def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
 # the high ones, so the two products together are the whole sum. An H100 has no fp8 mma.sync and ptxas does the same
 # split itself, but miscompiled it: a padded (constant zero) register of A came out as 2^-6, and a ragged-K fp8
 # matmul's first m tile was off by 2^-10 (found by tests/test_tensor_cores.py's planted-bug campaign on CUDA)
-def _fp8_as_f16(t: str) -> str:
-    """The C string of the PTX block: operands as mma.sync m16n8k32's (%0-3 D, %4-7 A, %8-9 B, %10-13 C)."""
-    split = " ".join(f"mov.b32 {{l{i}, h{i}}}, %{4 + i}; cvt.rn.f16x2.{t}x2 a{i}, l{i}; cvt.rn.f16x2.{t}x2 b{i}, h{i};"
+def _fp8_as_f16(t: str, zero: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+    """The C string of the PTX block: operands as mma.sync m16n8k32's (%0-3 D, %4-7 A, %8-9 B, %10-13 C). A register
+    in `zero` (positions 0-5 of A and B's, every element +0: a K tail's padding) is not converted: its halves are 0."""
+    split = " ".join(f"mov.b32 a{i}, 0; mov.b32 b{i}, 0;" if i in zero else
+                     f"mov.b32 {{l{i}, h{i}}}, %{4 + i}; cvt.rn.f16x2.{t}x2 a{i}, l{i}; cvt.rn.f16x2.{t}x2 b{i}, h{i};"
                      for i in range(6))
     mma = "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}"
     return (f'"{{ .reg .b16 l<6>, h<6>; .reg .b32 a<6>, b<6>; {split} {mma}, {{a0, a1, a2, a3}}, {{a4, a5}}, '
@@ -827,6 +870,8 @@ def render(prg: Program, d: Dialect) -> str:
     lanes: _Lanes | None = None  # the "vector" loop being rendered (CPU dialect)
     typedefs: dict[str, str] = {}
     words, moved = _chunk_copies(prg) if d is CUDA else ({}, set())
+    asynchronous = d is CUDA and any(_WORD_BYTES[w] in _ASYNC_BYTES for _, _, w in words.values())
+    pending = False  # cp.async copies issued and not yet committed as a group
 
     def emit(text: str) -> None:
         lines.append("  " * depth + text)
@@ -847,13 +892,16 @@ def render(prg: Program, d: Dialect) -> str:
         if op is Ops.DEFINE_GLOBAL:
             names[u] = f"data{u.arg}"
         elif op is Ops.CONST:
-            names[u] = _const(u)
+            names[u] = str(u.arg) if _narrow_index(u, d) else _const(u)
         elif op is Ops.RANGE and u.arg[1] == "vector" and d is C and lanes is None and u.src[0].op is Ops.CONST:
             emit(f"{{  /* {u.src[0].arg} lanes of loop {u.arg[0]} */")
             depth += 1
             lanes = _Lanes(u, u.src[0].arg, names, emit)
             names[u] = f"lanes{u.arg[0]}"
         elif op is Ops.RANGE:
+            if pending:  # the copies before a loop (a pipeline's first step) are one group
+                emit('asm volatile("cp.async.commit_group;" ::: "memory");')
+                pending = False
             n = f"ridx{u.arg[0]}_{counter}"
             counter += 1
             names[u] = n
@@ -866,7 +914,7 @@ def render(prg: Program, d: Dialect) -> str:
                 emit(f"#pragma {'GCC ' if d is C else ''}unroll {u.src[0].arg if u.src[0].op is Ops.CONST else 8}")
             if depth == 1:
                 first_loop = False
-            emit(f"for (int64_t {n} = 0; {n} < {end}; {n}++) {{")
+            emit(f"for ({_index_type(u, d)} {n} = 0; {n} < {end}; {n}++) {{")
             depth += 1
         elif op is Ops.END:
             depth -= 1
@@ -878,18 +926,28 @@ def render(prg: Program, d: Dialect) -> str:
         elif op is Ops.SPECIAL:
             names[u] = u.arg
             kind, dim = u.arg[:4], int(u.arg[4:])
-            emit(f"int64_t {u.arg} = (int64_t){d.special[kind].format(d=dim if d is OPENCL else _XYZ[dim])};")
+            it = _index_type(u, d)
+            emit(f"{it} {u.arg} = ({it}){d.special[kind].format(d=dim if d is OPENCL else _XYZ[dim])};")
         elif op is Ops.DEFINE_LOCAL:  # workgroup memory holds values as global memory does (narrow floats as bits)
             names[u] = f"temp{u.arg}"
             emit(f"{d.local_space} {storage_type(u.dtype, d)} temp{u.arg}[{u.dtype.size}];")
         elif op is Ops.BARRIER:  # src: (the local buffer, what must happen before); its value is the buffer
             names[u] = names[u.src[0]]
+            if pending:
+                emit('asm volatile("cp.async.commit_group;" ::: "memory");')
+                pending = False
+            if asynchronous:  # the newest u.arg groups (copies for later steps) may still be in flight
+                emit(f'asm volatile("cp.async.wait_group {u.arg or 0};" ::: "memory");')
             emit(d.barrier)
         elif op is Ops.INDEX:
             names[u] = f"{names[u.src[0]]}[{names[u.src[1]]}]"
         elif op is Ops.STORE and u in words:  # the last of a run of copied elements: one wide word
             dst, src, word = words[u]
-            emit(f"*({word}*)&{names[dst]} = *(const {word}*)&{names[src]};")
+            if asynchronous and _WORD_BYTES[word] in _ASYNC_BYTES:
+                emit(_async_copy(names[dst], names[src], _WORD_BYTES[word]))
+                pending = True
+            else:
+                emit(f"*({word}*)&{names[dst]} = *(const {word}*)&{names[src]};")
         elif op in (Ops.LOAD, Ops.STORE) and u in moved:
             pass
         elif op is Ops.LOAD:
@@ -915,7 +973,7 @@ def render(prg: Program, d: Dialect) -> str:
             n = f"alu{counter}"
             counter += 1
             names[u] = n
-            emit(f"{ctype(u.dtype, d)} {n} = {_alu_expr(u, [names[s] for s in u.src], d)};")
+            emit(f"{_index_type(u, d)} {n} = {_alu_expr(u, _index_srcs(u, names, d), d)};")
     body = "\n".join(lines)
     threads = math.prod(u.src[0].arg for u in prg.uops if u.op is Ops.SPECIAL and u.arg.startswith("lidx"))
     prefix = d.kernel_prefix.format(threads=threads)

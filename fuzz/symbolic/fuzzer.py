@@ -256,6 +256,7 @@ class SymbolicFuzzer(Fuzzer):
         uops = to_uop_nodes(expr, bounds, dtype=int_dtype({"dtype": wrap} if wrap else {}))
         overflow = _may_overflow(original, simplified)
         nodes = [node for node in reversed(subexpressions(expr)) if uops[id(node)] not in overflow]
+        found: Iterable[tuple[Any, ProofResult]]
         if wrap is not None:  # every point: all nodes in one evaluation, the first unsound one (children first)
             bad = first_unsound(bounds, [(n, _num(uops[id(n)].vmin), _num(uops[id(n)].vmax)) for n in nodes], wrap)
             found = [(nodes[bad[0]], bad[1])] if bad is not None else []
