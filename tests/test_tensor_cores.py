@@ -270,11 +270,12 @@ def test_default_gpu_heuristic_picks_tc_where_the_device_has_it():
     assert all(o.op != "TC" for o in build_kernel(small, "k", "default", gpu=True, tc=TC).applied)  # all padding
     build = _matmul(a, b)
     np.testing.assert_array_equal(_run(build, "default"), _run(build, []))
-    # 4 x 4 mma tiles a warp (all 4 m tiles of 16, 4 of the 8 n tiles of 8), the operands through shared memory; a
-    # larger matmul also gets 4 warps a workgroup over the n tiles left (2 where 4 do not divide them)
+    # 4 x 4 mma tiles a warp (all 4 m tiles of 16, 4 of the 8 n tiles of 8), two k tiles a step (UNROLL, where the
+    # k tiles are even), the operands through shared memory; a larger matmul also gets 4 warps a workgroup over the n
+    # tiles left (2 where 4 do not divide them)
     assert build_kernel(ast, "k", "default", gpu=True, tc=TC).applied[1:] == \
-        [Opt("UPCAST", 0, 4), Opt("UPCAST", 0, 4), Opt("LOCAL", 0, 2), SMEM]
-    big = _kernel(_matmul(*_mm(256, 128, 32, "float16", np.random.default_rng(2)))("PYTHON_GPU")).ast
+        [Opt("UPCAST", 0, 4), Opt("UPCAST", 0, 4), Opt("LOCAL", 0, 2), Opt("UNROLL", 0, 2), SMEM]
+    big = _kernel(_matmul(*_mm(256, 128, 48, "float16", np.random.default_rng(2)))("PYTHON_GPU")).ast
     assert build_kernel(big, "k", "default", gpu=True, tc=TC).applied[1:] == \
         [Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 4), Opt("LOCAL", 1, 4), SMEM]
 
