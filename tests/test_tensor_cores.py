@@ -37,7 +37,7 @@ from engine.dtype import dtypes
 from engine.realize import realize, schedule_tensors
 from engine.renderer.c import CUDA, OPENCL, render
 from engine.runtime.python import mma_m16n8k16
-from engine.uop import Ops
+from engine.uop import Ops, UOp
 
 TC = ("m16n8k16",)
 DTYPES = {"float16": np.float16, "bfloat16": dtypes.bfloat16.np, "float8_e4m3fn": dtypes.float8_e4m3fn.np,
@@ -538,7 +538,8 @@ def _tc_case(tag: str, i: int) -> dict:
     now and then, an op on top now and then), as the graph fuzzer's generator would write it."""
     rng = random.Random(f"{tag}:{i}")
     dt = rng.choice(("float16", "bfloat16", "float8_e4m3fn"))
-    m, n, k = (rng.choice((2, 3, 5, 8, 16, 17, 24, 33)) for _ in range(3))
+    m, n = (rng.choice((2, 3, 5, 8, 16, 17, 24, 33)) for _ in range(2))
+    k = rng.choice((2, 3, 5, 8, 16, 17, 24, 33, 48, 64))  # 48, 64: whole k tiles, a loop of them (SMEM's pipeline)
     batch = [2] if rng.random() < 0.3 else []
     inputs = [{"domain": rng.choice(("normal", "unit")), "dtype": dt, "seed": rng.randrange(1 << 30), "shape": s}
               for s in (batch + [m, k], batch + [k, n])]
@@ -577,6 +578,39 @@ def _planted_k_tail_dropped(mp) -> None:
     mp.setattr(tensor_cores, "_split", planted)
 
 
+def _planted_accumulator_dropped(mp) -> None:
+    """Linearizer: the mma that is a tensor-core reduce's accumulate step takes zero C operands, so each k step
+    overwrites the running sums (an accumulator lost after fusing the add into the instruction)."""
+    import engine.codegen.kernel as kernel_mod
+    from engine.codegen.program import Program
+
+    orig = kernel_mod.linearize
+
+    def planted(ast, name, order=None):
+        prg = orig(ast, name, order)
+        zero, new, out = UOp.const(dtypes.float32, 0.0), {}, []
+        for u in prg.uops:
+            src = tuple(new.get(x, x) for x in u.src)
+            if u.op is Ops.WMMA and any(x.op is Ops.LOAD for x in src[-u.dtype.count:]):
+                src = src[:-u.dtype.count] + (zero,) * u.dtype.count
+            new[u] = u.replace(src=src) if src != u.src else u
+            out.append(new[u])
+        return Program(prg.name, [zero, *out])
+    mp.setattr(kernel_mod, "linearize", planted)
+
+
+def _planted_pipeline_copies_this_step(mp) -> None:
+    """Opt SMEM: each step copies its own tiles (not the next step's) into the next stage, so every step after the
+    first reads the tiles of the step before it."""
+    from engine.codegen import smem
+
+    orig = smem._at_step
+
+    def planted(loops, g):
+        return orig(loops, g.src[0].src[0] if g.op is Ops.MIN else g)  # min(f + 1, last) -> f
+    mp.setattr(smem, "_at_step", planted)
+
+
 def test_randopt_gpu_draws_tc_on_matmul_shaped_kernels_and_the_clean_engine_passes():
     from fuzz.graphs import GraphFuzzer
     from fuzz.graphs.case import infer_types, make_values, reference
@@ -596,7 +630,8 @@ def test_randopt_gpu_draws_tc_on_matmul_shaped_kernels_and_the_clean_engine_pass
     assert drawn >= 3, drawn
 
 
-@pytest.mark.parametrize("plant", [_planted_lanes_swapped, _planted_k_tail_dropped])
+@pytest.mark.parametrize("plant", [_planted_lanes_swapped, _planted_k_tail_dropped, _planted_accumulator_dropped,
+                                   _planted_pipeline_copies_this_step])
 def test_planted_tc_bug_is_found_by_a_seeded_campaign_and_minimized(monkeypatch, plant):
     from fuzz.graphs import GraphFuzzer
     from fuzz.graphs.case import op_count
