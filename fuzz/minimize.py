@@ -13,7 +13,7 @@ from typing import Any
 
 from fuzz.case import Verdict, case_hash
 from fuzz.registry import get_fuzzer
-from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, run_isolated
+from fuzz.worker import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedChecker
 
 CheckFn = Callable[[dict[str, Any]], Verdict]
 
@@ -30,11 +30,16 @@ def minimize(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Shrink case while its check keeps `signature`; return the smallest case found and stats.
 
-    check_fn defaults to checking each candidate in a fresh isolated worker, so crashing cases are safe.
+    check_fn defaults to checking the candidates in an isolated worker process (a new one after a crash or a hang),
+    so crashing cases are safe.
     should_stop, polled between candidates, ends the search early (an interrupted campaign) like the budget does.
     """
+    if check_fn is None:
+        with IsolatedChecker(fuzzer_name, timeout_s, memory_mb) as checker:
+            return minimize(fuzzer_name, case, signature, checker.check, time_budget_s, timeout_s, memory_mb,
+                            should_stop)
     fuzzer = get_fuzzer(fuzzer_name)
-    check = check_fn or (lambda c: run_isolated(fuzzer_name, c, timeout_s, memory_mb))
+    check = check_fn
     t0 = time.monotonic()
     deadline = t0 + time_budget_s
     current, current_size = case, fuzzer.size(case)

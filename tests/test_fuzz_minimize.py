@@ -76,3 +76,18 @@ def test_a_failure_the_case_raises_is_not_checked_twice():
     case, _ = minimize("toy", {"xs": [20, 13]}, "mismatch:has13", check_fn=check)
     assert case["xs"] != [13]  # rejected: it fails another way
     assert calls.count({"xs": [13]}) == 1
+
+
+def test_isolated_checker_keeps_one_worker_and_replaces_it_after_a_crash_or_a_hang():
+    from fuzz.worker import IsolatedChecker
+
+    with IsolatedChecker("toy", timeout_s=2.0) as checker:
+        assert checker.check({"xs": [13]}).signature == "mismatch:has13"
+        pid = checker.proc.pid
+        assert checker.check({"xs": [1, 2]}).status == "pass" and checker.proc.pid == pid  # the same process
+        assert checker.check({"xs": [], "segv": True}).signature == "crash:SIGSEGV"
+        assert checker.proc is None  # the dead worker is gone; the next case starts another
+        assert checker.check({"xs": [13]}).signature == "mismatch:has13" and checker.proc.pid != pid
+        assert checker.check({"xs": [], "hang": True}).status == "timeout"
+        assert checker.check({"xs": [2]}).status == "pass"
+    assert checker.proc is None
