@@ -280,7 +280,10 @@ class IsolatedChecker:
     """Cases checked one at a time in a long-lived worker process, with run_isolated's verdicts: a death is a crash
     verdict and a hang a timeout verdict, and the case after it gets a fresh process. A minimization checks hundreds
     of candidates: forking for each (run_isolated) cost 0.1-0.25 s a candidate from a large process, most of a
-    symbolic finding's minimization."""
+    symbolic finding's minimization. A worker checks at most CHECKS_PER_WORKER cases (what the caches of one case
+    fill stays bounded: a minimization of an `oom` finding must not see a false one)."""
+
+    CHECKS_PER_WORKER = 64
 
     def __init__(self, fuzzer_name: str, timeout_s: float = DEFAULT_TIMEOUT_S,
                  memory_mb: int | None = DEFAULT_MEMORY_MB) -> None:
@@ -289,6 +292,7 @@ class IsolatedChecker:
         self.proc: Any = None
         self.conn: Any = None
         self.stack_path = ""
+        self.checks = 0  # cases the running worker has checked
 
     def __enter__(self) -> Self:
         return self
@@ -298,6 +302,8 @@ class IsolatedChecker:
 
     def check(self, case: dict[str, Any]) -> Verdict:
         """The case's verdict, checked in the worker (started first where none is running)."""
+        if self.checks >= self.CHECKS_PER_WORKER:
+            self.close()
         if self.proc is None:
             ctx = _context()
             self.conn, child = ctx.Pipe(duplex=True)
@@ -307,6 +313,8 @@ class IsolatedChecker:
                                     args=(child, self.spec, self.name, self.memory_mb, self.stack_path, os.getpid()))
             self.proc.start()
             child.close()
+            self.checks = 0
+        self.checks += 1
         try:
             self.conn.send(case)
             if not self.conn.poll(self.timeout_s):

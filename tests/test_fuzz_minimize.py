@@ -90,4 +90,8 @@ def test_isolated_checker_keeps_one_worker_and_replaces_it_after_a_crash_or_a_ha
         assert checker.check({"xs": [13]}).signature == "mismatch:has13" and checker.proc.pid != pid
         assert checker.check({"xs": [], "hang": True}).status == "timeout"
         assert checker.check({"xs": [2]}).status == "pass"
+        pid = checker.proc.pid
+        for _ in range(checker.CHECKS_PER_WORKER):  # a bounded number of cases a worker, then a fresh one
+            assert checker.check({"xs": [2]}).status == "pass"
+        assert checker.proc.pid != pid
     assert checker.proc is None
