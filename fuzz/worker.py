@@ -197,63 +197,7 @@ def exit_if_orphaned(parent_pid: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# One case in a fresh process (confirm, minimize, repro)
-
-
-def _isolated_main(
-    conn: Connection,
-    spec: str,
-    name: str,
-    case: dict[str, Any],
-    memory_mb: int | None,
-    stack_path: str,
-    parent_pid: int,
-) -> None:
-    _set_up_worker(memory_mb, stack_path, parent_pid)
-    try:
-        verdict = check_case(load_fuzzer(spec, name), case)
-    except BaseException as e:
-        verdict = exception_verdict(e, "load")
-    conn.send(verdict.to_dict())
-    conn.close()
-
-
-def run_isolated(
-    fuzzer_name: str,
-    case: dict[str, Any],
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    memory_mb: int | None = DEFAULT_MEMORY_MB,
-) -> Verdict:
-    """Check one case in a fresh worker process; a death becomes a crash verdict, a hang a timeout verdict."""
-    spec = fuzzer_spec(fuzzer_name)
-    ctx = _context()
-    recv_end, send_end = ctx.Pipe(duplex=False)
-    stack_fd, stack_path = tempfile.mkstemp(prefix="fuzz-stack-", suffix=".txt")
-    os.close(stack_fd)
-    proc = ctx.Process(
-        target=_isolated_main,
-        args=(send_end, spec, fuzzer_name, case, memory_mb, stack_path, os.getpid()),
-        daemon=True,
-    )
-    proc.start()
-    send_end.close()
-    try:
-        if not recv_end.poll(timeout_s):
-            _stop_hung(proc)
-            return timeout_verdict(timeout_s, _read_stack(stack_path))
-        try:
-            return Verdict.from_dict(recv_end.recv())
-        except EOFError:
-            proc.join()
-            return crash_verdict(proc.exitcode, _read_stack(stack_path))
-    finally:
-        os.unlink(stack_path)
-        recv_end.close()
-        if proc.is_alive():
-            proc.join(1.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+# Cases in an isolated process: one (confirm, repro) or many in turn (minimize)
 
 
 def _checker_main(conn: Connection, spec: str, name: str, memory_mb: int | None, stack_path: str,
@@ -274,6 +218,17 @@ def _checker_main(conn: Connection, spec: str, name: str, memory_mb: int | None,
             return
         verdict = fuzzer if isinstance(fuzzer, Verdict) else check_case(fuzzer, case)
         conn.send(verdict.to_dict())
+
+
+def run_isolated(
+    fuzzer_name: str,
+    case: dict[str, Any],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int | None = DEFAULT_MEMORY_MB,
+) -> Verdict:
+    """Check one case in a fresh worker process; a death becomes a crash verdict, a hang a timeout verdict."""
+    with IsolatedChecker(fuzzer_name, timeout_s, memory_mb) as checker:
+        return checker.check(case)
 
 
 class IsolatedChecker:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 from engine.alu import wrap
 from engine.codegen.program import Program, memory_of
@@ -831,9 +831,10 @@ def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
 # m16n8k32 of fp8 as two m16n8k16 of f16 (fp8 values are exact in f16): each 32-bit register of four fp8 splits into
 # its low and high pair, converted by cvt (sm_89+); the low pairs of A and B hold the same k of the k32 shape, as do
 # the high ones, so the two products together are the whole sum. An H100 has no fp8 mma.sync and ptxas does the same
-# split itself, but miscompiled it: a padded (constant zero) register of A came out as 2^-6, and a ragged-K fp8
-# matmul's first m tile was off by 2^-10 (found by tests/test_tensor_cores.py's planted-bug campaign on CUDA)
-def _fp8_as_f16(t: str, zero: set[int] = frozenset()) -> str:  # type: ignore[assignment]
+# split itself. Either way, a K tail's constant-zero register sent through cvt came out wrong on an H100 (a padded
+# register of A as 2^-6; a ragged-K fp8 matmul's first m tile off by 2^-10, found by tests/test_tensor_cores.py's
+# planted-bug campaign on CUDA): such registers are set to 0 without a cvt (`zero`)
+def _fp8_as_f16(t: str, zero: Collection[int] = ()) -> str:
     """The C string of the PTX block: operands as mma.sync m16n8k32's (%0-3 D, %4-7 A, %8-9 B, %10-13 C). A register
     in `zero` (positions 0-5 of A and B's, every element +0: a K tail's padding) is not converted: its halves are 0."""
     split = " ".join(f"mov.b32 a{i}, 0; mov.b32 b{i}, 0;" if i in zero else
