@@ -117,6 +117,10 @@ class Ref:
     err: np.ndarray
     undef: np.ndarray
     rounded: np.ndarray | None = None
+    # where the value is a float32 product that overflowed although its exact value is finite: a fused sum
+    # (MULACC, one rounding) adds the exact product, so a sum of it that is NaN here (inf + -inf) may be an
+    # infinity there, depending on the order of the terms (see `reduce`)
+    overflowed: np.ndarray | None = None
 
     @property
     def dtype(self) -> str:
@@ -183,7 +187,7 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
                 domain: Callable[..., np.ndarray] | None = None, discrete: bool = False,
                 own: Callable[..., np.ndarray] | None = None, own_unit: str = "work",
                 pole: tuple[int, ...] = (), rounded_once: bool = False, slope: float | None = None,
-                steps: Callable[..., np.ndarray] | None = None) -> Ref:
+                steps: Callable[..., np.ndarray] | None = None, product: bool = False) -> Ref:
     """An elementwise op: `fn` on the inputs converted to `compute` (float64 for float results, else `out`),
     rounded once to `out`. `domain(*xs)` is True where the op is defined; `discrete` ops (comparisons, floor,
     casts to integers) are undefined where moving an input within its error changes the result. `own(*xs, out)`
@@ -247,6 +251,8 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
         if rounded_once and own is None:
             out_ref.rounded = ~out_ref.undef & np.logical_and.reduce([a.err == 0 for a in args] +
                                                                      [np.ones(center.shape, bool)])
+        if product and out == "float32":
+            out_ref.overflowed = np.isinf(out_ref.value) & np.isfinite(center)
         return out_ref
     return Ref(center.astype(NP_DTYPES[out]), np.zeros(center.shape), undef)
 
@@ -319,7 +325,9 @@ def where(cond: Ref, a: Ref, b: Ref, out: str) -> Ref:
 def movement(x: Ref, fn: Callable[[np.ndarray, Any], np.ndarray], fill: Any = 0) -> Ref:
     """A movement op `fn` applied to value, error and masks. `fn` may pad; `fill` is the padded value."""
     rounded = None if x.rounded is None else np.array(fn(x.rounded, False))
-    return Ref(np.array(fn(x.value, fill)), np.array(fn(x.err, 0.0)), np.array(fn(x.undef, False)), rounded)
+    overflowed = None if x.overflowed is None else np.array(fn(x.overflowed, False))
+    return Ref(np.array(fn(x.value, fill)), np.array(fn(x.err, 0.0)), np.array(fn(x.undef, False)), rounded,
+               overflowed)
 
 
 def concat(xs: Sequence[Ref], axis: int, out: str) -> Ref:
@@ -378,6 +386,7 @@ def reduce(x: Ref, op: str, axes: tuple[int, ...], keepdims: bool, out: str | No
             if acc in _MAX:  # where some order of the partial sums overflows the accumulator (49152 + 16384 is
                 # inf in e5m2, then + -inf NaN), the result depends on the order, which opts change
                 undef = undef | (mags + np.sum(x.err, axis=axes, keepdims=keepdims) >= _MAX[acc])
+            undef = undef | _fused_overflow(x, v, lambda m: np.any(m, axis=axes, keepdims=keepdims))
         else:
             v = np.prod(xv, axis=axes, keepdims=keepdims)
             rel = np.sum(np.where(xv != 0, x.err / np.abs(np.where(xv != 0, xv, 1)), np.inf), axis=axes,
@@ -391,6 +400,16 @@ def reduce(x: Ref, op: str, axes: tuple[int, ...], keepdims: bool, out: str | No
                 big = np.prod(np.where(np.abs(xv) > 1, np.abs(xv) + x.err, 1.0), axis=axes, keepdims=keepdims)
                 undef = undef | (np.isfinite(v) & (big >= _MAX[acc]))
         return _round(np.asarray(v, np.float64), out, np.asarray(e, np.float64), undef)
+
+
+def _fused_overflow(x: Ref, v: np.ndarray, over: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Where a float32 sum of `x` (reduced by `over`) is NaN only because an overflowed product met an infinity of
+    the other sign: the engine's fused sum adds that product exactly (fma), and fma(a, b, +inf) with a finite
+    exact product is +inf, so its result is NaN or an infinity depending on the order of the terms."""
+    if x.overflowed is None or x.dtype != "float32":
+        return np.zeros(np.shape(v), bool)
+    with np.errstate(all="ignore"):
+        return np.isnan(v) & over(x.overflowed) & ~over(np.isnan(x.f64()))
 
 
 def _both_zeros(v: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
@@ -470,6 +489,9 @@ def cumsum(x: Ref, axis: int | None, out: str | None = None) -> Ref:
         err = np.cumsum(e, axis=axis) + eps(acc) * max(n, 1) * mags
         if acc in _MAX:  # a partial sum of some order overflows the accumulator: the order decides (as in reduce)
             undef = undef | (mags + np.cumsum(e, axis=axis) >= _MAX[acc])
+        if x.overflowed is not None:
+            o = x.overflowed.reshape(v.shape)
+            undef = undef | _fused_overflow(Ref(v, e, u, None, o), r, lambda m: np.logical_or.accumulate(m, axis=axis))
     return _round(r, out, err, undef)
 
 

@@ -130,6 +130,22 @@ def test_a_product_whose_factors_overflow_in_some_order_is_undefined():
     assert p.undef.tolist() == [True, False] and p.value[1] == 0
 
 
+def test_a_sum_that_is_nan_only_through_an_overflowed_product_is_undefined():
+    # the fused sum adds each float32 product exactly (fma): 5e4 * -2e38 onto +inf is +inf there, while the rounded
+    # product is -inf and numpy's sum NaN (the seed-78 false alarm, corpus/graphs/). A NaN that an input brings, or
+    # an inf - inf of values that were never a product's overflow, stays defined.
+    a = R.exact(np.array([[5e4, 1.0], [1.0, 1.0], [1.0, np.nan]], np.float32))
+    b = R.exact(np.array([[-2e38, 1.0], [np.inf, 1.0], [1.0, 1.0]], np.float32))
+    p = OPS["mul"].ref([a, b], {}, ((3, 2), "float32"))
+    assert p.overflowed is not None and p.overflowed.tolist() == [[True, False], [False, False], [False, False]]
+    s = R.reduce(R.movement(p, lambda v, f: v.T), "sum", (1,), False)  # through a movement op
+    assert np.isnan(s.value).tolist() == [True, True] and s.undef.tolist() == [True, False]
+    plain = R.reduce(R.exact(np.array([-np.inf, np.inf], np.float32)), "sum", (0,), False)
+    assert np.isnan(plain.value) and not plain.undef
+    c = R.cumsum(p, 0)
+    assert c.undef[:, 0].tolist() == [False, True, True] and not c.undef[:, 1].any()
+
+
 def test_separate_mode_realizes_every_output_once_in_groups_drawn_from_the_seed():
     from fuzz.graphs.case import realize_groups
 

@@ -357,7 +357,7 @@ def _binary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         if domain is _quotient_domain:  # this domain depends on the dtype the engine divides in
             dom = lambda a, b: _quotient_domain(a, b, p)  # noqa: E731
         return R.elementwise(fn, rs, o, compute=c, domain=dom, discrete=discrete, own=own, own_unit=own_unit,
-                             pole=pole, rounded_once=rounded_once and is_float(o), steps=steps)
+                             pole=pole, rounded_once=rounded_once and is_float(o), steps=steps, product=name == "mul")
 
     # arity None: one tensor input with a scalar, else two
     _add(OpSpec(name, "elementwise", None, sample, infer, code, ref, defaults={"reverse": False}, weight=weight))
