@@ -167,14 +167,21 @@ def test_tc_matmul_equals_the_unoptimized_kernel(dt, shape):
 
 
 @pytest.mark.parametrize("dt", ["float16", "bfloat16"])
-def test_tc_matmul_of_random_values_adds_in_the_order_of_the_plain_loop(dt):
-    """The accumulators are the mma's C operands (linearize: D = A B + acc), and the emulated mma adds each product
-    onto C in order of k: the plain loop's order, so the results are equal bit for bit even for random values."""
-    a, b = _mm(40, 24, 72, dt, np.random.default_rng(3), ints=False)
+@pytest.mark.parametrize("unroll", [1, 2, 3])
+def test_tc_matmul_of_random_values_adds_in_the_order_of_the_plain_loop(dt, unroll):
+    """The accumulators are the mma's C operands (linearize: D = A B + acc; after an UNROLL of the k tile loop, a
+    chain: each mma's C the D of the one before, the first's the accumulators), and the emulated mma adds each
+    product onto C in order of k: the plain loop's order, so the results are equal bit for bit even for random
+    values, and no float add follows an mma."""
+    a, b = _mm(40, 24, 96, dt, np.random.default_rng(3), ints=False)
     plain = _run(_matmul(a, b), [])
-    tc = _run(_matmul(a, b), [Opt("TC", 0, "m16n8k16")])
+    opts = [Opt("TC", 0, "m16n8k16")] + [Opt("UNROLL", 0, unroll)] * (unroll > 1)
+    prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", opts, gpu=True, tc=TC)
+    assert not any(u.op is Ops.ADD and u.dtype == dtypes.float32 for u in prg.uops)
+    assert sum(u.op is Ops.WMMA for u in prg.uops) == unroll
+    tc = _run(_matmul(a, b), opts)
     exact = a.astype(np.float64) @ b.astype(np.float64)
-    bound = 72 * np.finfo(np.float32).eps * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+    bound = 96 * np.finfo(np.float32).eps * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
     assert (np.abs(tc - exact) <= bound).all() and (np.abs(plain - exact) <= bound).all()
     np.testing.assert_array_equal(tc, plain)
 

@@ -157,12 +157,15 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
         for k, r in enumerate(rs):
             open_range(r)
             emit_scope(base + tuple(rs[: k + 1]))
-        for w in dict.fromkeys(fused[m.src[0]] for m in group if m.src[0] in fused):  # D = A B + the accumulators
-            by_elem = {m.src[0].arg[0]: slot for m, slot in zip(group, slots) if fused.get(m.src[0]) is w}
-            curs = [put(UOp(Ops.LOAD, dtypes.float32, (by_elem[i],), next(read_ids))) for i in range(len(by_elem))]
-            nw = put(UOp(Ops.WMMA, w.dtype, (*(value[x] for x in w.src[:len(w.src) - len(curs)]), *curs), w.arg))
-            for i in range(len(curs)):
-                put(UOp(Ops.STORE, dtypes.void, (by_elem[i], put(UOp(Ops.GEP, dtypes.float32, (nw,), (i,))))))
+        for chain in dict.fromkeys(fused[m.src[0]] for m in group if m.src[0] in fused):  # D = A B + C, chained
+            by_elem = {_first_lane(m.src[0]).arg[0]: slot
+                       for m, slot in zip(group, slots) if fused.get(m.src[0]) == chain}
+            cs = [put(UOp(Ops.LOAD, dtypes.float32, (by_elem[i],), next(read_ids))) for i in range(len(by_elem))]
+            for w in chain:
+                nw = put(UOp(Ops.WMMA, w.dtype, (*(value[x] for x in w.src[:len(w.src) - len(cs)]), *cs), w.arg))
+                cs = [put(UOp(Ops.GEP, dtypes.float32, (nw,), (i,))) for i in range(len(cs))]
+            for i, c in enumerate(cs):
+                put(UOp(Ops.STORE, dtypes.void, (by_elem[i], c)))
         for m, slot in zip(group, slots):
             v = m.src[0]
             if v in fused:
@@ -200,31 +203,56 @@ def linearize(ast: UOp, name: str, loop_order: list[UOp] | None = None) -> Progr
     return Program(name, live[::-1])
 
 
-def _accumulating_wmmas(topo: list[UOp], homes: dict[UOp, tuple[UOp, ...]]) -> dict[UOp, UOp]:
-    """The WMMAs (Opt TC) whose C operands are zero and whose every D element is only summed by a float32 REDUCE,
-    those REDUCEs run in one loop nest: each element's GEP -> its WMMA (and the WMMA -> itself). The accumulate step
-    of those REDUCEs is the WMMA itself, its C operands the accumulators (D = A B + C: no add per element after it,
-    which would cost a tensor-core kernel as many instructions as its fragment loads)."""
+def _first_lane(v: UOp) -> UOp:
+    """The first GEP of a sum of WMMA elements (`_accumulating_wmmas`)."""
+    while v.op is Ops.ADD:
+        v = v.src[0]
+    return v
+
+
+def _accumulating_wmmas(topo: list[UOp], homes: dict[UOp, tuple[UOp, ...]]) -> dict[UOp, tuple[UOp, ...]]:
+    """The chains of WMMAs (Opt TC) whose C operands are zero and whose D elements are only summed, element i of
+    each by one float32 REDUCE (those REDUCEs run in one loop nest), as GEP(w1, i) or, where an UNROLL of the k tile
+    loop made several lanes, GEP(w1, i) + GEP(w2, i) + ... (added left to right, expand._combine): every node of a
+    chain (WMMAs, GEPs, ADDs) -> the chain's WMMAs in order. The accumulate step of those REDUCEs is the chain
+    itself: w1's C operands the accumulators, each later WMMA's the one before's D (D = A B + C: no add per element
+    after it, which would cost a tensor-core kernel as many instructions as its fragment loads; the sum keeps the
+    order of the loop without the opts)."""
     readers: dict[UOp, list[UOp]] = {}
     for u in topo:
         for s in u.src:
             readers.setdefault(s, []).append(u)
-    out: dict[UOp, UOp] = {}
-    for w in topo:
-        if w.op is not Ops.WMMA:
+
+    def lanes(v: UOp) -> list[UOp] | None:
+        """The GEPs of WMMAs that v adds left to right (v one of them, or an ADD of such a sum and one more)."""
+        if v.op is Ops.GEP and v.src[0].op is Ops.WMMA:
+            return [v]
+        if v.op is Ops.ADD and v.dtype == dtypes.float32 and len(readers.get(v, [])) == 1 and \
+                v.src[1].op is Ops.GEP and v.src[1].src[0].op is Ops.WMMA and (left := lanes(v.src[0])) is not None:
+            return [*left, v.src[1]]
+        return None
+
+    def spine(v: UOp) -> list[UOp]:
+        """The GEPs and ADDs of a sum `lanes` took apart."""
+        return [v] if v.op is Ops.GEP else [v, v.src[1], *spine(v.src[0])]
+
+    out: dict[UOp, tuple[UOp, ...]] = {}
+    by_chain: dict[tuple[UOp, ...], list[UOp]] = {}
+    for red in topo:
+        if red.op is Ops.REDUCE and red.arg is Ops.ADD and red.dtype == dtypes.float32 and \
+                (ls := lanes(red.src[0])) is not None and len(readers.get(red.src[0], [])) == 1 and \
+                len({g.arg for g in ls}) == 1:
+            by_chain.setdefault(tuple(g.src[0] for g in ls), []).append(red)
+    for chain, reds in by_chain.items():
+        n = chain[0].dtype.count
+        if len(set(chain)) != len(chain) or len(reds) != n or len({(homes[r], r.src[1:]) for r in reds}) != 1:
             continue
-        n = w.dtype.count
-        if not all(c.op is Ops.CONST and c.arg == 0.0 for c in w.src[-n:]):
+        if not all(all(c.op is Ops.CONST and c.arg == 0.0 for c in w.src[-n:]) and w.dtype.count == n and
+                   len(readers.get(w, [])) == n for w in chain):
             continue
-        geps = readers.get(w, [])
-        if sorted(g.arg for g in geps if g.op is Ops.GEP) != [(i,) for i in range(n)] or len(geps) != n:
+        nodes = [x for r in reds for x in spine(r.src[0])]
+        if any(len(readers.get(g, [])) != 1 for g in nodes if g.op is Ops.GEP) or \
+                {g.arg for g in nodes if g.op is Ops.GEP} != {(i,) for i in range(n)}:
             continue
-        reds = [readers.get(g, []) for g in geps]
-        if not all(len(r) == 1 and r[0].op is Ops.REDUCE and r[0].arg is Ops.ADD and r[0].src[0] is g
-                   and r[0].dtype == dtypes.float32 for r, g in zip(reds, geps)):
-            continue
-        if len({(homes[r[0]], r[0].src[1:]) for r in reds}) != 1:
-            continue
-        out[w] = w
-        out.update((g, w) for g in geps)
+        out.update((x, chain) for x in [*chain, *nodes])
     return out
