@@ -463,7 +463,9 @@ def test_default_tc_opts_end_with_smem_where_tc_smem_is_set(monkeypatch):
     assert SMEM not in build_kernel(ragged, "k", "default", gpu=True, tc=TC).applied  # a K tail: TC without SMEM
 
 
-def test_smem_cuda_source_copies_to_shared_memory_and_syncs_in_the_loop():
+def test_smem_cuda_source_copies_to_shared_memory_and_syncs_in_the_loop(monkeypatch):
+    from engine.renderer import c as c_renderer
+
     a, b = _mm(64, 32, 48, "float16", np.random.default_rng(23))
     prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16"), *TILES, SMEM],
                         gpu=True, tc=TC)
@@ -481,9 +483,15 @@ def test_smem_cuda_source_copies_to_shared_memory_and_syncs_in_the_loop():
         assert part.count("cp.async.commit_group") == 1
     assert loop.index("cp.async.wait_group 1;") < loop.index("__syncthreads();") < loop.index("mma.sync")
     assert "= data1[" not in loop and "= data2[" not in loop
-    # the fragments: A's pairs as one 32-bit word of the tile, B's elements one by one; none from global memory
-    assert "*(const uint32_t*)(temp0 + " in loop and "(uint32_t)temp0[" in loop
+    # the fragments: A's by ldmatrix.x4, B's (stored k by n) by ldmatrix.x2.trans, each once for the 2 x 2 mma that
+    # use it; none from global memory; with LDMATRIX off, A's pairs as one 32-bit word of the tile, B's elements one
+    # by one
+    assert loop.count("ldmatrix.sync.aligned.m8n8.x4.shared.b16") == 2 == \
+        loop.count("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16") and loop.count("mma.sync") == 4
     assert "(data1 + " not in loop and "(uint32_t)data2[" not in loop
+    monkeypatch.setattr(c_renderer, "LDMATRIX", False)
+    plain = render(prg, CUDA)
+    assert "ldmatrix" not in plain and "*(const uint32_t*)(temp0 + " in plain and "(uint32_t)temp0[" in plain
     # the accumulators are the mma's C operands: no zero C, no add after it
     assert '"f"(0.0f)' not in loop and loop.count('"f"(val') == 4 * loop.count("mma.sync")
 
@@ -535,6 +543,59 @@ def test_smem_kernels_compile_with_nvrtc_for_sm80_and_sm90(dt):
         assert "__syncthreads();" in src and "cp.async.cg.shared.global" in src
         for arch in archs:
             assert len(compile_cuda(src, "smem_k", arch)) > 0
+
+
+@pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])
+def test_ldmatrix_registers_hold_the_elements_the_loads_read(layout):
+    """CUDA with SMEM: an mma operand whose elements the lanes read from workgroup memory in the ISA's 8 x 8 matrix
+    layout is read by one ldmatrix (.x4 for A, .x2 for B; .trans where the tile is stored transposed: a row-major B,
+    a transposed A). ldmatrix simulated from the PTX ISA's definition (lane t gives the row address of row t % 8 of
+    matrix t // 8; lane L receives row L // 4, columns 2 (L % 4) + 0, 1 of each matrix, or with .trans column L // 4,
+    rows 2 (L % 4) + 0, 1) at every lane, with the loops and warps at random values: each register holds exactly the
+    elements the replaced loads read. The source compiles where NVRTC is installed."""
+    from engine.renderer.c import _fragment
+    from engine.rewrite import substitute
+    from engine.symbolic import sym_infer
+
+    rng = np.random.default_rng(40)
+    a, b = _mm(64, 128, 64, "float16", rng)
+    ta, tb = layout[0] == "t", layout[1] == "t"
+    a_src, b_src = (np.ascontiguousarray(a.T) if ta else a), (np.ascontiguousarray(b.T) if tb else b)
+
+    def build(dev):
+        x, y = Tensor(a_src, device=dev).cast(dtypes.float32), Tensor(b_src, device=dev).cast(dtypes.float32)
+        return (x.T if ta else x) @ (y.T if tb else y)
+    prg = build_program(_kernel(build("PYTHON_GPU")).ast, "k", "default", gpu=True, tc=TC)
+    lane = next(u for u in prg.uops if u.op is Ops.SPECIAL and u.arg == "lidx0")
+    ranges = [u for u in prg.uops if u.op is Ops.RANGE]
+    specials = [u for u in prg.uops if u.op is Ops.SPECIAL and u is not lane]
+    seen = {}
+    for w in (u for u in prg.uops if u.op is Ops.WMMA):
+        for name, xs in (("A", w.src[:8]), ("B", w.src[8:12])):
+            f = _fragment(tuple(xs), lane)
+            assert f is not None, f"{layout}: operand {name} is not read with ldmatrix"
+            seen[name] = f.trans
+            for _ in range(3):
+                env = {s: UOp.const(dtypes.index, int(rng.integers(0, s.src[0].arg))) for s in specials}
+                loops = {r: int(rng.integers(0, r.src[0].arg)) for r in ranges}
+
+                def at(u: UOp, t: int) -> int:
+                    return sym_infer(substitute(u, {**env, lane: UOp.const(dtypes.index, t)}), loops)
+                want = [[at(x.src[0].src[1], t) for x in xs] for t in range(32)]
+                addr = [at(f.first, t) - f.lane0[t] + f.origin[(t >> 3) & (len(f.origin) - 1)] + (t & 7) * f.stride
+                        for t in range(32)]
+                for t in range(32):
+                    g, c = t // 4, t % 4
+                    got = [(addr[8 * m + 2 * c + j] + g) if f.trans else (addr[8 * m + g] + 2 * c + j)
+                           for m in range(len(f.origin)) for j in (0, 1)]
+                    assert got == want[t], (layout, name, t)
+    # stored transposed: B row-major (k rows) unless tb, A column-major (k rows) only if ta
+    assert seen == {"A": ta, "B": not tb}
+    src = render(prg, CUDA)
+    assert src.count("ldmatrix.sync.aligned.m8n8.x4") and src.count("ldmatrix.sync.aligned.m8n8.x2")
+    from engine.runtime.cuda import compile_cuda, nvrtc_available
+    if nvrtc_available():
+        assert len(compile_cuda(src, "k", "sm_90")) > 0
 
 
 # ------------------------------------------------------------------ the graph fuzzer draws TC and finds TC bugs

@@ -27,6 +27,7 @@ are provably aligned moves up to 16 bytes at once (`_chunk_copies`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Collection
@@ -749,6 +750,129 @@ def _packed_load(xs: tuple[UOp, ...], names: dict[UOp, str]) -> str | None:
     return f"*(const uint32_t*)({names[buf]} + {names[index]})"
 
 
+@dataclass(frozen=True)
+class _Fragment:
+    """ldmatrix for one mma operand (its 16-bit elements read from workgroup memory): lane t gives the address of
+    row t % 8 of 8 x 8 matrix t // 8 (of len(origin)), at element `origin[m]` + row * `stride` counted from where
+    lane 0 reads the operand's first element, which is index `first` at lane t less `lane0(t)`; `trans` where the
+    operand is stored transposed (its element pairs one row apart)."""
+
+    buf: UOp
+    first: UOp  # the index of the first element's load
+    lane: UOp
+    lane0: tuple[int, ...]  # per lane t: `first` at t less `first` at lane 0
+    origin: tuple[int, ...]
+    stride: int
+    trans: bool
+
+
+def _index_terms(i: UOp) -> list[UOp]:
+    return [t for s in i.src for t in _index_terms(s)] if i.op is Ops.ADD else [i]
+
+
+def _int_value(u: UOp, env: dict[UOp, int]) -> int | None:
+    """An integer index expression at the values `env` gives its variables (None where it reads anything else)."""
+    if u in env:
+        return env[u]
+    if u.op is Ops.CONST and isinstance(u.arg, int):
+        return u.arg
+    if u.op not in (Ops.ADD, Ops.MUL, Ops.IDIV, Ops.MOD, Ops.SHL, Ops.SHR, Ops.AND):
+        return None
+    a, b = (_int_value(s, env) for s in u.src)
+    if a is None or b is None or (u.op in (Ops.IDIV, Ops.MOD) and b == 0):
+        return None
+    if u.op in (Ops.IDIV, Ops.MOD):  # C: the quotient truncated toward zero
+        q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+        return q if u.op is Ops.IDIV else a - b * q
+    return {Ops.ADD: a + b, Ops.MUL: a * b, Ops.SHL: a << b, Ops.SHR: a >> b, Ops.AND: a & b}[u.op]
+
+
+def _fragment(xs: tuple[UOp, ...], lane: UOp) -> _Fragment | None:
+    """ldmatrix (.x4 for A's 8 elements, .x2 for B's 4, .trans where stored transposed) for the elements of one
+    m16n8k16 operand, where every lane's element j is an unguarded load of one workgroup buffer at an index whose
+    distance from element 0's at lane 0, D_j(lane), is the same wherever the other variables are: the terms without
+    the lane the same for every element, those with it reading only the lane and other thread indices (enumerated
+    over all their values). Each pair of elements (one 32-bit register) must be the ISA's 8 x 8 matrix: register r of
+    lane L (g = L // 4, c = L % 4) at D_2r(L) = M_r + g * S + 2c, the pair adjacent (transposed: M_r + 2c * S + g,
+    the pair S apart), and every row 16-byte aligned (M_r and S multiples of 8, element 0's index at lane 0 a
+    multiple of 8 everywhere). Checked at all 32 lanes, so the rows ldmatrix reads are exactly the elements the lanes
+    load; else None (the elements are loaded one by one)."""
+    if not all(x.op is Ops.LOAD and len(x.src) == 1 and len(x.src[0].src) == 2 and x.dtype.itemsize == 2
+               for x in xs):
+        return None
+    buf = xs[0].src[0].src[0]
+    if memory_of(buf).op is not Ops.DEFINE_LOCAL or any(x.src[0].src[0] is not buf for x in xs):
+        return None
+    free: list[tuple[UOp, ...]] = []  # per element: its terms without the lane
+    laned: list[list[UOp]] = []  # ... and with it
+    others: set[UOp] = set()  # the thread indices beside the lane those read
+    for x in xs:
+        terms = _index_terms(x.src[0].src[1])
+        free.append(tuple(sorted((t for t in terms if lane not in t.toposort), key=id)))
+        laned.append([t for t in terms if lane in t.toposort])
+        for t in laned[-1]:
+            for v in t.toposort:  # other variables (loops): _int_value gives None
+                if v.op is Ops.SPECIAL and v is not lane:
+                    if not v.arg.startswith("lidx"):
+                        return None
+                    others.add(v)
+    nonconst = [tuple(t for t in f if t.op is not Ops.CONST) for f in free]
+    if any(f != nonconst[0] for f in nonconst) or not all(_multiple_of(t, 8) for t in nonconst[0]):
+        return None
+    const = [sum(t.arg for t in f if t.op is Ops.CONST) for f in free]
+    order = sorted(others, key=lambda v: v.arg)
+    sizes = [v.src[0].arg for v in order]
+    if math.prod(sizes) > 1024:
+        return None
+    dist: list[list[int]] | None = None  # D_j(t)
+    for values in itertools.product(*(range(n) for n in sizes)):
+        env = dict(zip(order, values))
+
+        def at(j: int, t: int) -> int | None:
+            vals = [_int_value(term, {**env, lane: t}) for term in laned[j]]
+            return None if any(v is None for v in vals) else const[j] + sum(vals)  # type: ignore[arg-type]
+        zero = at(0, 0)
+        if zero is None or zero % 8:
+            return None
+        here = [[at(j, t) for t in range(32)] for j in range(len(xs))]
+        if any(v is None for row in here for v in row):
+            return None
+        d = [[v - zero for v in row] for row in here]  # type: ignore[operator]
+        if dist is not None and d != dist:
+            return None
+        dist = d
+    if dist is None:
+        return None
+    for trans in (False, True):
+        origin = tuple(dist[2 * r][0] for r in range(len(xs) // 2))
+        stride = dist[1][0] - origin[0] if trans else dist[0][4] - origin[0]
+        want = [[(m + 2 * (t % 4) * stride + t // 4 + stride * j) if trans else (m + t // 4 * stride + 2 * (t % 4) + j)
+                 for t in range(32)] for m in origin for j in (0, 1)]
+        if want == dist and stride % 8 == 0 and all(m % 8 == 0 for m in origin):
+            return _Fragment(buf, xs[0].src[0].src[1], lane, tuple(dist[0]), origin, stride, trans)
+    return None
+
+
+def _ldmatrix(f: _Fragment, reg: str, names: dict[UOp, str]) -> list[str]:
+    """The registers of an operand as one ldmatrix (a warp-wide read of workgroup memory: volatile, and after the
+    barrier that makes the copies visible, like the loads it replaces)."""
+    n, lane = len(f.origin), names[f.lane]
+    # lane t's row: origin[t // 8] + (t % 8) * stride from lane 0's first element, which is first - lane0(t)
+    lane0 = f"(({lane} & 3) * {2 * f.stride} + ({lane} >> 2))" if f.trans else \
+        f"(({lane} >> 2) * {f.stride} + ({lane} & 3) * 2)"
+    origin = f"{f.origin[0]}"
+    for m in range(1, n):
+        origin = f"(({lane} >> 3) & {n - 1}) == {m} ? {f.origin[m]} : {origin}"
+    addr = f"{names[f.first]} - {lane0} + ({lane} & 7) * {f.stride} + ({origin})"
+    outs = ", ".join(f'"=r"({reg}[{i}])' for i in range(n))
+    regs = ", ".join(f"%{i}" for i in range(n))
+    return [f"uint32_t {reg}[{n}];",
+            f'asm volatile("{{ .reg .u64 a; .reg .u32 s; cvta.to.shared.u64 a, %{n}; cvt.u32.u64 s, a; '
+            f'ldmatrix.sync.aligned.m8n8.x{n}{".trans" if f.trans else ""}.shared.b16 {{{regs}}}, [s]; }}" : '
+            f'{outs} : "l"(&{names[f.buf]}[{addr}]) : "memory");']
+
+
+LDMATRIX = True  # CUDA: mma operands read from workgroup memory with ldmatrix where the layout allows (_fragment)
 _WORDS = {16: "uint4", 8: "uint2", 4: "uint32_t", 2: "uint16_t"}  # CUDA types that move that many bytes at once
 _WORD_BYTES = {w: n for n, w in _WORDS.items()}
 _ASYNC_BYTES = {16: "cg", 8: "ca", 4: "ca"}  # word sizes cp.async copies (16 bytes bypass L1: .cg)
@@ -803,10 +927,13 @@ def _chunk_copies(prg: Program) -> tuple[dict[UOp, tuple[UOp, UOp, str]], set[UO
     return words, done
 
 
-def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
+def _wmma(u: UOp, names: dict[UOp, str], d: Dialect, lane: UOp | None = None,
+          loaded: dict[tuple[UOp, ...], str] | None = None) -> list[str]:
     """A WMMA (engine/codegen/tc.py) as inline PTX mma.sync: 16-bit inputs two and 8-bit inputs four to a 32-bit
     register, the first element in the lowest bits (the ISA's "low to high" order). Volatile: the whole warp must
-    run it, so the compiler must not sink it into a store's condition (where only some lanes would)."""
+    run it, so the compiler must not sink it into a store's condition (where only some lanes would). With the warp's
+    `lane` index, an operand whose elements `_fragment` takes is read by one ldmatrix, kept in `loaded` (by its
+    element loads) for the mma after it that take the same operand (the caller forgets them where a scope ends)."""
     shape, in_dtype = u.arg
     if d is not CUDA or shape not in _MMA_SHAPES or in_dtype not in _MMA_TYPES:
         raise NotImplementedError(f"{d.name} backend: no tensor core {shape} for {in_dtype}")
@@ -817,13 +944,22 @@ def _wmma(u: UOp, names: dict[UOp, str], d: Dialect) -> list[str]:
     regs = [_packed_load(u.src[i:i + per], names) or
             " | ".join(f"({bits[i + j]} << {width * j})" if j else bits[i] for j in range(per))
             for i in range(0, n_a + n_b, per)]
+    lines = []
+    if lane is not None and loaded is not None and per == 2:
+        for lo, hi in ((0, n_a), (n_a, n_a + n_b)):
+            xs = tuple(u.src[lo:hi])
+            if xs not in loaded and (f := _fragment(xs, lane)) is not None:
+                loaded[xs] = f"frag{len(loaded)}_{names[u]}"
+                lines += _ldmatrix(f, loaded[xs], names)
+            if xs in loaded:
+                regs[lo // per:hi // per] = [f"{loaded[xs]}[{i}]" for i in range((hi - lo) // per)]
     name = names[u]
     outs = ", ".join(f'"=f"({name}[{i}])' for i in range(4))
     ins = ", ".join([f'"r"({r})' for r in regs] + [f'"f"({names[c]})' for c in u.src[n_a + n_b:]])
     if per == 4:  # 8-bit inputs: two f16 mma, see _fp8_as_f16
         zero = {i // per for i in range(0, n_a + n_b, per) if all(_is_zero(x) for x in u.src[i:i + per])}
         return [f"float {name}[4];", f'asm volatile({_fp8_as_f16(ptx_type, zero)} : {outs} : {ins});']
-    return [f"float {name}[4];",
+    return [*lines, f"float {name}[4];",
             f'asm volatile("mma.sync.aligned.{shape}.row.col.f32.{ptx_type}.{ptx_type}.f32 {{%0, %1, %2, %3}}, '
             f'{{%4, %5, %6, %7}}, {{%8, %9}}, {{%10, %11, %12, %13}};" : {outs} : {ins});']
 
@@ -873,6 +1009,11 @@ def render(prg: Program, d: Dialect) -> str:
     words, moved = _chunk_copies(prg) if d is CUDA else ({}, set())
     asynchronous = d is CUDA and any(_WORD_BYTES[w] in _ASYNC_BYTES for _, _, w in words.values())
     pending = False  # cp.async copies issued and not yet committed as a group
+    # the lane of a warp (engine/codegen/tc.py's warp loop, the innermost thread index) where mma operands may be
+    # read with ldmatrix (_fragment), and the operands read so far in the current scope
+    lane = next((u for u in prg.uops if u.op is Ops.SPECIAL and u.arg == "lidx0" and u.src[0].op is Ops.CONST
+                 and u.src[0].arg == 32), None) if d is CUDA and LDMATRIX else None
+    loaded: dict[tuple[UOp, ...], str] = {}
 
     def emit(text: str) -> None:
         lines.append("  " * depth + text)
@@ -920,6 +1061,7 @@ def render(prg: Program, d: Dialect) -> str:
         elif op is Ops.END:
             depth -= 1
             emit("}")
+            loaded.clear()  # fragments read inside the loop are out of scope
         elif op is Ops.DEFINE_REG:
             n = f"acc{u.arg}"
             names[u] = n
@@ -966,7 +1108,7 @@ def render(prg: Program, d: Dialect) -> str:
         elif op is Ops.WMMA:
             names[u] = f"wmma{counter}"
             counter += 1
-            for line in _wmma(u, names, d):
+            for line in _wmma(u, names, d, lane, loaded):
                 emit(line)
         elif op is Ops.GEP:
             names[u] = f"{names[u.src[0]]}[{u.arg[0]}]"
