@@ -160,7 +160,10 @@ NONDIVISOR_RATE = 0.15  # random opts: the chance that an amount not dividing th
 # threads of a workgroup (LOCAL and GROUP amounts multiplied) on the PYTHON_GPU emulator: it interprets every thread,
 # so a group of 330 made one kernel of a 9-op case take 21 s (half of a 150-case benchmark); a real GPU takes any
 EMULATED_THREADS = 64
-SMEM_RATE = 0.3  # of the kernels that took TC: the chance that they end with Opt SMEM (operands in shared memory)
+SMEM_RATE = 0.5  # of the kernels that took TC: the chance that they end with Opt SMEM (operands in shared memory)
+# ... the chance that LOCAL 2 on a tile loop follows TC at once: two warps a workgroup, as the default opts give large
+# matmuls (fuzz cases are too small for that; a LOCAL drawn later rarely has an amount of 2 and a tile loop to take)
+TC_WARPS_RATE = 0.3
 
 
 def _tensor_core_shaped(case: dict[str, Any]) -> bool:
@@ -179,8 +182,9 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
     """An opts function for engine.realize: per kernel, up to three opts drawn at random, each kept only if it
     applies (so the list is always valid for that kernel). `device`: the kernels' device; a CPU device draws VECTOR
     too, a GPU device LOCAL and GROUP too (and its list is checked to fit a launch), and TC first for half of the
-    matmul-shaped kernels where it has tensor cores (engine/codegen/tc.py), then SMEM last for some of those where it
-    applies (engine/codegen/smem.py); any other draws as before.
+    matmul-shaped kernels where it has tensor cores (engine/codegen/tc.py), right after it for some of those LOCAL 2
+    on a tile loop (two warps a workgroup), and SMEM last for half of them where it applies (engine/codegen/smem.py);
+    any other draws as before.
 
     Each kernel draws from its own stream, seeded by one draw of `rng`, the kernel's name (its loop shape) and how
     many kernels of that name came before it: a kernel keeps its opts while the minimizer drops other kernels of
@@ -238,9 +242,19 @@ def random_opts(rng: random.Random, device: str | None = None) -> Any:
                 chosen.append(opt)
             except OptError:  # a shape that does not take this kernel's dtype
                 pass
+        threads = 32 if chosen else 1  # a TC kernel's warp is 32 threads
+        if chosen and rng.random() < TC_WARPS_RATE:  # several warps a workgroup (the default opts' on large matmuls)
+            tiles = [i for i, r in enumerate(k.order) if r.arg[1] == "loop" and size(r) >= 2]
+            if tiles:
+                opt = Opt("LOCAL", rng.choice(tiles), 2)
+                try:
+                    k.apply_opt(opt)
+                    chosen.append(opt)
+                    threads = 64
+                except OptError:
+                    pass
         ops = len(ast.toposort)
         grow = 1  # how many copies of the body the upcasts and unrolls make: kept small so kernels compile fast
-        threads = 1
         for _ in range(rng.randint(1, 3)):
             opt = draw(k, rng.choice(kinds))
             if opt is None:
