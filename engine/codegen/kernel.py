@@ -382,6 +382,7 @@ GPU_TILE_LOCAL = 16
 GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
 TC_WARPS = 4  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
 TC_TILE = (4, 4)  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
+TC_WARPS_M = 2  # ... and then this many warps over the m tiles, where the TC_WARPS over n applied
 TC_SMEM = True  # default_tc_opts ends with Opt SMEM (operands staged through shared memory) where it applies
 TC_UNROLL = 2  # with SMEM, the reduce's tile loop unrolled by this much (each copied step holds that many k tiles)
 GROUP_MIN = 1024  # default_gpu_opts groups a reduce of at least this size ...
@@ -476,6 +477,8 @@ def default_tc_opts(k: Kernel) -> list[Opt]:
         apply("UPCAST", axis, (tile, 4, 2))
     if not apply("LOCAL", n_axis, (TC_WARPS, 2)):
         apply("LOCAL", m_axis, (TC_WARPS, 2))
+    elif TC_WARPS_M > 1:
+        apply("LOCAL", m_axis, (TC_WARPS_M,))
     if TC_SMEM:
         for extra in ([Opt("UNROLL", 0, TC_UNROLL)], []) if TC_UNROLL > 1 else ([],):
             try:
