@@ -478,7 +478,9 @@ def _sum_dtype(dt: DType) -> DType:
 
 
 def _as_bool(x: Any) -> Any:
-    return x.cast(dtypes.bool) if isinstance(x, Tensor) else bool(x)
+    """A logical op's other operand: a tensor (or a sharded one: the op then says whether it takes it) cast to
+    bool, a Python value made a bool."""
+    return x.cast(dtypes.bool) if isinstance(x, Tensor) or hasattr(x, "shards") else bool(x)
 
 
 def _axis(a: int, n: int) -> int:

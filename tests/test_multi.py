@@ -178,10 +178,11 @@ def test_op_that_cannot_run_sharded_raises_naming_it():
     with pytest.raises(ShardError, match="^__add__: mixes a tensor on CPU:1 with one sharded"):
         m + Tensor(x, device="CPU:1")
     # the plain tensor on the left (or as where's or matmul's operand) refuses it: it was read as a scalar, a TypeError
-    # deep in the graph (found by the graph fuzzer's shard mode, corpus/graphs/crash-shard-tensor-op-multitensor-*)
+    # deep in the graph (found by the graph fuzzer's shard mode, corpus/graphs/crash-shard-tensor-op-multitensor-*;
+    # logical_and made its operand a Python bool: crash-shard-logical-and-of-a-sharded-operand, a CUDA campaign)
     plain = Tensor(x, device="CPU:1")
     for op in (lambda a, b: a == b, lambda a, b: a + b, lambda a, b: a.maximum(b), lambda a, b: (a > 0).where(b, 1.0),
-               lambda a, b: a @ b.reshape(4, 3)):
+               lambda a, b: a @ b.reshape(4, 3), lambda a, b: a.logical_and(b), lambda a, b: a.logical_xor(b)):
         with pytest.raises(ShardError, match="^a tensor on CPU:1 cannot take one sharded over"):
             op(plain, m)
     with pytest.raises(ShardError, match="^__mul__: tensors sharded over different devices"):
