@@ -598,6 +598,30 @@ def test_ldmatrix_registers_hold_the_elements_the_loads_read(layout):
         assert len(compile_cuda(src, "k", "sm_90")) > 0
 
 
+BIG_SMEM = [Opt("TC", 0, "m16n8k16"), Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 4), Opt("LOCAL", 1, 4), Opt("LOCAL", 0, 2),
+            Opt("UNROLL", 0, 2), SMEM]  # the fp16 GEMM default: 56 KB of tiles
+
+
+def test_smem_past_48_kb_is_declared_dynamic_on_cuda():
+    """Tiles past the 48 KB a CUDA kernel may declare statically (smem.SMEM_BYTES allows 96): one extern (dynamic)
+    shared buffer, the tiles at 16-byte aligned offsets in it; the runtime sets the kernel's limit and passes the size
+    at launch (the on-card test runs it). The source compiles where NVRTC is installed."""
+    from engine.renderer.c import STATIC_SHARED_BYTES, dynamic_shared_bytes
+    from engine.runtime.cuda import compile_cuda, nvrtc_available
+
+    a, b = _mm(128, 128, 96, "float16", np.random.default_rng(41))
+    prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", BIG_SMEM, gpu=True, tc=TC)
+    assert dynamic_shared_bytes(prg) > STATIC_SHARED_BYTES
+    src = render(prg, CUDA)
+    assert "extern __shared__ __align__(16) unsigned char dynamic_smem[];" in src and "__shared__ __align__" not in \
+        src.replace("extern __shared__ __align__", "")
+    small = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16"), *TILES, SMEM],
+                          gpu=True, tc=TC)
+    assert dynamic_shared_bytes(small) == 0 and "extern __shared__" not in render(small, CUDA)
+    if nvrtc_available():
+        assert len(compile_cuda(src, "k", "sm_90")) > 0
+
+
 # ------------------------------------------------------------------ the graph fuzzer draws TC and finds TC bugs
 
 
@@ -771,6 +795,15 @@ def test_tc_kernels_on_cuda_equal_the_unoptimized_kernel_and_numpy():
         runs.append((f"{dt} default+SMEM 256x128x{2 * k}", _matmul(*_mm(256, 128, 2 * k, dt, rng)),
                      [Opt("TC", 0, shape), Opt("UPCAST", 0, 4), Opt("UPCAST", 1, 8), Opt("LOCAL", 0, 2), SMEM]))
     runs.append(("bf16 batch 3", _matmul(*_mm(18, 10, 20, "bfloat16", rng, batch=3)), [Opt("TC", 0, "m16n8k16")]))
+    runs.append(("fp16 SMEM past 48 KB (dynamic)", _matmul(*_mm(128, 128, 96, "float16", rng)), BIG_SMEM))
+    for ta, tb in ((True, False), (False, True), (True, True)):  # ldmatrix .trans / not, A and B stored transposed
+        a_, b_ = _mm(128, 64, 64, "float16", rng)
+        a_, b_ = (np.ascontiguousarray(a_.T) if ta else a_), (np.ascontiguousarray(b_.T) if tb else b_)
+
+        def mmt(dev, a_=a_, b_=b_, ta=ta, tb=tb):
+            x, y = Tensor(a_, device=dev).cast(dtypes.float32), Tensor(b_, device=dev).cast(dtypes.float32)
+            return (x.T if ta else x) @ (y.T if tb else y)
+        runs.append((f"fp16 default, A{'.T' * ta} @ B{'.T' * tb}", mmt, "default"))
     mm = _matmul(*_mm(64, 32, 64, "float16", rng))
     for opts in ([Opt("TC", 0, "m16n8k16"), Opt("LOCAL", 1, 2)],
                  [Opt("TC", 0, "m16n8k16"), Opt("UPCAST", 0, 2), Opt("UNROLL", 0, 2)],

@@ -57,7 +57,9 @@ from engine.rewrite import substitute
 from engine.symbolic import build_sum, simplify, sym_infer, terms_of
 from engine.uop import Ops, UOp
 
-SMEM_BYTES = 48 * 1024  # static shared memory a CUDA block may declare
+# workgroup memory the tiles may take: past 48 KB a CUDA kernel declares it dynamic (renderer.c.dynamic_shared_bytes);
+# every card with tensor cores (sm_80 and up) gives a block at least 99 KB (sm_86 / sm_89; sm_80 163, sm_90 227)
+SMEM_BYTES = 96 * 1024
 CHUNK_BYTES = 16  # the widest copy a thread makes at once (uint4)
 BUFFERS = 3  # copies of each tile where the reduce loops: one barrier a step suffices with three (module docstring)
 PADS = (0, 16, 32, 48, 64)  # row pads tried, in bytes (multiples of 16: a padded row stays 16-byte aligned)

@@ -981,6 +981,21 @@ def _fp8_as_f16(t: str, zero: Collection[int] = ()) -> str:
             f'{{%10, %11, %12, %13}}; {mma}, {{b0, b1, b2, b3}}, {{b4, b5}}, {{%0, %1, %2, %3}}; }}"')
 
 
+STATIC_SHARED_BYTES = 48 * 1024  # the most workgroup memory a CUDA kernel may declare statically
+
+
+def _local_bytes(u: UOp) -> int:
+    """The bytes of a DEFINE_LOCAL, rounded up to 16 (the next one stays aligned for 16-byte words)."""
+    return -(-u.dtype.size * u.dtype.scalar.itemsize // 16) * 16
+
+
+def dynamic_shared_bytes(prg: Program) -> int:
+    """CUDA: the bytes of workgroup memory a kernel declares as one dynamic buffer (a launch argument, and a function
+    attribute the runtime sets), where its locals together pass STATIC_SHARED_BYTES; else 0 (declared statically)."""
+    total = sum(_local_bytes(u) for u in prg.uops if u.op is Ops.DEFINE_LOCAL)
+    return total if total > STATIC_SHARED_BYTES else 0
+
+
 def render_c(prg: Program) -> str:
     """The C translation unit of a program: one function named after it."""
     return render(prg, C)
@@ -1014,6 +1029,7 @@ def render(prg: Program, d: Dialect) -> str:
     lane = next((u for u in prg.uops if u.op is Ops.SPECIAL and u.arg == "lidx0" and u.src[0].op is Ops.CONST
                  and u.src[0].arg == 32), None) if d is CUDA and LDMATRIX else None
     loaded: dict[tuple[UOp, ...], str] = {}
+    dynamic, dyn_offset = d is CUDA and dynamic_shared_bytes(prg) > 0, 0
 
     def emit(text: str) -> None:
         lines.append("  " * depth + text)
@@ -1073,7 +1089,14 @@ def render(prg: Program, d: Dialect) -> str:
             emit(f"{it} {u.arg} = ({it}){d.special[kind].format(d=dim if d is OPENCL else _XYZ[dim])};")
         elif op is Ops.DEFINE_LOCAL:  # workgroup memory holds values as global memory does (narrow floats as bits)
             names[u] = f"temp{u.arg}"
-            emit(f"{d.local_space} {storage_type(u.dtype, d)} temp{u.arg}[{u.dtype.size}];")
+            if dynamic:  # one dynamic buffer past the static limit, each local at its offset
+                if not dyn_offset:
+                    emit("extern __shared__ __align__(16) unsigned char dynamic_smem[];")
+                emit(f"{storage_type(u.dtype, d)}* temp{u.arg} = ({storage_type(u.dtype, d)}*)"
+                     f"(dynamic_smem + {dyn_offset});")
+                dyn_offset += _local_bytes(u)
+            else:
+                emit(f"{d.local_space} {storage_type(u.dtype, d)} temp{u.arg}[{u.dtype.size}];")
         elif op is Ops.BARRIER:  # src: (the local buffer, what must happen before); its value is the buffer
             names[u] = names[u.src[0]]
             if pending:

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.codegen.program import Program
 from engine.device import GUARD_BYTES, CompileError, Device, DeviceUnavailable, register_device
-from engine.renderer.c import CUDA, render
+from engine.renderer.c import CUDA, dynamic_shared_bytes, render
 from engine.uop import Ops
 
 COMPILE_ONLY_ARCH = "sm_90"  # what compile-only checks build for (an H100/H200)
@@ -149,11 +149,16 @@ class CUDADevice(Device):
         """launch(device pointers): the kernel launched once on its grid (asynchronous)."""
         fn = _check(self.drv.cuModuleGetFunction(module, prg.name.encode()), f"cuModuleGetFunction {prg.name}")
         g, lsz = prg.global_size, prg.local_size
+        shared = dynamic_shared_bytes(prg)  # past 48 KB: the kernel must be allowed it, and each launch given it
+        if shared:
+            _check(self.drv.cuFuncSetAttribute(
+                fn, self.drv.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared),
+                f"cuFuncSetAttribute {prg.name}: {shared} bytes of dynamic shared memory")
 
         def launch(ptrs: list[int]) -> None:
             slots = [ctypes.c_uint64(p) for p in ptrs]  # each parameter's storage; the kernel reads these
             params = (ctypes.c_void_p * max(len(slots), 1))(*[ctypes.addressof(s) for s in slots])
-            _check(self.drv.cuLaunchKernel(fn, *g, *lsz, 0, 0, ctypes.addressof(params), 0),
+            _check(self.drv.cuLaunchKernel(fn, *g, *lsz, shared, 0, ctypes.addressof(params), 0),
                    f"cuLaunchKernel {prg.name} grid {g} block {lsz}")
         return launch
 
