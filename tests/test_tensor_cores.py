@@ -569,26 +569,27 @@ def test_ldmatrix_registers_hold_the_elements_the_loads_read(layout):
     lane = next(u for u in prg.uops if u.op is Ops.SPECIAL and u.arg == "lidx0")
     ranges = [u for u in prg.uops if u.op is Ops.RANGE]
     specials = [u for u in prg.uops if u.op is Ops.SPECIAL and u is not lane]
-    seen = {}
-    for w in (u for u in prg.uops if u.op is Ops.WMMA):
-        for name, xs in (("A", w.src[:8]), ("B", w.src[8:12])):
-            f = _fragment(tuple(xs), lane)
-            assert f is not None, f"{layout}: operand {name} is not read with ldmatrix"
-            seen[name] = f.trans
-            for _ in range(3):
-                env = {s: UOp.const(dtypes.index, int(rng.integers(0, s.src[0].arg))) for s in specials}
-                loops = {r: int(rng.integers(0, r.src[0].arg)) for r in ranges}
+    seen: dict[str, bool] = {}
+    operands = dict.fromkeys((name, tuple(xs)) for w in prg.uops if w.op is Ops.WMMA
+                             for name, xs in (("A", w.src[:8]), ("B", w.src[8:12])))  # each distinct operand once
+    for name, xs in operands:
+        f = _fragment(xs, lane)
+        assert f is not None, f"{layout}: operand {name} is not read with ldmatrix"
+        seen[name] = f.trans
+        for _ in range(2):
+            env = {s: UOp.const(dtypes.index, int(rng.integers(0, s.src[0].arg))) for s in specials}
+            loops = {r: int(rng.integers(0, r.src[0].arg)) for r in ranges}
 
-                def at(u: UOp, t: int) -> int:
-                    return sym_infer(substitute(u, {**env, lane: UOp.const(dtypes.index, t)}), loops)
-                want = [[at(x.src[0].src[1], t) for x in xs] for t in range(32)]
-                addr = [at(f.first, t) - f.lane0[t] + f.origin[(t >> 3) & (len(f.origin) - 1)] + (t & 7) * f.stride
-                        for t in range(32)]
-                for t in range(32):
-                    g, c = t // 4, t % 4
-                    got = [(addr[8 * m + 2 * c + j] + g) if f.trans else (addr[8 * m + g] + 2 * c + j)
-                           for m in range(len(f.origin)) for j in (0, 1)]
-                    assert got == want[t], (layout, name, t)
+            def at(u: UOp, t: int) -> int:
+                return sym_infer(substitute(u, {**env, lane: UOp.const(dtypes.index, t)}), loops)
+            want = [[at(x.src[0].src[1], t) for x in xs] for t in range(32)]
+            addr = [at(f.first, t) - f.lane0[t] + f.origin[(t >> 3) & (len(f.origin) - 1)] + (t & 7) * f.stride
+                    for t in range(32)]
+            for t in range(32):
+                g, c = t // 4, t % 4
+                got = [(addr[8 * m + 2 * c + j] + g) if f.trans else (addr[8 * m + g] + 2 * c + j)
+                       for m in range(len(f.origin)) for j in (0, 1)]
+                assert got == want[t], (layout, name, t)
     # stored transposed: B row-major (k rows) unless tb, A column-major (k rows) only if ta
     assert seen == {"A": ta, "B": not tb}
     src = render(prg, CUDA)
