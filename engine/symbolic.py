@@ -893,15 +893,15 @@ def _no_larger(u: UOp, out: UOp) -> UOp:
 
 
 def sym_infer(u: UOp, values: dict[Any, int]) -> Any:
-    """Evaluate an expression with variables bound to `values` (by name) and loops (RANGE UOps, by the UOp), C
-    semantics."""
+    """Evaluate an expression with variables bound to `values` (by name) and loops and launch indices (RANGE and
+    SPECIAL UOps, by the UOp), C semantics."""
     env: dict[UOp, Any] = {}
     for x in u.toposort:
         if x.op is Ops.CONST:
             env[x] = x.arg
         elif x.op is Ops.DEFINE_VAR:
             env[x] = values[x.arg[0]]
-        elif x.op is Ops.RANGE:
+        elif x.op in (Ops.RANGE, Ops.SPECIAL):
             env[x] = values[x]
         else:
             env[x] = exec_alu(x.op, x.dtype, tuple(env[s] for s in x.src))

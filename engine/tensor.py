@@ -478,9 +478,9 @@ def _sum_dtype(dt: DType) -> DType:
 
 
 def _as_bool(x: Any) -> Any:
-    """A logical op's other operand: a tensor (or a sharded one: the op then says whether it takes it) cast to
-    bool, a Python value made a bool."""
-    return x.cast(dtypes.bool) if isinstance(x, Tensor) or hasattr(x, "shards") else bool(x)
+    """A logical op's other operand: a tensor cast to bool (a sharded one too: the op's `_not_sharded` then refuses it
+    as it does for every binary op), a Python value made a bool."""
+    return x.cast(dtypes.bool) if isinstance(x, Tensor) or getattr(x, "is_sharded", False) else bool(x)
 
 
 def _axis(a: int, n: int) -> int:

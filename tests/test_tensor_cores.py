@@ -551,9 +551,10 @@ def test_ldmatrix_registers_hold_the_elements_the_loads_read(layout):
     layout is read by one ldmatrix (.x4 for A, .x2 for B; .trans where the tile is stored transposed: a row-major B,
     a transposed A). ldmatrix simulated from the PTX ISA's definition (lane t gives the row address of row t % 8 of
     matrix t // 8; lane L receives row L // 4, columns 2 (L % 4) + 0, 1 of each matrix, or with .trans column L // 4,
-    rows 2 (L % 4) + 0, 1) at every lane, with the loops and warps at random values: each register holds exactly the
-    elements the replaced loads read. The source compiles where NVRTC is installed."""
-    from engine.renderer.c import _fragment
+    rows 2 (L % 4) + 0, 1) at every lane, from the address expression the renderer writes, with the loops and warps
+    at random values: each register holds exactly the elements the replaced loads read. The source compiles where
+    NVRTC is installed."""
+    from engine.renderer.c import _fragment, _ldmatrix_address
     from engine.rewrite import substitute
     from engine.symbolic import sym_infer
 
@@ -583,8 +584,9 @@ def test_ldmatrix_registers_hold_the_elements_the_loads_read(layout):
             def at(u: UOp, t: int) -> int:
                 return sym_infer(substitute(u, {**env, lane: UOp.const(dtypes.index, t)}), loops)
             want = [[at(x.src[0].src[1], t) for x in xs] for t in range(32)]
-            addr = [at(f.first, t) - f.lane0[t] + f.origin[(t >> 3) & (len(f.origin) - 1)] + (t & 7) * f.stride
-                    for t in range(32)]
+            # the address the renderer writes (integer math meaning the same in C and Python), at each lane
+            expr = _ldmatrix_address(f, {f.first: "first", f.lane: "lane"})
+            addr = [eval(expr, {}, {"first": at(f.first, t), "lane": t}) for t in range(32)]
             for t in range(32):
                 g, c = t // 4, t % 4
                 got = [(addr[8 * m + 2 * c + j] + g) if f.trans else (addr[8 * m + g] + 2 * c + j)

@@ -35,6 +35,7 @@ from typing import Any, Collection
 from engine.alu import wrap
 from engine.codegen.program import Program, memory_of
 from engine.dtype import DType, dtypes
+from engine.symbolic import sym_infer, terms_of
 from engine.uop import GroupOp, Ops, UOp
 
 PARALLEL_MIN_WORK = 1 << 15
@@ -754,93 +755,71 @@ def _packed_load(xs: tuple[UOp, ...], names: dict[UOp, str]) -> str | None:
 class _Fragment:
     """ldmatrix for one mma operand (its 16-bit elements read from workgroup memory): lane t gives the address of
     row t % 8 of 8 x 8 matrix t // 8 (of len(origin)), at element `origin[m]` + row * `stride` counted from where
-    lane 0 reads the operand's first element, which is index `first` at lane t less `lane0(t)`; `trans` where the
-    operand is stored transposed (its element pairs one row apart)."""
+    lane 0 reads the operand's first element (index `first`); `trans` where the operand is stored transposed (its
+    element pairs one row apart)."""
 
     buf: UOp
     first: UOp  # the index of the first element's load
     lane: UOp
-    lane0: tuple[int, ...]  # per lane t: `first` at t less `first` at lane 0
     origin: tuple[int, ...]
     stride: int
     trans: bool
 
 
-def _index_terms(i: UOp) -> list[UOp]:
-    return [t for s in i.src for t in _index_terms(s)] if i.op is Ops.ADD else [i]
-
-
-def _int_value(u: UOp, env: dict[UOp, int]) -> int | None:
-    """An integer index expression at the values `env` gives its variables (None where it reads anything else)."""
-    if u in env:
-        return env[u]
-    if u.op is Ops.CONST and isinstance(u.arg, int):
-        return u.arg
-    if u.op not in (Ops.ADD, Ops.MUL, Ops.IDIV, Ops.MOD, Ops.SHL, Ops.SHR, Ops.AND):
-        return None
-    a, b = (_int_value(s, env) for s in u.src)
-    if a is None or b is None or (u.op in (Ops.IDIV, Ops.MOD) and b == 0):
-        return None
-    if u.op in (Ops.IDIV, Ops.MOD):  # C: the quotient truncated toward zero
-        q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
-        return q if u.op is Ops.IDIV else a - b * q
-    return {Ops.ADD: a + b, Ops.MUL: a * b, Ops.SHL: a << b, Ops.SHR: a >> b, Ops.AND: a & b}[u.op]
+_LANE_MATH = (Ops.CONST, Ops.ADD, Ops.MUL, Ops.IDIV, Ops.MOD, Ops.SHL, Ops.SHR, Ops.AND)
 
 
 def _fragment(xs: tuple[UOp, ...], lane: UOp) -> _Fragment | None:
     """ldmatrix (.x4 for A's 8 elements, .x2 for B's 4, .trans where stored transposed) for the elements of one
     m16n8k16 operand, where every lane's element j is an unguarded load of one workgroup buffer at an index whose
-    distance from element 0's at lane 0, D_j(lane), is the same wherever the other variables are: the terms without
-    the lane the same for every element, those with it reading only the lane and other thread indices (enumerated
-    over all their values). Each pair of elements (one 32-bit register) must be the ISA's 8 x 8 matrix: register r of
-    lane L (g = L // 4, c = L % 4) at D_2r(L) = M_r + g * S + 2c, the pair adjacent (transposed: M_r + 2c * S + g,
-    the pair S apart), and every row 16-byte aligned (M_r and S multiples of 8, element 0's index at lane 0 a
-    multiple of 8 everywhere). Checked at all 32 lanes, so the rows ldmatrix reads are exactly the elements the lanes
-    load; else None (the elements are loaded one by one)."""
+    distance from element 0's at lane 0, D_j(lane), is the same wherever the other variables are: the terms
+    (engine.symbolic.terms_of) without the lane the same for every element, those with it integer math of the lane
+    and other thread indices only (evaluated at all their values). Each pair of elements (one 32-bit register) must be
+    the ISA's 8 x 8 matrix: register r of lane L (g = L // 4, c = L % 4) at D_2r(L) = M_r + g * S + 2c, the pair
+    adjacent (transposed: M_r + 2c * S + g, the pair S apart), and every row 16-byte aligned (M_r and S multiples of
+    8, element 0's index at lane 0 a multiple of 8 everywhere). Checked at all 32 lanes, so the rows ldmatrix reads
+    are exactly the elements the lanes load; else None (the elements are loaded one by one)."""
     if not all(x.op is Ops.LOAD and len(x.src) == 1 and len(x.src[0].src) == 2 and x.dtype.itemsize == 2
                for x in xs):
         return None
     buf = xs[0].src[0].src[0]
     if memory_of(buf).op is not Ops.DEFINE_LOCAL or any(x.src[0].src[0] is not buf for x in xs):
         return None
-    free: list[tuple[UOp, ...]] = []  # per element: its terms without the lane
-    laned: list[list[UOp]] = []  # ... and with it
+    free: list[dict[UOp, int]] = []  # per element: its terms without the lane, {base: coefficient}
+    laned: list[list[tuple[UOp, int]]] = []  # ... and with it
+    const: list[int] = []
     others: set[UOp] = set()  # the thread indices beside the lane those read
     for x in xs:
-        terms = _index_terms(x.src[0].src[1])
-        free.append(tuple(sorted((t for t in terms if lane not in t.toposort), key=id)))
-        laned.append([t for t in terms if lane in t.toposort])
-        for t in laned[-1]:
-            for v in t.toposort:  # other variables (loops): _int_value gives None
-                if v.op is Ops.SPECIAL and v is not lane:
-                    if not v.arg.startswith("lidx"):
-                        return None
+        terms, c = terms_of(x.src[0].src[1])
+        free.append({b: k for b, k in terms.items() if lane not in b.toposort})
+        laned.append([(b, k) for b, k in terms.items() if lane in b.toposort])
+        const.append(c)
+        for b, _ in laned[-1]:
+            for v in b.toposort:
+                if v.op is Ops.SPECIAL and v is not lane and v.arg.startswith("lidx"):
                     others.add(v)
-    nonconst = [tuple(t for t in f if t.op is not Ops.CONST) for f in free]
-    if any(f != nonconst[0] for f in nonconst) or not all(_multiple_of(t, 8) for t in nonconst[0]):
+                elif v is not lane and v.op not in _LANE_MATH:
+                    return None
+    if any(f != free[0] for f in free) or not all(k % 8 == 0 or _multiple_of(b, 8) for b, k in free[0].items()):
         return None
-    const = [sum(t.arg for t in f if t.op is Ops.CONST) for f in free]
     order = sorted(others, key=lambda v: v.arg)
     sizes = [v.src[0].arg for v in order]
     if math.prod(sizes) > 1024:
         return None
     dist: list[list[int]] | None = None  # D_j(t)
-    for values in itertools.product(*(range(n) for n in sizes)):
-        env = dict(zip(order, values))
-
-        def at(j: int, t: int) -> int | None:
-            vals = [_int_value(term, {**env, lane: t}) for term in laned[j]]
-            return None if any(v is None for v in vals) else const[j] + sum(vals)  # type: ignore[arg-type]
-        zero = at(0, 0)
-        if zero is None or zero % 8:
-            return None
-        here = [[at(j, t) for t in range(32)] for j in range(len(xs))]
-        if any(v is None for row in here for v in row):
-            return None
-        d = [[v - zero for v in row] for row in here]  # type: ignore[operator]
-        if dist is not None and d != dist:
-            return None
-        dist = d
+    bases = {b for terms in laned for b, _ in terms}  # each evaluated once at every lane (the elements share them)
+    try:
+        for values in itertools.product(*(range(n) for n in sizes)):
+            env: dict[Any, int] = dict(zip(order, values))
+            at = {b: [sym_infer(b, {**env, lane: t}) for t in range(32)] for b in bases}
+            here = [[const[j] + sum(k * at[b][t] for b, k in laned[j]) for t in range(32)] for j in range(len(xs))]
+            zero = here[0][0]
+            d = [[v - zero for v in row] for row in here]
+            if zero % 8 or (dist is not None and d != dist):
+                return None
+            dist = d
+    except ZeroDivisionError:
+        return None
     if dist is None:
         return None
     for trans in (False, True):
@@ -849,27 +828,31 @@ def _fragment(xs: tuple[UOp, ...], lane: UOp) -> _Fragment | None:
         want = [[(m + 2 * (t % 4) * stride + t // 4 + stride * j) if trans else (m + t // 4 * stride + 2 * (t % 4) + j)
                  for t in range(32)] for m in origin for j in (0, 1)]
         if want == dist and stride % 8 == 0 and all(m % 8 == 0 for m in origin):
-            return _Fragment(buf, xs[0].src[0].src[1], lane, tuple(dist[0]), origin, stride, trans)
+            return _Fragment(buf, xs[0].src[0].src[1], lane, origin, stride, trans)
     return None
+
+
+def _ldmatrix_address(f: _Fragment, names: dict[UOp, str]) -> str:
+    """The element index lane t gives ldmatrix: `first` less its distance from lane 0's (element 0's layout, which
+    _fragment checked), plus the row's. Written so that it means the same in C and in Python (the test evaluates it):
+    integer math and comparisons (0 or 1) only."""
+    lane, s = names[f.lane], f.stride
+    lane0 = f"(({lane} & 3) * {2 * s} + ({lane} >> 2))" if f.trans else f"(({lane} >> 2) * {s} + ({lane} & 3) * 2)"
+    matrix = f"(({lane} >> 3) & {len(f.origin) - 1})"
+    origin = " + ".join(f"({matrix} == {m}) * {o}" for m, o in enumerate(f.origin) if o) or "0"
+    return f"{names[f.first]} - {lane0} + ({lane} & 7) * {s} + {origin}"
 
 
 def _ldmatrix(f: _Fragment, reg: str, names: dict[UOp, str]) -> list[str]:
     """The registers of an operand as one ldmatrix (a warp-wide read of workgroup memory: volatile, and after the
     barrier that makes the copies visible, like the loads it replaces)."""
-    n, lane = len(f.origin), names[f.lane]
-    # lane t's row: origin[t // 8] + (t % 8) * stride from lane 0's first element, which is first - lane0(t)
-    lane0 = f"(({lane} & 3) * {2 * f.stride} + ({lane} >> 2))" if f.trans else \
-        f"(({lane} >> 2) * {f.stride} + ({lane} & 3) * 2)"
-    origin = f"{f.origin[0]}"
-    for m in range(1, n):
-        origin = f"(({lane} >> 3) & {n - 1}) == {m} ? {f.origin[m]} : {origin}"
-    addr = f"{names[f.first]} - {lane0} + ({lane} & 7) * {f.stride} + ({origin})"
+    n = len(f.origin)
     outs = ", ".join(f'"=r"({reg}[{i}])' for i in range(n))
     regs = ", ".join(f"%{i}" for i in range(n))
     return [f"uint32_t {reg}[{n}];",
             f'asm volatile("{{ .reg .u64 a; .reg .u32 s; cvta.to.shared.u64 a, %{n}; cvt.u32.u64 s, a; '
             f'ldmatrix.sync.aligned.m8n8.x{n}{".trans" if f.trans else ""}.shared.b16 {{{regs}}}, [s]; }}" : '
-            f'{outs} : "l"(&{names[f.buf]}[{addr}]) : "memory");']
+            f'{outs} : "l"(&{names[f.buf]}[{_ldmatrix_address(f, names)}]) : "memory");']
 
 
 LDMATRIX = True  # CUDA: mma operands read from workgroup memory with ldmatrix where the layout allows (_fragment)
