@@ -648,7 +648,7 @@ def reduce_float16_accumulates_in_float16(p: Patch) -> None:
 
 
 # sets written blind to the fuzzers' generators (their authors saw only the engine and the names above): a second
-# ONNX set and a second symbolic one
+# ONNX set and a second symbolic one, then a third of each (2026-12-07)
 
 
 def _load_blind(file: str, fuzzer: str) -> None:
@@ -662,6 +662,8 @@ def _load_blind(file: str, fuzzer: str) -> None:
 
 _load_blind("mutants_onnx_blind.py", "onnx")
 _load_blind("mutants_sym_blind.py", "symbolic")
+_load_blind("mutants_onnx_blind2.py", "onnx")
+_load_blind("mutants_sym_blind2.py", "symbolic")
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -776,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=1, help="mutants hunted at a time (each --workers cores)")
     ap.add_argument("--blind", action="store_true",
-                    help="only the blind sets (bench/mutants_onnx_blind.py, mutants_sym_blind.py)")
+                    help="only the blind sets (bench/mutants_onnx_blind*.py, mutants_sym_blind*.py)")
     ap.add_argument("--minimize-seconds", type=float, default=10.0)
     ap.add_argument("--list", action="store_true", help="list the mutants and what each models")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")

@@ -335,3 +335,28 @@ def test_new_ops_find_their_planted_bugs(monkeypatch, op, attrs_ok, plant):
     got = _first_failure(op, attrs_ok)
     assert got is not None, f"a planted {op} bug was not found"
     assert got[1].status == "mismatch", got[1]
+
+
+def test_float_ufuncs_of_ints_compute_in_numpys_float_and_a_wrong_float_is_found(monkeypatch):
+    """sqrt, exp, sin, ... of an int or bool tensor compute in numpy's float of it (float16 for 1-byte types, float32
+    for 2-byte, float64 wider); the generator draws such nodes, and an engine that picks the wrong float is found."""
+    import engine.tensor as tensor_mod
+    from engine.dtype import dtypes
+
+    want = {"sqrt", "exp", "exp2", "log", "log2", "rsqrt", "sin", "cos", "sigmoid", "tanh"}
+    rng = random.Random(0)
+    found = []
+    for _ in range(3000):
+        case = gen_case(rng)
+        types = infer_types(case)
+        if any(n["op"] in want and types[n["in"][0]][1] in ("int16", "uint16") and len(case["inputs"]) + k in
+               case["outputs"] for k, n in enumerate(case["nodes"])):  # the ufunc's value is an output
+            found.append(case)
+        if len(found) == 3:
+            break
+    assert len(found) == 3
+    fz = GraphFuzzer(modes=[])
+    assert all(fz.check(c).status == "pass" for c in found)
+    monkeypatch.setattr(tensor_mod, "_small_int_float",  # planted: 2-byte ints computed in float16
+                        lambda dt: dtypes.float16 if dt.itemsize <= 2 else dtypes.float32)
+    assert all(fz.check(c).status == "mismatch" for c in found)

@@ -391,3 +391,43 @@ def test_tolerance_follows_the_least_precise_dtype_on_the_way():
     assert ort_ref.compare(got, want).kind == "value"
     assert ort_ref.compare(got, want, "float16") is None
     assert OnnxFuzzer().check(case).status == "pass"
+
+
+def test_the_engine_device_comes_from_DEVICE_in_the_environment(monkeypatch):
+    """`DEVICE=CUDA fuzz run onnx` fuzzes the importer on a GPU: DEVICE (the engine's own convention) names the device
+    every case runs on, and a case checks there (here the PYTHON emulator)."""
+    monkeypatch.delenv("DEVICE", raising=False)
+    assert OnnxFuzzer().device in ("LLVM", "CPU")
+    monkeypatch.setenv("DEVICE", "python")
+    fz = OnnxFuzzer()
+    assert fz.device == "PYTHON"
+    rng = random.Random(3)
+    verdicts = [fz.check(gen_case(rng, 3)) for _ in range(4)]
+    assert all(v.status in ("pass", "invalid") for v in verdicts), verdicts
+    assert any(v.status == "pass" for v in verdicts)
+
+
+def test_generator_draws_convtranspose_output_shape_and_same_pads_and_implicit_einsums():
+    """The corners a blind importer-bug set showed were never drawn (2026-12-07): ConvTranspose's output_shape and
+    SAME_UPPER / SAME_LOWER / VALID pads, Einsum equations without '->' (output: the letters used once, sorted),
+    LRN; every such case is valid and the engine agrees with onnxruntime on a few of them."""
+    seen: set[str] = set()
+    picked = []
+    rng = random.Random(0)
+    for _ in range(400):
+        case = gen_case(rng, 3, ["ConvTranspose", "Einsum", "LRN"])
+        infer_types(case)
+        for n in case["nodes"]:
+            a = n["attrs"]
+            new = {f"ConvTranspose:{k}" for k in ("output_shape", "auto_pad") if n["op"] == "ConvTranspose" and k in a}
+            new |= {f"auto_pad:{a['auto_pad']}"} if "auto_pad" in a else set()
+            new |= {"Einsum:implicit"} if n["op"] == "Einsum" and "->" not in a["equation"] else set()
+            new |= {"LRN"} if n["op"] == "LRN" else set()
+            if new - seen:
+                picked.append(case)
+            seen |= new
+    assert seen >= {"ConvTranspose:output_shape", "ConvTranspose:auto_pad", "auto_pad:SAME_UPPER",
+                    "auto_pad:SAME_LOWER", "auto_pad:VALID", "Einsum:implicit", "LRN"}, seen
+    fz = OnnxFuzzer()
+    verdicts = [fz.check(c) for c in picked]
+    assert all(v.status == "pass" for v in verdicts), [(v.signature, v.details.get("error")) for v in verdicts]

@@ -394,3 +394,26 @@ def test_casts_through_fixed_width_types_are_generated_and_their_bounds_checked(
     with pytest.raises(ValueError, match="read through CAST_INT"):
         bare = ["ADD", ["TRUNC_INT8", ["var", "x"]], ["const", 1]]
         f.validate({"vars": {"x": [0, 3]}, "dtype": "int16", "expr": bare})
+
+
+def _fast_path_constant_unscaled(u: UOp):
+    """planted in the fast path: (s + k) * c taken as s*c + k (the constant of a scaled sum not multiplied)."""
+    if u.op is Ops.MUL and u.src[1].op is Ops.CONST and u.src[0].op is Ops.ADD and u.src[0].src[1].op is Ops.CONST \
+            and u.src[0].src[0].op in (Ops.ADD, Ops.SUB):
+        return u.src[0].src[0] * u.src[1].arg + u.src[0].src[1].arg
+    return None
+
+
+def test_affine_cases_take_the_fast_path_through_scaled_sums_and_a_bug_there_is_found(monkeypatch):
+    """An eighth of the index cases are affine (sums scaled and nested, what kernels' index math is), the expressions
+    simplify takes through affine_simplify rather than the rules; a bug in that path is found in a seeded campaign."""
+    rng = random.Random(0)
+    cases = [gen_case(rng) for _ in range(2000)]
+    affine = [c for c in cases if sym.simplify_fast(to_uop(c["expr"], c["vars"])) is not None]
+    scaled = [c for c in affine if any(u.op is Ops.MUL and u.src[0].op in (Ops.ADD, Ops.SUB)
+                                       for u in to_uop(c["expr"], c["vars"]).toposort)]
+    assert len(affine) > 200 and len(scaled) > 50, (len(affine), len(scaled))
+    monkeypatch.setattr(sym, "affine_simplify", _fast_path_constant_unscaled)
+    f = SymbolicFuzzer()
+    found = [v for v in (f.check(c) for c in scaled[:60]) if v.status == "mismatch"]
+    assert found and all(v.signature == "mismatch:fast-path" for v in found), [v.signature for v in found]

@@ -185,23 +185,37 @@ def _need(cond: bool, msg: str) -> Literal[False]:
 # ------------------------------------------------------------------ elementwise unary
 
 
+PROMOTE_RATE = 0.25  # a float ufunc (promote=True) given an int or bool tensor: numpy's float of it
+
+
+def ufunc_float(dt: str) -> str:
+    """The float a numpy ufunc such as sqrt computes an int or bool in: float16 for 1-byte types, float32 for 2-byte,
+    float64 wider (np.sqrt(np.int16(4)).dtype is float32); a float stays itself."""
+    if dt in FLOATS:
+        return dt
+    return "float16" if dt in ("bool", "int8", "uint8") else "float32" if dt in ("int16", "uint16") else "float64"
+
+
 def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
            domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
            positive: bool = False, out: Callable[[str], str] | None = None, weight: float = 1.0,
-           pole: tuple[int, ...] = (), slope: float | None = None) -> None:
+           pole: tuple[int, ...] = (), slope: float | None = None, promote: bool = False) -> None:
     """An elementwise unary op on `dtypes` (result dtype `out(dt)`, default the input's); `slope`: a bound on |f'|
-    for an op that is not monotone (R.elementwise)."""
-    out = out or (lambda d: d)
+    for an op that is not monotone (R.elementwise); `promote`: a float ufunc that also takes ints and bools, computed
+    in numpy's float of them (`ufunc_float`), drawn for PROMOTE_RATE of its nodes."""
+    out = out or (ufunc_float if promote else lambda d: d)
+    takes = tuple(dtypes) + (("bool", *INTS) if promote else ())
 
     def sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
-        i = pick(rng, pool, lambda t: t[1] in dtypes)
+        dts = takes if promote and rng.random() < PROMOTE_RATE else tuple(dtypes)
+        i = pick(rng, pool, lambda t: t[1] in dts)
         if i is None or (positive and rng.random() < 0.5):
-            dt = rng.choice(list(dtypes))
+            dt = rng.choice(list(dts))
             return [new(rand_shape(rng), dt, domain_for(rng, dt, "positive" if positive else ""))], {}
         return [i], {}
 
     def infer(ts: list[TT], attrs: dict[str, Any]) -> TT:
-        _need(ts[0][1] in dtypes, f"{name} does not take {ts[0][1]}")
+        _need(ts[0][1] in takes, f"{name} does not take {ts[0][1]}")
         return ts[0][0], out(ts[0][1])
 
     def ref(rs: list[Ref], attrs: dict[str, Any], ot: TT) -> Ref:
@@ -222,21 +236,24 @@ _unary("trunc", _F, np.trunc, "{0}.trunc()", discrete=True)
 _unary("floor", _F, np.floor, "{0}.floor()", discrete=True)
 _unary("ceil", _F, np.ceil, "{0}.ceil()", discrete=True)
 _unary("round", _F, np.round, "{0}.round()", discrete=True)
-_unary("exp", _F, np.exp, "{0}.exp()", own=lambda x, o: o * (2 + 1.5 * np.abs(x)))
-_unary("exp2", _F, np.exp2, "{0}.exp2()", own=lambda x, o: o * (2 + np.abs(x)))
+_unary("exp", _F, np.exp, "{0}.exp()", own=lambda x, o: o * (2 + 1.5 * np.abs(x)), promote=True)
+_unary("exp2", _F, np.exp2, "{0}.exp2()", own=lambda x, o: o * (2 + np.abs(x)), promote=True)
 _unary("log", _F, np.log, "{0}.log()", domain=lambda x: x > 0, positive=True, pole=(0,),
-       own=lambda x, o: 4 * np.abs(o) + 2)
+       own=lambda x, o: 4 * np.abs(o) + 2, promote=True)
 _unary("log2", _F, np.log2, "{0}.log2()", domain=lambda x: x > 0, positive=True, pole=(0,),
-       own=lambda x, o: 2 * np.abs(o) + 2)
-_unary("sqrt", _F, np.sqrt, "{0}.sqrt()", domain=lambda x: x >= 0, positive=True, own=lambda x, o: 2 * o)
+       own=lambda x, o: 2 * np.abs(o) + 2, promote=True)
+_unary("sqrt", _F, np.sqrt, "{0}.sqrt()", domain=lambda x: x >= 0, positive=True, own=lambda x, o: 2 * o,
+       promote=True)
 _unary("rsqrt", _F, lambda x: 1 / np.sqrt(x), "{0}.rsqrt()", domain=lambda x: x > 0, positive=True, pole=(0,),
-       own=lambda x, o: 3 * o)
+       own=lambda x, o: 3 * o, promote=True)
 # sin and cos are not monotone: an input error wider than a hump moves the result more than its ends show
-_unary("sin", _F, np.sin, "{0}.sin()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x), slope=1.0)
-_unary("cos", _F, np.cos, "{0}.cos()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x), slope=1.0)
+_unary("sin", _F, np.sin, "{0}.sin()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x), slope=1.0,
+       promote=True)
+_unary("cos", _F, np.cos, "{0}.cos()", domain=lambda x: np.abs(x) < 1e4, own=lambda x, o: 4 + 2 * np.abs(x), slope=1.0,
+       promote=True)
 _unary("sigmoid", _F, lambda x: 1 / (1 + np.exp(-x)), "{0}.sigmoid()",
-       own=lambda x, o: (4 + 2 * np.abs(x)) * np.abs(o))
-_unary("tanh", _F, np.tanh, "{0}.tanh()", own=lambda x, o: (4 + 4 * np.abs(x)) * np.abs(o) + 4)
+       own=lambda x, o: (4 + 2 * np.abs(x)) * np.abs(o), promote=True)
+_unary("tanh", _F, np.tanh, "{0}.tanh()", own=lambda x, o: (4 + 4 * np.abs(x)) * np.abs(o) + 4, promote=True)
 _unary("silu", _F, lambda x: x / (1 + np.exp(-x)), "{0}.silu()", own=lambda x, o: (4 + 2 * np.abs(x)) *
        (np.abs(o) + 1))
 _unary("softplus", _F, lambda x: np.logaddexp(0, x), "{0}.softplus()",

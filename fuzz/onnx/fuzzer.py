@@ -3,8 +3,9 @@ onnxruntime (oracles.ort_ref), and compared under its tolerance policy.
 
 One check: onnxruntime runs the model with its graph optimizations off (the reference: every node as written)
 and on; where onnxruntime has no kernel for an op or dtype, onnx's numpy ReferenceEvaluator is the reference.
-The engine (engine.onnx) runs it on the base device (LLVM at optimization level 0 where llvmlite is installed,
-else CPU). A difference is narrowed to the first node whose output differs: both sides are asked for every
+The engine (engine.onnx) runs it on the base device: the one `DEVICE=` in the environment names (the engine's
+own convention: `DEVICE=CUDA fuzz run onnx` on a GPU), else LLVM at optimization level 0 where llvmlite is
+installed, else CPU. A difference is narrowed to the first node whose output differs: both sides are asked for every
 intermediate value, and nodes are walked in graph order.
 
 Signatures (what the minimizer keeps while it shrinks a case):
@@ -17,6 +18,7 @@ Signatures (what the minimizer keeps while it shrinks a case):
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from typing import Any, Iterable
@@ -35,9 +37,12 @@ _NODE_OP = re.compile(r"node \S+ \((\w+)\)")
 
 
 def base_device() -> str:
+    """`DEVICE=` from the environment where set (a device that is not there fails every case, saying why), else
+    LLVM where llvmlite is installed, else CPU."""
     from fuzz.graphs.fuzzer import device_available
 
-    return "LLVM" if device_available("LLVM") else "CPU"
+    named = os.environ.get("DEVICE", "").strip().upper()
+    return named or ("LLVM" if device_available("LLVM") else "CPU")
 
 
 def reference_outputs(model: Any, inputs: dict[str, np.ndarray], outputs: list[str] | None = None

@@ -454,10 +454,19 @@ def _convt_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     s = [d.rng.choice((1, 2)) for _ in range(nd)]
     dl = [d.rng.choice((1, 1, 2)) for _ in range(nd)]
     attrs: dict[str, Any] = {"strides": s, "dilations": dl}
-    if d.rng.random() < 0.5:
-        attrs["pads"] = [d.rng.choice((0, 1)) for _ in range(2 * nd)]
     if d.rng.random() < 0.3:
         attrs["output_padding"] = [d.rng.randrange(a) for a in s]  # onnxruntime: below the stride (spec: or dilation)
+    op = attrs.get("output_padding", [0] * nd)
+    natural = [si * (n - 1) + o + (ki - 1) * di + 1 for si, n, o, ki, di in zip(s, sx[2:], op, k, dl)]
+    how = d.rng.random()
+    if how < 0.2:  # the output's size given, the pads derived from it (each side's share: auto_pad's rule)
+        attrs["output_shape"] = [max(m, n - d.rng.randint(0, si * 2)) for n, si, m in zip(natural, s, sx[2:])]
+        if d.rng.random() < 0.5:
+            attrs["auto_pad"] = d.rng.choice(("SAME_UPPER", "SAME_LOWER"))
+    elif how < 0.35 and all(n >= si * m for n, si, m in zip(natural, s, sx[2:])):
+        attrs["auto_pad"] = d.rng.choice(("SAME_UPPER", "SAME_LOWER", "VALID"))  # SAME: the input's size x stride
+    elif how < 0.7:
+        attrs["pads"] = [d.rng.choice((0, 1)) for _ in range(2 * nd)]
     if group != 1:
         attrs["group"] = group
     w = d.new_weight((c, d.rng.choice((1, 2)) * 1, *k), "float32")
@@ -476,15 +485,23 @@ def _convt_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     if len(ins) > 2 and ins[2] and c.t(ins[2]) != ((m,), dx):
         raise ValueError("ConvTranspose: bias must be (M,)")
     nd = len(sx) - 2
-    if a.get("auto_pad", "NOTSET") != "NOTSET" or "output_shape" in a:
-        raise ValueError("ConvTranspose: auto_pad / output_shape are not drawn")
-    ext = _check_window(a, nd, list(sw[2:]))
+    auto = a.get("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID") or (auto != "NOTSET" and "pads" in a):
+        raise ValueError(f"ConvTranspose: auto_pad {auto!r} (with pads {a.get('pads')})")
+    ext = _check_window({k: v for k, v in a.items() if k != "auto_pad"}, nd, list(sw[2:]))
     s, pads = a.get("strides", [1] * nd), a.get("pads", [0] * (2 * nd))
     op = a.get("output_padding", [0] * nd)
     dl = a.get("dilations", [1] * nd)
     if len(op) != nd or any(not 0 <= p < max(si, di) for p, si, di in zip(op, s, dl)):
         raise ValueError(f"ConvTranspose: output_padding {op} must be below max(stride, dilation)")
-    out = [s[i] * (sx[2 + i] - 1) + op[i] + ext[i] - pads[i] - pads[i + nd] for i in range(nd)]
+    natural = [s[i] * (sx[2 + i] - 1) + op[i] + ext[i] for i in range(nd)]
+    if "output_shape" in a or auto in ("SAME_UPPER", "SAME_LOWER"):
+        out = list(a["output_shape"]) if "output_shape" in a else [n * si for n, si in zip(sx[2:], s)]
+        # pads >= 0; onnx's shape inference drops the spatial dims of an output_shape smaller than the input
+        if len(out) != nd or any(not m <= o <= n for n, o, m in zip(natural, out, sx[2:])):
+            raise ValueError(f"ConvTranspose: output {out} must be between the input {list(sx[2:])} and {natural}")
+    else:
+        out = [natural[i] - (0 if auto == "VALID" else pads[i] + pads[i + nd]) for i in range(nd)]
     if any(o < 1 for o in out):
         raise ValueError(f"ConvTranspose: output {out} is empty")
     return [((sx[0], m, *out), dx)]
@@ -634,6 +651,28 @@ def _lpnorm_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     axis_of(a.get("axis", -1), len(sx))
     if a.get("p", 2) not in (1, 2):
         raise ValueError("LpNormalization p must be 1 or 2")
+    return [(sx, dx)]
+
+
+def _lrn_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    x = d.pick(lambda t: t[1] == "float32" and len(t[0]) == 4 and t[0][1] >= 2)  # onnxruntime: 4-d, odd sizes
+    if x is None:
+        x = d.new_value((d.rng.randint(1, 2), d.rng.randint(2, 6), d.rng.randint(1, 4), d.rng.randint(1, 4)),
+                        "float32", "normal")
+    attrs: dict[str, Any] = {"size": d.rng.choice((1, 3, 3, 5))}
+    if d.rng.random() < 0.7:
+        attrs["alpha"] = d.rng.choice((1e-4, 0.01, 0.5, 2.0))
+    if d.rng.random() < 0.5:
+        attrs["beta"] = d.rng.choice((0.5, 0.75, 1.0, 1.5))
+    if d.rng.random() < 0.5:
+        attrs["bias"] = d.rng.choice((0.5, 1.0, 2.0))
+    return [x], attrs
+
+
+def _lrn_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
+    sx, dx = _float_in(c, ins[0], "LRN")
+    if len(sx) != 4 or a.get("size", 0) < 1 or a.get("size", 0) % 2 == 0:
+        raise ValueError(f"LRN of {list(sx)} with size {a.get('size')}")
     return [(sx, dx)]
 
 
@@ -1373,7 +1412,8 @@ def _scatter_elements_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[T
 
 
 EINSUMS = ("ij,jk->ik", "bij,bjk->bik", "ij->ji", "ii->i", "ij->i", "ij->", "i,i->", "i,j->ij", "ij,ij->ij",
-           "bhqd,bhkd->bhqk", "ijk->kji", "ij,kj->ik", "bi,bi->b")
+           "bhqd,bhkd->bhqk", "ijk->kji", "ij,kj->ik", "bi,bi->b", "kj,ji->ki", "ba->ab", "cb,ba->ca", "ji,j->i")
+IMPLICIT_RATE = 0.3  # an equation without "->": the output is the letters used once, in alphabetical order
 
 
 def _einsum_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
@@ -1384,14 +1424,16 @@ def _einsum_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
         if ch.isalpha() and ch not in dims:
             dims[ch] = d.rng.choice((1, 2, 3, 4, 5))
     ins = [d.operand(tuple(dims[ch] for ch in term), dt) for term in eq.split("->")[0].split(",")]
-    return ins, {"equation": eq}
+    return ins, {"equation": eq.split("->")[0] if d.rng.random() < IMPLICIT_RATE else eq}
 
 
 def _einsum_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
-    eq = a.get("equation", "")
-    if "->" not in eq or "." in eq:
-        raise ValueError(f"Einsum equation {eq!r}: only explicit ones without ellipsis are drawn")
-    lhs, out = eq.replace(" ", "").split("->")
+    eq = a.get("equation", "").replace(" ", "")
+    if "." in eq or not eq:
+        raise ValueError(f"Einsum equation {eq!r}: only ones without ellipsis are drawn")
+    lhs = eq.split("->")[0]
+    once = sorted(ch for ch in set(lhs) if ch.isalpha() and lhs.count(ch) == 1)
+    out = eq.split("->")[1] if "->" in eq else "".join(once)
     terms = lhs.split(",")
     if len(terms) != len(ins):
         raise ValueError(f"Einsum {eq!r} takes {len(terms)} inputs, got {len(ins)}")
@@ -1701,6 +1743,7 @@ OP_LIST: list[OpSpec] = [
     _spec("LayerNormalization", (_layernorm_sample, _layernorm_infer), since=17,
           defaults={"axis": -1, "epsilon": 1e-5}),
     _spec("LpNormalization", (_lpnorm_sample, _lpnorm_infer), defaults={"axis": -1, "p": 2}),
+    _spec("LRN", (_lrn_sample, _lrn_infer), defaults={"alpha": 1e-4, "beta": 0.75, "bias": 1.0}),
     *[_spec(n, (_softmax_sample, _axis_same_infer), defaults={"axis": -1}) for n in ("Softmax", "LogSoftmax")],
     _spec("Hardmax", (_softmax_sample, _axis_same_infer), defaults={"axis": -1}, discrete=True),
     *[_spec(n, (_reduce_sample(n), _reduce_infer(n)), defaults={"keepdims": 1, "noop_with_empty_axes": 0})

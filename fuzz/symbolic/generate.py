@@ -46,6 +46,9 @@ class GenOptions:
     # chance a case is of a fixed-width int type (oracles.c_int.FIXED_WIDTH): its arithmetic wraps, what the rules
     # for tensor values (not indices) must respect; ranges and constants then often sit at the type's edges
     fixed_width: float = 0.15
+    # chance an index case is affine: sums, differences, negations and products by constants, sums scaled and nested
+    # (the index math of real kernels), which simplify takes through its fast path (affine_simplify), not the rules
+    affine: float = 0.12
     # chance an index case casts through a fixed-width type (index -> int32 -> index, as 32-bit index math would): a
     # cast that can wrap must not keep its operand's bounds
     index_casts: float = 0.1
@@ -89,7 +92,7 @@ def _divisor(rng: random.Random, opts: GenOptions, divisor_vars: list[str], nume
         m = rng.choice(mults)
         return ["const", rng.choice([d for d in range(2, m + 1) if m % d == 0])]
     d = rng.choice([2, 3, 4, 4, 5, 6, 7, 8, 8, 16, 32, rng.randint(1, opts.max_const)])
-    return ["const", -d if rng.random() < 0.08 else d]
+    return ["const", -d if rng.random() < 0.15 else d]  # a negative divisor: C truncates, the folds must too
 
 
 def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, divisor_vars: list[str]) -> Expr:
@@ -140,13 +143,40 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
     return [op, a, b]
 
 
+def gen_affine(rng: random.Random, depth: int, names: list[str], opts: GenOptions) -> Expr:
+    """An affine index expression: +, -, negation and products by constants, often of sums ((x + y + 3)*4 - z),
+    constants on either side."""
+    if depth <= 0 or rng.random() < 0.15:
+        return ["var", rng.choice(names)] if rng.random() < 0.7 else ["const", _const(rng, opts)]
+    r = rng.random()
+    if r < 0.35:
+        a, b = gen_affine(rng, depth - 1, names, opts), gen_affine(rng, depth - 1, names, opts)
+        return [rng.choice(("ADD", "ADD", "SUB")), a, b]
+    if r < 0.45:
+        return ["NEG", gen_affine(rng, depth - 1, names, opts)]
+    k = ["const", rng.choice((2, 3, 4, 8, 16, -1, -2, -3, 1, _const(rng, opts)))]
+    if r < 0.8:  # a sum (with a constant part, often) scaled
+        terms = [gen_affine(rng, depth - 2, names, opts) for _ in range(rng.randint(2, 3))]
+        if rng.random() < 0.6:
+            terms.append(["const", _const(rng, opts)])
+        rng.shuffle(terms)
+        total = terms[0]
+        for t in terms[1:]:
+            total = [rng.choice(("ADD", "ADD", "SUB")), total, t]
+        inner = total
+    else:
+        inner = gen_affine(rng, depth - 1, names, opts)
+    return ["MUL", inner, k] if rng.random() < 0.85 else ["MUL", k, inner]
+
+
 def _guarded_where(rng: random.Random, depth: int, names: list[str], opts: GenOptions,
                    divisor_vars: list[str]) -> Expr:
     """where(t < c, ...t near c..., b): an arm that changes value at the edge its condition draws (the shape of a
     padded load, what given-valid simplification narrows: a range narrowed one step too far shows up here)."""
     t = gen_int(rng, rng.choice((0, 0, 1, 2)), names, opts, divisor_vars)
     c = _const(rng, opts)
-    cmp = rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPNE", "CMPEQ"])
+    # <= as often as <: index math reaches the clause as < (le_to_lt), fixed-width ints keep their <=
+    cmp = rng.choice(["CMPLT", "CMPLT", "CMPLE", "CMPLE", "CMPNE", "CMPEQ"])
     cond: Expr = [cmp, t, ["const", c]]
     negated = rng.random() < 0.4
     if negated:
@@ -158,9 +188,10 @@ def _guarded_where(rng: random.Random, depth: int, names: list[str], opts: GenOp
     r = rng.random()
     if r < 0.35:
         arm: Expr = [rng.choice(["MAX", "MIN"]), copy.deepcopy(t), ["const", edge]]
-    elif r < 0.7:
-        arm = [rng.choice(["IDIV", "MOD"]), ["ADD", copy.deepcopy(t), ["const", -edge]],
-               ["const", rng.choice((2, 3, 4, 8))]]
+    elif r < 0.7:  # C truncates toward 0: (t - edge) // k is 0 on both sides of the edge; a numerator kept >= 0
+        k = rng.choice((2, 3, 4, 8))  # (t - edge + 64k) steps exactly there
+        shift = -edge if rng.random() < 0.5 else 64 * k - edge
+        arm = [rng.choice(["IDIV", "MOD"]), ["ADD", copy.deepcopy(t), ["const", shift]], ["const", k]]
     elif r < 0.85:
         arm = ["WHERE", [rng.choice(["CMPLT", "CMPLE"]), copy.deepcopy(t), ["const", edge]],
                gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars),
@@ -274,7 +305,9 @@ def gen_case(rng: random.Random, opts: GenOptions | None = None) -> dict[str, An
         elif opts.max_wide_points is not None:
             _narrow(bounds, opts.max_wide_points)
     divisor_vars = [nm for nm, (lo, hi) in bounds.items() if lo > 0 or hi < 0 or rng.random() < opts.zero_divisor]
-    if rng.random() < opts.bool_ops * 0.4:
+    if dtype is None and rng.random() < opts.affine:
+        expr = gen_affine(rng, opts.depth, names, opts)
+    elif rng.random() < opts.bool_ops * 0.4:
         expr = gen_bool(rng, opts.depth, names, opts, divisor_vars)
     else:
         expr = gen_int(rng, opts.depth, names, opts, divisor_vars)
