@@ -3,7 +3,8 @@
 An expression is a nested list: ``["var", name]``, ``["const", int | bool]`` or ``[OP, arg, ...]``.
 Integers are unbounded; IDIV truncates toward zero and MOD takes the sign of the dividend (C); by a zero
 divisor both give 0 (numpy's result, which the engine's kernels compute on every device).
-Where an int is expected a bool is accepted as 0/1 (as in C); where a bool is expected only a bool is.
+Where an int is expected a bool is accepted as 0/1 (as in C); where a bool is expected only a bool is. AND, OR and
+XOR of bools are logical, of two ints bitwise (two's complement).
 
 A case may instead be of a fixed-width integer type (FIXED_WIDTH: int8 ... uint32): every int value is of that
 type, constants and variable ranges lie in it, and each +, -, *, negation, //, % and << wraps its result to the
@@ -156,6 +157,9 @@ def evaluate(expr: Expr, env: Mapping[str, int], dtype: str | None = None) -> Va
         x, k = int(evaluate(args[0], env, dtype)), shift_amount(op, args[1])
         return _wrapped(x * 2**k if op == "SHL" else x >> k, dtype)  # Python's >> is floor division by 2**k
     vals = [evaluate(a, env, dtype) for a in args]
+    if op in BOOL_BINARY and not any(isinstance(v, bool) for v in vals):  # two ints: bitwise
+        a, b = (int(v) for v in vals)  # Python's ints are two's complement of unbounded width, as C's of theirs
+        return _wrapped({"AND": a & b, "OR": a | b, "XOR": a ^ b}[op], dtype)
     if op in BOOL_BINARY or op == "NOT":
         bs = [_as_bool(op, v) for v in vals]
         if op == "NOT":
@@ -195,7 +199,9 @@ def is_bool_expr(expr: Expr) -> bool:
         return isinstance(args[0], bool)
     if op == "WHERE":
         return is_bool_expr(args[1]) and is_bool_expr(args[2])
-    return op in COMPARISONS or op in BOOL_BINARY or op in ("NOT", "CAST_BOOL")
+    if op in BOOL_BINARY:  # and/or/xor of two ints is bitwise, an int (an int with a bool is an error)
+        return is_bool_expr(args[0]) or is_bool_expr(args[1])
+    return op in COMPARISONS or op in ("NOT", "CAST_BOOL")
 
 
 def check_bounds(bounds: Mapping[str, Sequence[int]]) -> dict[str, tuple[int, int]]:

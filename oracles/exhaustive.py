@@ -59,6 +59,7 @@ class _TooWide(Exception):
 _ARITH = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "MAX": np.maximum, "MIN": np.minimum}
 _CMP = {"CMPLT": np.less, "CMPLE": np.less_equal, "CMPNE": np.not_equal, "CMPEQ": np.equal}
 _LOGIC = {"AND": np.logical_and, "OR": np.logical_or, "XOR": np.logical_xor}
+_BITWISE = {"AND": np.bitwise_and, "OR": np.bitwise_or, "XOR": np.bitwise_xor}
 _UNARY = ("NEG", "NOT", "CAST_BOOL", "CAST_INT", *TRUNCS)
 _INT_BINARY = frozenset(("ADD", "SUB", "MUL", "MAX", "MIN", "IDIV", "MOD"))
 _BOOL = np.dtype(np.bool_)  # dtype objects of builtin types are singletons: compared with `is`
@@ -83,6 +84,18 @@ def _interval(op: str, a: Interval, b: Interval) -> Interval:
         return -_mag(a), _mag(a)  # |a / b| <= |a| wherever b != 0
     m = min(_mag(a), max(_mag(b) - 1, 0))  # MOD: |r| <= |a| and |r| < |b|, with the sign of a
     return (0 if a[0] >= 0 else -m), (0 if a[1] <= 0 else m)
+
+
+def _bit_interval(op: str, a: Interval, b: Interval) -> Interval:
+    """A sound interval of a bitwise and/or/xor of two ints: with both >= 0, and is at most the smaller maximum and
+    or/xor below the next power of two; an and with one operand >= 0 lies in [0, its maximum]; else the n-bit range
+    that holds both operands holds the result."""
+    if a[0] >= 0 and b[0] >= 0:
+        return (0, min(a[1], b[1])) if op == "AND" else (0, (1 << max(a[1], b[1]).bit_length()) - 1)
+    if op == "AND" and (a[0] >= 0 or b[0] >= 0):
+        return 0, a[1] if a[0] >= 0 else b[1]
+    n = max(_mag(a), _mag(b)).bit_length()
+    return -(1 << n), (1 << n) - 1
 
 
 class Evaluation:
@@ -214,7 +227,10 @@ class Evaluation:
         defined = _and(x[1], y[1])
         if op in _CMP:
             return _CMP[op](self._int(x[0]), self._int(y[0])), defined, 0, 1
-        return _LOGIC[op](x[0], y[0]), defined, 0, 1
+        if x[0].dtype is _BOOL or y[0].dtype is _BOOL:
+            return _LOGIC[op](x[0], y[0]), defined, 0, 1
+        lo, hi = _bit_interval(op, x[2:], y[2:])  # ints: bitwise, the same bits in int32/int64 as unbounded
+        return self._fit(_BITWISE[op](self._int(x[0]), self._int(y[0])), defined, lo, hi)
 
     def _where(self, c: tuple, a: tuple, b: tuple) -> tuple[Any, Any, int, int]:
         av, bv = a[0], b[0]

@@ -238,12 +238,25 @@ class SymbolicFuzzer(Fuzzer):
         return res
 
     def _equal(self, bounds: dict, a: list, b: list, wrap: str | None) -> ProofResult:
-        return self.z3.prove_equal(bounds, a, b) if wrap is None else check_all(bounds, a, b, (), wrap)
+        if wrap is not None:
+            return check_all(bounds, a, b, (), wrap)
+        return self._or_every_point(self.z3.prove_equal(bounds, a, b), bounds, a, b, ())
 
     def _in_bounds(self, bounds: dict, node: list, lo: int | None, hi: int | None, wrap: str | None) -> ProofResult:
         if wrap is None:
-            return self.z3.prove_in_bounds(bounds, node, lo, hi)
+            return self._or_every_point(self.z3.prove_in_bounds(bounds, node, lo, hi), bounds, node, node,
+                                        [(node, lo, hi)])
         return check_all(bounds, node, node, [(node, lo, hi)], wrap)
+
+    def _or_every_point(self, res: ProofResult, bounds: dict, a: list, b: list, claims: list) -> ProofResult:
+        """Z3's answer, or where it has none (it declines and/or/xor of ints) the evaluation of every point of a
+        domain of up to `fallback_limit` points."""
+        if res.status != "unknown" or domain_size(bounds) > self.fallback_limit:
+            return res
+        try:
+            return check_all(bounds, a, b, claims)
+        except Overflow:
+            return res
 
     def _classify(self, bounds: dict, expr: list, original: UOp, simplified: UOp, sexpr: list,
                   details: dict[str, Any], wrap: str | None = None) -> Verdict:

@@ -49,6 +49,9 @@ class GenOptions:
     # chance an index case is affine: sums, differences, negations and products by constants, sums scaled and nested
     # (the index math of real kernels), which simplify takes through its fast path (affine_simplify), not the rules
     affine: float = 0.12
+    # chance an int node is a bitwise and/or/xor of ints (x & (2**k - 1) is x % 2**k for x >= 0; negative masks, two
+    # terms): their bounds and folds matter to tensor values and to index math lowered to bit operations
+    bitwise: float = 0.04
     # chance an index case casts through a fixed-width type (index -> int32 -> index, as 32-bit index math would): a
     # cast that can wrap must not keep its operand's bounds
     index_casts: float = 0.1
@@ -105,6 +108,12 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
         cond = gen_bool(rng, depth - 1, names, opts, divisor_vars)
         return ["WHERE", cond, gen_int(rng, depth - 1, names, opts, divisor_vars),
                 gen_int(rng, depth - 1, names, opts, divisor_vars)]
+    if rng.random() < opts.bitwise:
+        a = gen_int(rng, depth - 1, names, opts, divisor_vars)
+        k = rng.randint(1, 8)
+        mask = rng.choice(((1 << k) - 1, -(1 << k), 1 << k, _const(rng, opts)))
+        b = ["const", mask] if rng.random() < 0.6 else gen_int(rng, depth - 1, names, opts, divisor_vars)
+        return [rng.choice(("AND", "AND", "OR", "XOR")), a, b]
     if rng.random() < opts.corner_forms:
         return _int_corner(rng, depth, names, opts, divisor_vars)
     op = rng.choice(_INT_OPS)
@@ -470,4 +479,6 @@ def is_bool(expr: Expr) -> bool:
         return False
     if op == "WHERE":
         return is_bool(expr[2]) and is_bool(expr[3])
-    return op in ("CMPLT", "CMPLE", "CMPNE", "CMPEQ", "AND", "OR", "XOR", "NOT", "CAST_BOOL")
+    if op in ("AND", "OR", "XOR"):  # of two ints: bitwise, an int
+        return is_bool(expr[1]) or is_bool(expr[2])
+    return op in ("CMPLT", "CMPLE", "CMPNE", "CMPEQ", "NOT", "CAST_BOOL")
