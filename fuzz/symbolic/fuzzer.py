@@ -248,7 +248,7 @@ class SymbolicFuzzer(Fuzzer):
                                         [(node, lo, hi)])
         return check_all(bounds, node, node, [(node, lo, hi)], wrap)
 
-    def _or_every_point(self, res: ProofResult, bounds: dict, a: list, b: list, claims: list) -> ProofResult:
+    def _or_every_point(self, res: ProofResult, bounds: dict, a: list, b: list, claims: Any) -> ProofResult:
         """Z3's answer, or where it has none (it declines and/or/xor of ints) the evaluation of every point of a
         domain of up to `fallback_limit` points."""
         if res.status != "unknown" or domain_size(bounds) > self.fallback_limit:

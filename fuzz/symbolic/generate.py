@@ -110,8 +110,8 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
                 gen_int(rng, depth - 1, names, opts, divisor_vars)]
     if rng.random() < opts.bitwise:
         a = gen_int(rng, depth - 1, names, opts, divisor_vars)
-        k = rng.randint(1, 8)
-        mask = rng.choice(((1 << k) - 1, -(1 << k), 1 << k, _const(rng, opts)))
+        bits = rng.randint(1, 8)
+        mask = rng.choice(((1 << bits) - 1, -(1 << bits), 1 << bits, _const(rng, opts)))
         b = ["const", mask] if rng.random() < 0.6 else gen_int(rng, depth - 1, names, opts, divisor_vars)
         return [rng.choice(("AND", "AND", "OR", "XOR")), a, b]
     if rng.random() < opts.corner_forms:
