@@ -111,7 +111,8 @@ def stat_dtype(dt: str) -> str:
 class Ref:
     """One tensor of the reference: value in its dtype, absolute error bound, undefined mask, and (optional) where
     the value is one correctly rounded IEEE operation (a float cast, +, -, *, /) of exact operands: there the engine,
-    which rounds every op once, must give exactly `value` (its error bound would let a truncation through)."""
+    which rounds every op once, must give exactly `value` (its error bound would let a truncation through), and its
+    error bound is 0, so the next such op of it is exact too."""
 
     value: np.ndarray
     err: np.ndarray
@@ -251,6 +252,10 @@ def elementwise(fn: Callable[..., np.ndarray], args: Sequence[Ref], out: str, co
         if rounded_once and own is None:
             out_ref.rounded = ~out_ref.undef & np.logical_and.reduce([a.err == 0 for a in args] +
                                                                      [np.ones(center.shape, bool)])
+            # a value fixed to the bit is exact for the ops that read it: a chain of +, -, *, / and float casts of
+            # exact values (a float16 quotient then multiplied) must come out bit for bit, so a renderer that keeps
+            # an intermediate unrounded (excess precision) is seen
+            out_ref.err = np.where(out_ref.rounded, 0.0, out_ref.err)
         if product and out == "float32":
             out_ref.overflowed = np.isinf(out_ref.value) & np.isfinite(center)
         return out_ref
@@ -284,6 +289,8 @@ def cast(x: Ref, dt: str) -> Ref:
                 err = np.where(o64 == x.value.astype(np.float64), 0.0, err) if src != "bool" else np.zeros(x.shape)
             undef = x.undef | near
             rounded = (x.err == 0) & ~undef if is_float(src) else None  # one rounding of an exact float
+            if rounded is not None:
+                err = np.where(rounded, 0.0, err)  # exact for the ops that read it (see `elementwise`)
             return Ref(out, np.where(np.isfinite(o64), err, 0.0), undef, rounded)
         if is_float(src):
             return elementwise(lambda v: _float_to_int(v, dt), [x], dt, compute="float64",

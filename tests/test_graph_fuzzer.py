@@ -360,3 +360,20 @@ def test_float_ufuncs_of_ints_compute_in_numpys_float_and_a_wrong_float_is_found
     monkeypatch.setattr(tensor_mod, "_small_int_float",  # planted: 2-byte ints computed in float16
                         lambda dt: dtypes.float16 if dt.itemsize <= 2 else dtypes.float32)
     assert all(fz.check(c).status == "mismatch" for c in found)
+
+
+def test_a_chain_of_correctly_rounded_ops_of_exact_values_is_compared_bit_for_bit():
+    """(a / b) * c in float16: each op rounds once in the engine, so the quotient is fixed to the bit and the product
+    of it is one correctly rounded op of exact values too: the output must match exactly, and one unit in the last
+    place off (a renderer keeping the quotient in float32, unrounded) is a mismatch; a sum of the products is not
+    held to the bit (its order of additions is the engine's)."""
+    a, b, c = (np.array(v, np.float16) for v in ([2047, 1, 3, 7], [682.5, 3, 7, 3], [1.7, 0.3, 2.9, 1.1]))
+    q = R.elementwise(np.divide, [R.exact(a), R.exact(b)], "float16", rounded_once=True)
+    out = R.elementwise(np.multiply, [q, R.exact(c)], "float16", rounded_once=True)
+    assert q.rounded.all() and out.rounded.all() and not out.err.any()
+    want = ((a.astype(np.float32) / b).astype(np.float16).astype(np.float32) * c).astype(np.float16)
+    assert compare(want, out) is None
+    unrounded = (a.astype(np.float32) / b * c).astype(np.float16)  # the quotient kept in float32
+    assert (unrounded != want).any() and compare(unrounded, out) is not None
+    s = R.reduce(out, "sum", (0,), False, "float16")
+    assert (s.rounded is None or not s.rounded.any()) and s.err.all()
