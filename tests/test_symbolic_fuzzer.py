@@ -401,9 +401,11 @@ def test_casts_through_fixed_width_types_are_generated_and_their_bounds_checked(
 
 def _fast_path_constant_unscaled(u: UOp):
     """planted in the fast path: (s + k) * c taken as s*c + k (the constant of a scaled sum not multiplied)."""
-    if u.op is Ops.MUL and u.src[1].op is Ops.CONST and u.src[0].op is Ops.ADD and u.src[0].src[1].op is Ops.CONST \
-            and u.src[0].src[0].op in (Ops.ADD, Ops.SUB):
-        return u.src[0].src[0] * u.src[1].arg + u.src[0].src[1].arg
+    if u.op is Ops.MUL and u.src[1].op is Ops.CONST and u.src[0].op in (Ops.ADD, Ops.SUB) and \
+            u.src[1].arg not in (0, 1):
+        terms, k = sym.terms_of(u.src[0])
+        if k and len(terms) >= 2:
+            return sym.build_sum(u.dtype, terms, 0) * u.src[1].arg + k
     return None
 
 
@@ -416,9 +418,12 @@ def test_affine_cases_take_the_fast_path_through_scaled_sums_and_a_bug_there_is_
     scaled = [c for c in affine if any(u.op is Ops.MUL and u.src[0].op in (Ops.ADD, Ops.SUB)
                                        for u in to_uop(c["expr"], c["vars"]).toposort)]
     assert len(affine) > 200 and len(scaled) > 50, (len(affine), len(scaled))
+    roots = [u for u in (to_uop(c["expr"], c["vars"]) for c in scaled)
+             if _fast_path_constant_unscaled(u) is not None]  # the planted bug's form at the root
+    assert len(roots) >= 5, len(roots)
     monkeypatch.setattr(sym, "affine_simplify", _fast_path_constant_unscaled)
     f = SymbolicFuzzer()
-    found = [v for v in (f.check(c) for c in scaled[:60]) if v.status == "mismatch"]
+    found = [v for v in (f.check(c) for c in scaled) if v.status == "mismatch"]
     assert found and all(v.signature == "mismatch:fast-path" for v in found), [v.signature for v in found]
 
 

@@ -197,10 +197,9 @@ def _guarded_where(rng: random.Random, depth: int, names: list[str], opts: GenOp
     r = rng.random()
     if r < 0.35:
         arm: Expr = [rng.choice(["MAX", "MIN"]), copy.deepcopy(t), ["const", edge]]
-    elif r < 0.7:  # C truncates toward 0: (t - edge) // k is 0 on both sides of the edge; a numerator kept >= 0
-        k = rng.choice((2, 3, 4, 8))  # (t - edge + 64k) steps exactly there
-        shift = -edge if rng.random() < 0.5 else 64 * k - edge
-        arm = [rng.choice(["IDIV", "MOD"]), ["ADD", copy.deepcopy(t), ["const", shift]], ["const", k]]
+    elif r < 0.7:
+        arm = [rng.choice(["IDIV", "MOD"]), ["ADD", copy.deepcopy(t), ["const", -edge]],
+               ["const", rng.choice((2, 3, 4, 8))]]
     elif r < 0.85:
         arm = ["WHERE", [rng.choice(["CMPLT", "CMPLE"]), copy.deepcopy(t), ["const", edge]],
                gen_int(rng, max(depth - 2, 0), names, opts, divisor_vars),
