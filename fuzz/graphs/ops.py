@@ -189,11 +189,9 @@ PROMOTE_RATE = 0.25  # a float ufunc (promote=True) given an int or bool tensor:
 
 
 def ufunc_float(dt: str) -> str:
-    """The float a numpy ufunc such as sqrt computes an int or bool in: float16 for 1-byte types, float32 for 2-byte,
-    float64 wider (np.sqrt(np.int16(4)).dtype is float32); a float stays itself."""
-    if dt in FLOATS:
-        return dt
-    return "float16" if dt in ("bool", "int8", "uint8") else "float32" if dt in ("int16", "uint16") else "float64"
+    """The float a numpy ufunc such as sqrt computes an int or bool in, as numpy resolves it (float16 for 1-byte
+    types, float32 for 2-byte, float64 wider: np.sqrt(np.int16(4)).dtype is float32); a float stays itself."""
+    return dt if dt in FLOATS else np.result_type(R.NP_DTYPES[dt], np.float16).name
 
 
 def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,

@@ -280,7 +280,8 @@ def main(argv: list[str]) -> int:
 
     ap = argparse.ArgumentParser(prog="fuzz onnx-check", description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+", metavar="PATH", help=".onnx files or folders to search")
-    ap.add_argument("--device", default=None, help="engine device (default: LLVM where llvmlite is installed)")
+    ap.add_argument("--device", default=None,
+                    help="engine device (default: DEVICE= in the environment, else LLVM where llvmlite is installed)")
     ap.add_argument("--runs", type=int, default=3, help="steady-state runs timed after the first (median)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     ap.add_argument("--timeout", type=float, default=300.0, metavar="S", help="time limit per model")

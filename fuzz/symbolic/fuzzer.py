@@ -24,7 +24,7 @@ generator keeps such domains small enough to check every point (oracles.exhausti
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import engine.symbolic as engine_symbolic
 from engine.dtype import dtypes
@@ -248,7 +248,8 @@ class SymbolicFuzzer(Fuzzer):
                                         [(node, lo, hi)])
         return check_all(bounds, node, node, [(node, lo, hi)], wrap)
 
-    def _or_every_point(self, res: ProofResult, bounds: dict, a: list, b: list, claims: Any) -> ProofResult:
+    def _or_every_point(self, res: ProofResult, bounds: dict, a: list, b: list,
+                        claims: Sequence[tuple[list, int | None, int | None]]) -> ProofResult:
         """Z3's answer, or where it has none (it declines and/or/xor of ints) the evaluation of every point of a
         domain of up to `fallback_limit` points."""
         if res.status != "unknown" or domain_size(bounds) > self.fallback_limit:
