@@ -385,6 +385,7 @@ def _worker_main(
         for k in range(len(STATUSES)):
             counts[base + k] = 0
         t0 = time.perf_counter()
+        _drain_coverage(fuzzer)  # hits from before the batch (a forked parent's own runs) are not its cases'
         watch = _GuidedBatch(fuzzer, guide) if guide is not None else None
         for i in range(start, stop):
             exit_if_orphaned(parent_pid)
@@ -419,6 +420,14 @@ def _worker_main(
             return
 
 
+def _drain_coverage(fuzzer: Fuzzer) -> None:
+    """Drop the coverage gathered so far: what is counted next belongs to the cases checked next."""
+    try:
+        fuzzer.coverage()
+    except Exception:
+        pass
+
+
 class _GuidedBatch:
     """A worker's per-case coverage in a guided batch: the keys each case reached that the batch had not seen."""
 
@@ -429,6 +438,7 @@ class _GuidedBatch:
         self._keys: list[str] = []
 
     def check(self, case: dict[str, Any]) -> Verdict:
+        _drain_coverage(self.fuzzer)  # the case's keys are its check's alone, not its generation's or mutation's
         if self.tracer is None:
             verdict = check_case(self.fuzzer, case)
         else:

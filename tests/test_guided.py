@@ -181,3 +181,21 @@ def test_branch_guided_campaign_is_the_same_with_one_or_two_workers(tmp_path):
     assert runs[0].resume["guided"] == runs[1].resume["guided"]
     assert any(k.startswith("arc:") for k in runs[0].resume["guided"]["fuzzers"]["symbolic"]["known"])
     assert runs[0].guidance["branch_coverage"]["lines"] > 100
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_hits_counted_before_a_campaign_are_not_its_coverage(tmp_path, guided):
+    """Workers fork from the parent: rule hits the parent counted (a test before, a check run in-process) must not
+    show in the campaign's coverage nor, guided, steer its pool."""
+    def run(name):
+        return run_campaign(["symbolic"], cases=120, seed=5, workers=1, corpus_dir=tmp_path / f"c-{name}",
+                            report_dir=None, minimize_seconds=0, guided=guided, guided_round=40)
+
+    RuleStats.take()
+    clean = run("clean")
+    RuleStats.hits.update({"canonical_sum": 1000, "where_true_false": 3})
+    try:
+        stale = run("stale")
+    finally:
+        RuleStats.take()
+    assert stale.coverage == clean.coverage and stale.resume.get("guided") == clean.resume.get("guided")
