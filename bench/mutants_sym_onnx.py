@@ -664,6 +664,8 @@ _load_blind("mutants_onnx_blind.py", "onnx")
 _load_blind("mutants_sym_blind.py", "symbolic")
 _load_blind("mutants_onnx_blind2.py", "onnx")
 _load_blind("mutants_sym_blind2.py", "symbolic")
+_load_blind("mutants_onnx_blind3.py", "onnx")
+_load_blind("mutants_sym_blind3.py", "symbolic")
 
 
 # ---------------------------------------------------------------------------------------------- running

@@ -80,7 +80,7 @@ PLANTED = {"gemm_ignores_trans_b": (gemm_ignores_trans_b, "Gemm"),
 def test_planted_importer_bug_is_found_minimized_to_one_node_and_saved_with_its_files(tmp_path, monkeypatch, name):
     plant, op = PLANTED[name]
     plant(monkeypatch)  # forked campaign workers inherit the planted bug
-    result = run_campaign(["onnx"], cases=60, seed=3, workers=2, corpus_dir=tmp_path / "corpus",
+    result = run_campaign(["onnx"], cases=120, seed=3, workers=2, corpus_dir=tmp_path / "corpus",
                           report_dir=None, minimize_seconds=600, timeout_s=30)  # never the limit
     found = [f for f in result.findings if f.signature.split(":")[1] == op]
     assert found, [f.signature for f in result.findings]
@@ -214,7 +214,7 @@ def test_generator_reaches_every_op_every_opset_and_attribute_corners():
         if len(case["outputs"]) > 1:
             corners.add("several outputs")
     assert ops == set(OPS), set(OPS) - ops
-    assert opsets == set(range(13, newest_opset() + 1)), opsets
+    assert opsets == {11, 12} | set(range(13, newest_opset() + 1)), opsets
     assert corners == {"auto_pad", "ceil_mode", "dilations", "group", "count_include_pad", "num_outputs",
                        "transA", "transB", "negative axis", "several outputs"}
 

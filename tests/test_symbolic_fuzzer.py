@@ -14,7 +14,6 @@ from fuzz.corpus import load_entry
 from fuzz.symbolic import SymbolicFuzzer
 from fuzz.symbolic.expr import int_dtype, subexpressions, to_expr, to_uop
 from fuzz.symbolic.generate import DECIDABLE_POINTS, GenOptions, gen_case
-from fuzz.symbolic.reduce import reductions
 from oracles.c_int import FIXED_WIDTH, c_mod, evaluate, int_range
 from oracles.exhaustive import Evaluation, check_all, domain_size
 from oracles.z3_ref import ProofResult
@@ -193,7 +192,7 @@ def test_planted_bug_is_found_minimized_saved_and_reproduced(tmp_path, monkeypat
     # 0.1-0.25 s: a 90 s budget ran out one step early on CI
     assert not found[0].minimize["out_of_time"], found[0].minimize
     f = SymbolicFuzzer()
-    for smaller in reductions(case):
+    for smaller in f.reductions(case):  # what the minimizer tries
         if f.size(smaller) < f.size(case):
             assert f.check(smaller).signature != signature
     assert cli_main(["repro", str(found[0].corpus_path)]) == 1

@@ -231,14 +231,24 @@ def _in_place(b: _Builder) -> int | None:
         op, attrs = "setitem", {"index": items}
     else:
         sel, op, attrs = shape, "assign", {}
+    old: list[int] = []
     if b.rng.random() < 0.3:  # readers of the old contents, written twice (one interned UOp in the engine, two
         op_r, attrs_r = b.rng.choice((("neg", {}), ("add", {"scalar": 1, "reverse": False}),  # tensors)
                                       ("sum", {"axis": None, "keepdim": False}), ("flip", {"axes": [0]})))
-        b.sinks += [r for r in (b.add_node(op_r, [k], attrs_r) for _ in range(2)) if r is not None]
+        old = [r for r in (b.add_node(op_r, [k], attrs_r) for _ in range(2)) if r is not None]
+        b.sinks += old
     # the value: often computed from the target itself (a read-after-write hazard), else another value or input
     src = b.rng.choice(("self", "other", "fresh"))
     value: int | None
-    if src == "self" and all(sel):
+    if src == "self" and op == "setitem" and all(sel) and b.rng.random() < 0.6:
+        # t[a:b] = t[c:d]: another window of the target, as long as the selection, forward or reversed
+        win = []
+        for it, d in zip(attrs["index"], shape):
+            n = len(range(*slice(*it).indices(d)))
+            o = b.rng.randint(0, d - n)
+            win.append([o, o + n, 1] if b.rng.random() < 0.7 else [o + n - 1, o - 1 if o else None, -1])
+        value = b.add_node("slice", [k], {"index": win})
+    elif src == "self" and all(sel):
         flip = b.add_node("flip", [k], {"axes": [0]})
         value = None if flip is None else b.add_node("add", [flip], {"scalar": 1, "reverse": False})
     elif src == "other" and readers:
@@ -252,6 +262,9 @@ def _in_place(b: _Builder) -> int | None:
     out = b.add_node(op, [k, value], attrs)
     if out is not None:
         b.types[k] = (b.types[k][0], "dead")  # later nodes read `out`, the same tensor after the write
+        if old and b.rng.random() < 0.5:  # one kernel reads the old contents (through a reader) and the new
+            both = b.add_node("add", [b.rng.choice(old), out], {})
+            b.sinks += [both] if both is not None else []
     return out
 
 
@@ -393,8 +406,9 @@ def _mixed_dtypes(b: _Builder) -> int | None:
 PATTERNS = (_softmax, _layernorm, _cat_of_reduces, _reduce_of_view, _reduce_expand_reduce, _diamond, _in_place,
             _select_by_compare, _masked_reduce, _conversion, _bit_twiddle, _int_arith, _mixed_dtypes,
             _reduce_of_broadcast, _mixed_precision_matmul)
-# how often each is drawn: the dtype pairs (about 120 of them) and integer rules get more draws
-PATTERN_WEIGHTS = tuple({_mixed_dtypes: 2.0, _int_arith: 1.5}.get(p, 1.0) for p in PATTERNS)
+# how often each is drawn: the dtype pairs (about 120 of them), integer rules and writes in place (assign and
+# setitem of several forms, each with its read-after-write hazards and readers of the old contents) get more draws
+PATTERN_WEIGHTS = tuple({_mixed_dtypes: 2.0, _int_arith: 1.5, _in_place: 2.0}.get(p, 1.0) for p in PATTERNS)
 
 
 def gen_case(rng: random.Random, max_nodes: int = 10) -> dict[str, Any]:

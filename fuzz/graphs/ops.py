@@ -106,9 +106,9 @@ def rand_shape(rng: random.Random, ndim: int | None = None, max_numel: int = 204
 # 3e5 (casts past the int and fp8 ranges), and near the dtype's largest value (overflow: its sign, inf or NaN);
 # short binary fractions (ties: halves for round, midpoints of narrower floats for casts);
 # half-width floats skip wide and huge (their inputs would overflow)
-FLOAT_DOMAINS = {"normal": 4, "unit": 2, "wide": 2, "int_valued": 1.2, "ties": 0.8, "special": 0.8, "huge": 0.6,
+FLOAT_DOMAINS = {"normal": 4, "unit": 2, "wide": 2, "int_valued": 1.2, "ties": 0.8, "special": 1.3, "huge": 0.6,
                  "near_max": 0.4}
-HALF_DOMAINS = {"normal": 4, "unit": 2, "int_valued": 1.2, "ties": 0.8, "special": 0.8, "near_max": 0.8}
+HALF_DOMAINS = {"normal": 4, "unit": 2, "int_valued": 1.2, "ties": 0.8, "special": 1.3, "near_max": 0.8}
 
 
 def domain_for(rng: random.Random, dtype: str, need: str = "") -> str:
@@ -197,10 +197,12 @@ def ufunc_float(dt: str) -> str:
 def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
            domain: Callable[..., Any] | None = None, discrete: bool = False, own: Callable[..., Any] | None = None,
            positive: bool = False, out: Callable[[str], str] | None = None, weight: float = 1.0,
-           pole: tuple[int, ...] = (), slope: float | None = None, promote: bool = False) -> None:
+           pole: tuple[int, ...] = (), slope: float | None = None, promote: bool = False,
+           steps: Callable[..., Any] | None = None) -> None:
     """An elementwise unary op on `dtypes` (result dtype `out(dt)`, default the input's); `slope`: a bound on |f'|
-    for an op that is not monotone (R.elementwise); `promote`: a float ufunc that also takes ints and bools, computed
-    in numpy's float of them (`ufunc_float`), drawn for PROMOTE_RATE of its nodes."""
+    for an op that is not monotone, `steps` a step function that must not change within an input's error (its
+    jumps or poles; R.elementwise); `promote`: a float ufunc that also takes ints and bools, computed in numpy's float
+    of them (`ufunc_float`), drawn for PROMOTE_RATE of its nodes."""
     out = out or (ufunc_float if promote else lambda d: d)
     takes = tuple(dtypes) + (("bool", *INTS) if promote else ())
 
@@ -217,7 +219,8 @@ def _unary(name: str, dtypes: Sequence[str], fn: Callable[..., Any], eng: str,
         return ts[0][0], out(ts[0][1])
 
     def ref(rs: list[Ref], attrs: dict[str, Any], ot: TT) -> Ref:
-        return R.elementwise(fn, rs, ot[1], domain=domain, discrete=discrete, own=own, pole=pole, slope=slope)
+        return R.elementwise(fn, rs, ot[1], domain=domain, discrete=discrete, own=own, pole=pole, slope=slope,
+                             steps=steps)
 
     _add(OpSpec(name, "elementwise", 1, sample, infer, lambda ns, a: eng.format(*ns), ref, weight=weight))
 
@@ -265,9 +268,11 @@ def _erf_np(x: np.ndarray) -> np.ndarray:
 _unary("erf", _F, _erf_np, "{0}.erf()", own=lambda x, o: 8 * np.abs(o) + 8)
 _unary("gelu", _F, lambda x: 0.5 * x * (1 + _erf_np(x / math.sqrt(2))), "{0}.gelu()",
        own=lambda x, o: 8 * (np.abs(o) + np.abs(x)) + 8)
-# tan as sin / cos: both off by their own error, divided by cos (large near a pole, undefined right at one)
+# tan as sin / cos: both off by their own error, divided by cos (large near a pole, undefined right at one, and
+# wherever an input's error interval holds a pole: its ends can agree closely with tan unbounded in between)
 _unary("tan", _F, np.tan, "{0}.tan()", domain=lambda x: (np.abs(x) < 1e4) & (np.abs(np.cos(x)) > 1e-2),
-       own=lambda x, o: (8 + 4 * np.abs(x)) * (1 + o * o) + 4 * np.abs(o), weight=0.5)
+       own=lambda x, o: (8 + 4 * np.abs(x)) * (1 + o * o) + 4 * np.abs(o), weight=0.5,
+       steps=lambda x: np.floor(x / np.pi - 0.5))
 _unary("log10", _F, np.log10, "{0}.log10()", domain=lambda x: x > 0, positive=True, pole=(0,),
        own=lambda x, o: 4 * np.abs(o) + 4, weight=0.5)
 _unary("isnan", _F, np.isnan, "{0}.isnan()", discrete=True, out=lambda d: "bool", weight=0.3)
@@ -512,6 +517,8 @@ def _clip_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[st
         return None
     dt = pool[i][1]
     lo, hi = (-1.0, 1.5) if is_float(dt) else (-3, 5)
+    if rng.random() < 0.25:  # crossed bounds: every element is the max (the min applied first, then the max)
+        lo, hi = hi, lo
     return [i], {"min": lo if rng.random() < 0.8 else None, "max": hi}
 
 

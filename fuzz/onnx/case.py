@@ -26,7 +26,7 @@ from fuzz.onnx.ops import NEWEST_OPSET, OPS, TT, Ctx
 
 MAX_NUMEL = 1 << 14  # per value: keeps a check fast
 MAX_NODES = 48
-MIN_OPSET = 13
+MIN_OPSET = 11  # opsets 11 and 12 draw the ops of fuzz.onnx.ops.OLD_OPSETS
 ORT_NEWEST_OPSET = 21  # onnxruntime 1.19, the lowest release allowed, runs opsets up to 21
 DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool", "uint8", "int8", "uint16", "int16")
 DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid")
@@ -113,8 +113,9 @@ def infer_types(case: Any) -> dict[str, TT]:
         where = f"node {k} ({op})"
         if op not in OPS:
             raise BadCase(f"node {k}: unknown op {op!r}")
-        if OPS[op].since > opset:
-            raise BadCase(f"{where}: the fuzzer draws {op} from opset {OPS[op].since}, the case has {opset}")
+        if not OPS[op].drawn_at(opset):
+            raise BadCase(f"{where}: the fuzzer does not draw {op} at opset {opset} (from {OPS[op].since}"
+                          f"{f', and from {OPS[op].old} to 12' if OPS[op].old else ''})")
         ins, outs, attrs = node["inputs"], node["outputs"], node["attrs"]
         if not isinstance(ins, list) or not all(isinstance(i, str) for i in ins) or not ins or not ins[0]:
             raise BadCase(f"{where}: inputs must be a non-empty list of names, the first one given")

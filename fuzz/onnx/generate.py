@@ -205,9 +205,15 @@ def _bcast_ok(a: Shape, b: Shape) -> bool:
     return _numel(out) <= 4096
 
 
+OLD_OPSET_RATE = 0.12  # cases at opset 11 or 12 (fuzz.onnx.ops.OLD_OPSETS: the ops drawn there)
+
+
 def draw_opset(rng: random.Random) -> int:
     top = newest_opset()
+    if rng.random() < OLD_OPSET_RATE:
+        return rng.choice((11, 12))
     return rng.choice([13, 13, *range(14, top + 1), *range(18, top + 1), top])
+
 
 
 def gen_case(rng: random.Random, max_nodes: int = 6, ops: list[str] | None = None) -> dict[str, Any]:
@@ -222,7 +228,7 @@ def gen_case(rng: random.Random, max_nodes: int = 6, ops: list[str] | None = Non
 def _try_case(rng: random.Random, max_nodes: int, only: list[str] | None) -> dict[str, Any] | None:
     opset = draw_opset(rng)
     d = Draw(rng, opset)
-    specs = [s for s in OPS.values() if s.since <= opset and (only is None or s.name in only)]
+    specs = [s for s in OPS.values() if s.drawn_at(opset) and (only is None or s.name in only)]
     if not specs:
         return None  # only ops newer than this opset: draw another
     weights = [WEIGHTS.get(s.name, 1.0) for s in specs]

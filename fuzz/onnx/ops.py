@@ -17,7 +17,7 @@ LayerNormalization 17, HardSwish 14).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -62,6 +62,10 @@ class OpSpec:
     # a small input error can flip the result (argmax, floor, comparisons), or, for the periodic Sin, Cos and Mod, an
     # input's relative error becomes an absolute one as large as the input: such ops read only exact values
     discrete: bool = False
+    old: int = 0  # the lowest opset below 13 it is drawn at (0: none; OLD_OPSETS)
+
+    def drawn_at(self, opset: int) -> bool:
+        return self.since <= opset or 0 < self.old <= opset
 
 
 def axis_of(a: int, r: int, what: str = "axis") -> int:
@@ -686,7 +690,7 @@ def _softmax_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
 
 def _axis_same_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = _float_in(c, ins[0], "softmax")
-    axis_of(a.get("axis", -1), max(len(sx), 1))
+    axis_of(a.get("axis", -1 if c.opset >= 13 else 1), max(len(sx), 1))  # 1 before opset 13 (the 2-D coercion)
     return [(sx, dx)]
 
 
@@ -696,7 +700,7 @@ REDUCES = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "R
 
 
 def _axes_as_input(op: str, opset: int) -> bool:
-    return op == "ReduceSum" or opset >= 18
+    return (op == "ReduceSum" and opset >= 13) or opset >= 18
 
 
 def _reduce_sample(op: str):
@@ -880,13 +884,16 @@ def _squeeze_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     ones = [i for i, n in enumerate(sx) if n == 1]
     axes = d.rng.sample(ones, d.rng.randint(1, len(ones)))
     axes = [a - len(sx) if d.rng.random() < 0.4 else a for a in axes]
-    return ([x, d.const(axes)] if d.rng.random() < 0.85 else [x]), {}
+    if d.rng.random() >= 0.85:
+        return [x], {}
+    return ([x], {"axes": axes}) if d.opset < 13 else ([x, d.const(axes)], {})  # an attribute before opset 13
 
 
 def _squeeze_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = c.t(ins[0])
-    if len(ins) > 1 and ins[1]:
-        axes = {axis_of(int(v), len(sx), "axes") for v in c.const(ins[1], "Squeeze axes")}
+    raw = _axes_operand(c, ins, a, "Squeeze")
+    if raw is not None:
+        axes = {axis_of(int(v), len(sx), "axes") for v in raw}
         if any(sx[i] != 1 for i in axes):
             raise ValueError(f"Squeeze axes {sorted(axes)} of {list(sx)} are not all 1")
     else:
@@ -894,18 +901,31 @@ def _squeeze_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     return [(tuple(n for i, n in enumerate(sx) if i not in axes), dx)]
 
 
+def _axes_operand(c: Ctx, ins: list[str], a: dict[str, Any], op: str) -> list[Any] | None:
+    """Squeeze's and Unsqueeze's axes: an attribute before opset 13, an input from 13 on (None: not given)."""
+    if c.opset < 13:
+        if len(ins) > 1:
+            raise ValueError(f"{op} at opset {c.opset} takes axes as an attribute")
+        return a.get("axes")
+    if "axes" in a:
+        raise ValueError(f"{op} at opset {c.opset} takes axes as an input")
+    return c.const(ins[1], f"{op} axes") if len(ins) > 1 and ins[1] else None
+
+
 def _unsqueeze_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     x = d.pick(lambda t: len(t[0]) <= 4)
     if x is None:
         return None
     r = len(d.types[x][0]) + d.rng.choice((1, 1, 2))
-    axes = d.rng.sample(range(r), r - len(d.types[x][0]))
-    return [x, d.const([a - r if d.rng.random() < 0.4 else a for a in axes])], {}
+    axes = [a - r if d.rng.random() < 0.4 else a for a in d.rng.sample(range(r), r - len(d.types[x][0]))]
+    return ([x], {"axes": axes}) if d.opset < 13 else ([x, d.const(axes)], {})
 
 
 def _unsqueeze_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = c.t(ins[0])
-    raw = c.const(ins[1], "Unsqueeze axes")
+    raw = _axes_operand(c, ins, a, "Unsqueeze")
+    if raw is None:
+        raise ValueError("Unsqueeze needs axes")
     r = len(sx) + len(raw)
     axes = {axis_of(int(v), r, "axes") for v in raw}
     if len(axes) != len(raw):
@@ -957,15 +977,17 @@ def _split_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     sizes = [b - a for a, b in zip([0] + cuts, cuts + [n])]
     if d.opset < 18 and n % k == 0 and d.rng.random() < 0.3:
         return [x], {**attrs, "_outputs": k}  # equal parts, their count given by the node's outputs
-    return [x, d.const(sizes)], attrs
+    return ([x], {**attrs, "split": sizes}) if d.opset < 13 else ([x, d.const(sizes)], attrs)
 
 
 def _split_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = c.t(ins[0])
     ax = axis_of(a.get("axis", 0), len(sx))
     n = sx[ax]
-    if len(ins) > 1 and ins[1]:
-        sizes = [int(v) for v in c.const(ins[1], "Split split")]
+    if ("split" in a and c.opset >= 13) or (c.opset < 13 and len(ins) > 1):
+        raise ValueError(f"Split at opset {c.opset}: sizes are an attribute before 13, an input from 13 on")
+    if "split" in a or (len(ins) > 1 and ins[1]):
+        sizes = [int(v) for v in (a["split"] if "split" in a else c.const(ins[1], "Split split"))]
         if sum(sizes) != n or any(v < 0 for v in sizes) or "num_outputs" in a:
             raise ValueError(f"Split sizes {sizes} do not add up to {n}")
     elif "num_outputs" in a:
@@ -1492,7 +1514,9 @@ def _resize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     if x is None:
         x = d.new_value(d.image_shape(), "float32", "normal")
     sx = d.types[x][0]
-    mode = d.rng.choice(("nearest", "linear"))
+    mode = d.rng.choice(("nearest", "linear", "linear", "cubic"))
+    if mode == "cubic" and len(sx) != 4:  # onnxruntime's cubic: 4-d inputs (or 2-d), the outer two scales 1
+        mode = "linear"
     ctm = d.rng.choice(("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"))
     attrs: dict[str, Any] = {}
     if mode != "nearest":
@@ -1501,8 +1525,13 @@ def _resize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
         attrs["coordinate_transformation_mode"] = ctm
     if mode == "nearest" and d.rng.random() < 0.7:
         attrs["nearest_mode"] = d.rng.choice(("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"))
+    if mode == "cubic":
+        if d.rng.random() < 0.6:
+            attrs["cubic_coeff_a"] = d.rng.choice((-0.5, -0.6, -1.0, round(d.rng.uniform(-1.5, -0.2), 2)))
+        if d.rng.random() < 0.4:
+            attrs["exclude_outside"] = 1  # weights of taps outside the input set to 0, the rest renormalized
     pool = _NEAREST_SCALES if mode == "nearest" else _LINEAR_SCALES
-    if mode == "linear" and d.rng.random() < 0.3:  # sizes instead of scales
+    if mode != "nearest" and d.rng.random() < 0.3:  # sizes instead of scales
         sizes = [n if i < 2 else max(1, int(n * d.rng.choice(pool))) for i, n in enumerate(sx)]
         return [x, "", "", d.const(sizes)], attrs
     # align_corners: onnxruntime divides by the floored output length, the spec (and onnx.reference) by n * scale;
@@ -1514,9 +1543,9 @@ def _resize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
 
 def _resize_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = _float_in(c, ins[0], "Resize")
-    if a.get("mode", "nearest") not in ("nearest", "linear") or a.get("antialias", 0) or "axes" in a or \
+    if a.get("mode", "nearest") not in ("nearest", "linear", "cubic") or a.get("antialias", 0) or "axes" in a or \
             a.get("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize":
-        raise ValueError("Resize: only nearest/linear without antialias, axes or tf_crop_and_resize are drawn")
+        raise ValueError("Resize: only nearest/linear/cubic without antialias, axes or tf_crop_and_resize are drawn")
     if len(ins) > 1 and ins[1]:
         raise ValueError("Resize roi is not drawn")
     if len(ins) > 3 and ins[3]:
@@ -1785,6 +1814,26 @@ OP_LIST: list[OpSpec] = [
     _spec("ConstantOfShape", (_constant_of_shape_sample, _constant_of_shape_infer), defaults={"value": None}),
     _spec("Resize", (_resize_sample, _resize_infer), since=13,
           defaults={"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
-                    "nearest_mode": "round_prefer_floor"}),
+                    "nearest_mode": "round_prefer_floor", "cubic_coeff_a": -0.75, "exclude_outside": 0}),
 ]
+# Drawn at opsets 11 and 12 too (the lowest opset each is drawn at): ops whose sampled form (inputs, attributes, the
+# types drawn) is valid there. What changed at 13 is the point: Softmax, LogSoftmax and Hardmax flatten every axis
+# from `axis` on into one before 13; Squeeze, Unsqueeze and Split take axes / sizes as attributes, and every reduce
+# its axes. Left out: ops new since (or whose drawn attributes or types are, e.g. select_last_index 12, Clip of ints
+# 12, CumSum of float16 never before 14), Resize (a different input list) and the quantization ops.
+OLD_OPSETS: dict[str, int] = {
+    **{n: 11 for n in ("Relu", "Sigmoid", "Tanh", "Exp", "Erf", "Atan", "Softsign", "Softplus", "Identity", "Sin",
+                       "Cos", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Abs", "Neg", "Sign", "Elu",
+                       "LeakyRelu", "ThresholdedRelu", "Selu", "HardSigmoid", "Not", "IsNaN", "Add", "Sub", "Mul",
+                       "Div", "Mod", "Sum", "Mean", "Equal", "Less", "Greater", "And", "Or", "Xor", "Where", "Cast",
+                       "Clip", "MatMul", "Gemm", "Conv", "ConvTranspose", "MaxPool", "AveragePool",
+                       "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "InstanceNormalization",
+                       "LpNormalization", "LRN", "Softmax", "LogSoftmax", "Hardmax", *REDUCES, "Transpose", "Reshape",
+                       "Flatten", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice", "Pad", "Tile", "Expand",
+                       "Gather", "GatherElements", "DepthToSpace", "SpaceToDepth", "Shape", "Size", "PRelu", "TopK",
+                       "ScatterElements", "Range", "OneHot", "NonZero", "ConstantOfShape")},
+    **{n: 12 for n in ("Celu", "Pow", "Max", "Min", "LessOrEqual", "GreaterOrEqual", "ArgMax", "ArgMin", "GatherND",
+                       "Einsum")},
+}
+OP_LIST = [replace(s, old=OLD_OPSETS.get(s.name, 0)) for s in OP_LIST]
 OPS: dict[str, OpSpec] = {s.name: s for s in OP_LIST}

@@ -33,6 +33,10 @@ class GenOptions:
     corner_forms: float = 0.08
     guarded_where: float = 0.35  # chance a WHERE guards an arm that changes value at its condition's edge
     divmod_pairs: float = 0.06  # chance a div/mod node is a (a//c)*(c*k) + (a%c)*k pair (canonical_sum recombines)
+    # ...of which this share are near misses the rule must leave alone: the quotient's coefficient c*k + 1, c (the
+    # remainder alone scaled) or 2*c*k
+    divmod_near_miss: float = 0.35
+    clamps: float = 0.3  # chance a MAX/MIN node bounds an operand twice by constants: clamps, nested maxes and mins
     same_operands: float = 0.03  # chance a binary node reads one subterm twice (x//x is 1 only where x != 0)
     # chance a case has a subterm copied over another (one interned UOp read in two places, as index math reads one
     # row offset in several loads: cached forms and fresh names shared across contexts, repeated factors of a product)
@@ -128,7 +132,8 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
             coef = rng.choice([1, 1, 2, 3, -1, -2])
             if rng.random() < 0.5:
                 a = ["ADD", a, ["const", _const(rng, opts)]]
-            quot = ["MUL", ["IDIV", a, ["const", c]], ["const", c * coef if rng.random() < 0.8 else c * coef + 1]]
+            qk = c * coef if rng.random() >= opts.divmod_near_miss else rng.choice((c * coef + 1, c, 2 * c * coef))
+            quot = ["MUL", ["IDIV", a, ["const", c]], ["const", qk]]
             rem = ["MUL", ["MOD", copy.deepcopy(a), ["const", c]], ["const", coef]]
             return ["ADD", quot, rem] if rng.random() < 0.5 else ["ADD", rem, quot]
         if rng.random() < 0.35:  # the shape of real index math: (a*(c*m) + b) // c
@@ -145,6 +150,10 @@ def gen_int(rng: random.Random, depth: int, names: list[str], opts: GenOptions, 
             k1 = k2 * k3 if rng.random() < 0.5 else k1
         plain = ["MUL", a, ["const", k1]] if rng.random() < 0.7 else a
         return [op, plain, twice] if rng.random() < 0.5 else [op, twice, plain]
+    if op in ("MAX", "MIN") and rng.random() < opts.clamps:  # min(max(a, lo), hi), min(min(a, c1), c2), ...
+        inner = [rng.choice(("MAX", "MIN")), a, ["const", _const(rng, opts)]]
+        return [op, inner, ["const", _const(rng, opts)]] if rng.random() < 0.7 else [op, ["const", _const(rng, opts)],
+                                                                                   inner]
     if op == "MUL" and rng.random() < 0.8:
         k = ["const", _const(rng, opts)]
         return ["MUL", a, k] if rng.random() < 0.8 else ["MUL", k, a]
