@@ -531,7 +531,7 @@ def _clip_ref(rs: list[Ref], attrs: dict[str, Any], ot: TT) -> Ref:
 
 _add(OpSpec("clip", "elementwise", 1, _clip_sample,
             lambda ts, a: (ts[0][0], _need(ts[0][1] in _F + _S, "clip: numeric input") or ts[0][1]),
-            lambda ns, a: f"{ns[0]}.clip({a.get('min')!r}, {a['max']!r})", _clip_ref, weight=0.5))
+            lambda ns, a: f"{ns[0]}.clip({a.get('min')!r}, {a['max']!r})", _clip_ref, weight=1.0))
 
 
 def _cast_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
