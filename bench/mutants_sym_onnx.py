@@ -648,7 +648,7 @@ def reduce_float16_accumulates_in_float16(p: Patch) -> None:
 
 
 # sets written blind to the fuzzers' generators (their authors saw only the engine and the names above): a second
-# ONNX set and a second symbolic one, then a third of each (2026-12-07)
+# ONNX set and a second symbolic one, then a third and a fourth of each (2026-12-07)
 
 
 def _load_blind(file: str, fuzzer: str) -> None:
@@ -666,6 +666,8 @@ _load_blind("mutants_onnx_blind2.py", "onnx")
 _load_blind("mutants_sym_blind2.py", "symbolic")
 _load_blind("mutants_onnx_blind3.py", "onnx")
 _load_blind("mutants_sym_blind3.py", "symbolic")
+_load_blind("mutants_onnx_blind4.py", "onnx")
+_load_blind("mutants_sym_blind4.py", "symbolic")
 
 
 # ---------------------------------------------------------------------------------------------- running

@@ -80,7 +80,7 @@ PLANTED = {"gemm_ignores_trans_b": (gemm_ignores_trans_b, "Gemm"),
 def test_planted_importer_bug_is_found_minimized_to_one_node_and_saved_with_its_files(tmp_path, monkeypatch, name):
     plant, op = PLANTED[name]
     plant(monkeypatch)  # forked campaign workers inherit the planted bug
-    result = run_campaign(["onnx"], cases=120, seed=3, workers=2, corpus_dir=tmp_path / "corpus",
+    result = run_campaign(["onnx"], cases=200, seed=3, workers=2, corpus_dir=tmp_path / "corpus",
                           report_dir=None, minimize_seconds=600, timeout_s=30)  # never the limit
     found = [f for f in result.findings if f.signature.split(":")[1] == op]
     assert found, [f.signature for f in result.findings]

@@ -29,7 +29,7 @@ MAX_NODES = 48
 MIN_OPSET = 11  # opsets 11 and 12 draw the ops of fuzz.onnx.ops.OLD_OPSETS
 ORT_NEWEST_OPSET = 21  # onnxruntime 1.19, the lowest release allowed, runs opsets up to 21
 DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool", "uint8", "int8", "uint16", "int16")
-DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid")
+DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid", "wide", "special")
 DTYPE_ATTRS = {"Cast": ("to",), "QuantizeLinear": ("output_dtype",)}  # attributes that name a dtype
 TENSOR_ATTRS = {"ConstantOfShape": ("value",)}  # attributes that hold a tensor
 
@@ -189,6 +189,11 @@ def make_values(t: dict[str, Any]) -> np.ndarray:
         v = rng.uniform(0.25, 4.0, shape)
     elif dom == "unit":
         v = rng.uniform(-1.0, 1.0, shape)
+    elif dom == "special":  # a quarter of the entries infinities, NaN or signed zeros (read by IsInf only)
+        v = rng.standard_normal(shape)
+        v = np.where(rng.random(shape) < 0.25, rng.choice(np.array([np.inf, -np.inf, np.nan, 0.0, -0.0]), shape), v)
+    elif dom == "wide":  # magnitudes up to ~300: exp and sums of squares overflow, logsumexp needs its shift
+        v = rng.standard_normal(shape) * 10.0 ** rng.uniform(0.0, 2.5, shape)
     else:
         v = rng.standard_normal(shape)
     return np.asarray(v).astype(dt)

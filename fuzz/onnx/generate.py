@@ -34,6 +34,7 @@ WEIGHTS: dict[str, float] = {  # how often an op is drawn relative to 1.0 (the s
     "ReduceMean": 1.5, "Add": 2, "Mul": 2,
 }
 DIMS = (1, 2, 3, 4, 5, 7, 8)
+WIDE_RATE = 0.1  # float inputs of magnitudes up to ~300 (fuzz.onnx.case.make_values' "wide"); the rest normal
 
 
 class Draw:
@@ -68,9 +69,17 @@ class Draw:
             self.exact.add(name)
         return name
 
+    def _domain(self, dtype: str, domain: str) -> str:
+        """`domain`, or the dtype's default; a float value drawn without one is wide for WIDE_RATE of them."""
+        if domain:
+            return domain
+        if dtype in FLOATS and self.rng.random() < WIDE_RATE:
+            return "wide"
+        return default_domain(dtype)
+
     def new_value(self, shape: Shape, dtype: str, domain: str = "") -> str:
         """A new graph input."""
-        domain = domain or default_domain(dtype)
+        domain = self._domain(dtype, domain)
         name = self._name("in")
         self.inputs.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                             "domain": domain})
@@ -78,7 +87,7 @@ class Draw:
 
     def new_weight(self, shape: Shape, dtype: str, domain: str = "") -> str:
         """A new initializer with random values."""
-        domain = domain or default_domain(dtype)
+        domain = self._domain(dtype, domain)
         name = self._name("w")
         self.inits.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                            "domain": domain})
@@ -190,7 +199,7 @@ def default_domain(dtype: str) -> str:
 
 
 def _nonzero_domain(dtype: str, domain: str) -> bool:
-    return dtype in FLOATS and domain in ("normal", "unit", "positive")  # continuous draws: never exactly 0
+    return dtype in FLOATS and domain in ("normal", "unit", "positive", "wide")  # continuous draws: never exactly 0
 
 
 def _numel(shape: Shape) -> int:

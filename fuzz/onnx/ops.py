@@ -901,6 +901,22 @@ def _squeeze_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     return [(tuple(n for i, n in enumerate(sx) if i not in axes), dx)]
 
 
+def _isinf_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    """IsInf of a float value, half the time a fresh input holding infinities, NaN and zeros (no other node reads
+    it: the other ops' samplers keep to finite values), else any (infinities then come from overflow: exp or squares
+    of wide values); one of the two signs left out for half of them."""
+    if d.rng.random() < 0.5:
+        x = d.new_value(d.shape(), d.rng.choice(FLOATS), "special")
+        d.order.remove(x)
+        drawn: tuple[list[str], dict[str, Any]] | None = ([x], {})
+    else:
+        drawn = _unary()[0](d)
+    if drawn is None:
+        return None
+    r = d.rng.random()
+    return drawn[0], ({"detect_positive": 0} if r < 0.25 else {"detect_negative": 0} if r < 0.5 else {})
+
+
 def _axes_operand(c: Ctx, ins: list[str], a: dict[str, Any], op: str) -> list[Any] | None:
     """Squeeze's and Unsqueeze's axes: an attribute before opset 13, an input from 13 on (None: not given)."""
     if c.opset < 13:
@@ -1741,7 +1757,8 @@ OP_LIST: list[OpSpec] = [
     _spec("HardSwish", _unary(), since=14), _spec("Mish", _unary(), since=18),
     _spec("Gelu", _unary(attrs=_gelu_attrs), since=20, defaults={"approximate": "none"}),
     _spec("Not", _unary(("bool",))), _spec("IsNaN", (_unary()[0], lambda c, i, a: [(c.t(i[0])[0], "bool")])),
-    _spec("IsInf", (_unary()[0], lambda c, i, a: [(c.t(i[0])[0], "bool")])),
+    _spec("IsInf", (_isinf_sample, lambda c, i, a: [(c.t(i[0])[0], "bool")]),
+          defaults={"detect_positive": 1, "detect_negative": 1}),
     *[_spec(n, _binary(_ALL_NUM)) for n in ("Add", "Sub", "Mul")],
     _spec("Div", _binary(_ALL_NUM, divisor=True)), _spec("Pow", (_pow_sample, _pow_infer)),
     _spec("Mod", (_mod_sample, _mod_infer), defaults={"fmod": 0}, discrete=True),  # fmod(1e6 * (1 + 1e-15), 1.2)
