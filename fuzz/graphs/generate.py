@@ -196,7 +196,8 @@ def _mixed_precision_matmul(b: _Builder) -> int | None:
     down after it: the mixed-precision GEMM of a model's layers."""
     dt = b.rng.choice(("float16", *HALF))  # float16 twice
     m, n = (b.rng.choice((1, 5, 8, 16, 16, 17, 32, 33)) for _ in range(2))
-    k = b.rng.choice((1, 5, 8, 16, 16, 17, 32, 33, 64))  # 64: a loop of whole k tiles (Opt SMEM's pipeline)
+    # 64 and up: a loop of whole k tiles (Opt SMEM's pipeline, its padded rows: several k tiles a row)
+    k = b.rng.choice((1, 5, 8, 16, 16, 17, 32, 33, 64, 64, 96))
     batch = (b.rng.choice((2, 3)),) if b.rng.random() < 0.2 else ()
     x = b.add_input(batch + (m, k), dt, domain_for(b.rng, dt))
     y = b.add_input(batch + (k, n), dt, domain_for(b.rng, dt))
