@@ -47,6 +47,7 @@ class Draw:
         self.positive: set[str] = set()
         self.nonzero: set[str] = set()
         self.exact: set[str] = set()
+        self.wide: set[str] = set()  # wide inputs and every value computed from one
         self.inputs: list[dict[str, Any]] = []
         self.inits: list[dict[str, Any]] = []
         self.order: list[str] = []  # values in creation order (recent ones are picked more often)
@@ -81,6 +82,8 @@ class Draw:
         """A new graph input."""
         domain = self._domain(dtype, domain)
         name = self._name("in")
+        if domain == "wide":
+            self.wide.add(name)
         self.inputs.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                             "domain": domain})
         return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain))
@@ -89,6 +92,8 @@ class Draw:
         """A new initializer with random values."""
         domain = self._domain(dtype, domain)
         name = self._name("w")
+        if domain == "wide":
+            self.wide.add(name)
         self.inits.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                            "domain": domain})
         return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain))
@@ -159,10 +164,12 @@ class Draw:
         return tuple(dims)
 
     # ------------------------------------------------------------------ picking
-    def pick(self, pred: Callable[[TT], bool], positive: bool = False, fresh: bool = True, nonzero: bool = False
-             ) -> str | None:
-        """An existing value whose type satisfies pred (recent ones first), else (if fresh) a new graph input."""
+    def pick(self, pred: Callable[[TT], bool], positive: bool = False, fresh: bool = True, nonzero: bool = False,
+             tame: bool = False) -> str | None:
+        """An existing value whose type satisfies pred (recent ones first), else (if fresh) a new graph input;
+        `tame`: none computed from a wide input."""
         ok = [n for n in self.order if pred(self.types[n]) and (not positive or n in self.positive)
+              and (not tame or n not in self.wide)
               and (not nonzero or n in self.nonzero) and (not self.need_exact or n in self.exact)
               and 0 < _numel(self.types[n][0]) <= self.max_numel and known(self.types[n][0])]
         if ok and (not fresh or self.rng.random() < 0.85):
@@ -174,7 +181,8 @@ class Draw:
             dt = self.rng.choice(("float32",) * 6 + ("float16", "float64", "int32", "int64", "bool"))
             t = (self.shape(), dt)
             if pred(t):
-                return self.new_value(t[0], dt, "positive" if positive and dt in FLOATS else "")
+                return self.new_value(t[0], dt, "positive" if positive and dt in FLOATS else
+                                      "normal" if tame and dt in FLOATS else "")
         return None
 
     def partner(self, a: str, positive: bool = False) -> str:
@@ -292,4 +300,6 @@ def _add_node(d: Draw, spec: OpSpec, k: int) -> dict[str, Any] | None:
     exact = spec.name in EXACT_OPS | {"Cast"} and all(i in d.exact for i in ins if i)
     for name, t in zip(names, outs):
         d._add(name, t, False, exact)
+        if any(i in d.wide for i in ins if i):
+            d.wide.add(name)
     return {"op": spec.name, "inputs": ins, "outputs": names, "attrs": attrs}

@@ -659,7 +659,9 @@ def _lpnorm_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
 
 
 def _lrn_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
-    x = d.pick(lambda t: t[1] == "float32" and len(t[0]) == 4 and t[0][1] >= 2)  # onnxruntime: 4-d, odd sizes
+    # onnxruntime: 4-d, odd sizes; its window of squares is a running sum in float32, where a large square cancels
+    # (off by ~1e-3 next to a value of 200): no values computed from wide inputs
+    x = d.pick(lambda t: t[1] == "float32" and len(t[0]) == 4 and t[0][1] >= 2, tame=True)
     if x is None:
         x = d.new_value((d.rng.randint(1, 2), d.rng.randint(2, 6), d.rng.randint(1, 4), d.rng.randint(1, 4)),
                         "float32", "normal")
