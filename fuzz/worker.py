@@ -385,7 +385,7 @@ def _worker_main(
         for k in range(len(STATUSES)):
             counts[base + k] = 0
         t0 = time.perf_counter()
-        _drain_coverage(fuzzer)  # hits from before the batch (a forked parent's own runs) are not its cases'
+        _take_coverage(fuzzer)  # hits from before the batch (a forked parent's own runs) are not its cases'
         watch = _GuidedBatch(fuzzer, guide) if guide is not None else None
         for i in range(start, stop):
             exit_if_orphaned(parent_pid)
@@ -410,22 +410,20 @@ def _worker_main(
                 if new:
                     conn.send(("new", name, i, case, new))
         index[slot] = -1
-        try:
-            coverage = dict(fuzzer.coverage()) if watch is None else watch.coverage
-        except Exception:
-            coverage = {}
+        coverage = _take_coverage(fuzzer) if watch is None else watch.coverage
         retire = _data_size() >= retire_at
         conn.send(("done", coverage, time.perf_counter() - t0, retire))
         if retire:
             return
 
 
-def _drain_coverage(fuzzer: Fuzzer) -> None:
-    """Drop the coverage gathered so far: what is counted next belongs to the cases checked next."""
+def _take_coverage(fuzzer: Fuzzer) -> dict[str, int]:
+    """The coverage gathered since the last take, and reset (what is counted next belongs to the cases checked
+    next); {} where the fuzzer's coverage fails."""
     try:
-        fuzzer.coverage()
+        return dict(fuzzer.coverage())
     except Exception:
-        pass
+        return {}
 
 
 class _GuidedBatch:
@@ -438,16 +436,13 @@ class _GuidedBatch:
         self._keys: list[str] = []
 
     def check(self, case: dict[str, Any]) -> Verdict:
-        _drain_coverage(self.fuzzer)  # the case's keys are its check's alone, not its generation's or mutation's
+        _take_coverage(self.fuzzer)  # the case's keys are its check's alone, not its generation's or mutation's
         if self.tracer is None:
             verdict = check_case(self.fuzzer, case)
         else:
             with self.tracer.tracing():
                 verdict = check_case(self.fuzzer, case)
-        try:
-            hits = self.fuzzer.coverage()
-        except Exception:
-            hits = {}
+        hits = _take_coverage(self.fuzzer)
         for key, n in hits.items():
             self.coverage[key] = self.coverage.get(key, 0) + n
         self._keys = [k for k, n in hits.items() if n] + (self.tracer.take() if self.tracer is not None else [])

@@ -59,8 +59,10 @@ class Draw:
         self._n += 1
         return f"{prefix}{self._n}"
 
-    def _add(self, name: str, t: TT, positive: bool, exact: bool, nonzero: bool = False) -> str:
+    def _add(self, name: str, t: TT, positive: bool, exact: bool, nonzero: bool = False, wide: bool = False) -> str:
         self.types[name] = (tuple(t[0]), t[1])
+        if wide:
+            self.wide.add(name)
         self.order.append(name)
         if positive:
             self.positive.add(name)
@@ -82,21 +84,19 @@ class Draw:
         """A new graph input."""
         domain = self._domain(dtype, domain)
         name = self._name("in")
-        if domain == "wide":
-            self.wide.add(name)
         self.inputs.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                             "domain": domain})
-        return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain))
+        return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain),
+                         domain == "wide")
 
     def new_weight(self, shape: Shape, dtype: str, domain: str = "") -> str:
         """A new initializer with random values."""
         domain = self._domain(dtype, domain)
         name = self._name("w")
-        if domain == "wide":
-            self.wide.add(name)
         self.inits.append({"name": name, "shape": list(shape), "dtype": dtype, "seed": self.rng.getrandbits(31),
                            "domain": domain})
-        return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain))
+        return self._add(name, (shape, dtype), domain == "positive", True, _nonzero_domain(dtype, domain),
+                         domain == "wide")
 
     def operand(self, shape: Shape, dtype: str, domain: str = "") -> str:
         """A new graph input or initializer of this type."""
@@ -232,7 +232,6 @@ def draw_opset(rng: random.Random) -> int:
     return rng.choice([13, 13, *range(14, top + 1), *range(18, top + 1), top])
 
 
-
 def gen_case(rng: random.Random, max_nodes: int = 6, ops: list[str] | None = None) -> dict[str, Any]:
     """A valid case of 1..max_nodes nodes (only the named ops if `ops`)."""
     for _ in range(20):
@@ -299,7 +298,5 @@ def _add_node(d: Draw, spec: OpSpec, k: int) -> dict[str, Any] | None:
     names = [f"v{k}"] if len(outs) == 1 else [f"v{k}_{j}" for j in range(len(outs))]
     exact = spec.name in EXACT_OPS | {"Cast"} and all(i in d.exact for i in ins if i)
     for name, t in zip(names, outs):
-        d._add(name, t, False, exact)
-        if any(i in d.wide for i in ins if i):
-            d.wide.add(name)
+        d._add(name, t, False, exact, wide=any(i in d.wide for i in ins if i))
     return {"op": spec.name, "inputs": ins, "outputs": names, "attrs": attrs}

@@ -164,9 +164,12 @@ class SymbolicFuzzer(Fuzzer):
                                  f"points, got {domain_size(bounds)}")
 
     def reductions(self, case: dict[str, Any]) -> Iterable[dict[str, Any]]:
-        # a fixed-width case is checked at every point: a candidate whose fresh variable spans the type is no case
-        return (c for c in reductions(case)
-                if "dtype" not in c or domain_size(check_bounds(c["vars"])) <= self.fallback_limit)
+        for smaller in reductions(case):
+            try:  # a fixed-width candidate whose fresh variable spans the type has too many points to check
+                self._validate_vars(smaller)
+            except ValueError:
+                continue
+            yield smaller
 
     def size(self, case: dict[str, Any]) -> int:
         return case_size(case)
