@@ -8,10 +8,10 @@ Usage: python bench/bench_fuzz.py symbolic [--seconds S] [--seed N] [--wide]
        python bench/bench_fuzz.py symbolic --guided [--seconds S]   (coverage over time and time to each planted
                                                                     bug, with and without guidance)
 
-graphs: `GraphFuzzer.generate` + `check` with the default mode mix (base + two drawn modes per case), and the
-time split: generate, numpy reference, scheduling, codegen (opts, index simplification, linearize), compile
-(per device), kernel runs, and the rest (tensor building, comparing); rates in wall time and per CPU-second (this
-process and the C compiler: what one idle core gives on a shared machine).
+graphs: `GraphFuzzer.generate` + `check` with the default mode mix (base + modes drawn per case at their rates,
+fuzz.graphs.fuzzer.MODE_RATES), and the time split: generate, numpy reference, scheduling, codegen (opts, index
+simplification, linearize), compile (per device), kernel runs, and the rest (tensor building, comparing); rates in
+wall time and per CPU-second (this process and the C compiler: what one idle core gives on a shared machine).
 
 Runs `SymbolicFuzzer.generate` + `check` in a loop: the default (exhaustive numpy proof for domains of at
 most `SymbolicFuzzer().exhaustive_limit` points, Z3 otherwise), Z3 only (`exhaustive_limit=0`), and with
@@ -261,10 +261,10 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
             setattr(obj, name, orig)
     tot = clock.total
     cache = "warm (kept)" if warm_cache else "cold (new UOPFUZZ_CACHE and POCL_CACHE_DIR)"
-    gpus = ", ".join(f"{m[4:]} ({'a quarter of the cases: on the CPU' if gf._emulated(m[4:]) else 'every case'})"
+    gpus = ", ".join(f"{m[4:]} ({'a tenth of the cases: on the CPU' if gf._emulated(m[4:]) else 'every case'})"
                      for m in gf.GPU_MODES[:2] if available(m[4:])) if gpu else ""
     budget = f"{cases} cases" if cases is not None else f"{seconds:g} s"
-    print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + 2 drawn per case"
+    print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + modes drawn per case"
           f"{', + ' + gpus if gpus else ', no GPU device'}), one core, "
           f"{budget}, seed {seed}, compile caches {cache}")
     print(f"{n} cases: {wall:.1f} s wall, {n / wall:.2f} graphs/s; {cpu:.1f} s CPU, {n / cpu:.2f} graphs per "

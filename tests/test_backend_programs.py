@@ -96,6 +96,16 @@ def both(prg: Program, *inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------- tests
+@pytest.fixture(autouse=True, params=["stepped", "generated"])
+def python_device_path(request, monkeypatch):
+    """Every test twice: the PYTHON device stepping UOp by UOp, and running them as generated Python code."""
+    import engine.runtime.python as py_runtime
+
+    monkeypatch.setattr(py_runtime, "GENERATE_AFTER", 10**12 if request.param == "stepped" else -1)
+    monkeypatch.setitem(DEVICES, "PYTHON", PythonDevice())  # no plan cached under the other path
+    return request.param
+
+
 def test_elementwise_add_float32() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(37).astype(np.float32), rng.standard_normal(37).astype(np.float32)
@@ -149,6 +159,32 @@ def test_gated_load_skips_out_of_range_indices() -> None:
 def test_python_device_raises_on_ungated_out_of_bounds_index() -> None:
     with pytest.raises(IndexError, match=r"pad_ungated.*buffer 1 index -2"):
         run("PYTHON", pad_program(5, gated=False), np.ones(5, np.float32))
+
+
+def test_python_device_error_notes_name_the_uop() -> None:
+    with pytest.raises(IndexError) as e:
+        run("PYTHON", pad_program(5, gated=False), np.ones(5, np.float32))
+    assert any("in kernel pad_ungated at v" in n and "Ops.INDEX" in n for n in e.value.__notes__), e.value.__notes__
+
+
+def test_loops_nested_deeper_than_python_compiles_are_stepped(python_device_path) -> None:
+    """Python compiles at most 20 nested blocks: a program with more loops runs step by step, with the same result."""
+    b = Builder()
+    out = b.add(glob(0, dtypes.float32, 3))
+    ranges = [b.add(UOp.range(1 if k else 3, k)) for k in range(24)]
+    total = ranges[0]
+    for r in ranges[1:]:
+        total = total + r
+    b.add(store(index(out, total), const(7.0, dtypes.float32)))
+    for r in reversed(ranges):
+        b.add(end(r))
+    prg = b.program("deep")
+    py, _ = both(prg)
+    np.testing.assert_array_equal(py, [7.0, 7.0, 7.0])
+    from engine.runtime.python import _Plan
+
+    plan = _Plan(prg)
+    assert plan.code is None and plan.lane == plan._interpret
 
 
 def test_gated_store_writes_only_valid_elements() -> None:
@@ -238,6 +274,38 @@ def test_float_to_int_casts_truncate_and_wrap() -> None:
     to_bool = elementwise("f32_to_bool", [dtypes.float32], dtypes.bool, 6, lambda v: UOp(Ops.CAST, dtypes.bool, (v,)))
     py, _ = both(to_bool, np.array([0.0, -0.0, 0.5, np.nan, 0, 1], np.float32))
     np.testing.assert_array_equal(py, [False, False, True, True, False, True])
+
+
+def test_fast_casts_equal_the_alu_semantics() -> None:
+    """The interpreter's fast casts (engine.runtime.python._fast_cast) give exec_alu's value, type and sign of zero for
+    every pair of dtypes they take, at the edges: NaN, infinities, overflow, ties, integers past 2**53."""
+    import math
+
+    from engine.alu import exec_alu, wrap
+    from engine.runtime.python import _fast_cast
+
+    floats = [0.0, -0.0, 1.5, -2.5, 0.1, 1e-8, 65504.0, 65520.0, 300.7, -129.9, 3.4028235e38, 1e39, -1e39, 2.0**63,
+              2.0**64, math.inf, -math.inf, math.nan]
+    ints = [0, 1, -1, 127, 128, -129, 255, 256, 65535, 2**24 + 1, 2**31 - 1, -2**31, 2**53 + 1, 2**63 - 1, -2**63,
+            2**64 - 1]
+    every = [dtypes.bool, dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64, dtypes.uint8, dtypes.uint16,
+             dtypes.uint32, dtypes.uint64, dtypes.float16, dtypes.bfloat16, dtypes.float32, dtypes.float64,
+             dtypes.float8_e4m3fn, dtypes.float8_e5m2]
+    taken = 0
+    for src in every:
+        for dst in every:
+            fast = _fast_cast(src, dst)
+            if fast is None:
+                continue
+            taken += 1
+            with np.errstate(over="ignore", invalid="ignore"):
+                for x in {wrap(src, x) for x in ([True, False] if src.kind == "b" else floats if src.kind == "f"
+                                                   else ints)}:
+                    got, want = fast(x), exec_alu(Ops.CAST, dst, (x,))
+                    assert type(got) is type(want), (src, dst, x, got, want)
+                    assert got == want or (got != got and want != want), (src, dst, x, got, want)
+                    assert str(got) == str(want), (src, dst, x, got, want)  # -0.0 stays -0.0
+    assert taken >= 150
 
 
 def test_bitcast_reinterprets_bytes() -> None:

@@ -118,7 +118,7 @@ def test_new_modes_are_drawn_on_their_own(monkeypatch):
     cases = list(_cases("draw", 400, 3))
     with_new = [fz.mode_names(c) for c in cases]
     seen = Counter(m for names in with_new for m in names if m in RANDOPT_MODES)
-    assert 60 <= seen["randopt:CPU"] <= 140 and 15 <= seen["randopt:gpu"] <= 70, seen
+    assert 15 <= seen["randopt:CPU"] <= 55 and 15 <= seen["randopt:gpu"] <= 70, seen  # rates 0.08 and 0.06 (+ TC)
     monkeypatch.setattr(gf, "RANDOPT_CPU_RATE", 0.0)
     monkeypatch.setattr(gf, "RANDOPT_GPU_RATE", 0.0)
     assert [[m for m in names if m not in RANDOPT_MODES] for names in with_new] == [fz.mode_names(c) for c in cases]

@@ -315,13 +315,18 @@ TILES = [Opt("UPCAST", 0, 2), Opt("UPCAST", 1, 2), Opt("LOCAL", 0, 2)]  # as def
 
 def _staged(prg) -> bool:
     """Whether every WMMA of a program reads its A and B fragments from workgroup memory behind a barrier, and the
-    barrier is inside the reduce loop where there is one."""
+    barrier is inside the reduce loop where there is one (with one more before the loop between the copies of the
+    first steps, each its own cp.async group, as many as the copies run ahead: smem.AHEAD - 1)."""
+    from engine.codegen import smem
+
     wmmas = [u for u in prg.uops if u.op is Ops.WMMA]
     n_ab = 12 if wmmas[0].arg[0] == "m16n8k16" else 24
     reads = all(x.op is Ops.LOAD and x.src[0].src[0].op is Ops.BARRIER for w in wmmas for x in w.src[:n_ab])
     loops = [i for i, u in enumerate(prg.uops) if u.op is Ops.RANGE and u.arg[1] == "reduce"]
     bars = [i for i, u in enumerate(prg.uops) if u.op is Ops.BARRIER]
-    return reads and len(bars) == 1 and (not loops or bars[0] > loops[0])
+    if not loops:
+        return reads and len(bars) == 1
+    return reads and len(bars) == smem.AHEAD and sum(b > loops[0] for b in bars) == 1
 
 
 @pytest.mark.parametrize("dt,shape,mnk,opts", [

@@ -61,7 +61,8 @@ from engine.uop import Ops, UOp
 # every card with tensor cores (sm_80 and up) gives a block at least 99 KB (sm_86 / sm_89; sm_80 163, sm_90 227)
 SMEM_BYTES = 96 * 1024
 CHUNK_BYTES = 16  # the widest copy a thread makes at once (uint4)
-BUFFERS = 3  # copies of each tile where the reduce loops: one barrier a step suffices with three (module docstring)
+AHEAD = 1  # steps the copies run ahead of the compute where the reduce loops (module docstring)
+BUFFERS = AHEAD + 2  # copies of each tile: one barrier a step suffices with AHEAD + 2 (module docstring)
 PADS = (0, 16, 32, 48, 64)  # row pads tried, in bytes (multiples of 16: a padded row stays 16-byte aligned)
 BANKS, BANK_BYTES = 32, 4
 
@@ -127,16 +128,22 @@ def stage_operands(ast: UOp, order: list[UOp]) -> UOp:
     ids = [u.arg for u in ast.toposort if u.op is Ops.DEFINE_LOCAL]
     local = UOp(Ops.DEFINE_LOCAL, dt.pointer(used), (), 1 + max(ids, default=-1))
     tid = _flat(threads)
-    if loops:  # iteration f reads the tiles of step f, copied one step ahead (tile 0 before the loop)
+    if loops:  # iteration f reads the tiles of step f, copied AHEAD steps ahead (the first AHEAD before the loop)
         f, steps = _flat(list(loops)), math.prod(r.src[0].arg for r in loops)
-        first, ahead = _at_step(loops, UOp.const(dtypes.index, 0)), _at_step(loops, (f + 1).minimum(steps - 1))
-        at = [(ahead, f + 1), (first, UOp.const(dtypes.index, 0))]
+        at = [(_at_step(loops, (f + AHEAD).minimum(steps - 1)), f + AHEAD)]
+        at += [(_at_step(loops, UOp.const(dtypes.index, min(g, steps - 1))), UOp.const(dtypes.index, g))
+               for g in range(AHEAD)]
         tiles = [_tile(op, f % copies) for op in operands]
     else:
         at, tiles = [({}, UOp.const(dtypes.index, 0))], [_tile(op, UOp.const(dtypes.index, 0)) for op in operands]
-    stores = [st for loop_values, step in at for op in operands
-              for st in _copy(op, local, _tile(op, step % copies), tid, n_threads, loop_values)]
-    barrier = UOp(Ops.BARRIER, local.dtype, (local, *stores), 1 if loops else 0)
+    stores: list[UOp] = []
+    dst = local
+    for k, (loop_values, step) in enumerate(at):
+        copy = [st for op in operands for st in _copy(op, dst, _tile(op, step % copies), tid, n_threads, loop_values)]
+        stores += copy
+        if 0 < k < len(at) - 1:  # the copies before the loop, one group a step: a barrier between (no wait)
+            dst = UOp(Ops.BARRIER, local.dtype, (local, *copy), AHEAD)
+    barrier = UOp(Ops.BARRIER, local.dtype, (local, *stores), AHEAD if loops else 0)
     staged = [{x: _staged_load(op, i, x, barrier, tile) for i, x in enumerate(op.loads)}
               for op, tile in zip(operands, tiles)]
     new = {}

@@ -17,8 +17,9 @@ hundred thousand iterations take seconds, not minutes."""
 from __future__ import annotations
 
 import itertools
+import math
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -30,6 +31,11 @@ from engine.uop import GroupOp, Ops, UOp
 
 # a step runs one UOp on the value list and returns the next program counter
 Step = Callable[[list], int]
+GENERATE_AFTER = 50  # UOps run per UOp of a program from which it runs as generated code (_Plan._generate)
+# ALU ops `_Plan._generate` writes inline: the same as engine.alu.ALU_FUNCS' functions
+_INLINE = {Ops.ADD: "({} + {})", Ops.SUB: "({} - {})", Ops.MUL: "({} * {})", Ops.CMPLT: "({} < {})",
+           Ops.CMPLE: "({} <= {})", Ops.CMPNE: "({} != {})", Ops.CMPEQ: "({} == {})", Ops.AND: "({} & {})",
+           Ops.OR: "({} | {})", Ops.XOR: "({} ^ {})", Ops.WHERE: "({1} if {0} else {2})"}
 
 
 def _fast_wrap(dtype: DType) -> Callable[[Any], Any]:
@@ -58,6 +64,30 @@ def _fast_wrap(dtype: DType) -> Callable[[Any], Any]:
         except OverflowError:  # rounds to infinity: let numpy decide, as wrap does
             return wrap(dt, v)
     return wrap_float
+
+
+def _fast_cast(src: DType, dst: DType) -> Callable[[Any], Any] | None:
+    """A function equal to `exec_alu(CAST, dst, (x,))` for `src` values, for the common pairs (None: the others)."""
+    wr = _fast_wrap(dst)
+    if dst.kind == "b":
+        return bool
+    if dst.kind in "iux" and src.kind in "iuxb":
+        return wr
+    if dst.kind in "iux" and src.kind == "f":
+        low = dst.min
+
+        def float_to_int(x: float) -> Any:
+            return low if x != x or x in (math.inf, -math.inf) else wr(math.trunc(x))  # C: x86's value for NaN, inf
+        return float_to_int
+    if dst.name not in ("float64", "float32", "float16"):
+        return None  # bfloat16 and fp8 round through numpy (wrap) in any case
+    if src.kind == "f":
+        return wr
+    if src.kind in "iuxb":
+        def int_to_float(x: int) -> float:  # one rounding: exact in float64 below 2**53, else as numpy casts
+            return wr(float(x)) if -(1 << 53) <= x <= 1 << 53 else wrap(dst, int(x))
+        return int_to_float
+    return None
 
 
 def _to_python(dtype: DType, value: Any) -> Any:
@@ -105,6 +135,11 @@ class _Plan:
         self.reads: dict[tuple[int, int], tuple[int, int]] = {}  # element -> (epoch, thread; -1: several threads)
         self.ends = self._match_loops()
         self.steps: list[Step] = [self._step(i, u) for i, u in enumerate(prg.uops)]
+        # compiling the generated code costs about as much as 50 steps of each UOp save: short runs step
+        generated = self._generate() if self._work() > GENERATE_AFTER * len(prg.uops) else None
+        self.lane: Callable[[list], Iterator[int]] = generated[0] if generated else self._interpret
+        self.code: Any = generated[1] if generated else None  # the generated code object (`_failed_at`)
+        self.lines: dict[int, int] = generated[2] if generated else {}
 
     def _match_loops(self) -> dict[int, int]:
         """RANGE position -> position of its END."""
@@ -291,6 +326,14 @@ class _Plan:
                 v[i] = _bitcast(sdt, dtype.scalar, v[s])
                 return nxt
             return bitcast
+        cast = _fast_cast(u.src[0].dtype.scalar, dtype.scalar) if op is Ops.CAST else None
+        if cast is not None:
+            a = src[0]
+
+            def fast_cast(v: list) -> int:
+                v[i] = cast(v[a])
+                return nxt
+            return fast_cast
         if op in (Ops.CAST, Ops.SHL, Ops.SHR, Ops.MULACC):  # casts, shift range checks and fma live in exec_alu
             def slow(v: list) -> int:
                 v[i] = exec_alu(op, dtype, [v[s] for s in src])
@@ -359,12 +402,11 @@ class _Plan:
 
     def _run_thread(self, base: list) -> None:
         v = self._thread(base)
-        steps, pc, n = self.steps, 0, len(self.steps)
         try:
-            while pc < n:
-                pc = steps[pc](v)
-        except (ArithmeticError, ValueError) as e:
-            e.add_note(f"in kernel {self.prg.name} at v{pc}: {self.prg.uops[pc].op}")
+            for _ in self.lane(v):  # a kernel without SPECIALs has no barrier nor WMMA to stop at
+                pass
+        except (ArithmeticError, ValueError, IndexError) as e:
+            e.add_note(f"in kernel {self.prg.name} at {self._failed_at(e)}")
             raise
 
     def _run_grid(self, base: list) -> None:
@@ -377,7 +419,7 @@ class _Plan:
             if size != launch:
                 raise ValueError(f"kernel {self.prg.name}: {kind}{dim} has size {size}, launched with {launch}")
         threads = list(itertools.product(*(range(d) for d in reversed(lsize))))  # (z, y, x)
-        n = len(self.steps)
+        n = len(self.prg.uops)
         for group in itertools.product(*(range(d) for d in reversed(gsize))):
             self.epoch = 0
             self.writes.clear()
@@ -391,40 +433,139 @@ class _Plan:
                 for slot, mem in shared:
                     v[slot] = mem
                 lanes.append(v)
-            if not self.barriers and not self.wmmas:
-                for k, (thread, v) in enumerate(zip(threads, lanes)):
+            runs = [self.lane(v) for v in lanes]
+            while True:  # each thread to its next stop (a barrier or a WMMA; n: the end), one after another
+                stops = []
+                for k, (thread, run) in enumerate(zip(threads, runs)):
                     self.tid = k
-                    self._run_lane(v, 0, group, thread)
-                continue
-            pcs = [0] * len(lanes)
-            while pcs[0] < n:
-                if pcs[0] in self.barriers:
-                    self.epoch += 1
-                for k, (thread, v) in enumerate(zip(threads, lanes)):
-                    self.tid = k
-                    pcs[k] = self._run_lane(v, pcs[k], group, thread)
-                if len(set(pcs)) > 1:
-                    at = sorted(set(pcs))
+                    try:
+                        stops.append(next(run, n))
+                    except (ArithmeticError, ValueError, IndexError) as e:
+                        e.add_note(f"in kernel {self.prg.name} at {self._failed_at(e)}, workgroup {group[::-1]} "
+                                   f"thread {thread[::-1]}")
+                        raise
+                if len(set(stops)) > 1:
+                    at = sorted(set(stops))
                     raise RuntimeError(f"kernel {self.prg.name}: workgroup {group[::-1]}: threads stopped at "
                                        f"{', '.join('the end' if p == n else f'{self._stop(p)} v{p}' for p in at)} "
                                        f"(divergent barrier)")
-                if pcs[0] in self.wmmas:
-                    self._warp_mma(pcs[0], lanes, group)
-                    pcs = [pcs[0] + 1] * len(lanes)
+                if stops[0] == n:
+                    break
+                if stops[0] in self.wmmas:
+                    self._warp_mma(stops[0], lanes, group)
+                else:
+                    self.epoch += 1
 
-    def _run_lane(self, v: list, pc: int, group: tuple, thread: tuple) -> int:
-        """Run one thread from pc (past the barrier it waits at) to the next barrier or the end."""
-        steps, n, barriers, stops = self.steps, len(self.steps), self.barriers, self.barriers | self.wmmas
-        try:
-            if pc in barriers:
-                pc = steps[pc](v)
-            while pc < n and pc not in stops:
-                pc = steps[pc](v)
-        except (ArithmeticError, ValueError, IndexError) as e:
-            e.add_note(f"in kernel {self.prg.name} at v{pc}: {self.prg.uops[pc].op}, workgroup {group[::-1]} "
-                       f"thread {thread[::-1]}")
-            raise
-        return pc
+    def _failed_at(self, e: BaseException) -> str:
+        """Where in the program an exception of a thread's run was raised: "v<position>: <op>"."""
+        pc = None
+        tb = e.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code is self.code:
+                pc = self.lines.get(tb.tb_lineno)
+            elif code is _Plan._interpret.__code__:
+                pc = tb.tb_frame.f_locals.get("pc")
+            tb = tb.tb_next
+        return "an unknown UOp" if pc is None else f"v{pc}: {self.prg.uops[pc].op}"
+
+    def _interpret(self, v: list) -> Iterator[int]:
+        """Run one thread step by step (a program nested too deeply for `_generate`): yields the position of each
+        barrier or WMMA it reaches, then runs on from there when resumed."""
+        steps, n, stops = self.steps, len(self.steps), self.barriers | self.wmmas
+        pc = 0
+        while pc < n:
+            if pc in stops:
+                yield pc
+            pc = steps[pc](v)
+
+    def _alu_code(self, i: int, u: UOp, args: list[str], ns: dict[str, Any]) -> str:
+        """The expression `_generate` computes an ALU UOp by: exec_alu's function and wrap, the common ones inline."""
+        dt, op = u.dtype.scalar, u.op
+        if op in _INLINE:
+            expr = _INLINE[op].format(*args)
+            if op in (Ops.CMPLT, Ops.CMPLE, Ops.CMPNE, Ops.CMPEQ, Ops.WHERE) or \
+                    (op in (Ops.AND, Ops.OR, Ops.XOR) and all(s.dtype.scalar.kind == "b" for s in u.src)):
+                return expr  # a bool, or (WHERE) a value of the dtype already: wrapping changes nothing
+            ns[f"w{i}"] = _fast_wrap(dt)
+            if dt.kind in "iux":  # in range (nearly always): no call
+                lo, hi = (dt.min, dt.max) if dt.kind != "x" else (-(1 << 63), (1 << 63) - 1)
+                return f"t if {lo} <= (t := {expr}) <= {hi} else w{i}(t)"
+            return f"w{i}({expr})"
+        ns[f"f{i}"], ns[f"w{i}"] = ALU_FUNCS[op], _fast_wrap(dt)
+        return f"w{i}(f{i}({', '.join(args)}))"
+
+    def _work(self) -> int:
+        """About how many UOps a launch runs: every UOp once per iteration of its loops (a loop of unknown length
+        counted as 16) and per thread."""
+        trips, total, outer = 1, 0, []
+        for u in self.prg.uops:
+            if u.op is Ops.RANGE:
+                outer.append(trips)
+                trips *= max(u.src[0].arg, 0) if u.src[0].op is Ops.CONST else 16
+            elif u.op is Ops.END:
+                trips = outer.pop()
+            total += trips
+        threads = 1
+        if self.specials:
+            for d in (*self.prg.global_size, *self.prg.local_size):
+                threads *= d
+        return total * threads
+
+    def _generate(self) -> tuple[Callable[[list], Iterator[int]], Any, dict[int, int]] | None:
+        """The program as one Python generator function over a thread's value list (loops as `for`, most UOps
+        inline, the rest calling their steps), yielding at barriers and WMMAs as `_interpret` does: a few times
+        faster than stepping. Returns it, its code object and its line -> UOp position map; None where the loops
+        nest deeper than Python compiles (20 blocks)."""
+        uops, ns = self.prg.uops, {}
+        lines, where, depth = ["def run(v):", "    if False:", "        yield 0"], {}, 1
+        for i, u in enumerate(uops):
+            op, src, pad = u.op, [self.pos[x] for x in u.src], "    " * depth
+            out: list[str] = []
+            if op in (Ops.CONST, Ops.DEFINE_GLOBAL, Ops.DEFINE_REG, Ops.DEFINE_VAR, Ops.SPECIAL, Ops.DEFINE_LOCAL):
+                continue
+            if op is Ops.RANGE:
+                if depth >= 19:
+                    return None
+                out = [f"for x in range(v[{src[0]}]):", f"    v[{i}] = x"]
+                depth += 1
+            elif op is Ops.END:
+                depth -= 1
+                continue
+            elif op is Ops.WMMA:
+                out = [f"yield {i}"]
+            elif op is Ops.BARRIER:
+                out = [f"yield {i}", f"v[{i}] = v[{src[0]}]"]
+            elif op is Ops.GEP:
+                out = [f"v[{i}] = v[{src[0]}][{u.arg[0]}]"]
+            elif op is Ops.INDEX:
+                size = memory_of(u.src[0]).dtype.size
+                bound = str(size) if size >= 0 else f"len(v[{src[0]})"
+                inside = [f"if 0 <= v[{src[1]}] < {bound}: v[{i}] = (v[{src[0]}], v[{src[1]}])",
+                          f"else: s{i}(v)"]  # the step raises the IndexError
+                out = inside if len(src) == 2 else [f"if not v[{src[2]}]: v[{i}] = None", "el" + inside[0], inside[1]]
+            elif op in (Ops.LOAD, Ops.STORE) and memory_of(u.src[0].src[0]).op is not Ops.DEFINE_LOCAL:
+                if op is Ops.STORE:
+                    out = [f"p = v[{src[0]}]", f"if p is not None: p[0][p[1]] = v[{src[1]}]"]
+                elif len(src) == 1:
+                    out = [f"p = v[{src[0]}]", f"if p is None: s{i}(v)", f"v[{i}] = p[0][p[1]]"]
+                else:
+                    out = [f"p = v[{src[0]}]", f"v[{i}] = v[{src[1]}] if p is None else p[0][p[1]]"]
+            elif op is Ops.CAST and (cast := _fast_cast(u.src[0].dtype.scalar, u.dtype.scalar)) is not None:
+                ns[f"c{i}"] = cast
+                out = [f"v[{i}] = c{i}(v[{src[0]}])"]
+            elif op in GroupOp.ALU and op not in (Ops.SHL, Ops.SHR, Ops.MULACC):
+                out = [f"v[{i}] = {self._alu_code(i, u, [f'v[{x}]' for x in src], ns)}"]
+            if not out:  # everything else (workgroup memory's checked accesses, bitcasts, shifts, fma) as a step
+                out = [f"s{i}(v)"]
+            ns[f"s{i}"] = self.steps[i]
+            for line in out:
+                lines.append(pad + line)
+                where[len(lines)] = i
+        code = compile("\n".join(lines) + "\n", f"<kernel {self.prg.name}>", "exec")
+        exec(code, ns)
+        fn = ns["run"]
+        return fn, fn.__code__, where
 
     def _stop(self, pc: int) -> str:
         return "barrier" if pc in self.barriers else "WMMA"

@@ -18,12 +18,13 @@ reference (oracles.numpy_ref, tolerance policy in oracles.compare):
                 op that cannot run sharded (engine.multi.ShardError) passes this mode untested
   split         the base device with every reduce of 6 elements and up into few values split in two kernels (a
                 realized buffer of partials, then their reduce), the schedule a large sum or mean takes
-By default each case runs `base` and two of the others (drawn from the case's seed), `shard` and `split` each for a
-quarter of the cases, randopt:CPU for a quarter and randopt:gpu for a tenth (each its own draw); a failure of `base`
-runs them all to find which part of the engine is at fault. Every kernel passes engine/spec.py (dtypes, every index
-provably in bounds) before it runs, integer index tensors run under engine.checked_indexing(), and every buffer has
-guard zones checked after each kernel (engine.realize.guard_zones: an out-of-bounds store on CPU or LLVM is
-crash:<mode>:GuardError; the PYTHON device checks every access itself).
+By default each case runs `base` and each other mode on its own draw from the case's seed, at the rate MODE_RATES
+gives it (and the GPU rates below): cheap modes often, those that start a compiler or interpret every thread
+seldom, so that a core checks about 20 cases a second and no mode takes much more of its time than the others; a
+failure of `base` runs them all to find which part of the engine is at fault. Every kernel passes engine/spec.py
+(dtypes, every index provably in bounds) before it runs, integer index tensors run under engine.checked_indexing(),
+and every buffer has guard zones checked after each kernel (engine.realize.guard_zones: an out-of-bounds store on CPU
+or LLVM is crash:<mode>:GuardError; the PYTHON device checks every access itself).
 
 Signatures (what the minimizer keeps while it shrinks a case):
   mismatch:numpy           every configuration differs from numpy (an op's semantics, the frontend, lowering)
@@ -60,12 +61,18 @@ from oracles.compare import compare
 from oracles.numpy_ref import Ref
 
 OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON", "llvm-O2")
+# The share of cases each of them joins, drawn on its own. Set by cost (one core, CPU ms a run on the 2026-12 case
+# mix: noopt 3.5, separate 3.4, split 4.9, randopt 10, base 10, dev:PYTHON 15, unfused 16, PYTHON_GPU 22, shard 38,
+# randopt:gpu 38, dev:CPU 40 (cc), llvm-O2 45, randopt:CPU 50 (cc)): each mode gets 3-10% of a campaign's time,
+# the base a fifth, and a case costs ~50 ms. `separate` applies to cases with several outputs only.
+MODE_RATES = {"noopt": 0.4, "randopt": 0.35, "unfused": 0.25, "separate": 0.3, "dev:CPU": 0.1, "dev:PYTHON": 0.2,
+              "llvm-O2": 0.08}
 # GPU devices, drawn on their own (the others' draws stay as they were): CUDA and OPENCL join every case where they
 # are a GPU; OPENCL on the host's cores (PoCL) a tenth of the cases: its builds cost ~0.3 s and each kernel's first
 # launch ~0.1 s of CPU (0.66 s a case, 40% of a campaign's time at a quarter of the cases), and what only it checks
-# is the OpenCL dialect of the C renderer; PYTHON_GPU (the emulator: GPU semantics, every access checked) a quarter
+# is the OpenCL dialect of the C renderer; PYTHON_GPU (the emulator: GPU semantics, every access checked) an eighth
 GPU_MODES = ("dev:CUDA", "dev:OPENCL", "dev:PYTHON_GPU")
-PYTHON_GPU_RATE = 0.25
+PYTHON_GPU_RATE = 0.12
 EMULATED_GPU_RATE = 0.1
 # random opts on a CPU device (VECTOR too) and on a GPU device (LOCAL and GROUP too), each its own draw; "gpu" is
 # CUDA where it is available, else the PYTHON_GPU emulator (slow, but it checks every access: a small rate)
@@ -74,8 +81,8 @@ EMULATED_GPU_RATE = 0.1
 TC_SHAPED_GPU_RATE = 0.6
 TC_SHAPED_OPS = ("matmul", "dot", "einsum", "conv2d", "conv_transpose2d")
 RANDOPT_MODES = ("randopt:CPU", "randopt:gpu")
-RANDOPT_CPU_RATE = 0.25
-RANDOPT_GPU_RATE = 0.1
+RANDOPT_CPU_RATE = 0.08
+RANDOPT_GPU_RATE = 0.06
 
 
 @dataclass(frozen=True)
@@ -317,16 +324,15 @@ class GraphFuzzer(Fuzzer):
 
     name = "graphs"
     timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
-    shard_rate = 0.25  # the share of cases that also run the shard mode (when the modes are drawn)
-    split_rate = 0.25  # ... and the split mode
+    shard_rate = 0.12  # the share of cases that also run the shard mode (when the modes are drawn)
+    split_rate = 0.3  # ... and the split mode
 
-    def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, extra_modes: int = 2,
-                 max_nodes: int = 10, base_opt: int = 0):
+    def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, max_nodes: int = 10,
+                 base_opt: int = 0):
         self.base_opt = base_opt  # LLVM's optimization level in every mode but llvm-O2
         # LLVM compiles a kernel in milliseconds where `cc` takes tens: the base device, where llvmlite is installed
         self.base = base or ("LLVM" if device_available("LLVM") else "CPU")
-        self.modes = tuple(modes) if modes is not None else None  # None: base + `extra_modes` drawn per case
-        self.extra_modes = extra_modes
+        self.modes = tuple(modes) if modes is not None else None  # None: base + modes drawn per case (MODE_RATES)
         self.max_nodes = max_nodes
         self._coverage: dict[str, int] = {}
 
@@ -365,28 +371,25 @@ class GraphFuzzer(Fuzzer):
     def mode_names(self, case: dict[str, Any]) -> list[str]:
         if self.modes is not None:
             return ["base", *[m for m in self.modes if m != "base"]]
-        rng = random.Random(case.get("seed", 0))
-        extra = rng.sample(OTHER_MODES, min(self.extra_modes, len(OTHER_MODES)))
-        if len(case["outputs"]) < 2 and "separate" in extra:
-            extra[extra.index("separate")] = "unfused"
-        if random.Random(f"{case.get('seed', 0)}:shard").random() < self.shard_rate:  # its own draw: the others'
-            extra.append("shard")                                                      # stay as they were
-        if random.Random(f"{case.get('seed', 0)}:split").random() < self.split_rate:
-            extra.append("split")
+        seed = case.get("seed", 0)
+
+        def drawn(key: str, rate: float) -> bool:  # each mode its own stream: one rate changed leaves the others
+            return random.Random(f"{seed}:{key}").random() < rate
+
+        extra = [m for m in OTHER_MODES if (m != "separate" or len(case["outputs"]) > 1) and drawn(m, MODE_RATES[m])]
+        extra += [m for m, rate in (("shard", self.shard_rate), ("split", self.split_rate)) if drawn(m, rate)]
         for m in GPU_MODES[:2]:  # a GPU joins every case; OpenCL on the host's cores (PoCL) a tenth of them
-            if device_available(m[4:]) and (not _emulated(m[4:]) or
-                                            random.Random(f"{case.get('seed', 0)}:{m}").random() < EMULATED_GPU_RATE):
+            if device_available(m[4:]) and (not _emulated(m[4:]) or drawn(m, EMULATED_GPU_RATE)):
                 extra.append(m)
         tc_shaped = _tensor_core_shaped(case)
 
         def gpu_rate(rate: float) -> float:  # a mode turned off stays off
             return max(rate, TC_SHAPED_GPU_RATE) if tc_shaped and rate else rate
 
-        if random.Random(f"{case.get('seed', 0)}:gpu").random() < gpu_rate(PYTHON_GPU_RATE):
+        if drawn("gpu", gpu_rate(PYTHON_GPU_RATE)):
             extra.append("dev:PYTHON_GPU")
-        for m, rate in zip(RANDOPT_MODES, (RANDOPT_CPU_RATE, gpu_rate(RANDOPT_GPU_RATE))):
-            if random.Random(f"{case.get('seed', 0)}:{m}").random() < rate:
-                extra.append(m)
+        extra += [m for m, rate in zip(RANDOPT_MODES, (RANDOPT_CPU_RATE, gpu_rate(RANDOPT_GPU_RATE)))
+                  if drawn(m, rate)]
         return ["base", *dict.fromkeys(extra)]
 
     def check(self, case: dict[str, Any]) -> Verdict:
