@@ -138,8 +138,8 @@ def test_tensor_core_shaped_cases_run_on_the_emulated_gpu_more_often(monkeypatch
     def share(cs: list, mode: str) -> float:
         return sum(mode in fz.mode_names(c) for c in cs) / len(cs)
 
-    assert share(shaped, "dev:PYTHON_GPU") > 0.45 > 0.35 > share(plain, "dev:PYTHON_GPU")
-    assert share(shaped, "randopt:gpu") > 0.45 > 0.2 > share(plain, "randopt:gpu")
+    assert share(shaped, "dev:PYTHON_GPU") > 0.3 > 0.2 > share(plain, "dev:PYTHON_GPU")
+    assert share(shaped, "randopt:gpu") > 0.3 > 0.15 > share(plain, "randopt:gpu")
     monkeypatch.setattr(gf, "RANDOPT_GPU_RATE", 0.0)
     assert share(shaped, "randopt:gpu") == 0
 

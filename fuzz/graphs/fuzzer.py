@@ -62,26 +62,27 @@ from oracles.numpy_ref import Ref
 
 OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON", "llvm-O2")
 # The share of cases each of them joins, drawn on its own. Set by cost (one core, CPU ms a run on the 2026-12 case
-# mix: noopt 3.5, separate 3.4, split 4.9, randopt 10, base 10, dev:PYTHON 15, unfused 16, PYTHON_GPU 22, shard 38,
-# randopt:gpu 38, dev:CPU 40 (cc), llvm-O2 45, randopt:CPU 50 (cc)): each mode gets 3-10% of a campaign's time,
-# the base a fifth, and a case costs ~50 ms. `separate` applies to cases with several outputs only.
-MODE_RATES = {"noopt": 0.4, "randopt": 0.35, "unfused": 0.25, "separate": 0.3, "dev:CPU": 0.1, "dev:PYTHON": 0.2,
-              "llvm-O2": 0.08}
+# mix: noopt 3.6, separate 3.5, split 4.5, dev:PYTHON 7.6, base 10.5, randopt 11, unfused 18, PYTHON_GPU 20, shard
+# 32, randopt:gpu 36, llvm-O2 45, dev:CPU 47 (cc), randopt:CPU 65 (cc), OPENCL on PoCL 230): each mode gets 2-10% of
+# a campaign's time, the base a fifth, and a case costs ~50 ms. `separate` applies to cases with several outputs.
+MODE_RATES = {"noopt": 0.4, "randopt": 0.35, "unfused": 0.2, "separate": 0.3, "dev:CPU": 0.1, "dev:PYTHON": 0.2,
+              "llvm-O2": 0.06}
 # GPU devices, drawn on their own (the others' draws stay as they were): CUDA and OPENCL join every case where they
-# are a GPU; OPENCL on the host's cores (PoCL) a tenth of the cases: its builds cost ~0.3 s and each kernel's first
-# launch ~0.1 s of CPU (0.66 s a case, 40% of a campaign's time at a quarter of the cases), and what only it checks
-# is the OpenCL dialect of the C renderer; PYTHON_GPU (the emulator: GPU semantics, every access checked) an eighth
+# are a GPU; OPENCL on the host's cores (PoCL) 1.5% of the cases: its builds cost ~80 ms and each kernel's first
+# launch about as much again (~0.23 s a case: at a tenth of the cases, a third of a campaign's time), and what only
+# it checks is the OpenCL dialect of the C renderer; PYTHON_GPU (the emulator: GPU semantics, every access checked)
+# an eighth
 GPU_MODES = ("dev:CUDA", "dev:OPENCL", "dev:PYTHON_GPU")
 PYTHON_GPU_RATE = 0.12
-EMULATED_GPU_RATE = 0.1
+EMULATED_GPU_RATE = 0.015
 # random opts on a CPU device (VECTOR too) and on a GPU device (LOCAL and GROUP too), each its own draw; "gpu" is
 # CUDA where it is available, else the PYTHON_GPU emulator (slow, but it checks every access: a small rate)
 # a case with a matmul-like op and 16-bit or 8-bit float inputs may take tensor cores on a GPU (a float32 matmul of
 # values cast up from them): the emulator runs it, with default and random opts, more often
-TC_SHAPED_GPU_RATE = 0.6
+TC_SHAPED_GPU_RATE = 0.45
 TC_SHAPED_OPS = ("matmul", "dot", "einsum", "conv2d", "conv_transpose2d")
 RANDOPT_MODES = ("randopt:CPU", "randopt:gpu")
-RANDOPT_CPU_RATE = 0.08
+RANDOPT_CPU_RATE = 0.06
 RANDOPT_GPU_RATE = 0.06
 
 
@@ -324,7 +325,7 @@ class GraphFuzzer(Fuzzer):
 
     name = "graphs"
     timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
-    shard_rate = 0.12  # the share of cases that also run the shard mode (when the modes are drawn)
+    shard_rate = 0.1  # the share of cases that also run the shard mode (when the modes are drawn)
     split_rate = 0.3  # ... and the split mode
 
     def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, max_nodes: int = 10,
@@ -378,7 +379,7 @@ class GraphFuzzer(Fuzzer):
 
         extra = [m for m in OTHER_MODES if (m != "separate" or len(case["outputs"]) > 1) and drawn(m, MODE_RATES[m])]
         extra += [m for m, rate in (("shard", self.shard_rate), ("split", self.split_rate)) if drawn(m, rate)]
-        for m in GPU_MODES[:2]:  # a GPU joins every case; OpenCL on the host's cores (PoCL) a tenth of them
+        for m in GPU_MODES[:2]:  # a GPU joins every case; OpenCL on the host's cores (PoCL) 1.5% of them
             if device_available(m[4:]) and (not _emulated(m[4:]) or drawn(m, EMULATED_GPU_RATE)):
                 extra.append(m)
         tc_shaped = _tensor_core_shaped(case)
