@@ -369,6 +369,8 @@ def test_smem_conv2d_copies_in_the_innermost_tap_loop():
     """A conv whose input channels fit one tile: the reduce loops are the taps (3 x 3), the copy and its barrier run
     in the inner one and the copies alternate by the flattened step count (the inner loop's parity alone would
     repeat at its wrap, 3 being odd: a race)."""
+    from engine.codegen import smem
+
     rng = np.random.default_rng(26)
     x = rng.integers(-3, 4, (1, 16, 4, 18)).astype(np.float16)
     w = rng.integers(-3, 4, (8, 16, 3, 3)).astype(np.float16)
@@ -383,25 +385,51 @@ def test_smem_conv2d_copies_in_the_innermost_tap_loop():
         except OptError:  # the padded rows of the other candidates: gated fragments
             continue
         loops = [u.op for u in prg.uops if u.op in (Ops.RANGE, Ops.END, Ops.BARRIER)]
-        assert loops == [Ops.RANGE, Ops.RANGE, Ops.BARRIER, Ops.END, Ops.END], loops
+        before = [Ops.BARRIER] * (smem.AHEAD - 1)  # between the copies of the first steps
+        assert loops == [*before, Ops.RANGE, Ops.RANGE, Ops.BARRIER, Ops.END, Ops.END], loops
         np.testing.assert_array_equal(_run(build, [Opt("TC", i, "m16n8k16"), SMEM]), _run(build, []))
         staged.append(i)
     assert staged
 
 
-@pytest.mark.parametrize("buffers", [1, 2])
-def test_smem_too_few_buffers_are_caught_as_a_data_race(monkeypatch, buffers):
-    """Each step copies the tiles of the next one: with one or two copies of each tile, a thread's stores overwrite
-    elements that other threads still read in the step before (no barrier between): the emulator reports the race;
-    three copies have none."""
+@pytest.mark.parametrize("fewer", [1, "all but one"])
+def test_smem_too_few_buffers_are_caught_as_a_data_race(monkeypatch, fewer):
+    """Each step copies the tiles of a later one (smem.AHEAD steps on): with one copy of each tile fewer than
+    AHEAD + 2, or a single one, a thread's stores overwrite elements that other threads still read in the step before
+    (no barrier between): the emulator reports the race; AHEAD + 2 copies have none."""
     from engine.codegen import smem
 
-    a, b = _mm(32, 16, 64, "float16", np.random.default_rng(18))
-    monkeypatch.setattr(smem, "BUFFERS", buffers)
+    a, b = _mm(32, 16, 96, "float16", np.random.default_rng(18))
+    monkeypatch.setattr(smem, "BUFFERS", smem.AHEAD + 1 if fewer == 1 else 1)
     with pytest.raises(RuntimeError, match="data race .* local buffer 0, which .* read since the last barrier"):
         _run(_matmul(a, b), [Opt("TC", 0, "m16n8k16"), SMEM])
     monkeypatch.undo()
     np.testing.assert_array_equal(_run(_matmul(a, b), [Opt("TC", 0, "m16n8k16"), SMEM]), _run(_matmul(a, b), []))
+
+
+@pytest.mark.parametrize("ahead", [2, 3])
+def test_smem_copies_several_steps_ahead(monkeypatch, ahead):
+    """Opt SMEM with the copies smem.AHEAD steps ahead of the compute (AHEAD + 2 stages): the same result as the
+    unoptimized kernel, with and without UNROLL (fewer steps than AHEAD too); in CUDA, the first AHEAD steps' copies
+    before the loop, each its own cp.async group (16-byte words), and the barrier in the loop waits for all groups but
+    the newest AHEAD."""
+    from engine.codegen import smem
+
+    monkeypatch.setattr(smem, "AHEAD", ahead)
+    monkeypatch.setattr(smem, "BUFFERS", ahead + 2)
+    unroll = [Opt("UNROLL", 0, 2)]
+    for mnk, opts in (((32, 16, 96), []), ((64, 32, 48), TILES), ((32, 16, 32), []), ((32, 16, 128), unroll)):
+        a, b = _mm(*mnk, "float16", np.random.default_rng(sum(mnk) + ahead))
+        build = _matmul(a, b)
+        np.testing.assert_array_equal(_run(build, [Opt("TC", 0, "m16n8k16"), *opts, SMEM]), _run(build, []))
+    a, b = _mm(32, 16, 96, "float16", np.random.default_rng(5))
+    prg = build_program(_kernel(_matmul(a, b)("PYTHON_GPU")).ast, "k", [Opt("TC", 0, "m16n8k16"), SMEM], gpu=True,
+                        tc=TC)
+    body = render(prg, CUDA)
+    head, loop = body[:body.index("for (int32_t")], body[body.index("for (int32_t"):]
+    assert head.count("cp.async.commit_group") == ahead and loop.count("cp.async.commit_group") == 1
+    assert head.count("cp.async.cg.shared.global") == ahead * loop.count("cp.async.cg.shared.global") > 0
+    assert f"cp.async.wait_group {ahead};" in loop and "= data1[" not in body and "= data2[" not in body
 
 
 def test_spec_proves_workgroup_memory_indices_in_bounds(monkeypatch):
@@ -482,11 +510,13 @@ def test_smem_cuda_source_copies_to_shared_memory_and_syncs_in_the_loop(monkeypa
     # A's tile (64 x 16) in 16-byte words, 2 a thread; B's (16 x 16) in 8-byte words, 1 a thread: no element copies,
     # copied by cp.async (no registers), the tiles of step 0 before the loop and each step those of the next one; the
     # barrier waits for all but the newest group (the next step's tiles stay in flight while this step computes)
+    from engine.codegen.smem import AHEAD
+
     head = body[:body.index("for (int32_t")]
-    for part in (head, loop):
-        assert part.count("cp.async.cg.shared.global") == 2 and part.count("cp.async.ca.shared.global") == 1
-        assert part.count("cp.async.commit_group") == 1
-    assert loop.index("cp.async.wait_group 1;") < loop.index("__syncthreads();") < loop.index("mma.sync")
+    for part, steps in ((head, AHEAD), (loop, 1)):  # before the loop, the first AHEAD steps' copies: a group each
+        assert part.count("cp.async.cg.shared.global") == 2 * steps and part.count("cp.async.ca.shared.global") == steps
+        assert part.count("cp.async.commit_group") == steps
+    assert loop.index(f"cp.async.wait_group {AHEAD};") < loop.index("__syncthreads();") < loop.index("mma.sync")
     assert "= data1[" not in loop and "= data2[" not in loop
     # the fragments: A's by ldmatrix.x4, B's (stored k by n) by ldmatrix.x2.trans, each once for the 2 x 2 mma that
     # use it; none from global memory; with LDMATRIX off, A's pairs as one 32-bit word of the tile, B's elements one

@@ -19,12 +19,13 @@ col < C} with C <= stride. The copy must divide among the P threads of the workg
 The rewrite:
   one DEFINE_LOCAL of the input dtype holds each operand's tile, R rows of C + pad elements; pad (a multiple of
   16 bytes, up to 64) is the one under which warp 0's fragment reads meet the fewest bank conflicts (`_pad`);
-  where the WMMAs' REDUCEs loop (k_o, or k_o's outer loop after UNROLL or ACCUM), the copies run one step ahead
-  (software pipelining): the tiles of step 0 are copied before the loop, and step f copies those of step f + 1
-  (of the last step again in the last one: the index stays in bounds) while it computes with those of step f; each
-  tile has three copies (stages), step f's in stage f % 3. The CUDA renderer makes the copies cp.async (global to
-  shared memory without registers), committed as one group a step, and the barrier waits for all groups but the
-  newest (BARRIER arg 1): the copy of step f + 1 is in flight while step f computes;
+  where the WMMAs' REDUCEs loop (k_o, or k_o's outer loop after UNROLL or ACCUM), the copies run AHEAD steps ahead
+  (software pipelining): the tiles of steps 0 .. AHEAD - 1 are copied before the loop (a barrier between two steps'
+  copies, so that each is its own cp.async group), and step f copies those of step f + AHEAD (of the last step again
+  near the end: the index stays in bounds) while it computes with those of step f; each tile has AHEAD + 2 copies
+  (stages), step f's in stage f % (AHEAD + 2). The CUDA renderer makes the copies cp.async (global to shared memory
+  without registers), committed as one group a step, and the barrier waits for all groups but the newest AHEAD
+  (BARRIER arg AHEAD): the copies of steps f + 1 .. f + AHEAD are in flight while step f computes;
   the copy: thread tid (the local loops, then the lane, fastest) copies chunks q = tid, tid + P, ... of V elements
   (V up to 16 bytes' worth, where every chunk's global index is a multiple of V: the CUDA renderer moves each chunk
   as one 16-byte load and store); chunk q is row q // (C/V), columns (q % (C/V))*V ..., at global index
@@ -32,13 +33,13 @@ The rewrite:
   one BARRIER after both operands' copies (src: the buffer and every copy STORE), and each fragment element at
   global index block + off reads LOAD(INDEX(BARRIER, tile + (off - o) // stride * (C + pad) + (off - o) % stride))
   (built from the terms where they split into row and column, else as written; `_shared_index`).
-Why one barrier per step is enough: step f's tiles were copied in step f - 1 (or before the loop), before the barrier
-of step f - 1 (a barrier waits for the copies issued before it, cp.async groups included), which precedes every read
-of step f. The copies in step f go to stage (f + 1) % 3, last read in step f - 2; a thread makes them after passing
-the barrier of step f - 1, which every thread reaches only after its reads of step f - 2 (the linearizer places the
-copy, the barrier and the fragment loads in the body of the reduce loop in that order, as they depend on each other).
-With two stages the copies of step f would overwrite the tiles of step f - 1 while others still read them: the
-emulator reports that race (tests/test_tensor_cores.py).
+Why one barrier per step is enough: step f's tiles were copied in step f - AHEAD (or before the loop), and the
+barrier of step f waits for that group (the newer ones are those of steps f + 1 .. f + AHEAD) before any read of
+step f. The copies in step f go to stage (f + AHEAD) % (AHEAD + 2), last read in step f - 2; a thread makes them after
+passing the barrier of step f - 1, which every thread reaches only after its reads of step f - 2 (the linearizer
+places the copy, the barrier and the fragment loads in the body of the reduce loop in that order, as they depend on
+each other). With one stage fewer the copies of step f would overwrite the tiles of step f - 1 while others still
+read them: the emulator reports that race (tests/test_tensor_cores.py).
 Semantics: the same values reach the same WMMA operands (PYTHON_GPU computes bit for bit what it computes without).
 """
 

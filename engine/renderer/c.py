@@ -882,7 +882,7 @@ def _chunk_copies(prg: Program) -> tuple[dict[UOp, tuple[UOp, UOp, str]], set[UO
             users[x] = users.get(x, 0) + 1
     runs: dict[tuple, dict[int, UOp]] = {}
     for u in prg.uops:
-        if u.op is not Ops.STORE or len(u.src[0].src) != 2 or u.src[0].src[0].op is not Ops.DEFINE_LOCAL:
+        if u.op is not Ops.STORE or len(u.src[0].src) != 2 or memory_of(u.src[0].src[0]).op is not Ops.DEFINE_LOCAL:
             continue
         ld = u.src[1]
         if ld.op is not Ops.LOAD or len(ld.src) != 1 or len(ld.src[0].src) != 2 or users.get(ld) != 1 or \
