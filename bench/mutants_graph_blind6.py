@@ -337,8 +337,8 @@ def llvm_bool_to_float_sign_extended(mp: Any) -> None:
 
 
 def python_float_to_int_cast_floors(mp: Any) -> None:
-    """engine/runtime/python.py (the PYTHON device's `exec_alu`, which runs its CASTs): a float cast to an integer
-    dtype rounds toward -inf (math.floor) instead of truncating toward 0 as C and numpy do, so negative values
+    """engine/runtime/python.py (the PYTHON device's `exec_alu` and `_fast_cast`, which run its CASTs): a float cast
+    to an integer dtype rounds toward -inf (math.floor) instead of truncating toward 0 as C and numpy do, so negative values
     that are not whole come out one less (-1.5 -> -2, -0.2 -> -1). Right for non-negative floats, whole floats,
     NaN/inf (the dtype's minimum as before), casts to bool and float, constants (folded by the symbolic engine with
     the right exec_alu) and on the other devices; wrong on PYTHON and PYTHON_GPU for float -> int casts of negative
@@ -356,6 +356,14 @@ def python_float_to_int_cast_floors(mp: Any) -> None:
         return orig(op, dtype, operands)
 
     mp.setattr(python, "exec_alu", exec_alu)
+    orig_fast = python._fast_cast  # the device's fast path for common casts (since 2026-12-08): the same bug there
+
+    def fast_cast(src: Any, dst: Any) -> Any:
+        cast = orig_fast(src, dst)
+        if cast is None or src.kind != "f" or dst.kind not in "iu":
+            return cast
+        return lambda v: wrap(dst, math.floor(v)) if math.isfinite(v) else cast(v)  # BUG: floor, not trunc
+    mp.setattr(python, "_fast_cast", fast_cast)
 
 
 # ---------------------------------------------------------------------------------------------------- frontend

@@ -63,10 +63,12 @@ from oracles.numpy_ref import Ref
 OTHER_MODES = ("noopt", "randopt", "unfused", "separate", "dev:CPU", "dev:PYTHON", "llvm-O2")
 # The share of cases each of them joins, drawn on its own. Set by cost (one core, CPU ms a run on the 2026-12 case
 # mix: noopt 3.6, separate 3.5, split 4.5, dev:PYTHON 7.6, base 10.5, randopt 11, unfused 18, PYTHON_GPU 20, shard
-# 32, randopt:gpu 36, llvm-O2 45, dev:CPU 47 (cc), randopt:CPU 65 (cc), OPENCL on PoCL 230): each mode gets 2-10% of
-# a campaign's time, the base a fifth, and a case costs ~50 ms. `separate` applies to cases with several outputs.
-MODE_RATES = {"noopt": 0.4, "randopt": 0.35, "unfused": 0.2, "separate": 0.3, "dev:CPU": 0.1, "dev:PYTHON": 0.2,
-              "llvm-O2": 0.06}
+# 32, randopt:gpu 36, llvm-O2 45, dev:CPU 47 (cc), randopt:CPU 65 (cc), OPENCL on PoCL 230): a case costs ~50 ms;
+# the base takes a fifth of a campaign's time, the two C compiler modes a quarter (the C renderer writes the CPU,
+# OpenCL and CUDA devices' code: at 0.1 and 0.06 four C-renderer mutants went unfound), each other mode 2-8%.
+# `separate` applies to cases with several outputs.
+MODE_RATES = {"noopt": 0.4, "randopt": 0.35, "unfused": 0.15, "separate": 0.3, "dev:CPU": 0.2, "dev:PYTHON": 0.2,
+              "llvm-O2": 0.04}
 # GPU devices, drawn on their own (the others' draws stay as they were): CUDA and OPENCL join every case where they
 # are a GPU; OPENCL on the host's cores (PoCL) 1.5% of the cases: its builds cost ~80 ms and each kernel's first
 # launch about as much again (~0.23 s a case: at a tenth of the cases, a third of a campaign's time), and what only
@@ -82,7 +84,7 @@ EMULATED_GPU_RATE = 0.015
 TC_SHAPED_GPU_RATE = 0.45
 TC_SHAPED_OPS = ("matmul", "dot", "einsum", "conv2d", "conv_transpose2d")
 RANDOPT_MODES = ("randopt:CPU", "randopt:gpu")
-RANDOPT_CPU_RATE = 0.06
+RANDOPT_CPU_RATE = 0.08
 RANDOPT_GPU_RATE = 0.06
 
 
@@ -325,7 +327,7 @@ class GraphFuzzer(Fuzzer):
 
     name = "graphs"
     timeout_s = 60.0  # a case compiles its kernels in several configurations, all of them when one fails
-    shard_rate = 0.1  # the share of cases that also run the shard mode (when the modes are drawn)
+    shard_rate = 0.08  # the share of cases that also run the shard mode (when the modes are drawn)
     split_rate = 0.3  # ... and the split mode
 
     def __init__(self, base: str | None = None, modes: Iterable[str] | None = None, max_nodes: int = 10,
