@@ -338,11 +338,11 @@ def llvm_bool_to_float_sign_extended(mp: Any) -> None:
 
 def python_float_to_int_cast_floors(mp: Any) -> None:
     """engine/runtime/python.py (the PYTHON device's `exec_alu` and `_fast_cast`, which run its CASTs): a float cast
-    to an integer dtype rounds toward -inf (math.floor) instead of truncating toward 0 as C and numpy do, so negative values
-    that are not whole come out one less (-1.5 -> -2, -0.2 -> -1). Right for non-negative floats, whole floats,
-    NaN/inf (the dtype's minimum as before), casts to bool and float, constants (folded by the symbolic engine with
-    the right exec_alu) and on the other devices; wrong on PYTHON and PYTHON_GPU for float -> int casts of negative
-    non-integer data (astype-like casts, a float index turned into an int, int conversions inside a program)."""
+    to an integer dtype rounds toward -inf (math.floor) instead of truncating toward 0 as C and numpy do, so negative
+    values that are not whole come out one less (-1.5 -> -2, -0.2 -> -1). Right for non-negative floats, whole
+    floats, NaN/inf (the dtype's minimum as before), casts to bool and float, constants (folded by the symbolic engine
+    with the right exec_alu) and on the other devices; wrong on PYTHON and PYTHON_GPU for float -> int casts of
+    negative non-integer data (astype-like casts, a float index turned into an int, int conversions in a program)."""
     from engine.alu import wrap
     from engine.runtime import python
     from engine.uop import Ops
