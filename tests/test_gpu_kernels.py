@@ -231,3 +231,28 @@ def test_float32_matmul_gets_a_register_tile_with_adjacent_threads_on_adjacent_c
     assert prg.global_size[0] == 256 // (GPU_TILE[1] * GPU_TILE_LOCAL)  # dimension 0 (innermost): the columns
     got = (Tensor(a, device="PYTHON_GPU") @ Tensor(b, device="PYTHON_GPU")).numpy()
     np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_gated_index_simplification_terminates_where_sharing_keeps_a_sum_out_of_order():
+    """LOCAL 7 on a cat's kernel (40 rows, a gated tail): simplify keeps the index of the middle input's gated load in
+    a non-canonical order that shares a partial sum; the kernel rules' canonical_sum restored the canonical order and
+    the gated-index rule simplified it again, forever (a graph fuzzer timeout, kept in corpus/graphs). Now the
+    kernel builds at once, and runs right on the emulated GPU."""
+    import signal
+
+    def stuck(*_):
+        raise TimeoutError("the kernel's index simplification did not terminate")
+    old = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(20)
+    try:
+        rng = np.random.default_rng(3)
+        x, y = rng.standard_normal((5, 8, 8)).astype(np.float16), rng.standard_normal((2, 40, 2, 2)).astype(np.float16)
+        a = Tensor(x, device="PYTHON_GPU").reshape(2, 40, 2, 2)
+        out = Tensor.cat([a, Tensor(y, device="PYTHON_GPU"), a], axis=2)
+        (it,) = schedule_tensors(out)
+        build_program(it.ast, it.name, [Opt("LOCAL", 1, 7)], gpu=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    ref = np.concatenate([x.reshape(2, 40, 2, 2), y, x.reshape(2, 40, 2, 2)], axis=2)
+    np.testing.assert_array_equal(out.numpy(), ref)

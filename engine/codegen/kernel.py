@@ -68,7 +68,13 @@ def _strip_index_valid(idx: UOp, buf: UOp, i: UOp, valid: UOp) -> UOp | None:
     if valid.op is Ops.CONST and valid.arg is True:
         return UOp(Ops.INDEX, idx.dtype, (buf, i))
     simpler = simplify_given_valid(valid, i)
-    return UOp(Ops.INDEX, idx.dtype, (buf, simpler, valid)) if simpler is not i else None
+    # simplify keeps a sum out of canonical order where the canonical order would undo sharing (symbolic._no_larger);
+    # these rules have no such guard and put the order back: an index whose only change is that order would come
+    # back here, and the two rules took turns forever (a graph fuzzer timeout, corpus/graphs/timeout-index-given-
+    # valid-sharing-cycle.json). No change then.
+    if simpler is i or graph_rewrite(simpler, symbolic) is i:
+        return None
+    return UOp(Ops.INDEX, idx.dtype, (buf, simpler, valid))
 
 
 def _load_then_select(buf: UOp, i: UOp, valid: UOp, alt: UOp) -> UOp | None:

@@ -63,6 +63,13 @@ typedef __UINT32_TYPE__ uint32_t; typedef __UINT64_TYPE__ uint64_t;
 #define NAN __builtin_nanf("")
 #define INFINITY __builtin_inff()
 #define isinf(x) __builtin_isinf(x)
+/* double -> float kept opaque to GCC 12's SLP vectorizer, which with AVX-512 folded (double)(float)x back to x
+   (x >= (float)x was true in every vectorized lane; found by the graph fuzzer): an empty asm holds the float */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define F64_TO_F32(x) ({ float f32_ = (float)(x); __asm__("" : "+x"(f32_)); f32_; })
+#else
+#define F64_TO_F32(x) ((float)(x))
+#endif
 float sqrtf(float); double sqrt(double); float exp2f(float); double exp2(double); float log2f(float);
 double log2(double); float sinf(float); double sin(double); float truncf(float); double trunc(double);
 float powf(float, float); double pow(double, double); float fabsf(float); double fabs(double);
@@ -431,6 +438,8 @@ def _alu(u: UOp, s: list[str], d: Dialect = C) -> str:
                 return f"f_odd_d({s[0]})"
             if sdt.kind in "iux" and sdt.itemsize >= 4:
                 return f"f_odd_{'u' if sdt.kind == 'u' else 'i'}({s[0]})"
+        if d is C and dt == dtypes.float32 and sdt == dtypes.float64:
+            return f"F64_TO_F32({s[0]})"
         return f"(({ctype(dt, d)}){s[0]})"
     if op is Ops.BITCAST:
         src_v = f"{d.narrow[sdt.name][1]}({s[0]})" if sdt.name in d.narrow else s[0]

@@ -1650,9 +1650,12 @@ def _interp_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
             return np.take(v, i0, axis=ax) * w0 + np.take(v, i1, axis=ax) * w1
 
         mixed = R.multilinear(fn, [out], ot[1], terms=3, acc="float32" if ot[1] == "float64" else None)
-        # the weights come from a float32 coordinate: each off by about (coordinate + 1) float32 roundoffs
+        # the weights come from a float32 coordinate: each off by about (coordinate + 1) float32 roundoffs; next to
+        # a whole coordinate the float32 one may fall on its other side, weighing the row before i0 (or after i1) by
+        # a roundoff (align_corners, 8 -> 24: 23 * 7/23 is 7 in float64, below it in float32)
+        near = [np.maximum(i0 - 1, 0), i0, i1, np.minimum(i1 + 1, n_in - 1)]
         with np.errstate(all="ignore"):
-            mags = np.abs(np.take(out.f64(), i0, axis=ax)) + np.abs(np.take(out.f64(), i1, axis=ax))
+            mags = sum(np.abs(np.take(out.f64(), i, axis=ax)) for i in near)
             slack = 4 * R.eps("float32") * (real.reshape((n_out,) + rest) + 2) * mags
         out = Ref(mixed.value, mixed.err + np.where(np.isfinite(slack), slack, 0.0), mixed.undef)
     return out
