@@ -261,7 +261,8 @@ def bench_graphs(seconds: float, seed: int, base: str, base_opt: int = 0, warm_c
             setattr(obj, name, orig)
     tot = clock.total
     cache = "warm (kept)" if warm_cache else "cold (new UOPFUZZ_CACHE and POCL_CACHE_DIR)"
-    gpus = ", ".join(f"{m[4:]} ({'1.5% of the cases: on the CPU' if gf._emulated(m[4:]) else 'every case'})"
+    share = f"{gf.EMULATED_GPU_RATE:.1%} of the cases: on the CPU"  # the rate the mix draws it at
+    gpus = ", ".join(f"{m[4:]} ({share if gf._emulated(m[4:]) else 'every case'})"
                      for m in gf.GPU_MODES[:2] if available(m[4:])) if gpu else ""
     budget = f"{cases} cases" if cases is not None else f"{seconds:g} s"
     print(f"graph fuzzer, default mode mix (base {base} at LLVM_OPT {base_opt} + modes drawn per case"
