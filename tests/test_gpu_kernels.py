@@ -233,6 +233,31 @@ def test_float32_matmul_gets_a_register_tile_with_adjacent_threads_on_adjacent_c
     np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
 
 
+def test_conv_and_attention_values_get_a_register_tile_over_the_loops_their_loads_share():
+    """A conv's output loops (batch, channels, rows, columns) do not take the matmul tile (16 x 4 of 56 columns): it
+    gets 4 x 4 outputs a thread over the output channels and the columns (the input's columns are adjacent, the
+    weight does not move along them, the input does not move along the channels), threads a divisor of each loop;
+    P @ V's head dim (64) likewise against the query rows. Both run right on the emulated GPU, tails of the tile
+    where the upcast takes a whole loop included."""
+    from engine.codegen.kernel import GPU_TILE_SMALL as u
+
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 8, 6, 16)).astype(np.float32), rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    item = _ast(Tensor(x).conv2d(Tensor(w), padding=1))
+    k = build_kernel(item.ast, item.name, "default", gpu=True)
+    # channels 16 = 4 threads x 4 (taken whole: the columns' position moves down), columns 16 = 4 x 4
+    assert k.applied == [Opt("LOCAL", 1, 4), Opt("LOCAL", 3, 4), Opt("UPCAST", 1, u), Opt("UPCAST", 2, u)]
+    want = Tensor(x).conv2d(Tensor(w), padding=1).numpy()
+    np.testing.assert_allclose(Tensor(x, device="PYTHON_GPU").conv2d(Tensor(w, device="PYTHON_GPU"), padding=1)
+                               .numpy(), want, rtol=1e-5, atol=1e-5)
+    p, v = rng.standard_normal((2, 32, 64)).astype(np.float32), rng.standard_normal((2, 64, 32)).astype(np.float32)
+    item = schedule_tensors(Tensor(p) @ Tensor(v))[-1]
+    assert [o.op for o in build_kernel(item.ast, item.name, "default", gpu=True).applied] == \
+        ["LOCAL", "LOCAL", "UPCAST", "UPCAST"]
+    np.testing.assert_allclose((Tensor(p, device="PYTHON_GPU") @ Tensor(v, device="PYTHON_GPU")).numpy(), p @ v,
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_gated_index_simplification_terminates_where_sharing_keeps_a_sum_out_of_order():
     """LOCAL 7 on a cat's kernel (40 rows, a gated tail): simplify keeps the index of the middle input's gated load in
     a non-canonical order that shares a partial sum; the kernel rules' canonical_sum restored the canonical order and

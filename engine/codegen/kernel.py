@@ -39,7 +39,7 @@ from engine.codegen import gpu as gpu_shape
 from engine.codegen import smem as shared_operands
 from engine.codegen import tc as tensor_cores
 from engine.codegen.expand import expand_unrolls, expand_upcasts
-from engine.codegen.heuristic import cpu_plan, stride, tc_choice
+from engine.codegen.heuristic import cpu_plan, reduce_loads, stride, strides_of, tc_choice
 from engine.codegen.linearize import linearize
 from engine.codegen.program import Program
 from engine.dtype import dtypes
@@ -386,6 +386,7 @@ GPU_THREADS = 256  # threads default_gpu_opts aims for in a workgroup
 GPU_TILE = (4, 8)
 GPU_TILE_LOCAL = 16
 GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
+GPU_TILE_SMALL = 4  # outputs a thread takes along each loop of the other register tiles (_register_tiles)
 TC_WARPS = 4  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
 TC_TILE = (4, 4)  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
 TC_WARPS_M = 2  # ... and then this many warps over the m tiles, where the TC_WARPS over n applied
@@ -431,21 +432,58 @@ def default_gpu_opts(k: Kernel) -> list[Opt]:
             n = next((d for d in (256, 128, 64, 32) if size(r) % d == 0), 0)
             if n and fits(opts + [Opt("GROUP", i, n)]):
                 opts.append(Opt("GROUP", i, n))
-    if not opts and rr and math.prod(size(r) for r in rr) >= GPU_TILE_MIN_REDUCE and len(par) >= 2 and \
-            size(k.order[par[-2]]) % (GPU_TILE[0] * GPU_TILE_LOCAL) == 0 and \
-            size(k.order[par[-1]]) % (GPU_TILE[1] * GPU_TILE_LOCAL) == 0:
-        a, b = par[-2], par[-1]  # a register tile per thread over the two innermost output loops (a matmul's)
-        # LOCAL on a first: the last local loop is the innermost thread index, so adjacent threads take adjacent b
-        tile = [Opt("LOCAL", a, GPU_TILE_LOCAL), Opt("LOCAL", b, GPU_TILE_LOCAL), Opt("UPCAST", a, GPU_TILE[0]),
-                Opt("UPCAST", b, GPU_TILE[1])]
-        if fits(tile):
-            return tile
+    if not opts and rr and math.prod(size(r) for r in rr) >= GPU_TILE_MIN_REDUCE and len(par) >= 2:
+        for tile in _register_tiles(k, par):
+            if fits(tile):
+                return tile
     cap = GPU_THREADS // math.prod({o.amount for o in opts})
     if par and cap >= 2 and (sz := size(k.order[par[-1]])) >= 2:
         n = sz if sz <= cap else next((d for d in (256, 128, 64, 32) if d <= cap and sz % d == 0), cap)
         if fits(opts + [Opt("LOCAL", par[-1], n)]):
             opts.append(Opt("LOCAL", par[-1], n))
     return opts
+
+
+def _tile_split(n: int, up: int) -> int:
+    """Threads for an output loop of n in a register tile of `up` outputs a thread: the largest divisor of n // up
+    from GPU_TILE_LOCAL down to 4 (0 if none, or if up does not divide n)."""
+    if n % up:
+        return 0
+    return next((t for t in range(GPU_TILE_LOCAL, 3, -1) if (n // up) % t == 0), 0)
+
+
+def _register_tiles(k: Kernel, par: list[int]) -> list[list[Opt]]:
+    """The register tiles default_gpu_opts tries, best first, each [LOCAL a, LOCAL b, UPCAST a, UPCAST b]: LOCAL on a
+    first, as the last local loop is the innermost thread index, so adjacent threads take adjacent b.
+    - the two innermost output loops (a matmul's) where GPU_TILE * GPU_TILE_LOCAL divides them (the measured tile);
+    - else a 4 x 4 tile over b, the innermost output loop, where a load inside the reduce reads adjacent elements
+      along it, and a, the innermost other output loop along which every load that moves with b stays (so each
+      value loaded is used four times: a conv's output channels against its columns, attention's P @ V rows against
+      its head dim), GPU_TILE_LOCAL threads or fewer on each (a divisor of the loop from 16 down to 4)."""
+    def size(i: int) -> int:
+        return k.order[i].src[0].arg
+
+    tiles = []
+    a, b = par[-2], par[-1]
+    if size(a) % (GPU_TILE[0] * GPU_TILE_LOCAL) == 0 and size(b) % (GPU_TILE[1] * GPU_TILE_LOCAL) == 0:
+        tiles.append([Opt("LOCAL", a, GPU_TILE_LOCAL), Opt("LOCAL", b, GPU_TILE_LOCAL), Opt("UPCAST", a, GPU_TILE[0]),
+                      Opt("UPCAST", b, GPU_TILE[1])])
+    loads = reduce_loads(k.ast)
+    along = {ld: strides_of(ld.src[1], [k.order[i] for i in par]) for ld in loads}
+    pb = len(par) - 1
+    if not loads or not any(st[pb] == 1 for st in along.values()):
+        return tiles
+    moving = [st for st in along.values() if st[pb] != 0]
+    for pa in range(pb - 1, -1, -1):
+        if all(st[pa] == 0 for st in moving) and any(st[pa] != 0 for st in along.values()):
+            a = par[pa]
+            la, lb = _tile_split(size(a), GPU_TILE_SMALL), _tile_split(size(b), GPU_TILE_SMALL)
+            if la and lb:  # an UPCAST that takes all that LOCAL left of a removes its loop: b moves down
+                gone = size(a) == la * GPU_TILE_SMALL
+                tiles.append([Opt("LOCAL", a, la), Opt("LOCAL", b, lb), Opt("UPCAST", a, GPU_TILE_SMALL),
+                              Opt("UPCAST", b - gone, GPU_TILE_SMALL)])
+            break
+    return tiles
 
 
 def default_tc_opts(k: Kernel) -> list[Opt]:
