@@ -3,6 +3,8 @@ forced on the row's kernel, timed (3 runs) and checked against torch, then the f
 choose default_gpu_opts / default_tc_opts from measurements (the fp32 tile default came from it, on an H100).
 
     python bench/gemm_sweep.py [--seconds 90] [--rows gemm_fp16,gemm_fp32] [--smem]
+    python bench/gemm_sweep.py --settings [--rows ...] [--repeat 3]: the default opts under each setting of
+        SETTINGS (module constants of the heuristic and of Opt SMEM), alternately, medians
     (needs torch with CUDA, cuda-bindings and NVRTC)
 """
 
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench_gpu  # noqa: E402
 
 import engine.codegen.kernel as kernel_mod  # noqa: E402
+import engine.codegen.smem as smem_mod  # noqa: E402
 from engine.codegen.kernel import Opt  # noqa: E402
 from engine.uop import Ops  # noqa: E402
 
@@ -101,6 +104,47 @@ def sweep(row: str, candidates: list[list[Opt]], seconds: float) -> list[tuple[f
     return found
 
 
+# setting name -> the rows it concerns and {(module, constant): value}; the first of a row's settings is the default
+SETTINGS: dict[str, tuple[tuple[str, ...], dict[tuple[Any, str], Any]]] = {
+    f"ahead{n}": (("gemm_fp16", "gemm_bf16", "gemm_fp8"), {(smem_mod, "AHEAD"): n, (smem_mod, "BUFFERS"): n + 2})
+    for n in (smem_mod.AHEAD, *(a for a in (1, 2, 3) if a != smem_mod.AHEAD))}
+SETTINGS["small tile"] = (("conv2d", "attention"), {})
+SETTINGS["no small tile"] = (("conv2d", "attention"), {(kernel_mod, "GPU_TILE_SMALL"): 0})
+
+
+def compare_settings(rows: list[str], repeat: int) -> None:
+    """Each row under each of its SETTINGS in turn (`repeat` rounds): median TFLOP/s or GB/s, and whether the result
+    equals the first setting's bit for bit and torch's within bench_gpu's tolerance."""
+    for row in rows:
+        spec = bench_gpu.rows(False)[row]
+        names = [n for n, (rs, _) in SETTINGS.items() if row in rs]
+        rng = np.random.default_rng(0)
+        arrays = [rng.standard_normal(s, dtype=np.float32) for s in spec["shapes"]]
+        torch_ms, want = bench_gpu.time_torch(spec, arrays, 10)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        first: np.ndarray | None = None
+        for _ in range(repeat):
+            for n in names:
+                saved = {key: getattr(*key) for key in SETTINGS[n][1]}
+                for (mod, attr), v in SETTINGS[n][1].items():
+                    setattr(mod, attr, v)
+                try:
+                    ms, got, _, _ = bench_gpu.time_engine(spec, arrays, 10)
+                finally:
+                    for (mod, attr), v in saved.items():
+                        setattr(mod, attr, v)
+                times[n].append(ms)
+                g = got.astype(np.float32).reshape(-1)
+                same = first is None or np.array_equal(g, first, equal_nan=True)
+                first = g if first is None else first
+                ok = bool(np.allclose(g, want, rtol=2e-2, atol=2e-2 * max(1.0, float(np.abs(want).max()))))
+                print(f"{row} {n}: {ms:.3f} ms {'ok' if ok else 'DIFFERS from torch'}"
+                      f"{'' if same else ', not bit-equal to the first setting'}", flush=True)
+        unit, work = ("TFLOP/s", spec["flops"] / 1e9) if "flops" in spec else ("GB/s", spec["bytes"] / 1e6)
+        line = ", ".join(f"{n} {work / float(np.median(t)):.1f}" for n, t in times.items())
+        print(f"== {row} ({unit}, median of {repeat}): {line}; torch {work / torch_ms:.1f}", flush=True)
+
+
 def _fmt(opts: list[Opt]) -> str:
     return " ".join(f"{o.op}{o.axis}:{o.amount}" for o in opts)
 
@@ -110,7 +154,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=90.0, help="per row")
     ap.add_argument("--rows", default="gemm_fp16,gemm_fp32", help="comma-separated: gemm_fp16, gemm_bf16, gemm_fp32")
     ap.add_argument("--smem", action="store_true", help="tensor-core rows: each list with and without Opt SMEM")
+    ap.add_argument("--settings", action="store_true", help="the default opts under each of SETTINGS instead")
+    ap.add_argument("--repeat", type=int, default=3, help="--settings: rounds")
     args = ap.parse_args()
+    if args.settings:
+        compare_settings(args.rows.split(","), args.repeat)
+        return 0
     for row in args.rows.split(","):
         sweep(row, fp32_candidates() if row == "gemm_fp32" else tc_candidates(args.smem), args.seconds)
     return 0

@@ -386,7 +386,7 @@ GPU_THREADS = 256  # threads default_gpu_opts aims for in a workgroup
 GPU_TILE = (4, 8)
 GPU_TILE_LOCAL = 16
 GPU_TILE_MIN_REDUCE = 64  # ... where the reduce has at least this many elements
-GPU_TILE_SMALL = 4  # outputs a thread takes along each loop of the other register tiles (_register_tiles)
+GPU_TILE_SMALL = 4  # outputs a thread takes along each loop of the other register tiles (_register_tiles; 0: none)
 TC_WARPS = 4  # warps default_gpu_opts puts in a workgroup of a tensor-core kernel, where its tiles allow
 TC_TILE = (4, 4)  # m and n tiles of mma each warp of a tensor-core kernel computes (UPCAST)
 TC_WARPS_M = 2  # ... and then this many warps over the m tiles, where the TC_WARPS over n applied
@@ -471,7 +471,7 @@ def _register_tiles(k: Kernel, par: list[int]) -> list[list[Opt]]:
     loads = reduce_loads(k.ast)
     along = {ld: strides_of(ld.src[1], [k.order[i] for i in par]) for ld in loads}
     pb = len(par) - 1
-    if not loads or not any(st[pb] == 1 for st in along.values()):
+    if GPU_TILE_SMALL < 2 or not loads or not any(st[pb] == 1 for st in along.values()):
         return tiles
     moving = [st for st in along.values() if st[pb] != 0]
     for pa in range(pb - 1, -1, -1):
