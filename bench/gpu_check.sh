@@ -6,6 +6,7 @@
 #      PYTHON_GPU emulator; TC kernels run by the card) and the corpus replay (its CUDA findings included)
 #   2. a short graph-fuzzer campaign; dev:CUDA joins every case when CUDA is available
 #   3. bench/bench_gpu.py --small (quick, checks every row runs), then the full sizes
+#   4. bench/gemm_sweep.py --settings: the settings still to decide (pipeline depth, the small register tile)
 # Each step runs even when an earlier one failed; the last lines list each step's exit status.
 # Wheels to install offline: WHEELS=<dir of .whl> (pip install --no-index --find-links). Step budgets:
 # FUZZ_SECONDS (default 120), BENCH_ITERS (default 5).
@@ -91,8 +92,9 @@ grep -o '"mode:dev:CUDA": *[0-9]*' -r "$OUT/reports" | head -3 | tee -a "$OUT/fu
 
 step bench_small bench_small.log "$PY" bench/bench_gpu.py --small --iters 3 --json "$OUT/bench_small.json"
 step bench bench.log "$PY" bench/bench_gpu.py --iters "${BENCH_ITERS:-5}" --json "$OUT/bench.json"
+step settings settings.log "$PY" bench/gemm_sweep.py --settings --rows gemm_fp16,gemm_bf16,gemm_fp8,conv2d,attention
 
 echo "=== summary (logs in $OUT)"
-for k in wheels env tests smoke fuzz bench_small bench; do
+for k in wheels env tests smoke fuzz bench_small bench settings; do
   [ -n "${RC[$k]+x}" ] && echo "$k: exit ${RC[$k]}"
 done
