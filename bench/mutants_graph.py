@@ -615,7 +615,7 @@ MUTANTS: dict[str, Mutant] = {
     "shard_gather_uneven_order": Mutant(shard_gather_uneven_order, "multi-device", ("shard",)),
 }
 
-# six more sets written blind to the fuzzer's generator (their authors saw only the engine and the names above)
+# seven more sets written blind to the fuzzer's generator (their authors saw only the engine and the names above)
 def _load_blind(file: str) -> dict[str, Mutant]:
     spec = importlib.util.spec_from_file_location(file[:-3], os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                                           file))
@@ -630,12 +630,14 @@ BLIND3 = _load_blind("mutants_graph_blind3.py")
 BLIND4 = _load_blind("mutants_graph_blind4.py")
 BLIND5 = _load_blind("mutants_graph_blind5.py")
 BLIND6 = _load_blind("mutants_graph_blind6.py")
+BLIND7 = _load_blind("mutants_graph_blind7.py")
 MUTANTS.update(BLIND)
 MUTANTS.update(BLIND2)
 MUTANTS.update(BLIND3)
 MUTANTS.update(BLIND4)
 MUTANTS.update(BLIND5)
 MUTANTS.update(BLIND6)
+MUTANTS.update(BLIND7)
 
 
 # ---------------------------------------------------------------------------------------------- the runs
@@ -738,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, m in MUTANTS.items():
             print(f"{name:<38} {m.layer:<19} {(m.plant.__doc__ or '').split(chr(10))[0]}")
         return 0
-    blind = {**BLIND, **BLIND2, **BLIND3, **BLIND4, **BLIND5, **BLIND6}
+    blind = {**BLIND, **BLIND2, **BLIND3, **BLIND4, **BLIND5, **BLIND6, **BLIND7}
     names = [n for n in a.only.split(",") if n] or [n for n in MUTANTS if not a.blind or n in blind]
     bad = [n for n in names if n not in MUTANTS and n != "clean"]
     if bad:

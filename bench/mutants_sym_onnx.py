@@ -668,6 +668,8 @@ _load_blind("mutants_onnx_blind3.py", "onnx")
 _load_blind("mutants_sym_blind3.py", "symbolic")
 _load_blind("mutants_onnx_blind4.py", "onnx")
 _load_blind("mutants_sym_blind4.py", "symbolic")
+_load_blind("mutants_onnx_blind5.py", "onnx")
+_load_blind("mutants_sym_blind5.py", "symbolic")
 
 
 # ---------------------------------------------------------------------------------------------- running

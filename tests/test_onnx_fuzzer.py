@@ -23,8 +23,8 @@ from fuzz.corpus import load_entry
 from fuzz.onnx.case import BadCase, feeds, infer_types, newest_opset, to_model
 from fuzz.onnx.fuzzer import OnnxFuzzer
 from fuzz.onnx.generate import gen_case
-from fuzz.onnx.ops import OPS
 from fuzz.onnx.reduce import node_count, reductions, size
+from fuzz.onnx.table import OPS
 
 
 def _x(name: str, shape: list[int], dtype: str = "float32", seed: int = 1) -> dict:

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.onnx.ops import NEWEST_OPSET, OPS, TT, Ctx
+from fuzz.onnx.ops import NEWEST_OPSET, TT, Ctx
+from fuzz.onnx.table import OPS
 
 MAX_NUMEL = 1 << 14  # per value: keeps a check fast
 MAX_NODES = 48

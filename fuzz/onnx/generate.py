@@ -16,8 +16,10 @@ import math
 import random
 from typing import Any, Callable
 
+from fuzz.onnx import table
 from fuzz.onnx.case import infer_types, newest_opset
-from fuzz.onnx.ops import FLOATS, OPS, TT, Ctx, OpSpec, Shape, broadcast, known
+from fuzz.onnx.ops import FLOATS, TT, Ctx, OpSpec, Shape, broadcast, known
+from fuzz.onnx.table import OPS
 
 # ops whose result is bit-exact given exact inputs (movement, selection, sign flips): exactness flows through
 EXACT_OPS = frozenset({
@@ -26,7 +28,7 @@ EXACT_OPS = frozenset({
     "SpaceToDepth", "Trilu", "Shape", "Size", "Not", "And", "Or", "Xor", "Equal", "Less", "Greater",
     "LessOrEqual", "GreaterOrEqual", "IsNaN", "IsInf", "Sign", "Floor", "Ceil", "Round", "ArgMax", "ArgMin",
     "ReduceMax", "ReduceMin", "MaxPool", "GlobalMaxPool", "Hardmax", "ConstantOfShape", "NonZero", "QuantizeLinear",
-})
+}) | table.EXACT
 WEIGHTS: dict[str, float] = {  # how often an op is drawn relative to 1.0 (the structured ones break importers)
     "Conv": 4, "ConvTranspose": 3, "MaxPool": 3, "AveragePool": 3, "Gemm": 3, "MatMul": 3, "Pad": 3, "Slice": 3,
     "Softmax": 2, "LogSoftmax": 1.5, "Reshape": 2, "Transpose": 2, "Concat": 2, "Split": 2, "Gather": 2,

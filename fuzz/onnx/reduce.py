@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from fuzz.case import distinct_valid
 from fuzz.onnx.case import MIN_OPSET, BadCase, infer_types
-from fuzz.onnx.ops import OPS
+from fuzz.onnx.table import OPS
 
 
 def needed(case: dict[str, Any]) -> set[str]:
