@@ -12,7 +12,8 @@ with "_" are the fuzzer's own notes (Split's output count before opset 18) and n
 attribute (Cast's `to`, QuantizeLinear's `output_dtype`) holds the dtype's name, a tensor attribute (ConstantOfShape's
 `value`) {"dtype": ..., "data": [...]}. A dimension of -1 in a value's type depends on the values (NonZero's count).
 Domains of random values: normal, unit (-1..1), positive (0.25..4; integers 1..8), int_small (-8..8), bool,
-index:N (-N..N-1), grid (the integers -2..2: ties for ArgMax, TopK and comparisons).
+index:N (-N..N-1), grid (the integers -2..2: ties for ArgMax, TopK and comparisons), halves (-3..3 in steps of
+0.5: Round's ties).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ MAX_NODES = 48
 MIN_OPSET = 11  # opsets 11 and 12 draw the ops of fuzz.onnx.ops.OLD_OPSETS
 ORT_NEWEST_OPSET = 21  # onnxruntime 1.19, the lowest release allowed, runs opsets up to 21
 DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool", "uint8", "int8", "uint16", "int16")
-DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid", "wide", "special")
+DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid", "halves", "wide", "special")
 DTYPE_ATTRS = {"Cast": ("to",), "QuantizeLinear": ("output_dtype",)}  # attributes that name a dtype
 TENSOR_ATTRS = {"ConstantOfShape": ("value",)}  # attributes that hold a tensor
 
@@ -184,6 +185,8 @@ def make_values(t: dict[str, Any]) -> np.ndarray:
         v = rng.integers(-n, n, shape) if n else np.zeros(shape, np.int64)
     elif dom == "grid":
         v = rng.integers(-2, 3, shape)
+    elif dom == "halves":
+        v = rng.integers(-6, 7, shape) / 2
     elif dt.kind in "iu":
         v = rng.integers(1, 9, shape) if dom == "positive" else rng.integers(-8, 9, shape)
     elif dom == "positive":

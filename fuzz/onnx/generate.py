@@ -36,6 +36,7 @@ WEIGHTS: dict[str, float] = {  # how often an op is drawn relative to 1.0 (the s
     "ReduceMean": 1.5, "Add": 2, "Mul": 2,
 }
 DIMS = (1, 2, 3, 4, 5, 7, 8)
+TIE_RATE = 0.25  # a discrete op's fresh input drawn from a grid (integers or halves): ties, .5 roundings
 WIDE_RATE = 0.1  # float inputs of magnitudes up to ~300 (fuzz.onnx.case.make_values' "wide"); the rest normal
 
 
@@ -170,11 +171,12 @@ class Draw:
              tame: bool = False) -> str | None:
         """An existing value whose type satisfies pred (recent ones first), else (if fresh) a new graph input;
         `tame`: none computed from a wide input."""
+        tie = self.need_exact and fresh and self.rng.random() < TIE_RATE
         ok = [n for n in self.order if pred(self.types[n]) and (not positive or n in self.positive)
               and (not tame or n not in self.wide)
               and (not nonzero or n in self.nonzero) and (not self.need_exact or n in self.exact)
               and 0 < _numel(self.types[n][0]) <= self.max_numel and known(self.types[n][0])]
-        if ok and (not fresh or self.rng.random() < 0.85):
+        if ok and not tie and (not fresh or self.rng.random() < 0.85):
             return ok[-1 - min(int(self.rng.expovariate(0.7)), len(ok) - 1)] if self.rng.random() < 0.8 \
                 else self.rng.choice(ok)
         if not fresh:
@@ -183,6 +185,8 @@ class Draw:
             dt = self.rng.choice(("float32",) * 6 + ("float16", "float64", "int32", "int64", "bool"))
             t = (self.shape(), dt)
             if pred(t):
+                if tie and dt in FLOATS and not positive:
+                    return self.new_value(t[0], dt, self.rng.choice(("grid", "halves")))
                 return self.new_value(t[0], dt, "positive" if positive and dt in FLOATS else
                                       "normal" if tame and dt in FLOATS else "")
         return None

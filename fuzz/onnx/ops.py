@@ -828,6 +828,8 @@ def _transpose_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
 
 
 def _reshape_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    if d.opset >= 14 and d.rng.random() < 0.15:  # allowzero: a 0 is a 0, not the input's dimension
+        return _reshape_allowzero_sample(d)
     x = d.pick(lambda t: 0 < math.prod(t[0]) <= 4096)
     if x is None:
         return None
@@ -842,13 +844,40 @@ def _reshape_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     return [x, d.const(spec)], {}
 
 
+def _reshape_allowzero_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    """Reshape with allowzero=1: of an empty value (a fresh input with a 0 dimension, or one made so), to a shape
+    with a literal 0 (and dimensions the default would copy from the input), or of any value to a shape without 0
+    (where allowzero changes nothing)."""
+    x = d.pick(lambda t: math.prod(t[0]) == 0 and known(t[0]), fresh=False)
+    if x is None and d.rng.random() < 0.6:
+        shape = list(d.shape())
+        shape[d.rng.randrange(len(shape))] = 0
+        x = d.new_value(tuple(shape), d.rng.choice(("float32", "int64")), "")
+    if x is None:
+        x = d.pick(lambda t: 0 < math.prod(t[0]) <= 4096)
+        if x is None:
+            return None
+        spec = list(d.factor_shape(math.prod(d.types[x][0])))
+        if spec and d.rng.random() < 0.5:
+            spec[d.rng.randrange(len(spec))] = -1
+        return [x, d.const(spec)], {"allowzero": 1}
+    sx = d.types[x][0]
+    spec = [d.rng.choice((1, 2, 3, sx[i] if i < len(sx) else 4)) for i in range(d.rng.randint(1, 4))]
+    spec[d.rng.randrange(len(spec))] = 0
+    return [x, d.const(spec)], {"allowzero": 1}
+
+
 def _reshape_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = c.t(ins[0])
     spec = [int(v) for v in c.const(ins[1], "Reshape shape")]
     if a.get("allowzero", 0):
-        raise ValueError("Reshape allowzero is not drawn")
-    out = [sx[i] if v == 0 and i < len(sx) else v for i, v in enumerate(spec)]
-    if any(v == 0 for v in spec[len(sx):]) or spec.count(-1) > 1 or any(v < -1 for v in out):
+        if c.opset < 14 or (0 in spec and -1 in spec) or any(v < -1 for v in spec):
+            raise ValueError(f"Reshape allowzero shape {spec} is invalid (or opset {c.opset} < 14)")
+        out = list(spec)
+    else:
+        out = [sx[i] if v == 0 and i < len(sx) else v for i, v in enumerate(spec)]
+    if (any(v == 0 for v in spec[len(sx):]) and not a.get("allowzero", 0)) or spec.count(-1) > 1 or \
+            any(v < -1 for v in out):
         raise ValueError(f"Reshape shape {spec} is invalid for {list(sx)}")
     if -1 in out:
         known = math.prod(v for v in out if v != -1)
@@ -1548,38 +1577,102 @@ def _resize_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
             attrs["cubic_coeff_a"] = d.rng.choice((-0.5, -0.6, -1.0, round(d.rng.uniform(-1.5, -0.2), 2)))
         if d.rng.random() < 0.4:
             attrs["exclude_outside"] = 1  # weights of taps outside the input set to 0, the rest renormalized
+    if d.opset >= 19 and d.rng.random() < 0.15:
+        attrs["coordinate_transformation_mode"] = ctm = "half_pixel_symmetric"
+    # nearest: a crop's coordinates could round either way; cubic: onnxruntime crops by linear or nearest only
+    if mode == "linear" and d.rng.random() < 0.2:
+        attrs["coordinate_transformation_mode"] = ctm = "tf_crop_and_resize"
+        if d.rng.random() < 0.7:
+            attrs["extrapolation_value"] = d.rng.choice((-3.0, 0.5, 10.0))
+    if d.opset >= 18 and mode != "nearest" and d.rng.random() < 0.2:  # only linear and cubic filter (onnxruntime)
+        attrs["antialias"] = 1
+    dims = list(range(len(sx)))  # the axes the scales or sizes are for
+    if d.opset >= 18 and d.rng.random() < 0.25:
+        dims = d.rng.sample(range(2, len(sx)), d.rng.randint(1, len(sx) - 2))
+        attrs["axes"] = [a - len(sx) if d.rng.random() < 0.3 else a for a in dims]
+    def roi(outs: list[int]) -> str | None:
+        """tf_crop_and_resize's starts, then ends, as fractions of each axis of `dims` (outside 0..1: extrapolated);
+        None where an output coordinate would land within rounding of an input's edge (either side decides there
+        between a value and extrapolation_value) or an axis keeps its length (onnxruntime then ignores its roi)."""
+        if ctm != "tf_crop_and_resize":
+            return ""
+        box = [(0.0, 1.0) if i < 2 else (d.rng.choice((0.0, 0.1, -0.2, 0.25)), d.rng.choice((0.9, 1.3, 0.75)))
+               for i in dims]
+        for i, n, (a, b) in zip(dims, outs, box):
+            if i < 2:
+                continue
+            if n == sx[i]:
+                return None
+            at = [a * (sx[i] - 1) + k * (b - a) * (sx[i] - 1) / (n - 1) if n > 1 else (a + b) * (sx[i] - 1) / 2
+                  for k in range(n)]
+            if any(abs(v - e) < 1e-3 and (v, a) != (0.0, 0.0) for v in at for e in (0, sx[i] - 1)):
+                return None
+        return d.data([a for a, _ in box] + [b for _, b in box], "float32")
     pool = _NEAREST_SCALES if mode == "nearest" else _LINEAR_SCALES
     if mode != "nearest" and d.rng.random() < 0.3:  # sizes instead of scales
-        sizes = [n if i < 2 else max(1, int(n * d.rng.choice(pool))) for i, n in enumerate(sx)]
-        return [x, "", "", d.const(sizes)], attrs
+        sizes = [sx[i] if i < 2 else max(1, int(sx[i] * d.rng.choice(pool))) for i in dims]
+        # one scale for every axis of `dims`, from the sizes; onnxruntime 1.32 leaves a negative axis unresized
+        # there and with align_corners divides by the unrounded length (crops: the sizes are not the lengths)
+        if d.opset >= 18 and ctm not in ("tf_crop_and_resize", "align_corners") and d.rng.random() < 0.4:
+            attrs["keep_aspect_ratio_policy"] = d.rng.choice(("not_larger", "not_smaller"))
+            if dims[0] < 2:
+                dims, sizes = dims[2:], sizes[2:]
+            attrs["axes"] = dims
+        if (box := roi(sizes)) is None:
+            return None
+        return [x, box, "", d.const(sizes)], attrs
     # align_corners: onnxruntime divides by the floored output length, the spec (and onnx.reference) by n * scale;
     # drawn only where the two agree
-    scales = [1.0, 1.0] + [d.rng.choice([s for s in pool if ctm != "align_corners" or (n * s).is_integer()])
-                           for n in sx[2:]]
-    return [x, "", d.data(scales, "float32")], attrs
+    scales = [1.0 if i < 2 else d.rng.choice([s for s in pool if ctm != "align_corners" or (sx[i] * s).is_integer()])
+              for i in dims]
+    if (box := roi([int(sx[i] * f) for i, f in zip(dims, scales)])) is None:
+        return None
+    return [x, box, d.data(scales, "float32")], attrs
 
 
 def _resize_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
     sx, dx = _float_in(c, ins[0], "Resize")
-    if a.get("mode", "nearest") not in ("nearest", "linear", "cubic") or a.get("antialias", 0) or "axes" in a or \
-            a.get("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize":
-        raise ValueError("Resize: only nearest/linear/cubic without antialias, axes or tf_crop_and_resize are drawn")
-    if len(ins) > 1 and ins[1]:
-        raise ValueError("Resize roi is not drawn")
+    mode, ctm = a.get("mode", "nearest"), a.get("coordinate_transformation_mode", "half_pixel")
+    if mode not in ("nearest", "linear", "cubic") or (a.get("antialias", 0) and mode == "nearest"):
+        raise ValueError("Resize: nearest/linear/cubic, antialias for linear and cubic only, are drawn")
+    if c.opset < 18 and any(k in a for k in ("antialias", "axes", "keep_aspect_ratio_policy")) or \
+            c.opset < 19 and ctm == "half_pixel_symmetric":
+        raise ValueError(f"Resize: an attribute of {sorted(a)} is newer than opset {c.opset}")
+    axes = [axis_of(v, len(sx), "Resize axes") for v in a.get("axes", range(len(sx)))]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"Resize axes {a.get('axes')} repeat an axis")
+    has_roi = len(ins) > 1 and bool(ins[1])
+    if has_roi != (ctm == "tf_crop_and_resize"):
+        raise ValueError("Resize: a roi is drawn with tf_crop_and_resize, and only there")
+    if has_roi and len(c.const(ins[1], "Resize roi")) != 2 * len(axes):
+        raise ValueError(f"Resize roi has {len(c.const(ins[1], 'Resize roi'))} values for {len(axes)} axes")
+    out = list(sx)
     if len(ins) > 3 and ins[3]:
         if len(ins) > 2 and ins[2]:
             raise ValueError("Resize takes scales or sizes, not both")
         sizes = [int(v) for v in c.const(ins[3], "Resize sizes")]
-        if len(sizes) != len(sx) or min(sizes) < 1:
-            raise ValueError(f"Resize sizes {sizes} for rank {len(sx)}")
-        return [(tuple(sizes), dx)]
+        if len(sizes) != len(axes) or min(sizes) < 1:
+            raise ValueError(f"Resize sizes {sizes} for axes {axes}")
+        policy = a.get("keep_aspect_ratio_policy", "stretch")
+        if policy == "stretch":
+            for ax, n in zip(axes, sizes):
+                out[ax] = n
+        elif policy in ("not_larger", "not_smaller"):
+            ratios = [n / sx[ax] for ax, n in zip(axes, sizes)]
+            scale = min(ratios) if policy == "not_larger" else max(ratios)
+            for ax in axes:
+                out[ax] = int(math.floor(scale * sx[ax] + 0.5))
+        else:
+            raise ValueError(f"Resize keep_aspect_ratio_policy {policy!r}")
+        return [(tuple(out), dx)]
     scales = [float(v) for v in c.const(ins[2], "Resize scales")]
-    if len(scales) != len(sx) or min(scales) <= 0:
-        raise ValueError(f"Resize scales {scales} for rank {len(sx)}")
-    out = tuple(int(math.floor(n * s)) for n, s in zip(sx, scales))
+    if len(scales) != len(axes) or min(scales) <= 0:
+        raise ValueError(f"Resize scales {scales} for axes {axes}")
+    for ax, s in zip(axes, scales):
+        out[ax] = int(math.floor(sx[ax] * s))
     if min(out) < 1:
-        raise ValueError(f"Resize output {list(out)} is empty")
-    return [(out, dx)]
+        raise ValueError(f"Resize output {out} is empty")
+    return [(tuple(out), dx)]
 
 
 # ---------------------------------------------------------------------------------------------- quantization
@@ -1800,7 +1893,7 @@ OP_LIST: list[OpSpec] = [
             discrete=True) for n in ("ArgMax", "ArgMin")],
     _spec("CumSum", (_cumsum_sample, _cumsum_infer), defaults={"exclusive": 0, "reverse": 0}),
     _spec("Transpose", (_transpose_sample, _transpose_infer), defaults={"perm": None}),
-    _spec("Reshape", (_reshape_sample, _reshape_infer)),
+    _spec("Reshape", (_reshape_sample, _reshape_infer), defaults={"allowzero": 0}),
     _spec("Flatten", (_flatten_sample, _flatten_infer), defaults={"axis": 1}),
     _spec("Squeeze", (_squeeze_sample, _squeeze_infer)),
     _spec("Unsqueeze", (_unsqueeze_sample, _unsqueeze_infer)),
@@ -1833,7 +1926,8 @@ OP_LIST: list[OpSpec] = [
     _spec("ConstantOfShape", (_constant_of_shape_sample, _constant_of_shape_infer), defaults={"value": None}),
     _spec("Resize", (_resize_sample, _resize_infer), since=13,
           defaults={"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
-                    "nearest_mode": "round_prefer_floor", "cubic_coeff_a": -0.75, "exclude_outside": 0}),
+                    "nearest_mode": "round_prefer_floor", "cubic_coeff_a": -0.75, "exclude_outside": 0,
+                    "extrapolation_value": 0.0, "antialias": 0, "axes": None, "keep_aspect_ratio_policy": "stretch"}),
 ]
 # Drawn at opsets 11 and 12 too (the lowest opset each is drawn at): ops whose sampled form (inputs, attributes, the
 # types drawn) is valid there. What changed at 13 is the point: Softmax, LogSoftmax and Hardmax flatten every axis
