@@ -233,6 +233,25 @@ def test_float32_matmul_gets_a_register_tile_with_adjacent_threads_on_adjacent_c
     np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
 
 
+def test_a_grouped_reduce_that_an_upcast_leaves_inside_a_serial_loop_is_refused():
+    """GROUP 2 on a padded float16 conv's channel reduce, then UPCAST 3 of its columns: the lanes at the padded edges
+    simplify to reduces that do not read the rows, so the rows become a serial loop with the middle lane's grouped
+    reduce inside; each row rewrote its workgroup memory while other threads could still read the last row's
+    partials (a data race the emulator caught: corpus/graphs/crash-opts-random-PYTHON_GPU-grouped-reduce-in-a-serial-
+    loop-race.json). The opts are refused now; GROUP without the UPCAST still builds and runs right."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 2, 2, 3)).astype(np.float16), rng.standard_normal((2, 2, 2, 1)).astype(np.float16)
+    b = rng.standard_normal((2,)).astype(np.float16)
+    item = _ast(Tensor(x).conv2d(Tensor(w), Tensor(b), padding=1, stride=2))
+    with pytest.raises(OptError, match="grouped reduce runs inside loop"):
+        build_program(item.ast, item.name, [Opt("GROUP", 0, 2), Opt("UPCAST", 2, 3)], gpu=True)
+    want = Tensor(x).conv2d(Tensor(w), Tensor(b), padding=1, stride=2).numpy()
+    got = Tensor(x, device="PYTHON_GPU").conv2d(Tensor(w, device="PYTHON_GPU"), Tensor(b, device="PYTHON_GPU"),
+                                                padding=1, stride=2)
+    realize([got], opts=lambda ast, name: [Opt("GROUP", 0, 2)])
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
 def test_conv_and_attention_values_get_a_register_tile_over_the_loops_their_loads_share():
     """A conv's output loops (batch, channels, rows, columns) do not take the matmul tile (16 x 4 of 56 columns): it
     gets 4 x 4 outputs a thread over the output channels and the columns (the input's columns are adjacent, the

@@ -185,6 +185,11 @@ def test_op_that_cannot_run_sharded_raises_naming_it():
                lambda a, b: a @ b.reshape(4, 3), lambda a, b: a.logical_and(b), lambda a, b: a.logical_xor(b)):
         with pytest.raises(ShardError, match="^a tensor on CPU:1 cannot take one sharded over"):
             op(plain, m)
+    # ... and as an index (an IndexError "unsupported index" before: corpus/graphs/crash-shard-plain-tensor-indexed-
+    # by-a-sharded-index.json, a campaign of this session)
+    for op in (lambda a, b: a[:, b[0] % 4], lambda a, b: a[b % 3]):
+        with pytest.raises(ShardError, match="^a tensor on CPU:1 cannot take one sharded over .* as an index"):
+            op(plain, idx)
     with pytest.raises(ShardError, match="^__mul__: tensors sharded over different devices"):
         m * Tensor(x).shard(D3)
     with pytest.raises(ShardError, match="uop: a sharded tensor has no single uop"):

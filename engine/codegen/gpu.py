@@ -137,6 +137,21 @@ def group_reduces(ast: UOp, next_axis: int, local: list[UOp], spread: UOp | None
     return substitute(out, {spread: outer * _size(g) + g}), outer
 
 
+def check_grouped(ast: UOp, order: list[UOp]) -> None:
+    """Raise LaunchError where a grouped reduce's partial is stored inside a loop (after group_reduces and the
+    kernel's simplification): each iteration would rewrite its workgroup memory while other threads may still read
+    the last one's partials. GROUP refuses a reduce inside a loop when applied (groupable), but a later UPCAST can
+    make a loop serial: the lanes of a padded conv whose reduces, simplified, do not all read it."""
+    deps = loop_deps(ast)
+    serial = serial_loops(ast, order)
+    for u in ast.toposort:
+        if u.op is Ops.STORE and u.src[0].op is Ops.INDEX and u.src[0].src[0].op is Ops.DEFINE_LOCAL:
+            bad = [x for x in deps[u] if x.arg[1] not in ("group", "local") and (x not in order or x in serial)]
+            if bad:
+                raise LaunchError(f"a grouped reduce runs inside loop {bad[0].arg[0]} (its workgroup memory would be "
+                                  f"rewritten while read)")
+
+
 def serial_loops(ast: UOp, order: list[UOp]) -> set[UOp]:
     """Output "loop"s that some reduce does not depend on: they stay loops inside a thread (not recomputed)."""
     deps = loop_deps(ast)

@@ -324,6 +324,11 @@ class Kernel:
         order = [graph_rewrite(r, kernel_rules) for r in order]
         order = [r for r in order if r.op is Ops.RANGE]
         order = [r for r in order if r.arg[1] != "vector"] + [r for r in order if r.arg[1] == "vector"]  # innermost
+        if self.gpu:
+            try:
+                gpu_shape.check_grouped(ast, order)
+            except gpu_shape.LaunchError as e:
+                raise OptError(f"{self.name}: {e}") from None
         return ast, order
 
 

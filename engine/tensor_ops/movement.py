@@ -36,6 +36,12 @@ def _tensor_cls() -> type[Tensor]:
     return Tensor
 
 
+def _not_sharded(x: Any, what: str, device: str) -> None:
+    from engine.tensor import _not_sharded as check
+
+    check(x, what, device)
+
+
 @functools.lru_cache(maxsize=128)
 def arange_buffer(n: int, device: str) -> Tensor:
     """An int32 tensor 0..n-1 held in a buffer (indices compared against one-hot masks)."""
@@ -272,6 +278,8 @@ class MovementMixin:
         An index tensor stays lazy: an out-of-range value in it reads 0, unless `engine.checked_indexing()` is on."""
         T = _tensor_cls()
         items = list(index) if isinstance(index, tuple) else [index]
+        for it in items:
+            _not_sharded(it, "an index", self.device)
         items = _expand_masks(items, T, self.device)
         if sum(i is Ellipsis for i in items) > 1:
             raise IndexError("an index can only have a single ellipsis")
