@@ -347,11 +347,65 @@ OPS["Tan"] = _unary(lambda x, a: x.tan())
 OPS["Atan"] = _unary(_math(_atan))
 OPS["Asin"] = _unary(_math(lambda x: _atan(x / (-x * x + 1).sqrt())))
 OPS["Acos"] = _unary(_math(lambda x: -_atan(x / (-x * x + 1).sqrt()) + math.pi / 2))
-OPS["Sinh"] = _unary(_math(lambda x: (x.exp() - (-x).exp()) * 0.5))
-OPS["Cosh"] = _unary(_math(lambda x: (x.exp() + (-x).exp()) * 0.5))
-OPS["Asinh"] = _unary(_math(lambda x: (x + (x * x + 1).sqrt()).log()))
-OPS["Acosh"] = _unary(_math(lambda x: (x + (x * x - 1).sqrt()).log()))
-OPS["Atanh"] = _unary(_math(lambda x: ((x + 1) / (-x + 1)).log() * 0.5))
+_SINH_TAYLOR = (1.0, 1 / 6, 1 / 120, 1 / 5040, 1 / 362880, 1 / 39916800, 1 / 6227020800)
+_HUGE = 1e8  # past this, asinh(x) and acosh(x) are log(2x) to the last bit (x * x would overflow float32 past 1.8e19)
+
+
+def _halves(a: Tensor) -> tuple[Tensor, Tensor]:
+    """(e^a / 2, e^-a / 2) through e^(a/2), so that e^a / 2 stays finite up to the dtype's largest value (sinh(89)
+    in float32 is 2.2e38, e^89 is past float32)."""
+    e = (a * 0.5).exp()
+    return (e * 0.5) * e, (0.5 / e) / e
+
+
+def _odd(x: Tensor, a: Tensor, v: Tensor) -> Tensor:
+    """An odd function's value at x from its value v at a = |x| (x itself at a signed zero)."""
+    return (a == 0).where(x, (x < 0).where(-v, v))
+
+
+def _log1p(y: Tensor) -> Tensor:
+    """log(1 + y) for y > -1, accurate for tiny y: log(u) * y / (u - 1) with u = 1 + y (Goldberg)."""
+    u = y + 1
+    return (u == 1).where(y, u.log() * y / (u - 1))
+
+
+def _sinh(x: Tensor) -> Tensor:
+    a = x.abs()
+    up, down = _halves(a)
+    z = x * x
+    return (a < 0.5).where(x * sum((z ** k * c for k, c in enumerate(_SINH_TAYLOR[1:], 1)), _full(z, 1.0)),
+                           _odd(x, a, up - down))
+
+
+def _cosh(x: Tensor) -> Tensor:
+    up, down = _halves(x.abs())
+    return up + down
+
+
+def _asinh(x: Tensor) -> Tensor:
+    a = x.abs()
+    v = (a > _HUGE).where(a.log() + math.log(2), _log1p(a + a * a / ((a * a + 1).sqrt() + 1)))
+    return _odd(x, a, v)
+
+
+def _acosh(x: Tensor) -> Tensor:
+    t = x - 1
+    return (x > _HUGE).where(x.log() + math.log(2), _log1p(t + t.sqrt() * (x + 1).sqrt()))  # NaN below 1
+
+
+def _atanh(x: Tensor) -> Tensor:
+    a = x.abs()
+    v = (a == 1).where(_full(a, math.inf), _log1p(a * 2 / (-a + 1)) * 0.5)
+    return _odd(x, a, v)
+
+
+# the hyperbolic functions without the cancellations and overflows of their textbook forms (e^x - e^-x near 0, e^89
+# in float32, x + sqrt(x^2 + 1) for x < 0 or past 1e19), found by the ONNX fuzzer against onnxruntime
+OPS["Sinh"] = _unary(_math(_sinh))
+OPS["Cosh"] = _unary(_math(_cosh))
+OPS["Asinh"] = _unary(_math(_asinh))
+OPS["Acosh"] = _unary(_math(_acosh))
+OPS["Atanh"] = _unary(_math(_atanh))
 OPS["Sigmoid"] = _unary(lambda x, a: x.sigmoid())
 OPS["Tanh"] = _unary(lambda x, a: x.tanh())
 OPS["Erf"] = _unary(lambda x, a: x.erf())
@@ -386,9 +440,15 @@ def _gelu(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
 
 @op("Shrink")
 def _shrink(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
-    x, lam, bias = inp[0], attrs["lambd"], attrs["bias"]
-    zero = _full(x, 0)
-    return (x < -lam).where(x + _full(x, bias), (x > lam).where(x - _full(x, bias), zero))
+    """x + bias below -lambd, x - bias above lambd, else 0. lambd and bias are float32 attributes, so (as
+    onnxruntime) an int or 16-bit float input is compared and shifted in float32 (float64 in float64), and the result
+    cast back (truncated, for ints): an int input took a float constant, and a float16 lambd rounded to float16."""
+    x = inp[0]
+    wide = dtypes.float64 if x.dtype == dtypes.float64 else dtypes.float32
+    xf = x.cast(wide) if x.dtype != wide else x
+    lam, bias = float(np.float32(attrs["lambd"])), float(np.float32(attrs["bias"]))
+    y = (xf < -lam).where(xf + bias, (xf > lam).where(xf - bias, _full(xf, 0)))
+    return y.cast(x.dtype) if x.dtype != wide else y
 
 
 @op("IsInf")

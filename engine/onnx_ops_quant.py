@@ -62,7 +62,13 @@ def _qlinear_matmul(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     sa = a_s.cast(dtypes.float32)
     sa = sa.reshape(-1, 1) if sa.ndim == 1 and sa.shape[0] > 1 else sa
     mult = sa * b_s.cast(dtypes.float32) / y_s.cast(dtypes.float32)
-    return _saturate(acc.cast(dtypes.float32) * mult + y_zp.cast(dtypes.float32), y_zp.dtype)
+    return _requantize(acc, mult, y_zp)
+
+
+def _requantize(acc: Tensor, mult: Tensor, zp: Tensor) -> Tensor:
+    """An int32 accumulator to the output type: round acc * mult (ties to even), then add the zero point and
+    saturate, as QuantizeLinear does (rounding after the zero point moved a .5 tie by one where it is odd)."""
+    return _saturate((acc.cast(dtypes.float32) * mult).round() + zp.cast(dtypes.float32), zp.dtype)
 
 
 @op("ConvInteger")
@@ -87,7 +93,7 @@ def _qlinear_conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     if wsf.ndim == 1 and wsf.shape[0] > 1:
         wsf = wsf.reshape((1, -1) + (1,) * (x.ndim - 2))
     mult = xs.cast(dtypes.float32) * wsf / ys.cast(dtypes.float32)
-    return _saturate(acc.cast(dtypes.float32) * mult + yz.cast(dtypes.float32), yz.dtype)
+    return _requantize(acc, mult, yz)
 
 
 # ---------------------------------------------------------------------------------------------- quantization

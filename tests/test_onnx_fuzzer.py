@@ -213,7 +213,8 @@ def test_generator_reaches_every_op_every_opset_and_attribute_corners():
                 corners.add("negative axis")
         if len(case["outputs"]) > 1:
             corners.add("several outputs")
-    assert ops == set(OPS), set(OPS) - ops
+    drawable = {n for n, s in OPS.items() if s.drawn_at(newest_opset())}  # SwiGLU (28) waits for onnxruntime
+    assert ops == drawable, drawable - ops
     assert opsets == {11, 12} | set(range(13, newest_opset() + 1)), opsets
     assert corners == {"auto_pad", "ceil_mode", "dilations", "group", "count_include_pad", "num_outputs",
                        "transA", "transB", "negative axis", "several outputs"}

@@ -18,6 +18,7 @@ index:N (-N..N-1), grid (the integers -2..2: ties for ArgMax, TopK and compariso
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -29,7 +30,7 @@ from fuzz.onnx.table import OPS
 MAX_NUMEL = 1 << 14  # per value: keeps a check fast
 MAX_NODES = 48
 MIN_OPSET = 11  # opsets 11 and 12 draw the ops of fuzz.onnx.ops.OLD_OPSETS
-ORT_NEWEST_OPSET = 21  # onnxruntime 1.19, the lowest release allowed, runs opsets up to 21
+ORT_NEWEST_OPSET: int | None = None  # the newest opset onnxruntime runs; None: from its version (ort_newest_opset)
 DTYPES = ("float32", "float16", "float64", "int32", "int64", "bool", "uint8", "int8", "uint16", "int16")
 DOMAINS = ("normal", "unit", "positive", "int_small", "bool", "grid", "halves", "wide", "special")
 DTYPE_ATTRS = {"Cast": ("to",), "QuantizeLinear": ("output_dtype",)}  # attributes that name a dtype
@@ -44,7 +45,17 @@ def newest_opset() -> int:
     """The newest opset cases are drawn for: what the op table, the installed onnx and onnxruntime all know."""
     import onnx
 
-    return min(NEWEST_OPSET, ORT_NEWEST_OPSET, onnx.defs.onnx_opset_version())
+    return min(NEWEST_OPSET, ORT_NEWEST_OPSET or ort_newest_opset(), onnx.defs.onnx_opset_version())
+
+
+@functools.cache
+def ort_newest_opset() -> int:
+    """The newest opset the installed onnxruntime runs (kernels for its ops): 21 up to 1.20 (1.19 is the lowest
+    release allowed), 22 from 1.21, 23 (Attention, RotaryEmbedding, RMSNormalization) from 1.23."""
+    import onnxruntime
+
+    version = tuple(int(p) for p in onnxruntime.__version__.split(".")[:2] if p.isdigit())
+    return 23 if version >= (1, 23) else 22 if version >= (1, 21) else 21
 
 
 def _shape(v: Any, what: str) -> tuple[int, ...]:
