@@ -214,6 +214,20 @@ def make_values(t: dict[str, Any]) -> np.ndarray:
     return np.asarray(v).astype(dt)
 
 
+def onnx_types(case: dict[str, Any]) -> dict[str, TT]:
+    """Every node output's type as onnx's strict shape inference gives it (a dimension it leaves open: -1): what
+    the op table's rules (infer_types) must agree with."""
+    import onnx
+
+    values = [o for n in case["nodes"] for o in n["outputs"]]
+    inferred = onnx.shape_inference.infer_shapes(to_model(case, outputs=values), strict_mode=True)
+    out: dict[str, TT] = {}
+    for vi in inferred.graph.output:
+        shape = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in vi.type.tensor_type.shape.dim)
+        out[vi.name] = (shape, str(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)))
+    return out
+
+
 def feeds(case: dict[str, Any]) -> dict[str, np.ndarray]:
     """The graph inputs' arrays by name."""
     return {t["name"]: make_values(t) for t in case["inputs"]}
