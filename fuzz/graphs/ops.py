@@ -396,6 +396,11 @@ _NB = _N + ("bool",)
 _binary("add", _NB, np.add, "({0} + {1})", weight=2.0, rounded_once=True)
 
 
+def _device_of(n: str) -> str:
+    """The expression for one device of a value (a sharded one's first)."""
+    return f"{n}.device if isinstance({n}.device, str) else {n}.device[0]"
+
+
 def _arange_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
     i = pick(rng, pool, lambda t: len(t[0]) >= 1 and t[1] != "bool")
     if i is None:
@@ -431,10 +436,57 @@ def _arange_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
 # loop index, whose narrow ranges the symbolic layer's fixed-width rules (wrapping, casts) reason about
 _add(OpSpec("arange", "elementwise", 1, _arange_sample, _arange_infer,
             lambda ns, a: f"({ns[0]} + " * a["add"] + f"Tensor.arange({a['start']!r}, {a['start']!r} + {a['step']!r}"
-                          f" * {ns[0]}.shape[-1], {a['step']!r}, dtype={ns[0]}.dtype, device={ns[0]}.device if "
-                          f"isinstance({ns[0]}.device, str) else {ns[0]}.device[0])" +
+                          f" * {ns[0]}.shape[-1], {a['step']!r}, dtype={ns[0]}.dtype, device={_device_of(ns[0])})" +
                           (")" if a["add"] else f".expand({ns[0]}.shape)"),
             _arange_ref, defaults={"add": True}, weight=0.6))
+def _linspace_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
+    i = pick(rng, pool, lambda t: len(t[0]) >= 1 and is_float(t[1]))
+    src: Src = i if i is not None else new(rand_shape(rng) or (5,), rng.choice(FLOATS), "normal")
+    start = rng.choice((0.0, -1.0, 0.1, 2.5, 1000.25))
+    stop = rng.choice((1.0, -3.0, 0.7, start, 1e-3, 7.0))  # stop == start: a constant row
+    return [src], {"start": start, "stop": stop, "add": rng.random() < 0.5}
+
+
+def _linspace_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    row = R.cast(R.exact(np.linspace(a["start"], a["stop"], ot[0][-1])), ot[1])
+    if not a["add"]:
+        return Ref(*(np.broadcast_to(v, ot[0]).copy() for v in (row.value, row.err, row.undef)))
+    return OPS["add"].ref([rs[0], row], {}, ot)
+
+
+# Tensor.linspace along the last axis (numpy's, endpoint included: the last element is stop exactly), added to a
+# float value or alone
+_add(OpSpec("linspace", "elementwise", 1, _linspace_sample,
+            lambda ts, a: (_need(len(ts[0][0]) >= 1 and is_float(ts[0][1]), f"linspace along {ts[0]}"), ts[0])[1],
+            lambda ns, a: f"({ns[0]} + " * a["add"] + f"Tensor.linspace({a['start']!r}, {a['stop']!r}, "
+                          f"{ns[0]}.shape[-1], dtype={ns[0]}.dtype, device={_device_of(ns[0])})" +
+                          (")" if a["add"] else f".expand({ns[0]}.shape)"),
+            _linspace_ref, defaults={"add": True}, weight=0.4))
+
+
+def _eye_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
+    i = pick(rng, pool, lambda t: len(t[0]) >= 2 and t[1] != "bool")
+    src: Src = i if i is not None else new(rand_shape(rng, 2), rng.choice([d for d in ALL_DTYPES if d != "bool"]),
+                                          "normal")
+    return [src], {"k": rng.choice((0, 0, 1, -1, 2, -3, 5)), "add": rng.random() < 0.6}
+
+
+def _eye_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    eye = R.exact(np.eye(ot[0][-2], ot[0][-1], a["k"]).astype(R.NP_DTYPES[ot[1]]))
+    if not a["add"]:
+        return Ref(*(np.broadcast_to(v, ot[0]).copy() for v in (eye.value, eye.err, eye.undef)))
+    return OPS["add"].ref([rs[0], eye], {}, ot)
+
+
+# Tensor.eye of the last two axes' sizes, diagonal k (above or below, or past the matrix), added to a value or alone
+_add(OpSpec("eye", "elementwise", 1, _eye_sample,
+            lambda ts, a: (_need(len(ts[0][0]) >= 2 and ts[0][1] != "bool", f"eye of {ts[0]}"), ts[0])[1],
+            lambda ns, a: f"({ns[0]} + " * a["add"] + f"Tensor.eye({ns[0]}.shape[-2], {ns[0]}.shape[-1], "
+                          f"{a['k']}, dtype={ns[0]}.dtype, device={_device_of(ns[0])})" +
+                          (")" if a["add"] else f".expand({ns[0]}.shape)"),
+            _eye_ref, defaults={"add": True, "k": 0}, weight=0.4))
+
+
 _binary("sub", _N, np.subtract, "({0} - {1})", weight=1.5, rounded_once=True)
 _binary("mul", _NB, np.multiply, "({0} * {1})", weight=2.0, rounded_once=True)
 _binary("truediv", _NB, lambda a, b: a / b, "({0} / {1})", out=lambda d: d if is_float(d) else "float64",
