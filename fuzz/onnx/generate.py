@@ -114,17 +114,19 @@ class Draw:
         self.consts[name] = [int(v) for v in data]
         return self._add(name, (shape, "int64"), False, True)
 
-    def data(self, values: list[Any], dtype: str) -> str:
-        """A constant 1-D initializer of `dtype` holding `values`."""
+    def data(self, values: list[Any], dtype: str, shape: Shape | None = None) -> str:
+        """A constant initializer of `dtype` holding `values` (1-D unless `shape` is given); `infer` reads them."""
         name = self._name("k")
-        self.inits.append({"name": name, "shape": [len(values)], "dtype": dtype, "data": list(values)})
+        shape = (len(values),) if shape is None else tuple(shape)
+        self.inits.append({"name": name, "shape": list(shape), "dtype": dtype, "data": list(values)})
         self.consts[name] = list(values)
-        return self._add(name, ((len(values),), dtype), False, True)
+        return self._add(name, (shape, dtype), False, True)
 
     def scalar(self, value: float, dtype: str) -> str:
-        """A constant scalar initializer of `dtype`."""
+        """A constant scalar initializer of `dtype` (`infer` reads it too)."""
         name = self._name("s")
         self.inits.append({"name": name, "shape": [], "dtype": dtype, "data": [value]})
+        self.consts[name] = [value]
         return self._add(name, ((), dtype), value > 0, True, value != 0)
 
     # ------------------------------------------------------------------ shapes

@@ -75,21 +75,6 @@ def _full_range(dt: str) -> str:
     return f"index:{1 << (_bits(dt) - 1)}"
 
 
-def _array(d: Draw, values: list[Any], shape: Shape, dtype: str) -> str:
-    """A constant initializer of `dtype` and `shape` holding `values` (Draw.data, reshaped)."""
-    name = d.data(values, dtype)
-    d.inits[-1]["shape"] = list(shape)
-    d.types[name] = (tuple(shape), dtype)
-    return name
-
-
-def _scalar(d: Draw, value: Any, dtype: str) -> str:
-    """A constant scalar whose value `infer` can read (c.consts holds every constant initializer's data)."""
-    name = d.scalar(value, dtype)
-    d.consts[name] = [value]
-    return name
-
-
 def _same_infer(dtypes: tuple[str, ...] = (), opset_dtypes: Callable[[int], tuple[str, ...]] | None = None):
     def infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
         t = c.t(ins[0])
@@ -214,7 +199,7 @@ def _bitshift_sample(d: Draw) -> Sample:
         amounts = [d.rng.choice((width - 1, width - 2, width // 2)) for _ in range(n)]
     else:
         amounts = [d.rng.randrange(width) for _ in range(n)]
-    y = _scalar(d, amounts[0], dt) if shape == () else _array(d, amounts, shape, dt)
+    y = d.scalar(amounts[0], dt) if shape == () else d.data(amounts, dt, shape)
     return [x, y], {"direction": d.rng.choice(("LEFT", "RIGHT"))}
 
 
@@ -243,14 +228,14 @@ def _dropout_sample(d: Draw) -> Sample:
         return [x], attrs
     ins = [x]
     if d.rng.random() < 0.15:  # training_mode true: deterministic (nothing dropped) only at a ratio of 0
-        ins += [_scalar(d, 0.0, d.rng.choice(FLOATS)), _scalar(d, True, "bool")]
+        ins += [d.scalar(0.0, d.rng.choice(FLOATS)), d.scalar(True, "bool")]
     else:
         if d.rng.random() < 0.6:
-            ins.append(_scalar(d, d.rng.choice((0.0, 0.3, 0.5, 0.9)), d.rng.choice(FLOATS)))
+            ins.append(d.scalar(d.rng.choice((0.0, 0.3, 0.5, 0.9)), d.rng.choice(FLOATS)))
         if d.rng.random() < 0.4:
             if len(ins) == 1:
                 ins.append("")  # ratio omitted, training_mode given
-            ins.append(_scalar(d, False, "bool"))
+            ins.append(d.scalar(False, "bool"))
     if d.rng.random() < 0.4:
         attrs["_mask"] = 1
     return ins, attrs
@@ -339,7 +324,7 @@ def _det_sample(d: Draw) -> Sample:
         if d.rng.random() < 0.6:
             d.rng.shuffle(rows)
         values += [v for row in rows for v in row]
-    return [_array(d, values, batch + (m, m), dt)], {}
+    return [d.data(values, dt, batch + (m, m))], {}
 
 
 def _det_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
