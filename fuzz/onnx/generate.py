@@ -255,7 +255,7 @@ def _try_case(rng: random.Random, max_nodes: int, only: list[str] | None) -> dic
     specs = [s for s in OPS.values() if s.drawn_at(opset) and (only is None or s.name in only)]
     if not specs:
         return None  # only ops newer than this opset: draw another
-    weights = [WEIGHTS.get(s.name, 1.0) for s in specs]
+    weights = [WEIGHTS.get(s.name, table.THEMED_WEIGHT if s.name in table.THEMED else 1.0) for s in specs]
     nodes: list[dict[str, Any]] = []
     target = rng.randint(1, max_nodes)
     for _ in range(target * 4):
