@@ -281,6 +281,8 @@ def _window(kind: str) -> Any:
         dt = engine_dtype(attrs.get("output_datatype", 1), "output_datatype")
         n = size if attrs.get("periodic", 1) else size - 1
         i = Tensor.arange(size, dtype=dtypes.float64, device=node.device)
+        if n == 0:  # one point, symmetric: the spec's formula divides 0 by 0 (NaN, as onnxruntime and onnx.reference)
+            return (i * math.nan).cast(dt)
         if kind == "hann":
             w = (i * (math.pi / n)).sin().square()
         elif kind == "hamming":
@@ -356,6 +358,18 @@ def _activation(name: str, alpha: float | None, beta: float | None) -> Any:
     raise ValueError(f"unknown activation {name!r}")
 
 
+_TAKE_ALPHA = frozenset({"leakyrelu", "thresholdedrelu", "scaledtanh", "hardsigmoid", "elu", "affine"})
+_TAKE_BETA = frozenset({"scaledtanh", "hardsigmoid", "affine"})
+
+
+def _params(acts: list[str], values: list[float], takers: frozenset[str]) -> list[float | None]:
+    """Each activation's alpha (or beta): the listed values are consumed in the order of the activations, only by
+    the functions that take one (as onnxruntime); a function past the end of the list gets None (its operator's
+    default, as the spec says)."""
+    it = iter(values)
+    return [next(it, None) if a.lower() in takers else None for a in acts]
+
+
 _GATES = {"RNN": (1, ["Tanh"]), "GRU": (3, ["Sigmoid", "Tanh"]), "LSTM": (4, ["Sigmoid", "Tanh", "Tanh"])}
 
 
@@ -377,7 +391,8 @@ def _recurrent(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor | None]:
     if nd != (2 if direction == "bidirectional" else 1):
         raise ValueError(f"direction {direction!r} with {nd} directions in W")
     acts = attrs.get("activations") or default_acts * nd
-    alphas, betas = attrs.get("activation_alpha") or [], attrs.get("activation_beta") or []
+    alphas, betas = _params(acts, attrs.get("activation_alpha") or [], _TAKE_ALPHA), \
+        _params(acts, attrs.get("activation_beta") or [], _TAKE_BETA)
     per = len(default_acts)
     clip = attrs.get("clip")
     dt, dev = x.dtype, x.device
@@ -387,8 +402,7 @@ def _recurrent(inp: Inputs, attrs: Attrs, node: Node) -> list[Tensor | None]:
         valid = t_idx < lens.cast(dtypes.int64).reshape(1, batch, 1)  # (T, B, 1)
     ys, hs_last, cs_last = [], [], []
     for d in range(nd):
-        fs = [_activation(acts[d * per + j], alphas[d * per + j] if len(alphas) > d * per + j else None,
-                          betas[d * per + j] if len(betas) > d * per + j else None) for j in range(per)]
+        fs = [_activation(acts[d * per + j], alphas[d * per + j], betas[d * per + j]) for j in range(per)]
         wd, rd = w[d], r[d]  # (G*H, I), (G*H, H)
         bias_w = b[d, : ngates * hs] if b is not None else None
         bias_r = b[d, ngates * hs:] if b is not None else None
@@ -501,7 +515,7 @@ def _grid_sample(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
         if mode == "nearest":
             v = v.round()
         lo, hi = (0.0, d - 1.0) if align else (-0.5, d - 0.5)
-        if pad == "border":
+        if pad == "border" and mode != "cubic":  # cubic clamps only its taps (onnxruntime, torch)
             v = v.clip(_full(v, 0.0), _full(v, d - 1.0))
         elif pad == "reflection":
             v = _reflect(v, lo, hi)
@@ -631,7 +645,8 @@ def _col2im(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
 
 @op("MaxUnpool")
 def _max_unpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
-    """Put each pooled value at its index (flat over the output, as MaxPool's Indices), zeros elsewhere."""
+    """Put each pooled value at its index (flat over the output: output_shape where given, as MaxPool's Indices of
+    the input it was), zeros elsewhere; where indices repeat, the last value written there (as onnxruntime)."""
     x, ind = inp[0], inp[1].cast(dtypes.int64)
     shape = _ints(inp[2]) if len(inp) > 2 and inp[2] is not None else None
     ks = attrs["kernel_shape"]
@@ -640,16 +655,18 @@ def _max_unpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     pads = attrs.get("pads") or [0] * (2 * nd)
     inferred = list(x.shape[:2]) + [(i - 1) * st + k - pads[j] - pads[j + nd]
                                     for j, (i, st, k) in enumerate(zip(x.shape[2:], s, ks))]
+    out_shape = list(shape) if shape is not None else inferred
     nb, c = x.shape[:2]
-    p_in, p_out = math.prod(x.shape[2:]), math.prod(inferred[2:])  # indices address the inferred shape
+    p_in, p_out = math.prod(x.shape[2:]), math.prod(out_shape[2:])  # indices address the output shape
     plane = Tensor.arange(nb * c, dtype=dtypes.int64, device=x.device).reshape(nb, c, 1) * p_out
     local = ind.reshape(nb, c, p_in) - plane  # index inside its own (n, c) plane
     slots = Tensor.arange(p_out, dtype=dtypes.int64, device=x.device).reshape(1, 1, 1, p_out)
-    hit = local.reshape(nb, c, p_in, 1) == slots
-    out = hit.where(x.reshape(nb, c, p_in, 1), _full(x, 0)).sum(2, dtype=x.dtype).reshape(tuple(inferred))
-    if shape is not None:  # a larger output_shape: zeros after the inferred block
-        out = out.pad([(0, want - have) for want, have in zip(shape, inferred)])
-    return out
+    hit = local.reshape(nb, c, p_in, 1) == slots  # (N, C, P_in, P_out)
+    pos = Tensor.arange(p_in, dtype=dtypes.int64, device=x.device).reshape(1, 1, p_in, 1)
+    last = hit.where(pos, _full(pos, -1)).max(2, keepdim=True)  # the last input that writes each slot
+    keep = hit & (pos == last)
+    out = keep.where(x.reshape(nb, c, p_in, 1), _full(x, 0)).sum(2, dtype=x.dtype)
+    return out.reshape(tuple(out_shape))
 
 
 # ---------------------------------------------------------------------------------------------- linear algebra
@@ -762,7 +779,9 @@ def _roi_align(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     x, rois, bidx = inp[0], np.asarray(static(inp[1])), np.asarray(static(inp[2])).astype(np.int64)
     n, c, h, w = x.shape
     ph, pw = attrs.get("output_height", 1), attrs.get("output_width", 1)
-    half = attrs.get("coordinate_transformation_mode", "half_pixel") == "half_pixel"
+    # RoiAlign-10 (before opset 16) has no coordinate_transformation_mode and no half-pixel shift
+    half = attrs.get("coordinate_transformation_mode",
+                     "half_pixel" if node.opset >= 16 else "output_half_pixel") == "half_pixel"
     taps = [_roi_samples(r, attrs.get("spatial_scale", 1.0), half, h, w, ph, pw, attrs.get("sampling_ratio", 0))
             for r in rois]
     smax = max(p.shape[1] for p, _ in taps)
@@ -807,12 +826,14 @@ def _deform_conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     base_x = (np.arange(ow) * sw - pl)[None, None, None, :] + (np.arange(kw) * dw)[None, :, None, None]
     y = o6[:, :, :, :, 0] + const(np.broadcast_to(base_y, (kh, kw, oh, ow)).astype(dt.np), dev)
     xx = o6[:, :, :, :, 1] + const(np.broadcast_to(base_x, (kh, kw, oh, ow)).astype(dt.np), dev)
-    # normalized for GridSample with align_corners: (x, y) last, one row of k*oh*ow points per (batch, group)
-    gy = y / float(ih - 1) * 2.0 - 1.0 if ih > 1 else y * 0.0
-    gx = xx / float(iw - 1) * 2.0 - 1.0 if iw > 1 else xx * 0.0
+    # normalized for GridSample without align_corners ((2p + 1) / size - 1, which also moves along an axis of size 1,
+    # where align_corners maps every point to the one row): (x, y) last, one row of k*oh*ow points per (batch, group)
+    # (in float32, where GridSample reads the grid)
+    gy = (y.cast(dtypes.float32) * 2.0 + 1.0) / float(ih) - 1.0
+    gx = (xx.cast(dtypes.float32) * 2.0 + 1.0) / float(iw) - 1.0
     grid = Tensor.stack([gx, gy], -1).reshape(n * og, 1, k * oh * ow, 2)
     xs = x.reshape(n * og, ic // og, ih, iw)
-    samples = OPS["GridSample"]([xs, grid], {"mode": "linear", "padding_mode": "zeros", "align_corners": 1}, node)
+    samples = OPS["GridSample"]([xs, grid], {"mode": "linear", "padding_mode": "zeros", "align_corners": 0}, node)
     s = samples.reshape(n, og, ic // og, k, oh * ow)
     if mask is not None:
         s = s * mask.reshape(n, og, 1, k, oh * ow)

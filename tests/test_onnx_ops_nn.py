@@ -50,7 +50,7 @@ def test_every_op_is_drawn_with_its_corners(newer):
         case = gen_case(random.Random(seed), ops=MINE + ["Relu"])
         ops.update(n["op"] for n in case["nodes"])
         corners |= _corners(case["nodes"])
-    assert all(ops[o] >= 5 for o in MINE), ops
+    assert all(ops[o] >= (2 if o == "SwiGLU" else 5) for o in MINE), ops  # SwiGLU: opset 28 alone
     want = {
         "RNN:direction=bidirectional", "RNN:direction=reverse", "RNN:activation_alpha", "RNN:clip", "RNN:in4",
         "RNN:in5", "RNN:layout=1", "RNN:_outputs=1", "GRU:linear_before_reset=1", "GRU:activation_beta", "GRU:in4",

@@ -38,9 +38,9 @@ Skipped:
   SplitToSequence / ConcatFromSequence / SequenceAt   a spec draws one node and every value of a case is a tensor
                 (typed by the table, made a graph output while a difference is narrowed): a sequence value made
                 and read inside one drawn node group does not fit the design.
-Not drawn: a window of size 1 with periodic=0 (an engine bug: it raises ZeroDivisionError where the spec's formula
-gives 0/0 = NaN, which onnxruntime and onnx.reference return); windows that are all ~0 (Blackman of 1 or 2 points,
-Hann of 2 with periodic=0: rounding against an exact 0 with nothing larger to scale the tolerance by); integer
+Not drawn: windows that are all ~0 (Blackman of 2 points or of 1
+with periodic=1, Hann of 2 with periodic=0: rounding against an exact 0 with nothing larger to scale the tolerance
+by; one point with periodic=0 is drawn: the spec's 0/0, NaN); integer
 output_datatype of the windows (a value of exactly 1 may round below it on one side and truncate to 0). Float16
 MelWeightMatrix, and float16 windows at some opsets (21), run on onnx.reference (no onnxruntime kernel).
 """
@@ -310,19 +310,24 @@ def _out_dtype(d: Draw) -> dict[str, Any]:
 
 
 def _window_min(kind: str, periodic: int) -> int:
-    """The smallest size drawn: a window that is all ~0 (Blackman of 1 or 2 points, Hann of 2 with periodic 0:
-    1e-8 or 1e-32 of rounding against an exact 0, with nothing larger to scale the tolerance by) is not; nor size 1
-    with periodic 0 (the engine divides by zero: ZeroDivisionError, where the spec's 0/0 gives NaN)."""
+    """The smallest size drawn past 1: a window that is all ~0 (Blackman of 1 or 2 points, Hann of 2 with periodic 0:
+    1e-8 or 1e-32 of rounding against an exact 0, with nothing larger to scale the tolerance by) is not. Size 1 with
+    periodic 0 is drawn too (_window_ok): the spec's 0/0, NaN."""
     if kind == "blackman" or (kind == "hann" and not periodic):
         return 3
     return 1 if periodic else 2
+
+
+def _window_ok(kind: str, periodic: int, size: int) -> bool:
+    return size >= _window_min(kind, periodic) or (size == 1 and not periodic)
 
 
 def _window_sample(kind: str):
     def sample(d: Draw) -> Sampled:
         periodic = d.rng.choice((0, 1, None))
         lo = _window_min(kind, 1 if periodic is None else periodic)
-        size = d.rng.choice((lo, lo + 1, d.rng.randint(lo, 16), d.rng.randint(lo, 64)))
+        # one point with periodic 0 in the smallest size's place (lo stays among the randint draws): NaN
+        size = d.rng.choice((1 if periodic == 0 else lo, lo + 1, d.rng.randint(lo, 16), d.rng.randint(lo, 64)))
         attrs = _out_dtype(d)
         if periodic is not None:
             attrs["periodic"] = periodic
@@ -342,7 +347,7 @@ def _window_infer(kind: str):
     def infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
         size = _const_int(c, ins[0], "window size", ("int64", "int32"))
         periodic = a.get("periodic", 1)
-        if periodic not in (0, 1) or size < _window_min(kind, periodic):
+        if periodic not in (0, 1) or not _window_ok(kind, periodic, size):
             raise ValueError(f"window of size {size}, periodic {periodic}: not drawn")
         return [((size,), _out_type(a, "window"))]
 

@@ -3,7 +3,8 @@ in the form of fuzz.onnx.ops (each op a sampler and a type rule).
 
 Drawn here:
   RNN, GRU, LSTM (from 13, and at 11/12 in float32/float16 with layout 0): every direction, hidden sizes 1..5,
-    activations (the defaults' slots filled from the ten the engine and onnxruntime share) with alphas/betas,
+    activations (the defaults' slots filled from the ten the engine and onnxruntime share) with alphas/betas (in
+    order, for the functions that take them),
     linear_before_reset, clip, input_forget, peepholes, optional B, sequence_lens (int32, 1..T), initial_h/initial_c,
     layout 1 (from 14: onnxruntime refuses it, onnx.reference runs it), float64 (onnx.reference), and the optional
     trailing outputs (the fuzzer's note `_outputs` says how many the node names).
@@ -19,7 +20,7 @@ Drawn here:
   DynamicQuantizeLinear (13): its three outputs; it reads only exact values (discrete), since its zero point and
     every element round.
   Attention (23), RotaryEmbedding (23), SwiGLU (28): drawn only where fuzz.onnx.case.newest_opset() reaches their
-    opset (today it is capped at 21, the lowest onnxruntime release the project allows; tests raise the cap).
+    opset (23 with onnxruntime 1.23 and later: Attention and RotaryEmbedding; SwiGLU waits for onnxruntime).
 
 Not drawn: control flow (If, Loop, Scan: subgraphs, which the case format cannot express) and the ai.onnx.ml and
 training domains (the case format has one opset import).
@@ -83,21 +84,36 @@ PLAIN = ("Sigmoid", "Tanh", "Relu", "Softsign", "Softplus")
 ACTS = (*PLAIN, *ALPHA)
 
 
+# the functions whose unlisted alpha (beta) onnxruntime gives the ONNX operator's default, as the spec says; it gives
+# the others (ThresholdedRelu, ScaledTanh, Affine) 0, where the spec says their operator's default (ThresholdedRelu's
+# alpha 1.0, Affine's 1.0): those are never left unlisted
+SPEC_DEFAULT = {"activation_alpha": ("LeakyRelu", "HardSigmoid", "Elu"), "activation_beta": ("HardSigmoid",)}
+
+
+def _listed(d: Draw, acts: list[str], table: dict[str, tuple[float, float]], key: str) -> list[float]:
+    """The values of `key` for the functions of `acts` that take one, in order (onnxruntime hands them only to
+    those, as the engine), now and then cut short where every function past the cut has the spec's default."""
+    takers = [a for a in acts if a in table]
+    n = len(takers)
+    if d.rng.random() < 0.3:
+        while n and takers[n - 1] in SPEC_DEFAULT[key] and d.rng.random() < 0.6:
+            n -= 1
+    return [round(d.rng.uniform(*table[a]), 3) for a in takers[:n]]
+
+
 def _rnn_activations(d: Draw, kind: str, nd: int) -> dict[str, Any]:
-    """activations for every direction, from one of three groups: functions without parameters, functions of an
-    alpha (each given one), functions of an alpha and a beta (each given both). Not mixed, and never a parameter left
-    to its default: onnxruntime hands the listed alphas only to the functions that take one, in order (the engine
-    reads them by position), and gives an unlisted one 0 (the engine: the ONNX operator's default)."""
+    """activations for every direction, from one of three groups (functions without parameters, of an alpha, of an
+    alpha and a beta) or all of them mixed, with the alphas and betas of the functions that take them."""
     if d.rng.random() >= 0.45:
         return {}
-    group = d.rng.choice((PLAIN, PLAIN, tuple(a for a in ALPHA if a not in BETA), tuple(BETA)))
+    group = d.rng.choice((PLAIN, PLAIN, tuple(a for a in ALPHA if a not in BETA), tuple(BETA), ACTS, ACTS))
     acts = [a if a in group and d.rng.random() < 0.4 else d.rng.choice(group)
             for _ in range(nd) for a in DEFAULT_ACTS[kind]]
     attrs: dict[str, Any] = {"activations": acts}
-    if group != PLAIN:
-        attrs["activation_alpha"] = [round(d.rng.uniform(*ALPHA[a]), 3) for a in acts]
-    if group == tuple(BETA):
-        attrs["activation_beta"] = [round(d.rng.uniform(*BETA[a]), 3) for a in acts]
+    for key, table in (("activation_alpha", ALPHA), ("activation_beta", BETA)):
+        values = _listed(d, acts, table, key)
+        if values:
+            attrs[key] = values
     return attrs
 
 
@@ -188,9 +204,12 @@ def _rnn_infer(kind: str):
         if len(acts) != per * nd or any(f not in ACTS for f in acts):
             raise ValueError(f"{kind} activations {acts} must be {per * nd} of {', '.join(ACTS)}")
         for key, table in (("activation_alpha", ALPHA), ("activation_beta", BETA)):
-            takes = [f in table for f in acts]
-            if (key in a or any(takes)) and (len(a.get(key, [])) != len(acts) or not all(takes)):
-                raise ValueError(f"{kind} {key}: drawn one per activation, where every one takes it")
+            takers = [f for f in acts if f in table]
+            listed = len(a.get(key, []))
+            if (key in a and not listed) or listed > len(takers) or \
+                    any(f not in SPEC_DEFAULT[key] for f in takers[listed:]):
+                raise ValueError(f"{kind} {key}: drawn one per function that takes it, in order (left off only "
+                                 f"where onnxruntime's default is the spec's: {', '.join(SPEC_DEFAULT[key])})")
         if (dt == "float64" or layout) and any(k in a for k in ("clip", "activations", "input_forget")) | \
                 bool(_opt(ins, 4)):
             raise ValueError(f"{kind}: onnx.reference (float64, layout 1) ignores clip, activations, input_forget "

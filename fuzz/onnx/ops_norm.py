@@ -10,15 +10,16 @@ Drawn (the opset each is drawn from, where onnxruntime 1.32 has a kernel or a fu
     adds a float32 epsilon, which onnxruntime and onnx.reference refuse for other dtypes)
   LpPool 11 (p, kernel_shape, strides, pads, auto_pad; dilations and ceil_mode from 18) and GlobalLpPool 11 (p):
     float32, and float16 on fresh normal inputs (|x|^p of a larger value overflows float16 on one side only)
-  MaxUnpool 11 (kernel_shape, strides, pads, output_shape; constant indices, as MaxPool would make them)
+  MaxUnpool 11 (kernel_shape, strides, pads, output_shape, the inferred one or larger; constant indices, as MaxPool
+    would make them, repeated where overlapping windows share a maximum)
   Col2Im 18 (image_shape, block_shape, dilations, pads, strides; 2-D: onnxruntime's kernel gets 1-D and 3-D wrong)
   CenterCropPad 18 (shape, axes: crops and pads, odd differences, negative axes; every dtype)
   AffineGrid 20 (align_corners; 2-D and 3-D)
   GridSample 16 (bilinear/nearest/bicubic on 4-D before 20, linear/nearest/cubic from 20 with 5-D linear and nearest,
     padding_mode zeros/border/reflection, align_corners; nearest reads constant grids off the pixel-rounding ties)
-  RoiAlign 16 (mode avg/max, output_height/width, sampling_ratio, spatial_scale, coordinate_transformation_mode;
+  RoiAlign 11 (mode avg/max, output_height/width, sampling_ratio, spatial_scale, coordinate_transformation_mode from 16;
     constant rois and batch_indices, kept off the points where a sample's validity or the adaptive sample count flips)
-  DeformConv 19 (kernel_shape, strides, pads, dilations, group, offset_group, bias, mask; 2-D)
+  DeformConv 19 (kernel_shape, strides, pads, dilations, group, offset_group, bias, mask; 2-D, inputs 1 high or wide)
 Skipped:
   RMSNormalization: new in opset 23, past the newest opset the fuzzer draws (fuzz.onnx.case.newest_opset: 21).
   Upsample: deprecated since opset 10; onnxruntime refuses the model at every opset the fuzzer draws (11+).
