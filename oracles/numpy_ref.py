@@ -547,11 +547,16 @@ def conv_windows(x: np.ndarray, ks: tuple[int, ...], stride: tuple[int, ...], di
     return win[sl]
 
 
-def conv2d_f(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int],
+def conv2d_f(x: np.ndarray, w: np.ndarray, stride: tuple[int, int], padding: tuple[int, int] | str,
              dilation: tuple[int, int], groups: int) -> np.ndarray:
-    """Cross-correlation of NCHW `x` with OIHW `w` (as torch's conv2d), by explicit windows."""
-    ph, pw = padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    """Cross-correlation of NCHW `x` with OIHW `w` (as torch's conv2d), by explicit windows. `padding`: per axis,
+    or "valid" (none) or "same" (stride 1: dilation * (k - 1) in all, the odd one at the end, as torch)."""
+    if padding == "same":
+        tot = [d * (k - 1) for d, k in zip(dilation, w.shape[2:])]
+        sides = [(t // 2, t - t // 2) for t in tot]
+    else:
+        sides = [(0, 0)] * 2 if padding == "valid" else [(p, p) for p in padding]
+    xp = np.pad(x, ((0, 0), (0, 0), *sides))
     win = conv_windows(xp, tuple(w.shape[2:]), stride, dilation)  # N, C, OH, OW, KH, KW
     nb, c = x.shape[:2]
     cout, cin_g = w.shape[:2]

@@ -1427,6 +1427,10 @@ def _conv_sample(rng: random.Random, pool: list[TT], transpose: bool) -> Any:
                              "dilation": [rng.choice((1, 1, 2)), rng.choice((1, 1, 2))], "groups": groups}
     if transpose:
         attrs["output_padding"] = [0, 0]
+    elif rng.random() < 0.2:  # torch's string paddings: "same" (stride 1, the odd pad at the end) or "valid"
+        attrs["padding"] = rng.choice(("same", "same", "valid"))
+        if attrs["padding"] == "same":
+            attrs["stride"] = [1, 1]
     srcs = [x, new(wshape, dt, "normal")]
     if rng.random() < 0.4:
         srcs.append(new(((cout_g * groups),), dt, "normal"))
@@ -1437,8 +1441,17 @@ def _conv_infer(ts: list[TT], a: dict[str, Any], transpose: bool) -> TT:
     (xs, dx), (ws, dw) = ts[:2]
     g = a["groups"]
     _need(len(xs) == 4 and len(ws) == 4 and g >= 1, f"conv {xs} with {ws}")
-    (sh, sw), (ph, pw), (dh, dwl) = a["stride"], a["padding"], a["dilation"]
-    _need(min(sh, sw, dh, dwl) >= 1 and min(ph, pw) >= 0, f"conv attributes {a}")
+    (sh, sw), (dh, dwl) = a["stride"], a["dilation"]
+    if isinstance(a["padding"], str):  # "same" keeps the size at stride 1 (whatever pads that takes); "valid" none
+        _need(not transpose and a["padding"] in ("same", "valid") and (a["padding"] == "valid" or (sh, sw) == (1, 1)),
+              f"conv padding {a['padding']!r} with stride {a['stride']}")
+        ph, pw = (0, 0) if a["padding"] == "valid" else (-1, -1)
+        if a["padding"] == "same":
+            _need(xs[2] > 0 and xs[3] > 0, f"conv2d same of {xs}")
+    else:
+        ph, pw = a["padding"]
+        _need(min(ph, pw) >= 0, f"conv attributes {a}")
+    _need(min(sh, sw, dh, dwl) >= 1, f"conv attributes {a}")
     if transpose:
         _need(ws[0] == xs[1] and xs[1] % g == 0, f"conv_transpose2d {xs} with {ws}, groups {g}")
         cout = ws[1] * g
@@ -1448,8 +1461,11 @@ def _conv_infer(ts: list[TT], a: dict[str, Any], transpose: bool) -> TT:
     else:
         _need(xs[1] == ws[1] * g and ws[0] % g == 0, f"conv2d {xs} with {ws}, groups {g}")
         cout = ws[0]
-        oh = (xs[2] + 2 * ph - dh * (ws[2] - 1) - 1) // sh + 1
-        ow = (xs[3] + 2 * pw - dwl * (ws[3] - 1) - 1) // sw + 1
+        if (ph, pw) == (-1, -1):  # "same"
+            oh, ow = xs[2], xs[3]
+        else:
+            oh = (xs[2] + 2 * ph - dh * (ws[2] - 1) - 1) // sh + 1
+            ow = (xs[3] + 2 * pw - dwl * (ws[3] - 1) - 1) // sw + 1
     _need(oh > 0 and ow > 0, f"conv output size {oh}x{ow}")
     if len(ts) == 3:
         _need(ts[2][0] == (cout,), f"conv bias {ts[2][0]} for {cout} channels")
@@ -1459,7 +1475,8 @@ def _conv_infer(ts: list[TT], a: dict[str, Any], transpose: bool) -> TT:
 
 def _conv_ref(rs: list[Ref], a: dict[str, Any], ot: TT, transpose: bool) -> Ref:
     x, w = R.cast(rs[0], ot[1]), R.cast(rs[1], ot[1])
-    st, pd, dl, g = tuple(a["stride"]), tuple(a["padding"]), tuple(a["dilation"]), a["groups"]
+    st, dl, g = tuple(a["stride"]), tuple(a["dilation"]), a["groups"]
+    pd: Any = a["padding"] if isinstance(a["padding"], str) else tuple(a["padding"])
     if transpose:
         fn = lambda p, q: R.conv_transpose2d_f(p, q, st, pd, tuple(a.get("output_padding", [0, 0])), dl, g)  # noqa
         terms = w.shape[0] // g * w.shape[2] * w.shape[3]
@@ -1475,7 +1492,8 @@ def _conv_ref(rs: list[Ref], a: dict[str, Any], ot: TT, transpose: bool) -> Ref:
 
 def _conv_code(ns: list[str], a: dict[str, Any], transpose: bool) -> str:
     bias = ns[2] if len(ns) == 3 else None
-    common = (f"stride={tuple(a['stride'])}, padding={tuple(a['padding'])}, dilation={tuple(a['dilation'])}, "
+    pad = a["padding"] if isinstance(a["padding"], str) else tuple(a["padding"])
+    common = (f"stride={tuple(a['stride'])}, padding={pad!r}, dilation={tuple(a['dilation'])}, "
               f"groups={a['groups']}")
     if transpose:
         return (f"{ns[0]}.conv_transpose2d({ns[1]}, {bias}, {common}, "
