@@ -692,15 +692,42 @@ def _permute_sample(rng: random.Random, pool: list[TT]) -> Any:
     i = _one(rng, pool, lambda t: len(t[0]) >= 2)
     if i is None:
         return None
-    order = list(range(len(pool[i][0])))
+    n = len(pool[i][0])
+    order = list(range(n))
+    form = rng.choice(("permute", "permute", "transpose", "T"))
+    if form == "transpose":  # two axes swapped, named from either end
+        a, b = rng.sample(range(n), 2)
+        order[a], order[b] = b, a
+        return [i], {"order": order, "form": form, "axes": [a - n if rng.random() < 0.5 else a,
+                                                             b - n if rng.random() < 0.5 else b]}
+    if form == "T":
+        return [i], {"order": order[::-1], "form": form}
     rng.shuffle(order)
     return [i], {"order": order}
 
 
-_mv("permute", _permute_sample,
-    lambda s, a: (_need(sorted(a["order"]) == list(range(len(s))), f"permute {a['order']} of {s}"),
-                  tuple(s[o] for o in a["order"]))[1],
-    lambda t, a: f"{t}.permute({tuple(a['order'])})", lambda x, f, a: np.transpose(x, a["order"]))
+def _permute_code(t: str, a: dict[str, Any]) -> str:
+    """permute(order), or the same order as transpose(a, b) (two axes swapped) or .T (all reversed)."""
+    form = a.get("form", "permute")
+    if form == "transpose":
+        return f"{t}.transpose({a['axes'][0]}, {a['axes'][1]})"
+    return f"{t}.T" if form == "T" else f"{t}.permute({tuple(a['order'])})"
+
+
+def _permute_infer(s: Shape, a: dict[str, Any]) -> Shape:
+    n, order, form = len(s), a["order"], a.get("form", "permute")
+    _need(sorted(order) == list(range(n)), f"permute {order} of {s}")
+    if form == "transpose":
+        x, y = (v % n if -n <= v < n else -1 for v in a["axes"])
+        swapped = list(range(n))
+        swapped[x], swapped[y] = y, x
+        _need(min(x, y) >= 0 and x != y and swapped == order, f"transpose {a['axes']} of {s} as {order}")
+    _need(form != "T" or order == list(range(n))[::-1], f".T of {s} as {order}")
+    return tuple(s[o] for o in order)
+
+
+_mv("permute", _permute_sample, _permute_infer, _permute_code, lambda x, f, a: np.transpose(x, a["order"]),
+    defaults={"form": "permute"})
 
 
 def _expand_sample(rng: random.Random, pool: list[TT]) -> Any:
@@ -710,7 +737,7 @@ def _expand_sample(rng: random.Random, pool: list[TT]) -> Any:
     s = pool[i][0]
     lead = tuple(rng.choice((2, 3, 5)) for _ in range(rng.randint(0, 2 if len(s) < 3 else 0)))
     shape = lead + tuple(rng.choice((2, 3, 4, 7)) if d == 1 and rng.random() < 0.7 else d for d in s)
-    return [i], {"shape": list(shape)}
+    return [i], {"shape": list(shape), "broadcast_to": rng.random() < 0.3}
 
 
 def _expand_infer(s: Shape, a: dict[str, Any]) -> Shape:
@@ -719,8 +746,9 @@ def _expand_infer(s: Shape, a: dict[str, Any]) -> Shape:
     return shape
 
 
-_mv("expand", _expand_sample, _expand_infer, lambda t, a: f"{t}.expand({tuple(a['shape'])})",
-    lambda x, f, a: np.broadcast_to(x, a["shape"]))
+_mv("expand", _expand_sample, _expand_infer,
+    lambda t, a: f"{t}.{'broadcast_to' if a.get('broadcast_to') else 'expand'}({tuple(a['shape'])})",
+    lambda x, f, a: np.broadcast_to(x, a["shape"]), defaults={"broadcast_to": False})
 
 
 def _pad_sample(rng: random.Random, pool: list[TT]) -> Any:
@@ -841,19 +869,29 @@ def _repeat_sample(rng: random.Random, pool: list[TT]) -> Any:
     i = _one(rng, pool, lambda t: math.prod(t[0]) <= 256)
     if i is None:
         return None
-    n = len(pool[i][0]) + rng.choice((0, 0, 1))
-    return [i], {"repeats": [rng.choice((1, 1, 2, 3)) for _ in range(n)]}
+    tile = rng.random() < 0.35  # numpy's tile: fewer reps than dims are padded with leading 1s
+    n = len(pool[i][0]) + (rng.choice((-2, -1, -1, 0, 1)) if tile else rng.choice((0, 0, 1)))
+    return [i], {"repeats": [rng.choice((1, 1, 2, 3)) for _ in range(max(n, 1))], "tile": tile}
 
 
 def _repeat_infer(s: Shape, a: dict[str, Any]) -> Shape:
     reps = a["repeats"]
-    _need(len(reps) >= len(s) and all(r >= 0 for r in reps), f"repeat {reps} of {s}")
+    _need((a.get("tile") or len(reps) >= len(s)) and len(reps) >= 1 and all(r >= 0 for r in reps),
+          f"repeat {reps} of {s}")
+    reps = [1] * (len(s) - len(reps)) + list(reps)
     full = (1,) * (len(reps) - len(s)) + tuple(s)
     return tuple(r * d for r, d in zip(reps, full))
 
 
-_mv("repeat", _repeat_sample, _repeat_infer, lambda t, a: f"{t}.repeat({tuple(a['repeats'])})",
-    lambda x, f, a: np.tile(x, a["repeats"]), weight=0.6)
+def _repeat_code(t: str, a: dict[str, Any]) -> str:
+    reps = a["repeats"]
+    if a.get("tile"):
+        return f"{t}.tile({reps[0] if len(reps) == 1 else tuple(reps)})"
+    return f"{t}.repeat({tuple(reps)})"
+
+
+_mv("repeat", _repeat_sample, _repeat_infer, _repeat_code, lambda x, f, a: np.tile(x, a["repeats"]), weight=0.6,
+    defaults={"tile": False})
 
 
 def _value_and_axis(rng: random.Random, pool: list[TT], least: int) -> tuple[int, Shape, int] | None:
