@@ -157,9 +157,9 @@ def _axis_set(rng: random.Random, ndim: int) -> Any:
         return None
     if rng.random() < 0.6:
         a = rng.randrange(ndim)
-        return a - ndim if rng.random() < 0.2 else a
+        return a - ndim if rng.random() < 0.35 else a
     k = rng.randint(1, ndim)
-    return sorted(rng.sample(range(ndim), k))
+    return [a - ndim if rng.random() < 0.3 else a for a in sorted(rng.sample(range(ndim), k))]
 
 
 def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -414,7 +414,21 @@ def _arange_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[
         start, step = rng.choice((0, 0, 1, -5, 100, 250, 32760)), rng.choice((1, 1, 2, 3, -1, -2, 7, 9))
     else:
         start, step = rng.choice((0, 0.5, -2.5, 1000.25)), rng.choice((1, 0.5, -0.25, 3))
-    return [i_src], {"start": start, "step": step, "add": rng.random() < 0.5}
+    # stop one step past the last value (frac 1), or part of a step past it: the length is rounded up
+    frac = 1 if rng.random() < 0.6 else rng.choice((0.5, 0.25, 0.75))
+    return [i_src], {"start": start, "step": step, "add": rng.random() < 0.5, "frac": frac}
+
+
+def _arange_stop(ns: list[str], a: dict[str, Any]) -> str:
+    """The stop that gives shape[-1] values: start + step * (n - 1 + frac), frac of a step in (0, 1] (for an int
+    step, whole units past the last value, at least one)."""
+    start, step, frac = a["start"], a["step"], a.get("frac", 1)
+    if frac == 1:
+        return f"{start!r} + {step!r} * {ns[0]}.shape[-1]"
+    if isinstance(step, int):
+        part = max(1, round(frac * abs(step))) * (1 if step > 0 else -1)
+        return f"{start!r} + {step!r} * ({ns[0]}.shape[-1] - 1) + {part!r}"
+    return f"{start!r} + {step!r} * ({ns[0]}.shape[-1] - 1 + {frac!r})"
 
 
 def _arange_infer(ts: list[TT], a: dict[str, Any]) -> TT:
@@ -435,10 +449,10 @@ def _arange_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
 # Tensor.arange along the last axis, added to a value or alone (expanded to its shape): integers computed from the
 # loop index, whose narrow ranges the symbolic layer's fixed-width rules (wrapping, casts) reason about
 _add(OpSpec("arange", "elementwise", 1, _arange_sample, _arange_infer,
-            lambda ns, a: f"({ns[0]} + " * a["add"] + f"Tensor.arange({a['start']!r}, {a['start']!r} + {a['step']!r}"
-                          f" * {ns[0]}.shape[-1], {a['step']!r}, dtype={ns[0]}.dtype, device={_device_of(ns[0])})" +
+            lambda ns, a: f"({ns[0]} + " * a["add"] + f"Tensor.arange({a['start']!r}, {_arange_stop(ns, a)}, "
+                          f"{a['step']!r}, dtype={ns[0]}.dtype, device={_device_of(ns[0])})" +
                           (")" if a["add"] else f".expand({ns[0]}.shape)"),
-            _arange_ref, defaults={"add": True}, weight=0.6))
+            _arange_ref, defaults={"add": True, "frac": 1}, weight=0.6))
 def _linspace_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
     i = pick(rng, pool, lambda t: len(t[0]) >= 1 and is_float(t[1]))
     src: Src = i if i is not None else new(rand_shape(rng) or (5,), rng.choice(FLOATS), "normal")
@@ -548,19 +562,42 @@ def _where_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[s
     shape, dt = pool[a]
     c = pick(rng, pool, lambda t: t[1] == "bool" and _fits(t[0], shape))
     cond: Src = c if c is not None and rng.random() < 0.7 else new(partner_shape(rng, shape), "bool", "bool")
+    if rng.random() < 0.15:  # a condition of more dims than either value: it alone sets the result's shape
+        cond = new((rng.choice((2, 3)), *shape), "bool", "bool")
     b = pick(rng, pool, lambda t: t[1] == dt and _fits(t[0], shape))
     other: Src = b if b is not None and rng.random() < 0.6 else new(partner_shape(rng, shape), dt,
                                                                        domain_for(rng, dt))
-    return [cond, a, other], {}
+    if rng.random() < 0.2:  # a Python scalar for either value (its weak dtype meets the other's)
+        side = rng.choice((1, 2))
+        return [cond, a], {"scalar": _scalar_for(rng, dt, "where"), "side": side}
+    # the larger value on either side: the else operand sets the shape as often as the then operand
+    return ([cond, a, other] if rng.random() < 0.6 else [cond, other, a]), {}
 
 
 def _where_infer(ts: list[TT], attrs: dict[str, Any]) -> TT:
     _need(ts[0][1] == "bool", f"where: the condition must be bool, got {ts[0][1]}")
+    if "scalar" in attrs:
+        _need(len(ts) == 2 and attrs.get("side") in (1, 2), f"where with a scalar: {attrs}")
+        return _bcast(ts[0][0], ts[1][0]), _weak(ts[1][1], attrs["scalar"])
+    _need(len(ts) == 3, "where takes a condition and two values")
     return _bcast(_bcast(ts[0][0], ts[1][0]), ts[2][0]), promote(ts[1][1], ts[2][1])
 
 
-_add(OpSpec("where", "elementwise", 3, _where_sample, _where_infer, lambda ns, a: f"{ns[0]}.where({ns[1]}, {ns[2]})",
-            lambda rs, a, ot: R.where(rs[0], rs[1], rs[2], ot[1]), weight=1.2))
+def _where_code(ns: list[str], a: dict[str, Any]) -> str:
+    if "scalar" in a:
+        vals = [repr(a["scalar"]), ns[1]] if a["side"] == 1 else [ns[1], repr(a["scalar"])]
+        return f"{ns[0]}.where({vals[0]}, {vals[1]})"
+    return f"{ns[0]}.where({ns[1]}, {ns[2]})"
+
+
+def _where_ref(rs: list[Ref], a: dict[str, Any], ot: TT) -> Ref:
+    if "scalar" in a:
+        s = R.exact(np.array(a["scalar"], dtype=R.NP_DTYPES[ot[1]]))
+        return R.where(rs[0], s, rs[1], ot[1]) if a["side"] == 1 else R.where(rs[0], rs[1], s, ot[1])
+    return R.where(rs[0], rs[1], rs[2], ot[1])
+
+
+_add(OpSpec("where", "elementwise", None, _where_sample, _where_infer, _where_code, _where_ref, weight=1.2))
 
 
 def _clip_sample(rng: random.Random, pool: list[TT]) -> tuple[list[Src], dict[str, Any]] | None:
@@ -1127,10 +1164,16 @@ _add(OpSpec("gather", "gather", 2, _gather_sample, _gather_infer, lambda ns, a: 
 
 
 def _red_sample(rng: random.Random, pool: list[TT], dts: Sequence[str], single: bool = False) -> Any:
-    i = pick(rng, pool, lambda t: t[1] in dts and len(t[0]) >= (1 if single else 0))
-    if i is None:
+    i: Src = pick(rng, pool, lambda t: t[1] in dts and len(t[0]) >= (1 if single else 0))
+    if rng.random() < 0.05:  # a fresh value with an empty axis: a reduce over it is its identity (prod 1, all True)
+        shape = list(rand_shape(rng, rng.randint(1, 3)))
+        shape[rng.randrange(len(shape))] = 0
+        dt = rng.choice(list(dts))
+        i, nd = new(tuple(shape), dt, domain_for(rng, dt)), len(shape)
+    elif i is None:
         return None
-    nd = len(pool[i][0])
+    else:
+        nd = len(pool[i][0])
     if single:
         axis = None if rng.random() < 0.15 or nd == 0 else rng.randrange(nd)
     else:
