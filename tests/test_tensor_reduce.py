@@ -255,3 +255,20 @@ def test_long_cumsum_is_finite_until_the_running_sum_overflows() -> None:
     x = np.full(300, 3e38, np.float32)
     got = Tensor(x).cumsum().numpy()
     assert got[0] == np.float32(3e38) and np.isposinf(got[1:]).all()
+
+
+def test_argmax_of_values_computed_through_a_reduce_reads_them_once() -> None:
+    """argmax compares every element with the max: where the values come from a float64 sum (a transposed conv's)
+    and the reduces are split in two stages (as large ones are), the max's kernel and the comparison's recomputed the
+    sum with other opts (an UNROLL in one), it rounded otherwise, no element equalled the max and the index was n (6
+    of a 6-long axis). Values computed through a reduce are realized first now (corpus/graphs/mismatch-split-argmax-
+    of-a-recomputed-sum.json, a graph fuzzer campaign)."""
+    from engine.rangeify import split_thresholds
+
+    w = np.random.default_rng(558758553).standard_normal((3, 1, 2, 1))
+    for seed in range(20):
+        x = np.random.default_rng(seed).standard_normal((1, 3, 4, 2))
+        want = Tensor(x).conv_transpose2d(Tensor(w), dilation=(2, 1)).numpy().argmax(2)
+        with split_thresholds(6, 2, 1 << 12, (8, 7, 5, 4, 3, 2)):
+            got = Tensor(x).conv_transpose2d(Tensor(w), dilation=(2, 1)).argmax(2).numpy()
+        np.testing.assert_array_equal(got, want)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from engine.dtype import DType, dtypes
 from engine.tensor_ops.elementwise import _HALF, _iota
+from engine.uop import Ops
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
@@ -79,6 +80,12 @@ class ReduceMixin:
             raise ValueError(f"{name}: attempt to get {name} of an empty axis")
         if x.ndim == 0:
             return Tensor.zeros((), dtypes.int64, self.device)
+        if any(u.op is Ops.REDUCE_AXIS for u in x.uop.toposort):
+            # values computed through a reduce are realized first: the max and the comparison with it read the same
+            # bits (recomputed in two kernels, each with its own opts or split, a float sum may round otherwise, and
+            # no element equals the max: the index came out as n; found by the graph fuzzer's split mode,
+            # corpus/graphs/mismatch-split-argmax-of-a-recomputed-sum.json)
+            x = x.contiguous()
         m = x.max(ax, keepdim=True) if largest else x.min(ax, keepdim=True)
         hit = (x == m) | x.isnan()  # the reduced value is NaN exactly when some element is: pick the first NaN
         # the first hit has the largest n - i
