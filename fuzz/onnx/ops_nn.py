@@ -312,12 +312,18 @@ def _int_operand(d: Draw, shape: Shape, dt: str) -> str:
     return d.operand(shape, dt, d.rng.choice(("int_small", "int_small", "positive", "grid")))
 
 
-def _mmi_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
-    ta, tb = d.rng.choice(QTYPES), d.rng.choice(QTYPES)
+def _int_matrix(d: Draw, ta: str) -> str:
+    """The left operand of an integer matmul: an existing 2-D or 3-D `ta` value (at most 16 columns) or a fresh one."""
     a = d.pick(lambda t: t[1] == ta and len(t[0]) in (2, 3) and t[0][-1] <= 16, fresh=False)
     if a is None:
         a = _int_operand(d, (d.rng.randint(1, 5), d.rng.randint(1, 8)) if d.rng.random() < 0.7 else
                          (d.rng.randint(1, 3), d.rng.randint(1, 5), d.rng.randint(1, 8)), ta)
+    return a
+
+
+def _mmi_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
+    ta, tb = d.rng.choice(QTYPES), d.rng.choice(QTYPES)
+    a = _int_matrix(d, ta)
     sa = d.types[a][0]
     k, n = sa[-1], d.rng.randint(1, 6)
     sb: Shape = (k, n) if len(sa) == 2 or d.rng.random() < 0.5 else (d.rng.choice((1, sa[0])), k, n)
@@ -427,10 +433,7 @@ def _yscale(d: Draw, exact: bool, terms: int) -> str:
 def _qlmm_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     ta, tb = d.rng.choice(QPAIRS)
     exact = d.rng.random() < 0.5
-    a = d.pick(lambda t: t[1] == ta and len(t[0]) in (2, 3) and t[0][-1] <= 16, fresh=False)
-    if a is None:
-        a = _int_operand(d, (d.rng.randint(1, 5), d.rng.randint(1, 8)) if d.rng.random() < 0.7 else
-                         (d.rng.randint(1, 3), d.rng.randint(1, 5), d.rng.randint(1, 8)), ta)
+    a = _int_matrix(d, ta)
     sa = d.types[a][0]
     k, n = sa[-1], d.rng.randint(1, 6)
     per_col = d.rng.random() < 0.3
