@@ -645,8 +645,9 @@ def _col2im(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
 
 @op("MaxUnpool")
 def _max_unpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
-    """Put each pooled value at its index (flat over the output: output_shape where given, as MaxPool's Indices of
-    the input it was), zeros elsewhere; where indices repeat, the last value written there (as onnxruntime)."""
+    """Put each pooled value at its index (flat over the inferred output, as ONNX's node tests: a larger
+    output_shape pads zeros after it, where onnxruntime reads the indices in output_shape), zeros elsewhere; where
+    indices repeat, the last value written there (as onnxruntime)."""
     x, ind = inp[0], inp[1].cast(dtypes.int64)
     shape = _ints(inp[2]) if len(inp) > 2 and inp[2] is not None else None
     ks = attrs["kernel_shape"]
@@ -655,9 +656,8 @@ def _max_unpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     pads = attrs.get("pads") or [0] * (2 * nd)
     inferred = list(x.shape[:2]) + [(i - 1) * st + k - pads[j] - pads[j + nd]
                                     for j, (i, st, k) in enumerate(zip(x.shape[2:], s, ks))]
-    out_shape = list(shape) if shape is not None else inferred
     nb, c = x.shape[:2]
-    p_in, p_out = math.prod(x.shape[2:]), math.prod(out_shape[2:])  # indices address the output shape
+    p_in, p_out = math.prod(x.shape[2:]), math.prod(inferred[2:])  # indices address the inferred shape
     plane = Tensor.arange(nb * c, dtype=dtypes.int64, device=x.device).reshape(nb, c, 1) * p_out
     local = ind.reshape(nb, c, p_in) - plane  # index inside its own (n, c) plane
     slots = Tensor.arange(p_out, dtype=dtypes.int64, device=x.device).reshape(1, 1, 1, p_out)
@@ -665,8 +665,10 @@ def _max_unpool(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     pos = Tensor.arange(p_in, dtype=dtypes.int64, device=x.device).reshape(1, 1, p_in, 1)
     last = hit.where(pos, _full(pos, -1)).max(2, keepdim=True)  # the last input that writes each slot
     keep = hit & (pos == last)
-    out = keep.where(x.reshape(nb, c, p_in, 1), _full(x, 0)).sum(2, dtype=x.dtype)
-    return out.reshape(tuple(out_shape))
+    out = keep.where(x.reshape(nb, c, p_in, 1), _full(x, 0)).sum(2, dtype=x.dtype).reshape(tuple(inferred))
+    if shape is not None:  # a larger output_shape: zeros after the inferred block
+        out = out.pad([(0, want - have) for want, have in zip(shape, inferred)])
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- linear algebra
@@ -826,14 +828,18 @@ def _deform_conv(inp: Inputs, attrs: Attrs, node: Node) -> Tensor:
     base_x = (np.arange(ow) * sw - pl)[None, None, None, :] + (np.arange(kw) * dw)[None, :, None, None]
     y = o6[:, :, :, :, 0] + const(np.broadcast_to(base_y, (kh, kw, oh, ow)).astype(dt.np), dev)
     xx = o6[:, :, :, :, 1] + const(np.broadcast_to(base_x, (kh, kw, oh, ow)).astype(dt.np), dev)
-    # normalized for GridSample without align_corners ((2p + 1) / size - 1, which also moves along an axis of size 1,
-    # where align_corners maps every point to the one row): (x, y) last, one row of k*oh*ow points per (batch, group)
-    # (in float32, where GridSample reads the grid)
-    gy = (y.cast(dtypes.float32) * 2.0 + 1.0) / float(ih) - 1.0
-    gx = (xx.cast(dtypes.float32) * 2.0 + 1.0) / float(iw) - 1.0
+    # an axis of one pixel gets a zero row on each side: align_corners maps the whole of a 1-long axis to its one
+    # pixel, so the offsets along it were ignored (onnxruntime reads the zeros around it)
+    if ih == 1:
+        x, y, ih = x.pad(((0, 0), (0, 0), (1, 1), (0, 0))), y + 1.0, 3
+    if iw == 1:
+        x, xx, iw = x.pad(((0, 0), (0, 0), (0, 0), (1, 1))), xx + 1.0, 3
+    # normalized for GridSample with align_corners: (x, y) last, one row of k*oh*ow points per (batch, group)
+    gy = y / float(ih - 1) * 2.0 - 1.0
+    gx = xx / float(iw - 1) * 2.0 - 1.0
     grid = Tensor.stack([gx, gy], -1).reshape(n * og, 1, k * oh * ow, 2)
     xs = x.reshape(n * og, ic // og, ih, iw)
-    samples = OPS["GridSample"]([xs, grid], {"mode": "linear", "padding_mode": "zeros", "align_corners": 0}, node)
+    samples = OPS["GridSample"]([xs, grid], {"mode": "linear", "padding_mode": "zeros", "align_corners": 1}, node)
     s = samples.reshape(n, og, ic // og, k, oh * ow)
     if mask is not None:
         s = s * mask.reshape(n, og, 1, k, oh * ow)

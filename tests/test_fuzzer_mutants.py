@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine.dtype as dtype_mod
 import engine.onnx_ops as onnx_ops
 import engine.symbolic as sym
 import engine.uop as uop_mod
@@ -37,6 +38,9 @@ def _engine_state() -> dict:
                 state[(mod.__name__, k)] = v.__code__
     for r in sym.symbolic.rules:
         state[("rule", r.name)] = r.fn.__code__
+    for k, v in vars(dtype_mod.DType).items():  # DType's properties (its limits)
+        if isinstance(v, property) and v.fget is not None:
+            state[("DType", k)] = v.fget.__code__
     return state
 
 

@@ -124,4 +124,5 @@ def test_planted_importer_bug_is_found_within_a_few_dozen_cases(monkeypatch, nam
             if v.signature.split(":")[1] == op:
                 break
     assert any(sig.split(":")[1] == op for sig in found), found
-    assert all(sig.split(":")[1] == op for sig in found), found  # no other op is blamed
+    # no other op is blamed (but DeformConv, which samples its taps through GridSample's handler)
+    assert all(sig.split(":")[1] in (op, "DeformConv" if op == "GridSample" else op) for sig in found), found
