@@ -28,7 +28,7 @@ import numpy as np
 from fuzz.base import Fuzzer
 from fuzz.case import Verdict
 from fuzz.onnx import table
-from fuzz.onnx.case import BadCase, feeds, infer_types, make_values, onnx_attrs, to_model, value_info
+from fuzz.onnx.case import BadCase, feeds, infer_types, make_values, newest_opset, onnx_attrs, to_model, value_info
 from fuzz.onnx.generate import gen_case
 from fuzz.onnx.ops import fits
 from fuzz.onnx.reduce import node_count, reductions, size
@@ -173,7 +173,8 @@ class OnnxFuzzer(Fuzzer):
         return out
 
     def coverage_keys(self) -> list[str]:
-        return [f"op:{n}" for n in OPS] + [f"opset:{k}" for k in range(13, 22)]
+        top = newest_opset()  # the ops and opsets cases are drawn at with the installed onnx and onnxruntime
+        return [f"op:{n}" for n, s in OPS.items() if s.drawn_at(top)] + [f"opset:{k}" for k in range(13, top + 1)]
 
     def reproducer(self, case: dict[str, Any], signature: str = "", details: dict[str, Any] | None = None) -> str:
         from fuzz.onnx.finding import reproducer_source
