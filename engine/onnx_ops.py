@@ -20,6 +20,7 @@ from onnx import TensorProto
 from engine.codegen.heuristic import BLOCKS
 from engine.dtype import DType, dtypes
 from engine.tensor import Tensor
+from engine.tensor_ops.elementwise import _log1p_small, _poly
 from engine.tensor_ops.nn import _windows
 from engine.uop import Ops, UOp
 
@@ -363,18 +364,11 @@ def _odd(x: Tensor, a: Tensor, v: Tensor) -> Tensor:
     return (a == 0).where(x, (x < 0).where(-v, v))
 
 
-def _log1p(y: Tensor) -> Tensor:
-    """log(1 + y) for y > -1, accurate for tiny y: log(u) * y / (u - 1) with u = 1 + y (Goldberg)."""
-    u = y + 1
-    return (u == 1).where(y, u.log() * y / (u - 1))
-
-
 def _sinh(x: Tensor) -> Tensor:
     a = x.abs()
     up, down = _halves(a)
     z = x * x
-    return (a < 0.5).where(x * sum((z ** k * c for k, c in enumerate(_SINH_TAYLOR[1:], 1)), _full(z, 1.0)),
-                           _odd(x, a, up - down))
+    return (a < 0.5).where(x * _poly(z, _SINH_TAYLOR), _odd(x, a, up - down))
 
 
 def _cosh(x: Tensor) -> Tensor:
@@ -384,18 +378,18 @@ def _cosh(x: Tensor) -> Tensor:
 
 def _asinh(x: Tensor) -> Tensor:
     a = x.abs()
-    v = (a > _HUGE).where(a.log() + math.log(2), _log1p(a + a * a / ((a * a + 1).sqrt() + 1)))
+    v = (a > _HUGE).where(a.log() + math.log(2), _log1p_small(a + a * a / ((a * a + 1).sqrt() + 1)))
     return _odd(x, a, v)
 
 
 def _acosh(x: Tensor) -> Tensor:
     t = x - 1
-    return (x > _HUGE).where(x.log() + math.log(2), _log1p(t + t.sqrt() * (x + 1).sqrt()))  # NaN below 1
+    return (x > _HUGE).where(x.log() + math.log(2), _log1p_small(t + t.sqrt() * (x + 1).sqrt()))  # NaN below 1
 
 
 def _atanh(x: Tensor) -> Tensor:
     a = x.abs()
-    v = (a == 1).where(_full(a, math.inf), _log1p(a * 2 / (-a + 1)) * 0.5)
+    v = (a == 1).where(_full(a, math.inf), _log1p_small(a * 2 / (-a + 1)) * 0.5)
     return _odd(x, a, v)
 
 

@@ -1,5 +1,5 @@
-"""Regressions for ONNX importer bugs the ONNX fuzzer found in engine/onnx_ops_nn.py: each a small model run on the
-engine and on onnxruntime (the reference), which must agree."""
+"""Regressions for ONNX importer bugs the ONNX fuzzer found in engine/onnx_ops_nn.py, onnx_ops.py and
+onnx_ops_quant.py: each a small model run on the engine and on onnxruntime (the reference), which must agree."""
 
 from __future__ import annotations
 
@@ -21,10 +21,13 @@ def _fast_llvm(monkeypatch):
 
 
 def _model(node: onnx.NodeProto, inputs: dict[str, np.ndarray], inits: dict[str, np.ndarray],
-           opset: int) -> onnx.ModelProto:
+           opset: int, out: int | None = None) -> onnx.ModelProto:
+    """One node; the inputs' types from their arrays, the outputs' `out` (default: the first input's)."""
+    types = {k: helper.np_dtype_to_tensor_dtype(v.dtype) for k, v in inputs.items()}
+    out = out or next(iter(types.values()), F)
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info(k, F, list(v.shape)) for k, v in inputs.items()],
-        [helper.make_tensor_value_info(o, F, None) for o in node.output],
+        [node], "g", [helper.make_tensor_value_info(k, types[k], list(v.shape)) for k, v in inputs.items()],
+        [helper.make_tensor_value_info(o, out, None) for o in node.output],
         [numpy_helper.from_array(v, k) for k, v in inits.items()])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = min(m.ir_version, 10)  # what the installed onnxruntime reads
@@ -32,8 +35,8 @@ def _model(node: onnx.NodeProto, inputs: dict[str, np.ndarray], inits: dict[str,
 
 
 def _check(node: onnx.NodeProto, inputs: dict[str, np.ndarray], inits: dict[str, np.ndarray] | None = None,
-           opset: int = 13, tol: float = 1e-5) -> np.ndarray:
-    m = _model(node, inputs, inits or {}, opset)
+           opset: int = 13, tol: float = 1e-5, out: int | None = None) -> np.ndarray:
+    m = _model(node, inputs, inits or {}, opset, out)
     sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     want = dict(zip(node.output, sess.run(list(node.output), inputs)))
     got = load(m).run(inputs, "CPU")
@@ -133,3 +136,46 @@ def test_gru_and_lstm_alphas_in_order():
     _rnn("GRU", ["Sigmoid", "LeakyRelu", "HardSigmoid", "Elu"], [0.4, 0.3, 0.7], [0.6])
     _rnn("LSTM", ["Sigmoid", "Affine", "ThresholdedRelu", "HardSigmoid", "Tanh", "ScaledTanh"],
          [0.8, -0.2, 0.25, 1.5], [0.3, 0.45, 0.9], clip=2.5)
+
+
+# ---------------------------------------------------------------------------------------------- engine/onnx_ops.py
+@pytest.mark.parametrize("op,fn", [("Sinh", np.sinh), ("Cosh", np.cosh), ("Asinh", np.arcsinh),
+                                   ("Acosh", np.arccosh), ("Atanh", np.arctanh)])
+@pytest.mark.parametrize("dt,rtol", [(np.float32, 1e-5), (np.float64, 1e-13)])  # float32: as exp (sinh 88.9: 5e-6)
+def test_hyperbolic_functions_stay_accurate_from_tiny_to_overflow(op, fn, dt, rtol):
+    """Near 0 (e^x - e^-x and log(x + sqrt(x^2 + 1)) cancel), up to float32's overflow (sinh(89) = 2.2e38 is finite,
+    e^89 is not), large negative Asinh (x + sqrt(x^2 + 1) cancels), past 1e19 (x^2 overflows) and the specials."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.standard_normal(64), rng.standard_normal(16) * 1e-5, [89.0, -89.0, 88.9, -300.0, 1e20,
+                        -1e20, 0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.999, 2.0]])
+    if op == "Acosh":
+        x = np.abs(x) + 1
+    if op == "Atanh":
+        x = np.clip(x, -1, 1)
+    x = x.astype(dt)
+    got = load(_model(helper.make_node(op, ["x"], ["y"]), {"x": x}, {}, 13)).run({"x": x}, "CPU")["y"]
+    with np.errstate(all="ignore"):
+        want = fn(x.astype(np.float64)).astype(dt)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
+    if op in ("Sinh", "Asinh", "Atanh"):  # odd functions keep a zero's sign
+        assert np.array_equal(np.signbit(got[x == 0]), np.signbit(x[x == 0]))
+
+
+def test_shrink_compares_and_shifts_in_float32_and_takes_integers():
+    x = np.array([0.33, -0.33, 0.5, 2.0], np.float16)  # float16(0.33) is just above float32(0.33): shrunk
+    y = _check(helper.make_node("Shrink", ["x"], ["y"], lambd=0.33, bias=0.1), {"x": x}, tol=0)
+    assert y[0] != 0  # the case that shows the float32 comparison
+    for dt in (np.int32, np.int8):
+        xi = np.array([-3, 0, 3, -1, 1, 2, -128 if dt == np.int8 else -(2**20)], dt)
+        _check(helper.make_node("Shrink", ["x"], ["y"], lambd=1.0, bias=0.5), {"x": xi}, tol=0)
+
+
+def test_qlinear_matmul_rounds_before_adding_the_zero_point():
+    """acc * scale = 0.5 and 1.5 (ties): round to even first (0, 2), then add the odd zero point 1 (1, 3); rounding
+    after the zero point gave 2 and 2 (onnx.reference does the same, so the fuzzer could not tell: onnxruntime)."""
+    inits = {n: np.array(v, dt) for n, v, dt in
+             (("as", 0.5, np.float32), ("az", 0, np.uint8), ("b", [[1, 0], [0, 1]], np.uint8), ("bs", 1.0, np.float32),
+              ("bz", 0, np.uint8), ("ys", 1.0, np.float32), ("yz", 1, np.uint8))}
+    node = helper.make_node("QLinearMatMul", ["x", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+    y = _check(node, {"x": np.array([[1, 3]], np.uint8)}, inits, tol=0)
+    np.testing.assert_array_equal(y, [[1, 3]])
