@@ -64,9 +64,7 @@ def _int_scalar(d: Draw, v: int, dt: str = "int64") -> str:
     """A constant integer scalar initializer (its value known to the type rules)."""
     if dt == "int64":
         return d.const(v, shape=())
-    name = d.scalar(v, dt)
-    d.consts[name] = [v]
-    return name
+    return d.scalar(v, dt)
 
 
 def _const_int(c: Ctx, name: str, what: str, dtypes: tuple[str, ...] = ("int64",), shapes: tuple[Shape, ...] = ((),)
@@ -383,9 +381,7 @@ def _mel_sample(d: Draw) -> Sampled:
     ft = d.rng.choice(("float32",) * 6 + ("float64", "float16"))
     ins = [_int_scalar(d, n_mel, it), _int_scalar(d, n_fft, it), _int_scalar(d, rate, it)]
     for v in (lo, hi):
-        name = d.scalar(float(v), ft)
-        d.consts[name] = [float(v)]
-        ins.append(name)
+        ins.append(d.scalar(float(v), ft))
     return ins, _out_dtype(d)
 
 

@@ -49,14 +49,6 @@ from fuzz.onnx.ops import (
 if TYPE_CHECKING:
     from fuzz.onnx.generate import Draw
 
-def _data(d: Draw, values: list[Any], shape: Shape, dtype: str) -> str:
-    """A constant initializer of any shape and dtype holding `values` (targets, positions, masks, zero points)."""
-    name = d._name("k")
-    d.inits.append({"name": name, "shape": list(shape), "dtype": dtype, "data": list(values)})
-    d.consts[name] = list(values)
-    return d._add(name, (tuple(shape), dtype), False, True)
-
-
 def _n_outputs(a: dict[str, Any], most: int) -> int:
     n = a.get("_outputs", most)
     if not isinstance(n, int) or not 1 <= n <= most:
@@ -142,7 +134,7 @@ def _rnn_sample(kind: str):
         ins = [x, d.new_weight((nd, g * h, i), dt, "unit"), d.new_weight((nd, g * h, h), dt, "unit")]
         ins.append(d.new_weight((nd, 2 * g * h), dt, "unit") if d.rng.random() < 0.6 else "")
         if full and d.rng.random() < 0.35:  # each batch row's length, 1..T (the last one short now and then)
-            ins.append(_data(d, [d.rng.randint(1, t) for _ in range(b)], (b,), "int32"))
+            ins.append(d.data([d.rng.randint(1, t) for _ in range(b)], "int32", (b,)))
         else:
             ins.append("")
         state = (b, nd, h) if layout else (nd, b, h)
@@ -252,7 +244,7 @@ def _loss_sample(scores: bool):
             attrs["ignore_index"] = ign
         if d.rng.random() < 0.8:
             attrs["reduction"] = d.rng.choice(("none", "sum", "mean"))
-        ins = [x, _data(d, targets, tshape, d.rng.choice(("int64", "int64", "int32")))]
+        ins = [x, d.data(targets, d.rng.choice(("int64", "int64", "int32")), tshape)]
         if d.rng.random() < 0.4:
             ins.append(d.new_weight((classes,), dt, "positive"))  # positive: a weighted mean's divisor is not ~0
         if scores and d.rng.random() < 0.5:
@@ -304,7 +296,7 @@ def _zp(d: Draw, dt: str, shape: Shape = ()) -> str:
     lo, hi = _int_range(dt)
     vals = [d.rng.choice((lo, hi, max(lo, 0), d.rng.randint(lo, hi), d.rng.randint(lo, hi)))
             for _ in range(math.prod(shape))]
-    return _data(d, vals, shape, dt)
+    return d.data(vals, dt, shape)
 
 
 def _int_operand(d: Draw, shape: Shape, dt: str) -> str:
@@ -418,7 +410,7 @@ def _qscale(d: Draw, exact: bool, shape: Shape = (), lo: float = 0.02, hi: float
         vals = [d.rng.choice(_EXACT_SCALES) for _ in range(math.prod(shape))]
     else:
         vals = [float(f"{d.rng.uniform(lo, hi):.5g}") for _ in range(math.prod(shape))]
-    return _data(d, vals, shape, "float32")
+    return d.data(vals, "float32", shape)
 
 
 def _yscale(d: Draw, exact: bool, terms: int) -> str:
@@ -426,8 +418,8 @@ def _yscale(d: Draw, exact: bool, terms: int) -> str:
     now and then well inside it or saturating."""
     span = terms * d.rng.choice((4.0, 64.0, 1024.0, 16384.0))
     if exact:
-        return _data(d, [2.0 ** round(math.log2(span / 256))], (), "float32")
-    return _data(d, [float(f"{span / 256 * d.rng.uniform(0.7, 1.4):.5g}")], (), "float32")
+        return d.data([2.0 ** round(math.log2(span / 256))], "float32", ())
+    return d.data([float(f"{span / 256 * d.rng.uniform(0.7, 1.4):.5g}")], "float32", ())
 
 
 def _qlmm_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
@@ -474,7 +466,7 @@ def _qlconv_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     ins = [x, _qscale(d, exact), _zp(d, tx), w, _qscale(d, exact, wshape), _zp(d, tw, wshape),
            _yscale(d, exact, terms), _zp(d, tx)]
     if d.rng.random() < 0.4:  # the bias, in accumulator units
-        ins.append(_data(d, [d.rng.randint(-2000, 2000) for _ in range(m)], (m,), "int32"))
+        ins.append(d.data([d.rng.randint(-2000, 2000) for _ in range(m)], "int32", (m,)))
     return ins, attrs
 
 
@@ -541,7 +533,7 @@ def _attention_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
         if d.rng.random() < 0.5:  # bool: column 0 always attended, so no row is masked entirely
             n = math.prod(mshape)
             vals = [k % total == 0 or d.rng.random() < 0.6 for k in range(n)]
-            ins.append(_data(d, vals, mshape, "bool"))
+            ins.append(d.data(vals, "bool", mshape))
         else:
             ins.append(d.operand(mshape, dt))
     else:
@@ -633,7 +625,7 @@ def _rotary_sample(d: Draw) -> tuple[list[str], dict[str, Any]] | None:
     if d.rng.random() < 0.5:  # caches per position, read at position_ids
         maxpos = s + d.rng.randint(0, 4)
         cache: Shape = (maxpos, rot // 2)
-        pos = _data(d, [d.rng.randrange(maxpos) for _ in range(b * s)], (b, s), "int64")
+        pos = d.data([d.rng.randrange(maxpos) for _ in range(b * s)], "int64", (b, s))
         return [x, d.operand(cache, dt, "unit"), d.operand(cache, dt, "unit"), pos], attrs
     cache = (b, s, rot // 2)
     return [x, d.operand(cache, dt, "unit"), d.operand(cache, dt, "unit")], attrs

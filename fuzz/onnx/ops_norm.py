@@ -50,13 +50,6 @@ if TYPE_CHECKING:
 Drawn = tuple[list[str], dict[str, Any]] | None
 
 
-def _float_data(d: Draw, values: list[float], shape: Shape, dtype: str) -> str:
-    """A constant float initializer of `shape` holding `values` (a grid, regions of interest)."""
-    name = d._name("k")
-    d.inits.append({"name": name, "shape": list(shape), "dtype": dtype, "data": [float(v) for v in values]})
-    return d._add(name, (tuple(shape), dtype), False, True)
-
-
 def _eps(d: Draw) -> dict[str, Any]:
     return {"epsilon": d.rng.choice((1e-5, 1e-3, 0.1, 1e-6))} if d.rng.random() < 0.5 else {}
 
@@ -399,7 +392,7 @@ def _grid_sample_sample(d: Draw) -> Drawn:
                 p = d.rng.randint(-2, n + 1) + d.rng.uniform(-0.4, 0.4)
                 vals.append(round(_pixel_to_grid(p, n, align), 4) if n > 1 or not align else
                             round(d.rng.uniform(-1.2, 1.2), 4))
-        grid = _float_data(d, vals, gshape, dt)
+        grid = d.data([float(v) for v in vals], dt, gshape)
     else:
         found = d.pick(lambda t: t == (gshape, dt), fresh=False) if d.rng.random() < 0.5 else None
         grid = found or d.operand(gshape, dt, d.rng.choice(("unit", "unit", "normal")))
@@ -494,7 +487,7 @@ def _roi_align_sample(d: Draw) -> Drawn:
         attrs["spatial_scale"] = scale
     if d.opset >= 16 and (not half or d.rng.random() < 0.3):  # RoiAlign-10 has no such attribute
         attrs["coordinate_transformation_mode"] = "half_pixel" if half else "output_half_pixel"
-    return [x, _float_data(d, rois, (nr, 4), dt), d.const([d.rng.randrange(n) for _ in range(nr)])], attrs
+    return [x, d.data([float(v) for v in rois], dt, (nr, 4)), d.const([d.rng.randrange(n) for _ in range(nr)])], attrs
 
 
 def _roi_align_infer(c: Ctx, ins: list[str], a: dict[str, Any]) -> list[TT]:
